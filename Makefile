@@ -1,0 +1,32 @@
+# Atlas: `make demo` runs it, `make test` tests it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/atlas
+
+.PHONY: install test audit migrate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## test: the whole suite against a real PostgreSQL (see README "Testing"), then the policy audit
+test: install
+	$(BIN)/python -m pytest
+	$(BIN)/python scripts/audit_fresh_database.py
+
+## audit: policy audit of DATABASE_URL; exits non-zero on any finding
+audit:
+	psql "$(DATABASE_URL)" -X -q -v ON_ERROR_STOP=1 -f scripts/audit_policies.sql
+
+## migrate: apply sql/ migrations to DATABASE_URL
+migrate: install
+	DATABASE_URL="$(DATABASE_URL)" $(BIN)/atlas migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

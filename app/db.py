@@ -1,0 +1,186 @@
+"""The org-scoped door: the only way code in app/ reaches tenant tables.
+
+Every unit of work is one transaction on the application role (NOSUPERUSER,
+NOBYPASSRLS, owns nothing) that starts with ``SET LOCAL app.org_id``. The
+setting is transaction-local, so it dies at COMMIT or ROLLBACK and a pooled
+connection (or a PgBouncer server connection in transaction mode) carries no
+tenant state to its next user. Asking for a transaction without an org raises
+MissingOrgError before any SQL is sent.
+
+BEGIN, the SET LOCAL and the first query travel in one pipeline, so scoping a
+read costs no extra round trip; ``read_all``/``read_one`` also pipeline the
+COMMIT, making a scoped single-statement read one round trip like a raw query.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping, Sequence
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from app.errors import MissingOrgError, ServiceUnavailableError
+
+log = logging.getLogger("atlas.db")
+
+Params = Sequence[Any] | Mapping[str, Any] | None
+
+_SETTINGS = {
+    "org_id": "app.org_id",
+    "user_id": "app.user_id",
+    "session_token_hash": "app.session_token_hash",
+    "auth_email": "app.auth_email",
+}
+
+
+def as_org_id(org_id: object) -> uuid.UUID:
+    """A valid org id or MissingOrgError: None, '' and non-UUIDs never reach SQL."""
+    if org_id is None or org_id == "":
+        raise MissingOrgError("no organization is active for this work; tenant data needs one")
+    if isinstance(org_id, uuid.UUID):
+        return org_id
+    try:
+        return uuid.UUID(str(org_id))
+    except ValueError:
+        raise MissingOrgError(f"{org_id!r} is not an organization id") from None
+
+
+def _set_local(name: str, value: str) -> sql.Composed:
+    """SET LOCAL cannot take a bind parameter; the value is quoted as a literal."""
+    return sql.SQL("SET LOCAL {} = {}").format(sql.SQL(_SETTINGS[name]), sql.Literal(value))
+
+
+class Scope:
+    """One open, scoped transaction. Rows come back as dicts."""
+
+    def __init__(self, conn: psycopg.Connection, org_id: uuid.UUID | None) -> None:
+        self.conn = conn
+        self.org_id = org_id
+
+    def execute(self, query: sql.Composable | str, params: Params = None) -> psycopg.Cursor:
+        cur = self.conn.cursor(row_factory=dict_row)
+        return cur.execute(query, params)  # type: ignore[arg-type]
+
+    def fetch_all(self, query: sql.Composable | str, params: Params = None) -> list[dict]:
+        return self.execute(query, params).fetchall()
+
+    def fetch_one(self, query: sql.Composable | str, params: Params = None) -> dict | None:
+        return self.execute(query, params).fetchone()
+
+    def fetch_value(self, query: sql.Composable | str, params: Params = None) -> Any:
+        row = self.conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+        return None if row is None else row[0]
+
+
+class Database:
+    """A pool of application-role connections and the scoped transactions on them."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout_s: float = 10.0,
+        name: str = "atlas-app",
+    ) -> None:
+        self.pool = ConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout_s,
+            kwargs={"autocommit": True},
+            name=name,
+            open=False,
+        )
+
+    def open(self, *, wait: bool = True) -> Database:
+        self.pool.open(wait=wait)
+        return self
+
+    def close(self) -> None:
+        self.pool.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise ServiceUnavailableError(
+                f"no database connection free after {self.pool.timeout:.1f} s; "
+                "raise ATLAS_POOL_MAX_SIZE or ATLAS_POOL_TIMEOUT_S"
+            ) from exc
+
+    @contextmanager
+    def transaction(
+        self, org_id: object, *, user_id: object = None, read_only: bool = False
+    ) -> Iterator[Scope]:
+        """A transaction scoped to one org (RLS sees only its rows).
+
+        Raises MissingOrgError, before touching the pool, when org_id is missing.
+        """
+        org = as_org_id(org_id)
+        settings = {"org_id": str(org)}
+        if user_id is not None:
+            settings["user_id"] = str(uuid.UUID(str(user_id)))
+        with self._scoped(settings, read_only=read_only) as scope:
+            scope.org_id = org
+            yield scope
+
+    @contextmanager
+    def identity_transaction(
+        self,
+        *,
+        user_id: object = None,
+        session_token_hash: str | None = None,
+        auth_email: str | None = None,
+    ) -> Iterator[Scope]:
+        """A transaction with no org, for sign-up, sign-in and session lookup.
+
+        Only global-table policies keyed on these settings admit rows; every
+        tenant table stays empty and unwritable (no org is set).
+        """
+        settings: dict[str, str] = {}
+        if user_id is not None:
+            settings["user_id"] = str(uuid.UUID(str(user_id)))
+        if session_token_hash is not None:
+            settings["session_token_hash"] = session_token_hash
+        if auth_email is not None:
+            settings["auth_email"] = auth_email.lower()
+        with self._scoped(settings, read_only=False) as scope:
+            yield scope
+
+    @contextmanager
+    def _scoped(self, settings: Mapping[str, str], *, read_only: bool) -> Iterator[Scope]:
+        with self.connection() as conn, conn.pipeline(), conn.transaction():
+            if read_only:
+                conn.execute("SET TRANSACTION READ ONLY")
+            for name, value in settings.items():
+                conn.execute(_set_local(name, value))
+            yield Scope(conn, None)
+
+    def read_all(self, org_id: object, query: sql.Composable | str, params: Params = None) -> list[dict]:
+        """One scoped statement in one round trip: BEGIN, SET LOCAL, query, COMMIT pipelined."""
+        org = as_org_id(org_id)
+        with self.connection() as conn, conn.pipeline() as pipeline:
+            conn.execute("BEGIN READ ONLY")
+            conn.execute(_set_local("org_id", str(org)))
+            cur = conn.cursor(row_factory=dict_row).execute(query, params)  # type: ignore[arg-type]
+            conn.execute("COMMIT")
+            try:
+                pipeline.sync()
+                return cur.fetchall()
+            except BaseException:
+                # A failed pipeline leaves the transaction aborted; end it here so
+                # the pool never sees a connection mid-transaction.
+                conn.rollback()
+                raise
+
+    def read_one(self, org_id: object, query: sql.Composable | str, params: Params = None) -> dict | None:
+        rows = self.read_all(org_id, query, params)
+        return rows[0] if rows else None

@@ -1,0 +1,77 @@
+"""Atlas's error hierarchy: each error knows its HTTP status and a stable code.
+
+The API maps these to one JSON shape in one place; everything else raises them.
+"""
+from __future__ import annotations
+
+
+class AtlasError(Exception):
+    """Base of every error Atlas raises on purpose."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class ConfigurationError(AtlasError):
+    """A setting is missing or malformed; the message names the setting."""
+
+    code = "configuration_error"
+
+
+class MissingOrgError(AtlasError):
+    """Tenant data was asked for without an org: refused before any SQL is sent."""
+
+    code = "missing_org"
+
+
+class MigrationError(AtlasError):
+    """A migration could not be applied, or an applied file was edited."""
+
+    code = "migration_error"
+
+
+class ValidationError(AtlasError):
+    """Input failed validation; `details["fields"]` maps field names to messages."""
+
+    status = 400
+    code = "validation_error"
+
+
+class UnauthorizedError(AtlasError):
+    """No valid session."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class ForbiddenError(AtlasError):
+    """The session may not do this."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFoundError(AtlasError):
+    """No such row in the session's org (another org's row is indistinguishable)."""
+
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(AtlasError):
+    """The change collides with existing data (a taken slug, a duplicate name)."""
+
+    status = 409
+    code = "conflict"
+
+
+class ServiceUnavailableError(AtlasError):
+    """The database or a pool cannot serve the request right now."""
+
+    status = 503
+    code = "service_unavailable"

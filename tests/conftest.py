@@ -1,0 +1,72 @@
+"""Shared test set-up: a PostgreSQL server, one migrated template, fresh clones.
+
+The template is built at session start (before collection) so that tests can
+be parametrized from its catalog: the cross-tenant harness enumerates every
+table with org_id from the database itself, not from a list in the tests.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.support import catalog
+from tests.support.databases import DatabaseFactory, TestDatabase
+from tests.support.server import find_or_start
+
+_state: dict[str, object] = {}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    server = find_or_start()
+    factory = DatabaseFactory(server)
+    _state["server"] = server
+    _state["factory"] = factory
+    _state["template"] = factory.build_template()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    factory = _state.get("factory")
+    if isinstance(factory, DatabaseFactory):
+        factory.drop_all()
+    server = _state.get("server")
+    if server is not None and getattr(server, "stop", None):
+        server.stop()  # type: ignore[union-attr]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`tenant_table` parametrizes over every table with org_id in the migrated schema."""
+    if "tenant_table" in metafunc.fixturenames:
+        template = _state["template"]
+        assert isinstance(template, TestDatabase)
+        tables = catalog.tenant_tables(template.admin_url)
+        metafunc.parametrize("tenant_table", tables, ids=tables)
+
+
+@pytest.fixture(scope="session")
+def db_factory() -> DatabaseFactory:
+    factory = _state["factory"]
+    assert isinstance(factory, DatabaseFactory)
+    return factory
+
+
+@pytest.fixture(scope="session")
+def template_db() -> TestDatabase:
+    """The migrated template itself: read it, never write to it."""
+    template = _state["template"]
+    assert isinstance(template, TestDatabase)
+    return template
+
+
+@pytest.fixture
+def fresh_db(db_factory: DatabaseFactory):
+    """A migrated database of this test's own, dropped afterwards."""
+    db = db_factory.clone()
+    yield db
+    db_factory.drop(db.name)
+
+
+@pytest.fixture
+def empty_db(db_factory: DatabaseFactory):
+    """An unmigrated database of this test's own, dropped afterwards."""
+    db = db_factory.empty()
+    yield db
+    db_factory.drop(db.name)
