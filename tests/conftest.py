@@ -50,7 +50,7 @@ def db_factory() -> DatabaseFactory:
 
 @pytest.fixture(scope="session")
 def template_db() -> TestDatabase:
-    """The migrated template itself: read it, never write to it."""
+    """The migrated template: read it briefly (an open connection blocks cloning), never write."""
     template = _state["template"]
     assert isinstance(template, TestDatabase)
     return template

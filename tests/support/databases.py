@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from itertools import count
 
@@ -71,12 +72,18 @@ class DatabaseFactory:
     def clone(self) -> TestDatabase:
         """A fresh migrated database: a copy of the template (milliseconds, not a migration)."""
         name = f"{self.prefix}_{next(self._serial)}"
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(self.template)
+        )
         with self._admin() as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(name), sql.Identifier(self.template)
-                )
-            )
+            for attempt in range(50):  # a short read of the template blocks cloning
+                try:
+                    conn.execute(statement)
+                    break
+                except psycopg.errors.ObjectInUse:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.1)
         self._created.append(name)
         described = self.describe(name)
         # Database-level ACLs are not copied from a template; re-apply ours.
