@@ -1,7 +1,8 @@
 """Finding a PostgreSQL server for the tests, or starting a throwaway one.
 
 Order: DATABASE_URL / PG* variables if set; else 127.0.0.1:5432; else a
-cluster started by pytest-postgresql's executor as a non-root user.
+cluster started by pytest-postgresql's executor as a non-root user
+(ATLAS_TEST_PG=throwaway forces the last, to test that path).
 """
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ def configured_url() -> str | None:
 
 
 def find_or_start() -> Server:
+    if os.environ.get("ATLAS_TEST_PG") == "throwaway":
+        return _start_throwaway()
     url = configured_url()
     if url is not None:
         if not _answers(url):
