@@ -1,0 +1,178 @@
+"""CRM repository: list, get, create, update, delete for every declared entity.
+
+Every statement runs inside an org-scoped transaction (app/db.py Scope) AND
+names the org explicitly (`org_id = %(org_id)s`): RLS is the lock, the
+explicit predicate the second one, and it lets the planner use the
+(org_id, ...) indexes directly. Identifiers come from app/entities.py
+through psycopg.sql; values are always parameters.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import decimal
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import psycopg
+from psycopg import sql
+
+from app.db import Scope
+from app.entities import Entity
+from app.errors import NotFoundError, ValidationError
+from app.validation import coerce_filter
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict]
+    next_cursor: str | None
+
+
+def _table(entity: Entity) -> sql.Identifier:
+    return sql.Identifier(entity.table)
+
+
+def _columns(entity: Entity) -> sql.Composable:
+    return sql.SQL(", ").join(map(sql.Identifier, entity.columns))
+
+
+def _org(scope: Scope) -> uuid.UUID:
+    assert scope.org_id is not None, "repository functions need an org-scoped transaction"
+    return scope.org_id
+
+
+def get(scope: Scope, entity: Entity, row_id: uuid.UUID) -> dict:
+    """One row of the scope's org; another org's id is NotFound, like a missing one."""
+    query = sql.SQL("SELECT {} FROM {} WHERE org_id = %(org_id)s AND id = %(id)s").format(
+        _columns(entity), _table(entity))
+    row = scope.fetch_one(query, {"org_id": _org(scope), "id": row_id})
+    if row is None:
+        raise NotFoundError(f"{entity.singular or entity.name} {row_id} not found")
+    return row
+
+
+def encode_cursor(value: Any, row_id: uuid.UUID) -> str:
+    if isinstance(value, (dt.datetime, dt.date)):
+        value = {"t": value.isoformat()}
+    elif isinstance(value, decimal.Decimal):
+        value = {"d": str(value)}
+    payload = json.dumps([value, str(row_id)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[Any, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, row_id = json.loads(raw)
+        if isinstance(value, dict) and "t" in value:
+            value = dt.datetime.fromisoformat(value["t"]) if "T" in value["t"] else dt.date.fromisoformat(value["t"])
+        elif isinstance(value, dict) and "d" in value:
+            value = decimal.Decimal(value["d"])
+        return value, uuid.UUID(row_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, KeyError):
+        raise ValidationError("cursor is not one this API issued",
+                              details={"fields": {"cursor": "is invalid"}}) from None
+
+
+def list_rows(
+    scope: Scope,
+    entity: Entity,
+    *,
+    filters: Mapping[str, str] | None = None,
+    sort: str | None = None,
+    descending: bool = False,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page:
+    """A keyset page ordered by (sort, id): stable under concurrent inserts, no OFFSET scans.
+
+    Rows whose sort column is NULL are not listed when sorting by a nullable column.
+    """
+    sort = sort or entity.default_sort
+    if sort not in entity.sortable:
+        raise ValidationError(f"cannot sort by {sort!r}; sortable: {', '.join(entity.sortable)}",
+                              details={"fields": {"sort": "is not sortable"}})
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}",
+                              details={"fields": {"limit": f"must be between 1 and {MAX_LIMIT}"}})
+    params: dict[str, Any] = {"org_id": _org(scope), "limit": limit + 1}
+    where: list[sql.Composable] = [sql.SQL("org_id = %(org_id)s"), sql.SQL("{} IS NOT NULL").format(sql.Identifier(sort))]
+    for i, (name, raw) in enumerate((filters or {}).items()):
+        field = entity.filterable.get(name)
+        if field is None:
+            raise ValidationError(f"cannot filter by {name!r}; filterable: {', '.join(entity.filterable)}",
+                                  details={"fields": {name: "is not filterable"}})
+        params[f"f{i}"] = coerce_filter(field, raw)
+        where.append(sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(f"f{i}")))
+    if cursor:
+        params["after_value"], params["after_id"] = decode_cursor(cursor)
+        where.append(sql.SQL("({}, id) {} (%(after_value)s, %(after_id)s)").format(
+            sql.Identifier(sort), sql.SQL("<" if descending else ">")))
+    direction = sql.SQL("DESC" if descending else "ASC")
+    query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} {}, id {} LIMIT %(limit)s").format(
+        _columns(entity), _table(entity), sql.SQL(" AND ").join(where),
+        sql.Identifier(sort), direction, direction)
+    rows = scope.fetch_all(query, params)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1][sort], rows[-1]["id"])
+    return Page(rows, next_cursor)
+
+
+def create(scope: Scope, entity: Entity, values: Mapping[str, Any]) -> dict:
+    """Insert a row into the scope's org; the org comes from the scope, never from input."""
+    data = {**values, "org_id": _org(scope)}
+    names = list(data)
+    query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING {}").format(
+        _table(entity), sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(map(sql.Placeholder, names)), _columns(entity))
+    try:
+        return scope.fetch_one(query, data)  # type: ignore[return-value]
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise _reference_error(entity, exc) from None
+
+
+def update(scope: Scope, entity: Entity, row_id: uuid.UUID, values: Mapping[str, Any]) -> dict:
+    """Change the named fields of one row of the scope's org; NotFound otherwise."""
+    assignments = [sql.SQL("{} = {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in values]
+    if "updated_at" in entity.by_name:
+        assignments.append(sql.SQL("updated_at = now()"))
+    query = sql.SQL("UPDATE {} SET {} WHERE org_id = %(__org)s AND id = %(__id)s RETURNING {}").format(
+        _table(entity), sql.SQL(", ").join(assignments), _columns(entity))
+    try:
+        row = scope.fetch_one(query, {**values, "__org": _org(scope), "__id": row_id})
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise _reference_error(entity, exc) from None
+    if row is None:
+        raise NotFoundError(f"{entity.singular or entity.name} {row_id} not found")
+    return row
+
+
+def delete(scope: Scope, entity: Entity, row_id: uuid.UUID) -> dict:
+    """Delete one row of the scope's org and return it; NotFound otherwise."""
+    query = sql.SQL("DELETE FROM {} WHERE org_id = %(org_id)s AND id = %(id)s RETURNING {}").format(
+        _table(entity), _columns(entity))
+    row = scope.fetch_one(query, {"org_id": _org(scope), "id": row_id})
+    if row is None:
+        raise NotFoundError(f"{entity.singular or entity.name} {row_id} not found")
+    return row
+
+
+def _reference_error(entity: Entity, exc: psycopg.errors.ForeignKeyViolation) -> ValidationError:
+    """A reference to a row that is not in this org: a field error, indistinguishable from a missing row."""
+    column = None
+    constraint = getattr(exc.diag, "constraint_name", None) or ""
+    for name, field in entity.by_name.items():
+        if field.kind == "ref" and name in constraint:
+            column = name
+    column = column or "reference"
+    return ValidationError(f"{column} does not name an existing row of this organization",
+                           details={"fields": {column: "does not exist"}})
