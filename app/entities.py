@@ -21,6 +21,8 @@ class Field:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    pattern: str | None = None  # a full-match regex, mirroring the column's CHECK
+    pattern_hint: str = ""
     filterable: bool = False
     sortable: bool = False
     nullable: bool = True
@@ -72,7 +74,7 @@ ENTITIES: dict[str, Entity] = {
             Field("name", required=True, nullable=False, sortable=True, filterable=True),
             Field("domain", filterable=True), Field("industry", filterable=True),
             Field("employee_count", "int", minimum=0, sortable=True),
-            Field("annual_revenue", "decimal", minimum=0, sortable=True),
+            Field("annual_revenue", "decimal", minimum=0, maximum=99_999_999_999_999.99, sortable=True),
             Field("phone", max_len=50), Field("website", max_len=300), OWNER,
         ), singular="account"),
         Entity("contacts", "contacts", _common(
@@ -99,8 +101,9 @@ ENTITIES: dict[str, Entity] = {
             Field("name", required=True, nullable=False, sortable=True),
             Field("stage", "choice", nullable=False, filterable=True, choices=(
                 "prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost")),
-            Field("amount", "decimal", nullable=False, minimum=0, sortable=True),
-            Field("currency", max_len=3, nullable=False),
+            Field("amount", "decimal", nullable=False, minimum=0, maximum=99_999_999_999_999.99, sortable=True),
+            Field("currency", max_len=3, nullable=False, pattern=r"[A-Z]{3}",
+                  pattern_hint="a three-letter upper-case ISO 4217 code"),
             Field("probability", "int", nullable=False, minimum=0, maximum=100, sortable=True),
             Field("close_date", "date", sortable=True, filterable=True),
             Field("account_id", "ref", filterable=True), Field("primary_contact_id", "ref"), OWNER,
@@ -125,17 +128,19 @@ ENTITIES: dict[str, Entity] = {
                   choices=("planned", "active", "on_hold", "done", "canceled")),
             Field("account_id", "ref", filterable=True),
             Field("start_date", "date", sortable=True), Field("due_date", "date", sortable=True),
-            Field("budget", "decimal", minimum=0, sortable=True), OWNER,
+            Field("budget", "decimal", minimum=0, maximum=99_999_999_999_999.99, sortable=True), OWNER,
         ), singular="project"),
         Entity("sites", "sites", _common(
             Field("name", required=True, nullable=False, sortable=True),
             Field("account_id", "ref", filterable=True), Field("address_line", max_len=300),
             Field("city", max_len=100, filterable=True, sortable=True), Field("region", max_len=100),
-            Field("postal_code", max_len=20), Field("country", max_len=2, filterable=True),
+            Field("postal_code", max_len=20), Field("country", max_len=2, filterable=True, pattern=r"[A-Z]{2}",
+                                                           pattern_hint="a two-letter upper-case ISO 3166 code"),
         ), singular="site"),
         Entity("knowledge-files", "knowledge_files", _common(
             Field("title", required=True, nullable=False, max_len=300, sortable=True),
-            Field("filename", required=True, nullable=False, max_len=255, filterable=True, sortable=True),
+            Field("filename", required=True, nullable=False, max_len=255, filterable=True, sortable=True,
+                  pattern=r"[^/\\]+", pattern_hint="a file name without / or \\"),
             Field("content_type", max_len=100, nullable=False),
             Field("body", max_len=1_000_000, nullable=False),
             Field("size_bytes", "int", writable=False),

@@ -32,6 +32,8 @@ def _coerce(field: Field, value: Any) -> Any:
             value = value.lower()
             if not _EMAIL.match(value):
                 raise ValueError("must be an email address")
+        if field.pattern is not None and not re.fullmatch(field.pattern, value):
+            raise ValueError(f"must be {field.pattern_hint or 'of the form ' + field.pattern}")
         if kind == "choice" and value not in field.choices:
             raise ValueError(f"must be one of: {', '.join(field.choices)}")
         return value
@@ -111,6 +113,7 @@ def validate_write(entity: Entity, data: Any, *, partial: bool) -> dict[str, Any
         for field in entity.fields:
             if field.required and field.name not in data and field.name not in errors:
                 errors[field.name] = "is required"
+    _check_date_order(data, clean, errors)
     if partial and not data:
         raise ValidationError("the request body names no field to change")
     if errors:
@@ -120,6 +123,13 @@ def validate_write(entity: Entity, data: Any, *, partial: bool) -> dict[str, Any
             details={"fields": errors},
         )
     return clean
+
+
+def _check_date_order(data: Mapping[str, Any], clean: dict[str, Any], errors: dict[str, str]) -> None:
+    """start_date <= due_date when both are given (the projects CHECK), as a field error."""
+    start, due = clean.get("start_date"), clean.get("due_date")
+    if start is not None and due is not None and due < start and "due_date" not in errors:
+        errors["due_date"] = "must not be before start_date"
 
 
 def coerce_filter(field: Field, raw: str) -> Any:

@@ -151,3 +151,17 @@ def test_validation_names_the_field(body, field, message):
 def _fresh_org(world) -> uuid.UUID:
     with psycopg.connect(world[0].admin_url, autocommit=True) as conn:
         return rows.make_org(conn, "Charlie")
+
+
+@pytest.mark.parametrize("entity, body, field, message", [
+    ("opportunities", {"name": "A", "currency": "usd"}, "currency", "three-letter"),
+    ("sites", {"name": "A", "country": "USA"}, "country", "at most 2"),
+    ("sites", {"name": "A", "country": "us"}, "country", "two-letter"),
+    ("knowledge-files", {"title": "A", "filename": "../etc/passwd"}, "filename", "without /"),
+    ("projects", {"name": "A", "start_date": "2026-05-01", "due_date": "2026-04-01"}, "due_date", "before"),
+    ("opportunities", {"name": "A", "amount": "1e20"}, "amount", "at most"),
+])
+def test_column_checks_are_field_errors_before_the_database(entity, body, field, message):
+    with pytest.raises(ValidationError) as caught:
+        validate_write(ENTITIES[entity], body, partial=False)
+    assert message in caught.value.details["fields"][field]
