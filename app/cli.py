@@ -31,6 +31,41 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the API with gunicorn; each worker builds its own app (and pool) after the fork."""
+    import dataclasses
+    import os
+
+    from gunicorn.app.base import BaseApplication
+
+    from app import create_app
+
+    extra = {"public_url": os.environ.get("ATLAS_PUBLIC_URL") or f"http://{args.host}:{args.port}"}
+    for key, name, cast in (("session_ttl_s", "ATLAS_SESSION_TTL_S", int),
+                            ("identity_cache_ttl_s", "ATLAS_IDENTITY_CACHE_TTL_S", float)):
+        if os.environ.get(name):
+            try:
+                extra[key] = cast(os.environ[name])
+            except ValueError:
+                raise AtlasError(f"{name} is not a valid {cast.__name__}") from None
+    configured = dataclasses.replace(settings, extra={**settings.extra, **extra})
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("workers", args.workers)
+            self.cfg.set("threads", args.threads)
+            self.cfg.set("accesslog", "-" if args.access_log else None)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: one shared path per user
+                self.cfg.set("control_socket_disable", True)
+
+        def load(self):  # type: ignore[no-untyped-def]
+            return create_app(configured)
+
+    Server().run()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atlas", description="Atlas multi-tenant data backend")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -39,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply pending sql/ migrations")
     migrate.add_argument("--status", action="store_true", help="list pending migrations only")
     migrate.set_defaults(handler=cmd_migrate)
+
+    serve = sub.add_parser("serve", help="serve the JSON API with gunicorn")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    serve.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    serve.add_argument("--access-log", action="store_true", help="log each request to stdout")
+    serve.set_defaults(handler=cmd_serve)
+
     return parser
 
 

@@ -1,0 +1,78 @@
+"""The Flask application factory.
+
+`create_app(config)` takes its configuration (a mapping in tests, Settings
+from the environment in the CLI and under gunicorn); nothing deeper reads the
+environment. Each concern registers itself through its own `init_app(app)`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from flask import Flask
+
+from app.auth import DEFAULT_SESSION_TTL_S, Passwords
+from app.config import Settings
+from app.db import Database
+from app.identity import DEFAULT_CACHE_SIZE, DEFAULT_CACHE_TTL_S, IdentityCache
+
+DEFAULTS: Mapping[str, object] = {
+    "SESSION_TTL_S": DEFAULT_SESSION_TTL_S,
+    "IDENTITY_CACHE_TTL_S": DEFAULT_CACHE_TTL_S,
+    "IDENTITY_CACHE_SIZE": DEFAULT_CACHE_SIZE,
+    "PUBLIC_URL": "http://127.0.0.1:8000",
+    "COOKIE_SECURE": False,
+    "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+}
+
+
+@dataclass
+class AtlasState:
+    """Per-app shared objects, at app.extensions["atlas"]."""
+
+    settings: Settings
+    db: Database
+    identity_cache: IdentityCache
+    passwords: Passwords
+
+
+def _settings(config: Mapping[str, object] | Settings | None) -> Settings:
+    if isinstance(config, Settings):
+        return config
+    if config is None:
+        return Settings.from_env()
+    return Settings.from_mapping(config)
+
+
+def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
+    """Build the app; its pool opens in the background, so a down database gives 503s, not a crash."""
+    settings = _settings(config)
+    app = Flask("atlas", static_folder=None)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_mapping({str(k).upper(): v for k, v in settings.extra.items()})
+    app.config["ATLAS_SETTINGS"] = settings
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    db = Database(
+        settings.app_database_url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        timeout_s=settings.pool_timeout_s,
+    ).open(wait=False)
+    app.extensions["atlas"] = AtlasState(
+        settings=settings,
+        db=db,
+        identity_cache=IdentityCache(
+            ttl_s=float(app.config["IDENTITY_CACHE_TTL_S"]),
+            max_entries=int(app.config["IDENTITY_CACHE_SIZE"]),
+        ),
+        passwords=Passwords.from_config(app.config),
+    )
+
+    from app import api, api_errors, identity, permissions
+
+    api_errors.init_app(app)
+    identity.init_app(app)
+    permissions.init_app(app)  # after identity: it reads g.identity
+    api.init_app(app)
+    return app

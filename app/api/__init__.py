@@ -1,0 +1,37 @@
+"""The JSON API: blueprint registry and the helpers every view uses."""
+from __future__ import annotations
+
+import importlib
+
+from flask import Flask, current_app, request
+
+from app.db import Database
+from app.errors import ValidationError
+
+# Dotted paths of modules exporting `bp`; add yours here (one line).
+BLUEPRINTS: tuple[str, ...] = (
+    "app.api.auth_routes",
+    "app.api.organizations",
+    "app.api.members",
+    "app.api.crm", "app.api.conversations", "app.api.audit_routes",
+)
+
+
+def get_db() -> Database:
+    """This app's org-scoped door."""
+    return current_app.extensions["atlas"].db
+
+
+def json_body() -> dict:
+    """The request's JSON object; an empty body is {}; anything else is a 400."""
+    if not request.get_data(cache=True):
+        return {}
+    body = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(body, dict):
+        raise ValidationError("the request body must be a JSON object (Content-Type: application/json)")
+    return body
+
+
+def init_app(app: Flask) -> None:
+    for dotted in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(dotted).bp)

@@ -1,0 +1,89 @@
+"""The org's audit trail for its admins and owners: GET /api/v1/admin/audit.
+
+Filters: `actor` (user id), `action`, `entity`, `outcome` (exact), `since`
+(inclusive) and `until` (exclusive) as ISO 8601 (a date or a date-time; no
+offset means UTC). Newest first, keyset pages like the CRM lists (`limit`,
+`cursor`), ordered as the (org_id, occurred_at DESC, id) index is.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, g, request
+from flask.typing import ResponseReturnValue
+from psycopg import sql
+
+from app import repository
+from app.api import get_db
+from app.api.crm import limit_arg
+from app.errors import ValidationError
+from app.permissions import roles_required
+from app.serialize import rows_json
+from app.validation import parse_uuid
+
+bp = Blueprint("audit", __name__, url_prefix="/api/v1/admin")
+
+_COLUMNS = sql.SQL(", ").join(map(sql.Identifier, (
+    "id", "occurred_at", "actor_user_id", "action", "entity", "entity_id",
+    "changed_fields", "outcome", "request_id", "detail",
+)))
+_EXACT = {"action": "action", "entity": "entity", "outcome": "outcome"}
+_KNOWN = frozenset({"actor", "since", "until", "limit", "cursor", *_EXACT})
+
+
+def _bad(name: str, message: str) -> ValidationError:
+    return ValidationError(f"{name} {message}", details={"fields": {name: message}})
+
+
+def _instant(name: str, raw: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise _bad(name, "must be an ISO 8601 date or date-time") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _conditions(args: Any, params: dict[str, Any]) -> list[sql.Composable]:
+    """WHERE terms for the query-string filters; unknown parameters are refused, not ignored."""
+    unknown = sorted(set(args) - _KNOWN)
+    if unknown:
+        raise _bad(unknown[0], f"is not a filter; filters: {', '.join(sorted(_KNOWN))}")
+    where: list[sql.Composable] = [sql.SQL("org_id = %(org_id)s")]
+    if args.get("actor"):
+        try:
+            params["actor"] = parse_uuid(args["actor"])
+        except ValueError as exc:
+            raise _bad("actor", str(exc)) from None
+        where.append(sql.SQL("actor_user_id = %(actor)s"))
+    for name, column in _EXACT.items():
+        if args.get(name):
+            params[name] = args[name]
+            where.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(name)))
+    if args.get("since"):
+        params["since"] = _instant("since", args["since"])
+        where.append(sql.SQL("occurred_at >= %(since)s"))
+    if args.get("until"):
+        params["until"] = _instant("until", args["until"])
+        where.append(sql.SQL("occurred_at < %(until)s"))
+    if args.get("cursor"):
+        params["after_t"], params["after_id"] = repository.decode_cursor(args["cursor"])
+        where.append(sql.SQL("(occurred_at < %(after_t)s OR (occurred_at = %(after_t)s AND id > %(after_id)s))"))
+    return where
+
+
+@bp.get("/audit")
+@roles_required("admin", "owner")
+def list_audit() -> ResponseReturnValue:
+    """One keyset page of the session org's entries, newest first."""
+    limit = limit_arg(request.args.get("limit"))
+    params: dict[str, Any] = {"org_id": g.identity.org_id, "limit": limit + 1}
+    where = _conditions(request.args, params)
+    query = sql.SQL("SELECT {} FROM audit_log WHERE {} ORDER BY occurred_at DESC, id LIMIT %(limit)s").format(
+        _COLUMNS, sql.SQL(" AND ").join(where))
+    rows = get_db().read_all(g.identity.org_id, query, params)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = repository.encode_cursor(rows[-1]["occurred_at"], rows[-1]["id"])
+    return {"data": rows_json(rows), "nextCursor": next_cursor}

@@ -1,0 +1,122 @@
+"""Auth endpoints with Better Auth's paths and payloads: sign-up, sign-in, sign-out, get-session."""
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+from flask import Blueprint, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from app import auth
+from app.api import get_db, json_body
+from app.api.inputs import Input
+from app.api_errors import UnprocessableError
+from app.errors import UnauthorizedError
+from app.identity import cache
+from app.permissions import login_required, public
+
+bp = Blueprint("auth", __name__, url_prefix="/api/auth")
+
+
+class UserExistsError(UnprocessableError):
+    """Signing up with an email that already has an account (Better Auth answers 422)."""
+
+    code = "user_already_exists"
+
+
+def _state():  # type: ignore[no-untyped-def]
+    return current_app.extensions["atlas"]
+
+
+def session_kwargs() -> dict:
+    return {
+        "ttl_s": int(current_app.config["SESSION_TTL_S"]),
+        "user_agent": request.user_agent.string or None,
+        "ip_address": request.remote_addr,
+    }
+
+
+def _signed_in(new: auth.NewSession, user: dict, status: int = 200) -> ResponseReturnValue:
+    response = jsonify({"redirect": False, "token": new.token, "url": None, "user": user})
+    response.status_code = status
+    auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
+    return response
+
+
+@bp.post("/sign-up/email")
+@public
+def sign_up() -> ResponseReturnValue:
+    """Create the user and sign them in; the users policy admits only the email being signed up."""
+    fields = Input(json_body())
+    email, password, name = fields.email(), fields.password(), fields.text("name")
+    fields.done()
+    password_hash = _state().passwords.hash(password)
+    user_id = uuid.uuid4()
+    try:
+        with get_db().identity_transaction(user_id=user_id, auth_email=email) as scope:
+            user = scope.fetch_one(
+                "INSERT INTO users (id, email, name, password_hash) VALUES (%s, %s, %s, %s)"
+                " RETURNING id, email, name, platform_role, email_verified, created_at, updated_at",
+                (user_id, email, name, password_hash),
+            )
+            new = auth.insert_session(scope, user_id=user_id, org_id=None, **session_kwargs())
+    except psycopg.errors.UniqueViolation:
+        raise UserExistsError("a user with this email already exists; sign in instead") from None
+    assert user is not None
+    return _signed_in(new, auth.user_json(user))
+
+
+@bp.post("/sign-in/email")
+@public
+def sign_in() -> ResponseReturnValue:
+    """Verify the password and open a session bound to the user's earliest org, if any."""
+    fields = Input(json_body())
+    email, password = fields.email(), fields.text("password", strip=False, max_len=128)
+    fields.done()
+    db, passwords = get_db(), _state().passwords
+    with db.identity_transaction(auth_email=email) as scope:
+        user = scope.fetch_one(
+            "SELECT id, email, name, password_hash, platform_role, email_verified, created_at,"
+            " updated_at FROM users WHERE email = %s",
+            (email,),
+        )
+    if not passwords.verify(user["password_hash"] if user else None, password) or user is None:
+        raise UnauthorizedError("invalid email or password")
+    with db.identity_transaction(user_id=user["id"]) as scope:
+        if passwords.needs_rehash(user["password_hash"]):
+            scope.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
+                          (passwords.hash(password), user["id"]))
+        org_id = auth.first_org_of(scope, user_id=user["id"])
+        new = auth.insert_session(scope, user_id=user["id"], org_id=org_id, **session_kwargs())
+    return _signed_in(new, auth.user_json(user))
+
+
+@bp.post("/sign-out")
+@public
+def sign_out() -> ResponseReturnValue:
+    """Revoke the presented session (idempotent) and clear the cookie."""
+    token = auth.token_from_request(request)
+    if token is not None:
+        token_hash = auth.hash_token(token)
+        auth.revoke_session(get_db(), token_hash=token_hash)
+        cache().forget_token(token_hash)
+    response = jsonify({"success": True})
+    auth.clear_session_cookie(response, secure=bool(current_app.config["COOKIE_SECURE"]))
+    return response
+
+
+@bp.get("/get-session")
+@login_required
+def get_session() -> ResponseReturnValue:
+    ident = g.identity
+    return {
+        "session": {
+            "id": str(ident.session_id),
+            "userId": str(ident.user_id),
+            "activeOrganizationId": None if ident.org_id is None else str(ident.org_id),
+            "role": ident.role,
+            "expiresAt": ident.expires_at.isoformat(),
+            "createdAt": ident.session_created_at.isoformat(),
+        },
+        "user": ident.user,
+    }

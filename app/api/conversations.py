@@ -1,0 +1,176 @@
+"""Conversations: the org's shared agent history, permissions per the role matrix.
+
+    GET    /api/v1/conversations               newest activity first, keyset pages (limit, cursor)
+    POST   /api/v1/conversations               {title?} -> 201
+    GET    /api/v1/conversations/<id>          the conversation with its messages, oldest first
+    DELETE /api/v1/conversations/<id>          204 (admin, owner)
+    POST   /api/v1/conversations/<id>/messages {role?, content} -> 201
+
+Every member of the org sees every conversation of the org. Clients may post
+`user` and `assistant` messages; `system` and `tool` turns are reserved for
+the server-side agent, so a member cannot plant instructions in history that
+other members' agent runs would read as the system's. Another org's
+conversation, a missing one and a malformed id are the same 404.
+"""
+from __future__ import annotations
+
+import uuid
+from contextlib import AbstractContextManager
+from typing import Any, Mapping
+
+from flask import Blueprint, g, request, url_for
+from flask.typing import ResponseReturnValue
+from psycopg import sql
+
+from app import audit, repository
+from app.api import get_db, json_body
+from app.db import Scope
+from app.api.crm import limit_arg, path_id
+from app.errors import NotFoundError, ValidationError
+from app.permissions import require
+from app.serialize import row_json, rows_json
+
+bp = Blueprint("conversations", __name__, url_prefix="/api/v1/conversations")
+
+CLIENT_ROLES = ("user", "assistant")
+TITLE_MAX = 300
+CONTENT_MAX = 200_000
+_CONVERSATION = sql.SQL(", ").join(
+    map(sql.Identifier, ("id", "org_id", "title", "created_by", "created_at", "updated_at")))
+_MESSAGE = sql.SQL(", ").join(
+    map(sql.Identifier, ("id", "conversation_id", "role", "content", "created_by", "created_at")))
+
+
+def _text(body: Mapping[str, Any], name: str, *, max_len: int, errors: dict[str, str]) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors[name] = "must be a string"
+    elif not value.strip():
+        errors[name] = "must not be empty"
+    elif len(value) > max_len:
+        errors[name] = f"must be at most {max_len} characters"
+    else:
+        return value
+    return None
+
+
+def _checked(body: Mapping[str, Any], allowed: tuple[str, ...], errors: dict[str, str]) -> None:
+    for name in body:
+        if name not in allowed:
+            errors[name] = "is not a field of this request"
+    if errors:
+        raise ValidationError("invalid request: " + "; ".join(f"{k} {v}" for k, v in sorted(errors.items())),
+                              details={"fields": errors})
+
+
+def _scope(*, read_only: bool = False) -> AbstractContextManager[Scope]:
+    """A transaction in the session's org, as the session's user."""
+    ident = g.identity
+    return get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=read_only)
+
+
+def _not_found(conversation_id: uuid.UUID) -> NotFoundError:
+    return NotFoundError(f"conversation {conversation_id} not found")
+
+
+@bp.get("")
+@require("conversation", "read")
+def list_conversations() -> ResponseReturnValue:
+    """Most recently active first; ordered like the (org_id, updated_at DESC, id) index."""
+    limit = limit_arg(request.args.get("limit"))
+    params: dict[str, Any] = {"org_id": g.identity.org_id, "limit": limit + 1}
+    after = sql.SQL("")
+    if request.args.get("cursor"):
+        params["after_t"], params["after_id"] = repository.decode_cursor(request.args["cursor"])
+        after = sql.SQL(" AND (updated_at < %(after_t)s OR (updated_at = %(after_t)s AND id > %(after_id)s))")
+    query = sql.SQL("SELECT {} FROM conversations WHERE org_id = %(org_id)s{}"
+                    " ORDER BY updated_at DESC, id LIMIT %(limit)s").format(_CONVERSATION, after)
+    with _scope(read_only=True) as scope:
+        rows = scope.fetch_all(query, params)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = repository.encode_cursor(rows[-1]["updated_at"], rows[-1]["id"])
+    return {"data": rows_json(rows), "nextCursor": next_cursor}
+
+
+@bp.post("")
+@require("conversation", "create")
+def create_conversation() -> ResponseReturnValue:
+    body, errors = json_body(), {}
+    title = _text(body, "title", max_len=TITLE_MAX, errors=errors)
+    _checked(body, ("title",), errors)
+    with _scope() as scope:
+        row = scope.fetch_one(
+            sql.SQL("INSERT INTO conversations (org_id, title, created_by)"
+                    " VALUES (%(org_id)s, coalesce(%(title)s, 'New conversation'), %(user)s)"
+                    " RETURNING {}").format(_CONVERSATION),
+            {"org_id": scope.org_id, "title": title, "user": g.identity.user_id},
+        )
+        assert row is not None
+        audit.record(scope, action="conversation.create", entity="conversation", entity_id=row["id"],
+                     changed_fields=body)
+    location = url_for("conversations.get_conversation", conversation_id=str(row["id"]))
+    return {**row_json(row), "messages": []}, 201, {"Location": location}
+
+
+@bp.get("/<conversation_id>")
+@require("conversation", "read")
+def get_conversation(conversation_id: str) -> ResponseReturnValue:
+    target = path_id(conversation_id, what="conversation")
+    params = {"org_id": g.identity.org_id, "id": target}
+    with _scope(read_only=True) as scope:
+        row = scope.fetch_one(sql.SQL("SELECT {} FROM conversations WHERE org_id = %(org_id)s AND id = %(id)s")
+                              .format(_CONVERSATION), params)
+        if row is None:
+            raise _not_found(target)
+        messages = scope.fetch_all(sql.SQL("SELECT {} FROM messages WHERE org_id = %(org_id)s"
+                                           " AND conversation_id = %(id)s ORDER BY created_at, id")
+                                   .format(_MESSAGE), params)
+    return {**row_json(row), "messages": rows_json(messages)}
+
+
+@bp.delete("/<conversation_id>")
+@require("conversation", "delete")
+def delete_conversation(conversation_id: str) -> ResponseReturnValue:
+    """Deletes the conversation and (by cascade) its messages."""
+    target = path_id(conversation_id, what="conversation")
+    with _scope() as scope:
+        row = scope.fetch_one("DELETE FROM conversations WHERE org_id = %(org_id)s AND id = %(id)s RETURNING id",
+                              {"org_id": scope.org_id, "id": target})
+        if row is None:
+            raise _not_found(target)
+        audit.record(scope, action="conversation.delete", entity="conversation", entity_id=target)
+    return "", 204
+
+
+@bp.post("/<conversation_id>/messages")
+@require("conversation", "create")
+def add_message(conversation_id: str) -> ResponseReturnValue:
+    """Append a message; touching the conversation first locks it and finds it (or 404s) in one statement."""
+    target = path_id(conversation_id, what="conversation")
+    body, errors = json_body(), {}
+    content = _text(body, "content", max_len=CONTENT_MAX, errors=errors)
+    if content is None and "content" not in errors:
+        errors["content"] = "is required"
+    role = "user" if body.get("role") is None else body["role"]
+    if role not in CLIENT_ROLES:
+        errors["role"] = f"must be one of: {', '.join(CLIENT_ROLES)}"
+    _checked(body, ("role", "content"), errors)
+    params = {"org_id": g.identity.org_id, "id": target, "role": role, "content": content,
+              "user": g.identity.user_id}
+    with _scope() as scope:
+        touched = scope.fetch_one("UPDATE conversations SET updated_at = now()"
+                                  " WHERE org_id = %(org_id)s AND id = %(id)s RETURNING id", params)
+        if touched is None:
+            raise _not_found(target)
+        message = scope.fetch_one(
+            sql.SQL("INSERT INTO messages (org_id, conversation_id, role, content, created_by)"
+                    " VALUES (%(org_id)s, %(id)s, %(role)s, %(content)s, %(user)s) RETURNING {}")
+            .format(_MESSAGE), params)
+        assert message is not None
+        audit.record(scope, action="message.create", entity="message", entity_id=message["id"],
+                     changed_fields=("role", "content"), detail={"conversation_id": str(target)})
+    return row_json(message), 201

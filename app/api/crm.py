@@ -1,0 +1,171 @@
+"""CRM endpoints, generated from app.entities.ENTITIES: one set of views, a URL rule per entity.
+
+    GET    /api/v1/<entity>        ?<filterable field>=v, sort (default created_at), order=asc|desc
+                                   (default asc), limit 1..200 (default 50), cursor -> {data, nextCursor}
+    GET    /api/v1/<entity>/<id>
+    POST   /api/v1/<entity>        201 with the row and a Location header
+    PATCH  /api/v1/<entity>/<id>   200 with the row
+    DELETE /api/v1/<entity>/<id>   204, no body (the audit trail records who deleted which id)
+
+Every member reads and writes. A row of another org, a missing row and a
+malformed id all answer the same 404 from the same code path: the statement
+names the session's org, so another org's row is simply not there.
+"""
+from __future__ import annotations
+
+import uuid
+from contextlib import AbstractContextManager
+from typing import Any, Callable, Mapping
+
+from flask import Blueprint, g, request, url_for
+from flask.typing import ResponseReturnValue
+
+from app import audit, repository
+from app.api import get_db, json_body
+from app.db import Scope
+from app.entities import ENTITIES, Entity
+from app.errors import NotFoundError, ValidationError
+from app.permissions import member_required
+from app.serialize import row_json, rows_json
+from app.validation import validate_write
+
+bp = Blueprint("crm", __name__, url_prefix="/api/v1")
+
+PAGE_ARGS = frozenset({"sort", "order", "limit", "cursor"})
+
+
+def path_id(raw: str, *, what: str) -> uuid.UUID:
+    """The id in a path; a malformed one is a 404 like a missing row (nothing by that id exists)."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFoundError(f"{what} {raw[:100]} not found") from None
+
+
+def limit_arg(raw: str | None) -> int:
+    """`limit` from the query string: 1..MAX_LIMIT, default DEFAULT_LIMIT."""
+    if raw is None or raw == "":
+        return repository.DEFAULT_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= repository.MAX_LIMIT:
+        message = f"must be an integer between 1 and {repository.MAX_LIMIT}"
+        raise ValidationError(f"limit {message}", details={"fields": {"limit": message}})
+    return limit
+
+
+def descending_arg(raw: str | None, *, default: str = "asc") -> bool:
+    order = (raw or default).lower()
+    if order not in ("asc", "desc"):
+        raise ValidationError("order must be asc or desc", details={"fields": {"order": "must be asc or desc"}})
+    return order == "desc"
+
+
+def label(entity: Entity) -> str:
+    """The entity's name in audit actions and entity columns: `contact`, `knowledge_file`."""
+    return (entity.singular or entity.name).replace(" ", "_").replace("-", "_")
+
+
+def _knowledge_file(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """The server, not the client, says who uploaded a file and how big its body is."""
+    if creating:
+        values["created_by"] = g.identity.user_id
+        values.setdefault("body", "")
+    if "body" in values:
+        values["size_bytes"] = len(values["body"].encode("utf-8"))
+    return values
+
+
+# Fields an entity's rows get from the server (declared writable=False in app/entities.py).
+SERVER_SET: Mapping[str, Callable[..., dict[str, Any]]] = {"knowledge_files": _knowledge_file}
+
+
+def _server_set(entity: Entity, values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    derive = SERVER_SET.get(entity.table)
+    return derive(dict(values), creating=creating) if derive else values
+
+
+def _scope(*, read_only: bool = False) -> AbstractContextManager[Scope]:
+    """A transaction in the session's org, as the session's user."""
+    ident = g.identity
+    return get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=read_only)
+
+
+@member_required
+def list_rows(entity_name: str) -> ResponseReturnValue:
+    """A keyset page; `nextCursor` is null on the last page."""
+    entity = ENTITIES[entity_name]
+    args = request.args
+    filters = {name: value for name, value in args.items() if name not in PAGE_ARGS}
+    limit = limit_arg(args.get("limit"))
+    descending = descending_arg(args.get("order"))
+    with _scope(read_only=True) as scope:
+        page = repository.list_rows(scope, entity, filters=filters, sort=args.get("sort") or None,
+                                    descending=descending, limit=limit, cursor=args.get("cursor") or None)
+    return {"data": rows_json(page.items), "nextCursor": page.next_cursor}
+
+
+@member_required
+def get_row(entity_name: str, row_id: str) -> ResponseReturnValue:
+    entity = ENTITIES[entity_name]
+    with _scope(read_only=True) as scope:
+        row = repository.get(scope, entity, path_id(row_id, what=label(entity)))
+    return row_json(row)
+
+
+@member_required
+def create_row(entity_name: str) -> ResponseReturnValue:
+    """Validate, insert in the session's org, audit in the same transaction."""
+    entity = ENTITIES[entity_name]
+    values = validate_write(entity, json_body(), partial=False)
+    with _scope() as scope:
+        row = repository.create(scope, entity, _server_set(entity, values, creating=True))
+        audit.record(scope, action=f"{label(entity)}.create", entity=label(entity),
+                     entity_id=row["id"], changed_fields=values)
+    location = url_for(f"crm.{entity.table}_get", row_id=str(row["id"]))
+    return row_json(row), 201, {"Location": location}
+
+
+@member_required
+def update_row(entity_name: str, row_id: str) -> ResponseReturnValue:
+    """Change the named fields; the audit entry lists the fields the request wrote."""
+    entity = ENTITIES[entity_name]
+    target = path_id(row_id, what=label(entity))
+    values = validate_write(entity, json_body(), partial=True)
+    with _scope() as scope:
+        row = repository.update(scope, entity, target, _server_set(entity, values, creating=False))
+        audit.record(scope, action=f"{label(entity)}.update", entity=label(entity),
+                     entity_id=row["id"], changed_fields=values)
+    return row_json(row)
+
+
+@member_required
+def delete_row(entity_name: str, row_id: str) -> ResponseReturnValue:
+    entity = ENTITIES[entity_name]
+    target = path_id(row_id, what=label(entity))
+    with _scope() as scope:
+        row = repository.delete(scope, entity, target)
+        audit.record(scope, action=f"{label(entity)}.delete", entity=label(entity), entity_id=row["id"])
+    return "", 204
+
+
+# (suffix, methods, view, on the item path?) for every entity; endpoints are crm.<table>_<suffix>.
+ROUTES: tuple[tuple[str, str, Callable[..., ResponseReturnValue], bool], ...] = (
+    ("list", "GET", list_rows, False),
+    ("create", "POST", create_row, False),
+    ("get", "GET", get_row, True),
+    ("update", "PATCH", update_row, True),
+    ("delete", "DELETE", delete_row, True),
+)
+
+for _entity in ENTITIES.values():
+    for _suffix, _method, _view, _item in ROUTES:
+        bp.add_url_rule(
+            f"/{_entity.name}/<row_id>" if _item else f"/{_entity.name}",
+            endpoint=f"{_entity.table}_{_suffix}",
+            view_func=_view,
+            methods=[_method],
+            defaults={"entity_name": _entity.name},
+        )

@@ -1,0 +1,194 @@
+"""Organization endpoints (Better Auth organization plugin paths): create, list, get, set-active, update, delete."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+import psycopg
+from flask import Blueprint, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
+from psycopg.types.json import Jsonb
+
+from app import audit, auth, orgs
+from app.api import get_db, json_body
+from app.api.auth_routes import session_kwargs
+from app.api.inputs import Input
+from app.errors import ConflictError, ForbiddenError, ValidationError
+from app.identity import cache
+from app.org_guard import CrossOrgRefusedError
+from app.permissions import can, login_required, login_required_target_org, member_required, require
+
+log = logging.getLogger("atlas.organizations")
+
+bp = Blueprint("organizations", __name__, url_prefix="/api/auth/organization")
+
+
+def _slug_taken(slug: str | None) -> ConflictError:
+    return ConflictError(f"the organization slug {slug!r} is already taken; choose another")
+
+
+def _metadata(fields: Input, body: dict) -> dict | None:
+    value = body.get("metadata")
+    if value is not None and not isinstance(value, dict):
+        fields.errors["metadata"] = "must be an object"
+    return value
+
+
+def full_org(scope, org_id: uuid.UUID, role: str | None) -> dict:  # type: ignore[no-untyped-def]
+    """The org, with members and invitations when the role may read members."""
+    body = orgs.org_json(orgs.get_org(scope, org_id))
+    if can(role, "member", "read"):
+        body["members"] = [orgs.member_json(m) for m in orgs.list_members(scope, org_id)]
+        body["invitations"] = [orgs.invitation_json(i) for i in orgs.list_invitations(scope, org_id)]
+    return body
+
+
+@bp.post("/create")
+@login_required
+def create() -> ResponseReturnValue:
+    """The creator becomes owner. The session is not switched: call set-active for that."""
+    body = json_body()
+    fields = Input(body)
+    name, slug = fields.text("name"), fields.slug()
+    logo = fields.text("logo", required=False, max_len=2000)
+    metadata = _metadata(fields, body)
+    fields.done()
+    ident, org_id = g.identity, uuid.uuid4()  # id made here: RETURNING would need the membership first
+    try:
+        with get_db().transaction(org_id, user_id=ident.user_id) as scope:
+            scope.execute(
+                "INSERT INTO organizations (id, name, slug, logo, metadata) VALUES (%s, %s, %s, %s, %s)",
+                (org_id, name, slug, logo, Jsonb(metadata or {})),
+            )
+            owner = orgs.insert_member(scope, org_id, user_id=ident.user_id, role="owner")
+            audit.record(scope, action="organization.create", entity="organization", entity_id=org_id,
+                         changed_fields=("name", "slug"))
+            audit.record(scope, action="member.create", entity="member", entity_id=owner["id"],
+                         changed_fields=("role",), detail={"role": "owner", "userId": str(ident.user_id)})
+            result = orgs.org_json(orgs.get_org(scope, org_id))
+    except psycopg.errors.UniqueViolation:
+        raise _slug_taken(slug) from None
+    result["members"] = [orgs.member_json(owner)]
+    return result
+
+
+@bp.get("/list")
+@login_required
+def list_organizations() -> ResponseReturnValue:
+    with get_db().identity_transaction(user_id=g.identity.user_id) as scope:
+        rows = orgs.orgs_of_user(scope, g.identity.user_id)
+    return jsonify([orgs.org_json(r) for r in rows])
+
+
+@bp.get("/get-full-organization")
+@member_required
+def get_full_organization() -> ResponseReturnValue:
+    ident = g.identity
+    with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
+        body = full_org(scope, ident.org_id, ident.role)
+    slug = request.args.get("organizationSlug")
+    if slug is not None and slug != body["slug"]:
+        _refuse_other_org("organizationSlug", slug)
+    return body
+
+
+def _refuse_other_org(field: str, value: str) -> None:
+    audit.record_refusal(get_db(), org_id=g.identity.org_id, action="cross_org.refused",
+                         entity="organization", entity_id=value[:100],
+                         detail={"field": field, "method": request.method, "path": request.path})
+    raise CrossOrgRefusedError(f"{field} names an organization other than this session's")
+
+
+@bp.post("/set-active")
+@login_required_target_org
+def set_active() -> ResponseReturnValue:
+    """Switching orgs forces a fresh session: a new token bound to the org; the old one is revoked."""
+    body = json_body()
+    fields = Input(body)
+    target = fields.uuid("organizationId", required=False)
+    slug = fields.text("organizationSlug", required=False, max_len=63)
+    fields.done()
+    ident, db = g.identity, get_db()
+    role = None
+    if target is not None or slug is not None:
+        with db.identity_transaction(user_id=ident.user_id) as scope:
+            found = orgs.membership(scope, user_id=ident.user_id, org_id=target, slug=slug)
+        if found is None:
+            if ident.org_id is not None:
+                audit.record_refusal(db, org_id=ident.org_id, action="session.set_active",
+                                     entity="organization", entity_id=str(target or slug),
+                                     detail={"reason": "not a member"})
+            raise ForbiddenError("you are not a member of this organization")
+        target, role = found["org_id"], found["role"]
+    with db.identity_transaction(user_id=ident.user_id, session_token_hash=ident.token_hash) as scope:
+        new = auth.insert_session(scope, user_id=ident.user_id, org_id=target, **session_kwargs())
+        scope.execute("UPDATE sessions SET revoked_at = now() WHERE token_hash = %s AND revoked_at IS NULL",
+                      (ident.token_hash,))
+    cache().forget_token(ident.token_hash)
+    payload: dict | None = None
+    if target is not None:
+        with db.transaction(target, user_id=ident.user_id, read_only=True) as scope:
+            payload = full_org(scope, target, role)
+    response = jsonify(payload)
+    auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
+    return response
+
+
+@bp.post("/update")
+@require("organization", "update")
+def update() -> ResponseReturnValue:
+    body = json_body()
+    data = body.get("data", body)
+    if not isinstance(data, dict):
+        raise ValidationError("some fields are invalid", details={"fields": {"data": "must be an object"}})
+    fields = Input(data)
+    changes = {
+        "name": fields.text("name", required=False),
+        "slug": fields.slug(required=False),
+        "logo": fields.text("logo", required=False, max_len=2000),
+        "metadata": _metadata(fields, data),
+    }
+    fields.done()
+    changes = {k: v for k, v in changes.items() if k in data}
+    ident = g.identity
+    try:
+        with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+            for column, value in changes.items():  # a handful of known columns, one statement each
+                _update_column(scope, ident.org_id, column, value)
+            audit.record(scope, action="organization.update", entity="organization",
+                         entity_id=ident.org_id, changed_fields=changes)
+            result = orgs.org_json(orgs.get_org(scope, ident.org_id))
+    except psycopg.errors.UniqueViolation:
+        raise _slug_taken(changes.get("slug")) from None
+    return result
+
+
+_UPDATES = {
+    "name": "UPDATE organizations SET name = %s WHERE id = %s",
+    "slug": "UPDATE organizations SET slug = %s WHERE id = %s",
+    "logo": "UPDATE organizations SET logo = %s WHERE id = %s",
+    "metadata": "UPDATE organizations SET metadata = %s WHERE id = %s",
+}
+
+
+def _update_column(scope, org_id: uuid.UUID, column: str, value: object) -> None:  # type: ignore[no-untyped-def]
+    if column == "name" and value is None:
+        raise ValidationError("some fields are invalid", details={"fields": {"name": "must not be null"}})
+    if column == "slug" and value is None:
+        raise ValidationError("some fields are invalid", details={"fields": {"slug": "must not be null"}})
+    scope.execute(_UPDATES[column], (Jsonb(value or {}) if column == "metadata" else value, org_id))
+
+
+@bp.post("/delete")
+@require("organization", "delete")
+def delete() -> ResponseReturnValue:
+    """Delete the session's org and, by cascade, everything it owns (its audit trail included)."""
+    ident = g.identity
+    with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+        row = orgs.get_org(scope, ident.org_id)
+        scope.execute("DELETE FROM organizations WHERE id = %s", (ident.org_id,))
+    cache().forget(org_id=ident.org_id)
+    # The org's audit trail goes with it (ON DELETE CASCADE); the log keeps this one.
+    log.warning("organization %s (%s) deleted by user %s, request %s",
+                ident.org_id, row["slug"], ident.user_id, g.get("request_id"))
+    return orgs.org_json(row)

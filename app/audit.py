@@ -1,0 +1,88 @@
+"""The audit trail: one audit_log row per mutation, in the mutation's own transaction.
+
+`record` writes inside the caller's scope, so the entry commits or rolls back
+with the change it describes. `record_refusal` opens its own transaction: a
+refused request's work is rolled back, but the refusal must still be kept.
+Actor and request id default to the current request's; the CLI passes them.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Iterable, Mapping
+
+from flask import g, has_request_context
+from psycopg.types.json import Jsonb
+
+from app.db import Database, Scope
+
+log = logging.getLogger("atlas.audit")
+
+OUTCOMES = ("ok", "refused", "error")
+_FROM_REQUEST: object = object()
+
+
+def _actor(actor_user_id: object) -> uuid.UUID | None:
+    if actor_user_id is _FROM_REQUEST:
+        ident = g.get("identity") if has_request_context() else None
+        return ident.user_id if ident is not None else None
+    return None if actor_user_id is None else uuid.UUID(str(actor_user_id))
+
+
+def _request_id(request_id: object) -> str | None:
+    if request_id is _FROM_REQUEST:
+        return g.get("request_id") if has_request_context() else None
+    return None if request_id is None else str(request_id)
+
+
+def record(
+    scope: Scope,
+    *,
+    action: str,
+    entity: str,
+    entity_id: object = None,
+    changed_fields: Iterable[str] = (),
+    outcome: str = "ok",
+    detail: Mapping[str, object] | None = None,
+    actor_user_id: object = _FROM_REQUEST,
+    request_id: object = _FROM_REQUEST,
+) -> None:
+    """Append one entry to the scope's org audit trail, in the scope's transaction."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {OUTCOMES}")
+    scope.execute(
+        "INSERT INTO audit_log (org_id, actor_user_id, action, entity, entity_id,"
+        " changed_fields, outcome, request_id, detail)"
+        " VALUES (%(org)s, %(actor)s, %(action)s, %(entity)s, %(entity_id)s,"
+        " %(fields)s, %(outcome)s, %(request_id)s, %(detail)s)",
+        {
+            "org": scope.org_id,
+            "actor": _actor(actor_user_id),
+            "action": action,
+            "entity": entity,
+            "entity_id": None if entity_id is None else str(entity_id),
+            "fields": sorted(set(changed_fields)),
+            "outcome": outcome,
+            "request_id": _request_id(request_id),
+            "detail": Jsonb(dict(detail or {})),
+        },
+    )
+
+
+def record_refusal(
+    db: Database,
+    *,
+    org_id: object,
+    action: str,
+    entity: str,
+    entity_id: object = None,
+    detail: Mapping[str, object] | None = None,
+    actor_user_id: object = _FROM_REQUEST,
+    request_id: object = _FROM_REQUEST,
+) -> None:
+    """Keep a refused attempt in `org_id`'s trail, in a transaction of its own."""
+    actor = _actor(actor_user_id)
+    with db.transaction(org_id, user_id=actor) as scope:
+        record(scope, action=action, entity=entity, entity_id=entity_id, outcome="refused",
+               detail=detail, actor_user_id=actor, request_id=_request_id(request_id))
+    log.warning("refused %s on %s %s by %s in org %s", action, entity, entity_id, actor, org_id)

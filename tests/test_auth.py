@@ -1,0 +1,258 @@
+"""Sign-up, sign-in, sessions bound to one org, revocation, expiry and the identity cache."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from app.auth import COOKIE_NAME
+from tests.support.api import (
+    PASSWORD, api_app, close_app, create_org, invite_and_join, make_app, sign_up, two_orgs,  # noqa: F401
+)
+
+
+def _admin(db):  # type: ignore[no-untyped-def]
+    return psycopg.connect(db.admin_url, autocommit=True)
+
+
+def _session_row(db, token: str) -> dict:  # type: ignore[no-untyped-def]
+    with _admin(db) as conn:
+        cur = conn.execute(
+            "SELECT user_id, active_org_id, expires_at, revoked_at FROM sessions WHERE token_hash = %s",
+            (hashlib.sha256(token.encode()).hexdigest(),))
+        names = [c.name for c in cur.description]
+        row = cur.fetchone()
+    assert row is not None
+    return dict(zip(names, row))
+
+
+def test_sign_up_returns_a_token_and_sets_an_httponly_lax_cookie(api_app):
+    client = api_app.test_client()
+    r = client.post("/api/auth/sign-up/email",
+                    json={"email": "Ada@Example.test", "password": PASSWORD, "name": "Ada"})
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["user"]["email"] == "ada@example.test" and body["user"]["name"] == "Ada"
+    assert len(body["token"]) >= 43
+    cookie = r.headers["Set-Cookie"]
+    assert cookie.startswith(f"{COOKIE_NAME}={body['token']}")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_passwords_are_argon2id_and_tokens_are_stored_only_as_sha256(api_app, fresh_db):
+    user = sign_up(api_app, "grace@example.test")
+    with _admin(fresh_db) as conn:
+        stored = conn.execute("SELECT password_hash FROM users WHERE id = %s", (user.user_id,)).fetchone()[0]
+        dump = conn.execute("SELECT string_agg(s::text, '|') FROM sessions s").fetchone()[0]
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    assert user.token not in dump
+    assert hashlib.sha256(user.token.encode()).hexdigest() in dump
+
+
+def test_signing_up_an_existing_email_is_422(api_app):
+    sign_up(api_app, "dup@example.test")
+    r = api_app.test_client().post("/api/auth/sign-up/email",
+                                   json={"email": "DUP@example.test", "password": PASSWORD, "name": "x"})
+    assert r.status_code == 422
+    assert r.get_json()["error"]["code"] == "user_already_exists"
+
+
+def test_sign_up_reports_every_bad_field(api_app):
+    r = api_app.test_client().post("/api/auth/sign-up/email",
+                                   json={"email": "not-an-email", "password": "short", "name": ""})
+    assert r.status_code == 400
+    assert set(r.get_json()["error"]["fields"]) == {"email", "password", "name"}
+
+
+@pytest.mark.parametrize("email,password", [("owner@acme.test", "wrong password"),
+                                            ("nobody@acme.test", PASSWORD)])
+def test_sign_in_with_bad_credentials_is_401_with_one_message(two_orgs, email, password):
+    r = two_orgs.app.test_client().post("/api/auth/sign-in/email", json={"email": email, "password": password})
+    assert r.status_code == 401
+    assert r.get_json()["error"] == {"code": "unauthorized", "message": "invalid email or password"}
+
+
+def test_sign_in_binds_the_session_to_the_users_org(two_orgs):
+    client = two_orgs.app.test_client()
+    r = client.post("/api/auth/sign-in/email", json={"email": "admin@globex.test", "password": PASSWORD})
+    assert r.status_code == 200
+    session = client.get("/api/auth/get-session").get_json()["session"]  # by cookie
+    assert session["activeOrganizationId"] == str(two_orgs.org_b)
+    assert session["role"] == "admin"
+
+
+def test_bearer_token_wins_over_the_cookie(two_orgs):
+    a_member, b_member = two_orgs.user("a", "member"), two_orgs.user("b", "member")
+    # a_member's client holds a_member's cookie; a bearer header of b_member's token decides.
+    r = a_member.client.get("/api/auth/get-session", headers={"Authorization": f"Bearer {b_member.token}"})
+    assert r.get_json()["user"]["id"] == str(b_member.user_id)
+
+
+def test_sign_out_revokes_the_session(two_orgs):
+    user = two_orgs.user("a", "member")
+    assert user.get("/api/auth/get-session").status_code == 200
+    r = user.post("/api/auth/sign-out")
+    assert r.status_code == 200 and r.get_json() == {"success": True}
+    assert f"{COOKIE_NAME}=;" in r.headers["Set-Cookie"]
+    assert _session_row(two_orgs.db, user.token)["revoked_at"] is not None
+    r = user.get("/api/auth/get-session")
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_an_expired_token_is_401(two_orgs):
+    user = two_orgs.user("a", "owner")
+    with _admin(two_orgs.db) as conn:
+        conn.execute("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE token_hash = %s",
+                     (hashlib.sha256(user.token.encode()).hexdigest(),))
+    assert user.get("/api/auth/organization/list").status_code == 401
+
+
+@pytest.mark.parametrize("header", ["Bearer not-a-real-token", "Bearer ", "Basic abc", "Bearer " + "x" * 500])
+def test_garbage_credentials_are_401(api_app, header):
+    r = api_app.test_client().get("/api/auth/get-session", headers={"Authorization": header})
+    assert r.status_code == 401
+
+
+def test_session_expiry_is_configurable(fresh_db):
+    app = make_app(fresh_db, session_ttl_s=90)
+    try:
+        user = sign_up(app, "ttl@example.test")
+        left = _session_row(fresh_db, user.token)["expires_at"] - dt.datetime.now(dt.timezone.utc)
+        assert dt.timedelta(seconds=80) < left <= dt.timedelta(seconds=90)
+    finally:
+        close_app(app)
+
+
+def test_default_session_expiry_is_seven_days(api_app, fresh_db):
+    user = sign_up(api_app, "week@example.test")
+    left = _session_row(fresh_db, user.token)["expires_at"] - dt.datetime.now(dt.timezone.utc)
+    assert dt.timedelta(days=6, hours=23) < left <= dt.timedelta(days=7)
+
+
+# ----- one org per session -----
+
+@pytest.fixture
+def consultant(two_orgs):
+    """A user who is a member of both orgs, session on org A."""
+    user = sign_up(two_orgs.app, "consultant@example.test")
+    invite_and_join(two_orgs.user("b", "owner"), user, "member")
+    invite_and_join(two_orgs.user("a", "owner"), user, "admin")
+    return user
+
+
+def test_switching_orgs_issues_a_fresh_token_and_revokes_the_old(two_orgs, consultant):
+    old = consultant.token
+    r = consultant.post("/api/auth/organization/set-active", json={"organizationId": str(two_orgs.org_b)})
+    assert r.status_code == 200
+    new = r.headers["set-auth-token"]
+    assert new != old and f"{COOKIE_NAME}={new}" in r.headers["Set-Cookie"]
+    assert r.get_json()["id"] == str(two_orgs.org_b)
+    # the old token is dead, in the database and at the door
+    assert _session_row(two_orgs.db, old)["revoked_at"] is not None
+    assert consultant.client.get("/api/auth/get-session",
+                                 headers={"Authorization": f"Bearer {old}"}).status_code == 401
+    session = consultant.client.get("/api/auth/get-session", headers={"Authorization": f"Bearer {new}"}).get_json()
+    assert session["session"]["activeOrganizationId"] == str(two_orgs.org_b)
+    assert session["session"]["role"] == "member"
+    assert _session_row(two_orgs.db, new)["active_org_id"] == two_orgs.org_b
+
+
+def test_switching_by_slug_works_too(two_orgs, consultant):
+    r = consultant.post("/api/auth/organization/set-active", json={"organizationSlug": "globex"})
+    assert r.status_code == 200 and r.get_json()["slug"] == "globex"
+
+
+def test_switching_to_an_org_you_are_not_in_is_refused_and_audited(two_orgs):
+    user = two_orgs.user("a", "admin")
+    r = user.post("/api/auth/organization/set-active", json={"organizationId": str(two_orgs.org_b)})
+    assert r.status_code == 403
+    assert user.get("/api/auth/get-session").get_json()["session"]["activeOrganizationId"] == str(two_orgs.org_a)
+    with _admin(two_orgs.db) as conn:
+        rows = conn.execute("SELECT org_id, actor_user_id, outcome FROM audit_log WHERE action = 'session.set_active'"
+                            ).fetchall()
+    assert rows == [(two_orgs.org_a, user.user_id, "refused")]
+
+
+def test_clearing_the_active_org_leaves_a_session_without_tenant_access(two_orgs):
+    user = two_orgs.user("a", "owner")
+    user.set_active(None)
+    assert user.get("/api/auth/get-session").get_json()["session"]["activeOrganizationId"] is None
+    r = user.get("/api/auth/organization/get-full-organization")
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "no_active_organization"
+
+
+def test_a_removed_member_keeps_the_session_but_loses_the_org(two_orgs):
+    member = two_orgs.user("a", "member")
+    r = two_orgs.user("a", "owner").post("/api/auth/organization/remove-member",
+                                        json={"memberIdOrEmail": str(member.member_id)})
+    assert r.status_code == 200
+    session = member.get("/api/auth/get-session").get_json()["session"]
+    assert session["activeOrganizationId"] is None
+    assert member.get("/api/auth/organization/get-full-organization").status_code == 403
+
+
+# ----- the identity cache -----
+
+@pytest.fixture
+def cached_app(fresh_db):
+    app = make_app(fresh_db, identity_cache_ttl_s=60)
+    yield app
+    close_app(app)
+
+
+def test_a_cached_session_costs_no_database_lookup(cached_app, fresh_db):
+    """Revoking behind the app's back is not seen within the TTL: proof the lookup was cached."""
+    user = sign_up(cached_app, "cache@example.test")
+    assert user.get("/api/auth/get-session").status_code == 200
+    with _admin(fresh_db) as conn:
+        conn.execute("UPDATE sessions SET revoked_at = now()")
+    assert user.get("/api/auth/get-session").status_code == 200
+
+
+def test_sign_out_invalidates_the_cache_at_once(cached_app):
+    user = sign_up(cached_app, "out@example.test")
+    assert user.get("/api/auth/get-session").status_code == 200
+    user.post("/api/auth/sign-out")
+    assert user.get("/api/auth/get-session").status_code == 401
+
+
+def test_role_change_and_removal_invalidate_the_cache_at_once(cached_app):
+    owner = sign_up(cached_app, "boss@example.test")
+    create_org(owner, "Cached", "cached")
+    worker = sign_up(cached_app, "worker@example.test")
+    invite_and_join(owner, worker, "member")
+    assert worker.get("/api/auth/organization/list-members").status_code == 403  # now cached as member
+    r = owner.post("/api/auth/organization/update-member-role",
+                   json={"memberId": str(worker.member_id), "role": "admin"})
+    assert r.status_code == 200
+    assert worker.get("/api/auth/organization/list-members").status_code == 200
+    owner.post("/api/auth/organization/remove-member", json={"memberIdOrEmail": worker.email})
+    assert worker.get("/api/auth/organization/list-members").status_code == 403
+
+
+def test_a_cached_session_never_outlives_its_expiry(fresh_db):
+    app = make_app(fresh_db, identity_cache_ttl_s=60, session_ttl_s=1)
+    try:
+        user = sign_up(app, "brief@example.test")
+        assert user.get("/api/auth/get-session").status_code == 200
+        time.sleep(1.2)
+        assert user.get("/api/auth/get-session").status_code == 401
+    finally:
+        close_app(app)
+
+
+def test_the_cache_is_bounded_in_size():
+    from app.identity import Identity, IdentityCache
+
+    cache = IdentityCache(ttl_s=60, max_entries=3)
+    now = dt.datetime.now(dt.timezone.utc)
+    for n in range(5):
+        cache.put(Identity(user_id=uuid.uuid4(), org_id=None, role=None, platform_role="user",
+                           session_id=uuid.uuid4(), email="x@y.z", name="x",
+                           expires_at=now + dt.timedelta(hours=1), token_hash=str(n),
+                           session_created_at=now, user={}))
+    assert [cache.get(str(n)) is not None for n in range(5)] == [False, False, True, True, True]
