@@ -42,7 +42,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     extra = {"public_url": os.environ.get("ATLAS_PUBLIC_URL") or f"http://{args.host}:{args.port}"}
     for key, name, cast in (("session_ttl_s", "ATLAS_SESSION_TTL_S", int),
-                            ("identity_cache_ttl_s", "ATLAS_IDENTITY_CACHE_TTL_S", float)):
+                            ("identity_cache_ttl_s", "ATLAS_IDENTITY_CACHE_TTL_S", float),
+                            ("bench_bare_endpoint", "ATLAS_BENCH_BARE_ENDPOINT", int)):  # scripts/bench_api.py
         if os.environ.get(name):
             try:
                 extra[key] = cast(os.environ[name])
@@ -66,6 +67,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    """Profile the datasource into entity YAML (semantic/README.md); see app/semantic/initialize.py."""
+    import os
+
+    from app.semantic.initialize import run_init
+
+    if not os.environ.get("DATABASE_URL"):
+        raise AtlasError("No internal database configured: set DATABASE_URL to a PostgreSQL "
+                         "connection string (postgresql://user:pass@host:5432/atlas)")
+    org = args.org or os.environ.get("ATLAS_ORG_ID") or None
+    return run_init(settings, org=org, tables=args.tables, do_import=not args.no_import)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atlas", description="Atlas multi-tenant data backend")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -83,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", help="log each request to stdout")
     serve.set_defaults(handler=cmd_serve)
 
+    init = sub.add_parser("init", help="profile the datasource into semantic entity YAML")
+    init.add_argument("--org", help="organization id (ATLAS_ORG_ID): profile its rows, write "
+                      "semantic/.orgs/<org>/entities/ and import into semantic_entities")
+    init.add_argument("--no-import", action="store_true",
+                      help="with --org, write files only, for review (the server later restores "
+                      "the database's layer in that directory)")
+    init.add_argument("--tables", nargs="+", metavar="TABLE", help="profile only these tables")
+    init.set_defaults(handler=cmd_init)
     return parser
 
 

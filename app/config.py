@@ -14,6 +14,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from app.errors import ConfigurationError
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/atlas"
+# The semantic layer (semantic/entities, semantic/.orgs/{orgId}); ATLAS_SEMANTIC_ROOT moves it.
+DEFAULT_SEMANTIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "semantic")
 _MAX_ROLE_LEN = 63  # PostgreSQL's NAMEDATALEN - 1
 
 
@@ -63,6 +65,7 @@ class Settings:
     pool_min_size: int = 1
     pool_max_size: int = 10
     pool_timeout_s: float = 10.0
+    semantic_root: str = DEFAULT_SEMANTIC_ROOT
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -102,6 +105,7 @@ class Settings:
             ("pool_min_size", "ATLAS_POOL_MIN_SIZE", int),
             ("pool_max_size", "ATLAS_POOL_MAX_SIZE", int),
             ("pool_timeout_s", "ATLAS_POOL_TIMEOUT_S", float),
+            ("semantic_root", "ATLAS_SEMANTIC_ROOT", str),
         ):
             if env.get(name):
                 try:

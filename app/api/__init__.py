@@ -14,6 +14,8 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.organizations",
     "app.api.members",
     "app.api.crm", "app.api.conversations", "app.api.audit_routes",
+    "app.api.semantic_routes",
+    "app.api.openapi", "app.api.bench_bare",  # bench_bare: no route unless bench_bare_endpoint
 )
 
 
