@@ -75,3 +75,14 @@ class ServiceUnavailableError(AtlasError):
 
     status = 503
     code = "service_unavailable"
+
+
+class PoolCapacityExceededError(ServiceUnavailableError):
+    """No org pool slot or connection capacity came free in time.
+
+    The message names pool.perOrg.maxConnections, pool.perOrg.maxOrgs and
+    maxTotalConnections, the settings that decide how many orgs fit at once.
+    """
+
+    status = 503
+    code = "pool_capacity_exceeded"

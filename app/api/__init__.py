@@ -16,6 +16,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.crm", "app.api.conversations", "app.api.audit_routes",
     "app.api.semantic_routes",
     "app.api.openapi", "app.api.bench_bare",  # bench_bare: no route unless bench_bare_endpoint
+    "app.api.admin_pools",
 )
 
 

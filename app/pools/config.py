@@ -1,0 +1,261 @@
+"""Pool settings: the `datasources`, `pool` and `maxTotalConnections` keys of atlas.yaml.
+
+Read once, from a mapping shaped like the YAML (tests pass dicts), with
+environment overrides applied by `load_pool_config`. Every error names the key
+to fix. Without `pool.perOrg`, every org shares the base pool of a datasource.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from app.errors import ConfigurationError
+
+MODES = ("dedicated", "shared")
+DEFAULT_MODE = "shared"  # chosen by scripts/bench_pools.py (see docs/pools.md)
+_DATASOURCE_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+@dataclass(frozen=True)
+class PerOrgLimits:
+    """`pool.perOrg`: the limits each org gets, per datasource."""
+
+    max_connections: int = 5
+    idle_timeout_ms: int = 30_000
+    max_orgs: int = 50
+    warmup_probes: int = 2
+    drain_threshold: int = 5
+
+
+# YAML key -> (field, minimum)
+_PER_ORG_KEYS = {
+    "maxConnections": ("max_connections", 1),
+    "idleTimeoutMs": ("idle_timeout_ms", 1),
+    "maxOrgs": ("max_orgs", 1),
+    "warmupProbes": ("warmup_probes", 0),
+    "drainThreshold": ("drain_threshold", 1),
+}
+_BASE_KEYS = {"minConnections": ("base_min_connections", 0), "maxConnections": ("base_max_connections", 1)}
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """Everything the registry needs: where to connect and the limits to hold."""
+
+    datasources: Mapping[str, str] = field(default_factory=dict)  # name -> conninfo
+    mode: str = DEFAULT_MODE
+    per_org: PerOrgLimits | None = None
+    max_total_connections: int = 100
+    base_min_connections: int = 1
+    base_max_connections: int = 10
+    timeout_ms: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not self.datasources:
+            raise ConfigurationError("datasources must name at least one datasource (datasources.default.url)")
+        for name in self.datasources:
+            if not _DATASOURCE_NAME.fullmatch(name):
+                raise ConfigurationError(f"datasources.{name}: a name is 1-40 characters of A-Z, a-z, 0-9, _ and -")
+        if self.mode not in MODES:
+            raise ConfigurationError(f"pool.mode must be one of {', '.join(MODES)} (got {self.mode!r})")
+        if self.base_min_connections > self.base_max_connections:
+            raise ConfigurationError("pool.base.minConnections must not exceed pool.base.maxConnections")
+        self._check_capacity()
+
+    def _check_capacity(self) -> None:
+        """Refuse settings under which no org could ever get a connection."""
+        cap, count = self.max_total_connections, len(self.datasources)
+        if self.per_org is None or self.mode == "dedicated":
+            need = self.base_reserved + (self.per_org.max_connections if self.per_org else 0)
+            if need > cap:
+                raise ConfigurationError(
+                    f"maxTotalConnections ({cap}) is below pool.base.maxConnections x datasources"
+                    f" + pool.perOrg.maxConnections ({need}); raise maxTotalConnections or lower those")
+        elif self.per_org.max_connections > self.shared_pool_size:
+            raise ConfigurationError(
+                f"pool.perOrg.maxConnections ({self.per_org.max_connections}) exceeds the shared pool of"
+                f" each datasource (maxTotalConnections / datasources = {self.shared_pool_size})")
+
+    @property
+    def base_reserved(self) -> int:
+        """Connections the base pools may hold, counted against maxTotalConnections."""
+        return self.base_max_connections * len(self.datasources)
+
+    @property
+    def shared_pool_size(self) -> int:
+        """In shared mode each datasource's one physical pool gets an equal share of the cap."""
+        return self.max_total_connections // len(self.datasources)
+
+    @property
+    def timeout_s(self) -> float:
+        return self.timeout_ms / 1000
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, default_url: str | None = None) -> PoolConfig:
+        """Build from the YAML shape; `default_url` fills datasources.default when absent."""
+        pool = _section(values, "pool")
+        _reject_unknown(pool, "pool", {"mode", "perOrg", "base", "timeoutMs"})
+        base = _section(pool, "base", prefix="pool.")
+        _reject_unknown(base, "pool.base", set(_BASE_KEYS))
+        kwargs: dict[str, Any] = {"datasources": _datasources(values.get("datasources"), default_url)}
+        if "mode" in pool:
+            kwargs["mode"] = str(pool["mode"])
+        if "perOrg" in pool and pool["perOrg"] is not None:
+            kwargs["per_org"] = _per_org(pool["perOrg"])
+        if "maxTotalConnections" in values:
+            kwargs["max_total_connections"] = _integer(values["maxTotalConnections"], "maxTotalConnections", 1)
+        if "timeoutMs" in pool:
+            kwargs["timeout_ms"] = _integer(pool["timeoutMs"], "pool.timeoutMs", 1)
+        for key, (name, minimum) in _BASE_KEYS.items():
+            if key in base:
+                kwargs[name] = _integer(base[key], f"pool.base.{key}", minimum)
+        return cls(**kwargs)
+
+
+def _section(values: Mapping[str, Any], key: str, *, prefix: str = "") -> Mapping[str, Any]:
+    section = values.get(key) or {}
+    if not isinstance(section, Mapping):
+        raise ConfigurationError(f"{prefix}{key} must be a mapping")
+    return section
+
+
+def _reject_unknown(section: Mapping[str, Any], where: str, known: set[str]) -> None:
+    """A misspelt key would silently fall back to a default; name it instead."""
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ConfigurationError(f"{where}.{unknown[0]} is not a setting (known: {', '.join(sorted(known))})")
+
+
+def _integer(value: object, key: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ConfigurationError(f"{key} must be an integer >= {minimum} (got {value!r})")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigurationError(f"{key} must be an integer >= {minimum} (got {value!r})") from None
+    if number < minimum:
+        raise ConfigurationError(f"{key} must be an integer >= {minimum} (got {number})")
+    return number
+
+
+def _per_org(section: object) -> PerOrgLimits:
+    if not isinstance(section, Mapping):
+        raise ConfigurationError("pool.perOrg must be a mapping")
+    _reject_unknown(section, "pool.perOrg", set(_PER_ORG_KEYS))
+    chosen = {
+        name: _integer(section[key], f"pool.perOrg.{key}", minimum)
+        for key, (name, minimum) in _PER_ORG_KEYS.items()
+        if key in section
+    }
+    return PerOrgLimits(**chosen)
+
+
+def _datasources(section: object, default_url: str | None) -> dict[str, str]:
+    if section is None:
+        section = {}
+    if not isinstance(section, Mapping):
+        raise ConfigurationError("datasources must be a mapping of name -> {url: ...}")
+    urls: dict[str, str] = {}
+    for name, entry in section.items():
+        url = entry.get("url") if isinstance(entry, Mapping) else None
+        if not isinstance(url, str) or not url:
+            raise ConfigurationError(f"datasources.{name}.url must be a connection string")
+        urls[str(name)] = url
+    if "default" not in urls and default_url:
+        urls["default"] = default_url
+    return urls
+
+
+# Environment variable -> (dotted key, path into the mapping)
+ENV_OVERRIDES = {
+    "ATLAS_POOL_MODE": ("pool", "mode"),
+    "ATLAS_MAX_TOTAL_CONNECTIONS": ("maxTotalConnections",),
+    "ATLAS_POOL_MIN_SIZE": ("pool", "base", "minConnections"),
+    "ATLAS_POOL_MAX_SIZE": ("pool", "base", "maxConnections"),
+    "ATLAS_POOL_PER_ORG_MAX_CONNECTIONS": ("pool", "perOrg", "maxConnections"),
+    "ATLAS_POOL_PER_ORG_IDLE_TIMEOUT_MS": ("pool", "perOrg", "idleTimeoutMs"),
+    "ATLAS_POOL_PER_ORG_MAX_ORGS": ("pool", "perOrg", "maxOrgs"),
+    "ATLAS_POOL_PER_ORG_WARMUP_PROBES": ("pool", "perOrg", "warmupProbes"),
+    "ATLAS_POOL_PER_ORG_DRAIN_THRESHOLD": ("pool", "perOrg", "drainThreshold"),
+    "ATLAS_DATASOURCE_URL": ("datasources", "default", "url"),
+}
+
+
+def apply_env(values: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of `values` with ATLAS_* overrides; ATLAS_POOL_PER_ORG=off removes pool.perOrg.
+
+    Setting any ATLAS_POOL_PER_ORG_* variable turns per-org limits on.
+    """
+    merged = _deep_copy(values)
+    for name, path in ENV_OVERRIDES.items():
+        if env.get(name):
+            target = merged
+            for key in path[:-1]:
+                child = target.get(key)
+                if not isinstance(child, dict):
+                    child = target[key] = {}
+                target = child
+            target[path[-1]] = env[name]
+    if env.get("ATLAS_POOL_TIMEOUT_S"):  # seconds, as app/config.py reads it for the base pool
+        try:
+            timeout_ms = round(float(env["ATLAS_POOL_TIMEOUT_S"]) * 1000)
+        except ValueError:
+            raise ConfigurationError("ATLAS_POOL_TIMEOUT_S is not a valid float") from None
+        merged.setdefault("pool", {})["timeoutMs"] = timeout_ms
+    switch = env.get("ATLAS_POOL_PER_ORG", "").strip().lower()
+    if switch in ("off", "false", "0", "no"):
+        merged.get("pool", {}).pop("perOrg", None)
+    elif switch in ("on", "true", "1", "yes"):
+        merged.setdefault("pool", {}).setdefault("perOrg", {})
+    elif switch:
+        raise ConfigurationError(f"ATLAS_POOL_PER_ORG must be on or off (got {switch!r})")
+    return merged
+
+
+def _deep_copy(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in values.items()}
+
+
+def load_pool_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    default_url: str | None = None,
+) -> PoolConfig:
+    """Read atlas.yaml (ATLAS_CONFIG or ./atlas.yaml; absent is fine), then apply env overrides."""
+    env = os.environ if env is None else env
+    candidate = Path(path or env.get("ATLAS_CONFIG") or "atlas.yaml")
+    values: Mapping[str, Any] = {}
+    if candidate.is_file():
+        try:
+            loaded = yaml.safe_load(candidate.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"{candidate} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, Mapping):
+            raise ConfigurationError(f"{candidate} must hold a mapping at the top level")
+        values = loaded
+    elif path is not None:
+        raise ConfigurationError(f"configuration file {candidate} does not exist")
+    return PoolConfig.from_mapping(apply_env(values, env), default_url=default_url)
+
+
+def describe(config: PoolConfig) -> dict[str, Any]:
+    """The limits as the YAML names them (URLs left out: they may carry passwords)."""
+    per_org = None
+    if config.per_org is not None:
+        per_org = {key: getattr(config.per_org, name) for key, (name, _) in _PER_ORG_KEYS.items()}
+    return {
+        "mode": config.mode,
+        "datasources": sorted(config.datasources),
+        "perOrg": per_org,
+        "maxTotalConnections": config.max_total_connections,
+        "base": {"minConnections": config.base_min_connections, "maxConnections": config.base_max_connections},
+        "timeoutMs": config.timeout_ms,
+    }
+
+

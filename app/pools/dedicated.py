@@ -1,0 +1,71 @@
+"""`dedicated` mode: a psycopg_pool per (org, datasource), as the reference design describes.
+
+Isolation is physical: an org can hold at most pool.perOrg.maxConnections
+connections because its pool has no more. The cost is churn: every org that
+falls out of the LRU takes its connections with it, and its next request pays
+for new ones plus the warmup probes.
+"""
+from __future__ import annotations
+
+import time
+from typing import ContextManager
+
+import psycopg
+
+from app.pools.metrics import Stats
+from app.pools.registry import PoolRegistry
+from app.pools.units import Unit, application_name, make_pool, pooled
+
+
+class DedicatedRegistry(PoolRegistry):
+    """Org pools are created lazily, warmed up, evicted LRU and drained on repeated failure."""
+
+    mode = "dedicated"
+
+    def _make_base(self, datasource: str, url: str) -> Unit:
+        size = self.config.base_max_connections
+        unit = Unit(None, datasource, Stats(), reserved=size, generation=0, limit=size)
+        unit.pool = make_pool(
+            url, name=application_name(None, datasource), min_size=self.config.base_min_connections,
+            max_size=size, timeout_s=self.config.timeout_s, max_idle_s=self._idle_s(), num_workers=2)
+        unit.built.set()
+        return unit
+
+    def _idle_s(self) -> float:
+        return self.limits.idle_timeout_ms / 1000 if self.limits else 600.0
+
+    def _unit_reserve(self) -> int:
+        assert self.limits is not None
+        return self.limits.max_connections
+
+    def _build(self, unit: Unit, *, deadline: float) -> None:
+        """Open the org's pool (no connection kept when idle) and run the warmup probes on it."""
+        assert self.limits is not None and unit.org_id is not None
+        pool = make_pool(
+            self.config.datasources[unit.datasource],
+            name=application_name(unit.org_id, unit.datasource), min_size=0,
+            max_size=self.limits.max_connections, timeout_s=self.config.timeout_s,
+            max_idle_s=self._idle_s(), num_workers=1)
+        pool.open(wait=False)
+        try:
+            for _ in range(self.limits.warmup_probes):
+                with pool.connection(timeout=max(deadline - time.monotonic(), 0.001)) as conn:
+                    conn.execute("SELECT 1")
+        except BaseException:
+            pool.close()
+            raise
+        unit.pool = pool
+
+    def _connect(self, unit: Unit, *, deadline: float) -> ContextManager[psycopg.Connection]:
+        assert unit.pool is not None
+        if unit.org_id is None:
+            hint = "raise pool.base.maxConnections (ATLAS_POOL_MAX_SIZE) or pool.timeoutMs"
+            what = f"the base pool of datasource {unit.datasource!r}"
+        else:
+            hint = "the org is at pool.perOrg.maxConnections; raise it or pool.timeoutMs"
+            what = f"the pool of org {unit.org_id} on datasource {unit.datasource!r}"
+        return pooled(unit.pool, deadline=deadline, what=what, hint=hint)
+
+    def _drain(self, unit: Unit) -> None:
+        """Retire the pool: out of the LRU now, closed when its last holder leaves."""
+        self._lru.retire(unit)

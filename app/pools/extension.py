@@ -1,0 +1,55 @@
+"""One registry per Flask app, at app.extensions["atlas_pools"].
+
+Its settings come from app.config["POOLS"] (a PoolConfig, or a mapping shaped
+like atlas.yaml, as tests pass it) or else from atlas.yaml and the ATLAS_POOL_*
+environment, read once here at start-up. It is created unopened: nothing
+connects until `serving(app)` is first asked for connections.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Mapping
+
+from flask import Flask
+
+from app.pools import PoolConfig, PoolRegistry, create_registry, load_pool_config
+
+EXTENSION = "atlas_pools"
+_opening = threading.Lock()
+
+
+def init_app(app: Flask) -> PoolRegistry:
+    """Create the app's registry once (idempotent); call after app.config["ATLAS_SETTINGS"] is set."""
+    existing = app.extensions.get(EXTENSION)
+    if existing is not None:
+        return existing
+    default_url = app.config["ATLAS_SETTINGS"].app_database_url
+    source = app.config.get("POOLS")
+    if isinstance(source, PoolConfig):
+        config = source
+    elif isinstance(source, Mapping):
+        config = PoolConfig.from_mapping(source, default_url=default_url)
+    else:
+        config = load_pool_config(default_url=default_url)
+    registry = app.extensions[EXTENSION] = create_registry(config)
+    return registry
+
+
+def registry_of(app: Flask) -> PoolRegistry:
+    """The app's registry for reading metrics; does not open it."""
+    return init_app(app)
+
+
+def serving(app: Flask) -> PoolRegistry:
+    """The app's registry, opened on first use, for handing out connections."""
+    registry = init_app(app)
+    with _opening:
+        if not registry.opened:
+            registry.open(warmup=False)
+    return registry
+
+
+def close(app: Flask) -> None:
+    registry = app.extensions.pop(EXTENSION, None)
+    if registry is not None:
+        registry.close()

@@ -1,0 +1,95 @@
+"""`shared` mode: one physical pool per datasource, per-org admission quotas on top.
+
+The org setting is transaction-local (SET LOCAL), so a physical connection
+need not belong to one org. Each org may hold at most pool.perOrg.maxConnections
+of the shared connections at once; that is the noisy-neighbour protection,
+without opening or closing a connection when an org comes or goes.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import psycopg
+
+from app.errors import ServiceUnavailableError
+from app.pools.metrics import Stats
+from app.pools.registry import PoolRegistry
+from app.pools.units import Unit, application_name, make_pool, pooled
+
+
+class SharedRegistry(PoolRegistry):
+    """Org units are quotas (a counter and a condition) kept in the same LRU."""
+
+    mode = "shared"
+
+    def _make_base(self, datasource: str, url: str) -> Unit:
+        config = self.config
+        size = config.shared_pool_size if self.limits else config.base_max_connections
+        unit = Unit(None, datasource, Stats(), reserved=size, generation=0, limit=size)
+        idle_s = self.limits.idle_timeout_ms / 1000 if self.limits else 600.0
+        unit.pool = make_pool(
+            url, name=application_name(None, datasource), min_size=min(config.base_min_connections, size),
+            max_size=size, timeout_s=config.timeout_s, max_idle_s=idle_s, num_workers=2)
+        unit.built.set()
+        return unit
+
+    def _unit_reserve(self) -> int:
+        return 0  # the shared pools are already counted in full
+
+    def _build(self, unit: Unit, *, deadline: float) -> None:
+        """A quota needs no I/O: the Unit's counters are all there is."""
+
+    @contextmanager
+    def _connect(self, unit: Unit, *, deadline: float) -> Iterator[psycopg.Connection]:
+        base = self._base[unit.datasource]
+        assert base.pool is not None
+        what = f"the shared pool of datasource {unit.datasource!r}"
+        hint = "raise maxTotalConnections or pool.timeoutMs"
+        if unit.org_id is None:
+            with pooled(base.pool, deadline=deadline, what=what, hint=hint) as conn:
+                yield conn
+            return
+        self._take_slot(unit, deadline)
+        try:
+            with pooled(base.pool, deadline=deadline, what=what, hint=hint) as conn:
+                with self._lock:
+                    base.active += 1
+                try:
+                    yield conn
+                finally:
+                    with self._lock:
+                        base.active -= 1
+        finally:
+            self._give_slot(unit)
+
+    def _take_slot(self, unit: Unit, deadline: float) -> None:
+        """One of the org's pool.perOrg.maxConnections slots, first come first served, or a 503."""
+        with self._lock:
+            if unit.granted < unit.limit and not unit.queue:
+                unit.granted += 1
+                return
+            ticket = threading.Event()
+            unit.queue.append(ticket)
+        ticket.wait(max(deadline - time.monotonic(), 0))
+        with self._lock:
+            if ticket.is_set():  # handed over by _give_slot, possibly just after the timeout
+                return
+            unit.queue.remove(ticket)
+        raise ServiceUnavailableError(
+            f"org {unit.org_id} already uses {unit.limit} connections on datasource {unit.datasource!r}"
+            f" (pool.perOrg.maxConnections) and none came free within {self.config.timeout_ms} ms;"
+            " raise pool.perOrg.maxConnections or pool.timeoutMs")
+
+    def _give_slot(self, unit: Unit) -> None:
+        """Hand the slot straight to the longest waiter, so a newcomer cannot jump the queue."""
+        with self._lock:
+            if unit.queue:
+                unit.queue.popleft().set()
+            else:
+                unit.granted -= 1
+
+    def _drain(self, unit: Unit) -> None:
+        """Nothing to close: the failure counters were reset and the drain recorded."""

@@ -1,0 +1,88 @@
+"""GET /api/v1/admin/connections: who sees which pools, and the capacity error as the API answers it."""
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from app.permissions import public
+from app.pools import extension
+from tests.support.api import anonymous, build_two_orgs, close_app, make_app
+
+POOLS = {
+    "pool": {"mode": "shared", "timeoutMs": 200,
+             "perOrg": {"maxConnections": 2, "maxOrgs": 5, "warmupProbes": 1}},
+    "maxTotalConnections": 6,
+}
+
+
+@pytest.fixture
+def world(fresh_db):
+    """Two orgs built through the API; each has used its pool once."""
+    app = make_app(fresh_db, pools=POOLS)
+    world = build_two_orgs(app, fresh_db)
+    registry = extension.serving(app)
+    for org in (world.org_a, world.org_b):
+        with registry.connection(org) as conn:
+            conn.execute("SELECT 1")
+    yield world
+    extension.close(app)
+    close_app(app)
+
+
+def make_platform_admin(world, email: str) -> None:
+    with psycopg.connect(world.db.admin_url, autocommit=True) as conn:
+        conn.execute("UPDATE users SET platform_role = 'admin' WHERE email = %s", (email,))
+
+
+@pytest.mark.parametrize("role", ["admin", "owner"])
+def test_an_org_admin_sees_only_its_own_pools(world, role):
+    response = world.user("a", role).get("/api/v1/admin/connections")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["scope"] == "organization" and body["org_id"] == str(world.org_a)
+    assert [row["org_id"] for row in body["orgs"]] == [str(world.org_a)]
+    assert body["orgs"][0]["checkouts"] == 1 and body["orgs"][0]["queries"] == 1
+    assert body["base"][0]["max_connections"] == 6
+    assert str(world.org_b) not in response.get_data(as_text=True)
+
+
+def test_a_member_may_not_see_pools(world):
+    response = world.user("a", "member").get("/api/v1/admin/connections")
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "forbidden"
+    assert anonymous(world.app).get("/api/v1/admin/connections").status_code == 401
+
+
+def test_a_platform_admin_sees_every_org(world):
+    member = world.user("b", "member")
+    make_platform_admin(world, member.email)
+    body = member.get("/api/v1/admin/connections").get_json()
+    assert body["scope"] == "platform"
+    assert {row["org_id"] for row in body["orgs"]} == {str(world.org_a), str(world.org_b)}
+    assert body["totals"]["orgs"] == 2 and body["limits"]["perOrg"]["maxOrgs"] == 5
+
+
+def test_the_capacity_error_is_a_503_naming_the_settings(fresh_db):
+    app = make_app(fresh_db, pools={**POOLS, "pool": {**POOLS["pool"], "perOrg": {"maxOrgs": 1, "maxConnections": 1}}})
+    busy, blocked = uuid.uuid4(), uuid.uuid4()
+
+    @public
+    def use_blocked_org():
+        with extension.serving(app).connection(blocked):
+            return {}
+
+    app.add_url_rule("/test/pool", view_func=use_blocked_org)
+    try:
+        with extension.serving(app).connection(busy):
+            response = anonymous(app).get("/test/pool")
+        assert response.status_code == 503
+        error = response.get_json()["error"]
+        assert error["code"] == "pool_capacity_exceeded"
+        for setting in ("pool.perOrg.maxConnections", "pool.perOrg.maxOrgs", "maxTotalConnections"):
+            assert setting in error["message"]
+        assert anonymous(app).get("/test/pool").status_code == 200  # busy org is idle again
+    finally:
+        extension.close(app)
+        close_app(app)
