@@ -53,12 +53,16 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     app.config["ATLAS_SETTINGS"] = settings
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    db = Database(
-        settings.app_database_url,
-        min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size,
-        timeout_s=settings.pool_timeout_s,
-    ).open(wait=False)
+    if not isinstance(config, Settings) and config is not None:
+        # A mapping (tests) describes everything: no atlas.yaml or ATLAS_POOL_* from outside;
+        # the base pool takes the mapping's pool_* settings.
+        app.config.setdefault("POOLS", {"pool": {
+            "base": {"minConnections": settings.pool_min_size, "maxConnections": settings.pool_max_size},
+            "timeoutMs": max(1, round(settings.pool_timeout_s * 1000)),
+        }})
+    from app.pools import extension as pools
+
+    db = Database(source=pools.init_app(app)).open(wait=False)
     app.extensions["atlas"] = AtlasState(
         settings=settings,
         db=db,

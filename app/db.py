@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, ContextManager, Iterator, Mapping, Protocol, Sequence
 
 import psycopg
 from psycopg import sql
@@ -76,37 +76,70 @@ class Scope:
         return None if row is None else row[0]
 
 
+class ConnectionSource(Protocol):
+    """Where connections come from when not from a single pool: the per-org registry (app/pools)."""
+
+    def open(self, *, warmup: bool = ...) -> Any: ...
+    def close(self) -> None: ...
+    def connection(self, org_id: object) -> ContextManager[psycopg.Connection]: ...
+    def base_connection(self) -> ContextManager[psycopg.Connection]: ...
+
+
 class Database:
-    """A pool of application-role connections and the scoped transactions on them."""
+    """Application-role connections and the scoped transactions on them.
+
+    Connections come from one pool of its own, or from a ConnectionSource (the
+    per-org pool registry), which is asked with the transaction's org so that
+    per-org quotas and pools apply to every scoped transaction.
+    """
 
     def __init__(
         self,
-        conninfo: str,
+        conninfo: str | None = None,
         *,
         min_size: int = 1,
         max_size: int = 10,
         timeout_s: float = 10.0,
         name: str = "atlas-app",
+        source: ConnectionSource | None = None,
     ) -> None:
-        self.pool = ConnectionPool(
-            conninfo,
-            min_size=min_size,
-            max_size=max_size,
-            timeout=timeout_s,
-            kwargs={"autocommit": True},
-            name=name,
-            open=False,
-        )
+        if (conninfo is None) == (source is None):
+            raise ValueError("Database needs exactly one of conninfo and source")
+        self.source = source
+        self.pool: ConnectionPool | None = None
+        if conninfo is not None:
+            self.pool = ConnectionPool(
+                conninfo,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=timeout_s,
+                kwargs={"autocommit": True},
+                name=name,
+                open=False,
+            )
 
     def open(self, *, wait: bool = True) -> Database:
-        self.pool.open(wait=wait)
+        if self.pool is not None:
+            self.pool.open(wait=wait)
+        else:
+            self.source.open(warmup=wait)  # type: ignore[union-attr]
         return self
 
     def close(self) -> None:
-        self.pool.close()
+        if self.pool is not None:
+            self.pool.close()
+        else:
+            self.source.close()  # type: ignore[union-attr]
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
+    def connection(self, org_id: uuid.UUID | None = None) -> Iterator[psycopg.Connection]:
+        """An autocommit connection; with a source, the org's pool or quota (base pool without org)."""
+        if self.source is not None:
+            chosen = self.source.connection(org_id) if org_id is not None else self.source.base_connection()
+            with chosen as conn:
+                yield conn
+            return
+        assert self.pool is not None
         try:
             with self.pool.connection() as conn:
                 yield conn
@@ -128,7 +161,7 @@ class Database:
         settings = {"org_id": str(org)}
         if user_id is not None:
             settings["user_id"] = str(uuid.UUID(str(user_id)))
-        with self._scoped(settings, read_only=read_only) as scope:
+        with self._scoped(settings, read_only=read_only, org=org) as scope:
             scope.org_id = org
             yield scope
 
@@ -156,8 +189,10 @@ class Database:
             yield scope
 
     @contextmanager
-    def _scoped(self, settings: Mapping[str, str], *, read_only: bool) -> Iterator[Scope]:
-        with self.connection() as conn, conn.pipeline(), conn.transaction():
+    def _scoped(
+        self, settings: Mapping[str, str], *, read_only: bool, org: uuid.UUID | None = None
+    ) -> Iterator[Scope]:
+        with self.connection(org) as conn, conn.pipeline(), conn.transaction():
             if read_only:
                 conn.execute("SET TRANSACTION READ ONLY")
             for name, value in settings.items():
@@ -167,7 +202,7 @@ class Database:
     def read_all(self, org_id: object, query: sql.Composable | str, params: Params = None) -> list[dict]:
         """One scoped statement in one round trip: BEGIN, SET LOCAL, query, COMMIT pipelined."""
         org = as_org_id(org_id)
-        with self.connection() as conn, conn.pipeline() as pipeline:
+        with self.connection(org) as conn, conn.pipeline() as pipeline:
             conn.execute("BEGIN READ ONLY")
             conn.execute(_set_local("org_id", str(org)))
             cur = conn.cursor(row_factory=dict_row).execute(query, params)  # type: ignore[arg-type]

@@ -59,10 +59,10 @@ class DedicatedRegistry(PoolRegistry):
     def _connect(self, unit: Unit, *, deadline: float) -> ContextManager[psycopg.Connection]:
         assert unit.pool is not None
         if unit.org_id is None:
-            hint = "raise pool.base.maxConnections (ATLAS_POOL_MAX_SIZE) or pool.timeoutMs"
+            hint = "raise pool.base.maxConnections (ATLAS_POOL_MAX_SIZE) or pool.timeoutMs (ATLAS_POOL_TIMEOUT_S)"
             what = f"the base pool of datasource {unit.datasource!r}"
         else:
-            hint = "the org is at pool.perOrg.maxConnections; raise it or pool.timeoutMs"
+            hint = "the org is at pool.perOrg.maxConnections; raise it or pool.timeoutMs (ATLAS_POOL_TIMEOUT_S)"
             what = f"the pool of org {unit.org_id} on datasource {unit.datasource!r}"
         return pooled(unit.pool, deadline=deadline, what=what, hint=hint)
 

@@ -47,7 +47,7 @@ class SharedRegistry(PoolRegistry):
         base = self._base[unit.datasource]
         assert base.pool is not None
         what = f"the shared pool of datasource {unit.datasource!r}"
-        hint = "raise maxTotalConnections or pool.timeoutMs"
+        hint = "raise maxTotalConnections (ATLAS_MAX_TOTAL_CONNECTIONS) or pool.timeoutMs (ATLAS_POOL_TIMEOUT_S)"
         if unit.org_id is None:
             with pooled(base.pool, deadline=deadline, what=what, hint=hint) as conn:
                 yield conn
