@@ -21,23 +21,26 @@ _MAX_ROLE_LEN = 63  # PostgreSQL's NAMEDATALEN - 1
 
 @dataclass(frozen=True)
 class RoleNames:
-    """The three roles of one Atlas database (see sql/001_roles.sql)."""
+    """The roles of one Atlas database (sql/001_roles.sql, sql/040_platform.sql)."""
 
     owner: str
     app: str
     agent: str
+    platform: str
 
     @classmethod
     def from_prefix(cls, prefix: str) -> RoleNames:
-        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,56}", prefix):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,53}", prefix):
             raise ConfigurationError(
-                f"ATLAS_ROLE_PREFIX {prefix!r} must be 1-57 characters of a-z, 0-9 and _"
+                f"ATLAS_ROLE_PREFIX {prefix!r} must be 1-54 characters of a-z, 0-9 and _"
             )
-        return cls(owner=f"{prefix}_owner", app=f"{prefix}_app", agent=f"{prefix}_agent")
+        return cls(owner=f"{prefix}_owner", app=f"{prefix}_app", agent=f"{prefix}_agent",
+                   platform=f"{prefix}_platform")
 
     def as_variables(self) -> dict[str, str]:
         """The psql-style variables the migrations use (:"owner_role" ...)."""
-        return {"owner_role": self.owner, "app_role": self.app, "agent_role": self.agent}
+        return {"owner_role": self.owner, "app_role": self.app, "agent_role": self.agent,
+                "platform_role": self.platform}
 
 
 def default_role_prefix(database_url: str) -> str:
@@ -46,7 +49,7 @@ def default_role_prefix(database_url: str) -> str:
     prefix = re.sub(r"[^a-z0-9_]", "_", str(dbname).lower())
     if not re.match(r"[a-z_]", prefix):
         prefix = f"db_{prefix}"
-    return prefix[: _MAX_ROLE_LEN - len("_owner")]
+    return prefix[: _MAX_ROLE_LEN - len("_platform")]
 
 
 def conninfo_as(database_url: str, role: str) -> str:
@@ -62,6 +65,7 @@ class Settings:
     role_prefix: str = ""
     app_database_url: str = ""
     agent_database_url: str = ""
+    platform_database_url: str = ""
     pool_min_size: int = 1
     pool_max_size: int = 10
     pool_timeout_s: float = 10.0
@@ -77,6 +81,10 @@ class Settings:
         if not self.agent_database_url:
             object.__setattr__(
                 self, "agent_database_url", conninfo_as(self.database_url, roles.agent)
+            )
+        if not self.platform_database_url:
+            object.__setattr__(
+                self, "platform_database_url", conninfo_as(self.database_url, roles.platform)
             )
         if not 0 <= self.pool_min_size <= self.pool_max_size:
             raise ConfigurationError("ATLAS_POOL_MIN_SIZE must be between 0 and ATLAS_POOL_MAX_SIZE")
@@ -102,6 +110,7 @@ class Settings:
             ("role_prefix", "ATLAS_ROLE_PREFIX", str),
             ("app_database_url", "ATLAS_APP_DATABASE_URL", str),
             ("agent_database_url", "ATLAS_AGENT_DATABASE_URL", str),
+            ("platform_database_url", "ATLAS_PLATFORM_DATABASE_URL", str),
             ("pool_min_size", "ATLAS_POOL_MIN_SIZE", int),
             ("pool_max_size", "ATLAS_POOL_MAX_SIZE", int),
             ("pool_timeout_s", "ATLAS_POOL_TIMEOUT_S", float),

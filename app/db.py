@@ -23,7 +23,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from app.errors import MissingOrgError, ServiceUnavailableError
+from app.errors import ForbiddenError, MissingOrgError, ServiceUnavailableError
 
 log = logging.getLogger("atlas.db")
 
@@ -34,6 +34,7 @@ _SETTINGS = {
     "user_id": "app.user_id",
     "session_token_hash": "app.session_token_hash",
     "auth_email": "app.auth_email",
+    "platform_scope": "app.platform_scope",
 }
 
 
@@ -186,6 +187,26 @@ class Database:
         if auth_email is not None:
             settings["auth_email"] = auth_email.lower()
         with self._scoped(settings, read_only=False) as scope:
+            yield scope
+
+    @contextmanager
+    def platform_transaction(self, *, user_id: object, org_id: object = None) -> Iterator[Scope]:
+        """A read transaction for a platform admin, on the platform role's connection only.
+
+        Declares app.platform_scope, which the platform role's cross-org policies
+        require (sql/040_platform.sql), and re-checks in the same transaction
+        that app.user_id is a platform admin. With org_id, the org's own
+        policies apply too (its members, invitations, conversations, audit).
+        """
+        settings = {"platform_scope": "on", "user_id": str(uuid.UUID(str(user_id)))}
+        org = as_org_id(org_id) if org_id is not None else None
+        if org is not None:
+            settings["org_id"] = str(org)
+        with self._scoped(settings, read_only=False) as scope:
+            scope.org_id = org
+            role = scope.fetch_value("SELECT platform_role FROM users WHERE id = app.current_user_id()")
+            if role != "admin":
+                raise ForbiddenError("only platform administrators may do this")
             yield scope
 
     @contextmanager

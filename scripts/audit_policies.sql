@@ -7,7 +7,7 @@
 -- 3 when there is any; prints "policy audit: no findings" and exits 0 when
 -- there is none. It only reads: nothing is created, not even a temp object.
 --
--- App roles are those of purpose 'app' and 'agent' in atlas_meta.roles, plus
+-- App roles are those of purpose 'app', 'agent' and 'platform' in atlas_meta.roles, plus
 -- every role they are members of, transitively (with or without INHERIT: a
 -- member may always SET ROLE). Privileges granted to PUBLIC count, because
 -- has_*_privilege() counts them.
@@ -18,7 +18,8 @@
 --   [rls_disabled]                   a table with org_id lacks ENABLE ROW LEVEL SECURITY
 --   [rls_not_forced]                 a table with org_id lacks FORCE ROW LEVEL SECURITY
 --   [policy_missing]                 no permissive policy covers SELECT, INSERT, UPDATE or DELETE
---   [policy_not_org_scoped]          a permissive policy on a tenant table ignores the org
+--   [policy_not_org_scoped]          a permissive policy on a tenant table ignores the org (except
+--                                    the platform role's SELECT-only platform_scope() policies)
 --   [policy_fail_open]               a permissive policy is `true`, has a `true` disjunct, or an
 --                                    `IS NULL` disjunct on the org setting
 --   [child_table_unprotected]        a partition / inheritance child of a tenant table lacks its
@@ -74,7 +75,7 @@ declared_role AS (
     SELECT m.purpose, m.role_name, r.oid
     FROM atlas_meta.roles m
     LEFT JOIN pg_roles r ON r.rolname = m.role_name
-    WHERE m.purpose IN ('app', 'agent')
+    WHERE m.purpose IN ('app', 'agent', 'platform')
 ),
 app_role_edge (oid, via) AS (
     SELECT d.oid, d.role_name::text FROM declared_role d WHERE d.oid IS NOT NULL
@@ -114,11 +115,19 @@ global_table AS (
     SELECT * FROM user_relation WHERE relkind IN ('r', 'p') AND NOT has_org_id
 ),
 global_allowlist (name) AS (
-    VALUES ('public.organizations'), ('public.users'), ('public.sessions'),
+    VALUES ('public.organizations'), ('public.users'), ('public.sessions'), ('public.platform_audit'),
            ('atlas_meta.schema_migrations'), ('atlas_meta.roles')
 ),
 policy AS (
     SELECT p.polrelid, p.polname, p.polcmd, p.polpermissive,
+           -- The sanctioned cross-org path (sql/040_platform.sql): SELECT only, TO the
+           -- platform role alone, and only inside a declared platform transaction.
+           (p.polcmd = 'r'
+            AND p.polroles = ARRAY(SELECT r.oid FROM atlas_meta.roles m
+                                   JOIN pg_roles r ON r.rolname = m.role_name
+                                   WHERE m.purpose = 'platform')
+            AND pg_get_expr(p.polqual, p.polrelid) ~ '^\(\s*SELECT app\.platform_scope\(\) AS platform_scope\)$')
+               AS platform_read,
            format('%I.%I', n.nspname, c.relname) AS table_name,
            pg_get_expr(p.polqual, p.polrelid) AS using_expr,
            pg_get_expr(p.polwithcheck, p.polrelid) AS check_expr
@@ -192,6 +201,7 @@ finding ("check", object, detail) AS (
     FROM policy_expr pe
     WHERE pe.polrelid IN (SELECT oid FROM tenant_table)
       AND pe.expr !~ '(app\.current_org\(\)|''app\.org_id'')'
+      AND NOT pe.platform_read
 
     UNION ALL
     SELECT 'policy_fail_open' AS "check", pe.table_name,

@@ -17,6 +17,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.semantic_routes",
     "app.api.openapi", "app.api.bench_bare",  # bench_bare: no route unless bench_bare_endpoint
     "app.api.admin_pools",
+    "app.api.platform_admin",
 )
 
 

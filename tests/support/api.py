@@ -45,6 +45,9 @@ def make_app(db: TestDatabase, **overrides: Any) -> Flask:
 
 def close_app(app: Flask) -> None:
     app.extensions["atlas"].db.close()
+    platform = app.extensions.get("atlas_platform_db")
+    if platform is not None:
+        platform.close()
 
 
 @dataclass

@@ -29,6 +29,7 @@ class TestDatabase:
     app_url: str
     agent_url: str
     roles: RoleNames
+    platform_url: str = ""
 
 
 class DatabaseFactory:
@@ -50,6 +51,7 @@ class DatabaseFactory:
             app_url=self.server.url_for(name, user=self.roles.app),
             agent_url=self.server.url_for(name, user=self.roles.agent),
             roles=self.roles,
+            platform_url=self.server.url_for(name, user=self.roles.platform),
         )
 
     def build_template(self) -> TestDatabase:
@@ -104,5 +106,5 @@ class DatabaseFactory:
         for name in reversed(list(self._created)):
             self.drop(name)
         with self._admin() as conn:
-            for role in (self.roles.app, self.roles.agent, self.roles.owner):
+            for role in (self.roles.app, self.roles.agent, self.roles.platform, self.roles.owner):
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))

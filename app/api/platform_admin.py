@@ -1,0 +1,121 @@
+"""Platform admin: every organization, one organization's members and invitations, its stats.
+
+The one deliberate cross-org read path. It runs on the platform role's own
+connection (sql/040_platform.sql) inside Database.platform_transaction, which
+re-checks in SQL that the caller is a platform admin; every call is written to
+platform_audit, and a look at one org is also written to that org's audit_log.
+Ordinary users and org admins get 403 from the access check before any SQL.
+"""
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, Flask, current_app, g, request
+from flask.blueprints import BlueprintSetupState
+from psycopg.types.json import Jsonb
+
+from app import audit
+from app.db import Database, Scope
+from app.errors import NotFoundError
+from app.permissions import platform_admin_required
+from app.serialize import value_json as to_json
+
+bp = Blueprint("platform_admin", __name__, url_prefix="/api/v1/admin/organizations")
+EXTENSION = "atlas_platform_db"
+
+
+@bp.record_once
+def _create_database(state: BlueprintSetupState) -> None:
+    settings = state.app.config["ATLAS_SETTINGS"]
+    state.app.extensions[EXTENSION] = Database(
+        settings.platform_database_url, min_size=0, max_size=2, timeout_s=settings.pool_timeout_s
+    ).open(wait=False)
+
+
+def platform_db(app: Flask | None = None) -> Database:
+    return (app or current_app).extensions[EXTENSION]
+
+
+def _target(target_id: str) -> uuid.UUID:
+    """A malformed id is as unknown as a missing one."""
+    try:
+        return uuid.UUID(target_id)
+    except ValueError:
+        raise NotFoundError(f"organization {target_id} not found") from None
+
+
+def _record(scope: Scope, action: str, target: uuid.UUID | None) -> None:
+    """platform_audit always; the target org's own audit_log as well when there is one."""
+    scope.execute(
+        "INSERT INTO platform_audit (actor_user_id, action, target_org_id, request_id, detail)"
+        " VALUES (app.current_user_id(), %s, %s, %s, %s)",
+        (action, target, getattr(g, "request_id", None), Jsonb({"path": request.path})),
+    )
+    if target is not None:
+        audit.record(scope, action=action, entity="organization", entity_id=target,
+                     detail={"platform_admin": True})
+
+
+def _organization(scope: Scope, target: uuid.UUID) -> dict:
+    row = scope.fetch_one(
+        "SELECT id, name, slug, logo, metadata, created_at FROM organizations WHERE id = %s", (target,))
+    if row is None:
+        raise NotFoundError(f"organization {target} not found")
+    return row
+
+
+@bp.get("")
+@platform_admin_required
+def list_organizations() -> dict:
+    with platform_db().platform_transaction(user_id=g.identity.user_id) as scope:
+        rows = scope.fetch_all(
+            "SELECT o.id, o.name, o.slug, o.created_at,"
+            " (SELECT count(*) FROM members m WHERE m.org_id = o.id) AS member_count"
+            " FROM organizations o ORDER BY o.created_at, o.id")
+        _record(scope, "platform.organizations.list", None)
+    return {"data": [_org_json(r) | {"memberCount": r["member_count"]} for r in rows]}
+
+
+@bp.get("/<target_id>")
+@platform_admin_required
+def get_organization(target_id: str) -> dict:
+    target = _target(target_id)
+    with platform_db().platform_transaction(user_id=g.identity.user_id, org_id=target) as scope:
+        org = _organization(scope, target)
+        members = scope.fetch_all(
+            "SELECT m.id, m.user_id, m.role, m.created_at, u.name, u.email FROM members m"
+            " JOIN users u ON u.id = m.user_id WHERE m.org_id = %s ORDER BY m.created_at, m.id", (target,))
+        invitations = scope.fetch_all(
+            "SELECT id, email, role, status, expires_at, created_at FROM invitations"
+            " WHERE org_id = %s ORDER BY created_at, id", (target,))
+        _record(scope, "platform.organization.read", target)
+    return _org_json(org) | {
+        "members": [{"id": str(m["id"]), "organizationId": str(target), "userId": str(m["user_id"]),
+                     "role": m["role"], "createdAt": to_json(m["created_at"]),
+                     "user": {"id": str(m["user_id"]), "name": m["name"], "email": m["email"]}}
+                    for m in members],
+        "invitations": [{"id": str(i["id"]), "organizationId": str(target), "email": i["email"],
+                         "role": i["role"], "status": i["status"], "expiresAt": to_json(i["expires_at"]),
+                         "createdAt": to_json(i["created_at"])} for i in invitations],
+    }
+
+
+@bp.get("/<target_id>/stats")
+@platform_admin_required
+def organization_stats(target_id: str) -> dict:
+    target = _target(target_id)
+    with platform_db().platform_transaction(user_id=g.identity.user_id, org_id=target) as scope:
+        _organization(scope, target)
+        stats = scope.fetch_one(
+            "SELECT (SELECT count(*) FROM conversations WHERE org_id = %(org)s) AS conversations,"
+            " (SELECT count(*) FROM members WHERE org_id = %(org)s) AS members,"
+            " (SELECT count(*) FROM audit_log WHERE org_id = %(org)s AND entity = 'query') AS queries",
+            {"org": target})
+        _record(scope, "platform.organization.stats", target)
+    assert stats is not None
+    return {"organizationId": str(target), **{k: int(v) for k, v in stats.items()}}
+
+
+def _org_json(row: dict) -> dict:
+    return {"id": str(row["id"]), "name": row["name"], "slug": row["slug"],
+            "createdAt": to_json(row["created_at"])}
