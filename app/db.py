@@ -8,8 +8,9 @@ tenant state to its next user. Asking for a transaction without an org raises
 MissingOrgError before any SQL is sent.
 
 BEGIN, the SET LOCAL and the first query travel in one pipeline, so scoping a
-read costs no extra round trip; ``read_all``/``read_one`` also pipeline the
-COMMIT, making a scoped single-statement read one round trip like a raw query.
+transaction costs no extra round trip before its first result; ``read_all`` /
+``read_one`` send the setting and a single read as one message, one round trip
+like a raw query.
 """
 from __future__ import annotations
 
@@ -52,7 +53,14 @@ def as_org_id(org_id: object) -> uuid.UUID:
 
 def _set_local(name: str, value: str) -> sql.Composed:
     """SET LOCAL cannot take a bind parameter; the value is quoted as a literal."""
-    return sql.SQL("SET LOCAL {} = {}").format(sql.SQL(_SETTINGS[name]), sql.Literal(value))
+    return sql.SQL("SET LOCAL {} = {}; ").format(sql.SQL(_SETTINGS[name]), sql.Literal(value))
+
+
+_READ_ONLY = sql.SQL("SET LOCAL transaction_read_only = on; ")
+
+
+def _as_composable(query: sql.Composable | str) -> sql.Composable:
+    return query if isinstance(query, sql.Composable) else sql.SQL(query)  # type: ignore[arg-type]
 
 
 class Scope:
@@ -221,21 +229,24 @@ class Database:
             yield Scope(conn, None)
 
     def read_all(self, org_id: object, query: sql.Composable | str, params: Params = None) -> list[dict]:
-        """One scoped statement in one round trip: BEGIN, SET LOCAL, query, COMMIT pipelined."""
+        """One scoped read in one message and one round trip.
+
+        The org setting and the query travel as one simple-protocol message,
+        ``SET LOCAL app.org_id = ...; SET LOCAL transaction_read_only = on; <query>``,
+        which PostgreSQL runs as one implicit transaction: the settings hold for
+        the query and die with it, exactly as inside BEGIN ... COMMIT, without
+        two extra statements and without pipeline bookkeeping in the client.
+        Parameters are bound client-side by psycopg's ClientCursor (proper
+        literal quoting), so use this only with the application's own SQL.
+        """
         org = as_org_id(org_id)
-        with self.connection(org) as conn, conn.pipeline() as pipeline:
-            conn.execute("BEGIN READ ONLY")
-            conn.execute(_set_local("org_id", str(org)))
-            cur = conn.cursor(row_factory=dict_row).execute(query, params)  # type: ignore[arg-type]
-            conn.execute("COMMIT")
-            try:
-                pipeline.sync()
-                return cur.fetchall()
-            except BaseException:
-                # A failed pipeline leaves the transaction aborted; end it here so
-                # the pool never sees a connection mid-transaction.
-                conn.rollback()
-                raise
+        message = sql.Composed([_set_local("org_id", str(org)), _READ_ONLY, _as_composable(query)])
+        with self.connection(org) as conn:
+            cur = psycopg.ClientCursor(conn, row_factory=dict_row)
+            cur.execute(message, params)  # type: ignore[arg-type]
+            while cur.description is None and cur.nextset():
+                pass
+            return cur.fetchall()
 
     def read_one(self, org_id: object, query: sql.Composable | str, params: Params = None) -> dict | None:
         rows = self.read_all(org_id, query, params)

@@ -6,33 +6,51 @@ SET LOCAL ROLE :"owner_role";
 -- RESET in a session, current_setting(name, true) yields '' rather than NULL,
 -- and '' must fail closed exactly like "never set". Policies compare with "=",
 -- so NULL matches no row and admits no write.
+--
+-- They are plain SQL expressions with no SET clause so that PostgreSQL inlines
+-- them into each policy's initPlan (a function with SET search_path is called,
+-- not inlined: about 20 us more per statement). Inlined bodies are parsed with
+-- the caller's search_path, so every name in them is schema-qualified,
+-- operators included; the application roles cannot create objects anyway.
 CREATE SCHEMA app AUTHORIZATION :"owner_role";
 
 CREATE FUNCTION app.current_org() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog
-    AS $$ SELECT nullif(current_setting('app.org_id', true), '')::uuid $$;
+    AS $$
+        SELECT CASE WHEN pg_catalog.current_setting('app.org_id', true) OPERATOR(pg_catalog.=) ''
+                    THEN NULL
+                    ELSE pg_catalog.current_setting('app.org_id', true)::pg_catalog.uuid END
+    $$;
 COMMENT ON FUNCTION app.current_org() IS
     'The org of the current transaction (SET LOCAL app.org_id), or NULL: fail closed.';
 
 CREATE FUNCTION app.current_user_id() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog
-    AS $$ SELECT nullif(current_setting('app.user_id', true), '')::uuid $$;
+    AS $$
+        SELECT CASE WHEN pg_catalog.current_setting('app.user_id', true) OPERATOR(pg_catalog.=) ''
+                    THEN NULL
+                    ELSE pg_catalog.current_setting('app.user_id', true)::pg_catalog.uuid END
+    $$;
 COMMENT ON FUNCTION app.current_user_id() IS
     'The signed-in user of the current transaction (SET LOCAL app.user_id), or NULL.';
 
 CREATE FUNCTION app.session_token_hash() RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog
-    AS $$ SELECT nullif(current_setting('app.session_token_hash', true), '') $$;
+    AS $$
+        SELECT CASE WHEN pg_catalog.current_setting('app.session_token_hash', true) OPERATOR(pg_catalog.=) ''
+                    THEN NULL
+                    ELSE pg_catalog.current_setting('app.session_token_hash', true) END
+    $$;
 COMMENT ON FUNCTION app.session_token_hash() IS
     'Hash of the presented session token: knowing the token is the capability to read its session row.';
 
 CREATE FUNCTION app.auth_email() RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog
-    AS $$ SELECT nullif(lower(current_setting('app.auth_email', true)), '') $$;
+    AS $$
+        SELECT CASE WHEN pg_catalog.current_setting('app.auth_email', true) OPERATOR(pg_catalog.=) ''
+                    THEN NULL
+                    ELSE pg_catalog.lower(pg_catalog.current_setting('app.auth_email', true)) END
+    $$;
 COMMENT ON FUNCTION app.auth_email() IS
     'Email being signed up or signed in with: the only user row visible before a session exists.';
 

@@ -32,8 +32,10 @@ SET LOCAL ROLE :"owner_role";
 -- ===== Helper =====
 CREATE FUNCTION app.platform_scope() RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog
-    AS $$ SELECT coalesce(current_setting('app.platform_scope', true), '') = 'on' $$;
+    AS $$
+        SELECT CASE WHEN pg_catalog.current_setting('app.platform_scope', true) OPERATOR(pg_catalog.=) 'on'
+                    THEN true ELSE false END
+    $$;
 COMMENT ON FUNCTION app.platform_scope() IS
     'True only inside a platform-admin transaction (SET LOCAL app.platform_scope = on); false when unset.';
 
