@@ -39,6 +39,9 @@ _DATABASE_ERRORS: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (pg.InvalidTextRepresentation, 400, "validation_error", "a value has the wrong format"),
     (pg.StringDataRightTruncation, 400, "validation_error", "a value is too long"),
     (pg.NumericValueOutOfRange, 400, "validation_error", "a number is out of range"),
+    # Any other value the database cannot take (a character it cannot store, a
+    # division by zero in agent SQL): the request's fault, not the server's.
+    (psycopg.DataError, 400, "validation_error", "a value cannot be processed by the database"),
     (psycopg.OperationalError, 503, "service_unavailable",
      "the database is unavailable right now; retry shortly"),
     (PoolTimeout, 503, "service_unavailable",

@@ -36,6 +36,28 @@ def json_body() -> dict:
     return body
 
 
+def _contains_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
+def refuse_nul_characters() -> None:
+    """PostgreSQL text cannot hold NUL; refuse it at the edge, once, for every input."""
+    body = request.get_json(silent=True) if request.is_json else None
+    if (
+        _contains_nul(body)
+        or any(_contains_nul(k) or _contains_nul(v) for k, v in request.args.items(multi=True))
+        or _contains_nul(request.path)
+    ):
+        raise ValidationError("text values must not contain NUL (\\u0000) characters")
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(refuse_nul_characters)
     for dotted in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(dotted).bp)

@@ -1,0 +1,322 @@
+"""What the whole API stack costs on a list read, measured against a bare endpoint in the same server.
+
+Run: .venv/bin/python scripts/bench_api.py [--contacts 1000] [--rounds 10] [--round-s 1.5]
+                                           [--clients 4] [--workers 2] [--threads 4]
+
+Builds a migrated database of its own (roles included) on the configured server,
+starts the production server (`atlas serve`: gunicorn) on it with
+ATLAS_BENCH_BARE_ENDPOINT=1, signs up an owner and a member and builds their org
+through the API, inserts the contacts through the org-scoped door, then times
+    full - GET /api/v1/contacts?limit=50 as the member (Bearer token): session
+           lookup (cached as in production), role check, door, RLS;
+    bare - GET /api/bench/bare/contacts?org=<org>&limit=50 (app/api/bench_bare.py): the
+           same SQL and JSON in the same server, no session, no role check, no RLS.
+Client processes each keep one keep-alive connection per target; after a warm-up,
+short rounds alternate the two targets (and which goes first) to cancel drift.
+Prints requests/s, p50 and p99 for both and the throughput ratio (target >= 0.75; a
+miss prints MISS but does not fail: timings depend on the machine). The two targets
+must answer the same rows, or the run exits 1. The server is stopped and everything
+the run created is dropped at the end, also on failure or Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.db import Database  # noqa: E402
+from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
+from tests.support.server import find_or_start  # noqa: E402
+
+TARGET_RATIO = 0.75
+PASSWORD = "bench-api-password"
+FIRST = "Ada Alan Ana Ben Carla Chen Dana Eli Emma Finn Grace Hana Ivan Kai Lea Liam Maya Noah Omar Zoe".split()
+LAST = "Adams Baker Chen Diaz Evans Garcia Hall Ito Jones Khan Kim Lopez Meyer Patel Rossi Smith Wong".split()
+
+
+# ----- the server -----------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(db: TestDatabase, *, port: int, workers: int, threads: int, log: Any) -> subprocess.Popen:
+    """`atlas serve` on the bench database, in its own process group (stopped as a whole); stderr to `log`."""
+    atlas = shutil.which("atlas", path=str(Path(sys.executable).parent))
+    command = [atlas] if atlas else [sys.executable, "-m", "app.cli"]
+    env = {**os.environ, "DATABASE_URL": db.admin_url, "ATLAS_ROLE_PREFIX": db.roles.owner.removesuffix("_owner"),
+           "ATLAS_BENCH_BARE_ENDPOINT": "1", "ATLAS_POOL_MAX_SIZE": str(max(threads, 4))}
+    return subprocess.Popen(
+        [*command, "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers), "--threads", str(threads)],
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log,
+    )
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+def wait_until_up(port: int, proc: subprocess.Popen, *, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("the server exited during start-up (its log follows)")
+        try:
+            status, _ = call(port, "GET", "/api/openapi.json")
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("server did not answer in time")
+
+
+def call(port: int, method: str, path: str, *, token: str | None = None,
+         body: dict | None = None) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+    response = conn.getresponse()
+    raw = response.read()
+    conn.close()
+    token_header = response.getheader("set-auth-token")
+    data = json.loads(raw) if raw else None
+    if isinstance(data, dict) and token_header:
+        data["__token"] = token_header
+    return response.status, data
+
+
+def must(port: int, method: str, path: str, **kw: Any) -> Any:
+    status, data = call(port, method, path, **kw)
+    if status >= 300:
+        raise SystemExit(f"seeding: {method} {path} -> {status} {data}")
+    return data
+
+
+# ----- seeding --------------------------------------------------------------------------------
+def seed(port: int, db: TestDatabase, *, contacts: int) -> tuple[str, str]:
+    """An org with an owner and a member, through the API; contacts through the door. -> (org id, member token)"""
+    owner = must(port, "POST", "/api/auth/sign-up/email",
+                 body={"email": "owner@bench.test", "password": PASSWORD, "name": "Owner"})["token"]
+    org_id = must(port, "POST", "/api/auth/organization/create", token=owner,
+                  body={"name": "Bench", "slug": "bench"})["id"]
+    owner = must(port, "POST", "/api/auth/organization/set-active", token=owner,
+                 body={"organizationId": org_id})["__token"]
+    member = must(port, "POST", "/api/auth/sign-up/email",
+                  body={"email": "member@bench.test", "password": PASSWORD, "name": "Member"})["token"]
+    invitation = must(port, "POST", "/api/auth/organization/invite-member", token=owner,
+                      body={"email": "member@bench.test", "role": "member"})["id"]
+    must(port, "POST", "/api/auth/organization/accept-invitation", token=member, body={"invitationId": invitation})
+    member = must(port, "POST", "/api/auth/organization/set-active", token=member,
+                  body={"organizationId": org_id})["__token"]
+    rng = random.Random(7)
+    start = datetime.now(timezone.utc) - timedelta(days=365)
+    rows = [(org_id, rng.choice(FIRST), rng.choice(LAST), f"c{i}@example.test", "lead",
+             start + timedelta(seconds=rng.uniform(0, 365 * 86400))) for i in range(contacts)]
+    door = Database(db.app_url, min_size=1, max_size=1).open()
+    try:
+        with door.transaction(org_id) as scope:
+            scope.conn.cursor().executemany(
+                "INSERT INTO contacts (org_id, first_name, last_name, email, lifecycle_stage, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s)", rows)
+    finally:
+        door.close()
+    return org_id, member
+
+
+# ----- the load -------------------------------------------------------------------------------
+def client(pipe: Any, port: int, targets: dict[str, tuple[str, dict[str, str]]]) -> None:
+    """A client process: for each ("target", seconds) it gets, GET in a loop on one keep-alive connection."""
+    conns = {name: http.client.HTTPConnection("127.0.0.1", port, timeout=30) for name in targets}
+    while (job := pipe.recv()) is not None:
+        name, seconds = job
+        path, headers = targets[name]
+        conn = conns[name]
+        conn.close()
+        conn.connect()  # untimed: the server may have closed an idle keep-alive connection between rounds
+        latencies, failures = [], 0
+        began = time.perf_counter()
+        end = began + seconds
+        while (t0 := time.perf_counter()) < end:
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            latencies.append(time.perf_counter() - t0)
+            failures += response.status != 200
+            if response.will_close:
+                conn.close()
+                conn.connect()
+        pipe.send((latencies, failures, time.perf_counter() - began))
+    for conn in conns.values():
+        conn.close()
+
+
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+    seconds: float = 0.0
+
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def quantile_ms(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+class Clients:
+    """N client processes driven in lock-step rounds."""
+
+    def __init__(self, n: int, port: int, targets: dict[str, tuple[str, dict[str, str]]]) -> None:
+        ctx = mp.get_context("spawn")
+        self.pipes, self.procs = [], []
+        for _ in range(n):
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=client, args=(theirs, port, targets), daemon=True)
+            proc.start()
+            self.pipes.append(ours)
+            self.procs.append(proc)
+
+    def round(self, name: str, seconds: float, tally: Tally | None) -> None:
+        for pipe in self.pipes:
+            pipe.send((name, seconds))
+        results = [pipe.recv() for pipe in self.pipes]
+        if tally is not None:
+            for latencies, failures, _ in results:
+                tally.latencies.extend(latencies)
+                tally.failures += failures
+            tally.seconds += max(elapsed for _, _, elapsed in results)
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            try:
+                pipe.send(None)
+            except OSError:
+                pass
+        for proc in self.procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+
+
+def same_rows(port: int, targets: dict[str, tuple[str, dict[str, str]]]) -> None:
+    """Both targets must answer the same page, or the comparison means nothing."""
+    pages = {}
+    for name, (path, headers) in targets.items():
+        status, body = call(port, "GET", path, token=headers.get("Authorization", "")[7:] or None)
+        if status != 200:
+            raise SystemExit(f"{name}: GET {path} -> {status} {body}")
+        pages[name] = body["data"]
+    if pages["full"] != pages["bare"] or len(pages["full"]) != 50:
+        raise SystemExit("the full-stack and bare endpoints answer different rows")
+
+
+def measure(args: argparse.Namespace, port: int, org_id: str, token: str) -> dict[str, Tally]:
+    targets = {
+        "full": ("/api/v1/contacts?limit=50", {"Authorization": f"Bearer {token}"}),
+        "bare": (f"/api/bench/bare/contacts?org={org_id}&limit=50", {}),
+    }
+    same_rows(port, targets)
+    clients = Clients(args.clients, port, targets)
+    tallies = {name: Tally() for name in targets}
+    try:
+        for name in targets:  # warm-up: pools, caches, the planner
+            clients.round(name, args.warmup_s, None)
+        for i in range(args.rounds):
+            for name in (("full", "bare") if i % 2 == 0 else ("bare", "full")):
+                clients.round(name, args.round_s, tallies[name])
+    finally:
+        clients.close()
+    return tallies
+
+
+def report(args: argparse.Namespace, tallies: dict[str, Tally]) -> None:
+    print(f"bench_api: {args.contacts} contacts in one org; atlas serve (gunicorn) {args.workers} workers x "
+          f"{args.threads} threads; {args.clients} keep-alive client processes; "
+          f"{args.rounds} interleaved rounds x {args.round_s:g} s per target after {args.warmup_s:g} s warm-up")
+    print(f"{'target':<6} {'requests':>9} {'failed':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  path")
+    paths = {"full": "GET /api/v1/contacts?limit=50 (session, role, door, RLS)",
+             "bare": "GET /api/bench/bare/contacts?org=..&limit=50 (same SQL, no tenancy)"}
+    for name, t in tallies.items():
+        print(f"{name:<6} {len(t.latencies):>9} {t.failures:>7} {t.rps():>9.1f} {t.quantile_ms(0.5):>8.2f} "
+              f"{t.quantile_ms(0.99):>8.2f}  {paths[name]}")
+    full, bare = tallies["full"], tallies["bare"]
+    ratio = full.rps() / bare.rps() if bare.rps() else 0.0
+    verdict = "OK" if ratio >= TARGET_RATIO else "MISS"
+    print(f"ratio full/bare: throughput {ratio:.3f} (target >= {TARGET_RATIO}: {verdict}); "
+          f"p99 {full.quantile_ms(0.99) / bare.quantile_ms(0.99):.2f}x, p50 "
+          f"{full.quantile_ms(0.5) / bare.quantile_ms(0.5):.2f}x")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--contacts", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=10, help="rounds per target (default 10)")
+    parser.add_argument("--round-s", type=float, default=1.5, help="seconds per round (default 1.5)")
+    parser.add_argument("--warmup-s", type=float, default=2.0)
+    parser.add_argument("--clients", type=int, default=4, help="client processes (default 4)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (atlas serve default 2)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (atlas serve default 4)")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on kill
+    server = find_or_start()
+    factory = DatabaseFactory(server)
+    proc: subprocess.Popen | None = None
+    log = tempfile.TemporaryFile()
+    ok = False
+    try:
+        db = factory.build_template()  # the bench's own migrated database and roles
+        port = free_port()
+        proc = start_server(db, port=port, workers=args.workers, threads=args.threads, log=log)
+        wait_until_up(port, proc)
+        org_id, token = seed(port, db, contacts=args.contacts)
+        report(args, measure(args, port, org_id, token))
+        ok = proc.poll() is None
+        return 0 if ok else 1
+    finally:
+        if proc is not None:
+            stop_server(proc)
+        if not ok:
+            log.seek(0)
+            sys.stderr.write("server log (tail):\n" + log.read().decode(errors="replace")[-4000:])
+        log.close()
+        factory.drop_all()
+        if callable(server.stop):
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
