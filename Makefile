@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/atlas
 
-.PHONY: install test audit migrate clean
+.PHONY: install test demo audit migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ install: $(STAMP)
 test: install
 	$(BIN)/python -m pytest
 	$(BIN)/python scripts/audit_fresh_database.py
+
+## demo: a database (configured, local, or a throwaway one in .pgdata/), two seeded orgs, the API on :8000
+demo: install
+	@DATABASE_URL="$$(scripts/demo_database.sh)" && export DATABASE_URL && \
+	$(BIN)/python scripts/demo.py && \
+	exec $(BIN)/atlas serve --host 127.0.0.1 --port 8000
 
 ## audit: policy audit of DATABASE_URL; exits non-zero on any finding
 audit:

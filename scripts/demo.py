@@ -1,0 +1,153 @@
+"""Prepare the demo: a database, migrations, two organizations with users and CRM rows.
+
+Run by `make demo` before `atlas serve`. Idempotent: a second run finds the
+seeded organizations and only prints the credentials again. Users, orgs and
+memberships are created through the API itself (sign-up, create, invite,
+accept), CRM rows through the org-scoped door, so the demo exercises the same
+paths as production.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import sys
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import create_app, repository  # noqa: E402
+from app.config import Settings  # noqa: E402
+from app.entities import ENTITIES  # noqa: E402
+from app.migrate import migrate  # noqa: E402
+
+PASSWORD = "atlas-demo-password"
+PLATFORM_ADMIN = "platform@atlas.test"
+ORGS = (("Acme", "acme"), ("Globex", "globex"))
+ROLES = ("owner", "admin", "member")
+FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Ken", "Margaret", "Linus", "Frances"]
+LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Thompson", "Hamilton", "Torvalds", "Allen"]
+
+
+def ensure_database(database_url: str) -> None:
+    dbname = conninfo_to_dict(database_url)["dbname"]
+    with psycopg.connect(make_conninfo(database_url, dbname="postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+
+
+def _call(client, method: str, path: str, *, token: str | None = None, json: dict | None = None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = client.open(path, method=method, json=json, headers=headers)
+    if response.status_code >= 400:
+        raise SystemExit(f"demo seed: {method} {path} -> {response.status_code} {response.get_json()}")
+    return response
+
+
+def _sign_up(client, email: str, name: str) -> str:
+    body = {"email": email, "password": PASSWORD, "name": name}
+    return _call(client, "POST", "/api/auth/sign-up/email", json=body).get_json()["token"]
+
+
+def seed_org(client, app, name: str, slug: str, *, rows_per_org: int, rng: random.Random) -> str:
+    owner = _sign_up(client, f"owner@{slug}.test", f"{name} Owner")
+    org = _call(client, "POST", "/api/auth/organization/create", token=owner,
+                json={"name": name, "slug": slug}).get_json()
+    org_id = org["id"]
+    # Switching orgs issues a fresh token (set-auth-token) and revokes the old one.
+    owner = _call(client, "POST", "/api/auth/organization/set-active", token=owner,
+                  json={"organizationId": org_id}).headers["set-auth-token"]
+    for role in ("admin", "member"):
+        email = f"{role}@{slug}.test"
+        invitation = _call(client, "POST", "/api/auth/organization/invite-member", token=owner,
+                           json={"email": email, "role": role, "organizationId": org_id}).get_json()
+        token = _sign_up(client, email, f"{name} {role.title()}")
+        _call(client, "POST", "/api/auth/organization/accept-invitation", token=token,
+              json={"invitationId": invitation["id"]})
+    _seed_crm(app, org_id, slug, rows_per_org=rows_per_org, rng=rng)
+    return org_id
+
+
+def _seed_crm(app, org_id: str, slug: str, *, rows_per_org: int, rng: random.Random) -> None:
+    db = app.extensions["atlas"].db
+    today = dt.date.today()
+    n_accounts = max(1, rows_per_org // 10)
+    with db.transaction(org_id) as scope:
+        accounts = [repository.create(scope, ENTITIES["accounts"], {
+            "name": f"{slug.title()} Customer {i:03d}", "industry": rng.choice(["Retail", "Energy", "Health", "Software"]),
+            "employee_count": rng.randint(5, 5000), "domain": f"customer{i}.{slug}.example"})["id"]
+            for i in range(n_accounts)]
+        n_contacts = rows_per_org // 2
+        for i in range(n_contacts):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            repository.create(scope, ENTITIES["contacts"], {
+                "first_name": first, "last_name": last, "account_id": rng.choice(accounts),
+                "email": f"{first}.{last}.{i}@{slug}-clients.example".lower(),
+                "lifecycle_stage": rng.choice(["lead", "customer", "subscriber"])})
+        stages = ENTITIES["opportunities"].by_name["stage"].choices
+        for i in range(rows_per_org - n_accounts - n_contacts):
+            repository.create(scope, ENTITIES["opportunities"], {
+                "name": f"{slug.title()} deal {i:04d}", "account_id": rng.choice(accounts),
+                "stage": rng.choice(stages), "amount": rng.randint(1, 500) * 100,
+                "close_date": today + dt.timedelta(days=rng.randint(-180, 180))})
+
+
+def already_seeded(settings: Settings) -> bool:
+    with psycopg.connect(settings.database_url) as conn:
+        return bool(conn.execute("SELECT count(*) FROM organizations WHERE slug IN ('acme', 'globex')").fetchone()[0])
+
+
+def print_guide(base_url: str) -> None:
+    print(f"""
+Atlas demo: {base_url}
+  Acme:   owner@acme.test, admin@acme.test, member@acme.test
+  Globex: owner@globex.test, admin@globex.test, member@globex.test
+  Platform admin (sees every org at /api/v1/admin/organizations): {PLATFORM_ADMIN}
+  password for all: {PASSWORD}
+
+Try it (one org never sees the other):
+  TOKEN=$(curl -s {base_url}/api/auth/sign-in/email -H 'Content-Type: application/json' \\
+      -d '{{"email":"member@acme.test","password":"{PASSWORD}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  curl -s {base_url}/api/v1/contacts?limit=3 -H "Authorization: Bearer $TOKEN"
+  GLOBEX=$(curl -s {base_url}/api/auth/sign-in/email -H 'Content-Type: application/json' \\
+      -d '{{"email":"member@globex.test","password":"{PASSWORD}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  ID=$(curl -s "{base_url}/api/v1/contacts?limit=1" -H "Authorization: Bearer $GLOBEX" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
+  curl -s {base_url}/api/v1/contacts/$ID -H "Authorization: Bearer $TOKEN"    # Acme asking for Globex's contact: 404
+""")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows-per-org", type=int, default=1000)
+    parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    ensure_database(settings.database_url)
+    for name in migrate(settings.database_url, roles=settings.roles):
+        print(f"applied {name}")
+    if not already_seeded(settings):
+        app = create_app(settings)
+        rng = random.Random(42)
+        with app.app_context():
+            client = app.test_client()
+            for name, slug in ORGS:
+                seed_org(client, app, name, slug, rows_per_org=args.rows_per_org, rng=rng)
+            _sign_up(client, PLATFORM_ADMIN, "Platform Admin")
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            # The platform role is an operator's decision, never an API call.
+            conn.execute("UPDATE users SET platform_role = 'admin' WHERE email = %s", (PLATFORM_ADMIN,))
+        app.extensions["atlas"].db.close()
+        print(f"seeded {', '.join(n for n, _ in ORGS)} with {args.rows_per_org} CRM rows each")
+    print_guide(args.base_url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
