@@ -80,6 +80,24 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     return run_init(settings, org=org, tables=args.tables, do_import=not args.no_import)
 
 
+def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    """Run agent SQL for one org through the SQL gateway, as the agent role; print JSON."""
+    import json
+
+    import psycopg
+
+    from app.gateway import run_query
+    from app.gateway.org_lookup import resolve_org_id
+
+    org_id = resolve_org_id(settings.database_url, args.org)
+    result = run_query(
+        args.sql, org_id=org_id,
+        connect=lambda: psycopg.connect(settings.agent_database_url, autocommit=True),
+    )
+    print(json.dumps(result.to_json(), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atlas", description="Atlas multi-tenant data backend")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -88,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply pending sql/ migrations")
     migrate.add_argument("--status", action="store_true", help="list pending migrations only")
     migrate.set_defaults(handler=cmd_migrate)
+
+    query = sub.add_parser("query", help="run agent SQL for one org through the SQL gateway")
+    query.add_argument("--org", required=True, help="organization id or slug")
+    query.add_argument("sql", help="one SELECT statement")
+    query.set_defaults(handler=cmd_query)
 
     serve = sub.add_parser("serve", help="serve the JSON API with gunicorn")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

@@ -77,6 +77,20 @@ class ServiceUnavailableError(AtlasError):
     code = "service_unavailable"
 
 
+class SqlRejectedError(AtlasError):
+    """Agent SQL parsed but is not allowed; the message names the offending construct."""
+
+    status = 400
+    code = "sql_rejected"
+
+
+class SqlInvalidError(AtlasError):
+    """Agent SQL could not be parsed (or is empty) by both sqlglot and PostgreSQL."""
+
+    status = 400
+    code = "sql_invalid"
+
+
 class PoolCapacityExceededError(ServiceUnavailableError):
     """No org pool slot or connection capacity came free in time.
 
