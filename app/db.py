@@ -9,8 +9,8 @@ MissingOrgError before any SQL is sent.
 
 BEGIN, the SET LOCAL and the first query travel in one pipeline, so scoping a
 transaction costs no extra round trip before its first result; ``read_all`` /
-``read_one`` send the setting and a single read as one message, one round trip
-like a raw query.
+``read_one`` pipeline BEGIN, the setting, a prepared query and COMMIT behind
+one Sync (app/wire.py): one round trip and no re-planning, like a raw query.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from app import wire
 from app.errors import ForbiddenError, MissingOrgError, ServiceUnavailableError
 
 log = logging.getLogger("atlas.db")
@@ -53,14 +54,8 @@ def as_org_id(org_id: object) -> uuid.UUID:
 
 def _set_local(name: str, value: str) -> sql.Composed:
     """SET LOCAL cannot take a bind parameter; the value is quoted as a literal."""
-    return sql.SQL("SET LOCAL {} = {}; ").format(sql.SQL(_SETTINGS[name]), sql.Literal(value))
+    return sql.SQL("SET LOCAL {} = {}").format(sql.SQL(_SETTINGS[name]), sql.Literal(value))
 
-
-_READ_ONLY = sql.SQL("SET LOCAL transaction_read_only = on; ")
-
-
-def _as_composable(query: sql.Composable | str) -> sql.Composable:
-    return query if isinstance(query, sql.Composable) else sql.SQL(query)  # type: ignore[arg-type]
 
 
 class Scope:
@@ -229,24 +224,15 @@ class Database:
             yield Scope(conn, None)
 
     def read_all(self, org_id: object, query: sql.Composable | str, params: Params = None) -> list[dict]:
-        """One scoped read in one message and one round trip.
+        """One scoped read-only query in one round trip, as a prepared statement (app/wire.py).
 
-        The org setting and the query travel as one simple-protocol message,
-        ``SET LOCAL app.org_id = ...; SET LOCAL transaction_read_only = on; <query>``,
-        which PostgreSQL runs as one implicit transaction: the settings hold for
-        the query and die with it, exactly as inside BEGIN ... COMMIT, without
-        two extra statements and without pipeline bookkeeping in the client.
-        Parameters are bound client-side by psycopg's ClientCursor (proper
-        literal quoting), so use this only with the application's own SQL.
+        Use it for the application's own single-statement reads; it is what
+        makes tenancy nearly free on the read path (scripts/bench_rls.py).
         """
         org = as_org_id(org_id)
-        message = sql.Composed([_set_local("org_id", str(org)), _READ_ONLY, _as_composable(query)])
         with self.connection(org) as conn:
-            cur = psycopg.ClientCursor(conn, row_factory=dict_row)
-            cur.execute(message, params)  # type: ignore[arg-type]
-            while cur.description is None and cur.nextset():
-                pass
-            return cur.fetchall()
+            text = query if isinstance(query, str) else query.as_string(conn)
+            return wire.scoped_read(conn, org, text, params)
 
     def read_one(self, org_id: object, query: sql.Composable | str, params: Params = None) -> dict | None:
         rows = self.read_all(org_id, query, params)
