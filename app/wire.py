@@ -91,8 +91,21 @@ def scoped_read(conn: psycopg.Connection, org: uuid.UUID, query: str, params: An
     """Run one read-only query for `org` in one round trip; rows as dicts.
 
     Raises the psycopg error the server sent (mapped like any other), after
-    rolling the transaction back.
+    rolling the transaction back. Our statements can vanish behind our back:
+    psycopg sends DEALLOCATE ALL when a transaction that prepared its own
+    statements rolls back. Then the statement cache is forgotten and the read
+    tried once more, preparing afresh.
     """
+    try:
+        return _scoped_read(conn, org, query, params)
+    except psycopg.errors.InvalidSqlStatementName:
+        state = _states.get(conn)
+        if state is not None:
+            state.statements.clear()
+        return _scoped_read(conn, org, query, params)
+
+
+def _scoped_read(conn: psycopg.Connection, org: uuid.UUID, query: str, params: Any) -> list[dict]:
     command, values = to_positional(query, params)
     state = _states.get(conn)
     if state is None:

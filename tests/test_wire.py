@@ -86,3 +86,13 @@ def test_old_prepared_statements_are_deallocated(world, monkeypatch):
 def test_an_unknown_org_sees_nothing(world):
     conn, _, _ = world
     assert wire.scoped_read(conn, uuid.uuid4(), "SELECT id FROM contacts") == []
+
+
+def test_statements_dropped_behind_our_back_are_prepared_again(world):
+    """psycopg sends DEALLOCATE ALL after rolling back a transaction that prepared statements."""
+    conn, org_a, _ = world
+    query = "SELECT count(*) AS n FROM contacts WHERE last_name = %s"
+    assert wire.scoped_read(conn, org_a, query, ("100%",)) == [{"n": 3}]
+    conn.execute("DEALLOCATE ALL")
+    assert wire.scoped_read(conn, org_a, query, ("100%",)) == [{"n": 3}]
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
