@@ -91,6 +91,28 @@ class SqlInvalidError(AtlasError):
     code = "sql_invalid"
 
 
+class QueryTimeoutError(SqlRejectedError):
+    """Agent SQL ran past its statement timeout (query.statement_timeout_ms).
+
+    A client error, not 408 (clients and proxies retry 408 automatically) nor
+    5xx: the same query would time out again; narrow it or raise the setting.
+    """
+
+    status = 400
+    code = "query_timeout"
+
+
+class RateLimitedError(AtlasError):
+    """The org spent its query budget for now; `retry_after_s` says when to come back."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1, details: dict | None = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+
 class PoolCapacityExceededError(ServiceUnavailableError):
     """No org pool slot or connection capacity came free in time.
 

@@ -121,6 +121,14 @@ SLUG = text(63, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
 ORG_FIELDS: dict[str, Schema] = {"name": text(), "slug": SLUG, "logo": {**text(2000), "nullable": True},
                                  "metadata": {"type": "object", "nullable": True}}
 
+NULLABLE_INT: Schema = {"type": "integer", "nullable": True}
+ORG_SETTING_FIELDS: dict[str, Schema] = {
+    "queryRowLimit": NULLABLE_INT, "queryStatementTimeoutMs": NULLABLE_INT, "queryRatePerMinute": NULLABLE_INT}
+COMPONENTS["OrgSettings"] = obj(
+    ("settings", "effective", "bounds", "version"), settings=obj(**ORG_SETTING_FIELDS),
+    effective=obj(**{k: {"type": "integer"} for k in ORG_SETTING_FIELDS}), bounds={"type": "object"},
+    version={"type": "integer"}, updatedAt={**STAMP, "nullable": True}, updatedBy=NULLABLE_UUID)
+
 # (METHOD, OpenAPI path) -> Op, for every endpoint outside the generated CRM set.
 OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/auth/sign-up/email"): Op(
@@ -237,6 +245,26 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             ("organizationId",), organizationId=UUID, conversations={"type": "integer"},
             members={"type": "integer"}, queries={"type": "integer"})),
     ("GET", "/api/openapi.json"): Op("This document", "public", "meta", response={"type": "object"}),
+    ("POST", "/api/v1/query"): Op(
+        "Run one read-only SQL query through the gateway for the session's org (400 sql_rejected, sql_invalid "
+        "or query_timeout; 429 rate_limited with Retry-After)", "member", "query",
+        body=obj(("sql",), sql={"type": "string"}), response=obj(
+            ("columns", "rows", "rowCount", "truncated", "cached"),
+            columns={"type": "array", "items": obj(("name", "type"), name={"type": "string"},
+                                                   type={"type": "string"})},
+            rows={"type": "array", "items": {"type": "array", "items": {}}},
+            rowCount={"type": "integer"}, truncated={"type": "boolean"}, cached={"type": "boolean"})),
+    ("POST", "/api/v1/admin/cache/flush"): Op(
+        "Flush cached query results: the session org's (admins, owners) or every org's (platform admins)",
+        "login", "query", body=obj(scope={"type": "string", "enum": ["organization", "all"]}),
+        response=obj(("scope", "flushed"), scope={"type": "string"}, flushed={"type": "integer"})),
+    ("GET", "/api/v1/settings"): Op(
+        "The org's settings: agent query limits, effective values and platform bounds", "settings:read",
+        "settings", response=ref("OrgSettings")),
+    ("PATCH", "/api/v1/settings"): Op(
+        "Change agent query limits within the platform bounds (null: platform default); audited",
+        "settings:update", "settings", body={**obj(**ORG_SETTING_FIELDS), "additionalProperties": False},
+        response=ref("OrgSettings")),
 }
 
 

@@ -18,6 +18,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.openapi", "app.api.bench_bare",  # bench_bare: no route unless bench_bare_endpoint
     "app.api.admin_pools",
     "app.api.platform_admin",
+    "app.api.query_routes", "app.api.settings_routes",
 )
 
 

@@ -1,0 +1,64 @@
+"""The org's settings over HTTP: agent query limits within the platform bounds.
+
+GET for every member (`settings` read), PATCH for admins and owners
+(`settings` update). A change is audited in its own transaction and bumps the
+settings version, which retires the org's cached query results.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g
+from flask.typing import ResponseReturnValue
+
+from app import audit, org_settings
+from app.api import get_db, json_body
+from app.api.query_routes import query_state
+from app.db import Scope
+from app.org_settings import FIELDS, OrgSettings
+from app.permissions import require
+from app.serialize import value_json
+
+bp = Blueprint("settings", __name__, url_prefix="/api/v1")
+
+
+def _settings_json(row: OrgSettings) -> dict[str, Any]:
+    state = query_state()
+    limits = row.query_settings(base=state.base, bounds=state.bounds)
+    return {
+        "settings": {name: getattr(row, column) for name, column in FIELDS.items()},
+        "effective": {"queryRowLimit": limits.row_limit, "queryStatementTimeoutMs": limits.statement_timeout_ms,
+                      "queryRatePerMinute": row.rate_per_minute(rate=state.rate)},
+        "bounds": {
+            "queryRowLimit": {"min": 1, "max": state.bounds.row_limit_max},
+            "queryStatementTimeoutMs": {"min": state.bounds.statement_timeout_ms_min,
+                                        "max": state.bounds.statement_timeout_ms_max},
+            "queryRatePerMinute": {"min": state.rate.per_minute_min, "max": state.rate.per_minute_max},
+        },
+        "version": row.version,
+        "updatedAt": value_json(row.updated_at),
+        "updatedBy": value_json(row.updated_by),
+    }
+
+
+@bp.get("/settings")
+@require("settings", "read")
+def get_settings() -> ResponseReturnValue:
+    return _settings_json(org_settings.load(get_db(), g.identity.org_id))
+
+
+@bp.patch("/settings")
+@require("settings", "update")
+def patch_settings() -> ResponseReturnValue:
+    """Set some of queryRowLimit, queryStatementTimeoutMs, queryRatePerMinute (null: platform default)."""
+    state = query_state()
+    changes = org_settings.validate_changes(json_body(), bounds=state.bounds, rate=state.rate)
+
+    def record(scope: Scope, row: OrgSettings, columns: list[str]) -> None:
+        audit.record(scope, action="settings.update", entity="settings", entity_id=row.org_id,
+                     changed_fields=columns, detail={"version": row.version,
+                                                     "values": {c: changes[c] for c in columns}})
+
+    ident = g.identity
+    row = org_settings.update(get_db(), ident.org_id, changes, user_id=ident.user_id, audit=record)
+    return _settings_json(row)

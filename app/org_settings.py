@@ -1,0 +1,142 @@
+"""An org's own limits for agent SQL: row limit, statement timeout, query rate.
+
+Stored in `org_settings` (sql/050_org_settings.sql), one row per org, NULL
+meaning "the platform default". Changes are validated within the platform
+bounds and audited in the transaction that makes them; each change bumps
+`version`, which the query cache puts in its keys, so no result cached under
+the old settings is served after a change.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from psycopg import sql
+
+from app.db import Database, Scope
+from app.errors import ValidationError
+from app.query_settings import QueryBounds, QuerySettings, org_query_settings
+
+
+@dataclass(frozen=True)
+class RateBounds:
+    """Per-org query rate: the platform default and what an org may configure."""
+
+    per_minute_default: int = 60
+    per_minute_min: int = 1
+    per_minute_max: int = 600
+
+
+# API field -> (column, what it limits)
+FIELDS: Mapping[str, str] = {
+    "queryRowLimit": "query_row_limit",
+    "queryStatementTimeoutMs": "query_statement_timeout_ms",
+    "queryRatePerMinute": "query_rate_per_minute",
+}
+
+
+@dataclass(frozen=True)
+class OrgSettings:
+    """One org's overrides (None = platform default) and the version of the row."""
+
+    org_id: uuid.UUID
+    query_row_limit: int | None = None
+    query_statement_timeout_ms: int | None = None
+    query_rate_per_minute: int | None = None
+    version: int = 0
+    updated_at: Any = None
+    updated_by: uuid.UUID | None = None
+
+    def query_settings(self, *, base: QuerySettings, bounds: QueryBounds) -> QuerySettings:
+        """The limits a query of this org runs under, clamped to the bounds."""
+        overrides: dict[str, object] = {}
+        if self.query_row_limit is not None:
+            overrides["query.row_limit"] = self.query_row_limit
+        if self.query_statement_timeout_ms is not None:
+            overrides["query.statement_timeout_ms"] = self.query_statement_timeout_ms
+        return org_query_settings(overrides, base=base, bounds=bounds)
+
+    def rate_per_minute(self, *, rate: RateBounds) -> int:
+        if self.query_rate_per_minute is None:
+            return rate.per_minute_default
+        return min(max(self.query_rate_per_minute, rate.per_minute_min), rate.per_minute_max)
+
+
+_COLUMNS = sql.SQL(
+    "org_id, query_row_limit, query_statement_timeout_ms, query_rate_per_minute, version, updated_at, updated_by"
+)
+
+
+def load(db: Database, org_id: object) -> OrgSettings:
+    """The org's settings; an org that never changed any has version 0 and no overrides."""
+    query = sql.SQL("SELECT {} FROM org_settings WHERE org_id = app.current_org()").format(_COLUMNS)
+    # Not db.read_one: its named prepared statements do not survive psycopg's DEALLOCATE ALL
+    # after a rollback on the same connection (reported; app/wire.py).
+    with db.transaction(org_id, read_only=True) as scope:
+        row = scope.fetch_one(query)
+    if row is None:
+        return OrgSettings(org_id=uuid.UUID(str(org_id)))
+    return OrgSettings(**row)
+
+
+def validate_changes(body: Mapping[str, object], *, bounds: QueryBounds, rate: RateBounds) -> dict[str, int | None]:
+    """Map an API body to column changes; null resets to the default. Raises ValidationError."""
+    ranges = {
+        "queryRowLimit": (1, bounds.row_limit_max),
+        "queryStatementTimeoutMs": (bounds.statement_timeout_ms_min, bounds.statement_timeout_ms_max),
+        "queryRatePerMinute": (rate.per_minute_min, rate.per_minute_max),
+    }
+    errors: dict[str, str] = {}
+    changes: dict[str, int | None] = {}
+    for name, value in body.items():
+        if name not in FIELDS:
+            errors[name] = f"unknown setting; known: {', '.join(FIELDS)}"
+            continue
+        low, high = ranges[name]
+        if value is None:
+            changes[FIELDS[name]] = None
+        elif isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            errors[name] = f"must be an integer from {low} to {high}, or null for the platform default"
+        else:
+            changes[FIELDS[name]] = value
+    if errors:
+        raise ValidationError("invalid settings: " + "; ".join(f"{k} {v}" for k, v in errors.items()),
+                              details={"fields": errors})
+    if not changes:
+        raise ValidationError(f"nothing to change: send one or more of {', '.join(FIELDS)}")
+    return changes
+
+
+def update(
+    db: Database,
+    org_id: object,
+    changes: Mapping[str, int | None],
+    *,
+    user_id: object,
+    audit: Callable[[Scope, OrgSettings, list[str]], None],
+) -> OrgSettings:
+    """Upsert the changed columns and bump the version, auditing in the same transaction."""
+    names = sorted(changes)
+    unknown = set(names) - set(FIELDS.values())
+    if unknown:  # column names are from FIELDS only, never from input
+        raise ValueError(f"unknown org settings columns {sorted(unknown)}")
+    columns = [sql.Identifier(n) for n in names]
+    statement = sql.SQL(
+        "INSERT INTO org_settings (org_id, {columns}, updated_by)"
+        " VALUES (app.current_org(), {values}, %s)"
+        " ON CONFLICT (org_id) DO UPDATE SET {assignments},"
+        " version = org_settings.version + 1, updated_at = now(), updated_by = EXCLUDED.updated_by"
+        " RETURNING {returning}"
+    ).format(
+        columns=sql.SQL(", ").join(columns),
+        values=sql.SQL(", ").join(sql.Placeholder() * len(names)),
+        assignments=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(c) for c in columns),
+        returning=_COLUMNS,
+    )
+    with db.transaction(org_id, user_id=user_id) as scope:
+        row = scope.fetch_one(statement, [changes[n] for n in names] + [user_id])
+        assert row is not None
+        result = OrgSettings(**row)
+        audit(scope, result, names)
+    return result
