@@ -11,8 +11,9 @@ org A, and measures, in one run, for a short, a medium and a long query:
   execute  median microseconds of app.gateway.execute on a warm agent-role
            connection (one pipelined round trip under RLS);
   fraction prepare median / execute median;
-  seam     run_query served from an in-process dict through the cache seam
-           (prepare + lookup) against run_query executing: what a cache can save
+  cache    run_query served from the in-process result cache (app/cache.py:
+           prepare + lookup, the key being the normalized final SQL) against
+           run_query executing: what the cache saves
            at most, since a hit still pays for prepare (the key is the final SQL).
 Everything it created is dropped at the end.
 """
@@ -30,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from app.gateway import CacheKey, QueryResult, crosscheck, prepare, run_query  # noqa: E402
+from app.cache import MemoryCache  # noqa: E402
+from app.gateway import crosscheck, prepare, run_query  # noqa: E402
 from app.gateway.execute import execute  # noqa: E402
 from app.query_settings import CRM_TABLES, QuerySettings  # noqa: E402
 from tests.gateway_corpus.seed import seed  # noqa: E402
@@ -84,17 +86,6 @@ BULK = {  # extra rows for one org; parameters: org, count
 }
 
 
-class DictCache:
-    def __init__(self) -> None:
-        self.entries: dict[CacheKey, QueryResult] = {}
-
-    def get(self, key: CacheKey) -> QueryResult | None:
-        return self.entries.get(key)
-
-    def put(self, key: CacheKey, result: QueryResult) -> None:
-        self.entries[key] = result
-
-
 def timed_us(action: Callable[[], object], *, repeat: int) -> list[float]:
     action()  # warm up
     samples = []
@@ -113,7 +104,7 @@ def p99(samples: list[float]) -> float:
 def bench(agent_url: str, org, *, repeat: int) -> None:
     settings = QuerySettings()
     print(f"{'query':7} {'chars':>5} {'prepare med':>12} {'p99':>9} {'pglast':>7} {'execute med':>12} "
-          f"{'fraction':>9} {'seam hit':>9} {'seam miss':>10}")
+          f"{'fraction':>9} {'cache hit':>9} {'cache miss':>10}")
     with psycopg.connect(agent_url, autocommit=True) as conn:
         for name, text in QUERIES.items():
             def prep() -> object:
@@ -123,7 +114,7 @@ def bench(agent_url: str, org, *, repeat: int) -> None:
             prep_us = timed_us(prep, repeat=repeat)
             pg_us = timed_us(lambda: (crosscheck.pg_parse(text), crosscheck.pg_parse(prepared.sql)), repeat=repeat)
             exec_us = timed_us(lambda: execute(conn, prepared, settings=settings), repeat=max(20, repeat // 5))
-            cache = DictCache()
+            cache = MemoryCache(ttl_s=300, max_size=1_000)  # the endpoint's default backend
             connect = lambda: _Borrowed(conn)  # noqa: E731
             run_query(text, org_id=org, connect=connect, cache=cache)
             hit_us = timed_us(lambda: run_query(text, org_id=org, connect=connect, cache=cache), repeat=repeat)
