@@ -11,9 +11,10 @@ org A, and measures, in one run, for a short, a medium and a long query:
   execute  median microseconds of app.gateway.execute on a warm agent-role
            connection (one pipelined round trip under RLS);
   fraction prepare median / execute median;
-  cache    run_query served from the in-process result cache (app/cache.py:
-           prepare + lookup, the key being the normalized final SQL) against
-           run_query executing: what the cache saves
+  cache    run_query served from the in-process result cache (app/cache.py;
+           the key is the normalized final SQL, and prepare itself is
+           remembered per text, org and limits) against run_query executing
+           (a result-cache miss; prepare remembered): what the caches save
            at most, since a hit still pays for prepare (the key is the final SQL).
 Everything it created is dropped at the end.
 """

@@ -199,3 +199,24 @@ def test_atlas_query_unknown_org(data, monkeypatch, capsys):
     assert cli.main(["query", "--org", "no-such-org", "SELECT 1"]) == 1
     assert "no-such-org" in capsys.readouterr().err
     assert uuid.UUID(str(data.orgs["orga"]))
+
+
+def test_prepare_is_remembered_per_text_org_and_limits_but_refusals_are_not():
+    """A repeated agent query skips parse/rewrite/cross-check; nothing leaks across orgs or limits."""
+    import uuid as _uuid
+
+    from app import gateway
+    from app.errors import SqlRejectedError
+
+    gateway.prepare_cached.cache_clear()
+    org_a, org_b = _uuid.uuid4(), _uuid.uuid4()
+    tables = frozenset({"contacts"})
+    first = gateway.prepare_cached("SELECT id FROM contacts", org_a, tables, 10, 100_000)
+    again = gateway.prepare_cached("SELECT id FROM contacts", org_a, tables, 10, 100_000)
+    other_org = gateway.prepare_cached("SELECT id FROM contacts", org_b, tables, 10, 100_000)
+    assert again is first and gateway.prepare_cached.cache_info().hits == 1
+    assert str(org_b) in other_org.sql and str(org_a) not in other_org.sql
+    assert gateway.prepare_cached("SELECT id FROM contacts", org_a, tables, 5, 100_000).row_limit == 5
+    for _ in range(2):
+        with pytest.raises(SqlRejectedError):
+            gateway.prepare_cached("SELECT id FROM accounts", org_a, tables, 10, 100_000)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import AbstractContextManager
+from functools import lru_cache
 from typing import Callable, Iterable
 
 import psycopg
@@ -43,7 +44,8 @@ RULES: tuple[Rule, ...] = (
 )
 
 __all__ = [
-    "RULES", "CacheKey", "PreparedQuery", "QueryResult", "ResultCache", "prepare", "run_query",
+    "RULES", "CacheKey", "PreparedQuery", "QueryResult", "ResultCache", "prepare", "prepare_cached",
+    "run_query",
 ]
 
 
@@ -77,6 +79,20 @@ def prepare(
     return PreparedQuery(sql=final_sql, org_id=ctx.org_id, row_limit=row_limit, tables=tables)
 
 
+@lru_cache(maxsize=2048)
+def prepare_cached(
+    sql_text: str, org_id: uuid.UUID, allowed_tables: frozenset[str], row_limit: int, max_sql_bytes: int
+) -> PreparedQuery:
+    """`prepare`, remembered: it is a pure function of exactly these arguments.
+
+    Parsing, rewriting and cross-checking cost milliseconds (scripts/bench_gateway.py);
+    an agent repeats its queries, and a result-cache hit should not pay them
+    again. Refusals raise and are never remembered.
+    """
+    return prepare(sql_text, org_id=org_id, allowed_tables=allowed_tables,
+                   row_limit=row_limit, max_sql_bytes=max_sql_bytes)
+
+
 def run_query(
     sql_text: str,
     *,
@@ -93,12 +109,12 @@ def run_query(
     `connect()` yields an autocommit connection as the agent role (a pool's
     `connection()` or `psycopg.connect(url, autocommit=True)`).
     """
-    prepared = prepare(
+    prepared = prepare_cached(
         sql_text,
-        org_id=org_id,
-        allowed_tables=settings.allowed_tables,
-        row_limit=settings.row_limit,
-        max_sql_bytes=settings.max_sql_bytes,
+        as_org_id(org_id),
+        frozenset(settings.allowed_tables),
+        settings.row_limit,
+        settings.max_sql_bytes,
     )
     key = CacheKey(
         sql=prepared.sql, org_id=str(prepared.org_id), connection_id=connection_id,
