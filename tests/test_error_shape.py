@@ -14,7 +14,7 @@ from app import errors as app_errors
 from app.api import get_db
 from app.errors import AtlasError
 from app.permissions import member_required, public
-from tests.support.api import PASSWORD, build_two_orgs, close_app, make_app, sign_up
+from tests.support.api import PASSWORD, close_app, make_app, sign_up, two_org_world
 
 LEAKS = ("Traceback", "SELECT", "INSERT", "UPDATE ", "audit_log", "psycopg", "File \"", "violates")
 
@@ -97,12 +97,8 @@ def probe_blueprint() -> Blueprint:
 
 @pytest.fixture(scope="module")
 def world(db_factory):
-    db = db_factory.clone()
-    app = make_app(db)
-    app.register_blueprint(probe_blueprint())
-    yield build_two_orgs(app, db)
-    close_app(app)
-    db_factory.drop(db.name)
+    with two_org_world(db_factory, blueprints=[probe_blueprint()]) as world:
+        yield world
 
 
 @pytest.mark.parametrize("name", sorted(_DB_PROBES))

@@ -23,7 +23,7 @@ from app.permissions import Access, access_of, can
 from tests.support import databases
 from tests.support.api import (  # noqa: F401  (api_app, two_orgs: pytest fixtures)
     ApiUser, TwoOrgs, anonymous, api_app, build_two_orgs, close_app, create_org, invite_and_join, make_app,
-    sign_up, two_orgs,
+    sign_up, two_org_world, two_orgs,
 )
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -228,13 +228,8 @@ FUZZED = [("member", m, p) for m, p in sorted(documented_operations(_DOCUMENT))]
 @pytest.fixture(scope="module")
 def fuzz_world(db_factory: databases.DatabaseFactory, tmp_path_factory: Any) -> Iterator[TwoOrgs]:
     """One world for the whole run: Acme and Globex built through the API, on a database of its own."""
-    db = db_factory.clone()
-    app = make_app(db, semantic_root=str(tmp_path_factory.mktemp("semantic")))
-    try:
-        yield build_two_orgs(app, db)
-    finally:
-        close_app(app)
-        db_factory.drop(db.name)
+    with two_org_world(db_factory, semantic_root=str(tmp_path_factory.mktemp("semantic"))) as world:
+        yield world
 
 
 @pytest.fixture(scope="module")

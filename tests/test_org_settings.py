@@ -6,7 +6,7 @@ import pytest
 from psycopg import sql
 
 from app.query_settings import QueryBounds
-from tests.support.api import build_two_orgs, close_app, make_app
+from tests.support.api import two_org_world
 
 SETTINGS = "/api/v1/settings"
 BOUNDS = QueryBounds()
@@ -14,13 +14,8 @@ BOUNDS = QueryBounds()
 
 @pytest.fixture(scope="module")
 def orgs(db_factory, tmp_path_factory):
-    db = db_factory.clone()
-    app = make_app(db, semantic_root=str(tmp_path_factory.mktemp("semantic")))
-    try:
-        yield build_two_orgs(app, db)
-    finally:
-        close_app(app)
-        db_factory.drop(db.name)
+    with two_org_world(db_factory, semantic_root=str(tmp_path_factory.mktemp("semantic"))) as world:
+        yield world
 
 
 @pytest.fixture

@@ -17,9 +17,7 @@ from app.permissions import (
     ACTIONS, PERMISSIONS, can, login_required, member_required, platform_admin_required, public,
     require, roles_required,
 )
-from tests.support.api import (
-    api_app, build_two_orgs, close_app, make_app, sign_up, two_orgs,  # noqa: F401
-)
+from tests.support.api import api_app, sign_up, two_org_world, two_orgs
 
 _ALL = {"create", "read", "update", "delete"}
 EXPECTED = {  # resource: (member, admin, owner)
@@ -57,12 +55,8 @@ def probe_blueprint() -> Blueprint:
 
 @pytest.fixture(scope="module")
 def world(db_factory):
-    db = db_factory.clone()
-    app = make_app(db)
-    app.register_blueprint(probe_blueprint())
-    yield build_two_orgs(app, db)
-    close_app(app)
-    db_factory.drop(db.name)
+    with two_org_world(db_factory, blueprints=[probe_blueprint()]) as world:
+        yield world
 
 
 def test_declared_matrix_is_exactly_the_issue_table():

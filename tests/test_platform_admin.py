@@ -7,24 +7,20 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.support.api import anonymous, build_two_orgs, close_app, make_app
+from tests.support.api import anonymous, two_org_world
 
 
 @pytest.fixture(scope="module")
 def world(db_factory):
-    db = db_factory.clone()
-    app = make_app(db)
-    world = build_two_orgs(app, db)
-    admin = world.user("b", "member")
-    with psycopg.connect(db.admin_url, autocommit=True) as conn:
-        conn.execute("UPDATE users SET platform_role = 'admin' WHERE id = %s", (admin.user_id,))
-        conn.execute("INSERT INTO conversations (org_id, title) VALUES (%s, 'q1'), (%s, 'q2')",
-                     (world.org_a, world.org_a))
-        conn.execute("INSERT INTO audit_log (org_id, action, entity) VALUES (%s, 'query.run', 'query')",
-                     (world.org_a,))
-    yield world, admin
-    close_app(app)
-    db_factory.drop(db.name)
+    with two_org_world(db_factory) as world:
+        admin = world.user("b", "member")
+        with psycopg.connect(world.db.admin_url, autocommit=True) as conn:
+            conn.execute("UPDATE users SET platform_role = 'admin' WHERE id = %s", (admin.user_id,))
+            conn.execute("INSERT INTO conversations (org_id, title) VALUES (%s, 'q1'), (%s, 'q2')",
+                         (world.org_a, world.org_a))
+            conn.execute("INSERT INTO audit_log (org_id, action, entity) VALUES (%s, 'query.run', 'query')",
+                         (world.org_a,))
+        yield world, admin
 
 
 def test_a_platform_admin_lists_every_organization_with_member_counts(world):

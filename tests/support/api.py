@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 import pytest
-from flask import Flask
+from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from tests.support.databases import TestDatabase
+from tests.support.databases import DatabaseFactory, TestDatabase
 
 PASSWORD = "correct horse battery"
 ROLES = ("member", "admin", "owner")
@@ -160,6 +161,20 @@ def build_two_orgs(app: Flask, db: TestDatabase) -> TwoOrgs:
             invite_and_join(owner, user, role)
             users[(key, role)] = user
     return TwoOrgs(app=app, db=db, org_a=org_ids["a"], org_b=org_ids["b"], users=users)
+
+
+@contextmanager
+def two_org_world(db_factory: DatabaseFactory, *, blueprints: Iterable[Blueprint] = (),
+                  **overrides: Any) -> Iterator[TwoOrgs]:
+    """Acme and Globex built through the API on a clone of their own; closed and dropped after."""
+    with db_factory.cloned() as db:
+        app = make_app(db, **overrides)
+        for blueprint in blueprints:
+            app.register_blueprint(blueprint)
+        try:
+            yield build_two_orgs(app, db)
+        finally:
+            close_app(app)
 
 
 def anonymous(app: Flask) -> FlaskClient:

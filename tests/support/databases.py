@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from contextlib import contextmanager
+from typing import Iterator
 import time
 from dataclasses import dataclass
 from itertools import count
@@ -92,6 +94,15 @@ class DatabaseFactory:
         with psycopg.connect(described.admin_url, autocommit=True) as conn:
             conn.execute("SELECT atlas_meta.apply_database_privileges()")
         return described
+
+    @contextmanager
+    def cloned(self) -> Iterator[TestDatabase]:
+        """A fresh clone for the length of a `with` block (a module's fixture, say)."""
+        db = self.clone()
+        try:
+            yield db
+        finally:
+            self.drop(db.name)
 
     def drop(self, name: str) -> None:
         with self._admin() as conn:
