@@ -80,3 +80,17 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     permissions.init_app(app)  # after identity: it reads g.identity
     api.init_app(app)
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Release everything the app opened: its pools (app, agent, platform) and its cache.
+
+    Called by `atlas serve` when a worker exits, and by the tests.
+    """
+    from app.api import platform_admin, query_routes
+
+    query_routes.close(app)
+    app.extensions["atlas"].db.close()  # closes the per-org pool registry too
+    platform = app.extensions.get(platform_admin.EXTENSION)
+    if platform is not None:
+        platform.close()

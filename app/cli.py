@@ -38,7 +38,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from gunicorn.app.base import BaseApplication
 
-    from app import create_app
+    from app import close_app, create_app
 
     extra = {"public_url": os.environ.get("ATLAS_PUBLIC_URL") or f"http://{args.host}:{args.port}"}
     for key, name, cast in (("session_ttl_s", "ATLAS_SESSION_TTL_S", int),
@@ -61,7 +61,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 self.cfg.set("control_socket_disable", True)
 
         def load(self):  # type: ignore[no-untyped-def]
-            return create_app(configured)
+            app = create_app(configured)
+            self.cfg.set("worker_exit", lambda _server, _worker: close_app(app))
+            return app
 
     Server().run()
     return 0

@@ -45,13 +45,9 @@ def make_app(db: TestDatabase, **overrides: Any) -> Flask:
 
 
 def close_app(app: Flask) -> None:
-    from app.api import query_routes
+    from app import close_app as close
 
-    query_routes.close(app)
-    app.extensions["atlas"].db.close()
-    platform = app.extensions.get("atlas_platform_db")
-    if platform is not None:
-        platform.close()
+    close(app)
 
 
 @dataclass
