@@ -4,12 +4,12 @@ Run: .venv/bin/python scripts/bench_api.py [--contacts 1000] [--rounds 10] [--ro
                                            [--clients 4] [--workers 2] [--threads 4]
 
 Builds a migrated database of its own (roles included) on the configured server,
-starts the production server (`atlas serve`: gunicorn) on it with
-ATLAS_BENCH_BARE_ENDPOINT=1, signs up an owner and a member and builds their org
+starts the production server (gunicorn, as `atlas serve` runs it) on the app
+plus the bare route of scripts/bench_bare.py, signs up an owner and a member and builds their org
 through the API, inserts the contacts through the org-scoped door, then times
     full - GET /api/v1/contacts?limit=50 as the member (Bearer token): session
            lookup (cached as in production), role check, door, RLS;
-    bare - GET /api/bench/bare/contacts?org=<org>&limit=50 (app/api/bench_bare.py): the
+    bare - GET /api/bench/bare/contacts?org=<org>&limit=50 (scripts/bench_bare.py): the
            same SQL and JSON in the same server, no session, no role check, no RLS.
 Client processes each keep one keep-alive connection per target; after a warm-up,
 short rounds alternate the two targets (and which goes first) to cancel drift.
@@ -26,7 +26,6 @@ import json
 import multiprocessing as mp
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -59,14 +58,14 @@ def free_port() -> int:
 
 
 def start_server(db: TestDatabase, *, port: int, workers: int, threads: int, log: Any) -> subprocess.Popen:
-    """`atlas serve` on the bench database, in its own process group (stopped as a whole); stderr to `log`."""
-    atlas = shutil.which("atlas", path=str(Path(sys.executable).parent))
-    command = [atlas] if atlas else [sys.executable, "-m", "app.cli"]
+    """gunicorn, configured as `atlas serve` configures it (gthread workers), on the production app plus
+    the bare route (scripts/bench_bare.py), in its own process group (stopped as a whole); stderr to `log`."""
     env = {**os.environ, "DATABASE_URL": db.admin_url, "ATLAS_ROLE_PREFIX": db.roles.owner.removesuffix("_owner"),
-           "ATLAS_BENCH_BARE_ENDPOINT": "1", "ATLAS_POOL_MAX_SIZE": str(max(threads, 4))}
+           "ATLAS_POOL_MAX_SIZE": str(max(threads, 4))}
     return subprocess.Popen(
-        [*command, "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--threads", str(threads)],
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--threads", str(threads), "--worker-class", "gthread", "--no-control-socket",
+         "scripts.bench_bare:create_bench_app()"],
         cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log,
     )
 
@@ -260,7 +259,7 @@ def measure(args: argparse.Namespace, port: int, org_id: str, token: str) -> dic
 
 
 def report(args: argparse.Namespace, tallies: dict[str, Tally]) -> None:
-    print(f"bench_api: {args.contacts} contacts in one org; atlas serve (gunicorn) {args.workers} workers x "
+    print(f"bench_api: {args.contacts} contacts in one org; gunicorn as atlas serve runs it, {args.workers} workers x "
           f"{args.threads} threads; {args.clients} keep-alive client processes; "
           f"{args.rounds} interleaved rounds x {args.round_s:g} s per target after {args.warmup_s:g} s warm-up")
     print(f"{'target':<6} {'requests':>9} {'failed':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  path")

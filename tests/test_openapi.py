@@ -163,14 +163,17 @@ def test_create_schema_refuses_what_the_api_refuses(api_app: Flask) -> None:
     assert conforms(document, "ContactCreate", {"first_name": "A", "lifecycle_stage": "unknown"})
 
 
-# ----- the benchmark's bare endpoint (app/api/bench_bare.py) ---------------------------------------
+# ----- the benchmark's bare endpoint (scripts/bench_bare.py) ---------------------------------------
 def test_bench_bare_endpoint_does_not_exist_in_a_normal_app(api_app: Flask) -> None:
     assert not any(r.rule.startswith("/api/bench") for r in api_app.url_map.iter_rules())
     assert anonymous(api_app).get("/api/bench/bare/contacts").status_code == 404
 
 
 def test_bench_bare_endpoint_answers_the_same_page_as_the_full_stack(fresh_db: databases.TestDatabase) -> None:
-    app = make_app(fresh_db, bench_bare_endpoint=1)
+    from scripts import bench_bare
+
+    app = make_app(fresh_db)
+    bench_bare.register(app)
     try:
         world = build_two_orgs(app, fresh_db)
         for org in ("a", "b"):
@@ -181,7 +184,7 @@ def test_bench_bare_endpoint_answers_the_same_page_as_the_full_stack(fresh_db: d
         bare = anonymous(app).get(f"/api/bench/bare/contacts?org={world.org_a}&limit=50").get_json()
         assert bare == full and [row["first_name"] for row in full["data"]] == ["a0", "a1", "a2"]
     finally:
-        app.extensions["atlas_bench_bare_pool"].close()
+        bench_bare.close(app)
         close_app(app)
 
 

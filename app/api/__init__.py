@@ -15,7 +15,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.members",
     "app.api.crm", "app.api.conversations", "app.api.audit_routes",
     "app.api.semantic_routes",
-    "app.api.openapi", "app.api.bench_bare",  # bench_bare: no route unless bench_bare_endpoint
+    "app.api.openapi",
     "app.api.admin_pools",
     "app.api.platform_admin",
     "app.api.query_routes", "app.api.settings_routes",

@@ -9,20 +9,20 @@ reads through a pool of its own on DATABASE_URL, the admin/superuser
 connection, so no `SET LOCAL app.org_id` and no RLS policy applies. The
 transaction shape (BEGIN READ ONLY, query, COMMIT, pipelined) matches the door's.
 
-Its route exists only when the app is created with `bench_bare_endpoint`
-truthy (`ATLAS_BENCH_BARE_ENDPOINT=1` for `atlas serve`): it serves any org's
-contacts to anyone, so it must never be enabled outside a benchmark.
+It serves any org's contacts to anyone, so it lives here, outside the
+application package: no setting or environment variable can switch it on in a
+real server. scripts/bench_api.py runs gunicorn on `create_bench_app()`, the
+production app plus this one route.
 """
 from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, Flask, current_app, request
-from flask.blueprints import BlueprintSetupState
+from flask import Flask, current_app, request
 from flask.typing import ResponseReturnValue
 from psycopg_pool import ConnectionPool
 
-from app import repository
+from app import create_app, repository
 from app.api.crm import limit_arg
 from app.db import Scope
 from app.entities import ENTITIES
@@ -30,18 +30,19 @@ from app.errors import NotFoundError
 from app.permissions import public
 from app.serialize import rows_json
 
-bp = Blueprint("bench_bare", __name__)
-CONFIG_KEY = "BENCH_BARE_ENDPOINT"
 RULE = "/api/bench/bare/contacts"
 _POOL = "atlas_bench_bare_pool"
 
 
-@bp.record_once
-def _attach(state: BlueprintSetupState) -> None:
-    """Add the route and its pool only when the app was created with the flag."""
-    app: Flask = state.app
-    if not app.config.get(CONFIG_KEY):
-        return
+def create_bench_app() -> Flask:
+    """The production app (settings from the environment) with the bare route added."""
+    app = create_app()
+    register(app)
+    return app
+
+
+def register(app: Flask) -> None:
+    """Add the bare route and its own pool (closed by `close(app)`)."""
     settings = app.config["ATLAS_SETTINGS"]
     pool = ConnectionPool(settings.database_url, min_size=settings.pool_min_size,
                           max_size=settings.pool_max_size, timeout=settings.pool_timeout_s,
@@ -49,6 +50,12 @@ def _attach(state: BlueprintSetupState) -> None:
     pool.open(wait=False)
     app.extensions[_POOL] = pool
     app.add_url_rule(RULE, endpoint="bench_bare.contacts", view_func=bare_contacts, methods=["GET"])
+
+
+def close(app: Flask) -> None:
+    pool = app.extensions.pop(_POOL, None)
+    if pool is not None:
+        pool.close()
 
 
 @public
