@@ -52,10 +52,7 @@ def get(scope: Scope, entity: Entity, row_id: uuid.UUID) -> dict:
     """One row of the scope's org; another org's id is NotFound, like a missing one."""
     query = sql.SQL("SELECT {} FROM {} WHERE org_id = %(org_id)s AND id = %(id)s").format(
         _columns(entity), _table(entity))
-    row = scope.fetch_one(query, {"org_id": _org(scope), "id": row_id})
-    if row is None:
-        raise NotFoundError(f"{entity.singular or entity.name} {row_id} not found")
-    return row
+    return _one_or_not_found(scope, entity, query, {"org_id": _org(scope), "id": row_id}, row_id)
 
 
 def encode_cursor(value: Any, row_id: uuid.UUID) -> str:
@@ -148,19 +145,21 @@ def update(scope: Scope, entity: Entity, row_id: uuid.UUID, values: Mapping[str,
     query = sql.SQL("UPDATE {} SET {} WHERE org_id = %(__org)s AND id = %(__id)s RETURNING {}").format(
         _table(entity), sql.SQL(", ").join(assignments), _columns(entity))
     try:
-        row = scope.fetch_one(query, {**values, "__org": _org(scope), "__id": row_id})
+        return _one_or_not_found(scope, entity, query, {**values, "__org": _org(scope), "__id": row_id}, row_id)
     except psycopg.errors.ForeignKeyViolation as exc:
         raise _reference_error(entity, exc) from None
-    if row is None:
-        raise NotFoundError(f"{entity.singular or entity.name} {row_id} not found")
-    return row
 
 
 def delete(scope: Scope, entity: Entity, row_id: uuid.UUID) -> dict:
     """Delete one row of the scope's org and return it; NotFound otherwise."""
     query = sql.SQL("DELETE FROM {} WHERE org_id = %(org_id)s AND id = %(id)s RETURNING {}").format(
         _table(entity), _columns(entity))
-    row = scope.fetch_one(query, {"org_id": _org(scope), "id": row_id})
+    return _one_or_not_found(scope, entity, query, {"org_id": _org(scope), "id": row_id}, row_id)
+
+
+def _one_or_not_found(scope: Scope, entity: Entity, query: sql.Composable, params: dict, row_id: object) -> dict:
+    """The statement's one row; none means not in this org, reported exactly like a missing id."""
+    row = scope.fetch_one(query, params)
     if row is None:
         raise NotFoundError(f"{entity.singular or entity.name} {row_id} not found")
     return row
