@@ -60,11 +60,15 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, *, fields: dict | None = None) -> ResponseReturnValue:
+def error_response(status: int, code: str, message: str, *, fields: dict | None = None,
+                   retry_after_s: int | None = None) -> ResponseReturnValue:
     body: dict = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
-    return jsonify({"error": body}), status
+    if retry_after_s is None and status == 503:
+        retry_after_s = 1  # every 503 says when to come back (RFC 9110 section 10.2.3)
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else {}
+    return jsonify({"error": body}), status, headers
 
 
 def _atlas_error(exc: AtlasError) -> ResponseReturnValue:
@@ -74,7 +78,7 @@ def _atlas_error(exc: AtlasError) -> ResponseReturnValue:
         log.error("request %s failed: %s", _request_id(), exc.message)
         return error_response(500, "internal_error", _internal_message())
     fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
-    return error_response(exc.status, exc.code, exc.message, fields=fields)
+    return error_response(exc.status, exc.code, exc.message, fields=fields, retry_after_s=exc.retry_after_s)
 
 
 def _database_error(exc: BaseException) -> ResponseReturnValue:

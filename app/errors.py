@@ -10,6 +10,8 @@ class AtlasError(Exception):
 
     status = 500
     code = "internal_error"
+    # Seconds a client should wait before retrying; rendered as the Retry-After header.
+    retry_after_s: int | None = None
 
     def __init__(self, message: str, *, details: dict | None = None) -> None:
         super().__init__(message)
@@ -71,10 +73,11 @@ class ConflictError(AtlasError):
 
 
 class ServiceUnavailableError(AtlasError):
-    """The database or a pool cannot serve the request right now."""
+    """The database or a pool cannot serve the request right now; worth retrying shortly."""
 
     status = 503
     code = "service_unavailable"
+    retry_after_s = 1
 
 
 class SqlRejectedError(AtlasError):

@@ -27,7 +27,7 @@ from app.api import get_db, json_body
 from app.api.semantic_routes import get_layer
 from app.cache import CacheConfig, QueryCache, RedisCache, make_cache
 from app.errors import (
-    ForbiddenError, QueryTimeoutError, RateLimitedError, SqlInvalidError, SqlRejectedError, ValidationError,
+    ForbiddenError, QueryTimeoutError, SqlInvalidError, SqlRejectedError, ValidationError,
 )
 from app.gateway import QueryResult, run_query
 from app.org_settings import RateBounds
@@ -144,11 +144,7 @@ def query() -> ResponseReturnValue:
     ident = g.identity
     state = query_state()
     settings = org_settings.load(get_db(), ident.org_id)
-    try:
-        state.limiter.take(str(ident.org_id), per_minute=settings.rate_per_minute(rate=state.rate))
-    except RateLimitedError as exc:
-        g.retry_after_s = exc.retry_after_s
-        raise
+    state.limiter.take(str(ident.org_id), per_minute=settings.rate_per_minute(rate=state.rate))
     sql_text: object = None
     try:
         sql_text = json_body().get("sql")
@@ -182,14 +178,6 @@ def _audit_refusal(sql_text: object, error: Exception) -> None:
     if isinstance(sql_text, str) and len(sql_text) > AUDITED_SQL_CHARS:
         detail["sqlChars"] = len(sql_text)
     audit.record_refusal(get_db(), org_id=ident.org_id, action="query.refused", entity="query", detail=detail)
-
-
-@bp.after_request
-def _retry_after(response):  # type: ignore[no-untyped-def]
-    """RFC 9110 Retry-After on 429s (the error renderer knows no headers)."""
-    if response.status_code == 429 and g.get("retry_after_s"):
-        response.headers["Retry-After"] = str(g.retry_after_s)
-    return response
 
 
 @bp.post("/admin/cache/flush")
