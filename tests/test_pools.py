@@ -62,8 +62,10 @@ def live_orgs(reg) -> list[str]:
 
 
 def backends_named(admin_url: str, name: str) -> int:
+    """This test database's backends with that application name (another Atlas on the server has its own)."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+        return conn.execute("SELECT count(*) FROM pg_stat_activity"
+                            " WHERE application_name = %s AND datname = current_database()",
                             (name,)).fetchone()[0]
 
 
