@@ -1,148 +1,149 @@
-"""The `atlas` command: one subcommand per operation, each a small function.
+"""The `atlas` command (click, which Flask ships): one subcommand per operation.
 
-Subcommands read Settings from the environment once, here, and pass them on.
+Settings are read from the environment once, by `Settings.from_env` in the
+group callback, and handed to each subcommand; options that stand for an
+environment variable say so with `envvar=`, so `--help` shows both.
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
+import json
 import logging
 import sys
-from typing import Callable, Sequence
+from typing import Sequence
+
+import click
 
 from app.config import Settings
 from app.errors import AtlasError
 
-Command = Callable[[argparse.Namespace, Settings], int]
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Atlas: a multi-tenant data backend on PostgreSQL row-level security."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = Settings.from_env()
 
 
-def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    """Apply pending migrations in sql/ to DATABASE_URL (an admin connection)."""
-    from app.migrate import migrate, pending
+def resolve_org(settings: Settings, org: str) -> str:
+    """One org resolver for every command: an id as is, or a slug looked up once."""
+    from app.gateway.org_lookup import resolve_org_id
 
-    if args.status:
+    return str(resolve_org_id(settings.database_url, org))
+
+
+@cli.command()
+@click.option("--status", is_flag=True, help="List pending migrations only; apply nothing.")
+@click.pass_obj
+def migrate(settings: Settings, status: bool) -> None:
+    """Apply pending sql/ migrations to DATABASE_URL (an admin connection)."""
+    from app.migrate import migrate as apply, pending
+
+    if status:
         waiting = pending(settings.database_url)
-        print("\n".join(waiting) if waiting else "up to date")
-        return 0
-    applied = migrate(settings.database_url, roles=settings.roles)
+        click.echo("\n".join(waiting) if waiting else "up to date")
+        return
+    applied = apply(settings.database_url, roles=settings.roles)
     for name in applied:
-        print(f"applied {name}")
+        click.echo(f"applied {name}")
     if not applied:
-        print("up to date")
-    return 0
+        click.echo("up to date")
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Serve the API with gunicorn; each worker builds its own app (and pool) after the fork."""
-    import dataclasses
-    import os
+@cli.command()
+@click.option("--org", required=True, envvar="ATLAS_ORG_ID", help="Organization id or slug (ATLAS_ORG_ID).")
+@click.argument("sql")
+@click.pass_obj
+def query(settings: Settings, org: str, sql: str) -> None:
+    """Run agent SQL (one SELECT) for one org through the SQL gateway, as the agent role; print JSON."""
+    import psycopg
 
+    from app.gateway import run_query
+
+    result = run_query(
+        sql, org_id=resolve_org(settings, org),
+        connect=lambda: psycopg.connect(settings.agent_database_url, autocommit=True),
+    )
+    click.echo(json.dumps(result.to_json(), indent=2))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to bind.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Worker processes.")
+@click.option("--threads", type=int, default=4, show_default=True, help="Threads per worker.")
+@click.option("--access-log", is_flag=True, help="Log each request to stdout.")
+@click.pass_obj
+def serve(settings: Settings, host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
+    """Serve the API with gunicorn; each worker builds its own app (and pools) after the fork."""
     from gunicorn.app.base import BaseApplication
 
     from app import close_app, create_app
 
-    extra = {"public_url": os.environ.get("ATLAS_PUBLIC_URL") or f"http://{args.host}:{args.port}"}
-    for key, name, cast in (("session_ttl_s", "ATLAS_SESSION_TTL_S", int),
-                            ("identity_cache_ttl_s", "ATLAS_IDENTITY_CACHE_TTL_S", float)):
-        if os.environ.get(name):
-            try:
-                extra[key] = cast(os.environ[name])
-            except ValueError:
-                raise AtlasError(f"{name} is not a valid {cast.__name__}") from None
-    configured = dataclasses.replace(settings, extra={**settings.extra, **extra})
+    extra = {"public_url": f"http://{host}:{port}", **settings.extra}
+    configured = dataclasses.replace(settings, extra=extra)
 
-    class Server(BaseApplication):  # type: ignore[misc]
+    class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{args.host}:{args.port}")
-            self.cfg.set("workers", args.workers)
-            self.cfg.set("threads", args.threads)
-            self.cfg.set("accesslog", "-" if args.access_log else None)
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("accesslog", "-" if access_log else None)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: one shared path per user
                 self.cfg.set("control_socket_disable", True)
 
-        def load(self):  # type: ignore[no-untyped-def]
+        def load(self):  # type: ignore[no-untyped-def]  # gunicorn's hook
             app = create_app(configured)
             self.cfg.set("worker_exit", lambda _server, _worker: close_app(app))
             return app
 
     Server().run()
-    return 0
 
 
-def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
-    """Profile the datasource into entity YAML (semantic/README.md); see app/semantic/initialize.py."""
-    import os
-
+@cli.command()
+@click.option("--org", envvar="ATLAS_ORG_ID",
+              help="Organization id or slug (ATLAS_ORG_ID): profile its rows, write "
+                   "semantic/.orgs/<org>/entities/ and import into semantic_entities.")
+@click.option("--no-import", is_flag=True,
+              help="With --org, write files only, for review (the server later restores the "
+                   "database's layer in that directory).")
+@click.option("--tables", multiple=True, metavar="TABLE", help="Profile only this table (repeatable).")
+@click.argument("more_tables", nargs=-1, metavar="[TABLE]...")
+@click.option("--database-url", envvar="DATABASE_URL", metavar="URL",
+              help="The internal database (DATABASE_URL); required.")
+@click.pass_obj
+def init(settings: Settings, org: str | None, no_import: bool, tables: tuple[str, ...],
+         more_tables: tuple[str, ...], database_url: str | None) -> None:
+    """Profile the datasource into semantic entity YAML (semantic/README.md)."""
     from app.semantic.initialize import run_init
 
-    if not os.environ.get("DATABASE_URL"):
+    if not database_url:
         raise AtlasError("No internal database configured: set DATABASE_URL to a PostgreSQL "
                          "connection string (postgresql://user:pass@host:5432/atlas)")
-    org = args.org or os.environ.get("ATLAS_ORG_ID") or None
-    return run_init(settings, org=org, tables=args.tables, do_import=not args.no_import)
-
-
-def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
-    """Run agent SQL for one org through the SQL gateway, as the agent role; print JSON."""
-    import json
-
-    import psycopg
-
-    from app.gateway import run_query
-    from app.gateway.org_lookup import resolve_org_id
-
-    org_id = resolve_org_id(settings.database_url, args.org)
-    result = run_query(
-        args.sql, org_id=org_id,
-        connect=lambda: psycopg.connect(settings.agent_database_url, autocommit=True),
-    )
-    print(json.dumps(result.to_json(), indent=2))
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="atlas", description="Atlas multi-tenant data backend")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    migrate = sub.add_parser("migrate", help="apply pending sql/ migrations")
-    migrate.add_argument("--status", action="store_true", help="list pending migrations only")
-    migrate.set_defaults(handler=cmd_migrate)
-
-    query = sub.add_parser("query", help="run agent SQL for one org through the SQL gateway")
-    query.add_argument("--org", required=True, help="organization id or slug")
-    query.add_argument("sql", help="one SELECT statement")
-    query.set_defaults(handler=cmd_query)
-
-    serve = sub.add_parser("serve", help="serve the JSON API with gunicorn")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
-    serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    serve.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
-    serve.add_argument("--access-log", action="store_true", help="log each request to stdout")
-    serve.set_defaults(handler=cmd_serve)
-
-    init = sub.add_parser("init", help="profile the datasource into semantic entity YAML")
-    init.add_argument("--org", help="organization id (ATLAS_ORG_ID): profile its rows, write "
-                      "semantic/.orgs/<org>/entities/ and import into semantic_entities")
-    init.add_argument("--no-import", action="store_true",
-                      help="with --org, write files only, for review (the server later restores "
-                      "the database's layer in that directory)")
-    init.add_argument("--tables", nargs="+", metavar="TABLE", help="profile only these tables")
-    init.set_defaults(handler=cmd_init)
-    return parser
+    chosen = [*tables, *more_tables] or None
+    run_init(settings, org=resolve_org(settings, org) if org else None, tables=chosen,
+             do_import=not no_import)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    """Entry point: 0 on success, 1 on an AtlasError (its message on stderr), 2 on usage errors."""
     try:
-        settings = Settings.from_env()
-        return args.handler(args, settings)
-    except AtlasError as exc:
-        print(f"atlas: {exc.message}", file=sys.stderr)
+        cli.main(args=list(argv) if argv is not None else None, prog_name="atlas", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
         return 1
+    except AtlasError as exc:
+        click.echo(f"atlas: {exc.message}", err=True)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

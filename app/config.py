@@ -115,6 +115,9 @@ class Settings:
             ("pool_max_size", "ATLAS_POOL_MAX_SIZE", int),
             ("pool_timeout_s", "ATLAS_POOL_TIMEOUT_S", float),
             ("semantic_root", "ATLAS_SEMANTIC_ROOT", str),
+            ("public_url", "ATLAS_PUBLIC_URL", str),
+            ("session_ttl_s", "ATLAS_SESSION_TTL_S", int),
+            ("identity_cache_ttl_s", "ATLAS_IDENTITY_CACHE_TTL_S", float),
         ):
             if env.get(name):
                 try:

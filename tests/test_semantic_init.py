@@ -136,7 +136,7 @@ def test_missing_database_url_says_no_internal_database(env, monkeypatch, capsys
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (("--org", "not-a-uuid"), "not an organization id"),
+    (("--org", "not-a-uuid"), "no organization has id or slug 'not-a-uuid'"),
     (("--org", "00000000-0000-4000-8000-000000000000"), "does not exist"),
     (("--tables", "accounts", "users"), "unknown or unreadable tables: users"),
     (("--tables", "semantic_entities"), "unknown or unreadable tables: semantic_entities"),
@@ -145,3 +145,21 @@ def test_bad_arguments_fail_before_writing(world, env, capsys, argv, message):
     assert run(*argv) == 1
     assert message in capsys.readouterr().err
     assert not env.exists()
+
+
+def test_init_takes_an_org_slug_like_every_other_command(world, env):
+    db, orgs = world
+    with psycopg.connect(db.admin_url) as conn:
+        slug = conn.execute("SELECT slug FROM organizations WHERE id = %s", (orgs["Bravo"],)).fetchone()[0]
+    assert run("--org", slug, "--tables", "sites") == 0
+    stored = imported(world, orgs["Bravo"])
+    assert "bravotown-tau" in stored["sites"] and "alphaville" not in stored["sites"]
+
+
+def test_every_command_has_help(capsys):
+    assert main(["--help"]) == 0
+    listing = capsys.readouterr().out
+    for command in ("init", "migrate", "query", "serve"):
+        assert command in listing
+        assert main([command, "--help"]) == 0
+        assert "Usage: atlas " + command in capsys.readouterr().out
