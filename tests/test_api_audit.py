@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.support.api_module import audit_rows, shared_orgs  # noqa: F401
+from tests.support.api_module import audit_rows
 
 
 def walk(user, **query) -> list[dict]:  # type: ignore[no-untyped-def]

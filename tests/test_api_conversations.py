@@ -6,7 +6,7 @@ import uuid
 import psycopg
 import pytest
 
-from tests.support.api_module import audit_rows, call, org_snapshot, shared_orgs  # noqa: F401
+from tests.support.api_module import audit_rows, call, org_snapshot
 
 
 def _messages_in_db(admin_url: str, conversation_id: str) -> int:

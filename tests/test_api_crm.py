@@ -14,9 +14,7 @@ from psycopg import sql
 
 from app.entities import ENTITIES
 from tests.support.api import anonymous
-from tests.support.api_module import (  # noqa: F401  (shared_orgs is a fixture)
-    audit_rows, refs_in, same_value, sample_body, shared_orgs,
-)
+from tests.support.api_module import audit_rows, refs_in, same_value, sample_body
 
 ENTITY_NAMES = sorted(ENTITIES)
 

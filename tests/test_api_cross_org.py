@@ -13,9 +13,7 @@ import pytest
 
 from app.entities import ENTITIES
 from tests.support import rows
-from tests.support.api_module import (  # noqa: F401  (shared_orgs is a fixture)
-    audit_rows, call, org_snapshot, ref_tables, refs_in, row_of, sample_body, shared_orgs,
-)
+from tests.support.api_module import audit_rows, call, org_snapshot, ref_tables, refs_in, row_of, sample_body
 
 ENTITY_NAMES = sorted(ENTITIES)
 ITEM_METHODS = ("GET", "PATCH", "DELETE")

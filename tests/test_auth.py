@@ -11,7 +11,7 @@ import pytest
 
 from app.auth import COOKIE_NAME
 from tests.support.api import (
-    PASSWORD, api_app, close_app, create_org, invite_and_join, make_app, sign_up, two_orgs,  # noqa: F401
+    PASSWORD, close_app, create_org, invite_and_join, make_app, sign_up,
 )
 
 

@@ -21,9 +21,9 @@ from app.entities import ENTITIES
 from app.openapi_spec import build_document, component_name, documented_operations, openapi_path
 from app.permissions import Access, access_of, can
 from tests.support import databases
-from tests.support.api import (  # noqa: F401  (api_app, two_orgs: pytest fixtures)
-    ApiUser, TwoOrgs, anonymous, api_app, build_two_orgs, close_app, create_org, invite_and_join, make_app,
-    sign_up, two_org_world, two_orgs,
+from tests.support.api import (
+    ApiUser, TwoOrgs, anonymous, build_two_orgs, close_app, create_org, invite_and_join, make_app, sign_up,
+    two_org_world,
 )
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}

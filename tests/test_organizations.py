@@ -7,7 +7,7 @@ import uuid
 import psycopg
 import pytest
 
-from tests.support.api import api_app, create_org, sign_up, two_orgs  # noqa: F401
+from tests.support.api import create_org, sign_up
 
 ORG = "/api/auth/organization"
 

@@ -1,7 +1,7 @@
 """Fixtures for API tests: an app on a fresh database, and two orgs built through the API.
 
-Import the fixtures into a test module:
-    from tests.support.api import api_app, two_orgs  # noqa: F401
+Its fixtures (`api_app`, `two_orgs`) reach every test module through
+`pytest_plugins` in tests/conftest.py.
 """
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 Signing up six users and building two orgs through the API costs far more
 than the tests that use them, so modules whose tests only add rows of their
-own share one world:
-    from tests.support.api_module import shared_orgs  # noqa: F401
+own share one world: the `shared_orgs` fixture (registered for every module
+through `pytest_plugins` in tests/conftest.py).
 """
 from __future__ import annotations
 
