@@ -21,13 +21,6 @@ from app.errors import AtlasError
 log = logging.getLogger("atlas.api")
 
 
-class UnprocessableError(AtlasError):
-    """Well-formed input that cannot be acted on (e.g. signing up an existing email)."""
-
-    status = 422
-    code = "unprocessable"
-
-
 # (class, status, code, message): the first matching class wins, so subclasses
 # come before their bases.
 _DATABASE_ERRORS: tuple[tuple[type[BaseException], int, str, str], ...] = (

@@ -125,3 +125,40 @@ class PoolCapacityExceededError(ServiceUnavailableError):
 
     status = 503
     code = "pool_capacity_exceeded"
+
+
+class UnprocessableError(AtlasError):
+    """Well-formed input that cannot be acted on (e.g. signing up an existing email)."""
+
+    status = 422
+    code = "unprocessable"
+
+
+class UserExistsError(UnprocessableError):
+    """Signing up with an email that already has an account (Better Auth answers 422)."""
+
+    code = "user_already_exists"
+
+
+class LastOwnerError(ConflictError):
+    """The change would leave an organization without an owner."""
+
+    code = "last_owner"
+
+
+class CrossOrgRefusedError(ForbiddenError):
+    """A request named an organization other than the session's."""
+
+    code = "cross_org_refused"
+
+
+class NoActiveOrganizationError(ForbiddenError):
+    """The session has no org (or the user is no longer a member of it)."""
+
+    code = "no_active_organization"
+
+
+class AccessUndeclaredError(AtlasError):
+    """A view declared no access rule: a programming error, refused."""
+
+    code = "access_undeclared"

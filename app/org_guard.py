@@ -13,17 +13,11 @@ from typing import Iterator
 from flask import current_app, request
 
 from app import audit
-from app.errors import ForbiddenError
+from app.errors import CrossOrgRefusedError
 
 log = logging.getLogger("atlas.org_guard")
 
 ORG_FIELDS = frozenset({"organizationId", "orgId", "org_id", "organization_id", "activeOrganizationId"})
-
-
-class CrossOrgRefusedError(ForbiddenError):
-    """A request named an organization other than the session's."""
-
-    code = "cross_org_refused"
 
 
 def _named_orgs() -> Iterator[tuple[str, str, object]]:

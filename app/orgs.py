@@ -13,7 +13,7 @@ from typing import Mapping
 from psycopg import sql
 
 from app.db import Scope
-from app.errors import ConflictError, NotFoundError
+from app.errors import ConflictError, LastOwnerError, NotFoundError
 
 # Fixed SQL fragments composed with psycopg.sql (never with string operations).
 _MEMBER_SELECT = sql.SQL(
@@ -26,12 +26,6 @@ _INVITATION_COLUMNS = sql.SQL("id, org_id, email, role, status, inviter_id, expi
 
 def _q(template: str, **parts: sql.Composable) -> sql.Composed:
     return sql.SQL(template).format(**parts)  # type: ignore[arg-type]
-
-
-class LastOwnerError(ConflictError):
-    """The change would leave an organization without an owner."""
-
-    code = "last_owner"
 
 
 def _iso(value: object) -> object:

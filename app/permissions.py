@@ -14,7 +14,9 @@ from typing import Callable, Mapping, TypeVar
 from flask import Flask, current_app, g, request
 
 from app import org_guard
-from app.errors import AtlasError, ForbiddenError, UnauthorizedError
+from app.errors import (
+    AccessUndeclaredError, ForbiddenError, NoActiveOrganizationError, UnauthorizedError,
+)
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -44,18 +46,6 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "owner": frozenset({"read", "update"}),
     },
 }
-
-
-class NoActiveOrganizationError(ForbiddenError):
-    """The session has no org (or the user is no longer a member of it)."""
-
-    code = "no_active_organization"
-
-
-class AccessUndeclaredError(AtlasError):
-    """A view declared no access rule: a programming error, refused."""
-
-    code = "access_undeclared"
 
 
 def can(role: str | None, resource: str, action: str) -> bool:

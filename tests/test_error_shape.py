@@ -42,10 +42,6 @@ def _all_subclasses(cls: type) -> list[type]:
 
 
 def _atlas_errors() -> list[type[AtlasError]]:
-    import app.api.auth_routes  # noqa: F401  (define their error classes)
-    import app.api.members  # noqa: F401
-    import app.org_guard  # noqa: F401
-
     return sorted({c for c in _all_subclasses(AtlasError)}, key=lambda c: c.__name__)
 
 
@@ -174,3 +170,25 @@ def test_an_unreachable_database_is_503_with_an_actionable_message(fresh_db):
 def test_error_classes_carry_a_status_and_a_code():
     for cls in _atlas_errors() + [getattr(app_errors, "AtlasError")]:
         assert isinstance(cls.status, int) and isinstance(cls.code, str) and cls.code
+
+
+def test_every_exception_class_of_the_app_is_defined_in_app_errors():
+    """One module of errors: a class deriving from an exception anywhere else in app/ is refused."""
+    import ast
+    import builtins
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent / "app"
+    exceptions = {name for name in dir(builtins) if isinstance(getattr(builtins, name), type)
+                  and issubclass(getattr(builtins, name), BaseException)}
+    exceptions |= {c.__name__ for c in _all_subclasses(AtlasError)} | {"AtlasError"}
+    misplaced = []
+    for path in root.rglob("*.py"):
+        if path.name == "errors.py" and path.parent == root:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
+                if bases & exceptions or any(b.endswith(("Error", "Exception")) for b in bases):
+                    misplaced.append(f"{path.relative_to(root.parent)}:{node.lineno} {node.name}")
+    assert misplaced == []

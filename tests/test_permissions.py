@@ -17,7 +17,7 @@ from app.permissions import (
     ACTIONS, PERMISSIONS, can, login_required, member_required, platform_admin_required, public,
     require, roles_required,
 )
-from tests.support.api import api_app, sign_up, two_org_world, two_orgs
+from tests.support.api import sign_up, two_org_world
 
 _ALL = {"create", "read", "update", "delete"}
 EXPECTED = {  # resource: (member, admin, owner)

@@ -10,18 +10,11 @@ from flask.typing import ResponseReturnValue
 from app import auth
 from app.api import get_db, json_body
 from app.api.inputs import Input
-from app.api_errors import UnprocessableError
-from app.errors import UnauthorizedError
+from app.errors import UnauthorizedError, UserExistsError
 from app.identity import cache
 from app.permissions import login_required, public
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
-
-
-class UserExistsError(UnprocessableError):
-    """Signing up with an email that already has an account (Better Auth answers 422)."""
-
-    code = "user_already_exists"
 
 
 def _state():  # type: ignore[no-untyped-def]

@@ -13,9 +13,8 @@ from app import audit, auth, orgs
 from app.api import get_db, json_body
 from app.api.auth_routes import session_kwargs
 from app.api.inputs import Input
-from app.errors import ConflictError, ForbiddenError, ValidationError
+from app.errors import ConflictError, CrossOrgRefusedError, ForbiddenError, ValidationError
 from app.identity import cache
-from app.org_guard import CrossOrgRefusedError
 from app.permissions import can, login_required, login_required_target_org, member_required, require
 
 log = logging.getLogger("atlas.organizations")
