@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -103,25 +103,56 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read DATABASE_URL and ATLAS_* variables (documented in README.md)."""
+        """Read DATABASE_URL and the ATLAS_* variables of ENVIRONMENT: the one place the environment is read.
+
+        The pool layout (atlas.yaml and its ATLAS_POOL_* overrides, docs/pools.md) is
+        resolved here too and handed to the app as its POOLS config.
+        """
+        from app.pools.config import load_pool_config
+
         env = os.environ if env is None else env
         values: dict[str, object] = {"database_url": env.get("DATABASE_URL", DEFAULT_DATABASE_URL)}
-        for key, name, cast in (
-            ("role_prefix", "ATLAS_ROLE_PREFIX", str),
-            ("app_database_url", "ATLAS_APP_DATABASE_URL", str),
-            ("agent_database_url", "ATLAS_AGENT_DATABASE_URL", str),
-            ("platform_database_url", "ATLAS_PLATFORM_DATABASE_URL", str),
-            ("pool_min_size", "ATLAS_POOL_MIN_SIZE", int),
-            ("pool_max_size", "ATLAS_POOL_MAX_SIZE", int),
-            ("pool_timeout_s", "ATLAS_POOL_TIMEOUT_S", float),
-            ("semantic_root", "ATLAS_SEMANTIC_ROOT", str),
-            ("public_url", "ATLAS_PUBLIC_URL", str),
-            ("session_ttl_s", "ATLAS_SESSION_TTL_S", int),
-            ("identity_cache_ttl_s", "ATLAS_IDENTITY_CACHE_TTL_S", float),
-        ):
-            if env.get(name):
-                try:
-                    values[key] = cast(env[name])
-                except ValueError as exc:
-                    raise ConfigurationError(f"{name} is not a valid {cast.__name__}") from exc
-        return cls.from_mapping(values)
+        for variable in ENVIRONMENT:
+            if env.get(variable.name):
+                values[variable.key] = variable.parse(env[variable.name])
+        settings = cls.from_mapping(values)
+        pools = load_pool_config(env=env, default_url=settings.app_database_url)
+        return replace(settings, extra={**settings.extra, "pools": pools})
+
+
+@dataclass(frozen=True)
+class EnvVariable:
+    """One environment variable: the setting (Settings field or app config key) it fills, and its type."""
+
+    name: str
+    key: str
+    cast: Callable[[str], object] = str
+
+    def parse(self, raw: str) -> object:
+        try:
+            return self.cast(raw)
+        except ValueError as exc:
+            kind = getattr(self.cast, "__name__", "value")
+            raise ConfigurationError(f"{self.name} is not a valid {kind}") from exc
+
+
+# Every variable Atlas reads besides DATABASE_URL (each documented in README.md, and a test checks it).
+# The ATLAS_POOL_* overrides of atlas.yaml are listed in app/pools/config.py ENV_OVERRIDES.
+ENVIRONMENT: tuple[EnvVariable, ...] = (
+    EnvVariable("ATLAS_ROLE_PREFIX", "role_prefix"),
+    EnvVariable("ATLAS_APP_DATABASE_URL", "app_database_url"),
+    EnvVariable("ATLAS_AGENT_DATABASE_URL", "agent_database_url"),
+    EnvVariable("ATLAS_PLATFORM_DATABASE_URL", "platform_database_url"),
+    EnvVariable("ATLAS_POOL_MIN_SIZE", "pool_min_size", int),
+    EnvVariable("ATLAS_POOL_MAX_SIZE", "pool_max_size", int),
+    EnvVariable("ATLAS_POOL_TIMEOUT_S", "pool_timeout_s", float),
+    EnvVariable("ATLAS_SEMANTIC_ROOT", "semantic_root"),
+    EnvVariable("ATLAS_PUBLIC_URL", "public_url"),
+    EnvVariable("ATLAS_SESSION_TTL_S", "session_ttl_s", int),
+    EnvVariable("ATLAS_IDENTITY_CACHE_TTL_S", "identity_cache_ttl_s", float),
+    EnvVariable("ATLAS_CACHE_BACKEND", "cache_backend"),
+    EnvVariable("ATLAS_CACHE_TTL_S", "cache_ttl_s", float),
+    EnvVariable("ATLAS_CACHE_MAX_SIZE", "cache_max_size", int),
+    EnvVariable("ATLAS_CACHE_REDIS_URL", "cache_redis_url"),
+    EnvVariable("ATLAS_CACHE_KEY_PREFIX", "cache_key_prefix"),
+)

@@ -9,7 +9,6 @@ Rate-limited requests (429) are not audited: that would let a flood write.
 """
 from __future__ import annotations
 
-import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -80,7 +79,7 @@ class QueryState:
 @bp.record_once
 def _attach(state: BlueprintSetupState) -> None:
     app = state.app
-    config = CacheConfig.from_sources(app.config, os.environ)
+    config = CacheConfig.from_sources(app.config, {})  # Settings.from_env put ATLAS_CACHE_* there
     cache = make_cache(config)
     local = TokenBucketLimiter()
     limiter: RateLimiter = local

@@ -224,11 +224,13 @@ def _deep_copy(values: Mapping[str, Any]) -> dict[str, Any]:
 def load_pool_config(
     path: str | os.PathLike[str] | None = None,
     *,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
     default_url: str | None = None,
 ) -> PoolConfig:
-    """Read atlas.yaml (ATLAS_CONFIG or ./atlas.yaml; absent is fine), then apply env overrides."""
-    env = os.environ if env is None else env
+    """Read atlas.yaml (ATLAS_CONFIG or ./atlas.yaml; absent is fine), then apply env overrides.
+
+    `env` is the environment that Settings.from_env read (nothing else reads it).
+    """
     candidate = Path(path or env.get("ATLAS_CONFIG") or "atlas.yaml")
     values: Mapping[str, Any] = {}
     if candidate.is_file():

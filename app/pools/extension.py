@@ -1,8 +1,8 @@
 """One registry per Flask app, at app.extensions["atlas_pools"].
 
-Its settings come from app.config["POOLS"] (a PoolConfig, or a mapping shaped
-like atlas.yaml, as tests pass it) or else from atlas.yaml and the ATLAS_POOL_*
-environment, read once here at start-up. It is created unopened: nothing
+Its settings come from app.config["POOLS"]: a PoolConfig (Settings.from_env
+resolves atlas.yaml and the ATLAS_POOL_* environment into one), or a mapping
+shaped like atlas.yaml, as tests pass it. It is created unopened: nothing
 connects until `serving(app)` is first asked for connections.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Mapping
 
 from flask import Flask
 
-from app.pools import PoolConfig, PoolRegistry, create_registry, load_pool_config
+from app.pools import PoolConfig, PoolRegistry, create_registry
 
 EXTENSION = "atlas_pools"
 _opening = threading.Lock()
@@ -29,8 +29,8 @@ def init_app(app: Flask) -> PoolRegistry:
         config = source
     elif isinstance(source, Mapping):
         config = PoolConfig.from_mapping(source, default_url=default_url)
-    else:
-        config = load_pool_config(default_url=default_url)
+    else:  # an app built without Settings.from_env: the defaults, no atlas.yaml
+        config = PoolConfig.from_mapping({}, default_url=default_url)
     registry = app.extensions[EXTENSION] = create_registry(config)
     return registry
 

@@ -1,0 +1,49 @@
+"""Settings: the environment is read in one place, and every variable it reads is documented."""
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+
+from app.config import ENVIRONMENT, Settings
+from app.errors import ConfigurationError
+from app.pools.config import ENV_OVERRIDES, PoolConfig
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EXTRA_VARIABLES = ("DATABASE_URL", "ATLAS_CONFIG", "ATLAS_POOL_PER_ORG")
+
+
+def _documented_variables() -> set[str]:
+    return set(re.findall(r"`([A-Z][A-Z0-9_]+)`", (ROOT / "README.md").read_text()))
+
+
+@pytest.mark.parametrize("name", sorted({v.name for v in ENVIRONMENT} | set(ENV_OVERRIDES) | set(EXTRA_VARIABLES)))
+def test_every_environment_variable_is_documented_in_the_readme(name):
+    assert name in _documented_variables()
+
+
+def test_only_the_settings_module_reads_the_environment():
+    readers = [str(path.relative_to(ROOT)) for path in (ROOT / "app").rglob("*.py")
+               if re.search(r"os\.environ|os\.getenv|getenv\(", path.read_text())]
+    assert readers == ["app/config.py"]
+
+
+def test_from_env_reads_the_declared_variables_into_settings_and_app_config(tmp_path):
+    settings = Settings.from_env({
+        "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/shop",
+        "ATLAS_POOL_MAX_SIZE": "7",
+        "ATLAS_SESSION_TTL_S": "3600",
+        "ATLAS_CACHE_BACKEND": "none",
+        "ATLAS_CONFIG": str(tmp_path / "absent.yaml"),
+        "ATLAS_POOL_PER_ORG_MAX_CONNECTIONS": "3",
+    })
+    assert settings.pool_max_size == 7 and settings.roles.app == "shop_app"
+    assert settings.extra["session_ttl_s"] == 3600 and settings.extra["cache_backend"] == "none"
+    pools = settings.extra["pools"]
+    assert isinstance(pools, PoolConfig) and pools.per_org is not None and pools.per_org.max_connections == 3
+
+
+def test_a_malformed_variable_is_named_in_the_error():
+    with pytest.raises(ConfigurationError, match="ATLAS_SESSION_TTL_S is not a valid int"):
+        Settings.from_env({"ATLAS_SESSION_TTL_S": "a week"})
