@@ -195,7 +195,8 @@ def test_a_body_that_is_not_a_json_object_is_400(shared_orgs):
 
 @pytest.mark.parametrize("method, path", [
     ("GET", "/api/v1/contacts"), ("POST", "/api/v1/contacts"),
-    ("GET", f"/api/v1/contacts/{uuid.uuid4()}"), ("DELETE", f"/api/v1/contacts/{uuid.uuid4()}"),
+    ("GET", "/api/v1/contacts/5f0c7a52-4c1e-4d7e-9a57-0d6f0b3c2a11"),
+    ("DELETE", "/api/v1/contacts/0b9d3e4f-8a2c-4f61-b7d5-6e1a2c3d4f50"),
 ])
 def test_crm_without_a_session_is_401(shared_orgs, method, path):
     r = anonymous(shared_orgs.app).open(path, method=method, json={"first_name": "x"})
