@@ -56,6 +56,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             self.cfg.set("workers", args.workers)
             self.cfg.set("threads", args.threads)
             self.cfg.set("accesslog", "-" if args.access_log else None)
+            # On SIGTERM a worker stops accepting and finishes the requests it holds for this long
+            # (a request may wait ATLAS_POOL_TIMEOUT_S for a connection, then run); only then is it killed.
+            self.cfg.set("graceful_timeout", args.graceful_timeout)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: one shared path per user
                 self.cfg.set("control_socket_disable", True)
 
@@ -118,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
     serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     serve.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    serve.add_argument("--graceful-timeout", type=float, default=30.0,
+                       help="seconds a worker may finish its requests after SIGTERM (default 30)")
     serve.add_argument("--access-log", action="store_true", help="log each request to stdout")
     serve.set_defaults(handler=cmd_serve)
 
