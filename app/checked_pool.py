@@ -24,24 +24,39 @@ from psycopg_pool import ConnectionPool
 from app.errors import DatabaseUnavailableError, ServiceUnavailableError
 
 
-def check_before_lending(conn: psycopg.Connection) -> None:
-    """The pool's `check` callback: raises if the server closed the connection."""
+def server_closed(conn: psycopg.Connection) -> bool:
+    """One poll() of an idle connection's socket: readable means the server sent a FATAL or closed it."""
     if conn.closed:
-        raise psycopg.OperationalError("the connection is closed")
+        return True
     poller = select.poll()
     poller.register(conn.pgconn.socket, select.POLLIN | select.POLLPRI)
-    if poller.poll(0):  # something arrived while idle: most likely a FATAL or EOF
-        ConnectionPool.check_connection(conn)
+    return bool(poller.poll(0))
 
 
 class CheckedPool(ConnectionPool):
-    """A ConnectionPool with check_before_lending, that remembers whether connecting fails."""
+    """A ConnectionPool that checks connections before lending, and remembers whether connecting fails."""
 
     def __init__(self, conninfo: str, **kwargs: Any) -> None:
         self._errors_at_last_connect = 0
-        kwargs.setdefault("check", check_before_lending)
+        kwargs.setdefault("check", self._check_before_lending)
         kwargs.setdefault("configure", self._connected)
         super().__init__(conninfo, **kwargs)
+
+    def _check_before_lending(self, conn: psycopg.Connection) -> None:
+        """The pool's `check` callback; a raise makes the pool discard `conn` and lend another.
+
+        A connection closed by the server usually means its siblings were closed too (a
+        restart): check() then tests every idle one at once, so the pool replaces them
+        all now instead of lending them one by one with psycopg_pool's growing pauses.
+        """
+        if not server_closed(conn):
+            return
+        try:
+            ConnectionPool.check_connection(conn)
+            return  # it was only a notice: the connection works
+        except psycopg.Error:
+            self.check()
+            raise
 
     def _connected(self, conn: psycopg.Connection) -> None:
         """Called for each new connection: connecting works again."""
