@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
     serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     serve.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
-    serve.add_argument("--graceful-timeout", type=float, default=30.0,
+    serve.add_argument("--graceful-timeout", type=int, default=30,
                        help="seconds a worker may finish its requests after SIGTERM (default 30)")
     serve.add_argument("--access-log", action="store_true", help="log each request to stdout")
     serve.set_defaults(handler=cmd_serve)

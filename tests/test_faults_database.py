@@ -302,7 +302,7 @@ def test_sigterm_to_gunicorn_finishes_writes_in_flight_and_loses_none(database, 
             in_flight = [threading.Thread(target=write, args=(f"t-{uuid.uuid4()}",)) for _ in range(6)]
             for t in in_flight:
                 t.start()
-            _wait_for_waiters(database.admin_url, 6)
+            _wait_for_waiters(database.admin_url, 2)  # the rest wait for one of the org's connections
             server.send_signal(signal.SIGTERM)
             time.sleep(0.5)
             late = [threading.Thread(target=write, args=(f"t-{uuid.uuid4()}",)) for _ in range(3)]
