@@ -37,8 +37,9 @@ _DATABASE_ERRORS: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (psycopg.DataError, 400, "validation_error", "a value cannot be processed by the database"),
     (psycopg.OperationalError, 503, "service_unavailable",
      "the database is unavailable right now; retry shortly"),
+    # Pools Atlas opens raise their own 503 naming the cause (app/checked_pool.py); this is the fallback.
     (PoolTimeout, 503, "service_unavailable",
-     "no database connection is free right now; retry shortly or raise ATLAS_POOL_MAX_SIZE"),
+     "no database connection could be had in time: the database may be unavailable; retry shortly"),
 )
 
 _HTTP_CODES = {

@@ -82,7 +82,7 @@ def record_refusal(
 ) -> None:
     """Keep a refused attempt in `org_id`'s trail, in a transaction of its own."""
     actor = _actor(actor_user_id)
-    with db.transaction(org_id, user_id=actor) as scope:
+    with db.separate_transaction(org_id, user_id=actor) as scope:
         record(scope, action=action, entity=entity, entity_id=entity_id, outcome="refused",
                detail=detail, actor_user_id=actor, request_id=_request_id(request_id))
     log.warning("refused %s on %s %s by %s in org %s", action, entity, entity_id, actor, org_id)

@@ -76,8 +76,11 @@ def query(settings: Settings, org: str, sql: str) -> None:
 @click.option("--workers", type=int, default=2, show_default=True, help="Worker processes.")
 @click.option("--threads", type=int, default=4, show_default=True, help="Threads per worker.")
 @click.option("--access-log", is_flag=True, help="Log each request to stdout.")
+@click.option("--graceful-timeout", type=int, default=30, show_default=True,
+              help="Seconds a worker has on SIGTERM to finish the requests it holds.")
 @click.pass_obj
-def serve(settings: Settings, host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
+def serve(settings: Settings, host: str, port: int, workers: int, threads: int, access_log: bool,
+          graceful_timeout: int) -> None:
     """Serve the API with gunicorn; each worker builds its own app (and pools) after the fork."""
     from gunicorn.app.base import BaseApplication
 
@@ -92,6 +95,9 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int, 
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-" if access_log else None)
+            # On SIGTERM a worker stops accepting and finishes the requests it holds for this long
+            # (a request may wait ATLAS_POOL_TIMEOUT_S for a connection, then run); only then is it killed.
+            self.cfg.set("graceful_timeout", graceful_timeout)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: one shared path per user
                 self.cfg.set("control_socket_disable", True)
 

@@ -70,6 +70,7 @@ class Settings:
     pool_max_size: int = 10
     pool_timeout_s: float = 10.0
     semantic_root: str = DEFAULT_SEMANTIC_ROOT
+    idempotency_ttl_s: float = 86400.0  # how long an Idempotency-Key's response is kept (app/idempotency.py)
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -88,6 +89,8 @@ class Settings:
             )
         if not 0 <= self.pool_min_size <= self.pool_max_size:
             raise ConfigurationError("ATLAS_POOL_MIN_SIZE must be between 0 and ATLAS_POOL_MAX_SIZE")
+        if not self.idempotency_ttl_s > 0:
+            raise ConfigurationError("ATLAS_IDEMPOTENCY_TTL_S must be a positive number of seconds")
 
     @property
     def roles(self) -> RoleNames:
@@ -155,4 +158,5 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_CACHE_MAX_SIZE", "cache_max_size", int),
     EnvVariable("ATLAS_CACHE_REDIS_URL", "cache_redis_url"),
     EnvVariable("ATLAS_CACHE_KEY_PREFIX", "cache_key_prefix"),
+    EnvVariable("ATLAS_IDEMPOTENCY_TTL_S", "idempotency_ttl_s", float),
 )

@@ -17,15 +17,17 @@ from __future__ import annotations
 import logging
 import uuid
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, ContextManager, Iterator, Mapping, Protocol, Sequence
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from app import wire
-from app.errors import ForbiddenError, MissingOrgError, ServiceUnavailableError
+from app.checked_pool import CheckedPool, wait_timed_out
+from app.errors import ForbiddenError, MissingOrgError
 
 log = logging.getLogger("atlas.db")
 
@@ -61,9 +63,11 @@ def _set_local(name: str, value: str) -> sql.Composed:
 class Scope:
     """One open, scoped transaction. Rows come back as dicts."""
 
-    def __init__(self, conn: psycopg.Connection, org_id: uuid.UUID | None) -> None:
+    def __init__(self, conn: psycopg.Connection, org_id: uuid.UUID | None,
+                 user_id: uuid.UUID | None = None) -> None:
         self.conn = conn
         self.org_id = org_id
+        self.user_id = user_id
 
     def execute(self, query: sql.Composable | str, params: Params = None) -> psycopg.Cursor:
         cur = self.conn.cursor(row_factory=dict_row)
@@ -78,6 +82,10 @@ class Scope:
     def fetch_value(self, query: sql.Composable | str, params: Params = None) -> Any:
         row = self.conn.execute(query, params).fetchone()  # type: ignore[arg-type]
         return None if row is None else row[0]
+
+
+# The transaction that this thread's org transactions join (Database.joining), if any.
+_joined: ContextVar[tuple[Database, Scope] | None] = ContextVar("atlas_joined_transaction", default=None)
 
 
 def _text(query: sql.Composable | str, conn: psycopg.Connection) -> str:
@@ -114,9 +122,9 @@ class Database:
         if (conninfo is None) == (source is None):
             raise ValueError("Database needs exactly one of conninfo and source")
         self.source = source
-        self.pool: ConnectionPool | None = None
+        self.pool: CheckedPool | None = None
         if conninfo is not None:
-            self.pool = ConnectionPool(
+            self.pool = CheckedPool(
                 conninfo,
                 min_size=min_size,
                 max_size=max_size,
@@ -158,10 +166,8 @@ class Database:
         try:
             return self.pool.getconn()
         except PoolTimeout as exc:
-            raise ServiceUnavailableError(
-                f"no database connection free after {self.pool.timeout:.1f} s; "
-                "raise ATLAS_POOL_MAX_SIZE or ATLAS_POOL_TIMEOUT_S"
-            ) from exc
+            raise wait_timed_out(self.pool, waited_s=self.pool.timeout, what=f"the pool {self.pool.name!r}",
+                                 hint="raise ATLAS_POOL_MAX_SIZE or ATLAS_POOL_TIMEOUT_S") from exc
 
     @contextmanager
     def transaction(
@@ -172,12 +178,42 @@ class Database:
         Raises MissingOrgError, before touching the pool, when org_id is missing.
         """
         org = as_org_id(org_id)
+        user = None if user_id is None else uuid.UUID(str(user_id))
+        joined = _joined.get()
+        if joined is not None and joined[0] is self and (joined[1].org_id, joined[1].user_id) == (org, user):
+            with joined[1].conn.transaction():  # a savepoint: this block's failure undoes only its work
+                yield Scope(joined[1].conn, org, user)
+            return
         settings = {"org_id": str(org)}
-        if user_id is not None:
-            settings["user_id"] = str(uuid.UUID(str(user_id)))
+        if user is not None:
+            settings["user_id"] = str(user)
         with self._scoped(settings, read_only=read_only, org=org) as scope:
-            scope.org_id = org
+            scope.org_id, scope.user_id = org, user
             yield scope
+
+    @contextmanager
+    def joining(self, scope: Scope) -> Iterator[Scope]:
+        """Inside, this thread's transactions for the scope's org and user run in `scope`.
+
+        Everything the block writes commits or rolls back with `scope` (app/idempotency.py
+        records a request's key in the same transaction as the request's write). Work that
+        must outlive a rollback (audit.record_refusal) uses `separate_transaction`.
+        """
+        token = _joined.set((self, scope))
+        try:
+            yield scope
+        finally:
+            _joined.reset(token)
+
+    @contextmanager
+    def separate_transaction(self, org_id: object, *, user_id: object = None) -> Iterator[Scope]:
+        """A transaction of its own even inside `joining` (committed whatever the joined one does)."""
+        token = _joined.set(None)
+        try:
+            with self.transaction(org_id, user_id=user_id) as scope:
+                yield scope
+        finally:
+            _joined.reset(token)
 
     @contextmanager
     def identity_transaction(

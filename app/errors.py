@@ -162,3 +162,25 @@ class AccessUndeclaredError(AtlasError):
     """A view declared no access rule: a programming error, refused."""
 
     code = "access_undeclared"
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    """The database cannot be reached (down, restarting, refusing connections): not a pool-size problem."""
+
+    status = 503
+    code = "database_unavailable"
+
+
+class IdempotencyKeyReusedError(AtlasError):
+    """An Idempotency-Key came back with a different request (another body, path or method)."""
+
+    status = 422
+    code = "idempotency_key_reused"
+
+
+class IdempotencyInFlightError(ConflictError):
+    """A request with this Idempotency-Key is still being processed; retry after it finishes."""
+
+    status = 409
+    code = "idempotency_in_flight"
+    retry_after_s = 1

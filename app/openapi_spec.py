@@ -62,6 +62,7 @@ class Op:
     response: Schema | None = None  # None: no body (204)
     status: int = 200
     query: tuple[tuple[str, Schema], ...] = ()
+    idempotent: bool = False  # takes an Idempotency-Key header (app/idempotency.py)
 
 
 # ----- schemas shared by the declared operations ------------------------------------------------
@@ -148,7 +149,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             role={**ROLE, "nullable": True}, expiresAt=STAMP, createdAt=STAMP))),
     ("POST", "/api/auth/organization/create"): Op(
         "Create an org; the caller becomes its owner (409 if the slug is taken)", "login", "organizations",
-        body=obj(("name", "slug"), **ORG_FIELDS), response=ref("FullOrganization")),
+        body=obj(("name", "slug"), **ORG_FIELDS), response=ref("FullOrganization"), idempotent=True),
     ("GET", "/api/auth/organization/list"): Op(
         "The caller's organizations", "login", "organizations",
         response={"type": "array", "items": ref("Organization")}),
@@ -172,7 +173,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                      total={"type": "integer"})),
     ("POST", "/api/auth/organization/invite-member"): Op(
         "Invite by email (the link is logged: no mail server)", "member:create", "members",
-        body=obj(("email", "role"), email=EMAIL, role=ROLE, **ORG_ID_ECHO), response=ref("Invitation")),
+        body=obj(("email", "role"), email=EMAIL, role=ROLE, **ORG_ID_ECHO), response=ref("Invitation"),
+        idempotent=True),
     ("POST", "/api/auth/organization/accept-invitation"): Op(
         "Join the invitation's org (the session stays on its org)", "login", "members",
         body=obj(("invitationId",), invitationId=UUID),
@@ -192,7 +194,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/v1/conversations"): Op(
         "Start a conversation", "conversation:create", "conversations", status=201,
         body={**obj(title=text(300, minLength=1)), "additionalProperties": False},
-        response=ref("ConversationWithMessages")),
+        response=ref("ConversationWithMessages"), idempotent=True),
     ("GET", "/api/v1/conversations/{conversation_id}"): Op(
         "A conversation with its messages, oldest first", "conversation:read", "conversations",
         response=ref("ConversationWithMessages")),
@@ -202,7 +204,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Append a user or assistant message", "conversation:create", "conversations", status=201,
         body={**obj(("content",), role={"type": "string", "enum": ["user", "assistant"]},
                     content=text(200_000, minLength=1)), "additionalProperties": False},
-        response=ref("Message")),
+        response=ref("Message"), idempotent=True),
     ("GET", "/api/v1/admin/audit"): Op(
         "The org's audit trail, newest first", "roles:admin,owner", "audit",
         query=(("actor", UUID), ("action", {"type": "string"}), ("entity", {"type": "string"}),
@@ -318,6 +320,16 @@ def component_name(entity: Entity) -> str:
     return "".join(part.capitalize() for part in (entity.singular or entity.name).replace("-", " ").split())
 
 
+IDEMPOTENCY_KEY: Schema = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    "description": "Makes a retry safe: the same key with the same body (same org and user, within "
+                   "ATLAS_IDEMPOTENCY_TTL_S) returns the first response, marked Idempotent-Replayed: true, "
+                   "without writing again; another body is 422 idempotency_key_reused; while the first is "
+                   "still running, 409 idempotency_in_flight.",
+}
+
+
 def _query_param(name: str, schema: Schema, description: str = "") -> Schema:
     param: Schema = {"name": name, "in": "query", "required": False, "schema": schema}
     if description:
@@ -346,7 +358,7 @@ def crm_operations(entity: Entity) -> dict[str, dict[str, Schema]]:
             "get": _operation(f"List {entity.name} (keyset pages)", tag, f"{entity.table}_list",
                               page_of(ref(name)), parameters=_list_params(entity)),
             "post": _operation(f"Create a {label}", tag, f"{entity.table}_create", ref(name), status=201,
-                               body=ref(f"{name}Create")),
+                               body=ref(f"{name}Create"), idempotent=True),
         },
         item: {
             "parameters": [row_id],
@@ -361,7 +373,7 @@ def crm_operations(entity: Entity) -> dict[str, dict[str, Schema]]:
 # ----- assembling the document ---------------------------------------------------------------------
 def _operation(summary: str, tag: str, operation_id: str, response: Schema | None, *, status: int = 200,
                body: Schema | None = None, parameters: list[Schema] | None = None,
-               public: bool = False, access: str = "member") -> Schema:
+               public: bool = False, access: str = "member", idempotent: bool = False) -> Schema:
     ok: Schema = {"description": "success"}
     if response is not None:
         ok["content"] = {"application/json": {"schema": response}}
@@ -373,6 +385,8 @@ def _operation(summary: str, tag: str, operation_id: str, response: Schema | Non
     }
     if public:
         op["security"] = []
+    if idempotent:
+        parameters = [*(parameters or []), IDEMPOTENCY_KEY]
     if parameters:
         op["parameters"] = parameters
     if body is not None:
@@ -387,7 +401,8 @@ def _operation_id(method: str, path: str) -> str:
 def _declared(method: str, path: str, op: Op) -> Schema:
     params = [_query_param(name, schema) for name, schema in op.query]
     return _operation(op.summary, op.tag, _operation_id(method, path), op.response, status=op.status,
-                      body=op.body, parameters=params, public=op.access == "public", access=op.access)
+                      body=op.body, parameters=params, public=op.access == "public", access=op.access,
+                      idempotent=op.idempotent)
 
 
 def _path_parameters(path: str) -> list[Schema]:

@@ -27,6 +27,7 @@ from app.api import get_db, json_body
 from app.db import Scope
 from app.api.crm import limit_arg, path_id
 from app.errors import NotFoundError, ValidationError
+from app.idempotency import idempotent
 from app.permissions import require
 from app.serialize import row_json, rows_json
 
@@ -98,6 +99,7 @@ def list_conversations() -> ResponseReturnValue:
 
 @bp.post("")
 @require("conversation", "create")
+@idempotent()
 def create_conversation() -> ResponseReturnValue:
     body, errors = json_body(), {}
     title = _text(body, "title", max_len=TITLE_MAX, errors=errors)
@@ -148,6 +150,7 @@ def delete_conversation(conversation_id: str) -> ResponseReturnValue:
 
 @bp.post("/<conversation_id>/messages")
 @require("conversation", "create")
+@idempotent()
 def add_message(conversation_id: str) -> ResponseReturnValue:
     """Append a message; touching the conversation first locks it and finds it (or 404s) in one statement."""
     target = path_id(conversation_id, what="conversation")

@@ -25,6 +25,7 @@ from app.api import get_db, json_body
 from app.db import Scope
 from app.entities import ENTITIES, Entity
 from app.errors import NotFoundError, ValidationError
+from app.idempotency import idempotent
 from app.permissions import member_required
 from app.serialize import row_json, rows_json
 from app.validation import validate_write
@@ -116,6 +117,7 @@ def get_row(entity_name: str, row_id: str) -> ResponseReturnValue:
 
 
 @member_required
+@idempotent()
 def create_row(entity_name: str) -> ResponseReturnValue:
     """Validate, insert in the session's org, audit in the same transaction."""
     entity = ENTITIES[entity_name]

@@ -16,6 +16,7 @@ from app.api import get_db, json_body
 from app.api.inputs import Input, as_uuid
 from app.errors import ConflictError, ForbiddenError, ValidationError
 from app.identity import cache
+from app.idempotency import idempotent
 from app.permissions import ROLES, login_required, member_required, require
 
 log = logging.getLogger("atlas.invitations")
@@ -39,6 +40,7 @@ def list_members() -> ResponseReturnValue:
 
 @bp.post("/invite-member")
 @require("member", "create")
+@idempotent()
 def invite_member() -> ResponseReturnValue:
     fields = Input(json_body())
     email, role = fields.email(), fields.choice("role", ROLES)

@@ -15,6 +15,7 @@ from app.api.auth_routes import session_kwargs
 from app.api.inputs import Input
 from app.errors import ConflictError, CrossOrgRefusedError, ForbiddenError, ValidationError
 from app.identity import cache
+from app.idempotency import idempotent, new_org_id
 from app.permissions import can, login_required, login_required_target_org, member_required, require
 
 log = logging.getLogger("atlas.organizations")
@@ -44,6 +45,7 @@ def full_org(scope, org_id: uuid.UUID, role: str | None) -> dict:  # type: ignor
 
 @bp.post("/create")
 @login_required
+@idempotent(org=new_org_id)
 def create() -> ResponseReturnValue:
     """The creator becomes owner. The session is not switched: call set-active for that."""
     body = json_body()
@@ -52,7 +54,7 @@ def create() -> ResponseReturnValue:
     logo = fields.text("logo", required=False, max_len=2000)
     metadata = _metadata(fields, body)
     fields.done()
-    ident, org_id = g.identity, uuid.uuid4()  # id made here: RETURNING would need the membership first
+    ident, org_id = g.identity, new_org_id()  # made here: RETURNING would need the membership first
     try:
         with get_db().transaction(org_id, user_id=ident.user_id) as scope:
             scope.execute(

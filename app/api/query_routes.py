@@ -19,11 +19,12 @@ from flask import Blueprint, Flask, current_app, g
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import PoolTimeout
 
 from app import audit, org_settings
 from app.api import get_db, json_body
 from app.api.semantic_routes import get_layer
+from app.checked_pool import CheckedPool, wait_timed_out
 from app.cache import CacheConfig, QueryCache, RedisCache, make_cache
 from app.errors import (
     ForbiddenError, QueryTimeoutError, SqlInvalidError, SqlRejectedError, ValidationError,
@@ -52,14 +53,14 @@ class QueryState:
     rate: RateBounds = field(default_factory=RateBounds)
     agent_pool_max_size: int = 4
     agent_pool_timeout_s: float = 10.0
-    _pool: ConnectionPool | None = None
+    _pool: CheckedPool | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def agent_pool(self) -> ConnectionPool:
+    def agent_pool(self) -> CheckedPool:
         """Opened on first use: an app that never answers a query never connects as the agent."""
         with self._lock:
             if self._pool is None:
-                self._pool = ConnectionPool(
+                self._pool = CheckedPool(
                     self.agent_url, min_size=0, max_size=self.agent_pool_max_size,
                     kwargs={"autocommit": True}, timeout=self.agent_pool_timeout_s, open=False,
                     name="atlas-agent",
@@ -108,8 +109,16 @@ def close(app: Flask) -> None:
 
 @contextmanager
 def _agent_connection() -> Iterator[psycopg.Connection]:
-    with query_state().agent_pool().connection() as conn:
+    pool = query_state().agent_pool()
+    try:
+        conn = pool.getconn()
+    except PoolTimeout as exc:
+        raise wait_timed_out(pool, waited_s=pool.timeout, what="the agent pool",
+                             hint="raise AGENT_POOL_MAX_SIZE or ATLAS_POOL_TIMEOUT_S") from exc
+    try:
         yield conn
+    finally:
+        pool.putconn(conn)
 
 
 def _run(sql_text: str, state: QueryState, settings: org_settings.OrgSettings) -> QueryResult:

@@ -11,7 +11,9 @@ import time
 from typing import ContextManager
 
 import psycopg
+from psycopg_pool import PoolTimeout
 
+from app.checked_pool import wait_timed_out
 from app.pools.metrics import Stats
 from app.pools.registry import PoolRegistry
 from app.pools.units import Unit, application_name, make_pool, pooled
@@ -47,10 +49,16 @@ class DedicatedRegistry(PoolRegistry):
             max_size=self.limits.max_connections, timeout_s=self.config.timeout_s,
             max_idle_s=self._idle_s(), num_workers=1)
         pool.open(wait=False)
+        started = time.monotonic()
         try:
             for _ in range(self.limits.warmup_probes):
                 with pool.connection(timeout=max(deadline - time.monotonic(), 0.001)) as conn:
                     conn.execute("SELECT 1")
+        except PoolTimeout as exc:
+            error = wait_timed_out(pool, waited_s=time.monotonic() - started,
+                                   what=f"the new pool of org {unit.org_id}", hint="raise pool.timeoutMs")
+            pool.close()
+            raise error from exc
         except BaseException:
             pool.close()
             raise

@@ -21,7 +21,9 @@ from typing import Any, ContextManager, Iterator
 import psycopg
 
 from app.db import as_org_id
-from app.errors import ConfigurationError, PoolCapacityExceededError, ServiceUnavailableError
+from app.errors import (
+    ConfigurationError, DatabaseUnavailableError, PoolCapacityExceededError, ServiceUnavailableError,
+)
 from app.pools.config import PoolConfig
 from app.pools.lru import OrgLRU
 from app.pools.metrics import Stats, statements_of, utc_now
@@ -236,6 +238,8 @@ class PoolRegistry:
                 unit.stats.consecutive_failures += 1
                 self._room.notify_all()
             unit.built.set()
+            if isinstance(exc, DatabaseUnavailableError):
+                raise
             raise ServiceUnavailableError(
                 f"could not open a pool for org {unit.org_id} on datasource {unit.datasource!r}: {exc}") from exc
         unit.built.set()

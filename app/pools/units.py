@@ -11,7 +11,7 @@ from typing import Iterator
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout, TooManyRequests
 
-from app.errors import ServiceUnavailableError
+from app.checked_pool import CheckedPool, wait_timed_out
 from app.pools.metrics import CountedConnection, CountingCursor, Stats
 
 
@@ -62,8 +62,8 @@ def application_name(org_id: uuid.UUID | None, datasource: str) -> str:
 
 def make_pool(conninfo: str, *, name: str, min_size: int, max_size: int, timeout_s: float,
               max_idle_s: float, num_workers: int) -> ConnectionPool:
-    """An unopened pool of autocommit connections that count their statements."""
-    return ConnectionPool(
+    """An unopened pool of autocommit connections that count their statements, checked before lending."""
+    return CheckedPool(
         conninfo,
         connection_class=CountedConnection,
         kwargs={"autocommit": True, "cursor_factory": CountingCursor, "application_name": name},
@@ -79,12 +79,12 @@ def make_pool(conninfo: str, *, name: str, min_size: int, max_size: int, timeout
 
 @contextmanager
 def pooled(pool: ConnectionPool, *, deadline: float, what: str, hint: str) -> Iterator[psycopg.Connection]:
-    """getconn/putconn with the pool's timeout mapped to a 503 that names the setting to change."""
+    """getconn/putconn with the pool's timeout mapped to a 503: the database is down, or the setting to change."""
     remaining = max(deadline - time.monotonic(), 0.001)
     try:
         conn = pool.getconn(timeout=remaining)
     except (PoolTimeout, TooManyRequests) as exc:
-        raise ServiceUnavailableError(f"no connection free in {what} after {remaining:.1f} s; {hint}") from exc
+        raise wait_timed_out(pool, waited_s=remaining, what=what, hint=hint) from exc
     try:
         yield conn
     finally:

@@ -1,0 +1,76 @@
+"""Pools that never lend a connection the server has closed, and say why a wait timed out.
+
+After PostgreSQL restarts or a backend is killed, a pool still holds the old
+connections. Checking each one with a round trip before lending it costs every
+request; instead the check is one non-blocking poll() of the socket: an idle
+connection has nothing to read, so a readable socket means the server sent
+something (a FATAL on shutdown, or EOF), and only then is a real round trip
+made. A failed check makes the pool discard the connection and try the next,
+so the first request after a restart succeeds.
+
+When a wait for a connection times out, the pool's own counters tell whether
+connecting was failing (the database is unreachable) or every connection was
+busy (the pool is too small); the 503 says which, so operators are not sent
+to the pool size while the database is down.
+"""
+from __future__ import annotations
+
+import select
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from app.errors import DatabaseUnavailableError, ServiceUnavailableError
+
+
+def server_closed(conn: psycopg.Connection) -> bool:
+    """One poll() of an idle connection's socket: readable means the server sent a FATAL or closed it."""
+    if conn.closed:
+        return True
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
+
+
+class CheckedPool(ConnectionPool):
+    """A ConnectionPool that checks connections before lending, and remembers whether connecting fails."""
+
+    def __init__(self, conninfo: str, **kwargs: Any) -> None:
+        self._errors_at_last_connect = 0
+        kwargs.setdefault("check", self._check_before_lending)
+        kwargs.setdefault("configure", self._connected)
+        super().__init__(conninfo, **kwargs)
+
+    def _check_before_lending(self, conn: psycopg.Connection) -> None:
+        """The pool's `check` callback; a raise makes the pool discard `conn` and lend another.
+
+        A connection closed by the server usually means its siblings were closed too (a
+        restart): check() then tests every idle one at once, so the pool replaces them
+        all now instead of lending them one by one with psycopg_pool's growing pauses.
+        """
+        if not server_closed(conn):
+            return
+        try:
+            ConnectionPool.check_connection(conn)
+            return  # it was only a notice: the connection works
+        except psycopg.Error:
+            self.check()
+            raise
+
+    def _connected(self, conn: psycopg.Connection) -> None:
+        """Called for each new connection: connecting works again."""
+        self._errors_at_last_connect = self.get_stats().get("connections_errors", 0)
+
+    def connecting_fails(self) -> bool:
+        """True when an attempt to open a connection failed after the last one that worked."""
+        return self.get_stats().get("connections_errors", 0) > self._errors_at_last_connect
+
+
+def wait_timed_out(pool: ConnectionPool, *, waited_s: float, what: str, hint: str) -> ServiceUnavailableError:
+    """The 503 for a pool wait that timed out: the database is unreachable, or `what` is too small."""
+    if isinstance(pool, CheckedPool) and pool.connecting_fails():
+        return DatabaseUnavailableError(
+            f"the database is unreachable: no connection could be opened for {what} within"
+            f" {waited_s:.1f} s; check that PostgreSQL is running and accepting connections")
+    return ServiceUnavailableError(f"no connection free in {what} after {waited_s:.1f} s; {hint}")
