@@ -125,3 +125,10 @@ class PoolCapacityExceededError(ServiceUnavailableError):
 
     status = 503
     code = "pool_capacity_exceeded"
+
+
+class SignInThrottledError(RateLimitedError):
+    """Too many sign-in attempts for an account or from an address; `retry_after_s` says when to retry."""
+
+    status = 429
+    code = "sign_in_throttled"
