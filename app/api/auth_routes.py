@@ -82,7 +82,7 @@ def sign_up() -> ResponseReturnValue:
 @bp.post("/sign-in/email")
 @public
 def sign_in() -> ResponseReturnValue:
-    """Verify the password and open a session bound to the user's earliest org, if any."""
+    """Verify the password and open a session bound to the user's earliest org; 429 sign_in_throttled in back-off."""
     fields = Input(json_body())
     email, password = fields.email(), fields.text("password", strip=False, max_len=128)
     fields.done()
