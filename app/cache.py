@@ -9,7 +9,8 @@ another org and no lookup can cross orgs even if two digests collided.
 
 Configuration is read here and nowhere else: app config keys CACHE_BACKEND
 (memory | redis | none), CACHE_TTL_S, CACHE_MAX_SIZE, CACHE_REDIS_URL,
-CACHE_KEY_PREFIX win; the environment's ATLAS_CACHE_* fill what they leave unset.
+CACHE_KEY_PREFIX, CACHE_REDIS_TIMEOUT_MS, CACHE_REDIS_COOLDOWN_S win; the
+environment's ATLAS_CACHE_* fill what they leave unset.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import redis
 
 from app.errors import ConfigurationError, ServiceUnavailableError
 from app.gateway.result import CacheKey, QueryResult, jsonable
+from app.redis_link import RedisLink, RedisUnavailable
 
 log = logging.getLogger("atlas.cache")
 BACKENDS = ("memory", "redis", "none")
@@ -40,6 +42,8 @@ class CacheConfig:
     max_size: int = 1_000
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "atlas:qc"
+    redis_timeout_ms: int = 200  # socket and connect timeout of every Redis call
+    redis_cooldown_s: float = 5.0  # after a failure, Redis is skipped this long (circuit open)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -50,6 +54,10 @@ class CacheConfig:
             raise ConfigurationError("CACHE_MAX_SIZE must be at least 1")
         if not self.key_prefix or any(c.isspace() for c in self.key_prefix):
             raise ConfigurationError("CACHE_KEY_PREFIX must be non-empty, without spaces")
+        if not 1 <= self.redis_timeout_ms <= 10_000:
+            raise ConfigurationError("CACHE_REDIS_TIMEOUT_MS must be between 1 and 10000")
+        if not 0 <= self.redis_cooldown_s <= 3600:
+            raise ConfigurationError("CACHE_REDIS_COOLDOWN_S must be between 0 and 3600")
 
     @classmethod
     def from_sources(cls, config: Mapping[str, Any], env: Mapping[str, str]) -> CacheConfig:
@@ -61,6 +69,8 @@ class CacheConfig:
             ("max_size", "CACHE_MAX_SIZE", int),
             ("redis_url", "CACHE_REDIS_URL", str),
             ("key_prefix", "CACHE_KEY_PREFIX", str),
+            ("redis_timeout_ms", "CACHE_REDIS_TIMEOUT_MS", int),
+            ("redis_cooldown_s", "CACHE_REDIS_COOLDOWN_S", float),
         ):
             raw = config.get(name)
             if raw is None and env.get(f"ATLAS_{name}"):
@@ -160,19 +170,22 @@ return n
 class RedisCache:
     """Entries at `{prefix}:{org}:{digest}` as JSON with a TTL; `{prefix}:{org}:index` lists them.
 
-    Redis being down makes every lookup a miss (logged): the database answers,
-    slower. A flush cannot be skipped that way, so it raises 503 instead.
+    Redis being down, hung or behind an open circuit makes every lookup a miss
+    and every store a no-op (logged): the database answers, slower, and no call
+    waits longer than the link's timeout. A flush cannot be skipped that way,
+    so it raises 503 instead.
     """
 
-    def __init__(self, *, url: str, ttl_s: float, key_prefix: str, client: redis.Redis | None = None) -> None:
+    def __init__(self, *, url: str, ttl_s: float, key_prefix: str, client: redis.Redis | None = None,
+                 link: RedisLink | None = None, timeout_ms: int = 200, cooldown_s: float = 5.0) -> None:
         self._ttl_ms = max(1, round(ttl_s * 1000))
         self._prefix = key_prefix
-        self._client = client or redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.link = link or RedisLink(url=url, timeout_ms=timeout_ms, cooldown_s=cooldown_s, client=client)
+        self._client = self.link.client
         self._flush = self._client.register_script(_FLUSH_ORG)
 
     @property
     def client(self) -> redis.Redis:
-        """The connection, shared with the Redis-backed rate limiter."""
         return self._client
 
     def _key(self, org_id: str, name: str) -> str:
@@ -183,10 +196,11 @@ class RedisCache:
         return f"{self._prefix}:orgs"
 
     def get(self, key: CacheKey) -> QueryResult | None:
+        name = self._key(key.org_id, digest(key))
         try:
-            raw = self._client.get(self._key(key.org_id, digest(key)))
-        except redis.RedisError as exc:
-            log.warning("query cache lookup failed, treating as a miss: %s", type(exc).__name__)
+            raw = self.link.call(lambda client: client.get(name))
+        except RedisUnavailable as exc:
+            log.info("query cache lookup skipped, treating as a miss: %s", exc)
             return None
         if raw is None:
             return None
@@ -204,27 +218,32 @@ class RedisCache:
             "org": key.org_id, "columns": [dict(c) for c in result.columns],
             "rows": [[jsonable(v) for v in row] for row in result.rows], "truncated": result.truncated,
         }, separators=(",", ":"))
-        try:
-            with self._client.pipeline(transaction=True) as pipe:
+
+        def store(client: redis.Redis) -> None:
+            with client.pipeline(transaction=True) as pipe:
                 pipe.psetex(entry, self._ttl_ms, payload)
                 pipe.sadd(index, entry)
                 pipe.pexpire(index, self._ttl_ms)  # outlives every entry it lists
                 pipe.sadd(self._orgs, key.org_id)
                 pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("query cache store failed: %s", type(exc).__name__)
+
+        try:
+            self.link.call(store)
+        except RedisUnavailable as exc:
+            log.info("query cache store skipped: %s", exc)
 
     def flush_org(self, org_id: str) -> int:
+        keys = [self._key(org_id, "index"), self._orgs]
         try:
-            return int(self._flush(keys=[self._key(org_id, "index"), self._orgs], args=[org_id]))
-        except redis.RedisError as exc:
-            raise ServiceUnavailableError(f"the query cache (Redis) cannot be flushed now: {type(exc).__name__}") from exc
+            return int(self.link.call(lambda _client: self._flush(keys=keys, args=[org_id])))
+        except RedisUnavailable as exc:
+            raise ServiceUnavailableError(f"the query cache (Redis) cannot be flushed now: {exc}") from exc
 
     def flush_all(self) -> int:
         try:
-            orgs = [m.decode() for m in self._client.smembers(self._orgs)]
-        except redis.RedisError as exc:
-            raise ServiceUnavailableError(f"the query cache (Redis) cannot be flushed now: {type(exc).__name__}") from exc
+            orgs = [m.decode() for m in self.link.call(lambda client: client.smembers(self._orgs))]
+        except RedisUnavailable as exc:
+            raise ServiceUnavailableError(f"the query cache (Redis) cannot be flushed now: {exc}") from exc
         return sum(self.flush_org(org) for org in orgs)
 
     def entries(self, org_id: str | None = None) -> int:
@@ -236,7 +255,7 @@ class RedisCache:
         return total
 
     def close(self) -> None:
-        self._client.close()
+        self.link.close()
 
 
 def make_cache(config: CacheConfig) -> QueryCache | None:
@@ -244,5 +263,6 @@ def make_cache(config: CacheConfig) -> QueryCache | None:
     if config.backend == "none":
         return None
     if config.backend == "redis":
-        return RedisCache(url=config.redis_url, ttl_s=config.ttl_s, key_prefix=config.key_prefix)
+        return RedisCache(url=config.redis_url, ttl_s=config.ttl_s, key_prefix=config.key_prefix,
+                          timeout_ms=config.redis_timeout_ms, cooldown_s=config.redis_cooldown_s)
     return MemoryCache(ttl_s=config.ttl_s, max_size=config.max_size)

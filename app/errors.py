@@ -184,3 +184,10 @@ class IdempotencyInFlightError(ConflictError):
     status = 409
     code = "idempotency_in_flight"
     retry_after_s = 1
+
+
+class SignInThrottledError(RateLimitedError):
+    """Too many sign-in attempts for an account or from an address; `retry_after_s` says when to retry."""
+
+    status = 429
+    code = "sign_in_throttled"

@@ -16,7 +16,6 @@ import redis
 from app.cache import CacheConfig, MemoryCache, RedisCache, make_cache
 from app.errors import ConfigurationError, RateLimitedError, ServiceUnavailableError
 from app.gateway.result import CacheKey, QueryResult
-from app.ratelimit import RedisWindowLimiter, TokenBucketLimiter
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ORG_A, ORG_B = str(uuid.uuid4()), str(uuid.uuid4())
@@ -198,35 +197,3 @@ def test_bad_cache_settings_are_named(config):
     with pytest.raises(ConfigurationError) as raised:
         CacheConfig.from_sources(config, {})
     assert "CACHE_" in raised.value.message
-
-
-# ----- rate limiters ----------------------------------------------------------------------------------
-
-def test_token_bucket_refuses_past_the_rate_and_refills_per_org():
-    clock = Clock()
-    limiter = TokenBucketLimiter(clock=clock)
-    for _ in range(3):
-        limiter.take(ORG_A, per_minute=3)
-    with pytest.raises(RateLimitedError) as refused:
-        limiter.take(ORG_A, per_minute=3)
-    assert refused.value.status == 429 and refused.value.retry_after_s == 20
-    limiter.take(ORG_B, per_minute=3)  # another org's budget is its own
-    clock.now += 20
-    limiter.take(ORG_A, per_minute=3)  # one token back after 60 s / 3
-    with pytest.raises(RateLimitedError):
-        limiter.take(ORG_A, per_minute=3)
-
-
-def test_redis_window_is_shared_by_every_app_server(redis_client, prefix):
-    clock = Clock()
-    clock.now = 6000.0 + 15  # 15 s into a minute window
-    servers = [RedisWindowLimiter(redis_client, key_prefix=prefix, fallback=TokenBucketLimiter(), clock=clock)
-               for _ in range(2)]
-    servers[0].take(ORG_A, per_minute=2)
-    servers[1].take(ORG_A, per_minute=2)
-    with pytest.raises(RateLimitedError) as refused:
-        servers[0].take(ORG_A, per_minute=2)
-    assert refused.value.retry_after_s == 45
-    servers[1].take(ORG_B, per_minute=2)
-    clock.now += 45  # the next window
-    servers[0].take(ORG_A, per_minute=2)

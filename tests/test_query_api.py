@@ -324,8 +324,14 @@ def test_the_orgs_row_limit_truncates_its_answers(flushed):
 
 @pytest.fixture
 def limited(world: World) -> Iterator[tuple[World, object]]:
-    """A second app on the world's database (fresh limiter); org A's rate is 3 per minute."""
+    """A second app on the world's database; org A's rate is 3 per minute, its window emptied.
+
+    The limit is shared by every app on the database, so earlier tests' queries count
+    unless the window is emptied here.
+    """
     prefix = redis_prefix()
+    with psycopg.connect(world.orgs.db.admin_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM query_rate_log WHERE org_id = %s", (world.orgs.org_a,))
     app = make_app(world.orgs.db, semantic_root=query_semantic_root(world), **cache_config(world.backend, prefix))
     owner = world.user("a", "owner")
     assert owner.patch(SETTINGS, json={"queryRatePerMinute": 3}).status_code == 200

@@ -1,8 +1,8 @@
 """GET /api/v1/admin/connections: the connection pools, as each kind of admin may see them.
 
-Platform admins see every org's pools; an org's admins and owners see their
-own org's pools and the base pools' totals (app/pools/snapshot.py leaves out
-everything about other orgs). Members get 403.
+Platform admins see every org's pools and the shared pools' totals; an org's
+admins and owners see only their own org's numbers (app/pools/snapshot.py leaves
+out everything another org's traffic moves). Members get 403.
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ import uuid
 
 import psycopg
 from flask import Blueprint, current_app, g, jsonify, request
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
 from app import auth
@@ -13,8 +14,20 @@ from app.api.inputs import Input
 from app.errors import UnauthorizedError, UserExistsError
 from app.identity import cache
 from app.permissions import login_required, public
+from app.signin_throttle import SignInThrottle, ThrottlePolicy
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
+THROTTLE = "atlas_sign_in_throttle"
+
+
+@bp.record_once
+def _attach_throttle(state: BlueprintSetupState) -> None:
+    app = state.app
+    app.extensions[THROTTLE] = SignInThrottle(app.extensions["atlas"].db, ThrottlePolicy.from_config(app.config))
+
+
+def sign_in_throttle() -> SignInThrottle:
+    return current_app.extensions[THROTTLE]
 
 
 def _state():  # type: ignore[no-untyped-def]
@@ -62,11 +75,14 @@ def sign_up() -> ResponseReturnValue:
 @bp.post("/sign-in/email")
 @public
 def sign_in() -> ResponseReturnValue:
-    """Verify the password and open a session bound to the user's earliest org, if any."""
+    """Verify the password and open a session bound to the user's earliest org; 429 sign_in_throttled in back-off."""
     fields = Input(json_body())
     email, password = fields.email(), fields.text("password", strip=False, max_len=128)
     fields.done()
     db, passwords = get_db(), _state().passwords
+    address = request.remote_addr or "unknown"
+    throttle = sign_in_throttle()
+    throttle.charge(email=email, address=address)  # 429 sign_in_throttled before any password check
     with db.identity_transaction(auth_email=email) as scope:
         user = scope.fetch_one(
             "SELECT id, email, name, password_hash, platform_role, email_verified, created_at,"
@@ -75,6 +91,7 @@ def sign_in() -> ResponseReturnValue:
         )
     if not passwords.verify(user["password_hash"] if user else None, password) or user is None:
         raise UnauthorizedError("invalid email or password")
+    throttle.succeeded(email=email, address=address)
     with db.identity_transaction(user_id=user["id"]) as scope:
         if passwords.needs_rehash(user["password_hash"]):
             scope.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",

@@ -33,7 +33,7 @@ from app.gateway import QueryResult, run_query
 from app.org_settings import RateBounds
 from app.permissions import login_required, member_required
 from app.query_settings import QueryBounds, QuerySettings
-from app.ratelimit import RateLimiter, RedisWindowLimiter, TokenBucketLimiter
+from app.ratelimit import PostgresRateLimiter, RateLimiter, RedisFirstRateLimiter, RedisRateLimiter
 
 bp = Blueprint("query", __name__, url_prefix="/api/v1")
 EXTENSION = "atlas_query"
@@ -82,11 +82,11 @@ def _attach(state: BlueprintSetupState) -> None:
     app = state.app
     config = CacheConfig.from_sources(app.config, {})  # Settings.from_env put ATLAS_CACHE_* there
     cache = make_cache(config)
-    local = TokenBucketLimiter()
-    limiter: RateLimiter = local
+    # Shared by every worker: PostgreSQL decides; with Redis, Redis refuses floods first.
+    limiter: RateLimiter = PostgresRateLimiter(app.extensions["atlas"].db)
     if config.backend == "redis":
         assert isinstance(cache, RedisCache)
-        limiter = RedisWindowLimiter(cache.client, key_prefix=config.key_prefix, fallback=local)
+        limiter = RedisFirstRateLimiter(RedisRateLimiter(cache.link, key_prefix=config.key_prefix), limiter)
     rate = RateBounds(per_minute_default=int(app.config.get("QUERY_RATE_PER_MINUTE", 60)))
     settings = app.config["ATLAS_SETTINGS"]
     app.extensions[EXTENSION] = QueryState(

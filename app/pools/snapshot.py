@@ -1,8 +1,10 @@
 """The registry's state as JSON-able dicts, for GET /api/v1/admin/connections.
 
-A platform admin sees every org; an org admin sees its own org's units (also
-after eviction, from the retained counters) and the base pools' totals, which
-say nothing about any other org.
+A platform admin sees every org and the shared pools' traffic. An org admin
+sees only numbers that its own org moves: its units (also after eviction, from
+the retained counters), totals over those units, and of each shared base pool
+only its configured size. The base pools' counters and the registry-wide totals
+rise with every org's traffic, so they are for platform admins alone.
 """
 from __future__ import annotations
 
@@ -48,8 +50,11 @@ def build_snapshot(registry: PoolRegistry, org: uuid.UUID | None) -> dict[str, A
             "drains": len(registry._drains),
         }
         drains = [d for d in registry._drains if org is None or d["org_id"] == str(org)]
-    if org is not None:  # an org admin learns nothing about how many other orgs are active
-        totals = {k: totals[k] for k in ("reserved_connections", "open_connections")}
+    if org is not None:  # nothing another org's traffic could move
+        totals = {"reserved_connections": sum(u.reserved for u, state in units
+                                              if u.org_id == org and state == "live"),
+                  "open_connections": sum(row["open_connections"] for row in rows if row["state"] != "evicted")}
+        base = [{"datasource": b["datasource"], "max_connections": b["max_connections"]} for b in base]
     return {
         "mode": registry.mode,
         "per_org": registry.limits is not None,

@@ -1,0 +1,100 @@
+"""Sign-in throttling per account and per client address, with growing back-off.
+
+Every attempt is charged before the password is checked (app.charge_sign_in,
+sql/061_limits.sql), so parallel guesses are all counted, in PostgreSQL, where
+every worker and app server sees them and a Redis restart cannot wipe them.
+After `account_free` charged attempts an account must wait base, 2 base, 4
+base ... (up to `max_s`) between attempts; an address likewise after
+`address_free`. A refused attempt (429 with Retry-After) is not checked,
+charges nothing, is logged at WARNING and counted in `sign_in_throttle.refused`.
+A correct password resets the account and refunds the address's charge.
+
+Why an attacker cannot lock a user out for long: the account's wait is capped
+at `max_s`, and an attacker's own address hits its limit after `address_free`
+attempts, so one address cannot keep charging an account.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from app.db import Database
+from app.errors import ConfigurationError, SignInThrottledError
+
+log = logging.getLogger("atlas.signin")
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    """App config SIGN_IN_ACCOUNT_FREE_ATTEMPTS ... SIGN_IN_FORGET_AFTER_S (README, Configuration)."""
+
+    account_free: int = 5
+    address_free: int = 20
+    base_s: float = 1.0
+    max_s: float = 300.0
+    forget_s: float = 900.0
+
+    def __post_init__(self) -> None:
+        if self.account_free < 1 or self.address_free < 1:
+            raise ConfigurationError("SIGN_IN_ACCOUNT_FREE_ATTEMPTS and SIGN_IN_ADDRESS_FREE_ATTEMPTS must be >= 1")
+        if not 0 < self.base_s <= self.max_s:
+            raise ConfigurationError("SIGN_IN_BACKOFF_BASE_S must be > 0 and <= SIGN_IN_BACKOFF_MAX_S")
+        if self.forget_s < self.max_s:
+            raise ConfigurationError("SIGN_IN_FORGET_AFTER_S must be >= SIGN_IN_BACKOFF_MAX_S")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ThrottlePolicy:
+        values: dict[str, Any] = {}
+        for field_name, key, cast in (
+            ("account_free", "SIGN_IN_ACCOUNT_FREE_ATTEMPTS", int),
+            ("address_free", "SIGN_IN_ADDRESS_FREE_ATTEMPTS", int),
+            ("base_s", "SIGN_IN_BACKOFF_BASE_S", float),
+            ("max_s", "SIGN_IN_BACKOFF_MAX_S", float),
+            ("forget_s", "SIGN_IN_FORGET_AFTER_S", float),
+        ):
+            if config.get(key) is not None:
+                try:
+                    values[field_name] = cast(config[key])
+                except (TypeError, ValueError) as exc:
+                    raise ConfigurationError(f"{key} is not a valid {cast.__name__}") from exc
+        return cls(**values)
+
+
+class SignInThrottle:
+    """`charge` before checking a password, `succeeded` after a correct one."""
+
+    def __init__(self, db: Database, policy: ThrottlePolicy, *,
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
+        self._db = db
+        self.policy = policy
+        self._clock = clock  # tests only; None = the database's clock
+
+    def charge(self, *, email: str, address: str) -> int:
+        """Count one attempt for both keys, or raise SignInThrottledError; returns the account's failures."""
+        p = self.policy
+        at = self._clock() if self._clock is not None else None
+        with self._db.identity_transaction(auth_email=email) as scope:
+            row = scope.fetch_one(
+                "SELECT refused_scope, retry_after_s, failures FROM app.charge_sign_in("
+                "%s, %s, %s, %s, %s, %s, %s, %s)",
+                (email.lower(), address, p.account_free, p.address_free, p.base_s, p.max_s, p.forget_s, at))
+        assert row is not None
+        if row["refused_scope"] is not None:
+            wait_s = math.ceil(row["retry_after_s"])
+            whose = "this account" if row["refused_scope"] == "account" else "this address"
+            log.warning("sign-in throttled: %s %s must wait %d s", row["refused_scope"],
+                        email.lower() if row["refused_scope"] == "account" else address, wait_s)
+            raise SignInThrottledError(
+                f"too many sign-in attempts for {whose}; wait {wait_s} s before trying again",
+                retry_after_s=wait_s)
+        failures = int(row["failures"])
+        if failures >= p.account_free:
+            log.warning("sign-in back-off engaged for account %s after %d attempts", email.lower(), failures)
+        return failures
+
+    def succeeded(self, *, email: str, address: str) -> None:
+        with self._db.identity_transaction(auth_email=email) as scope:
+            scope.execute("SELECT app.sign_in_succeeded(%s, %s)", (email.lower(), address))

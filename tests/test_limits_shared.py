@@ -1,0 +1,82 @@
+"""The query rate and the sign-in throttle hold across gunicorn workers, with PostgreSQL alone and with Redis.
+
+Each request goes out on a fresh connection, so gunicorn spreads them over its two
+workers; a per-process counter would admit about twice the limit.
+"""
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+import redis
+
+from tests.support.serving import atlas_serve, request
+
+RATE = 5
+ATTEMPTS = 14
+SHARED_REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(params=["postgres", "redis"])
+def served(request, fresh_db, tmp_path):  # type: ignore[no-untyped-def]
+    prefix = f"atlas-test:{uuid.uuid4().hex[:12]}"
+    env = {"ATLAS_SEMANTIC_ROOT": str(tmp_path / "semantic")}
+    if request.param == "redis":
+        env.update(ATLAS_CACHE_BACKEND="redis", ATLAS_CACHE_REDIS_URL=SHARED_REDIS, ATLAS_CACHE_KEY_PREFIX=prefix)
+    try:
+        with atlas_serve(fresh_db, tmp_path / "serve.log", workers=2, env=env) as port:
+            yield port, fresh_db
+    finally:
+        client = redis.Redis.from_url(SHARED_REDIS)
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def owner_of_new_org(port: int, slug: str) -> str:
+    status, _, body = request(port, "POST", "/api/auth/sign-up/email",
+                              {"email": f"owner@{slug}.test", "password": "long enough pw", "name": "O"})
+    assert status == 200, body
+    status, _, org = request(port, "POST", "/api/auth/organization/create", {"name": slug, "slug": slug},
+                             token=body["token"])
+    assert status == 200, org
+    status, headers, _ = request(port, "POST", "/api/auth/organization/set-active",
+                                 {"organizationId": org["id"]}, token=body["token"])
+    assert status == 200
+    return headers["set-auth-token"]
+
+
+def test_an_orgs_query_rate_holds_across_two_workers(served):
+    port, _ = served
+    token = owner_of_new_org(port, "ratelimited")
+    status, _, _ = request(port, "PATCH", "/api/v1/settings", {"queryRatePerMinute": RATE}, token=token)
+    assert status == 200
+    statuses = [request(port, "POST", "/api/v1/query", {"sql": "SELECT 1 AS one"}, token=token)
+                for _ in range(ATTEMPTS)]
+    answered = [s for s, _, _ in statuses if s == 200]
+    refused = [(h, b) for s, h, b in statuses if s == 429]
+    assert len(answered) == RATE and len(refused) == ATTEMPTS - RATE
+    assert all(b["error"]["code"] == "rate_limited" and 1 <= int(h["Retry-After"]) <= 60 for h, b in refused)
+
+
+def test_the_sign_in_throttle_holds_across_two_workers(served):
+    port, db = served
+    email = "victim@throttled.test"
+    status, _, _ = request(port, "POST", "/api/auth/sign-up/email",
+                           {"email": email, "password": "the right one", "name": "V"})
+    assert status == 200
+    answers = [request(port, "POST", "/api/auth/sign-in/email", {"email": email, "password": f"guess {i}"})
+               for i in range(10)]
+    assert [s for s, _, _ in answers] == [401] * 5 + [429] * 5  # the default: 5 free attempts per account
+    for _, headers, body in answers[5:]:
+        assert body["error"]["code"] == "sign_in_throttled" and int(headers["Retry-After"]) >= 1
+    # the right password during the back-off is not even checked
+    status, _, body = request(port, "POST", "/api/auth/sign-in/email", {"email": email, "password": "the right one"})
+    assert status == 429 and "wait" in body["error"]["message"]
+    with psycopg.connect(db.admin_url) as conn:
+        failures, refused = conn.execute(
+            "SELECT failures, refused FROM sign_in_throttle WHERE scope = 'account' AND subject = %s",
+            (email,)).fetchone()
+    assert (failures, refused) == (5, 6)

@@ -1,0 +1,105 @@
+"""Sign-in throttling: growing back-off per account and per address, 429 with Retry-After, recorded.
+
+API tests use the Flask client (REMOTE_ADDR set per request); the back-off
+schedule is checked on the throttle itself with an injected clock.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import psycopg
+import pytest
+
+from app.errors import SignInThrottledError
+from app.signin_throttle import SignInThrottle, ThrottlePolicy
+from tests.support.api import PASSWORD, api_app, sign_up  # noqa: F401
+
+SIGN_IN = "/api/auth/sign-in/email"
+
+
+def attempt(app, email: str, password: str, address: str = "203.0.113.7"):  # type: ignore[no-untyped-def]
+    return app.test_client().post(SIGN_IN, json={"email": email, "password": password},
+                                  environ_base={"REMOTE_ADDR": address})
+
+
+def test_wrong_passwords_meet_a_429_with_retry_after_and_are_recorded(api_app, fresh_db, caplog):
+    sign_up(api_app, "victim@acme.test")
+    statuses = [attempt(api_app, "victim@acme.test", f"guess {i}").status_code for i in range(5)]
+    assert statuses == [401] * 5
+    with caplog.at_level(logging.WARNING, logger="atlas.signin"):
+        refused = attempt(api_app, "victim@acme.test", PASSWORD)  # even the right password waits
+    assert refused.status_code == 429
+    error = refused.get_json()["error"]
+    assert error["code"] == "sign_in_throttled" and "this account" in error["message"]
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert any("sign-in throttled" in r.getMessage() and "victim@acme.test" in r.getMessage()
+               for r in caplog.records)
+    with psycopg.connect(fresh_db.admin_url) as conn:
+        row = conn.execute("SELECT failures, refused, last_refused_at IS NOT NULL FROM sign_in_throttle"
+                           " WHERE scope = 'account' AND subject = 'victim@acme.test'").fetchone()
+    assert row == (5, 1, True)
+
+
+def test_a_success_resets_the_accounts_counter(api_app, fresh_db):
+    sign_up(api_app, "forgetful@acme.test")
+    assert [attempt(api_app, "forgetful@acme.test", "nope").status_code for _ in range(4)] == [401] * 4
+    assert attempt(api_app, "forgetful@acme.test", PASSWORD).status_code == 200
+    assert [attempt(api_app, "forgetful@acme.test", "nope").status_code for _ in range(5)] == [401] * 5
+
+
+def test_an_attacking_address_is_stopped_and_cannot_keep_other_accounts_locked(fresh_db):
+    from tests.support.api import close_app, make_app
+
+    app = make_app(fresh_db, sign_in_address_free_attempts=8)
+    try:
+        for name in ("one", "two", "three"):
+            sign_up(app, f"{name}@acme.test")
+        attacker = "198.51.100.66"
+        # spraying one guess at many accounts: the address runs out after 8 attempts
+        sprayed = [attempt(app, f"{name}@acme.test", "Winter2030!", attacker).status_code
+                   for name in ("one", "two", "three") * 4]
+        assert sprayed[:8] == [401] * 8 and set(sprayed[8:]) == {429}
+        refused = attempt(app, "one@acme.test", "Winter2030!", attacker)
+        assert "this address" in refused.get_json()["error"]["message"]
+        # no account was pushed into back-off, so their owners sign in from their own addresses
+        for name in ("one", "two", "three"):
+            assert attempt(app, f"{name}@acme.test", PASSWORD, "192.0.2.10").status_code == 200
+    finally:
+        close_app(app)
+
+
+def test_the_back_off_grows_and_is_capped(fresh_db):
+    from app.db import Database
+
+    db = Database(fresh_db.app_url, min_size=0, max_size=1).open()
+    now = [dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)]
+    throttle = SignInThrottle(db, ThrottlePolicy(account_free=2, address_free=100, base_s=1, max_s=8,
+                                                 forget_s=60), clock=lambda: now[0])
+    waits = []
+    try:
+        for _ in range(8):
+            while True:
+                try:
+                    throttle.charge(email="target@acme.test", address="192.0.2.1")
+                    break
+                except SignInThrottledError as refused:
+                    waits.append(refused.retry_after_s)
+                    now[0] += dt.timedelta(seconds=refused.retry_after_s)
+        assert waits == [1, 2, 4, 8, 8, 8]
+        now[0] += dt.timedelta(seconds=61)  # quiet past SIGN_IN_FORGET_AFTER_S: forgotten
+        throttle.charge(email="target@acme.test", address="192.0.2.1")
+        throttle.charge(email="target@acme.test", address="192.0.2.1")
+        with pytest.raises(SignInThrottledError):
+            throttle.charge(email="target@acme.test", address="192.0.2.1")
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("config", [{"SIGN_IN_ACCOUNT_FREE_ATTEMPTS": 0}, {"SIGN_IN_BACKOFF_BASE_S": "x"},
+                                    {"SIGN_IN_BACKOFF_MAX_S": 10, "SIGN_IN_FORGET_AFTER_S": 5}])
+def test_bad_throttle_settings_are_named(config):
+    from app.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="SIGN_IN_"):
+        ThrottlePolicy.from_config(config)
