@@ -52,6 +52,17 @@ def default_role_prefix(database_url: str) -> str:
     return prefix[: _MAX_ROLE_LEN - len("_platform")]
 
 
+def with_session_limits(conninfo: str, *, statement_timeout_ms: int, lock_timeout_ms: int) -> str:
+    """The conninfo with statement_timeout and lock_timeout as start-up options (0 turns one off).
+
+    libpq sends them when the connection opens, so they cost no round trip per
+    transaction; options already in the conninfo are kept (later -c wins).
+    """
+    current = conninfo_to_dict(conninfo).get("options")
+    limits = f"-c statement_timeout={int(statement_timeout_ms)} -c lock_timeout={int(lock_timeout_ms)}"
+    return make_conninfo(conninfo, options=f"{current} {limits}" if current else limits)
+
+
 def conninfo_as(database_url: str, role: str) -> str:
     """The same server and database, logged in as another role."""
     return make_conninfo(database_url, user=role)
@@ -69,6 +80,13 @@ class Settings:
     pool_min_size: int = 1
     pool_max_size: int = 10
     pool_timeout_s: float = 10.0
+    # The app role's transactions (README "Configuration"); 0 turns one off.
+    app_statement_timeout_ms: int = 5_000
+    app_lock_timeout_ms: int = 2_000
+    # Agent work (app/inflight.py, app/gateway/result_budget.py).
+    query_max_in_flight: int = 2
+    agent_threads_per_worker: int = 2
+    query_result_max_bytes: int = 10 * 1024 * 1024
     semantic_root: str = DEFAULT_SEMANTIC_ROOT
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -88,6 +106,13 @@ class Settings:
             )
         if not 0 <= self.pool_min_size <= self.pool_max_size:
             raise ConfigurationError("ATLAS_POOL_MIN_SIZE must be between 0 and ATLAS_POOL_MAX_SIZE")
+        for name, value, low in (("ATLAS_APP_STATEMENT_TIMEOUT_MS", self.app_statement_timeout_ms, 0),
+                                 ("ATLAS_APP_LOCK_TIMEOUT_MS", self.app_lock_timeout_ms, 0),
+                                 ("ATLAS_QUERY_MAX_IN_FLIGHT", self.query_max_in_flight, 1),
+                                 ("ATLAS_AGENT_THREADS_PER_WORKER", self.agent_threads_per_worker, 1),
+                                 ("ATLAS_QUERY_RESULT_MAX_BYTES", self.query_result_max_bytes, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigurationError(f"{name} must be an integer >= {low}")
 
     @property
     def roles(self) -> RoleNames:
@@ -114,6 +139,11 @@ class Settings:
             ("pool_min_size", "ATLAS_POOL_MIN_SIZE", int),
             ("pool_max_size", "ATLAS_POOL_MAX_SIZE", int),
             ("pool_timeout_s", "ATLAS_POOL_TIMEOUT_S", float),
+            ("app_statement_timeout_ms", "ATLAS_APP_STATEMENT_TIMEOUT_MS", int),
+            ("app_lock_timeout_ms", "ATLAS_APP_LOCK_TIMEOUT_MS", int),
+            ("query_max_in_flight", "ATLAS_QUERY_MAX_IN_FLIGHT", int),
+            ("agent_threads_per_worker", "ATLAS_AGENT_THREADS_PER_WORKER", int),
+            ("query_result_max_bytes", "ATLAS_QUERY_RESULT_MAX_BYTES", int),
             ("semantic_root", "ATLAS_SEMANTIC_ROOT", str),
         ):
             if env.get(name):
