@@ -142,7 +142,7 @@ class TooManyConcurrentQueriesError(AtlasError):
 
 
 class AgentCapacityError(ServiceUnavailableError):
-    """This worker's share of threads for agent work (AGENT_THREADS_PER_WORKER) is busy.
+    """This worker's share of threads for agent work (ATLAS_AGENT_THREADS_PER_WORKER) is busy.
 
     Refused at once so that agent work never takes the threads CRM, auth and
     admin requests need; another worker or a retry shortly will do.

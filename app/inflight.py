@@ -4,14 +4,15 @@
 waits, before agent work takes a connection (the HTTP query endpoint calls it;
 MCP tool calls and jobs are meant to call the same):
 
-1. This process's share of threads for agent work (`process_threads`,
-   AGENT_THREADS_PER_WORKER): past it, 503 agent_capacity_exhausted at once, so
-   agent work can never occupy every request thread CRM, auth and admin need.
-2. One of the org's `n` slots (setting queryMaxInFlight). A slot is a session
+1. One of the org's `n` slots (setting queryMaxInFlight). A slot is a session
    advisory lock, `pg_try_advisory_lock(KEYSPACE, slot_key(org, i))`, held on a
    connection of this process's own: every worker and app server on the same
    database sees it, and it vanishes with a dead connection or process. All
    slots taken: 429 too_many_concurrent_queries with Retry-After at once.
+2. This process's share of threads for agent work (`process_threads`,
+   ATLAS_AGENT_THREADS_PER_WORKER): past it, 503 agent_capacity_exhausted at
+   once, so agent work never occupies every request thread CRM, auth and admin
+   requests need.
 
 A session re-acquires a lock it already holds, so the process remembers which
 slots it holds and never asks for those again. Keys hash (org, slot) into 32
@@ -68,18 +69,18 @@ class InflightLimiter:
         once, ServiceUnavailableError when the database cannot be reached.
         """
         org = as_org_id(org_id)
-        if not self._threads.acquire(blocking=False):
-            raise AgentCapacityError(
-                f"this worker already runs {self.process_threads} agent queries"
-                " (AGENT_THREADS_PER_WORKER); retry shortly", )
+        number, generation = self._acquire(org, limit)
         try:
-            number, generation = self._acquire(org, limit)
+            if not self._threads.acquire(blocking=False):
+                raise AgentCapacityError(
+                    f"this worker already runs {self.process_threads} agent queries"
+                    " (ATLAS_AGENT_THREADS_PER_WORKER); retry shortly")
             try:
                 yield number
             finally:
-                self._release(org, number, generation)
+                self._threads.release()
         finally:
-            self._threads.release()
+            self._release(org, number, generation)
 
     def held(self) -> int:
         """Slots this process holds now (for tests and metrics)."""
