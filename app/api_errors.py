@@ -35,6 +35,12 @@ _DATABASE_ERRORS: tuple[tuple[type[BaseException], int, str, str], ...] = (
     # Any other value the database cannot take (a character it cannot store, a
     # division by zero in agent SQL): the request's fault, not the server's.
     (psycopg.DataError, 400, "validation_error", "a value cannot be processed by the database"),
+    # The app role's own timeouts (ATLAS_APP_LOCK_TIMEOUT_MS, ATLAS_APP_STATEMENT_TIMEOUT_MS):
+    # a row another transaction holds is a conflict worth retrying; a slow statement, a busy server.
+    (pg.LockNotAvailable, 409, "lock_timeout",
+     "a record is locked by another change; retry shortly (ATLAS_APP_LOCK_TIMEOUT_MS)"),
+    (pg.QueryCanceled, 503, "statement_timeout",
+     "the database took too long to answer; retry shortly (ATLAS_APP_STATEMENT_TIMEOUT_MS)"),
     (psycopg.OperationalError, 503, "service_unavailable",
      "the database is unavailable right now; retry shortly"),
     # Pools Atlas opens raise their own 503 naming the cause (app/checked_pool.py); this is the fallback.
@@ -79,7 +85,7 @@ def _database_error(exc: BaseException) -> ResponseReturnValue:
     for cls, status, code, message in _DATABASE_ERRORS:
         if isinstance(exc, cls):
             log.warning("request %s: database refused: %s", _request_id(), type(exc).__name__)
-            return error_response(status, code, message)
+            return error_response(status, code, message, retry_after_s=1 if code == "lock_timeout" else None)
     return _unexpected(exc)
 
 

@@ -8,9 +8,9 @@ the org is also a separate part of every key, so an org flush never touches
 another org and no lookup can cross orgs even if two digests collided.
 
 Configuration is read here and nowhere else: app config keys CACHE_BACKEND
-(memory | redis | none), CACHE_TTL_S, CACHE_MAX_SIZE, CACHE_REDIS_URL,
-CACHE_KEY_PREFIX, CACHE_REDIS_TIMEOUT_MS, CACHE_REDIS_COOLDOWN_S win; the
-environment's ATLAS_CACHE_* fill what they leave unset.
+(memory | redis | none), CACHE_TTL_S, CACHE_MAX_SIZE, CACHE_MAX_BYTES,
+CACHE_MAX_ENTRY_BYTES, CACHE_REDIS_URL, CACHE_KEY_PREFIX, CACHE_REDIS_TIMEOUT_MS,
+CACHE_REDIS_COOLDOWN_S (Settings.from_env fills them from ATLAS_CACHE_*).
 """
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ class CacheConfig:
     backend: str = "memory"
     ttl_s: float = 300.0
     max_size: int = 1_000
+    max_bytes: int = 64 * 1024 * 1024  # memory backend: per process, counted as result_bytes() says
+    max_entry_bytes: int = 4 * 1024 * 1024  # larger results are not cached
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "atlas:qc"
     redis_timeout_ms: int = 200  # socket and connect timeout of every Redis call
@@ -52,6 +54,8 @@ class CacheConfig:
             raise ConfigurationError("CACHE_TTL_S must be a positive number of seconds")
         if self.max_size < 1:
             raise ConfigurationError("CACHE_MAX_SIZE must be at least 1")
+        if not 1 <= self.max_entry_bytes <= self.max_bytes:
+            raise ConfigurationError("CACHE_MAX_ENTRY_BYTES must be from 1 to CACHE_MAX_BYTES")
         if not self.key_prefix or any(c.isspace() for c in self.key_prefix):
             raise ConfigurationError("CACHE_KEY_PREFIX must be non-empty, without spaces")
         if not 1 <= self.redis_timeout_ms <= 10_000:
@@ -67,6 +71,8 @@ class CacheConfig:
             ("backend", "CACHE_BACKEND", str),
             ("ttl_s", "CACHE_TTL_S", float),
             ("max_size", "CACHE_MAX_SIZE", int),
+            ("max_bytes", "CACHE_MAX_BYTES", int),
+            ("max_entry_bytes", "CACHE_MAX_ENTRY_BYTES", int),
             ("redis_url", "CACHE_REDIS_URL", str),
             ("key_prefix", "CACHE_KEY_PREFIX", str),
             ("redis_timeout_ms", "CACHE_REDIS_TIMEOUT_MS", int),
@@ -104,15 +110,35 @@ def digest(key: CacheKey) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-class MemoryCache:
-    """Thread-safe LRU with a TTL: entries expire `ttl_s` after they were stored."""
+def result_bytes(result: QueryResult) -> int:
+    """What an entry costs in memory, roughly: its text as PostgreSQL measured it, plus per-value overhead."""
+    cells = len(result.rows) * max(1, len(result.columns))
+    return 256 + result.byte_size + 64 * cells
 
-    def __init__(self, *, ttl_s: float, max_size: int, clock: Callable[[], float] = time.monotonic) -> None:
+
+class MemoryCache:
+    """Thread-safe LRU with a TTL, bounded in entries and in bytes (see result_bytes).
+
+    A result over `max_entry_bytes` is not stored; storing past `max_bytes`
+    evicts the least recently used entries first.
+    """
+
+    def __init__(self, *, ttl_s: float, max_size: int, max_bytes: int = CacheConfig.max_bytes,
+                 max_entry_bytes: int = CacheConfig.max_entry_bytes,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl_s = ttl_s
         self._max_size = max_size
+        self._max_bytes = max_bytes
+        self._max_entry_bytes = min(max_entry_bytes, max_bytes)
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, str], tuple[float, QueryResult]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], tuple[float, QueryResult, int]] = OrderedDict()
+        self._bytes = 0
+
+    @property
+    def bytes_used(self) -> int:
+        with self._lock:
+            return self._bytes
 
     def get(self, key: CacheKey) -> QueryResult | None:
         name = (key.org_id, digest(key))
@@ -121,36 +147,47 @@ class MemoryCache:
             if found is None:
                 return None
             if found[0] <= self._clock():
-                del self._entries[name]
+                self._remove(name)
                 return None
             self._entries.move_to_end(name)
             return found[1]
 
     def put(self, key: CacheKey, result: QueryResult) -> None:
+        size = result_bytes(result)
         name = (key.org_id, digest(key))
         with self._lock:
-            self._entries[name] = (self._clock() + self._ttl_s, result)
-            self._entries.move_to_end(name)
-            while len(self._entries) > self._max_size:
-                self._entries.popitem(last=False)
+            self._remove(name)
+            if size > self._max_entry_bytes:
+                return
+            self._entries[name] = (self._clock() + self._ttl_s, result, size)
+            self._bytes += size
+            while len(self._entries) > self._max_size or self._bytes > self._max_bytes:
+                self._remove(next(iter(self._entries)))
+
+    def _remove(self, name: tuple[str, str]) -> None:
+        """Under the lock."""
+        found = self._entries.pop(name, None)
+        if found is not None:
+            self._bytes -= found[2]
 
     def flush_org(self, org_id: str) -> int:
         with self._lock:
             doomed = [name for name in self._entries if name[0] == org_id]
             for name in doomed:
-                del self._entries[name]
+                self._remove(name)
         return len(doomed)
 
     def flush_all(self) -> int:
         with self._lock:
             count = len(self._entries)
             self._entries.clear()
+            self._bytes = 0
         return count
 
     def entries(self, org_id: str | None = None) -> int:
         now = self._clock()
         with self._lock:
-            return sum(1 for (org, _), (expires, _) in self._entries.items()
+            return sum(1 for (org, _), (expires, _, _) in self._entries.items()
                        if expires > now and (org_id is None or org == org_id))
 
     def close(self) -> None:
@@ -265,4 +302,5 @@ def make_cache(config: CacheConfig) -> QueryCache | None:
     if config.backend == "redis":
         return RedisCache(url=config.redis_url, ttl_s=config.ttl_s, key_prefix=config.key_prefix,
                           timeout_ms=config.redis_timeout_ms, cooldown_s=config.redis_cooldown_s)
-    return MemoryCache(ttl_s=config.ttl_s, max_size=config.max_size)
+    return MemoryCache(ttl_s=config.ttl_s, max_size=config.max_size, max_bytes=config.max_bytes,
+                       max_entry_bytes=config.max_entry_bytes)

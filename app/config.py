@@ -52,6 +52,17 @@ def default_role_prefix(database_url: str) -> str:
     return prefix[: _MAX_ROLE_LEN - len("_platform")]
 
 
+def with_session_limits(conninfo: str, *, statement_timeout_ms: int, lock_timeout_ms: int) -> str:
+    """The conninfo with statement_timeout and lock_timeout as start-up options (0 turns one off).
+
+    libpq sends them when the connection opens, so they cost no round trip per
+    transaction; options already in the conninfo are kept (later -c wins).
+    """
+    current = conninfo_to_dict(conninfo).get("options")
+    limits = f"-c statement_timeout={int(statement_timeout_ms)} -c lock_timeout={int(lock_timeout_ms)}"
+    return make_conninfo(conninfo, options=f"{current} {limits}" if current else limits)
+
+
 def conninfo_as(database_url: str, role: str) -> str:
     """The same server and database, logged in as another role."""
     return make_conninfo(database_url, user=role)
@@ -69,6 +80,13 @@ class Settings:
     pool_min_size: int = 1
     pool_max_size: int = 10
     pool_timeout_s: float = 10.0
+    # The app role's transactions (README "Configuration"); 0 turns one off.
+    app_statement_timeout_ms: int = 5_000
+    app_lock_timeout_ms: int = 2_000
+    # Agent work (app/inflight.py, app/gateway/result_budget.py).
+    query_max_in_flight: int = 2
+    agent_threads_per_worker: int = 2
+    query_result_max_bytes: int = 10 * 1024 * 1024
     semantic_root: str = DEFAULT_SEMANTIC_ROOT
     idempotency_ttl_s: float = 86400.0  # how long an Idempotency-Key's response is kept (app/idempotency.py)
     extra: Mapping[str, object] = field(default_factory=dict)
@@ -91,6 +109,13 @@ class Settings:
             raise ConfigurationError("ATLAS_POOL_MIN_SIZE must be between 0 and ATLAS_POOL_MAX_SIZE")
         if not self.idempotency_ttl_s > 0:
             raise ConfigurationError("ATLAS_IDEMPOTENCY_TTL_S must be a positive number of seconds")
+        for name, value, low in (("ATLAS_APP_STATEMENT_TIMEOUT_MS", self.app_statement_timeout_ms, 0),
+                                 ("ATLAS_APP_LOCK_TIMEOUT_MS", self.app_lock_timeout_ms, 0),
+                                 ("ATLAS_QUERY_MAX_IN_FLIGHT", self.query_max_in_flight, 1),
+                                 ("ATLAS_AGENT_THREADS_PER_WORKER", self.agent_threads_per_worker, 1),
+                                 ("ATLAS_QUERY_RESULT_MAX_BYTES", self.query_result_max_bytes, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigurationError(f"{name} must be an integer >= {low}")
 
     @property
     def roles(self) -> RoleNames:
@@ -149,6 +174,11 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_POOL_MIN_SIZE", "pool_min_size", int),
     EnvVariable("ATLAS_POOL_MAX_SIZE", "pool_max_size", int),
     EnvVariable("ATLAS_POOL_TIMEOUT_S", "pool_timeout_s", float),
+    EnvVariable("ATLAS_APP_STATEMENT_TIMEOUT_MS", "app_statement_timeout_ms", int),
+    EnvVariable("ATLAS_APP_LOCK_TIMEOUT_MS", "app_lock_timeout_ms", int),
+    EnvVariable("ATLAS_QUERY_MAX_IN_FLIGHT", "query_max_in_flight", int),
+    EnvVariable("ATLAS_AGENT_THREADS_PER_WORKER", "agent_threads_per_worker", int),
+    EnvVariable("ATLAS_QUERY_RESULT_MAX_BYTES", "query_result_max_bytes", int),
     EnvVariable("ATLAS_SEMANTIC_ROOT", "semantic_root"),
     EnvVariable("ATLAS_PUBLIC_URL", "public_url"),
     EnvVariable("ATLAS_SESSION_TTL_S", "session_ttl_s", int),
@@ -156,7 +186,11 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_CACHE_BACKEND", "cache_backend"),
     EnvVariable("ATLAS_CACHE_TTL_S", "cache_ttl_s", float),
     EnvVariable("ATLAS_CACHE_MAX_SIZE", "cache_max_size", int),
+    EnvVariable("ATLAS_CACHE_MAX_BYTES", "cache_max_bytes", int),
+    EnvVariable("ATLAS_CACHE_MAX_ENTRY_BYTES", "cache_max_entry_bytes", int),
     EnvVariable("ATLAS_CACHE_REDIS_URL", "cache_redis_url"),
     EnvVariable("ATLAS_CACHE_KEY_PREFIX", "cache_key_prefix"),
+    EnvVariable("ATLAS_CACHE_REDIS_TIMEOUT_MS", "cache_redis_timeout_ms", int),
+    EnvVariable("ATLAS_CACHE_REDIS_COOLDOWN_S", "cache_redis_cooldown_s", float),
     EnvVariable("ATLAS_IDEMPOTENCY_TTL_S", "idempotency_ttl_s", float),
 )

@@ -191,3 +191,28 @@ class SignInThrottledError(RateLimitedError):
 
     status = 429
     code = "sign_in_throttled"
+
+
+class TooManyConcurrentQueriesError(AtlasError):
+    """The org already has its limit of agent queries running (setting queryMaxInFlight).
+
+    Answered at once, never queued: the client retries after `retry_after_s`.
+    """
+
+    status = 429
+    code = "too_many_concurrent_queries"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1, details: dict | None = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+
+class AgentCapacityError(ServiceUnavailableError):
+    """This worker's share of threads for agent work (ATLAS_AGENT_THREADS_PER_WORKER) is busy.
+
+    Refused at once so that agent work never takes the threads CRM, auth and
+    admin requests need; another worker or a retry shortly will do.
+    """
+
+    status = 503
+    code = "agent_capacity_exhausted"

@@ -124,7 +124,8 @@ ORG_FIELDS: dict[str, Schema] = {"name": text(), "slug": SLUG, "logo": {**text(2
 
 NULLABLE_INT: Schema = {"type": "integer", "nullable": True}
 ORG_SETTING_FIELDS: dict[str, Schema] = {
-    "queryRowLimit": NULLABLE_INT, "queryStatementTimeoutMs": NULLABLE_INT, "queryRatePerMinute": NULLABLE_INT}
+    "queryRowLimit": NULLABLE_INT, "queryStatementTimeoutMs": NULLABLE_INT, "queryRatePerMinute": NULLABLE_INT,
+    "queryMaxInFlight": NULLABLE_INT}
 COMPONENTS["OrgSettings"] = obj(
     ("settings", "effective", "bounds", "version"), settings=obj(**ORG_SETTING_FIELDS),
     effective=obj(**{k: {"type": "integer"} for k in ORG_SETTING_FIELDS}), bounds={"type": "object"},
@@ -249,13 +250,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/api/openapi.json"): Op("This document", "public", "meta", response={"type": "object"}),
     ("POST", "/api/v1/query"): Op(
         "Run one read-only SQL query through the gateway for the session's org (400 sql_rejected, sql_invalid "
-        "or query_timeout; 429 rate_limited with Retry-After)", "member", "query",
+        "or query_timeout; 429 rate_limited or too_many_concurrent_queries with Retry-After; 503 "
+        "agent_capacity_exhausted)", "member", "query",
         body=obj(("sql",), sql={"type": "string"}), response=obj(
             ("columns", "rows", "rowCount", "truncated", "cached"),
             columns={"type": "array", "items": obj(("name", "type"), name={"type": "string"},
                                                    type={"type": "string"})},
             rows={"type": "array", "items": {"type": "array", "items": {}}},
-            rowCount={"type": "integer"}, truncated={"type": "boolean"}, cached={"type": "boolean"})),
+            rowCount={"type": "integer"}, truncated={"type": "boolean"}, cached={"type": "boolean"},
+            truncatedReason={"type": "string", "enum": ["row_limit", "result_bytes"]})),
     ("POST", "/api/v1/admin/cache/flush"): Op(
         "Flush cached query results: the session org's (admins, owners) or every org's (platform admins)",
         "login", "query", body=obj(scope={"type": "string", "enum": ["organization", "all"]}),

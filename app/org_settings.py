@@ -1,4 +1,4 @@
-"""An org's own limits for agent SQL: row limit, statement timeout, query rate.
+"""An org's own limits for agent SQL: row limit, statement timeout, query rate, queries in flight.
 
 Stored in `org_settings` (sql/050_org_settings.sql), one row per org, NULL
 meaning "the platform default". Changes are validated within the platform
@@ -28,11 +28,21 @@ class RateBounds:
     per_minute_max: int = 600
 
 
+@dataclass(frozen=True)
+class InflightBounds:
+    """Per-org agent queries in flight (app/inflight.py): the platform default and bounds."""
+
+    default: int = 2
+    minimum: int = 1
+    maximum: int = 20
+
+
 # API field -> (column, what it limits)
 FIELDS: Mapping[str, str] = {
     "queryRowLimit": "query_row_limit",
     "queryStatementTimeoutMs": "query_statement_timeout_ms",
     "queryRatePerMinute": "query_rate_per_minute",
+    "queryMaxInFlight": "query_max_in_flight",
 }
 
 
@@ -44,6 +54,7 @@ class OrgSettings:
     query_row_limit: int | None = None
     query_statement_timeout_ms: int | None = None
     query_rate_per_minute: int | None = None
+    query_max_in_flight: int | None = None
     version: int = 0
     updated_at: Any = None
     updated_by: uuid.UUID | None = None
@@ -62,9 +73,15 @@ class OrgSettings:
             return rate.per_minute_default
         return min(max(self.query_rate_per_minute, rate.per_minute_min), rate.per_minute_max)
 
+    def max_in_flight(self, *, inflight: InflightBounds) -> int:
+        if self.query_max_in_flight is None:
+            return inflight.default
+        return min(max(self.query_max_in_flight, inflight.minimum), inflight.maximum)
+
 
 _COLUMNS = sql.SQL(
-    "org_id, query_row_limit, query_statement_timeout_ms, query_rate_per_minute, version, updated_at, updated_by"
+    "org_id, query_row_limit, query_statement_timeout_ms, query_rate_per_minute, query_max_in_flight,"
+    " version, updated_at, updated_by"
 )
 
 
@@ -80,12 +97,15 @@ def load(db: Database, org_id: object) -> OrgSettings:
     return OrgSettings(**row)
 
 
-def validate_changes(body: Mapping[str, object], *, bounds: QueryBounds, rate: RateBounds) -> dict[str, int | None]:
+def validate_changes(
+    body: Mapping[str, object], *, bounds: QueryBounds, rate: RateBounds, inflight: InflightBounds = InflightBounds()
+) -> dict[str, int | None]:
     """Map an API body to column changes; null resets to the default. Raises ValidationError."""
     ranges = {
         "queryRowLimit": (1, bounds.row_limit_max),
         "queryStatementTimeoutMs": (bounds.statement_timeout_ms_min, bounds.statement_timeout_ms_max),
         "queryRatePerMinute": (rate.per_minute_min, rate.per_minute_max),
+        "queryMaxInFlight": (inflight.minimum, inflight.maximum),
     }
     errors: dict[str, str] = {}
     changes: dict[str, int | None] = {}

@@ -42,6 +42,7 @@ class QuerySettings:
     statement_timeout_ms: int = 10_000
     work_mem_kb: int = 16_384
     max_sql_bytes: int = 100_000
+    result_max_bytes: int = 10 * 1024 * 1024  # QUERY_RESULT_MAX_BYTES: rows as text, measured by PostgreSQL
     allowed_tables: tuple[str, ...] = CRM_TABLES
 
     def __post_init__(self) -> None:
@@ -51,6 +52,8 @@ class QuerySettings:
             raise ValidationError("query.statement_timeout_ms must be at least 1")
         if not 64 <= self.work_mem_kb <= 1_048_576:
             raise ValidationError("query.work_mem_kb must be between 64 and 1048576")
+        if self.result_max_bytes < 1:
+            raise ValidationError("query.result_max_bytes must be at least 1")
         if self.max_sql_bytes < 1:
             raise ValidationError("query.max_sql_bytes must be at least 1")
         bad = [t for t in self.allowed_tables if t != t.lower() or t.startswith("pg_")]

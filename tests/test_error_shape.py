@@ -59,7 +59,7 @@ _DB_PROBES = {
     "not_null": ("INSERT INTO audit_log (org_id, action, entity) VALUES (app.current_org(), NULL, 'y')",
                  400, "validation_error"),
     "bad_text": ("SELECT 'not-a-uuid'::uuid", 400, "validation_error"),
-    "timeout": ("SET LOCAL statement_timeout = '20ms'; SELECT pg_sleep(2)", 503, "service_unavailable"),
+    "timeout": ("SET LOCAL statement_timeout = '20ms'; SELECT pg_sleep(2)", 503, "statement_timeout"),
     "syntax": ("SELEC secret_column FROM audit_log", 500, "internal_error"),
 }
 

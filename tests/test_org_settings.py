@@ -24,7 +24,8 @@ def reset(orgs):
     for org in ("a", "b"):
         if stored(orgs, org) is not None:
             orgs.user(org, "owner").patch(SETTINGS, json={
-                "queryRowLimit": None, "queryStatementTimeoutMs": None, "queryRatePerMinute": None})
+                "queryRowLimit": None, "queryStatementTimeoutMs": None, "queryRatePerMinute": None,
+                "queryMaxInFlight": None})
 
 
 def stored(orgs, org: str) -> tuple | None:
@@ -37,8 +38,10 @@ def test_an_org_without_settings_reads_the_platform_defaults(orgs):
     r = orgs.user("b", "member").get(SETTINGS)
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
-    assert body["settings"] == {"queryRowLimit": None, "queryStatementTimeoutMs": None, "queryRatePerMinute": None}
-    assert body["effective"] == {"queryRowLimit": 1000, "queryStatementTimeoutMs": 10000, "queryRatePerMinute": 60}
+    assert body["settings"] == {"queryRowLimit": None, "queryStatementTimeoutMs": None, "queryRatePerMinute": None,
+                                "queryMaxInFlight": None}
+    assert body["effective"] == {"queryRowLimit": 1000, "queryStatementTimeoutMs": 10000, "queryRatePerMinute": 60,
+                                 "queryMaxInFlight": 2}
     assert body["bounds"]["queryRowLimit"]["max"] == BOUNDS.row_limit_max
     assert body["version"] == 0 and stored(orgs, "b") is None
 
@@ -62,7 +65,8 @@ def test_a_change_is_stored_versioned_audited_and_effective(reset):
     assert first["settings"]["queryRowLimit"] == 50 and first["effective"]["queryStatementTimeoutMs"] == 2000
     second = admin.patch(SETTINGS, json={"queryRatePerMinute": 10}).get_json()
     assert second["version"] == first["version"] + 1
-    assert second["settings"] == {"queryRowLimit": 50, "queryStatementTimeoutMs": 2000, "queryRatePerMinute": 10}
+    assert second["settings"] == {"queryRowLimit": 50, "queryStatementTimeoutMs": 2000, "queryRatePerMinute": 10,
+                                  "queryMaxInFlight": None}
     assert stored(reset, "a") == (50, 2000, 10, second["version"], admin.user_id)
     assert reset.user("a", "member").get(SETTINGS).get_json()["settings"] == second["settings"]
     with psycopg.connect(reset.db.admin_url) as conn:

@@ -2,17 +2,20 @@
 
 The gateway (app/gateway) does the work; this module decides *for whom*: the
 session's org, its semantic layer's tables, its settings (row limit, timeout,
-rate), and the cache key parts that follow from them. Queries run as the agent
-role on a small pool of its own. Every refusal is audited with the SQL text;
-every answered query is audited too (platform stats count entity 'query').
-Rate-limited requests (429) are not audited: that would let a flood write.
+rate, queries in flight), and the cache key parts that follow from them.
+Queries run as the agent role on a small pool of its own, one connection per
+agent thread share of the worker; a cache miss first takes an in-flight slot
+(app/inflight.py), which refuses at once instead of queueing. Every refusal is
+audited with the SQL text; every answered query is audited too (platform stats
+count entity 'query'). Requests refused for rate or concurrency (429, 503) are
+not audited: that would let a flood write.
 """
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Iterator
+from typing import Callable, Iterator
 
 import psycopg
 from flask import Blueprint, Flask, current_app, g
@@ -22,6 +25,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import PoolTimeout
 
 from app import audit, org_settings
+from app.inflight import InflightLimiter
 from app.api import get_db, json_body
 from app.api.semantic_routes import get_layer
 from app.checked_pool import CheckedPool, wait_timed_out
@@ -30,7 +34,7 @@ from app.errors import (
     ForbiddenError, QueryTimeoutError, SqlInvalidError, SqlRejectedError, ValidationError,
 )
 from app.gateway import QueryResult, run_query
-from app.org_settings import RateBounds
+from app.org_settings import InflightBounds, RateBounds
 from app.permissions import login_required, member_required
 from app.query_settings import QueryBounds, QuerySettings
 from app.ratelimit import PostgresRateLimiter, RateLimiter, RedisFirstRateLimiter, RedisRateLimiter
@@ -48,10 +52,12 @@ class QueryState:
     agent_url: str
     cache: QueryCache | None
     limiter: RateLimiter
+    inflight: InflightLimiter
     base: QuerySettings = field(default_factory=QuerySettings)
     bounds: QueryBounds = field(default_factory=QueryBounds)
     rate: RateBounds = field(default_factory=RateBounds)
-    agent_pool_max_size: int = 4
+    inflight_bounds: InflightBounds = field(default_factory=InflightBounds)
+    per_org_connections: int | None = None  # pool.perOrg.maxConnections, when per-org pools are on
     agent_pool_timeout_s: float = 10.0
     _pool: CheckedPool | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -60,19 +66,27 @@ class QueryState:
         """Opened on first use: an app that never answers a query never connects as the agent."""
         with self._lock:
             if self._pool is None:
+                # One connection per agent thread share: a query that passed the
+                # in-flight gate never waits for a connection.
                 self._pool = CheckedPool(
-                    self.agent_url, min_size=0, max_size=self.agent_pool_max_size,
+                    self.agent_url, min_size=0, max_size=self.inflight.process_threads,
                     kwargs={"autocommit": True}, timeout=self.agent_pool_timeout_s, open=False,
                     name="atlas-agent",
                 )
                 self._pool.open(wait=False)
             return self._pool
 
+    def max_in_flight(self, settings: org_settings.OrgSettings) -> int:
+        """The org's setting; with per-org pools on, never more than its connection quota."""
+        limit = settings.max_in_flight(inflight=self.inflight_bounds)
+        return min(limit, self.per_org_connections) if self.per_org_connections else limit
+
     def close(self) -> None:
         with self._lock:
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
+        self.inflight.close()
         if self.cache is not None:
             self.cache.close()
 
@@ -89,9 +103,16 @@ def _attach(state: BlueprintSetupState) -> None:
         limiter = RedisFirstRateLimiter(RedisRateLimiter(cache.link, key_prefix=config.key_prefix), limiter)
     rate = RateBounds(per_minute_default=int(app.config.get("QUERY_RATE_PER_MINUTE", 60)))
     settings = app.config["ATLAS_SETTINGS"]
+    inflight_bounds = InflightBounds()
+    inflight_bounds = replace(inflight_bounds, default=min(max(settings.query_max_in_flight, inflight_bounds.minimum),
+                                                           inflight_bounds.maximum))
+    per_org = app.extensions["atlas_pools"].config.per_org
     app.extensions[EXTENSION] = QueryState(
         agent_url=settings.agent_database_url, cache=cache, limiter=limiter, rate=rate,
-        agent_pool_max_size=int(app.config.get("AGENT_POOL_MAX_SIZE", 4)),
+        inflight=InflightLimiter(settings.app_database_url, process_threads=settings.agent_threads_per_worker),
+        base=QuerySettings(result_max_bytes=settings.query_result_max_bytes),
+        inflight_bounds=inflight_bounds,
+        per_org_connections=per_org.max_connections if per_org is not None else None,
         agent_pool_timeout_s=settings.pool_timeout_s,
     )
 
@@ -107,18 +128,22 @@ def close(app: Flask) -> None:
         state.close()
 
 
-@contextmanager
-def _agent_connection() -> Iterator[psycopg.Connection]:
-    pool = query_state().agent_pool()
-    try:
-        conn = pool.getconn()
-    except PoolTimeout as exc:
-        raise wait_timed_out(pool, waited_s=pool.timeout, what="the agent pool",
-                             hint="raise AGENT_POOL_MAX_SIZE or ATLAS_POOL_TIMEOUT_S") from exc
-    try:
-        yield conn
-    finally:
-        pool.putconn(conn)
+def _agent_connection(state: QueryState, org_id: object, limit: int) -> Callable[[], AbstractContextManager]:
+    """What run_query calls on a cache miss: an in-flight slot first (refused at once), then a connection."""
+    @contextmanager
+    def connect() -> Iterator[psycopg.Connection]:
+        with state.inflight.slot(org_id, limit=limit):
+            pool = state.agent_pool()
+            try:
+                conn = pool.getconn()
+            except PoolTimeout as exc:
+                raise wait_timed_out(pool, waited_s=pool.timeout, what="the agent pool",
+                                     hint="raise ATLAS_AGENT_THREADS_PER_WORKER or ATLAS_POOL_TIMEOUT_S") from exc
+            try:
+                yield conn
+            finally:
+                pool.putconn(conn)
+    return connect
 
 
 def _run(sql_text: str, state: QueryState, settings: org_settings.OrgSettings) -> QueryResult:
@@ -131,7 +156,8 @@ def _run(sql_text: str, state: QueryState, settings: org_settings.OrgSettings) -
     limits = replace(settings.query_settings(base=state.base, bounds=state.bounds),
                      allowed_tables=tuple(sorted(tables)))
     return run_query(
-        sql_text, org_id=ident.org_id, connect=_agent_connection, settings=limits, cache=state.cache,
+        sql_text, org_id=ident.org_id, settings=limits, cache=state.cache,
+        connect=_agent_connection(state, ident.org_id, state.max_in_flight(settings)),
         connection_id=CONNECTION_ID, claims=(("role", str(ident.role)),),
         config_version=f"semantic:{semantic_version}|settings:{settings.version}",
     )
@@ -169,7 +195,7 @@ def query() -> ResponseReturnValue:
     with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
         audit.record(scope, action="query.run", entity="query", detail={
             "sql": _audited_sql(sql_text), "rowCount": result.row_count, "truncated": result.truncated,
-            "cached": result.cached})
+            "cached": result.cached, "truncatedReason": result.truncated_reason})
     return result.to_json()
 
 

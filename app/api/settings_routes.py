@@ -28,12 +28,14 @@ def _settings_json(row: OrgSettings) -> dict[str, Any]:
     return {
         "settings": {name: getattr(row, column) for name, column in FIELDS.items()},
         "effective": {"queryRowLimit": limits.row_limit, "queryStatementTimeoutMs": limits.statement_timeout_ms,
-                      "queryRatePerMinute": row.rate_per_minute(rate=state.rate)},
+                      "queryRatePerMinute": row.rate_per_minute(rate=state.rate),
+                      "queryMaxInFlight": row.max_in_flight(inflight=state.inflight_bounds)},
         "bounds": {
             "queryRowLimit": {"min": 1, "max": state.bounds.row_limit_max},
             "queryStatementTimeoutMs": {"min": state.bounds.statement_timeout_ms_min,
                                         "max": state.bounds.statement_timeout_ms_max},
             "queryRatePerMinute": {"min": state.rate.per_minute_min, "max": state.rate.per_minute_max},
+            "queryMaxInFlight": {"min": state.inflight_bounds.minimum, "max": state.inflight_bounds.maximum},
         },
         "version": row.version,
         "updatedAt": value_json(row.updated_at),
@@ -50,9 +52,10 @@ def get_settings() -> ResponseReturnValue:
 @bp.patch("/settings")
 @require("settings", "update")
 def patch_settings() -> ResponseReturnValue:
-    """Set some of queryRowLimit, queryStatementTimeoutMs, queryRatePerMinute (null: platform default)."""
+    """Set some of queryRowLimit, queryStatementTimeoutMs, queryRatePerMinute, queryMaxInFlight (null: default)."""
     state = query_state()
-    changes = org_settings.validate_changes(json_body(), bounds=state.bounds, rate=state.rate)
+    changes = org_settings.validate_changes(json_body(), bounds=state.bounds, rate=state.rate,
+                                            inflight=state.inflight_bounds)
 
     def record(scope: Scope, row: OrgSettings, columns: list[str]) -> None:
         audit.record(scope, action="settings.update", entity="settings", entity_id=row.org_id,

@@ -21,12 +21,19 @@ class PreparedQuery:
 
 @dataclass(frozen=True)
 class QueryResult:
-    """Rows of one query, at most row_limit of them; `truncated` when more existed."""
+    """Rows of one query, at most row_limit of them and about result_max_bytes of text.
+
+    `truncated` when more existed; `truncated_reason` says which bound stopped
+    it ("row_limit" or "result_bytes"); `byte_size` is the rows' size as text,
+    as PostgreSQL measured it (0 when unknown, e.g. from the Redis cache).
+    """
 
     columns: tuple[dict[str, str], ...]
     rows: tuple[tuple[Any, ...], ...]
     truncated: bool
     cached: bool = False
+    truncated_reason: str | None = None
+    byte_size: int = 0
 
     @property
     def row_count(self) -> int:
@@ -36,14 +43,17 @@ class QueryResult:
         return replace(self, cached=True)
 
     def to_json(self) -> dict[str, Any]:
-        """The API's body: {"columns", "rows", "rowCount", "truncated", "cached"}."""
-        return {
+        """The API's body: {"columns", "rows", "rowCount", "truncated", "cached"}, and "truncatedReason" if truncated."""
+        body: dict[str, Any] = {
             "columns": [dict(c) for c in self.columns],
             "rows": [[jsonable(v) for v in row] for row in self.rows],
             "rowCount": self.row_count,
             "truncated": self.truncated,
             "cached": self.cached,
         }
+        if self.truncated and self.truncated_reason:
+            body["truncatedReason"] = self.truncated_reason
+        return body
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ connects until `serving(app)` is first asked for connections.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Mapping
 
 from flask import Flask
 
+from app.config import Settings, with_session_limits
 from app.pools import PoolConfig, PoolRegistry, create_registry
 
 EXTENSION = "atlas_pools"
@@ -31,8 +33,17 @@ def init_app(app: Flask) -> PoolRegistry:
         config = PoolConfig.from_mapping(source, default_url=default_url)
     else:  # an app built without Settings.from_env: the defaults, no atlas.yaml
         config = PoolConfig.from_mapping({}, default_url=default_url)
+    config = _with_session_limits(config, app.config["ATLAS_SETTINGS"])
     registry = app.extensions[EXTENSION] = create_registry(config)
     return registry
+
+
+def _with_session_limits(config: PoolConfig, settings: Settings) -> PoolConfig:
+    """Every app-role connection starts with the app's statement and lock timeouts (no round trip)."""
+    urls = {name: with_session_limits(url, statement_timeout_ms=settings.app_statement_timeout_ms,
+                                      lock_timeout_ms=settings.app_lock_timeout_ms)
+            for name, url in config.datasources.items()}
+    return dataclasses.replace(config, datasources=urls)
 
 
 def registry_of(app: Flask) -> PoolRegistry:

@@ -93,6 +93,7 @@ def pooled(pool: ConnectionPool, *, deadline: float, what: str, hint: str) -> It
 
 def is_failure(exc: BaseException | None) -> bool:
     """A connection-level failure (server gone, connection broken), not a query error or a wait."""
-    if exc is None or isinstance(exc, (PoolTimeout, TooManyRequests, psycopg.errors.QueryCanceled)):
+    if exc is None or isinstance(exc, (PoolTimeout, TooManyRequests, psycopg.errors.QueryCanceled,
+                                       psycopg.errors.LockNotAvailable)):
         return False
     return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))

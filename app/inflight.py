@@ -1,0 +1,144 @@
+"""Agent work in flight: a per-org limit every worker shares, and a per-process thread cap.
+
+`with limiter.slot(org_id, limit=n):` passes two gates, neither of which ever
+waits, before agent work takes a connection (the HTTP query endpoint calls it;
+MCP tool calls and jobs are meant to call the same):
+
+1. One of the org's `n` slots (setting queryMaxInFlight). A slot is a session
+   advisory lock, `pg_try_advisory_lock(KEYSPACE, slot_key(org, i))`, held on a
+   connection of this process's own: every worker and app server on the same
+   database sees it, and it vanishes with a dead connection or process. All
+   slots taken: 429 too_many_concurrent_queries with Retry-After at once.
+2. This process's share of threads for agent work (`process_threads`,
+   ATLAS_AGENT_THREADS_PER_WORKER): past it, 503 agent_capacity_exhausted at
+   once, so agent work never occupies every request thread CRM, auth and admin
+   requests need.
+
+A session re-acquires a lock it already holds, so the process remembers which
+slots it holds and never asks for those again. Keys hash (org, slot) into 32
+bits in a key space of their own; two orgs colliding would at worst share a
+slot (an early 429), never exceed a limit. Only the app role may call
+advisory-lock functions (sql/060_inflight.sql); the gateway refuses them too.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
+import psycopg
+
+from app.db import as_org_id
+from app.errors import AgentCapacityError, ServiceUnavailableError, TooManyConcurrentQueriesError
+
+log = logging.getLogger("atlas.inflight")
+
+KEYSPACE = 0x41544C01  # first key of the two-int advisory lock form: Atlas in-flight slots
+RETRY_AFTER_S = 1
+
+
+def slot_key(org_id: uuid.UUID, slot: int) -> int:
+    """The second lock key: 32 signed bits derived from the org and the slot number."""
+    digest = hashlib.blake2b(org_id.bytes + slot.to_bytes(4, "big"), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class InflightLimiter:
+    """Per-org slots as advisory locks on one connection per process, plus a per-process thread cap."""
+
+    def __init__(self, conninfo: str, *, process_threads: int, connect_timeout_s: float = 5.0) -> None:
+        if process_threads < 1:
+            raise ValueError("process_threads must be at least 1")
+        self.process_threads = process_threads
+        self._conninfo = conninfo
+        self._connect_timeout_s = connect_timeout_s
+        self._threads = threading.BoundedSemaphore(process_threads)
+        self._lock = threading.Lock()  # guards the connection and _held
+        self._conn: psycopg.Connection | None = None
+        self._generation = 0  # bumped when the connection (and with it every lock) is lost
+        self._held: set[tuple[uuid.UUID, int]] = set()
+
+    @contextmanager
+    def slot(self, org_id: object, *, limit: int) -> Iterator[int]:
+        """Hold one of the org's `limit` slots (and a thread share) for the block; yields the slot number.
+
+        Raises AgentCapacityError (503) or TooManyConcurrentQueriesError (429) at
+        once, ServiceUnavailableError when the database cannot be reached.
+        """
+        org = as_org_id(org_id)
+        number, generation = self._acquire(org, limit)
+        try:
+            if not self._threads.acquire(blocking=False):
+                raise AgentCapacityError(
+                    f"this worker already runs {self.process_threads} agent queries"
+                    " (ATLAS_AGENT_THREADS_PER_WORKER); retry shortly")
+            try:
+                yield number
+            finally:
+                self._threads.release()
+        finally:
+            self._release(org, number, generation)
+
+    def held(self) -> int:
+        """Slots this process holds now (for tests and metrics)."""
+        with self._lock:
+            return len(self._held)
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_connection()
+
+    def _acquire(self, org: uuid.UUID, limit: int) -> tuple[int, int]:
+        with self._lock:
+            try:
+                conn = self._connection()
+                for number in range(limit):
+                    if (org, number) in self._held:
+                        continue
+                    row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                       (KEYSPACE, slot_key(org, number))).fetchone()
+                    if row is not None and row[0]:
+                        self._held.add((org, number))
+                        return number, self._generation
+            except psycopg.OperationalError as exc:
+                self._drop_connection()
+                raise ServiceUnavailableError(
+                    "the in-flight limiter cannot reach the database; retry shortly") from exc
+        raise TooManyConcurrentQueriesError(
+            f"this organization already runs {limit} agent queries at once (setting queryMaxInFlight);"
+            " retry when one finishes", retry_after_s=RETRY_AFTER_S)
+
+    def _release(self, org: uuid.UUID, number: int, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation or self._conn is None:
+                return  # the connection died: the lock went with it
+            self._held.discard((org, number))
+            try:
+                self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (KEYSPACE, slot_key(org, number)))
+            except psycopg.Error:
+                log.warning("could not release an in-flight slot; dropping the connection (and its locks)")
+                self._drop_connection()
+
+    def _connection(self) -> psycopg.Connection:
+        """Under the lock: the process's lock connection, (re)opened on demand."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._drop_connection()
+            self._conn = psycopg.connect(self._conninfo, autocommit=True,
+                                         connect_timeout=max(1, round(self._connect_timeout_s)),
+                                         application_name="atlas-inflight")
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        """Under the lock: close the connection; its advisory locks die with it."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None
+        if self._held:
+            self._generation += 1
+            self._held.clear()

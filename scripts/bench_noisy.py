@@ -1,0 +1,250 @@
+"""Noisy neighbours: does org B keep its latency while org A floods the server?
+
+Run: .venv/bin/python scripts/bench_noisy.py [--phase-s 12] [--rate 20] [--workers 2] [--threads 4]
+                                             [--flood-factor 4] [--writers 2]
+Builds a migrated database of its own, starts gunicorn (gthread, 2 workers x 4
+threads as `atlas serve`) on the production app, signs up org A and org B
+through the API, then measures org B - GET /api/v1/contacts?limit=1 and GET
+/api/auth/get-session alternately, at a steady rate, each on a fresh connection
+(so both workers are sampled) - in five phases:
+
+    alone          B alone (shared pools)
+    flood          A sends flood-factor x its in-flight limit of heavy agent queries at once, and
+                   again as each one ends (a 429 waits its Retry-After, as a client should)
+    locked         A's writes (--writers of them at a time) need a row a test-side connection holds
+                   locked; each ends at the app role's lock timeout (409)
+    alone-perorg   B alone, server restarted with per-org pools on (pool.perOrg.maxConnections 2)
+    flood-perorg   the flood again, per-org pools on
+
+Prints B's p50/p99 per phase, the p99 ratio of each loaded phase over its
+baseline (target <= 1.5) and B's failures (target 0), plus what A got back.
+A miss prints MISS but does not fail. Everything created is dropped at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_api import call, free_port, must, stop_server, wait_until_up  # noqa: E402
+
+from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
+from tests.support.server import find_or_start  # noqa: E402
+
+TARGET_RATIO = 1.5
+PASSWORD = "bench-noisy-password"
+HEAVY_SQL = "SELECT count(*) FROM generate_series(1,100000) a, generate_series(1,100000) b"
+IN_FLIGHT = 2  # the platform default of queryMaxInFlight
+
+
+def start_server(db: TestDatabase, *, port: int, workers: int, threads: int, per_org: bool, log: Any) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": db.admin_url, "ATLAS_ROLE_PREFIX": db.roles.owner.removesuffix("_owner"),
+           "ATLAS_POOL_MAX_SIZE": str(max(threads, 4)), "ATLAS_CONFIG": os.devnull + ".absent"}
+    if per_org:
+        env.update({"ATLAS_POOL_PER_ORG": "on", "ATLAS_POOL_PER_ORG_MAX_CONNECTIONS": "2"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--threads", str(threads), "--worker-class", "gthread", "--no-control-socket", "app:create_app()"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
+
+
+def seed(port: int) -> dict[str, Any]:
+    """Two orgs, each with its owner signed in and active; A gets a contact to fight over."""
+    orgs: dict[str, Any] = {}
+    for name in ("a", "b"):
+        token = must(port, "POST", "/api/auth/sign-up/email",
+                     body={"email": f"owner-{name}@noisy.test", "password": PASSWORD, "name": name})["token"]
+        org_id = must(port, "POST", "/api/auth/organization/create", token=token,
+                      body={"name": f"Org {name}", "slug": f"noisy-{name}"})["id"]
+        token = must(port, "POST", "/api/auth/organization/set-active", token=token,
+                     body={"organizationId": org_id})["__token"]
+        contact = must(port, "POST", "/api/v1/contacts", token=token, body={"first_name": name})["id"]
+        orgs[name] = {"token": token, "org": org_id, "contact": contact}
+    # A's queries may all be answered: the rate limit is not what this measures.
+    must(port, "PATCH", "/api/v1/settings", token=orgs["a"]["token"], body={"queryRatePerMinute": 600})
+    return orgs
+
+
+def request(port: int, method: str, path: str, token: str, body: dict | None = None,
+            timeout_s: float = 60) -> tuple[int, float, dict]:
+    """One request on a fresh connection -> (status, seconds, headers)."""
+    t0 = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+    try:
+        conn.request(method, path, body=None if body is None else json.dumps(body),
+                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        return response.status, time.perf_counter() - t0, dict(response.getheaders())
+    finally:
+        conn.close()
+
+
+def org_b(port: int, token: str, seconds: float, rate: float, out: Any) -> None:
+    """B's steady load, in a process of its own: alternate a CRM read and get-session."""
+    paths = ("/api/v1/contacts?limit=1", "/api/auth/get-session")
+    latencies, failures, sent = [], 0, 0
+    start = time.perf_counter()
+    while (now := time.perf_counter()) < start + seconds:
+        try:
+            status, took, _ = request(port, "GET", paths[sent % 2], token)
+            latencies.append(took)
+            failures += status != 200
+        except OSError:
+            failures += 1
+        sent += 1
+        time.sleep(max(0.0, start + sent / rate - time.perf_counter()))
+    out.put((latencies, failures))
+
+
+class Attacker:
+    """Org A's clients in threads: each sends its request again as soon as the last one ends."""
+
+    def __init__(self, port: int, count: int, send: Any) -> None:
+        self.statuses: Counter[int] = Counter()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._loop, args=(port, send), daemon=True) for _ in range(count)]
+        self._lock = threading.Lock()
+
+    def _loop(self, port: int, send: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                status, _, headers = send(port)
+            except OSError:
+                status, headers = 0, {}
+            with self._lock:
+                self.statuses[status] += 1
+            if status in (429, 503):
+                self._stop.wait(float(headers.get("Retry-After", 1)))
+
+    def __enter__(self) -> Attacker:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+
+
+def measure_b(port: int, token: str, seconds: float, rate: float) -> tuple[list[float], int]:
+    out: Any = mp.Queue()
+    proc = mp.Process(target=org_b, args=(port, token, seconds, rate, out))
+    proc.start()
+    result = out.get(timeout=seconds + 120)
+    proc.join()
+    return result
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def run_phases(args: argparse.Namespace, db: TestDatabase, log: Any) -> list[tuple[str, list[float], int, Counter]]:
+    results = []
+    orgs: dict[str, Any] = {}
+    for per_org in (False, True):
+        port = free_port()
+        proc = start_server(db, port=port, workers=args.workers, threads=args.threads, per_org=per_org, log=log)
+        try:
+            wait_until_up(port, proc)
+            orgs = orgs or seed(port)
+            a, b = orgs["a"], orgs["b"]
+            suffix = "-perorg" if per_org else ""
+            for _ in range(10):  # warm both workers' pools and caches
+                request(port, "GET", "/api/v1/contacts?limit=1", b["token"])
+            latencies, failures = measure_b(port, b["token"], args.phase_s, args.rate)
+            results.append((f"alone{suffix}", latencies, failures, Counter()))
+
+            def heavy(p: int) -> tuple[int, float, dict]:
+                return request(p, "POST", "/api/v1/query", a["token"], {"sql": HEAVY_SQL})
+            with Attacker(port, args.flood_factor * IN_FLIGHT, heavy) as attack:
+                time.sleep(1.0)  # let the flood take hold
+                latencies, failures = measure_b(port, b["token"], args.phase_s, args.rate)
+            results.append((f"flood{suffix}", latencies, failures, attack.statuses))
+            if per_org:
+                continue
+
+            def write(p: int) -> tuple[int, float, dict]:
+                return request(p, "PATCH", f"/api/v1/contacts/{a['contact']}", a["token"], {"first_name": "A"})
+            with psycopg.connect(db.admin_url) as holder:
+                holder.execute("SELECT id FROM contacts WHERE id = %s FOR UPDATE", (a["contact"],))
+                with Attacker(port, args.writers, write) as attack:
+                    time.sleep(1.0)
+                    latencies, failures = measure_b(port, b["token"], args.phase_s, args.rate)
+                holder.rollback()
+            results.append(("locked", latencies, failures, attack.statuses))
+        finally:
+            stop_server(proc)
+    return results
+
+
+def report(args: argparse.Namespace, results: list[tuple[str, list[float], int, Counter]]) -> None:
+    baseline = {name: percentile(lat, 0.99) for name, lat, _, _ in results if name.startswith("alone")}
+    print(f"gunicorn {args.workers} workers x {args.threads} threads; B at {args.rate}/s for {args.phase_s}s a phase;"
+          f" A's in-flight limit {IN_FLIGHT}, flood {args.flood_factor * IN_FLIGHT} clients, {args.writers} writers;"
+          f" {os.cpu_count()} CPUs")
+    print(f"{'phase':14} {'B reqs':>6} {'p50 ms':>8} {'p99 ms':>8} {'p99 ratio':>9} {'B fail':>6}  A got")
+    for name, latencies, failures, statuses in results:
+        p99 = percentile(latencies, 0.99)
+        base = baseline["alone-perorg" if name.endswith("-perorg") else "alone"]
+        ratio = p99 / base
+        verdict = "" if name.startswith("alone") else (" ok" if ratio <= TARGET_RATIO and not failures else " MISS")
+        ratio_text = "" if name.startswith("alone") else f"{ratio:.2f}"
+        print(f"{name:14} {len(latencies):6d} {percentile(latencies, 0.5) * 1000:8.1f} {p99 * 1000:8.1f}"
+              f" {ratio_text:>9} {failures:6d}  {dict(sorted(statuses.items()))}{verdict}")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--phase-s", type=float, default=12.0, help="seconds B is measured per phase (default 12)")
+    parser.add_argument("--rate", type=float, default=20.0, help="B's requests per second (default 20)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--flood-factor", type=int, default=4, help="A's flood, in multiples of its in-flight limit")
+    parser.add_argument("--writers", type=int, default=2, help="A's concurrent blocked writes (default 2)")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    server = find_or_start()
+    factory = DatabaseFactory(server)
+    log = tempfile.TemporaryFile()
+    ok = False
+    try:
+        db = factory.build_template()
+        report(args, run_phases(args, db, log))
+        ok = True
+        return 0
+    finally:
+        if not ok:
+            log.seek(0)
+            sys.stderr.write("server log (tail):\n" + log.read().decode(errors="replace")[-4000:])
+        log.close()
+        factory.drop_all()
+        if callable(server.stop):
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

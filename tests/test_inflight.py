@@ -1,0 +1,193 @@
+"""The per-org limit on agent queries in flight: shared by every worker, refused at once, never queued."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+
+from app.errors import AgentCapacityError, SqlRejectedError, TooManyConcurrentQueriesError
+from app.gateway import prepare
+from app.inflight import InflightLimiter
+
+ATLAS = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
+HEAVY_SQL = "SELECT count(*) FROM generate_series(1,100000) a, generate_series(1,100000) b"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _request(port: int, method: str, path: str, body: dict | None = None, token: str | None = None):  # type: ignore[no-untyped-def]
+    """One request on a fresh connection -> (status, headers, body, seconds)."""
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+        response = conn.getresponse()
+        payload = json.loads(response.read() or b"null")
+        return response.status, dict(response.getheaders()), payload, time.monotonic() - started
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def served(fresh_db, tmp_path):  # type: ignore[no-untyped-def]
+    """`atlas serve` with 2 workers; in-flight limit 1 per org, and room for 4 agent threads per worker,
+    so that a per-process count would let 2 queries of one org run at once."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": fresh_db.admin_url,
+           "ATLAS_ROLE_PREFIX": fresh_db.roles.owner.removesuffix("_owner"),
+           "ATLAS_QUERY_MAX_IN_FLIGHT": "1", "ATLAS_AGENT_THREADS_PER_WORKER": "4"}
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([*ATLAS, "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
+                                  env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _request(port, "GET", "/api/auth/get-session")
+                break
+            except OSError:
+                assert server.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "atlas serve did not start listening"
+                time.sleep(0.2)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _owner_of_new_org(port: int, name: str) -> str:
+    _, _, body, _ = _request(port, "POST", "/api/auth/sign-up/email",
+                             {"email": f"{name}@inflight.test", "password": "long enough", "name": name})
+    token = body["token"]
+    _, _, org, _ = _request(port, "POST", "/api/auth/organization/create", {"name": name, "slug": name}, token)
+    status, headers, _, _ = _request(port, "POST", "/api/auth/organization/set-active",
+                                     {"organizationId": org["id"]}, token)
+    assert status == 200
+    token = headers["set-auth-token"]
+    status, _, _, _ = _request(port, "PATCH", "/api/v1/settings",
+                               {"queryStatementTimeoutMs": 3000, "queryRatePerMinute": 600}, token)
+    assert status == 200
+    return token
+
+
+def _lock_connections(admin_url: str) -> int:
+    with psycopg.connect(admin_url) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'atlas-inflight'"
+                            " AND datname = current_database()").fetchone()[0]
+
+
+def test_the_in_flight_limit_holds_across_two_workers_and_refuses_at_once(served, fresh_db):
+    token = _owner_of_new_org(served, "acme")
+    for _ in range(4):
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: _request(served, "POST", "/api/v1/query", {"sql": HEAVY_SQL}, token),
+                                    range(8)))
+        ran = [a for a in answers if a[0] != 429]
+        refused = [a for a in answers if a[0] == 429]
+        assert [(a[0], a[2]["error"]["code"]) for a in ran] == [(400, "query_timeout")], answers
+        for status, headers, body, seconds in refused:
+            assert body["error"]["code"] == "too_many_concurrent_queries"
+            assert "queryMaxInFlight" in body["error"]["message"]
+            assert int(headers["Retry-After"]) >= 1
+            assert seconds < 1.5, "a refusal is answered at once, not queued behind the running query"
+        if _lock_connections(fresh_db.admin_url) == 2:
+            break
+    assert _lock_connections(fresh_db.admin_url) == 2, "both workers must have taken part"
+    other = _owner_of_new_org(served, "globex")
+    status, _, body, _ = _request(served, "POST", "/api/v1/query", {"sql": "SELECT 42 AS answer"}, other)
+    assert status == 200 and body["rows"] == [[42]], body
+
+
+@pytest.fixture
+def limiters(fresh_db):  # type: ignore[no-untyped-def]
+    """Two limiters on the same database: two processes (or app servers) as far as the limit can tell."""
+    made = [InflightLimiter(fresh_db.app_url, process_threads=2) for _ in range(2)]
+    yield made
+    for limiter in made:
+        limiter.close()
+
+
+def test_a_slot_held_in_one_process_is_refused_in_another_until_released(limiters):
+    one, two = limiters
+    org, other = uuid.uuid4(), uuid.uuid4()
+    with one.slot(org, limit=1):
+        with pytest.raises(TooManyConcurrentQueriesError) as refused:
+            with two.slot(org, limit=1):
+                pass
+        assert refused.value.retry_after_s >= 1
+        with two.slot(other, limit=1):
+            assert two.held() == 1
+    with two.slot(org, limit=1):
+        assert one.held() == 0 and two.held() == 1
+
+
+def test_a_process_never_counts_its_own_slot_twice(limiters):
+    one, _ = limiters
+    org = uuid.uuid4()
+    with one.slot(org, limit=2) as first, one.slot(org, limit=2) as second:
+        assert {first, second} == {0, 1}
+        with pytest.raises(TooManyConcurrentQueriesError):
+            with one.slot(org, limit=2):
+                pass
+
+
+def test_the_per_process_thread_share_refuses_at_once(fresh_db):
+    limiter = InflightLimiter(fresh_db.app_url, process_threads=1)
+    try:
+        with limiter.slot(uuid.uuid4(), limit=2):
+            with pytest.raises(AgentCapacityError) as refused:
+                with limiter.slot(uuid.uuid4(), limit=2):
+                    pass
+        assert refused.value.status == 503 and refused.value.retry_after_s >= 1
+        assert limiter.held() == 0, "a refused thread share gives its org slot back"
+    finally:
+        limiter.close()
+
+
+def test_slots_vanish_with_a_dead_connection(limiters, fresh_db):
+    one, two = limiters
+    org = uuid.uuid4()
+    with one.slot(org, limit=1):
+        with psycopg.connect(fresh_db.admin_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                          " WHERE application_name = 'atlas-inflight' AND datname = current_database()")
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                with two.slot(org, limit=1):
+                    break
+            except TooManyConcurrentQueriesError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            except Exception:  # two's own connection was terminated too: it reconnects on the next call
+                time.sleep(0.05)
+    with one.slot(org, limit=1):  # one reconnects; its lost slot was never double-counted
+        pass
+
+
+def test_agent_sql_cannot_touch_advisory_locks(fresh_db):
+    """Lock 1: the gateway refuses the functions; lock 2: the agent role may not execute them."""
+    with pytest.raises(SqlRejectedError):
+        prepare("SELECT pg_try_advisory_lock(1096043521, 1)", org_id=uuid.uuid4(), allowed_tables=(), row_limit=10)
+    with psycopg.connect(fresh_db.agent_url, autocommit=True) as agent:
+        for statement in ("SELECT pg_try_advisory_lock(1096043521, 1)", "SELECT pg_advisory_unlock(1096043521, 1)",
+                          "SELECT pg_advisory_unlock_all()", "SELECT pg_try_advisory_xact_lock(1)"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                agent.execute(statement)
