@@ -32,7 +32,7 @@ from typing import Iterator
 import psycopg
 
 from app.db import as_org_id
-from app.errors import AgentCapacityError, ServiceUnavailableError, TooManyConcurrentQueriesError
+from app.errors import AgentCapacityError, DatabaseUnavailableError, TooManyConcurrentQueriesError
 
 log = logging.getLogger("atlas.inflight")
 
@@ -66,7 +66,7 @@ class InflightLimiter:
         """Hold one of the org's `limit` slots (and a thread share) for the block; yields the slot number.
 
         Raises AgentCapacityError (503) or TooManyConcurrentQueriesError (429) at
-        once, ServiceUnavailableError when the database cannot be reached.
+        once, DatabaseUnavailableError (503) when the database cannot be reached.
         """
         org = as_org_id(org_id)
         number, generation = self._acquire(org, limit)
@@ -93,23 +93,32 @@ class InflightLimiter:
 
     def _acquire(self, org: uuid.UUID, limit: int) -> tuple[int, int]:
         with self._lock:
-            try:
-                conn = self._connection()
-                for number in range(limit):
-                    if (org, number) in self._held:
-                        continue
-                    row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                                       (KEYSPACE, slot_key(org, number))).fetchone()
-                    if row is not None and row[0]:
-                        self._held.add((org, number))
-                        return number, self._generation
-            except psycopg.OperationalError as exc:
-                self._drop_connection()
-                raise ServiceUnavailableError(
-                    "the in-flight limiter cannot reach the database; retry shortly") from exc
+            for attempt in (1, 2):  # a connection that died with a database restart is replaced once
+                try:
+                    number = self._try_slots(self._connection(), org, limit)
+                    break
+                except psycopg.OperationalError as exc:
+                    self._drop_connection()  # its locks died with it
+                    if attempt == 2:
+                        raise DatabaseUnavailableError(
+                            "the database is unreachable (the in-flight limiter could not connect);"
+                            " retry shortly") from exc
+            if number is not None:
+                self._held.add((org, number))
+                return number, self._generation
         raise TooManyConcurrentQueriesError(
             f"this organization already runs {limit} agent queries at once (setting queryMaxInFlight);"
             " retry when one finishes", retry_after_s=RETRY_AFTER_S)
+
+    def _try_slots(self, conn: psycopg.Connection, org: uuid.UUID, limit: int) -> int | None:
+        """Under the lock: the first of the org's slots this process can lock, or None."""
+        for number in range(limit):
+            if (org, number) in self._held:
+                continue
+            row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (KEYSPACE, slot_key(org, number))).fetchone()
+            if row is not None and row[0]:
+                return number
+        return None
 
     def _release(self, org: uuid.UUID, number: int, generation: int) -> None:
         with self._lock:

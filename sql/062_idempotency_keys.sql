@@ -6,6 +6,11 @@
 -- has its key and a retry after a lost response gets the stored response.
 -- Rows expire after ATLAS_IDEMPOTENCY_TTL_S; an org's expired rows are deleted
 -- when it next records a key.
+
+-- Concurrent requests with one key are serialized by a transaction advisory
+-- lock on the key; 060_inflight.sql keeps advisory locks from every other role.
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_try_advisory_xact_lock(bigint) TO :"app_role";
+
 SET LOCAL ROLE :"owner_role";
 
 -- ===== Table =====

@@ -142,7 +142,7 @@ def test_writes_retried_with_a_key_across_a_restart_land_exactly_once(cluster, d
         back = pg.restart(mode, down_s=1.0)
         deadline = back + 15
         while not any(done > back and s == 201 and sent > back for sent, done, s, _, _ in writes.answers):
-            assert time.monotonic() < deadline, "writes did not recover within 15 s"
+            assert time.monotonic() < deadline, f"writes did not recover within 15 s: {writes.statuses()}"
             time.sleep(0.02)
         recovered = min(done for sent, done, s, _, _ in writes.answers if s == 201 and sent > back)
         time.sleep(0.5)
@@ -259,7 +259,8 @@ def _http(port: int, method: str, path: str, body: Any = None, headers: dict | N
 def test_sigterm_to_gunicorn_finishes_writes_in_flight_and_loses_none(database, tmp_path) -> None:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database.admin_url,
-           "ATLAS_ROLE_PREFIX": database.roles.owner.removesuffix("_owner")}
+           "ATLAS_ROLE_PREFIX": database.roles.owner.removesuffix("_owner"),
+           "ATLAS_APP_LOCK_TIMEOUT_MS": "60000"}  # the test holds a table lock while writes wait
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         server = subprocess.Popen([*ATLAS, "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
