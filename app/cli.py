@@ -32,11 +32,30 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Serve the API with gunicorn; each worker builds its own app (and pool) after the fork."""
+    """Serve the API with gunicorn; each worker builds its own app (and pool) after the fork.
+
+    Metrics are summed over workers through files in a private directory (prometheus_client's
+    multiprocess mode), made here before prometheus_client is imported and removed at exit.
+    """
+    import shutil
+    import tempfile
+
+    metrics_dir = tempfile.mkdtemp(prefix="atlas-metrics-")
+    try:
+        return _serve(args, settings, metrics_dir=metrics_dir)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, settings: Settings, *, metrics_dir: str) -> int:
     import dataclasses
     import os
 
+    if "prometheus_client" in sys.modules:  # its mode is fixed at import: too late to share metrics
+        raise AtlasError("internal: prometheus_client was imported before atlas serve set it up")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # inherited by the forked workers
     from gunicorn.app.base import BaseApplication
+    from prometheus_client import multiprocess
 
     from app import close_app, create_app
 
@@ -58,6 +77,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             self.cfg.set("accesslog", "-" if args.access_log else None)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: one shared path per user
                 self.cfg.set("control_socket_disable", True)
+            # In the master, for every worker that ends (even killed): its live gauges stop counting.
+            self.cfg.set("child_exit", lambda _server, worker: multiprocess.mark_process_dead(worker.pid))
 
         def load(self):  # type: ignore[no-untyped-def]
             app = create_app(configured)

@@ -52,6 +52,16 @@ def default_role_prefix(database_url: str) -> str:
     return prefix[: _MAX_ROLE_LEN - len("_platform")]
 
 
+def flag(value: str) -> bool:
+    """An on/off environment variable: true/false, 1/0, yes/no, on/off."""
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
 def conninfo_as(database_url: str, role: str) -> str:
     """The same server and database, logged in as another role."""
     return make_conninfo(database_url, user=role)
@@ -115,10 +125,15 @@ class Settings:
             ("pool_max_size", "ATLAS_POOL_MAX_SIZE", int),
             ("pool_timeout_s", "ATLAS_POOL_TIMEOUT_S", float),
             ("semantic_root", "ATLAS_SEMANTIC_ROOT", str),
+            # not fields: they land in `extra`, hence app.config (READINESS_TIMEOUT_S, ...)
+            ("readiness_timeout_s", "ATLAS_READINESS_TIMEOUT_S", float),
+            ("metrics_token", "ATLAS_METRICS_TOKEN", str),
+            ("metrics_org_labels", "ATLAS_METRICS_ORG_LABELS", flag),
         ):
             if env.get(name):
                 try:
                     values[key] = cast(env[name])
                 except ValueError as exc:
-                    raise ConfigurationError(f"{name} is not a valid {cast.__name__}") from exc
+                    kind = "boolean (true/false)" if cast is flag else cast.__name__
+                    raise ConfigurationError(f"{name} is not a valid {kind}") from exc
         return cls.from_mapping(values)
