@@ -22,7 +22,9 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from flask import Flask, current_app, g, request
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
+from prometheus_client import (
+    CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 # Its own registry (not prometheus_client's global one): only Atlas's series, the same in both modes.

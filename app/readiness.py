@@ -43,7 +43,8 @@ class Check:
 
 
 async def _select_one(url: str) -> None:
-    conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=10)
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=10,
+                                                 application_name="atlas-readyz")
     try:
         await conn.execute("SELECT 1")
     finally:

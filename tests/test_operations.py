@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import http.client
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -135,16 +137,25 @@ def test_readyz_is_503_when_redis_is_configured_but_unreachable(
     assert elapsed < BUDGET_S
 
 
-def test_readyz_probes_at_most_once_a_second_however_often_it_is_asked(api_app: Flask) -> None:
+def test_readyz_probes_at_most_once_a_second_however_often_it_is_asked(
+    api_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Public and unauthenticated, so a flood must not become a flood of database connections."""
-    from app.readiness import readiness
+    from app import readiness
 
-    first = anonymous(api_app).get("/readyz")
-    probe = readiness(api_app)
-    cached = probe._last
-    for _ in range(20):
-        assert anonymous(api_app).get("/readyz").status_code == first.status_code == 200
-    assert probe._last is cached
+    probes: list[float] = []
+    real_check = readiness.check_database
+
+    def counted(url: str, *, timeout_s: float) -> readiness.Check:  # the real probe, counted
+        probes.append(time.monotonic())
+        return real_check(url, timeout_s=timeout_s)
+
+    monkeypatch.setattr(readiness, "check_database", counted)
+    started = time.monotonic()
+    statuses = {anonymous(api_app).get("/readyz").status_code for _ in range(30)}
+    elapsed = time.monotonic() - started
+    assert statuses == {200}
+    assert 1 <= len(probes) <= 1 + int(elapsed / readiness.RESULT_TTL_S)
 
 
 def test_a_readiness_timeout_out_of_range_is_refused_at_start_up(fresh_db: databases.TestDatabase) -> None:
@@ -265,6 +276,19 @@ def _get(port: int, path: str, token: str | None = None) -> tuple[int, str]:
         conn.close()
 
 
+def _workers_of(master: int) -> list[int]:
+    """Pids of the processes whose parent is `master` (gunicorn's workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master:
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
 def test_metrics_add_up_requests_answered_by_both_gunicorn_workers(fresh_db: databases.TestDatabase, tmp_path) -> None:
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": fresh_db.admin_url, "TMPDIR": str(tmp_path),
@@ -297,6 +321,18 @@ def test_metrics_add_up_requests_answered_by_both_gunicorn_workers(fresh_db: dat
             assert status == 200, text
             assert value(samples(text), "atlas_http_requests_total",
                          route="/healthz", method="GET", status="200") == 11
+        # A worker killed outright: its live gauges are dropped by the master, its counts stay.
+        metrics_dir = next(p for p in tmp_path.iterdir() if p.name.startswith("atlas-metrics-"))
+        victim = _workers_of(server.pid)[0]
+        assert list(metrics_dir.glob(f"gauge_livesum_{victim}.db")), sorted(p.name for p in metrics_dir.iterdir())
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while victim in _workers_of(server.pid) or len(_workers_of(server.pid)) < 2 or \
+                list(metrics_dir.glob(f"gauge_live*_{victim}.db")):
+            assert time.monotonic() < deadline, "the killed worker was not replaced and forgotten"
+            time.sleep(0.2)
+        status, text = _get(port, "/metrics", TOKEN)
+        assert value(samples(text), "atlas_http_requests_total", route="/healthz", method="GET", status="200") == 11
     finally:
         server.terminate()
         server.wait(timeout=20)
