@@ -23,6 +23,9 @@ DEFAULTS: Mapping[str, object] = {
     "PUBLIC_URL": "http://127.0.0.1:8000",
     "COOKIE_SECURE": False,
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    "READINESS_TIMEOUT_S": 1.0,  # GET /readyz: each dependency must answer within this
+    "METRICS_TOKEN": "",  # GET /metrics wants it as a bearer token; empty: metrics are off
+    "METRICS_ORG_LABELS": False,  # per-org series (atlas_org_*): org ids in labels, off by default
 }
 
 
@@ -73,8 +76,9 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
         passwords=Passwords.from_config(app.config),
     )
 
-    from app import api, api_errors, identity, permissions
+    from app import api, api_errors, identity, metrics, permissions
 
+    metrics.init_app(app)  # first: its before_request starts the latency clock
     api_errors.init_app(app)
     identity.init_app(app)
     permissions.init_app(app)  # after identity: it reads g.identity
@@ -87,8 +91,10 @@ def close_app(app: Flask) -> None:
 
     Called by `atlas serve` when a worker exits, and by the tests.
     """
+    from app import metrics
     from app.api import platform_admin, query_routes
 
+    metrics.close(app)
     query_routes.close(app)
     app.extensions["atlas"].db.close()  # closes the per-org pool registry too
     platform = app.extensions.get(platform_admin.EXTENSION)

@@ -16,6 +16,7 @@ from psycopg import errors as pg
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from app import metrics
 from app.errors import AtlasError
 
 log = logging.getLogger("atlas.api")
@@ -65,6 +66,8 @@ def error_response(status: int, code: str, message: str, *, fields: dict | None 
     body: dict = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
+    if status != 500:  # a refusal on purpose; 500s are counted by status in atlas_http_requests_total
+        metrics.refused(code)
     if retry_after_s is None and status == 503:
         retry_after_s = 1  # every 503 says when to come back (RFC 9110 section 10.2.3)
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else {}

@@ -81,8 +81,30 @@ def query(settings: Settings, org: str, sql: str) -> None:
 @click.pass_obj
 def serve(settings: Settings, host: str, port: int, workers: int, threads: int, access_log: bool,
           graceful_timeout: int) -> None:
-    """Serve the API with gunicorn; each worker builds its own app (and pools) after the fork."""
+    """Serve the API with gunicorn; each worker builds its own app (and pools) after the fork.
+
+    Metrics are summed over workers through files in a private directory (prometheus_client's
+    multiprocess mode), made here before prometheus_client is imported and removed at exit.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    if "prometheus_client" in sys.modules:  # its mode is fixed at import: too late to share metrics
+        raise AtlasError("internal: prometheus_client was imported before atlas serve set it up")
+    metrics_dir = tempfile.mkdtemp(prefix="atlas-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # written for the forked workers, never read here
+    try:
+        _serve(settings, host=host, port=port, workers=workers, threads=threads, access_log=access_log,
+               graceful_timeout=graceful_timeout)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(settings: Settings, *, host: str, port: int, workers: int, threads: int, access_log: bool,
+           graceful_timeout: int) -> None:
     from gunicorn.app.base import BaseApplication
+    from prometheus_client import multiprocess
 
     from app import close_app, create_app
 
@@ -100,6 +122,8 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int, 
             self.cfg.set("graceful_timeout", graceful_timeout)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: one shared path per user
                 self.cfg.set("control_socket_disable", True)
+            # In the master, for every worker that ends (even killed): its live gauges stop counting.
+            self.cfg.set("child_exit", lambda _server, worker: multiprocess.mark_process_dead(worker.pid))
 
         def load(self):  # type: ignore[no-untyped-def]  # gunicorn's hook
             app = create_app(configured)

@@ -63,6 +63,16 @@ def with_session_limits(conninfo: str, *, statement_timeout_ms: int, lock_timeou
     return make_conninfo(conninfo, options=f"{current} {limits}" if current else limits)
 
 
+def flag(value: str) -> bool:
+    """An on/off environment variable: true/false, 1/0, yes/no, on/off."""
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
 def conninfo_as(database_url: str, role: str) -> str:
     """The same server and database, logged in as another role."""
     return make_conninfo(database_url, user=role)
@@ -160,7 +170,7 @@ class EnvVariable:
         try:
             return self.cast(raw)
         except ValueError as exc:
-            kind = getattr(self.cast, "__name__", "value")
+            kind = "boolean (true/false)" if self.cast is flag else getattr(self.cast, "__name__", "value")
             raise ConfigurationError(f"{self.name} is not a valid {kind}") from exc
 
 
@@ -193,4 +203,7 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_CACHE_REDIS_TIMEOUT_MS", "cache_redis_timeout_ms", int),
     EnvVariable("ATLAS_CACHE_REDIS_COOLDOWN_S", "cache_redis_cooldown_s", float),
     EnvVariable("ATLAS_IDEMPOTENCY_TTL_S", "idempotency_ttl_s", float),
+    EnvVariable("ATLAS_READINESS_TIMEOUT_S", "readiness_timeout_s", float),
+    EnvVariable("ATLAS_METRICS_TOKEN", "metrics_token"),
+    EnvVariable("ATLAS_METRICS_ORG_LABELS", "metrics_org_labels", flag),
 )

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 from flask import Flask, current_app, g, request
 
@@ -26,6 +27,7 @@ from app.db import Database
 DEFAULT_CACHE_TTL_S = 5.0
 DEFAULT_CACHE_SIZE = 10_000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+F = TypeVar("F", bound=Callable[..., object])
 
 
 @dataclass(frozen=True)
@@ -152,9 +154,18 @@ def cache() -> IdentityCache:
     return current_app.extensions["atlas"].identity_cache
 
 
+def sessionless(view: F) -> F:
+    """Mark a view that never reads a session: no lookup, so probes and scrapes never touch the database."""
+    view.atlas_sessionless = True  # type: ignore[attr-defined]
+    return view
+
+
 def _before_request() -> None:
     supplied = request.headers.get("X-Request-Id", "")
     g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+    if getattr(current_app.view_functions.get(request.endpoint or ""), "atlas_sessionless", False):
+        g.identity = None
+        return
     state = current_app.extensions["atlas"]
     g.identity = resolve(state.db, state.identity_cache, auth.token_from_request(request))
 

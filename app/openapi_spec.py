@@ -63,6 +63,7 @@ class Op:
     status: int = 200
     query: tuple[tuple[str, Schema], ...] = ()
     idempotent: bool = False  # takes an Idempotency-Key header (app/idempotency.py)
+    media_type: str = "application/json"
 
 
 # ----- schemas shared by the declared operations ------------------------------------------------
@@ -248,6 +249,18 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             ("organizationId",), organizationId=UUID, conversations={"type": "integer"},
             members={"type": "integer"}, queries={"type": "integer"})),
     ("GET", "/api/openapi.json"): Op("This document", "public", "meta", response={"type": "object"}),
+    ("GET", "/healthz"): Op("Liveness: the process answers (touches no database)", "public", "operations",
+                            response=obj(("status",), status={"type": "string", "enum": ["ok"]})),
+    ("GET", "/readyz"): Op(
+        "Readiness: the database (and Redis, when the cache uses it) answered within READINESS_TIMEOUT_S; "
+        "else 503 not_ready with Retry-After, and checks naming what failed", "public", "operations",
+        response=obj(("status", "checks"), status={"type": "string"}, checks={
+            "type": "object", "additionalProperties": obj(
+                ("status",), status={"type": "string", "enum": ["ok", "failed"]}, ms={"type": "number"},
+                error={"type": "string"})})),
+    ("GET", "/metrics"): Op(
+        "Prometheus metrics; needs Authorization: Bearer <METRICS_TOKEN> (not a session), off while unset",
+        "public", "operations", response={"type": "string"}, media_type="text/plain"),
     ("POST", "/api/v1/query"): Op(
         "Run one read-only SQL query through the gateway for the session's org (400 sql_rejected, sql_invalid "
         "or query_timeout; 429 rate_limited or too_many_concurrent_queries with Retry-After; 503 "
@@ -376,10 +389,11 @@ def crm_operations(entity: Entity) -> dict[str, dict[str, Schema]]:
 # ----- assembling the document ---------------------------------------------------------------------
 def _operation(summary: str, tag: str, operation_id: str, response: Schema | None, *, status: int = 200,
                body: Schema | None = None, parameters: list[Schema] | None = None,
-               public: bool = False, access: str = "member", idempotent: bool = False) -> Schema:
+               public: bool = False, access: str = "member", idempotent: bool = False,
+               media_type: str = "application/json") -> Schema:
     ok: Schema = {"description": "success"}
     if response is not None:
-        ok["content"] = {"application/json": {"schema": response}}
+        ok["content"] = {media_type: {"schema": response}}
     op: Schema = {
         "summary": summary, "tags": [tag], "operationId": operation_id, "x-atlas-access": access,
         "responses": {str(status): ok, "default": {
@@ -405,7 +419,7 @@ def _declared(method: str, path: str, op: Op) -> Schema:
     params = [_query_param(name, schema) for name, schema in op.query]
     return _operation(op.summary, op.tag, _operation_id(method, path), op.response, status=op.status,
                       body=op.body, parameters=params, public=op.access == "public", access=op.access,
-                      idempotent=op.idempotent)
+                      idempotent=op.idempotent, media_type=op.media_type)
 
 
 def _path_parameters(path: str) -> list[Schema]:

@@ -19,6 +19,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.admin_pools",
     "app.api.platform_admin",
     "app.api.query_routes", "app.api.settings_routes",
+    "app.api.operations",
 )
 
 

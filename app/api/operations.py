@@ -1,0 +1,79 @@
+"""What load balancers and Prometheus ask: GET /healthz, GET /readyz, GET /metrics.
+
+None of them looks at a session (`sessionless`: no lookup, so no database
+touch before the view). /healthz answers from the process alone; /readyz asks
+the database (and Redis) through app/readiness.py; /metrics wants
+`Authorization: Bearer <METRICS_TOKEN>` and is off while no token is set.
+"""
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
+
+from app import metrics
+from app.errors import ConfigurationError, ForbiddenError, UnauthorizedError
+from app.identity import sessionless
+from app.permissions import public
+from app.readiness import readiness
+
+bp = Blueprint("operations", __name__)
+NOT_READY_RETRY_AFTER_S = 5
+
+
+@bp.record_once
+def _check_settings(state: BlueprintSetupState) -> None:
+    """Refuse a bad setting at start-up rather than at the first probe."""
+    config = state.app.config
+    try:
+        timeout_s = float(config["READINESS_TIMEOUT_S"])
+    except (TypeError, ValueError):
+        timeout_s = 0.0
+    if not 0 < timeout_s <= 60:
+        raise ConfigurationError("READINESS_TIMEOUT_S (ATLAS_READINESS_TIMEOUT_S) must be between 0 and 60 seconds")
+    if not isinstance(config["METRICS_TOKEN"], str):
+        raise ConfigurationError("METRICS_TOKEN (ATLAS_METRICS_TOKEN) must be a string")
+
+
+@bp.get("/healthz")
+@public
+@sessionless
+def healthz() -> ResponseReturnValue:
+    """Liveness: the process answers. Restart it when this fails, never because a dependency is down."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+@public
+@sessionless
+def readyz() -> ResponseReturnValue:
+    """Readiness: 200 when every dependency answers in time; else 503, Retry-After and the failed checks."""
+    checks = readiness(current_app).checks()
+    body = {name: check.as_json() for name, check in checks.items()}
+    failed = sorted(name for name, check in checks.items() if not check.ok)
+    if not failed:
+        return {"status": "ready", "checks": body}
+    message = "not ready: " + "; ".join(f"{name} {checks[name].error}" for name in failed)
+    response = jsonify({"error": {"code": "not_ready", "message": message}, "status": "not_ready",
+                        "checks": body})
+    response.status_code = 503
+    response.headers["Retry-After"] = str(NOT_READY_RETRY_AFTER_S)
+    return response
+
+
+@bp.get("/metrics")
+@public
+@sessionless
+def metrics_exposition() -> ResponseReturnValue:
+    """Prometheus text format, for a scraper holding METRICS_TOKEN."""
+    token = str(current_app.config.get("METRICS_TOKEN") or "")
+    if not token:
+        raise ForbiddenError("metrics are off: set ATLAS_METRICS_TOKEN and scrape with that bearer token")
+    supplied = request.headers.get("Authorization", "")
+    scheme, _, credentials = supplied.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode(), token.encode()):
+        raise UnauthorizedError("metrics need Authorization: Bearer <ATLAS_METRICS_TOKEN>")
+    payload, content_type = metrics.exposition(current_app)
+    return Response(payload, status=200, content_type=content_type)

@@ -1,0 +1,140 @@
+"""Prometheus metrics: what operators watch, with no tenant in a label unless they ask.
+
+Counted once, in one place each: every request by route (the URL rule, never
+the raw path), method and status, with its latency, in the request hooks
+below; every refusal by its error code where errors are rendered
+(app/api_errors.py calls `refused`); agent queries in flight; pool totals
+(app/pool_gauges.py). Other code reports in one line:
+
+    metrics.refused("too_many_concurrent_queries")   # a refusal not rendered by api_errors
+    with metrics.agent_query_in_flight(): ...        # agent work outside POST /api/v1/query
+
+Under `atlas serve` (several gunicorn workers) prometheus_client runs in its
+multiprocess mode: PROMETHEUS_MULTIPROC_DIR is set by app/cli.py before this
+module is first imported, every worker writes its values to files there, and
+`exposition()` sums them, so a scrape answered by any worker sees them all.
+Per-org series (`atlas_org_*`) exist only when METRICS_ORG_LABELS is on.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from flask import Flask, current_app, g, request
+from prometheus_client import (
+    CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# Its own registry (not prometheus_client's global one): only Atlas's series, the same in both modes.
+REGISTRY = CollectorRegistry()
+MULTIPROCESS = values.ValueClass is not values.MutexValue  # decided when prometheus_client was imported
+AGENT_QUERY_ENDPOINTS = frozenset({"query.query"})
+UNMATCHED_ROUTE = "unmatched"  # 404/405 for paths no rule matches: never the raw path
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+REQUESTS = Counter("atlas_http_requests", "HTTP requests answered, by route (URL rule), method and status",
+                   ("route", "method", "status"), registry=REGISTRY)
+LATENCY = Histogram("atlas_http_request_duration_seconds", "Time to answer a request, by route and method",
+                    ("route", "method"), buckets=LATENCY_BUCKETS_S, registry=REGISTRY)
+REFUSALS = Counter("atlas_refusals", "Requests refused on purpose (4xx and 503), by error code",
+                   ("reason",), registry=REGISTRY)
+AGENT_QUERIES_IN_FLIGHT = Gauge("atlas_agent_queries_in_flight", "Agent queries being answered now",
+                                registry=REGISTRY, multiprocess_mode="livesum")
+ORG_REQUESTS = Counter("atlas_org_http_requests", "Requests by org id, route and status (METRICS_ORG_LABELS only)",
+                       ("org_id", "route", "status"), registry=REGISTRY)
+ORG_REFUSALS = Counter("atlas_org_refusals", "Refusals by org id and error code (METRICS_ORG_LABELS only)",
+                       ("org_id", "reason"), registry=REGISTRY)
+
+
+def refused(reason: str) -> None:
+    """Count one refusal by its stable error code (a bounded set: never put ids or text here)."""
+    REFUSALS.labels(reason).inc()
+    org = _org_label()
+    if org is not None:
+        ORG_REFUSALS.labels(org, reason).inc()
+
+
+@contextmanager
+def agent_query_in_flight() -> Iterator[None]:
+    """Hold the in-flight gauge up while agent work runs (HTTP queries are counted by the hooks)."""
+    AGENT_QUERIES_IN_FLIGHT.inc()
+    try:
+        yield
+    finally:
+        AGENT_QUERIES_IN_FLIGHT.dec()
+
+
+def exposition(app: Flask) -> tuple[bytes, str]:
+    """The text a scrape gets: every worker's series (multiprocess) or this process's."""
+    from app import pool_gauges
+
+    pool_gauges.sample(app)  # this worker's pools, fresh; the other workers' are at most a few seconds old
+    if not MULTIPROCESS:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged)
+    return generate_latest(merged), CONTENT_TYPE_LATEST
+
+
+def route_label() -> str:
+    rule = request.url_rule
+    return rule.rule if rule is not None else UNMATCHED_ROUTE
+
+
+def _method_label() -> str:
+    return request.method if request.method in _METHODS else "OTHER"
+
+
+def _org_label() -> str | None:
+    """The session's org id, only when an operator turned METRICS_ORG_LABELS on."""
+    try:
+        if not current_app.config.get("METRICS_ORG_LABELS"):
+            return None
+        ident = g.get("identity")
+    except RuntimeError:  # outside a request (MCP over stdio, a job): no org label
+        return None
+    org = getattr(ident, "org_id", None)
+    return None if org is None else str(org)
+
+
+def _started() -> None:
+    g.metrics_started_at = time.perf_counter()
+    if request.endpoint in AGENT_QUERY_ENDPOINTS:
+        AGENT_QUERIES_IN_FLIGHT.inc()
+        g.metrics_in_flight = True
+
+
+def _answered(response):  # type: ignore[no-untyped-def]
+    route, method, status = route_label(), _method_label(), str(response.status_code)
+    REQUESTS.labels(route, method, status).inc()
+    started = g.get("metrics_started_at")
+    if started is not None:
+        LATENCY.labels(route, method).observe(time.perf_counter() - started)
+    org = _org_label()
+    if org is not None:
+        ORG_REQUESTS.labels(org, route, status).inc()
+    return response
+
+
+def _finished(_exc: BaseException | None) -> None:
+    if g.pop("metrics_in_flight", False):
+        AGENT_QUERIES_IN_FLIGHT.dec()
+
+
+def init_app(app: Flask) -> None:
+    """Register before every other hook, so a request's latency includes its session lookup."""
+    from app import pool_gauges
+
+    app.before_request(_started)
+    app.after_request(_answered)
+    app.teardown_request(_finished)
+    pool_gauges.init_app(app)
+
+
+def close(app: Flask) -> None:
+    from app import pool_gauges
+
+    pool_gauges.close(app)
