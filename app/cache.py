@@ -27,7 +27,8 @@ import redis
 
 from app.errors import ConfigurationError, ServiceUnavailableError
 from app.gateway.result import CacheKey, QueryResult, jsonable
-from app.redis_link import RedisLink, RedisUnavailable
+from app.errors import RedisUnavailableError
+from app.redis_link import RedisLink
 
 log = logging.getLogger("atlas.cache")
 BACKENDS = ("memory", "redis", "none")
@@ -236,7 +237,7 @@ class RedisCache:
         name = self._key(key.org_id, digest(key))
         try:
             raw = self.link.call(lambda client: client.get(name))
-        except RedisUnavailable as exc:
+        except RedisUnavailableError as exc:
             log.info("query cache lookup skipped, treating as a miss: %s", exc)
             return None
         if raw is None:
@@ -266,20 +267,20 @@ class RedisCache:
 
         try:
             self.link.call(store)
-        except RedisUnavailable as exc:
+        except RedisUnavailableError as exc:
             log.info("query cache store skipped: %s", exc)
 
     def flush_org(self, org_id: str) -> int:
         keys = [self._key(org_id, "index"), self._orgs]
         try:
             return int(self.link.call(lambda _client: self._flush(keys=keys, args=[org_id])))
-        except RedisUnavailable as exc:
+        except RedisUnavailableError as exc:
             raise ServiceUnavailableError(f"the query cache (Redis) cannot be flushed now: {exc}") from exc
 
     def flush_all(self) -> int:
         try:
             orgs = [m.decode() for m in self.link.call(lambda client: client.smembers(self._orgs))]
-        except RedisUnavailable as exc:
+        except RedisUnavailableError as exc:
             raise ServiceUnavailableError(f"the query cache (Redis) cannot be flushed now: {exc}") from exc
         return sum(self.flush_org(org) for org in orgs)
 

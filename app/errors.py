@@ -216,3 +216,9 @@ class AgentCapacityError(ServiceUnavailableError):
 
     status = 503
     code = "agent_capacity_exhausted"
+
+
+class RedisUnavailableError(ServiceUnavailableError):
+    """Redis failed, timed out, or its circuit is open; callers fall back (cache miss, PostgreSQL limits)."""
+
+    code = "redis_unavailable"

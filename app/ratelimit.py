@@ -25,7 +25,8 @@ from typing import Callable, Protocol
 
 from app.db import Database
 from app.errors import RateLimitedError
-from app.redis_link import RedisLink, RedisUnavailable
+from app.errors import RedisUnavailableError
+from app.redis_link import RedisLink
 
 log = logging.getLogger("atlas.ratelimit")
 WINDOW_S = 60.0
@@ -82,7 +83,7 @@ return 0
 
 
 class RedisRateLimiter:
-    """The org's log at `{prefix}:rl:{org}`; raises RedisUnavailable when Redis cannot answer."""
+    """The org's log at `{prefix}:rl:{org}`; raises RedisUnavailableError when Redis cannot answer."""
 
     def __init__(self, link: RedisLink, *, key_prefix: str, clock: Callable[[], float] | None = None) -> None:
         self._link = link
@@ -109,6 +110,6 @@ class RedisFirstRateLimiter:
     def take(self, org_id: str, *, per_minute: int) -> None:
         try:
             self._redis.take(org_id, per_minute=per_minute)
-        except RedisUnavailable as exc:
+        except RedisUnavailableError as exc:
             log.info("rate limit pre-check skipped (%s); PostgreSQL decides alone", exc)
         self._postgres.take(org_id, per_minute=per_minute)

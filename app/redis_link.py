@@ -14,16 +14,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.circuit import CircuitBreaker
+from app.errors import RedisUnavailableError
 
 T = TypeVar("T")
 
 
-class RedisUnavailable(Exception):
-    """Redis failed, timed out, or its circuit is open; the caller falls back."""
-
-
 class RedisLink:
-    """`call(fn)` runs fn(client) unless the circuit is open; every failure becomes RedisUnavailable."""
+    """`call(fn)` runs fn(client) unless the circuit is open; every failure becomes RedisUnavailableError."""
 
     def __init__(self, *, url: str, timeout_ms: int, cooldown_s: float,
                  client: redis.Redis | None = None, breaker: CircuitBreaker | None = None) -> None:
@@ -36,12 +33,12 @@ class RedisLink:
 
     def call(self, fn: Callable[[redis.Redis], T]) -> T:
         if not self.breaker.allow():
-            raise RedisUnavailable("redis circuit open")
+            raise RedisUnavailableError("redis circuit open")
         try:
             result = fn(self.client)
         except redis.RedisError as exc:
             self.breaker.failed(exc)  # redis-py drops the connection that failed
-            raise RedisUnavailable(type(exc).__name__) from exc
+            raise RedisUnavailableError(type(exc).__name__) from exc
         self.breaker.succeeded()
         return result
 

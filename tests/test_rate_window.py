@@ -17,7 +17,8 @@ from app.circuit import CircuitBreaker
 from app.db import Database
 from app.errors import RateLimitedError
 from app.ratelimit import PostgresRateLimiter, RedisFirstRateLimiter, RedisRateLimiter
-from app.redis_link import RedisLink, RedisUnavailable
+from app.errors import RedisUnavailableError
+from app.redis_link import RedisLink
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 EPOCH = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -173,9 +174,9 @@ def test_an_open_circuit_answers_without_calling_redis():
     calls = []
     link = RedisLink(url="redis://127.0.0.1:1/0", timeout_ms=100, cooldown_s=60)
     try:
-        with pytest.raises(RedisUnavailable):
+        with pytest.raises(RedisUnavailableError):
             link.call(lambda client: calls.append(1) or client.ping())
-        with pytest.raises(RedisUnavailable, match="circuit open"):
+        with pytest.raises(RedisUnavailableError, match="circuit open"):
             link.call(lambda client: calls.append(1) or client.ping())
         assert calls == [1]
     finally:
