@@ -125,3 +125,15 @@ class PoolCapacityExceededError(ServiceUnavailableError):
 
     status = 503
     code = "pool_capacity_exceeded"
+
+
+class SemanticLayerInvalidError(AtlasError):
+    """The org's stored semantic layer holds an entity that no longer validates.
+
+    Raised instead of guessing which tables it meant; the message names the
+    entity and how to repair it (PUT or DELETE it). The request is fine and the
+    org's state is not, hence 409.
+    """
+
+    status = 409
+    code = "semantic_layer_invalid"

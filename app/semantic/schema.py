@@ -3,9 +3,11 @@
 The YAML is composed into a node tree first (with the safe loader), so each
 message names the field path *and* the line it sits on; only a document that
 passes is turned into data, by the same safe loader (what ``yaml.safe_load``
-does, without parsing twice). Anchors
-and aliases are refused: an entity never needs them, and refusing them keeps
-"billion laughs" documents linear to check. The schema is documented in
+does, without parsing twice). Explicit tags (``!!set``, ``!!omap``, ``!foo``)
+are refused: only the plain kinds (mapping, list, string, number, boolean,
+date) are ever resolved, so every node the checker accepts constructs into the
+type it checked. Anchors and aliases are refused: an entity never needs them,
+and refusing them keeps "billion laughs" documents linear to check. The schema is documented in
 semantic/README.md; a test keeps the two in step.
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ MAX_YAML_CHARS = 1_000_000  # the semantic_entities.yaml_content CHECK
 MAX_TEXT_CHARS = 20_000
 MAX_ITEMS = 1_000
 MAX_DEPTH = 32
+MAX_COUNT = 2**63 - 1  # counts are bigint-sized
 # The safe loader only (libyaml's when installed: about 50x faster); never a full Loader.
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -66,7 +69,13 @@ def validate_entity_yaml(text: object) -> dict[str, Any]:
             checker.object(root, "", _ENTITY)
         if checker.errors:
             _raise(checker.errors, checker.located)
-        return loader.construct_document(root)
+        try:
+            entity = loader.construct_document(root)
+        except (ValueError, yaml.YAMLError) as exc:  # the checker constructs every risky scalar first
+            _raise({"yaml": f"cannot be read: {exc}"}, [])
+        if not isinstance(entity, dict):
+            _raise({"entity": "must be a mapping of field: value"}, [])
+        return entity
     finally:
         loader.dispose()
 
@@ -75,11 +84,18 @@ def _compose(text: str, loader: yaml.SafeLoader) -> Node | None:
     """The node tree, after a flat pass over the events has bounded the nesting depth.
 
     libyaml's composer recurses in C and crashes the process on very deep
-    nesting, so depth is counted on the (iterative) event stream first.
+    nesting, so depth is counted on the (iterative) event stream first. The
+    same pass refuses explicit tags, which would construct other types than
+    the ones checked (a ``!!set`` root is a Python set, not an entity).
     """
     try:
         depth = 0
         for event in yaml.parse(text, Loader=_SAFE_LOADER):
+            tag = getattr(event, "tag", None)
+            if tag is not None:
+                line = event.start_mark.line + 1
+                _raise({"yaml": f"uses the tag {tag[:100]} (line {line}); entity YAML takes no tags"},
+                       [{"field": "yaml", "line": line, "message": "entity YAML takes no tags"}])
             if isinstance(event, CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -216,8 +232,21 @@ def boolean(self: _Checker, path: str, node: Node) -> None:
 
 def count(self: _Checker, path: str, node: Node) -> None:
     scalar = _scalar(self, path, node, "int", "a whole number")
-    if scalar is not None and SafeConstructor().construct_yaml_int(scalar) < 0:
+    if scalar is None:
+        return
+    value = _construct(scalar) if len(scalar.value) <= 64 else None
+    if not isinstance(value, int) or value > MAX_COUNT:
+        self.fail(path, node, f"must be a whole number up to {MAX_COUNT}")
+    elif value < 0:
         self.fail(path, node, "must be zero or more")
+
+
+def _construct(node: ScalarNode) -> object:
+    """The scalar's value, or None when it cannot be built (a 5,000-digit int, a 13th month)."""
+    try:
+        return SafeConstructor().construct_object(node)
+    except (ValueError, OverflowError, yaml.YAMLError):
+        return None
 
 
 def list_of(item: Check, *, unique_by: str | None = None, nonempty: bool = False) -> Check:
@@ -236,8 +265,14 @@ def mapping(spec: dict[str, tuple[bool, Check]]) -> Check:
 
 
 def sample_value(self: _Checker, path: str, node: Node) -> None:
-    if self.visit(path, node) and not (isinstance(node, ScalarNode) and node.tag in _SCALAR_SAMPLE_TAGS):
+    if not self.visit(path, node):
+        return
+    if not (isinstance(node, ScalarNode) and node.tag in _SCALAR_SAMPLE_TAGS):
         self.fail(path, node, "must be a string, number, boolean or date")
+    elif len(node.value) > MAX_TEXT_CHARS:
+        self.fail(path, node, f"is longer than {MAX_TEXT_CHARS} characters")
+    elif node.tag != _T + "str" and _construct(node) is None:
+        self.fail(path, node, f"{node.value[:40]!r} is not a valid {node.tag.removeprefix(_T)}")
 
 
 _IDENT = text(pattern=FIELD_NAME, hint="must be a letter or _ then letters, digits or _")
