@@ -269,3 +269,17 @@ def test_an_unusable_stored_entity_is_a_409_naming_it_until_fixed(world):
     assert world.user("a", "member").post("/api/v1/query", json={"sql": "SELECT 1 FROM contacts"}).status_code == 200
     assert admin.delete("/api/v1/admin/semantic/org/entities/legacy").status_code == 204
     assert member.post("/api/v1/query", json={"sql": "SELECT count(*) FROM contacts"}).status_code == 200
+
+
+def test_the_cursor_secret_is_read_from_the_environment_and_checked():
+    from app.config import Settings
+    from app.errors import ConfigurationError
+
+    configured = Settings.from_env({"ATLAS_CURSOR_SECRET": "k" * 32})
+    assert configured.cursor_secret == "k" * 32 and "k" * 32 not in repr(configured)
+    with pytest.raises(ConfigurationError, match="ATLAS_CURSOR_SECRET"):
+        Settings.from_env({"ATLAS_CURSOR_SECRET": "short"})
+    first, second = Settings.from_env({}), Settings.from_env({})
+    assert first.cursor_secret != second.cursor_secret and len(first.cursor_secret) >= 32
+    import dataclasses
+    assert dataclasses.replace(first, extra={"x": 1}).cursor_secret == first.cursor_secret  # workers share it
