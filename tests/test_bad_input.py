@@ -7,6 +7,7 @@ tags or huge numbers, including a bad entity stored before the checks existed.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import uuid
 
@@ -14,7 +15,9 @@ import psycopg
 import pytest
 from flask import Flask
 
+from app.config import Settings
 from app.entities import ENTITIES
+from app.errors import ConfigurationError
 from app.gateway.parse import MAX_NESTING, MAX_TREE_DEPTH
 from app.paging import MAX_CURSOR_CHARS
 from tests.support.api import TwoOrgs, anonymous, close_app, make_app, two_org_world
@@ -272,14 +275,10 @@ def test_an_unusable_stored_entity_is_a_409_naming_it_until_fixed(world):
 
 
 def test_the_cursor_secret_is_read_from_the_environment_and_checked():
-    from app.config import Settings
-    from app.errors import ConfigurationError
-
     configured = Settings.from_env({"ATLAS_CURSOR_SECRET": "k" * 32})
     assert configured.cursor_secret == "k" * 32 and "k" * 32 not in repr(configured)
     with pytest.raises(ConfigurationError, match="ATLAS_CURSOR_SECRET"):
         Settings.from_env({"ATLAS_CURSOR_SECRET": "short"})
     first, second = Settings.from_env({}), Settings.from_env({})
     assert first.cursor_secret != second.cursor_secret and len(first.cursor_secret) >= 32
-    import dataclasses
     assert dataclasses.replace(first, extra={"x": 1}).cursor_secret == first.cursor_secret  # workers share it

@@ -85,7 +85,7 @@ def check_token_nesting(tokens: Iterable[Token]) -> None:
             raise too_deep(line=token.line)
 
 
-def check_tree_depth(tree: exp.Expression) -> None:
+def check_tree_depth(tree: exp.Expr) -> None:
     """Refuse a tree deeper than MAX_TREE_DEPTH, measured without recursing."""
     stack = [(tree, 1)]
     while stack:
