@@ -24,7 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from app import create_app, repository
 from app.api import get_cursors
-from app.api.crm import limit_arg
+from app.paging import limit_arg
 from app.db import Scope
 from app.entities import ENTITIES
 from app.errors import NotFoundError

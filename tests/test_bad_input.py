@@ -282,3 +282,10 @@ def test_the_cursor_secret_is_read_from_the_environment_and_checked():
     first, second = Settings.from_env({}), Settings.from_env({})
     assert first.cursor_secret != second.cursor_secret and len(first.cursor_secret) >= 32
     assert dataclasses.replace(first, extra={"x": 1}).cursor_secret == first.cursor_secret  # workers share it
+
+
+@pytest.mark.parametrize("path", ["/api/v1/contacts?last_name=%ED%A0%80", "/api/v1/contacts/%ED%A0%80",
+                                  "/api/v1/admin/audit?action=%ED%A0%80%FF", "/api/v1/contacts?cursor=%ED%A0%80"])
+def test_a_surrogate_or_invalid_utf8_in_the_url_is_never_a_server_error(world, path):
+    r = world.user("a", "admin").get(path)
+    assert r.status_code < 500, r.get_data(as_text=True)
