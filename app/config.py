@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
@@ -17,6 +18,7 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/atlas"
 # The semantic layer (semantic/entities, semantic/.orgs/{orgId}); ATLAS_SEMANTIC_ROOT moves it.
 DEFAULT_SEMANTIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "semantic")
 _MAX_ROLE_LEN = 63  # PostgreSQL's NAMEDATALEN - 1
+MIN_CURSOR_SECRET_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,9 @@ class Settings:
     query_result_max_bytes: int = 10 * 1024 * 1024
     semantic_root: str = DEFAULT_SEMANTIC_ROOT
     idempotency_ttl_s: float = 86400.0  # how long an Idempotency-Key's response is kept (app/idempotency.py)
+    # Signs list cursors (app/paging.py). Unset: a random key per Settings, i.e. per `atlas serve`
+    # (its workers fork from it and share it), so cursors last until a restart.
+    cursor_secret: str = field(default="", repr=False)
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -115,6 +120,12 @@ class Settings:
             object.__setattr__(
                 self, "platform_database_url", conninfo_as(self.database_url, roles.platform)
             )
+        if not self.cursor_secret:
+            object.__setattr__(self, "cursor_secret", secrets.token_urlsafe(32))
+        elif len(self.cursor_secret.encode()) < MIN_CURSOR_SECRET_BYTES:
+            raise ConfigurationError(
+                f"ATLAS_CURSOR_SECRET must be at least {MIN_CURSOR_SECRET_BYTES} bytes; make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         if not 0 <= self.pool_min_size <= self.pool_max_size:
             raise ConfigurationError("ATLAS_POOL_MIN_SIZE must be between 0 and ATLAS_POOL_MAX_SIZE")
         if not self.idempotency_ttl_s > 0:
@@ -190,6 +201,7 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_AGENT_THREADS_PER_WORKER", "agent_threads_per_worker", int),
     EnvVariable("ATLAS_QUERY_RESULT_MAX_BYTES", "query_result_max_bytes", int),
     EnvVariable("ATLAS_SEMANTIC_ROOT", "semantic_root"),
+    EnvVariable("ATLAS_CURSOR_SECRET", "cursor_secret"),
     EnvVariable("ATLAS_PUBLIC_URL", "public_url"),
     EnvVariable("ATLAS_SESSION_TTL_S", "session_ttl_s", int),
     EnvVariable("ATLAS_IDENTITY_CACHE_TTL_S", "identity_cache_ttl_s", float),

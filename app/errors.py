@@ -222,3 +222,15 @@ class RedisUnavailableError(ServiceUnavailableError):
     """Redis failed, timed out, or its circuit is open; callers fall back (cache miss, PostgreSQL limits)."""
 
     code = "redis_unavailable"
+
+
+class SemanticLayerInvalidError(AtlasError):
+    """The org's stored semantic layer holds an entity that no longer validates.
+
+    Raised instead of guessing which tables it meant; the message names the
+    entity and how to repair it (PUT or DELETE it). The request is fine and the
+    org's state is not, hence 409.
+    """
+
+    status = 409
+    code = "semantic_layer_invalid"

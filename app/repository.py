@@ -8,13 +8,7 @@ through psycopg.sql; values are always parameters.
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import decimal
-import json
 import uuid
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 import psycopg
@@ -23,16 +17,10 @@ from psycopg import sql
 from app.db import Scope
 from app.entities import Entity
 from app.errors import NotFoundError, ValidationError
+from app.paging import DEFAULT_LIMIT, MAX_LIMIT, Cursors, Keyset, Page, Pager
 from app.validation import coerce_filter
 
-MAX_LIMIT = 200
-DEFAULT_LIMIT = 50
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[dict]
-    next_cursor: str | None
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "create", "delete", "get", "keyset", "list_rows", "update"]
 
 
 def _table(entity: Entity) -> sql.Identifier:
@@ -55,33 +43,25 @@ def get(scope: Scope, entity: Entity, row_id: uuid.UUID) -> dict:
     return _one_or_not_found(scope, entity, query, {"org_id": _org(scope), "id": row_id}, row_id)
 
 
-def encode_cursor(value: Any, row_id: uuid.UUID) -> str:
-    if isinstance(value, (dt.datetime, dt.date)):
-        value = {"t": value.isoformat()}
-    elif isinstance(value, decimal.Decimal):
-        value = {"d": str(value)}
-    payload = json.dumps([value, str(row_id)], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+# Field kinds as the paginator types cursor values.
+_CURSOR_KINDS = {"int": "int", "decimal": "decimal", "date": "date", "datetime": "datetime"}
 
 
-def decode_cursor(cursor: str) -> tuple[Any, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, row_id = json.loads(raw)
-        if isinstance(value, dict) and "t" in value:
-            value = dt.datetime.fromisoformat(value["t"]) if "T" in value["t"] else dt.date.fromisoformat(value["t"])
-        elif isinstance(value, dict) and "d" in value:
-            value = decimal.Decimal(value["d"])
-        return value, uuid.UUID(row_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, KeyError):
-        raise ValidationError("cursor is not one this API issued",
-                              details={"fields": {"cursor": "is invalid"}}) from None
+def keyset(entity: Entity, sort: str | None = None, *, descending: bool = False) -> Keyset:
+    """The entity list's order: by `sort` (a sortable field, default the entity's), then id, one direction."""
+    sort = sort or entity.default_sort
+    if sort not in entity.sortable:
+        raise ValidationError(f"cannot sort by {sort!r}; sortable: {', '.join(entity.sortable)}",
+                              details={"fields": {"sort": "is not sortable"}})
+    return Keyset(entity.name, sort, _CURSOR_KINDS.get(entity.by_name[sort].kind, "text"),
+                  descending=descending, id_descending=descending)
 
 
 def list_rows(
     scope: Scope,
     entity: Entity,
     *,
+    cursors: Cursors,
     filters: Mapping[str, str] | None = None,
     sort: str | None = None,
     descending: bool = False,
@@ -92,15 +72,11 @@ def list_rows(
 
     Rows whose sort column is NULL are not listed when sorting by a nullable column.
     """
-    sort = sort or entity.default_sort
-    if sort not in entity.sortable:
-        raise ValidationError(f"cannot sort by {sort!r}; sortable: {', '.join(entity.sortable)}",
-                              details={"fields": {"sort": "is not sortable"}})
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}",
-                              details={"fields": {"limit": f"must be between 1 and {MAX_LIMIT}"}})
-    params: dict[str, Any] = {"org_id": _org(scope), "limit": limit + 1}
-    where: list[sql.Composable] = [sql.SQL("org_id = %(org_id)s"), sql.SQL("{} IS NOT NULL").format(sql.Identifier(sort))]
+    order = keyset(entity, sort, descending=descending)
+    pager = Pager(order, cursors=cursors, org_id=_org(scope), limit=limit, cursor=cursor)
+    params: dict[str, Any] = {"org_id": _org(scope)}
+    where: list[sql.Composable] = [sql.SQL("org_id = %(org_id)s"),
+                                   sql.SQL("{} IS NOT NULL").format(sql.Identifier(order.column))]
     for i, (name, raw) in enumerate((filters or {}).items()):
         field = entity.filterable.get(name)
         if field is None:
@@ -108,20 +84,8 @@ def list_rows(
                                   details={"fields": {name: "is not filterable"}})
         params[f"f{i}"] = coerce_filter(field, raw)
         where.append(sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(f"f{i}")))
-    if cursor:
-        params["after_value"], params["after_id"] = decode_cursor(cursor)
-        where.append(sql.SQL("({}, id) {} (%(after_value)s, %(after_id)s)").format(
-            sql.Identifier(sort), sql.SQL("<" if descending else ">")))
-    direction = sql.SQL("DESC" if descending else "ASC")
-    query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} {}, id {} LIMIT %(limit)s").format(
-        _columns(entity), _table(entity), sql.SQL(" AND ").join(where),
-        sql.Identifier(sort), direction, direction)
-    rows = scope.fetch_all(query, params)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1][sort], rows[-1]["id"])
-    return Page(rows, next_cursor)
+    query = pager.select(columns=_columns(entity), table=_table(entity), where=where, params=params)
+    return pager.page(scope.fetch_all(query, params))
 
 
 def create(scope: Scope, entity: Entity, values: Mapping[str, Any]) -> dict:

@@ -23,7 +23,8 @@ from flask.typing import ResponseReturnValue
 from psycopg_pool import ConnectionPool
 
 from app import create_app, repository
-from app.api.crm import limit_arg
+from app.api import get_cursors
+from app.paging import limit_arg
 from app.db import Scope
 from app.entities import ENTITIES
 from app.errors import NotFoundError
@@ -69,5 +70,5 @@ def bare_contacts() -> ResponseReturnValue:
     pool: ConnectionPool = current_app.extensions[_POOL]
     with pool.connection() as conn, conn.pipeline(), conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
-        page = repository.list_rows(Scope(conn, org), ENTITIES["contacts"], limit=limit)
+        page = repository.list_rows(Scope(conn, org), ENTITIES["contacts"], cursors=get_cursors(), limit=limit)
     return {"data": rows_json(page.items), "nextCursor": page.next_cursor}

@@ -195,7 +195,16 @@ def test_bench_bare_endpoint_answers_the_same_page_as_the_full_stack(fresh_db: d
 # is excluded; one kind of input is (NUL characters, see live_schema). The caller is an org member
 # of Acme, and its admin for what a member may not do (see FUZZED). Besides "no 5xx", each response
 # must match the document (status code, content type, body schema).
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+def one_error_shape(ctx: Any, response: Any, case: Any) -> None:
+    """Every 4xx is exactly {"error": {"code", "message"[, "fields"]}}, not merely a superset of it."""
+    if response.status_code >= 400:
+        body = response.json()
+        assert set(body) == {"error"}, body
+        assert set(body["error"]) in ({"code", "message"}, {"code", "message", "fields"}), body
+
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+          one_error_shape]
 SESSION_ENDING = {
     ("POST", "/api/auth/sign-out"),
     ("POST", "/api/auth/organization/set-active"),

@@ -10,10 +10,12 @@ from app import repository
 from app.db import Database
 from app.entities import ENTITIES
 from app.errors import NotFoundError, ValidationError
+from app.paging import Cursors
 from app.validation import validate_write
 from tests.support import catalog, rows
 
 ENTITY_NAMES = sorted(ENTITIES)
+CURSORS = Cursors(b"a test key of thirty-two bytes!!")
 SAMPLE = {
     "accounts": {"name": "Initech", "employee_count": 40, "annual_revenue": "1250000.50"},
     "contacts": {"first_name": "Peter", "last_name": "Gibbons", "email": "Peter@Initech.example"},
@@ -111,7 +113,8 @@ def test_keyset_pages_cover_every_row_once_in_order(world):
     seen, cursor = [], None
     while True:
         with database.transaction(org) as scope:
-            page = repository.list_rows(scope, entity, sort="last_name", limit=3, cursor=cursor)
+            page = repository.list_rows(scope, entity, cursors=CURSORS, sort="last_name", limit=3,
+                                        cursor=cursor)
         seen += page.items
         cursor = page.next_cursor
         if cursor is None:
@@ -119,7 +122,7 @@ def test_keyset_pages_cover_every_row_once_in_order(world):
     assert len(seen) == 7 and len({r["id"] for r in seen}) == 7
     assert [(r["last_name"], r["id"]) for r in seen] == sorted((r["last_name"], r["id"]) for r in seen)
     with database.transaction(org) as scope:
-        filtered = repository.list_rows(scope, entity, filters={"last_name": "L1"})
+        filtered = repository.list_rows(scope, entity, cursors=CURSORS, filters={"last_name": "L1"})
     assert {r["last_name"] for r in filtered.items} == {"L1"} and len(filtered.items) == 2
 
 
@@ -130,7 +133,7 @@ def test_keyset_pages_cover_every_row_once_in_order(world):
 def test_bad_list_parameters_are_field_errors(world, kwargs, field):
     _, database, org_a, _ = world
     with database.transaction(org_a) as scope, pytest.raises(ValidationError) as caught:
-        repository.list_rows(scope, ENTITIES["contacts"], **kwargs)
+        repository.list_rows(scope, ENTITIES["contacts"], cursors=CURSORS, **kwargs)
     assert field in caught.value.details["fields"]
 
 

@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import importlib
+import itertools
+from typing import Iterable
 
 from flask import Flask, current_app, request
 
+from app.api.json_input import CheckedJSONProvider
 from app.db import Database
 from app.errors import ValidationError
+from app.paging import Cursors
+
+CURSORS = "atlas_cursors"
 
 # Dotted paths of modules exporting `bp`; add yours here (one line).
 BLUEPRINTS: tuple[str, ...] = (
@@ -28,38 +34,43 @@ def get_db() -> Database:
     return current_app.extensions["atlas"].db
 
 
+def get_cursors() -> Cursors:
+    """This app's cursor signer (its key: ATLAS_CURSOR_SECRET, see app/paging.py)."""
+    return current_app.extensions[CURSORS]
+
+
 def json_body() -> dict:
-    """The request's JSON object; an empty body is {}; anything else is a 400."""
+    """The request's JSON object; an empty body is {}; anything else is a 400.
+
+    The body was decoded through CheckedJSONProvider, so nesting, NUL and lone
+    surrogates are already refused.
+    """
     if not request.get_data(cache=True):
         return {}
     body = request.get_json(silent=True) if request.is_json else None
     if not isinstance(body, dict):
-        raise ValidationError("the request body must be a JSON object (Content-Type: application/json)")
+        raise ValidationError("the request body must be a JSON object (valid JSON, "
+                              "Content-Type: application/json)")
     return body
 
 
-def _contains_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(v) for v in value)
-    return False
+def _contains_nul(values: Iterable[str]) -> bool:
+    return any("\x00" in value for value in values)
 
 
-def refuse_nul_characters() -> None:
-    """PostgreSQL text cannot hold NUL; refuse it at the edge, once, for every input."""
-    body = request.get_json(silent=True) if request.is_json else None
-    if (
-        _contains_nul(body)
-        or any(_contains_nul(k) or _contains_nul(v) for k, v in request.args.items(multi=True))
-        or _contains_nul(request.path)
-    ):
+def check_inputs() -> None:
+    """Decode a JSON body (checked by CheckedJSONProvider) and refuse NUL in the query or path, once."""
+    if request.is_json and request.get_data(cache=True):
+        request.get_json(silent=True)
+    if _contains_nul(itertools.chain.from_iterable(request.args.items(multi=True))) or "\x00" in request.path:
         raise ValidationError("text values must not contain NUL (\\u0000) characters")
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(refuse_nul_characters)
+    checked = CheckedJSONProvider(app)
+    checked.sort_keys = app.json.sort_keys  # type: ignore[attr-defined]
+    app.json = checked
+    app.before_request(check_inputs)
+    app.extensions[CURSORS] = Cursors(app.config["ATLAS_SETTINGS"].cursor_secret.encode())
     for dotted in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(dotted).bp)

@@ -14,10 +14,9 @@ from flask import Blueprint, g, request
 from flask.typing import ResponseReturnValue
 from psycopg import sql
 
-from app import repository
-from app.api import get_db
-from app.api.crm import limit_arg
+from app.api import get_cursors, get_db
 from app.errors import ValidationError
+from app.paging import Keyset, Pager, limit_arg
 from app.permissions import roles_required
 from app.serialize import rows_json
 from app.validation import parse_uuid
@@ -28,6 +27,7 @@ _COLUMNS = sql.SQL(", ").join(map(sql.Identifier, (
     "id", "occurred_at", "actor_user_id", "action", "entity", "entity_id",
     "changed_fields", "outcome", "request_id", "detail",
 )))
+ORDER = Keyset("audit", "occurred_at", "datetime", descending=True)
 _EXACT = {"action": "action", "entity": "entity", "outcome": "outcome"}
 _KNOWN = frozenset({"actor", "since", "until", "limit", "cursor", *_EXACT})
 
@@ -66,9 +66,6 @@ def _conditions(args: Any, params: dict[str, Any]) -> list[sql.Composable]:
     if args.get("until"):
         params["until"] = _instant("until", args["until"])
         where.append(sql.SQL("occurred_at < %(until)s"))
-    if args.get("cursor"):
-        params["after_t"], params["after_id"] = repository.decode_cursor(args["cursor"])
-        where.append(sql.SQL("(occurred_at < %(after_t)s OR (occurred_at = %(after_t)s AND id > %(after_id)s))"))
     return where
 
 
@@ -76,14 +73,11 @@ def _conditions(args: Any, params: dict[str, Any]) -> list[sql.Composable]:
 @roles_required("admin", "owner")
 def list_audit() -> ResponseReturnValue:
     """One keyset page of the session org's entries, newest first."""
-    limit = limit_arg(request.args.get("limit"))
-    params: dict[str, Any] = {"org_id": g.identity.org_id, "limit": limit + 1}
+    org_id = g.identity.org_id
+    params: dict[str, Any] = {"org_id": org_id}
     where = _conditions(request.args, params)
-    query = sql.SQL("SELECT {} FROM audit_log WHERE {} ORDER BY occurred_at DESC, id LIMIT %(limit)s").format(
-        _COLUMNS, sql.SQL(" AND ").join(where))
-    rows = get_db().read_all(g.identity.org_id, query, params)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = repository.encode_cursor(rows[-1]["occurred_at"], rows[-1]["id"])
-    return {"data": rows_json(rows), "nextCursor": next_cursor}
+    pager = Pager(ORDER, cursors=get_cursors(), org_id=org_id, limit=limit_arg(request.args.get("limit")),
+                  cursor=request.args.get("cursor") or None)
+    query = pager.select(columns=_COLUMNS, table=sql.Identifier("audit_log"), where=where, params=params)
+    page = pager.page(get_db().read_all(org_id, query, params))
+    return {"data": rows_json(page.items), "nextCursor": page.next_cursor}

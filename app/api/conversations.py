@@ -22,12 +22,13 @@ from flask import Blueprint, g, request, url_for
 from flask.typing import ResponseReturnValue
 from psycopg import sql
 
-from app import audit, repository
-from app.api import get_db, json_body
+from app import audit
+from app.api import get_cursors, get_db, json_body
 from app.db import Scope
-from app.api.crm import limit_arg, path_id
+from app.api.crm import path_id
 from app.errors import NotFoundError, ValidationError
 from app.idempotency import idempotent
+from app.paging import Keyset, Pager, limit_arg
 from app.permissions import require
 from app.serialize import row_json, rows_json
 
@@ -38,6 +39,7 @@ TITLE_MAX = 300
 CONTENT_MAX = 200_000
 _CONVERSATION = sql.SQL(", ").join(
     map(sql.Identifier, ("id", "org_id", "title", "created_by", "created_at", "updated_at")))
+ORDER = Keyset("conversations", "updated_at", "datetime", descending=True)
 _MESSAGE = sql.SQL(", ").join(
     map(sql.Identifier, ("id", "conversation_id", "role", "content", "created_by", "created_at")))
 
@@ -80,21 +82,15 @@ def _not_found(conversation_id: uuid.UUID) -> NotFoundError:
 @require("conversation", "read")
 def list_conversations() -> ResponseReturnValue:
     """Most recently active first; ordered like the (org_id, updated_at DESC, id) index."""
-    limit = limit_arg(request.args.get("limit"))
-    params: dict[str, Any] = {"org_id": g.identity.org_id, "limit": limit + 1}
-    after = sql.SQL("")
-    if request.args.get("cursor"):
-        params["after_t"], params["after_id"] = repository.decode_cursor(request.args["cursor"])
-        after = sql.SQL(" AND (updated_at < %(after_t)s OR (updated_at = %(after_t)s AND id > %(after_id)s))")
-    query = sql.SQL("SELECT {} FROM conversations WHERE org_id = %(org_id)s{}"
-                    " ORDER BY updated_at DESC, id LIMIT %(limit)s").format(_CONVERSATION, after)
+    org_id = g.identity.org_id
+    pager = Pager(ORDER, cursors=get_cursors(), org_id=org_id, limit=limit_arg(request.args.get("limit")),
+                  cursor=request.args.get("cursor") or None)
+    params: dict[str, Any] = {"org_id": org_id}
+    query = pager.select(columns=_CONVERSATION, table=sql.Identifier("conversations"),
+                         where=[sql.SQL("org_id = %(org_id)s")], params=params)
     with _scope(read_only=True) as scope:
-        rows = scope.fetch_all(query, params)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = repository.encode_cursor(rows[-1]["updated_at"], rows[-1]["id"])
-    return {"data": rows_json(rows), "nextCursor": next_cursor}
+        page = pager.page(scope.fetch_all(query, params))
+    return {"data": rows_json(page.items), "nextCursor": page.next_cursor}
 
 
 @bp.post("")

@@ -21,11 +21,12 @@ from flask import Blueprint, g, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app import audit, repository
-from app.api import get_db, json_body
+from app.api import get_cursors, get_db, json_body
 from app.db import Scope
 from app.entities import ENTITIES, Entity
 from app.errors import NotFoundError, ValidationError
 from app.idempotency import idempotent
+from app.paging import limit_arg
 from app.permissions import member_required
 from app.serialize import row_json, rows_json
 from app.validation import validate_write
@@ -41,20 +42,6 @@ def path_id(raw: str, *, what: str) -> uuid.UUID:
         return uuid.UUID(raw)
     except ValueError:
         raise NotFoundError(f"{what} {raw[:100]} not found") from None
-
-
-def limit_arg(raw: str | None) -> int:
-    """`limit` from the query string: 1..MAX_LIMIT, default DEFAULT_LIMIT."""
-    if raw is None or raw == "":
-        return repository.DEFAULT_LIMIT
-    try:
-        limit = int(raw)
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= repository.MAX_LIMIT:
-        message = f"must be an integer between 1 and {repository.MAX_LIMIT}"
-        raise ValidationError(f"limit {message}", details={"fields": {"limit": message}})
-    return limit
 
 
 def descending_arg(raw: str | None, *, default: str = "asc") -> bool:
@@ -103,8 +90,9 @@ def list_rows(entity_name: str) -> ResponseReturnValue:
     limit = limit_arg(args.get("limit"))
     descending = descending_arg(args.get("order"))
     with _scope(read_only=True) as scope:
-        page = repository.list_rows(scope, entity, filters=filters, sort=args.get("sort") or None,
-                                    descending=descending, limit=limit, cursor=args.get("cursor") or None)
+        page = repository.list_rows(scope, entity, cursors=get_cursors(), filters=filters,
+                                    sort=args.get("sort") or None, descending=descending, limit=limit,
+                                    cursor=args.get("cursor") or None)
     return {"data": rows_json(page.items), "nextCursor": page.next_cursor}
 
 

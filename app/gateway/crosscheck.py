@@ -20,6 +20,7 @@ from pglast.parser import ParseError as PgParseError
 from app.errors import SqlInvalidError, SqlRejectedError
 from app.gateway.context import ORG_COLUMN, PUBLIC_SCHEMA, RuleContext
 from app.gateway.functions import PG_FUNCTIONS
+from app.gateway.parse import too_deep
 
 PG_TYPES = frozenset(
     "int2 int4 int8 numeric float4 float8 text varchar bpchar bool date time timetz timestamp "
@@ -48,6 +49,8 @@ def pg_parse(sql_text: str) -> tuple[ast.RawStmt, ...]:
         return parse_sql(sql_text)
     except PgParseError as exc:
         raise SqlInvalidError(f"PostgreSQL cannot parse the query: {exc}") from None
+    except RecursionError:  # pglast builds its Python tree recursively
+        raise too_deep() from None
 
 
 def single_select(statements: tuple[ast.RawStmt, ...], *, what: str) -> ast.SelectStmt:
@@ -71,12 +74,14 @@ def check_final_sql(final_sql: str, *, ctx: RuleContext) -> tuple[ast.SelectStmt
     """
     try:
         statements = parse_sql(final_sql)
+        stmt = single_select(statements, what="rewritten query")
+        _check_limit(stmt, ctx.row_limit + 1)
+        verifier = _Verifier(ctx)
+        verifier.visit(stmt, frozenset())
     except PgParseError as exc:
         raise SqlRejectedError(f"the rewritten query is not valid PostgreSQL ({exc})") from None
-    stmt = single_select(statements, what="rewritten query")
-    _check_limit(stmt, ctx.row_limit + 1)
-    verifier = _Verifier(ctx)
-    verifier.visit(stmt, frozenset())
+    except RecursionError:
+        raise too_deep() from None
     return stmt, tuple(sorted(verifier.guarded))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from app.db import Database, Scope, as_org_id
-from app.errors import AtlasError, NotFoundError
+from app.errors import AtlasError, NotFoundError, SemanticLayerInvalidError
 from app.semantic import explore as explore_mod
 from app.semantic import store
 from app.semantic.schema import validate_entity_name, validate_entity_yaml
@@ -34,7 +34,8 @@ class SemanticLayer:
         self.database = database
         self.root = Path(root)
         self.default_dir = self.root / ENTITIES_DIR
-        self._tables: dict[object, tuple[str, frozenset[str]]] = {}
+        # org (None: the default layer) -> (semantic version, its tables or why it is unusable)
+        self._tables: dict[object, tuple[str, frozenset[str] | SemanticLayerInvalidError]] = {}
         self._tables_lock = threading.Lock()
 
     # ----- writes -----
@@ -103,6 +104,9 @@ class SemanticLayer:
 
         From the database for an org (cached per semantic version), from the
         default files without one. An org with no entities allows no table.
+        An org entity that does not validate (stored before a stricter rule)
+        raises SemanticLayerInvalidError naming it, rather than being guessed
+        at; a default-layer file that does not validate is skipped (logged).
         """
         if org_id is None:
             stamps = self._default_stamps()
@@ -115,12 +119,18 @@ class SemanticLayer:
         version = store.digest(stamps)
         with self._tables_lock:
             cached = self._tables.get(key)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        tables = frozenset(_declared_tables(load()))
-        with self._tables_lock:
-            self._tables[key] = (version, tables)
-        return tables
+        if cached is None or cached[0] != version:
+            try:
+                outcome: frozenset[str] | SemanticLayerInvalidError = frozenset(
+                    _declared_tables(load(), strict=org_id is not None))
+            except SemanticLayerInvalidError as exc:
+                outcome = exc
+            cached = (version, outcome)
+            with self._tables_lock:
+                self._tables[key] = cached
+        if isinstance(cached[1], SemanticLayerInvalidError):
+            raise SemanticLayerInvalidError(cached[1].message)
+        return cached[1]
 
     def ensure_synced(self, org_id: object) -> Path:
         """The org's directory, first rebuilt from the database if it differs from it."""
@@ -190,13 +200,18 @@ class SemanticLayer:
         return contents
 
 
-def _declared_tables(contents: Mapping[str, str]) -> set[str]:
-    """Each entity's table; an entity that no longer validates declares nothing (logged)."""
+def _declared_tables(contents: Mapping[str, str], *, strict: bool) -> set[str]:
+    """Each entity's table. An entity that no longer validates raises when strict, else declares nothing."""
     tables: set[str] = set()
     for name, content in contents.items():
         try:
             tables.add(validate_entity_yaml(content)["table"].lower())
-        except AtlasError as exc:  # one bad entity must not hide the others
+        except AtlasError as exc:
             log.error("semantic entity %s is invalid and allows no table: %s", name, exc)
+            if strict:
+                raise SemanticLayerInvalidError(
+                    f"the semantic entity {name!r} of this organization cannot be used ({exc.message}); "
+                    f"an admin must fix it (PUT /api/v1/admin/semantic/org/entities/{name}) or delete it"
+                ) from None
     return tables
 

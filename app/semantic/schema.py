@@ -1,12 +1,13 @@
 """Validation of entity YAML: every write goes through ``validate_entity_yaml``.
 
-The YAML is composed into a node tree first (with the safe loader), so each
-message names the field path *and* the line it sits on; only a document that
-passes is turned into data, by the same safe loader (what ``yaml.safe_load``
-does, without parsing twice). Anchors
-and aliases are refused: an entity never needs them, and refusing them keeps
-"billion laughs" documents linear to check. The schema is documented in
-semantic/README.md; a test keeps the two in step.
+The YAML is composed into a node tree first (app/semantic/plain_yaml.py: the
+safe loader, bounded depth, no explicit tags), so each message names the field
+path *and* the line it sits on; only a document that passes is turned into
+data, by the same safe loader (what ``yaml.safe_load`` does, without parsing
+twice), and every scalar whose construction can fail was constructed while
+checking. Anchors and aliases are refused: an entity never needs them, and
+refusing them keeps "billion laughs" documents linear to check. The schema is
+documented in semantic/README.md; a test keeps the two in step.
 """
 from __future__ import annotations
 
@@ -14,11 +15,10 @@ import re
 from typing import Any, Callable, NoReturn
 
 import yaml
-from yaml.constructor import SafeConstructor
-from yaml.events import CollectionEndEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from app.errors import ValidationError
+from app.semantic.plain_yaml import SAFE_LOADER, PlainYamlError, compose, construct_scalar
 
 ENTITY_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?")
@@ -26,9 +26,7 @@ FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 MAX_YAML_CHARS = 1_000_000  # the semantic_entities.yaml_content CHECK
 MAX_TEXT_CHARS = 20_000
 MAX_ITEMS = 1_000
-MAX_DEPTH = 32
-# The safe loader only (libyaml's when installed: about 50x faster); never a full Loader.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_COUNT = 2**63 - 1  # counts are bigint-sized
 
 DIMENSION_TYPES = ("string", "number", "integer", "boolean", "date", "timestamp", "uuid", "json")
 MEASURE_TYPES = ("count", "count_distinct", "sum", "avg", "min", "max")
@@ -56,9 +54,12 @@ def validate_entity_yaml(text: object) -> dict[str, Any]:
         _raise({"yaml": "must be a string of YAML"}, [])
     if len(text) > MAX_YAML_CHARS:
         _raise({"yaml": f"is longer than {MAX_YAML_CHARS} characters"}, [])
-    loader = _SAFE_LOADER(text)
+    loader = SAFE_LOADER(text)
     try:
-        root = _compose(text, loader)
+        try:
+            root = compose(text, loader)
+        except PlainYamlError as exc:
+            _raise({"yaml": exc.message}, [{"field": "yaml", "line": exc.line, "message": exc.message}])
         checker = _Checker()
         if root is None:
             checker.fail("", None, "the document is empty; an entity needs at least table and dimensions")
@@ -66,34 +67,15 @@ def validate_entity_yaml(text: object) -> dict[str, Any]:
             checker.object(root, "", _ENTITY)
         if checker.errors:
             _raise(checker.errors, checker.located)
-        return loader.construct_document(root)
+        try:
+            entity = loader.construct_document(root)
+        except (ValueError, yaml.YAMLError) as exc:  # the checker constructs every risky scalar first
+            _raise({"yaml": f"cannot be read: {exc}"}, [])
+        if not isinstance(entity, dict):
+            _raise({"entity": "must be a mapping of field: value"}, [])
+        return entity
     finally:
         loader.dispose()
-
-
-def _compose(text: str, loader: yaml.SafeLoader) -> Node | None:
-    """The node tree, after a flat pass over the events has bounded the nesting depth.
-
-    libyaml's composer recurses in C and crashes the process on very deep
-    nesting, so depth is counted on the (iterative) event stream first.
-    """
-    try:
-        depth = 0
-        for event in yaml.parse(text, Loader=_SAFE_LOADER):
-            if isinstance(event, CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    _raise({"yaml": f"nests deeper than {MAX_DEPTH} levels"}, [])
-            elif isinstance(event, CollectionEndEvent):
-                depth -= 1
-        return loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        _raise({"yaml": f"is not valid YAML: {exc.problem or exc}{where}"}, [])
-    except yaml.YAMLError as exc:
-        _raise({"yaml": f"is not valid YAML: {exc}"}, [])
-    return None
 
 
 def _raise(errors: dict[str, str], located: list[dict]) -> NoReturn:
@@ -216,7 +198,12 @@ def boolean(self: _Checker, path: str, node: Node) -> None:
 
 def count(self: _Checker, path: str, node: Node) -> None:
     scalar = _scalar(self, path, node, "int", "a whole number")
-    if scalar is not None and SafeConstructor().construct_yaml_int(scalar) < 0:
+    if scalar is None:
+        return
+    value = construct_scalar(scalar) if len(scalar.value) <= 64 else None
+    if not isinstance(value, int) or value > MAX_COUNT:
+        self.fail(path, node, f"must be a whole number up to {MAX_COUNT}")
+    elif value < 0:
         self.fail(path, node, "must be zero or more")
 
 
@@ -236,8 +223,14 @@ def mapping(spec: dict[str, tuple[bool, Check]]) -> Check:
 
 
 def sample_value(self: _Checker, path: str, node: Node) -> None:
-    if self.visit(path, node) and not (isinstance(node, ScalarNode) and node.tag in _SCALAR_SAMPLE_TAGS):
+    if not self.visit(path, node):
+        return
+    if not (isinstance(node, ScalarNode) and node.tag in _SCALAR_SAMPLE_TAGS):
         self.fail(path, node, "must be a string, number, boolean or date")
+    elif len(node.value) > MAX_TEXT_CHARS:
+        self.fail(path, node, f"is longer than {MAX_TEXT_CHARS} characters")
+    elif node.tag != _T + "str" and construct_scalar(node) is None:
+        self.fail(path, node, f"{node.value[:40]!r} is not a valid {node.tag.removeprefix(_T)}")
 
 
 _IDENT = text(pattern=FIELD_NAME, hint="must be a letter or _ then letters, digits or _")
