@@ -41,8 +41,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app import close_app, create_app
 
     extra = {"public_url": os.environ.get("ATLAS_PUBLIC_URL") or f"http://{args.host}:{args.port}"}
-    for key, name, cast in (("session_ttl_s", "ATLAS_SESSION_TTL_S", int),
-                            ("identity_cache_ttl_s", "ATLAS_IDENTITY_CACHE_TTL_S", float)):
+    for key, name, cast in (("session_ttl_s", "ATLAS_SESSION_TTL_S", int),):
         if os.environ.get(name):
             try:
                 extra[key] = cast(os.environ[name])
