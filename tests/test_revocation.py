@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterator
 import psycopg
 import pytest
 
-from tests.support.api import PASSWORD
 from tests.support import databases
+from tests.support.api import PASSWORD
 from tests.support.gunicorn_app import ServedApp, served_app
 
 PROBES_AFTER = 48
@@ -273,14 +273,14 @@ def test_of_parallel_switches_with_one_token_exactly_one_succeeds(env):
     for _ in range(4):
         gate = threading.Barrier(8)
 
-        def switch(_: int) -> tuple[int, str | None]:
-            gate.wait()
-            status, headers, _body = env.server.call("POST", f"{ORG}/set-active", token=token,
+        def switch(old: str, gate: threading.Barrier = gate) -> tuple[int, str | None]:
+            gate.wait()  # all eight leave together
+            status, headers, _body = env.server.call("POST", f"{ORG}/set-active", token=old,
                                                      body={"organizationId": org.id})
             return status, headers.get("set-auth-token")
 
         with ThreadPoolExecutor(max_workers=8) as pool:
-            results = list(pool.map(switch, range(8)))
+            results = list(pool.map(switch, [token] * 8))
         winners = [new for status, new in results if status == 200]
         assert sorted(status for status, _ in results) == [200] + [401] * 7
         assert _sessions(env, email)[1] == {_hash(winners[0])}  # one live session: the winner's
