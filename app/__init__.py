@@ -14,12 +14,9 @@ from flask import Flask
 from app.auth import DEFAULT_SESSION_TTL_S, Passwords
 from app.config import Settings
 from app.db import Database
-from app.identity import DEFAULT_CACHE_SIZE, DEFAULT_CACHE_TTL_S, IdentityCache
 
 DEFAULTS: Mapping[str, object] = {
     "SESSION_TTL_S": DEFAULT_SESSION_TTL_S,
-    "IDENTITY_CACHE_TTL_S": DEFAULT_CACHE_TTL_S,
-    "IDENTITY_CACHE_SIZE": DEFAULT_CACHE_SIZE,
     "PUBLIC_URL": "http://127.0.0.1:8000",
     "COOKIE_SECURE": False,
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
@@ -35,7 +32,6 @@ class AtlasState:
 
     settings: Settings
     db: Database
-    identity_cache: IdentityCache
     passwords: Passwords
 
 
@@ -69,10 +65,6 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     app.extensions["atlas"] = AtlasState(
         settings=settings,
         db=db,
-        identity_cache=IdentityCache(
-            ttl_s=float(app.config["IDENTITY_CACHE_TTL_S"]),
-            max_entries=int(app.config["IDENTITY_CACHE_SIZE"]),
-        ),
         passwords=Passwords.from_config(app.config),
     )
 

@@ -127,6 +127,21 @@ def revoke_session(db: Database, *, token_hash: str) -> bool:
     return row is not None
 
 
+def consume_session(scope: Scope, *, token_hash: str) -> uuid.UUID | None:
+    """Revoke a live session in the caller's transaction, to replace it; its id, or None if it was not live.
+
+    The row lock makes this the one gate for minting a session from another:
+    of concurrent callers with one token, exactly one gets the id back (the
+    others wait for its commit, then find the session revoked), and a token
+    already signed out, switched away or expired gets None.
+    """
+    return scope.fetch_value(
+        "UPDATE sessions SET revoked_at = now()"
+        " WHERE token_hash = %s AND revoked_at IS NULL AND expires_at > now() RETURNING id",
+        (token_hash,),
+    )
+
+
 def first_org_of(scope: Scope, *, user_id: uuid.UUID) -> uuid.UUID | None:
     """The org a fresh sign-in binds to: the user's earliest membership, if any."""
     return scope.fetch_value(

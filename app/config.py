@@ -204,7 +204,6 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_CURSOR_SECRET", "cursor_secret"),
     EnvVariable("ATLAS_PUBLIC_URL", "public_url"),
     EnvVariable("ATLAS_SESSION_TTL_S", "session_ttl_s", int),
-    EnvVariable("ATLAS_IDENTITY_CACHE_TTL_S", "identity_cache_ttl_s", float),
     EnvVariable("ATLAS_CACHE_BACKEND", "cache_backend"),
     EnvVariable("ATLAS_CACHE_TTL_S", "cache_ttl_s", float),
     EnvVariable("ATLAS_CACHE_MAX_SIZE", "cache_max_size", int),

@@ -286,6 +286,14 @@ class Database:
         finally:
             self.pool.putconn(conn)  # type: ignore[union-attr]
 
+    def session_read(self, session_token_hash: str, query: str, params: Params = None) -> list[dict]:
+        """One read-only query under app.session_token_hash, in one round trip (app/wire.py).
+
+        Resolves a request's session (app/identity.py) on a base-pool connection.
+        """
+        with self.connection() as conn:
+            return wire.session_read(conn, session_token_hash, query, params)
+
     def read_one(self, org_id: object, query: sql.Composable | str, params: Params = None) -> dict | None:
         rows = self.read_all(org_id, query, params)
         return rows[0] if rows else None

@@ -11,9 +11,11 @@ in transaction mode):
     [Parse atlas_N]  BEGIN READ ONLY  SET LOCAL app.org_id  Execute atlas_N  COMMIT  Sync
 
 The SET LOCAL value is the org's UUID quoted as a literal; the query's values
-travel as bind parameters. On any failure the transaction is rolled back (or,
-if the connection's state is unknown, the connection is closed so the pool
-replaces it): a connection never goes back to the pool inside a transaction.
+travel as bind parameters. A request's session is resolved the same way, under
+`SET LOCAL app.session_token_hash` instead (session_read). On any failure the
+transaction is rolled back (or, if the connection's state is unknown, the
+connection is closed so the pool replaces it): a connection never goes back
+to the pool inside a transaction.
 """
 from __future__ import annotations
 
@@ -87,6 +89,20 @@ def _set_org(org: uuid.UUID) -> bytes:
     return sql.SQL("SET LOCAL app.org_id = {}").format(sql.Literal(str(org))).as_bytes(None)
 
 
+def session_read(conn: psycopg.Connection, token_hash: str, query: str, params: Any = None) -> list[dict]:
+    """Run one read-only query under app.session_token_hash (no org) in one round trip; rows as dicts.
+
+    For resolving a request's session (app/identity.py): only the policies
+    keyed on the token admit rows. Errors as for scoped_read.
+    """
+    setting = sql.SQL("SET LOCAL app.session_token_hash = {}").format(sql.Literal(token_hash)).as_bytes(None)
+    try:
+        return _scoped_read(conn, setting, query, params)
+    except psycopg.errors.InvalidSqlStatementName:
+        _forget_statements(conn)
+        return _scoped_read(conn, setting, query, params)
+
+
 def scoped_read(conn: psycopg.Connection, org: uuid.UUID, query: str, params: Any = None) -> list[dict]:
     """Run one read-only query for `org` in one round trip; rows as dicts.
 
@@ -97,15 +113,19 @@ def scoped_read(conn: psycopg.Connection, org: uuid.UUID, query: str, params: An
     tried once more, preparing afresh.
     """
     try:
-        return _scoped_read(conn, org, query, params)
+        return _scoped_read(conn, _set_org(org), query, params)
     except psycopg.errors.InvalidSqlStatementName:
-        state = _states.get(conn)
-        if state is not None:
-            state.statements.clear()
-        return _scoped_read(conn, org, query, params)
+        _forget_statements(conn)
+        return _scoped_read(conn, _set_org(org), query, params)
 
 
-def _scoped_read(conn: psycopg.Connection, org: uuid.UUID, query: str, params: Any) -> list[dict]:
+def _forget_statements(conn: psycopg.Connection) -> None:
+    state = _states.get(conn)
+    if state is not None:
+        state.statements.clear()
+
+
+def _scoped_read(conn: psycopg.Connection, setting: bytes, query: str, params: Any) -> list[dict]:
     command, values = to_positional(query, params)
     state = _states.get(conn)
     if state is None:
@@ -123,7 +143,7 @@ def _scoped_read(conn: psycopg.Connection, org: uuid.UUID, query: str, params: A
             name = f"atlas_{next(_serial)}".encode()
             pgconn.send_prepare(name, command, param_types=types)
         pgconn.send_query_params(b"BEGIN READ ONLY", None)
-        pgconn.send_query_params(_set_org(org), None)
+        pgconn.send_query_params(setting, None)
         pgconn.send_query_prepared(name, dumped, param_formats=formats)
         pgconn.send_query_params(b"COMMIT", None)
         pgconn.pipeline_sync()

@@ -8,7 +8,8 @@ starts the production server (gunicorn, as `atlas serve` runs it) on the app
 plus the bare route of scripts/bench_bare.py, signs up an owner and a member and builds their org
 through the API, inserts the contacts through the org-scoped door, then times
     full - GET /api/v1/contacts?limit=50 as the member (Bearer token): session
-           lookup (cached as in production), role check, door, RLS;
+           lookup (read afresh on every request, one round trip: no identity
+           cache, so revocation binds every worker at once), role check, door, RLS;
     bare - GET /api/bench/bare/contacts?org=<org>&limit=50 (scripts/bench_bare.py): the
            same SQL and JSON in the same server, no session, no role check, no RLS.
 Client processes each keep one keep-alive connection per target; after a warm-up,

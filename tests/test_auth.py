@@ -1,10 +1,9 @@
-"""Sign-up, sign-in, sessions bound to one org, revocation, expiry and the identity cache."""
+"""Sign-up, sign-in, sessions bound to one org, revocation and expiry, seen on the next request."""
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import time
-import uuid
 
 import psycopg
 import pytest
@@ -195,37 +194,42 @@ def test_a_removed_member_keeps_the_session_but_loses_the_org(two_orgs):
     assert member.get("/api/auth/organization/get-full-organization").status_code == 403
 
 
-# ----- the identity cache -----
+# ----- no identity cache: every request reads its session afresh -----
 
-@pytest.fixture
-def cached_app(fresh_db):
-    app = make_app(fresh_db, identity_cache_ttl_s=60)
-    yield app
-    close_app(app)
-
-
-def test_a_cached_session_costs_no_database_lookup(cached_app, fresh_db):
-    """Revoking behind the app's back is not seen within the TTL: proof the lookup was cached."""
-    user = sign_up(cached_app, "cache@example.test")
+def test_a_session_revoked_behind_the_apps_back_is_refused_on_the_next_request(api_app, fresh_db):
+    """Proof that nothing is cached: the database's word is the app's on the very next request."""
+    user = sign_up(api_app, "cache@example.test")
     assert user.get("/api/auth/get-session").status_code == 200
     with _admin(fresh_db) as conn:
         conn.execute("UPDATE sessions SET revoked_at = now()")
-    assert user.get("/api/auth/get-session").status_code == 200
+    assert user.get("/api/auth/get-session").status_code == 401
 
 
-def test_sign_out_invalidates_the_cache_at_once(cached_app):
-    user = sign_up(cached_app, "out@example.test")
+def test_a_role_changed_behind_the_apps_back_applies_on_the_next_request(api_app, fresh_db):
+    owner = sign_up(api_app, "boss@example.test")
+    org_id = create_org(owner, "Direct", "direct")
+    worker = sign_up(api_app, "worker@example.test")
+    invite_and_join(owner, worker, "admin")
+    assert worker.get("/api/auth/organization/list-members").status_code == 200
+    with _admin(fresh_db) as conn:
+        conn.execute("UPDATE members SET role = 'member' WHERE org_id = %s AND user_id = %s",
+                     (org_id, worker.user_id))
+    assert worker.get("/api/auth/organization/list-members").status_code == 403
+
+
+def test_sign_out_takes_effect_at_once(api_app):
+    user = sign_up(api_app, "out@example.test")
     assert user.get("/api/auth/get-session").status_code == 200
     user.post("/api/auth/sign-out")
     assert user.get("/api/auth/get-session").status_code == 401
 
 
-def test_role_change_and_removal_invalidate_the_cache_at_once(cached_app):
-    owner = sign_up(cached_app, "boss@example.test")
+def test_role_change_and_removal_take_effect_at_once(api_app):
+    owner = sign_up(api_app, "boss@example.test")
     create_org(owner, "Cached", "cached")
-    worker = sign_up(cached_app, "worker@example.test")
+    worker = sign_up(api_app, "worker@example.test")
     invite_and_join(owner, worker, "member")
-    assert worker.get("/api/auth/organization/list-members").status_code == 403  # now cached as member
+    assert worker.get("/api/auth/organization/list-members").status_code == 403
     r = owner.post("/api/auth/organization/update-member-role",
                    json={"memberId": str(worker.member_id), "role": "admin"})
     assert r.status_code == 200
@@ -234,8 +238,8 @@ def test_role_change_and_removal_invalidate_the_cache_at_once(cached_app):
     assert worker.get("/api/auth/organization/list-members").status_code == 403
 
 
-def test_a_cached_session_never_outlives_its_expiry(fresh_db):
-    app = make_app(fresh_db, identity_cache_ttl_s=60, session_ttl_s=1)
+def test_a_session_is_refused_once_it_expires(fresh_db):
+    app = make_app(fresh_db, session_ttl_s=1)
     try:
         user = sign_up(app, "brief@example.test")
         assert user.get("/api/auth/get-session").status_code == 200
@@ -243,16 +247,3 @@ def test_a_cached_session_never_outlives_its_expiry(fresh_db):
         assert user.get("/api/auth/get-session").status_code == 401
     finally:
         close_app(app)
-
-
-def test_the_cache_is_bounded_in_size():
-    from app.identity import Identity, IdentityCache
-
-    cache = IdentityCache(ttl_s=60, max_entries=3)
-    now = dt.datetime.now(dt.timezone.utc)
-    for n in range(5):
-        cache.put(Identity(user_id=uuid.uuid4(), org_id=None, role=None, platform_role="user",
-                           session_id=uuid.uuid4(), email="x@y.z", name="x",
-                           expires_at=now + dt.timedelta(hours=1), token_hash=str(n),
-                           session_created_at=now, user={}))
-    assert [cache.get(str(n)) is not None for n in range(5)] == [False, False, True, True, True]

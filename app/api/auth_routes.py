@@ -12,7 +12,6 @@ from app import auth
 from app.api import get_db, json_body
 from app.api.inputs import Input
 from app.errors import UnauthorizedError, UserExistsError
-from app.identity import cache
 from app.permissions import login_required, public
 from app.signin_throttle import SignInThrottle, ThrottlePolicy
 
@@ -109,7 +108,6 @@ def sign_out() -> ResponseReturnValue:
     if token is not None:
         token_hash = auth.hash_token(token)
         auth.revoke_session(get_db(), token_hash=token_hash)
-        cache().forget_token(token_hash)
     response = jsonify({"success": True})
     auth.clear_session_cookie(response, secure=bool(current_app.config["COOKIE_SECURE"]))
     return response

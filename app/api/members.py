@@ -15,7 +15,6 @@ from app import audit, orgs
 from app.api import get_db, json_body
 from app.api.inputs import Input, as_uuid
 from app.errors import ConflictError, ForbiddenError, ValidationError
-from app.identity import cache
 from app.idempotency import idempotent
 from app.permissions import ROLES, login_required, member_required, require
 
@@ -113,7 +112,6 @@ def update_member_role() -> ResponseReturnValue:
         audit.record(scope, action="member.update_role", entity="member", entity_id=member_id,
                      changed_fields=("role",), detail={"from": target["role"], "to": role})
         updated = orgs.find_member(scope, ident.org_id, member_id=member_id)
-    cache().forget(user_id=target["user_id"], org_id=ident.org_id)
     return orgs.member_json(updated)
 
 
@@ -138,7 +136,6 @@ def remove_member() -> ResponseReturnValue:
         scope.execute("DELETE FROM members WHERE org_id = %s AND id = %s", (ident.org_id, target["id"]))
         audit.record(scope, action="member.delete", entity="member", entity_id=target["id"],
                      detail={"userId": str(target["user_id"]), "role": target["role"]})
-    cache().forget(user_id=target["user_id"], org_id=ident.org_id)
     return {"member": orgs.member_json(target)}
 
 
@@ -154,5 +151,4 @@ def leave() -> ResponseReturnValue:
         scope.execute("DELETE FROM members WHERE org_id = %s AND id = %s", (ident.org_id, me["id"]))
         audit.record(scope, action="member.leave", entity="member", entity_id=me["id"],
                      detail={"userId": str(ident.user_id), "role": me["role"]})
-    cache().forget(user_id=ident.user_id, org_id=ident.org_id)
     return {"member": orgs.member_json(me)}

@@ -13,8 +13,7 @@ from app import audit, auth, orgs
 from app.api import get_db, json_body
 from app.api.auth_routes import session_kwargs
 from app.api.inputs import Input
-from app.errors import ConflictError, CrossOrgRefusedError, ForbiddenError, ValidationError
-from app.identity import cache
+from app.errors import ConflictError, CrossOrgRefusedError, ForbiddenError, UnauthorizedError, ValidationError
 from app.idempotency import idempotent, new_org_id
 from app.permissions import can, login_required, login_required_target_org, member_required, require
 
@@ -103,29 +102,33 @@ def _refuse_other_org(field: str, value: str) -> None:
 @bp.post("/set-active")
 @login_required_target_org
 def set_active() -> ResponseReturnValue:
-    """Switching orgs forces a fresh session: a new token bound to the org; the old one is revoked."""
+    """Switching orgs forces a fresh session: a new token bound to the org, minted only by consuming the old one.
+
+    One transaction checks the membership, revokes the presented session (if
+    it is still live) and inserts the new session: a token already
+    signed out, switched away or expired is refused with 401, and of
+    concurrent switches with one token exactly one succeeds.
+    """
     body = json_body()
     fields = Input(body)
     target = fields.uuid("organizationId", required=False)
     slug = fields.text("organizationSlug", required=False, max_len=63)
     fields.done()
     ident, db = g.identity, get_db()
-    role = None
-    if target is not None or slug is not None:
-        with db.identity_transaction(user_id=ident.user_id) as scope:
-            found = orgs.membership(scope, user_id=ident.user_id, org_id=target, slug=slug)
-        if found is None:
-            if ident.org_id is not None:
-                audit.record_refusal(db, org_id=ident.org_id, action="session.set_active",
-                                     entity="organization", entity_id=str(target or slug),
-                                     detail={"reason": "not a member"})
-            raise ForbiddenError("you are not a member of this organization")
-        target, role = found["org_id"], found["role"]
     with db.identity_transaction(user_id=ident.user_id, session_token_hash=ident.token_hash) as scope:
-        new = auth.insert_session(scope, user_id=ident.user_id, org_id=target, **session_kwargs())
-        scope.execute("UPDATE sessions SET revoked_at = now() WHERE token_hash = %s AND revoked_at IS NULL",
-                      (ident.token_hash,))
-    cache().forget_token(ident.token_hash)
+        found = (orgs.membership(scope, user_id=ident.user_id, org_id=target, slug=slug)
+                 if target is not None or slug is not None else {"org_id": None, "role": None})
+        if found is not None:
+            if auth.consume_session(scope, token_hash=ident.token_hash) is None:
+                raise UnauthorizedError("this session has ended (signed out, switched or expired); sign in again")
+            new = auth.insert_session(scope, user_id=ident.user_id, org_id=found["org_id"], **session_kwargs())
+    if found is None:
+        if ident.org_id is not None:
+            audit.record_refusal(db, org_id=ident.org_id, action="session.set_active",
+                                 entity="organization", entity_id=str(target or slug),
+                                 detail={"reason": "not a member"})
+        raise ForbiddenError("you are not a member of this organization")
+    target, role = found["org_id"], found["role"]
     payload: dict | None = None
     if target is not None:
         with db.transaction(target, user_id=ident.user_id, read_only=True) as scope:
@@ -188,7 +191,6 @@ def delete() -> ResponseReturnValue:
     with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
         row = orgs.get_org(scope, ident.org_id)
         scope.execute("DELETE FROM organizations WHERE id = %s", (ident.org_id,))
-    cache().forget(org_id=ident.org_id)
     # The org's audit trail goes with it (ON DELETE CASCADE); the log keeps this one.
     log.warning("organization %s (%s) deleted by user %s, request %s",
                 ident.org_id, row["slug"], ident.user_id, g.get("request_id"))

@@ -22,7 +22,7 @@ ROLES = ("member", "admin", "owner")
 
 
 def app_config(db: TestDatabase, **overrides: Any) -> dict[str, Any]:
-    """Config for a test app: cheap argon2, no identity cache (tests see every change at once)."""
+    """Config for a test app: cheap argon2, a small pool."""
     config: dict[str, Any] = {
         "database_url": db.admin_url,
         "role_prefix": db.roles.owner.removesuffix("_owner"),
@@ -32,7 +32,6 @@ def app_config(db: TestDatabase, **overrides: Any) -> dict[str, Any]:
         "argon2_time_cost": 1,
         "argon2_memory_kib": 1024,
         "argon2_parallelism": 1,
-        "identity_cache_ttl_s": 0,
         "testing": True,
     }
     config.update(overrides)
