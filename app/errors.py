@@ -234,3 +234,11 @@ class SemanticLayerInvalidError(AtlasError):
 
     status = 409
     code = "semantic_layer_invalid"
+
+
+class PlainYamlError(ValidationError):
+    """Entity YAML that is not YAML of plain kinds (bad syntax, too deep, or tagged); `line` is 1-based when known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line

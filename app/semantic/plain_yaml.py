@@ -16,16 +16,10 @@ from yaml.constructor import SafeConstructor
 from yaml.events import CollectionEndEvent, CollectionStartEvent
 from yaml.nodes import Node, ScalarNode
 
+from app.errors import PlainYamlError
+
 MAX_DEPTH = 32
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class PlainYamlError(ValueError):
-    """The text is not YAML of plain kinds; `line` is 1-based when known."""
-
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message)
-        self.message, self.line = message, line
 
 
 def compose(text: str, loader: yaml.SafeLoader) -> Node | None:
