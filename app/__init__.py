@@ -6,8 +6,8 @@ environment. Each concern registers itself through its own `init_app(app)`.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from flask import Flask
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from flask import g, has_request_context
 from psycopg.types.json import Jsonb

@@ -20,14 +20,14 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 import redis
 
-from app.errors import ConfigurationError, ServiceUnavailableError
+from app.errors import ConfigurationError, RedisUnavailableError, ServiceUnavailableError
 from app.gateway.result import CacheKey, QueryResult, jsonable
-from app.errors import RedisUnavailableError
 from app.redis_link import RedisLink
 
 log = logging.getLogger("atlas.cache")

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import click
 
@@ -40,7 +40,8 @@ def resolve_org(settings: Settings, org: str) -> str:
 @click.pass_obj
 def migrate(settings: Settings, status: bool) -> None:
     """Apply pending sql/ migrations to DATABASE_URL (an admin connection)."""
-    from app.migrate import migrate as apply, pending
+    from app.migrate import migrate as apply
+    from app.migrate import pending
 
     if status:
         waiting = pending(settings.database_url)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 

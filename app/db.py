@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from typing import Any, ContextManager, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
@@ -97,8 +98,8 @@ class ConnectionSource(Protocol):
 
     def open(self, *, warmup: bool = ...) -> Any: ...
     def close(self) -> None: ...
-    def connection(self, org_id: object) -> ContextManager[psycopg.Connection]: ...
-    def base_connection(self) -> ContextManager[psycopg.Connection]: ...
+    def connection(self, org_id: object) -> AbstractContextManager[psycopg.Connection]: ...
+    def base_connection(self) -> AbstractContextManager[psycopg.Connection]: ...
 
 
 class Database:

@@ -6,7 +6,7 @@ is generated from them, so a field is added in one place.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # kinds: text, email, int, decimal, date, datetime, ref (uuid of a row of the same org), choice, bool
 

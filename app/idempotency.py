@@ -23,7 +23,8 @@ import hashlib
 import json
 import re
 import uuid
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Response, current_app, g, request
 from psycopg.types.json import Jsonb
@@ -37,7 +38,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_CHARS = 255
-_KEY = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_KEY_CHARS)  # printable ASCII, no spaces
+_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_CHARS}}}")  # printable ASCII, no spaces
 _KEPT_HEADERS = ("Content-Type", "Location")
 _NEW_ORG_NAMESPACE = uuid.UUID("6f1d1c8e-5b0a-4b8e-9a57-2f0e3c1d9a41")
 

@@ -26,8 +26,8 @@ import hashlib
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import psycopg
 

@@ -18,12 +18,18 @@ Per-org series (`atlas_org_*`) exist only when METRICS_ORG_LABELS is on.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from flask import Flask, current_app, g, request
 from prometheus_client import (
-    CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 

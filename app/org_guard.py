@@ -8,7 +8,7 @@ session org's audit trail in its own transaction.
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import current_app, request
 

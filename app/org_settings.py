@@ -9,8 +9,9 @@ the old settings is served after a change.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from psycopg import sql
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Mapping
+from collections.abc import Mapping
 
 from psycopg import sql
 

@@ -8,14 +8,18 @@ declaration of the matched endpoint. A view that declares nothing is refused
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping, TypeVar
+from typing import TypeVar
 
 from flask import Flask, current_app, g, request
 
 from app import org_guard
 from app.errors import (
-    AccessUndeclaredError, ForbiddenError, NoActiveOrganizationError, UnauthorizedError,
+    AccessUndeclaredError,
+    ForbiddenError,
+    NoActiveOrganizationError,
+    UnauthorizedError,
 )
 
 F = TypeVar("F", bound=Callable[..., object])

@@ -6,8 +6,8 @@ database by configuration any more than by SQL.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping
 
 from app.errors import ValidationError
 

@@ -21,11 +21,11 @@ import datetime as dt
 import logging
 import math
 import uuid
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from app.db import Database
-from app.errors import RateLimitedError
-from app.errors import RedisUnavailableError
+from app.errors import RateLimitedError, RedisUnavailableError
 from app.redis_link import RedisLink
 
 log = logging.getLogger("atlas.ratelimit")

@@ -9,7 +9,8 @@ through psycopg.sql; values are always parameters.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import psycopg
 from psycopg import sql

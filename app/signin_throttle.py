@@ -18,8 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from app.db import Database
 from app.errors import ConfigurationError, SignInThrottledError

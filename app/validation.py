@@ -5,7 +5,8 @@ import datetime as dt
 import decimal
 import re
 import uuid
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from app.entities import Entity, Field
 from app.errors import ValidationError

@@ -24,8 +24,9 @@ import select
 import uuid
 import weakref
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import psycopg
 from psycopg import pq, sql
@@ -33,7 +34,7 @@ from psycopg.adapt import PyFormat, Transformer
 
 _PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?s|%%")
 _MAX_STATEMENTS = 200  # prepared statements kept per connection (LRU, then DEALLOCATE)
-_states: "weakref.WeakKeyDictionary[psycopg.Connection, _ConnState]" = weakref.WeakKeyDictionary()
+_states: weakref.WeakKeyDictionary[psycopg.Connection, _ConnState] = weakref.WeakKeyDictionary()
 _serial = iter(range(1, 2**62))
 
 

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,8 @@ from tests.support.server import find_or_start  # noqa: E402
 
 TARGET_RATIO = 0.75
 PASSWORD = "bench-api-password"
-FIRST = "Ada Alan Ana Ben Carla Chen Dana Eli Emma Finn Grace Hana Ivan Kai Lea Liam Maya Noah Omar Zoe".split()
-LAST = "Adams Baker Chen Diaz Evans Garcia Hall Ito Jones Khan Kim Lopez Meyer Patel Rossi Smith Wong".split()
+FIRST = ["Ada", "Alan", "Ana", "Ben", "Carla", "Chen", "Dana", "Eli", "Emma", "Finn", "Grace", "Hana", "Ivan", "Kai", "Lea", "Liam", "Maya", "Noah", "Omar", "Zoe"]
+LAST = ["Adams", "Baker", "Chen", "Diaz", "Evans", "Garcia", "Hall", "Ito", "Jones", "Khan", "Kim", "Lopez", "Meyer", "Patel", "Rossi", "Smith", "Wong"]
 
 
 # ----- the server -----------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def seed(port: int, db: TestDatabase, *, contacts: int) -> tuple[str, str]:
     member = must(port, "POST", "/api/auth/organization/set-active", token=member,
                   body={"organizationId": org_id})["__token"]
     rng = random.Random(7)
-    start = datetime.now(timezone.utc) - timedelta(days=365)
+    start = datetime.now(UTC) - timedelta(days=365)
     rows = [(org_id, rng.choice(FIRST), rng.choice(LAST), f"c{i}@example.test", "lead",
              start + timedelta(seconds=rng.uniform(0, 365 * 86400))) for i in range(contacts)]
     door = Database(db.app_url, min_size=1, max_size=1).open()

@@ -24,10 +24,10 @@ from psycopg_pool import ConnectionPool
 
 from app import create_app, repository
 from app.api import get_cursors
-from app.paging import limit_arg
 from app.db import Scope
 from app.entities import ENTITIES
 from app.errors import NotFoundError
+from app.paging import limit_arg
 from app.permissions import public
 from app.serialize import rows_json
 

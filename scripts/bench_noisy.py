@@ -42,7 +42,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_api import call, free_port, must, stop_server, wait_until_up  # noqa: E402
+from bench_api import free_port, must, stop_server, wait_until_up  # noqa: E402
 
 from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
 from tests.support.server import find_or_start  # noqa: E402
@@ -101,7 +101,7 @@ def org_b(port: int, token: str, seconds: float, rate: float, out: Any) -> None:
     paths = ("/api/v1/contacts?limit=1", "/api/auth/get-session")
     latencies, failures, sent = [], 0, 0
     start = time.perf_counter()
-    while (now := time.perf_counter()) < start + seconds:
+    while time.perf_counter() < start + seconds:
         try:
             status, took, _ = request(port, "GET", paths[sent % 2], token)
             latencies.append(took)

@@ -27,9 +27,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -79,7 +80,10 @@ class Sampler(threading.Thread):
         self.join()
 
 
-def request(reg: PoolRegistry, org: uuid.UUID, query: sql.Composable = sql.SQL("SELECT 1")) -> tuple[float, float]:
+SELECT_ONE = sql.SQL("SELECT 1")
+
+
+def request(reg: PoolRegistry, org: uuid.UUID, query: sql.Composable = SELECT_ONE) -> tuple[float, float]:
     """One org-scoped transaction; returns (time to get the connection, total time) in seconds."""
     start = time.perf_counter()
     with reg.connection(org) as conn:

@@ -29,10 +29,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -79,15 +80,12 @@ def render(op: str, *, explicit: bool = True, numbered: bool = False) -> sql.Com
 
 
 # ----- seeding ------------------------------------------------------------------------------
-FIRST = "Ada Alan Amir Ana Ben Carla Chen Dana Eli Emma Eva Finn Grace Hana Ivan Jon Kai Lea Liam Lina " \
-        "Luca Maya Mia Nia Noah Omar Priya Raj Rosa Sam Sara Tom Uma Vera Yui Zoe".split()
-LAST = "Adams Baker Chen Diaz Evans Fischer Garcia Hall Ito Jones Khan Kim Lopez Martin Meyer Nakamura " \
-       "Novak Okafor Patel Quinn Rossi Sato Schmidt Silva Smith Tanaka Torres Weber Wong Young".split()
-WORDS = "Acme Apex Blue Bright Cedar Delta Echo Globex Harbor Iron Lumen Nova Orbit Peak Pine Quantum " \
-        "River Summit Terra Vertex".split()
-KINDS = "Labs Systems Logistics Health Foods Capital Energy Media Robotics Studio".split()
-INDUSTRIES = "software retail manufacturing healthcare finance logistics media energy education".split()
-TITLES = "CEO CTO CFO Sales Engineer Buyer Analyst Manager Director Founder".split()
+FIRST = ["Ada", "Alan", "Amir", "Ana", "Ben", "Carla", "Chen", "Dana", "Eli", "Emma", "Eva", "Finn", "Grace", "Hana", "Ivan", "Jon", "Kai", "Lea", "Liam", "Lina", "Luca", "Maya", "Mia", "Nia", "Noah", "Omar", "Priya", "Raj", "Rosa", "Sam", "Sara", "Tom", "Uma", "Vera", "Yui", "Zoe"]
+LAST = ["Adams", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hall", "Ito", "Jones", "Khan", "Kim", "Lopez", "Martin", "Meyer", "Nakamura", "Novak", "Okafor", "Patel", "Quinn", "Rossi", "Sato", "Schmidt", "Silva", "Smith", "Tanaka", "Torres", "Weber", "Wong", "Young"]
+WORDS = ["Acme", "Apex", "Blue", "Bright", "Cedar", "Delta", "Echo", "Globex", "Harbor", "Iron", "Lumen", "Nova", "Orbit", "Peak", "Pine", "Quantum", "River", "Summit", "Terra", "Vertex"]
+KINDS = ["Labs", "Systems", "Logistics", "Health", "Foods", "Capital", "Energy", "Media", "Robotics", "Studio"]
+INDUSTRIES = ["software", "retail", "manufacturing", "healthcare", "finance", "logistics", "media", "energy", "education"]
+TITLES = ["CEO", "CTO", "CFO", "Sales", "Engineer", "Buyer", "Analyst", "Manager", "Director", "Founder"]
 LIFECYCLE = (("lead", 50), ("subscriber", 15), ("customer", 25), ("evangelist", 5), ("other", 5))
 STAGES = (("prospecting", 25), ("qualification", 20), ("proposal", 15), ("negotiation", 10),
           ("closed_won", 15), ("closed_lost", 15))
@@ -131,7 +129,7 @@ def _copy(conn: psycopg.Connection, table: str, columns: tuple[str, ...], rows: 
 
 def seed(admin_url: str, *, orgs: int, rows: int, rng: random.Random) -> Seeded:
     """Orgs, then ~10% accounts, 60% contacts, 30% opportunities, with lognormal org sizes."""
-    start = datetime.now(timezone.utc) - timedelta(days=DAYS)
+    start = datetime.now(UTC) - timedelta(days=DAYS)
     org_ids = [_uuid(rng) for _ in range(orgs)]
     weights = [rng.lognormvariate(0, 0.5) for _ in org_ids]
     out = Seeded(orgs=org_ids, contacts={o: [] for o in org_ids})
@@ -195,7 +193,7 @@ def workload(seeded: Seeded, *, rng: random.Random, n: int) -> dict[str, list[di
     """n parameter sets per read, over random orgs and ids; a page starts after a random contact."""
     populated = [o for o in seeded.orgs if seeded.contacts[o]]
     point, page, agg = [], [], []
-    floor = (datetime(1970, 1, 1, tzinfo=timezone.utc), uuid.UUID(int=0))
+    floor = (datetime(1970, 1, 1, tzinfo=UTC), uuid.UUID(int=0))
     for _ in range(n):
         org = rng.choice(populated)
         rows = seeded.contacts[org]

@@ -88,7 +88,7 @@ def test_filters_by_action_entity_actor_and_time(shared_orgs, mutations):
     after = {e["request_id"] for e in walk(owner, entity="contact", since=created_at)}
     before = {e["request_id"] for e in walk(owner, entity="contact", until=created_at)}
     assert {"aud-create", "aud-update"} <= after and "aud-create" not in before
-    future = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).date().isoformat()
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()
     assert walk(owner, since=future) == []
 
 

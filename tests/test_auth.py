@@ -10,7 +10,12 @@ import pytest
 
 from app.auth import COOKIE_NAME
 from tests.support.api import (
-    PASSWORD, close_app, create_org, invite_and_join, make_app, sign_up,
+    PASSWORD,
+    close_app,
+    create_org,
+    invite_and_join,
+    make_app,
+    sign_up,
 )
 
 
@@ -120,7 +125,7 @@ def test_session_expiry_is_configurable(fresh_db):
     app = make_app(fresh_db, session_ttl_s=90)
     try:
         user = sign_up(app, "ttl@example.test")
-        left = _session_row(fresh_db, user.token)["expires_at"] - dt.datetime.now(dt.timezone.utc)
+        left = _session_row(fresh_db, user.token)["expires_at"] - dt.datetime.now(dt.UTC)
         assert dt.timedelta(seconds=80) < left <= dt.timedelta(seconds=90)
     finally:
         close_app(app)
@@ -128,7 +133,7 @@ def test_session_expiry_is_configurable(fresh_db):
 
 def test_default_session_expiry_is_seven_days(api_app, fresh_db):
     user = sign_up(api_app, "week@example.test")
-    left = _session_row(fresh_db, user.token)["expires_at"] - dt.datetime.now(dt.timezone.utc)
+    left = _session_row(fresh_db, user.token)["expires_at"] - dt.datetime.now(dt.UTC)
     assert dt.timedelta(days=6, hours=23) < left <= dt.timedelta(days=7)
 
 

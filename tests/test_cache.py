@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 
 from app.cache import CacheConfig, MemoryCache, RedisCache, make_cache
-from app.errors import ConfigurationError, RateLimitedError, ServiceUnavailableError
+from app.errors import ConfigurationError, ServiceUnavailableError
 from app.gateway.result import CacheKey, QueryResult
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -128,7 +128,7 @@ def test_values_round_trip_as_the_api_renders_them(backend):
 
     cache, _ = backend
     value = QueryResult(columns=({"name": "n", "type": "numeric"}, {"name": "t", "type": "timestamptz"}),
-                        rows=((decimal.Decimal("12.50"), dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.timezone.utc)),
+                        rows=((decimal.Decimal("12.50"), dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.UTC)),
                               (None, None)), truncated=True)
     cache.put(key(ORG_A), value)
     assert cache.get(key(ORG_A)).to_json() == value.to_json()

@@ -40,7 +40,7 @@ def seeded(harness_db, seeded_tables, tenant_table):
 def test_harness_covers_every_tenant_table_of_the_product(template_db):
     from tests.support import catalog
 
-    assert EXPECTED_TENANT_TABLES <= set(catalog.tenant_tables(template_db.admin_url))
+    assert set(catalog.tenant_tables(template_db.admin_url)) >= EXPECTED_TENANT_TABLES
 
 
 @pytest.mark.parametrize("attack", list(harness.ATTACKS))

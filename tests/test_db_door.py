@@ -30,9 +30,8 @@ def test_no_valid_org_raises_before_any_sql_is_sent(org):
     # The pool points at a closed port and is never opened: reaching it would
     # raise a connection error, not MissingOrgError.
     unreachable = Database("postgresql://nobody@127.0.0.1:1/none")
-    with pytest.raises(MissingOrgError):
-        with unreachable.transaction(org):
-            pass
+    with pytest.raises(MissingOrgError), unreachable.transaction(org):
+        pass
     with pytest.raises(MissingOrgError):
         unreachable.read_all(org, "SELECT 1")
 
@@ -61,17 +60,15 @@ def test_a_failed_read_returns_a_clean_connection(seeded):
     database, org_a, _ = seeded
     with pytest.raises(psycopg.errors.DivisionByZero):
         database.read_all(org_a, "SELECT 1 / 0")
-    with pytest.raises(psycopg.errors.DivisionByZero):
-        with database.transaction(org_a) as scope:
-            scope.fetch_all("SELECT 1 / 0")
+    with pytest.raises(psycopg.errors.DivisionByZero), database.transaction(org_a) as scope:
+        scope.fetch_all("SELECT 1 / 0")
     assert len(database.read_all(org_a, "SELECT id FROM contacts")) == 3
 
 
 def test_read_only_transaction_refuses_writes(seeded):
     database, org_a, _ = seeded
-    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-        with database.transaction(org_a, read_only=True) as scope:
-            scope.execute("DELETE FROM contacts")
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction), database.transaction(org_a, read_only=True) as scope:
+        scope.execute("DELETE FROM contacts")
     assert len(database.read_all(org_a, "SELECT id FROM contacts")) == 3
 
 

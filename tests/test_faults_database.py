@@ -17,15 +17,16 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg
 import pytest
 from flask import Flask
 
-from tests.support.api import ApiUser, close_app, create_org, make_app, sign_up
 from tests.support import databases
+from tests.support.api import ApiUser, close_app, create_org, make_app, sign_up
 from tests.support.databases import DatabaseFactory
 from tests.support.pg_cluster import Cluster, free_port
 

@@ -56,7 +56,7 @@ def test_the_corpus_would_catch_a_missing_filter(dbs):
         e.name for e in CORPUS
         if multiset(fetch_superuser(conns["full"], e.sql)) != multiset(fetch_superuser(conns["orga"], e.sql))
     ]
-    assert len(differing) >= 0.85 * len(CORPUS), sorted(set(e.name for e in CORPUS) - set(differing))
+    assert len(differing) >= 0.85 * len(CORPUS), sorted({e.name for e in CORPUS} - set(differing))
 
 
 def test_the_corpus_returns_rows(dbs):

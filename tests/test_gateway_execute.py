@@ -141,10 +141,9 @@ def test_a_query_error_is_reported_as_invalid_sql(data):
 
 
 def test_writes_are_refused_by_the_database_too(data):
-    with _agent(data)() as conn:
-        with pytest.raises(SqlRejectedError):
-            # RETURNING: the byte-budget envelope reads the statement as a CTE
-            execute(conn, _raw(data, "DELETE FROM contacts RETURNING id"), settings=QuerySettings())
+    with _agent(data)() as conn, pytest.raises(SqlRejectedError):
+        # RETURNING: the byte-budget envelope reads the statement as a CTE
+        execute(conn, _raw(data, "DELETE FROM contacts RETURNING id"), settings=QuerySettings())
     assert _superuser(data.full.admin_url, "SELECT count(*) FROM contacts")[0][0] > 0
 
 

@@ -9,7 +9,7 @@ either passes or is refused with the limits named (app/gateway/parse.py).
 from __future__ import annotations
 
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -102,7 +102,7 @@ def test_the_in_flight_limit_holds_across_two_workers_and_refuses_at_once(served
         ran = [a for a in answers if a[0] != 429]
         refused = [a for a in answers if a[0] == 429]
         assert [(a[0], a[2]["error"]["code"]) for a in ran] == [(400, "query_timeout")], answers
-        for status, headers, body, seconds in refused:
+        for _status, headers, body, seconds in refused:
             assert body["error"]["code"] == "too_many_concurrent_queries"
             assert "queryMaxInFlight" in body["error"]["message"]
             assert int(headers["Retry-After"]) >= 1
@@ -128,9 +128,8 @@ def test_a_slot_held_in_one_process_is_refused_in_another_until_released(limiter
     one, two = limiters
     org, other = uuid.uuid4(), uuid.uuid4()
     with one.slot(org, limit=1):
-        with pytest.raises(TooManyConcurrentQueriesError) as refused:
-            with two.slot(org, limit=1):
-                pass
+        with pytest.raises(TooManyConcurrentQueriesError) as refused, two.slot(org, limit=1):
+            pass
         assert refused.value.retry_after_s >= 1
         with two.slot(other, limit=1):
             assert two.held() == 1
@@ -143,18 +142,16 @@ def test_a_process_never_counts_its_own_slot_twice(limiters):
     org = uuid.uuid4()
     with one.slot(org, limit=2) as first, one.slot(org, limit=2) as second:
         assert {first, second} == {0, 1}
-        with pytest.raises(TooManyConcurrentQueriesError):
-            with one.slot(org, limit=2):
-                pass
+        with pytest.raises(TooManyConcurrentQueriesError), one.slot(org, limit=2):
+            pass
 
 
 def test_the_per_process_thread_share_refuses_at_once(fresh_db):
     limiter = InflightLimiter(fresh_db.app_url, process_threads=1)
     try:
-        with limiter.slot(uuid.uuid4(), limit=2):
-            with pytest.raises(AgentCapacityError) as refused:
-                with limiter.slot(uuid.uuid4(), limit=2):
-                    pass
+        with limiter.slot(uuid.uuid4(), limit=2), pytest.raises(AgentCapacityError) as refused:
+            with limiter.slot(uuid.uuid4(), limit=2):
+                pass
         assert refused.value.status == 503 and refused.value.retry_after_s >= 1
         assert limiter.held() == 0, "a refused thread share gives its org slot back"
     finally:

@@ -76,7 +76,7 @@ def test_concurrent_migrations_apply_each_file_once(empty_db):
     def run() -> None:
         try:
             results.append(migrate(empty_db.admin_url, roles=empty_db.roles))
-        except Exception as exc:  # noqa: BLE001 - reported through the assertion below
+        except Exception as exc:
             results.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]

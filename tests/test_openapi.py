@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -14,7 +15,9 @@ from openapi_spec_validator import validate
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance, response_schema_conformance, status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
 )
 
 from app.entities import ENTITIES
@@ -22,7 +25,15 @@ from app.openapi_spec import build_document, component_name, documented_operatio
 from app.permissions import Access, access_of, can
 from tests.support import databases
 from tests.support.api import (
-    ApiUser, TwoOrgs, anonymous, build_two_orgs, close_app, create_org, invite_and_join, make_app, sign_up,
+    ApiUser,
+    TwoOrgs,
+    anonymous,
+    build_two_orgs,
+    close_app,
+    create_org,
+    invite_and_join,
+    make_app,
+    sign_up,
     two_org_world,
 )
 

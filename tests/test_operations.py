@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -22,8 +23,12 @@ from app import metrics
 from app.config import Settings
 from app.errors import ConfigurationError
 from tests.support import databases
-from tests.support.api import (  # noqa: F401  (api_app: a pytest fixture)
-    TwoOrgs, anonymous, api_app, close_app, make_app, two_org_world,
+from tests.support.api import (
+    TwoOrgs,
+    anonymous,
+    close_app,
+    make_app,
+    two_org_world,
 )
 from tests.test_serve import ATLAS, _free_port
 
@@ -221,7 +226,7 @@ def test_counters_label_routes_and_statuses_and_never_an_org(watched: TwoOrgs) -
     assert value(after, "atlas_pool_open_connections") >= 1
     assert value(after, "atlas_pool_max_connections") >= 1
     # No tenant anywhere: ids, names, slugs, emails, the contact's id, a raw path.
-    people = [u for u in watched.users.values()]
+    people = list(watched.users.values())
     forbidden = [str(watched.org_a), str(watched.org_b), "Acme", "Globex", "acme", "globex", contact,
                  *(str(u.user_id) for u in people), *(u.email for u in people)]
     assert [word for word in forbidden if word in text] == []

@@ -14,8 +14,15 @@ import pytest
 from flask import Blueprint
 
 from app.permissions import (
-    ACTIONS, PERMISSIONS, can, login_required, member_required, platform_admin_required, public,
-    require, roles_required,
+    ACTIONS,
+    PERMISSIONS,
+    can,
+    login_required,
+    member_required,
+    platform_admin_required,
+    public,
+    require,
+    roles_required,
 )
 from tests.support.api import sign_up, two_org_world
 

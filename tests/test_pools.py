@@ -207,10 +207,9 @@ def terminate(admin_url: str, pid: int) -> None:
 
 
 def fail_once(reg, org, admin_url: str) -> None:
-    with pytest.raises(psycopg.OperationalError):
-        with reg.connection(org) as conn:
-            terminate(admin_url, conn.info.backend_pid)
-            conn.execute("SELECT 1")
+    with pytest.raises(psycopg.OperationalError), reg.connection(org) as conn:
+        terminate(admin_url, conn.info.backend_pid)
+        conn.execute("SELECT 1")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -245,9 +244,8 @@ def test_metrics_count_checkouts_queries_and_errors(registry, mode):
     org = uuid.uuid4()
     for _ in range(3):
         touch(reg, org)
-    with pytest.raises(psycopg.errors.DivisionByZero):
-        with reg.connection(org) as conn:
-            conn.execute("SELECT 1 / 0")
+    with pytest.raises(psycopg.errors.DivisionByZero), reg.connection(org) as conn:
+        conn.execute("SELECT 1 / 0")
     row = reg.snapshot(org)["orgs"][0]
     assert (row["requests"], row["checkouts"], row["queries"], row["errors"]) == (4, 4, 7, 1)
     assert row["error_rate"] == 0.25

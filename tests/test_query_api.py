@@ -8,8 +8,8 @@ gets back is compared with what is really in that org.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import psycopg
 import pytest

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -15,13 +15,12 @@ import redis
 
 from app.circuit import CircuitBreaker
 from app.db import Database
-from app.errors import RateLimitedError
+from app.errors import RateLimitedError, RedisUnavailableError
 from app.ratelimit import PostgresRateLimiter, RedisFirstRateLimiter, RedisRateLimiter
-from app.errors import RedisUnavailableError
 from app.redis_link import RedisLink
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-EPOCH = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
 
 
 class Clock:

@@ -97,9 +97,8 @@ def test_a_reference_to_another_orgs_row_is_a_field_error(world):
     with psycopg.connect(db.admin_url, autocommit=True) as conn:
         their_account = rows.insert_row(conn, "accounts", org_b)
     entity = ENTITIES["contacts"]
-    with database.transaction(org_a) as scope:
-        with pytest.raises(ValidationError) as caught:
-            repository.create(scope, entity, {"first_name": "X", "account_id": their_account["id"]})
+    with database.transaction(org_a) as scope, pytest.raises(ValidationError) as caught:
+        repository.create(scope, entity, {"first_name": "X", "account_id": their_account["id"]})
     assert caught.value.details["fields"] == {"account_id": "does not exist"}
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
-import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest

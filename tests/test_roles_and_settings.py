@@ -56,25 +56,22 @@ def test_updating_pg_settings_cannot_switch_org(two_orgs):
 def test_app_role_cannot_become_a_privileged_role(two_orgs, role):
     db, _, _ = two_orgs
     target = db.roles.owner if role == "owner" else "postgres"
-    with psycopg.connect(db.app_url) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(target)))
+    with psycopg.connect(db.app_url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(target)))
 
 
 @pytest.mark.parametrize("url_attr", ["app_url", "agent_url"])
 def test_app_roles_cannot_create_temporary_objects(two_orgs, url_attr):
     db, _, _ = two_orgs
-    with psycopg.connect(getattr(db, url_attr)) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("CREATE TEMP TABLE contacts (org_id uuid)")
+    with psycopg.connect(getattr(db, url_attr)) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("CREATE TEMP TABLE contacts (org_id uuid)")
 
 
 @pytest.mark.parametrize("url_attr", ["app_url", "agent_url"])
 def test_app_roles_cannot_create_objects_in_public(two_orgs, url_attr):
     db, _, _ = two_orgs
-    with psycopg.connect(getattr(db, url_attr)) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("CREATE FUNCTION public.now() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    with psycopg.connect(getattr(db, url_attr)) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("CREATE FUNCTION public.now() RETURNS int LANGUAGE sql AS 'SELECT 1'")
 
 
 def test_roles_are_neither_superuser_nor_bypassrls(two_orgs):

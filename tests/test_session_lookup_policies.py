@@ -8,8 +8,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.support.api import api_app, two_orgs  # noqa: F401
-
 
 def _visible(db_url: str, token_hash: str) -> dict[str, set]:
     """What each global auth table shows the app role under SET LOCAL app.session_token_hash alone."""
@@ -17,7 +15,7 @@ def _visible(db_url: str, token_hash: str) -> dict[str, set]:
         conn.execute(sql.SQL("SET LOCAL app.session_token_hash = {}").format(sql.Literal(token_hash)))
         return {
             "users": {r[0] for r in conn.execute("SELECT email FROM users")},
-            "members": {r for r in conn.execute("SELECT org_id, user_id FROM members")},
+            "members": set(conn.execute("SELECT org_id, user_id FROM members")),
             "sessions": {r[0] for r in conn.execute("SELECT token_hash FROM sessions")},
         }
 

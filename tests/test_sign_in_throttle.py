@@ -13,7 +13,7 @@ import pytest
 
 from app.errors import SignInThrottledError
 from app.signin_throttle import SignInThrottle, ThrottlePolicy
-from tests.support.api import PASSWORD, api_app, sign_up  # noqa: F401
+from tests.support.api import PASSWORD, sign_up
 
 SIGN_IN = "/api/auth/sign-in/email"
 
@@ -73,7 +73,7 @@ def test_the_back_off_grows_and_is_capped(fresh_db):
     from app.db import Database
 
     db = Database(fresh_db.app_url, min_size=0, max_size=1).open()
-    now = [dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)]
+    now = [dt.datetime(2030, 1, 1, tzinfo=dt.UTC)]
     throttle = SignInThrottle(db, ThrottlePolicy(account_free=2, address_free=100, base_s=1, max_s=8,
                                                  forget_s=60), clock=lambda: now[0])
     waits = []

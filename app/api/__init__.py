@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
-from typing import Iterable
+from collections.abc import Iterable
 
 from flask import Flask, current_app, request
 

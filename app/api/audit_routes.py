@@ -41,7 +41,7 @@ def _instant(name: str, raw: str) -> dt.datetime:
         value = dt.datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
         raise _bad(name, "must be an ISO 8601 date or date-time") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _conditions(args: Any, params: dict[str, Any]) -> list[sql.Composable]:

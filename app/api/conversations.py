@@ -15,8 +15,9 @@ conversation, a missing one and a malformed id are the same 404.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Blueprint, g, request, url_for
 from flask.typing import ResponseReturnValue
@@ -24,8 +25,8 @@ from psycopg import sql
 
 from app import audit
 from app.api import get_cursors, get_db, json_body
-from app.db import Scope
 from app.api.crm import path_id
+from app.db import Scope
 from app.errors import NotFoundError, ValidationError
 from app.idempotency import idempotent
 from app.paging import Keyset, Pager, limit_arg

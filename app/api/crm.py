@@ -14,8 +14,9 @@ names the session's org, so another org's row is simply not there.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from flask import Blueprint, g, request, url_for
 from flask.typing import ResponseReturnValue

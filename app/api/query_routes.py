@@ -13,9 +13,9 @@ not audited: that would let a flood write.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator
 
 import psycopg
 from flask import Blueprint, Flask, current_app, g
@@ -25,15 +25,19 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import PoolTimeout
 
 from app import audit, org_settings
-from app.inflight import InflightLimiter
 from app.api import get_db, json_body
 from app.api.semantic_routes import get_layer
-from app.checked_pool import CheckedPool, wait_timed_out
 from app.cache import CacheConfig, QueryCache, RedisCache, make_cache
+from app.checked_pool import CheckedPool, wait_timed_out
 from app.errors import (
-    ForbiddenError, QueryTimeoutError, SqlInvalidError, SqlRejectedError, ValidationError,
+    ForbiddenError,
+    QueryTimeoutError,
+    SqlInvalidError,
+    SqlRejectedError,
+    ValidationError,
 )
 from app.gateway import QueryResult, run_query
+from app.inflight import InflightLimiter
 from app.org_settings import InflightBounds, RateBounds
 from app.permissions import login_required, member_required
 from app.query_settings import QueryBounds, QuerySettings

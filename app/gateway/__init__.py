@@ -13,9 +13,9 @@ execution, so the HTTP endpoint and the CLI are thin wrappers around it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from functools import lru_cache
-from typing import Callable, Iterable
 
 import psycopg
 from sqlglot import exp
@@ -93,12 +93,15 @@ def prepare_cached(
                    row_limit=row_limit, max_sql_bytes=max_sql_bytes)
 
 
+DEFAULT_SETTINGS = QuerySettings()  # frozen: safe to share as a default
+
+
 def run_query(
     sql_text: str,
     *,
     org_id: uuid.UUID | str,
     connect: Callable[[], AbstractContextManager[psycopg.Connection]],
-    settings: QuerySettings = QuerySettings(),
+    settings: QuerySettings = DEFAULT_SETTINGS,
     cache: ResultCache | None = None,
     connection_id: str = "default",
     claims: tuple[tuple[str, str], ...] = (),

@@ -12,7 +12,7 @@ Anything else means the two parsers disagree, and the query is refused.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from pglast import ast, enums, parse_sql
 from pglast.parser import ParseError as PgParseError
@@ -23,8 +23,7 @@ from app.gateway.functions import PG_FUNCTIONS
 from app.gateway.parse import too_deep
 
 PG_TYPES = frozenset(
-    "int2 int4 int8 numeric float4 float8 text varchar bpchar bool date time timetz timestamp "
-    "timestamptz interval uuid json jsonb money".split()
+    ["int2", "int4", "int8", "numeric", "float4", "float8", "text", "varchar", "bpchar", "bool", "date", "time", "timetz", "timestamp", "timestamptz", "interval", "uuid", "json", "jsonb", "money"]
 )
 _SVF = enums.SQLValueFunctionOp
 PG_VALUE_FUNCTIONS = frozenset(
@@ -157,8 +156,7 @@ def children(node: ast.Node) -> Iterator[ast.Node]:
 
 
 _SCALAR_C_TYPES = frozenset(
-    "bool char char* int int16 int32 long uint64 bits32 AttrNumber Index Cost SubTransactionId "
-    "AclMode Bitmapset*".split()
+    ["bool", "char", "char*", "int", "int16", "int32", "long", "uint64", "bits32", "AttrNumber", "Index", "Cost", "SubTransactionId", "AclMode", "Bitmapset*"]
 )
 _SLOTS: dict[type, tuple[str, ...]] = {}
 

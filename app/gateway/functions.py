@@ -18,30 +18,7 @@ from app.gateway.statements import describe
 
 # PostgreSQL function names the regenerated SQL may call (crosscheck.py).
 PG_FUNCTIONS: frozenset[str] = frozenset(
-    """
-    count sum avg min max bool_and bool_or every string_agg array_agg stddev stddev_pop
-    stddev_samp variance var_pop var_samp corr covar_pop covar_samp regr_slope regr_intercept
-    regr_count regr_r2 regr_avgx regr_avgy json_agg jsonb_agg json_object_agg jsonb_object_agg
-    mode percentile_cont percentile_disc bit_and bit_or
-    row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value last_value
-    nth_value
-    lower upper initcap length char_length character_length octet_length bit_length substring
-    substr position strpos btrim ltrim rtrim replace concat concat_ws left right split_part
-    starts_with reverse regexp_replace regexp_match regexp_matches regexp_split_to_array
-    to_char format md5 translate ascii chr overlay string_to_array similar_to_escape
-    abs ceil ceiling floor round trunc sign sqrt cbrt power exp ln log log10 mod div pi random
-    width_bucket degrees radians gcd lcm factorial
-    now date_trunc date_part extract age make_date make_interval make_timestamp to_date
-    to_timestamp to_number date_bin justify_days justify_hours justify_interval isfinite timezone
-    clock_timestamp statement_timestamp transaction_timestamp
-    json_build_object jsonb_build_object json_build_array jsonb_build_array to_json to_jsonb
-    row_to_json jsonb_array_length json_array_length jsonb_typeof json_typeof
-    jsonb_extract_path jsonb_extract_path_text json_extract_path json_extract_path_text
-    jsonb_object_keys jsonb_array_elements jsonb_array_elements_text jsonb_each
-    jsonb_each_text jsonb_strip_nulls
-    array_length cardinality unnest array_to_string array_position array_append array_prepend
-    array_cat array_remove generate_series num_nulls num_nonnulls gen_random_uuid
-    """.split()
+    ["count", "sum", "avg", "min", "max", "bool_and", "bool_or", "every", "string_agg", "array_agg", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp", "corr", "covar_pop", "covar_samp", "regr_slope", "regr_intercept", "regr_count", "regr_r2", "regr_avgx", "regr_avgy", "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg", "mode", "percentile_cont", "percentile_disc", "bit_and", "bit_or", "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead", "first_value", "last_value", "nth_value", "lower", "upper", "initcap", "length", "char_length", "character_length", "octet_length", "bit_length", "substring", "substr", "position", "strpos", "btrim", "ltrim", "rtrim", "replace", "concat", "concat_ws", "left", "right", "split_part", "starts_with", "reverse", "regexp_replace", "regexp_match", "regexp_matches", "regexp_split_to_array", "to_char", "format", "md5", "translate", "ascii", "chr", "overlay", "string_to_array", "similar_to_escape", "abs", "ceil", "ceiling", "floor", "round", "trunc", "sign", "sqrt", "cbrt", "power", "exp", "ln", "log", "log10", "mod", "div", "pi", "random", "width_bucket", "degrees", "radians", "gcd", "lcm", "factorial", "now", "date_trunc", "date_part", "extract", "age", "make_date", "make_interval", "make_timestamp", "to_date", "to_timestamp", "to_number", "date_bin", "justify_days", "justify_hours", "justify_interval", "isfinite", "timezone", "clock_timestamp", "statement_timestamp", "transaction_timestamp", "json_build_object", "jsonb_build_object", "json_build_array", "jsonb_build_array", "to_json", "to_jsonb", "row_to_json", "jsonb_array_length", "json_array_length", "jsonb_typeof", "json_typeof", "jsonb_extract_path", "jsonb_extract_path_text", "json_extract_path", "json_extract_path_text", "jsonb_object_keys", "jsonb_array_elements", "jsonb_array_elements_text", "jsonb_each", "jsonb_each_text", "jsonb_strip_nulls", "array_length", "cardinality", "unnest", "array_to_string", "array_position", "array_append", "array_prepend", "array_cat", "array_remove", "generate_series", "num_nulls", "num_nonnulls", "gen_random_uuid"]
 )
 
 # sqlglot's typed nodes for those functions (and for operators it models as functions).

@@ -12,7 +12,7 @@ deep query is a client error naming the limit, never a RecursionError.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import sqlglot
 from sqlglot import exp

@@ -196,7 +196,7 @@ def describe(node: exp.Expression) -> str:
             return name
     try:
         text = node.sql(dialect="postgres", comments=False)
-    except Exception:  # noqa: BLE001 - a message must never fail to render
+    except Exception:
         text = ""
     text = " ".join(text.split())
     snippet = f" ({text[:60]}{'...' if len(text) > 60 else ''})" if text else ""

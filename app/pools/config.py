@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -69,7 +70,7 @@ class PoolConfig:
 
     def _check_capacity(self) -> None:
         """Refuse settings under which no org could ever get a connection."""
-        cap, count = self.max_total_connections, len(self.datasources)
+        cap = self.max_total_connections
         if self.per_org is None or self.mode == "dedicated":
             need = self.base_reserved + (self.per_org.max_connections if self.per_org else 0)
             if need > cap:

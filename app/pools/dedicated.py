@@ -8,7 +8,7 @@ for new ones plus the warmup probes.
 from __future__ import annotations
 
 import time
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -64,7 +64,7 @@ class DedicatedRegistry(PoolRegistry):
             raise
         unit.pool = pool
 
-    def _connect(self, unit: Unit, *, deadline: float) -> ContextManager[psycopg.Connection]:
+    def _connect(self, unit: Unit, *, deadline: float) -> AbstractContextManager[psycopg.Connection]:
         assert unit.pool is not None
         if unit.org_id is None:
             hint = "raise pool.base.maxConnections (ATLAS_POOL_MAX_SIZE) or pool.timeoutMs (ATLAS_POOL_TIMEOUT_S)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Mapping
+from collections.abc import Mapping
 
 from flask import Flask
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
 from itertools import count
-from typing import Iterator
 
 from app.pools.metrics import Stats
 from app.pools.units import Entry, Unit

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -45,7 +45,7 @@ def statements_of(conn: psycopg.Connection) -> int:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -76,7 +76,7 @@ class Stats:
             "evictions": self.evictions,
             "pools_created": self.pools_created,
             "drains": list(self.drains),
-            "last_used": datetime.fromtimestamp(self.last_used, timezone.utc).isoformat(timespec="seconds"),
+            "last_used": datetime.fromtimestamp(self.last_used, UTC).isoformat(timespec="seconds"),
         }
 
 

@@ -15,14 +15,18 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from contextlib import contextmanager
-from typing import Any, ContextManager, Iterator
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import psycopg
 
 from app.db import as_org_id
 from app.errors import (
-    ConfigurationError, DatabaseUnavailableError, PoolCapacityExceededError, ServiceUnavailableError,
+    ConfigurationError,
+    DatabaseUnavailableError,
+    PoolCapacityExceededError,
+    ServiceUnavailableError,
 )
 from app.pools.config import PoolConfig
 from app.pools.lru import OrgLRU
@@ -66,7 +70,7 @@ class PoolRegistry:
         """Make a new org unit usable (outside the lock)."""
         raise NotImplementedError
 
-    def _connect(self, unit: Unit, *, deadline: float) -> ContextManager[psycopg.Connection]:
+    def _connect(self, unit: Unit, *, deadline: float) -> AbstractContextManager[psycopg.Connection]:
         raise NotImplementedError
 
     def _drain(self, unit: Unit) -> None:

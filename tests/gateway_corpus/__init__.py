@@ -49,7 +49,7 @@ def load_corpus(filename: str) -> list[Entry]:
 def load_fixture_pairs(filename: str) -> list[tuple[str, str, str]]:
     """(title, input, expected) triples of a fixture file."""
     triples: list[tuple[str, str, str]] = []
-    lines = [l for l in (FIXTURES / filename).read_text(encoding="utf-8").splitlines() if l.strip()]
+    lines = [text for text in (FIXTURES / filename).read_text(encoding="utf-8").splitlines() if text.strip()]
     for index, line in enumerate(lines):
         if line.startswith("-- title:"):
             title = line.removeprefix("-- title:").strip()

@@ -5,8 +5,9 @@ import datetime as dt
 import json
 import math
 from collections import Counter
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 import psycopg
 from psycopg import sql

@@ -29,7 +29,7 @@ SIZES = {  # per org: accounts, contacts, leads, opportunities, activities, note
     "orgb": (12, 23, 11, 21, 30, 15, 8, 13, 7),
     "orgc": (7, 15, 17, 12, 19, 10, 5, 8, 5),
 }
-_BASE = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+_BASE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 ACCOUNT_NAMES = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne",
                  "Tyrell", "Cyberdyne", "Soylent", "Wonka", "Oceanic", "Massive")
 INDUSTRIES = ("software", "retail", "finance", "health", None)

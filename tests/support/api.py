@@ -6,9 +6,10 @@ Its fixtures (`api_app`, `two_orgs`) reach every test module through
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from flask import Blueprint, Flask

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from contextlib import contextmanager
-from typing import Iterator
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import count
 

@@ -50,7 +50,7 @@ def _value_for(column: catalog.Column, tag: str) -> Any:
     if t in ("jsonb", "json"):
         return Jsonb({})
     if t.startswith("timestamp"):
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
     if t == "date":
         return dt.date.today()
     if t.endswith("[]"):
