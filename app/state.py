@@ -54,7 +54,7 @@ class AtlasServices:
     pool_gauges: Sampler  # pool totals for GET /metrics
 
     def close(self) -> None:
-        """Release everything, in the reverse order of building; each close is safe to repeat."""
+        """Release everything, in the reverse order of building."""
         self.pool_gauges.close()
         self.platform_db.close()
         self.queries.close()
