@@ -2,18 +2,18 @@
 
 `create_app(config)` takes its configuration (a mapping in tests, Settings
 from the environment in the CLI and under gunicorn); nothing deeper reads the
-environment. Each concern registers itself through its own `init_app(app)`.
+environment. Every long-lived service is built here, once, into one
+AtlasServices (app/state.py); each concern then registers its request hooks
+through its own `init_app(app)`, and blueprints hold views only.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from flask import Flask
 
-from app.auth import DEFAULT_SESSION_TTL_S, Passwords
+from app.auth import DEFAULT_SESSION_TTL_S
 from app.config import Settings
-from app.db import Database
 
 DEFAULTS: Mapping[str, object] = {
     "SESSION_TTL_S": DEFAULT_SESSION_TTL_S,
@@ -24,15 +24,6 @@ DEFAULTS: Mapping[str, object] = {
     "METRICS_TOKEN": "",  # GET /metrics wants it as a bearer token; empty: metrics are off
     "METRICS_ORG_LABELS": False,  # per-org series (atlas_org_*): org ids in labels, off by default
 }
-
-
-@dataclass
-class AtlasState:
-    """Per-app shared objects, at app.extensions["atlas"]."""
-
-    settings: Settings
-    db: Database
-    passwords: Passwords
 
 
 def _settings(config: Mapping[str, object] | Settings | None) -> Settings:
@@ -59,16 +50,14 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
             "base": {"minConnections": settings.pool_min_size, "maxConnections": settings.pool_max_size},
             "timeoutMs": max(1, round(settings.pool_timeout_s * 1000)),
         }})
-    from app.pools import extension as pools
-
-    db = Database(source=pools.init_app(app)).open(wait=False)
-    app.extensions["atlas"] = AtlasState(
-        settings=settings,
-        db=db,
-        passwords=Passwords.from_config(app.config),
-    )
-
+    # Imported here, not above: `atlas serve` must set up prometheus_client's mode before its import.
     from app import api, api_errors, identity, metrics, permissions
+    from app.state import KEY, build_services
+
+    services = build_services(app.config, settings)  # every long-lived service, once (app/state.py)
+    app.extensions[KEY] = services
+    if metrics.MULTIPROCESS:  # under gunicorn: create_app runs in the worker, after the fork
+        services.pool_gauges.start()
 
     metrics.init_app(app)  # first: its before_request starts the latency clock
     api_errors.init_app(app)
@@ -79,16 +68,10 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
 
 
 def close_app(app: Flask) -> None:
-    """Release everything the app opened: its pools (app, agent, platform) and its cache.
+    """Release everything the app opened (pools, cache, threads), in the reverse order of building.
 
     Called by `atlas serve` when a worker exits, and by the tests.
     """
-    from app import metrics
-    from app.api import platform_admin, query_routes
+    from app.state import services
 
-    metrics.close(app)
-    query_routes.close(app)
-    app.extensions["atlas"].db.close()  # closes the per-org pool registry too
-    platform = app.extensions.get(platform_admin.EXTENSION)
-    if platform is not None:
-        platform.close()
+    services(app).close()

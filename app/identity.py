@@ -14,12 +14,13 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 
 from app import auth
 from app.db import Database
+from app.state import services
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 F = TypeVar("F", bound=Callable[..., object])
@@ -48,7 +49,7 @@ class Identity:
     expires_at: dt.datetime
     token_hash: str
     session_created_at: dt.datetime
-    user: dict
+    user: dict[str, Any]
 
 
 def lookup(db: Database, token_hash: str) -> Identity | None:
@@ -89,8 +90,7 @@ def _before_request() -> None:
     if getattr(current_app.view_functions.get(request.endpoint or ""), "atlas_sessionless", False):
         g.identity = None
         return
-    state = current_app.extensions["atlas"]
-    g.identity = resolve(state.db, auth.token_from_request(request))
+    g.identity = resolve(services().db, auth.token_from_request(request))
 
 
 def _after_request(response: Response) -> Response:

@@ -18,8 +18,9 @@ Per-org series (`atlas_org_*`) exist only when METRICS_ORG_LABELS is on.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
@@ -32,6 +33,8 @@ from prometheus_client import (
     values,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from app.errors import ConfigurationError
 
 # Its own registry (not prometheus_client's global one): only Atlas's series, the same in both modes.
 REGISTRY = CollectorRegistry()
@@ -75,13 +78,13 @@ def agent_query_in_flight() -> Iterator[None]:
 
 def exposition(app: Flask) -> tuple[bytes, str]:
     """The text a scrape gets: every worker's series (multiprocess) or this process's."""
-    from app import pool_gauges
+    from app.state import services
 
-    pool_gauges.sample(app)  # this worker's pools, fresh; the other workers' are at most a few seconds old
+    services(app).pool_gauges.sample()  # this worker's pools, fresh; the others' are at most a few seconds old
     if not MULTIPROCESS:
         return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
     merged = CollectorRegistry()
-    multiprocess.MultiProcessCollector(merged)
+    multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
     return generate_latest(merged), CONTENT_TYPE_LATEST
 
 
@@ -130,17 +133,14 @@ def _finished(_exc: BaseException | None) -> None:
         AGENT_QUERIES_IN_FLIGHT.dec()
 
 
+def check_config(config: Mapping[str, Any]) -> None:
+    """Refuse a METRICS_TOKEN that is not a string at start-up, not at the first scrape."""
+    if not isinstance(config["METRICS_TOKEN"], str):
+        raise ConfigurationError("METRICS_TOKEN (ATLAS_METRICS_TOKEN) must be a string")
+
+
 def init_app(app: Flask) -> None:
     """Register before every other hook, so a request's latency includes its session lookup."""
-    from app import pool_gauges
-
     app.before_request(_started)
     app.after_request(_answered)
     app.teardown_request(_finished)
-    pool_gauges.init_app(app)
-
-
-def close(app: Flask) -> None:
-    from app import pool_gauges
-
-    pool_gauges.close(app)

@@ -56,7 +56,7 @@ class Op:
     """One non-CRM operation: what it does, who may call it, what it takes and returns."""
 
     summary: str
-    access: str  # as declared on the view: public, login, member, "<resource>:<action>", roles
+    access: str  # as declared on the view: public, login, member, "<resource>:<action>", roles, "a or b"
     tag: str
     body: Schema | None = None
     response: Schema | None = None  # None: no body (204)
@@ -225,14 +225,14 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("DELETE", "/api/v1/admin/semantic/org/entities/{name}"): Op(
         "Delete a semantic entity", "semantic:update", "semantic"),
     ("POST", "/api/v1/semantic/explore"): Op(
-        "ls, cat or grep in the session org's semantic layer", "login", "semantic",
+        "ls, cat or grep in the session org's semantic layer", "semantic:read or no org", "semantic",
         body=obj(("command",), command={"type": "string", "enum": ["ls", "cat", "grep"]},
                  path={"type": "string"}, pattern={"type": "string"}, regex={"type": "boolean"}),
         response={"type": "object"}),
     ("GET", "/api/v1/admin/connections"): Op(
         "Connection pools: every org's for platform admins, the session org's for its admins and owners",
-        "login", "admin", response=obj(("scope",), scope={"type": "string", "enum": ["platform", "organization"]},
-                                      org_id=UUID)),
+        "platform_admin or roles:admin,owner", "admin",
+        response=obj(("scope",), scope={"type": "string", "enum": ["platform", "organization"]}, org_id=UUID)),
     ("GET", "/api/v1/admin/organizations"): Op(
         "Every organization with its member count (platform admins; audited)", "platform_admin", "platform",
         response=obj(("data",), data={"type": "array", "items": obj(
@@ -274,7 +274,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             truncatedReason={"type": "string", "enum": ["row_limit", "result_bytes"]})),
     ("POST", "/api/v1/admin/cache/flush"): Op(
         "Flush cached query results: the session org's (admins, owners) or every org's (platform admins)",
-        "login", "query", body=obj(scope={"type": "string", "enum": ["organization", "all"]}),
+        "scope=organization: roles:admin,owner; scope=all: platform_admin", "query",
+        body=obj(scope={"type": "string", "enum": ["organization", "all"]}),
         response=obj(("scope", "flushed"), scope={"type": "string"}, flushed={"type": "integer"})),
     ("GET", "/api/v1/settings"): Op(
         "The org's settings: agent query limits, effective values and platform bounds", "settings:read",

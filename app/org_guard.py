@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from flask import current_app, request
+from flask import request
 
 from app import audit
 from app.errors import CrossOrgRefusedError
+from app.state import services
 
 log = logging.getLogger("atlas.org_guard")
 
@@ -46,7 +47,7 @@ def refuse_foreign_org(ident: object) -> None:
                   "method": request.method, "path": request.path}
         if own is not None:
             audit.record_refusal(
-                current_app.extensions["atlas"].db, org_id=own, action="cross_org.refused",
+                services().db, org_id=own, action="cross_org.refused",
                 entity="organization", entity_id=str(value)[:100], detail=detail,
             )
         else:

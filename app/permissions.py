@@ -2,15 +2,17 @@
 
 Views only *declare* their access (`@public`, `@login_required`,
 `@member_required`, `@require(resource, action)`, `@roles_required(...)`,
-`@platform_admin_required`); a single before_request hook enforces the
-declaration of the matched endpoint. A view that declares nothing is refused
-(fail closed), and a test walks the URL map to keep every endpoint declared.
+`@platform_admin_required`); a view with two audiences declares both
+(`@either(...)`: any one admits; `@by_field(...)`: a body field chooses). A
+single before_request hook enforces the declaration of the matched endpoint.
+A view that declares nothing is refused (fail closed), and a test walks the
+URL map to keep every endpoint declared. Views never check roles themselves.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 
@@ -20,6 +22,7 @@ from app.errors import (
     ForbiddenError,
     NoActiveOrganizationError,
     UnauthorizedError,
+    ValidationError,
 )
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -59,13 +62,19 @@ def can(role: str | None, resource: str, action: str) -> bool:
 
 @dataclass(frozen=True)
 class Access:
-    """What a view needs: `kind` is public|login|member|matrix|roles|platform_admin."""
+    """What a view needs: `kind` is public|login|member|matrix|roles|platform_admin|either|by_field."""
 
     kind: str
     resource: str | None = None
     action: str | None = None
     roles: tuple[str, ...] = ()
     names_target_org: bool = False
+    org_optional: bool = False  # matrix: a session without an org is admitted (it sees no org's data)
+    refusal: str = ""  # the 403 message, when the default one would not say what was refused
+    alternatives: tuple[Access, ...] = ()  # either: any one admits
+    field: str = ""  # by_field: the body field choosing among `choices` ...
+    default: str = ""  # ... and its value when absent
+    choices: tuple[tuple[str, Access], ...] = ()
 
 
 def _declare(access: Access) -> Callable[[F], F]:
@@ -84,17 +93,49 @@ platform_admin_required = _declare(Access("platform_admin"))
 login_required_target_org = _declare(Access("login", names_target_org=True))
 
 
-def require(resource: str, action: str) -> Callable[[F], F]:
-    """Declare a matrix cell; unknown names fail at import, not at request time."""
+def require(resource: str, action: str, *, org_optional: bool = False) -> Callable[[F], F]:
+    """Declare a matrix cell; unknown names fail at import, not at request time.
+
+    With org_optional, a session without an org is admitted too (the view then serves no org's data).
+    """
     if resource not in PERMISSIONS or action not in ACTIONS:
         raise ValueError(f"unknown permission {resource}:{action}")
-    return _declare(Access("matrix", resource=resource, action=action))
+    return _declare(Access("matrix", resource=resource, action=action, org_optional=org_optional))
 
 
-def roles_required(*roles: str) -> Callable[[F], F]:
-    if not roles or any(r not in ROLES for r in roles):
+def roles(*names: str, refusal: str = "") -> Access:
+    """The session org's members with one of these roles (an audience for `either` or `by_field`)."""
+    if not names or any(r not in ROLES for r in names):
         raise ValueError(f"roles must be among {ROLES}")
-    return _declare(Access("roles", roles=tuple(roles)))
+    return Access("roles", roles=tuple(names), refusal=refusal)
+
+
+def platform_admin(*, refusal: str = "") -> Access:
+    """Users whose platform_role is admin (an audience for `either` or `by_field`)."""
+    return Access("platform_admin", refusal=refusal)
+
+
+def roles_required(*names: str) -> Callable[[F], F]:
+    return _declare(roles(*names))
+
+
+def either(*alternatives: Access, refusal: str) -> Callable[[F], F]:
+    """A view with several audiences: admitted when any alternative admits, else 403 `refusal`."""
+    if len(alternatives) < 2 or any(a.kind in ("public", "either", "by_field") for a in alternatives):
+        raise ValueError("either needs two or more plain audiences")
+    return _declare(Access("either", alternatives=alternatives, refusal=refusal))
+
+
+def by_field(field: str, *, default: str, choices: Mapping[str, Access]) -> Callable[[F], F]:
+    """A view whose audience depends on one JSON body field (absent: `default`); other values are a 400."""
+    if default not in choices or any(a.kind in ("public", "by_field") for a in choices.values()):
+        raise ValueError("by_field needs its default among the choices, and no public or nested choice")
+    return _declare(Access("by_field", field=field, default=default, choices=tuple(choices.items())))
+
+
+def is_platform_admin(ident: Any) -> bool:
+    """For views that *show* more to platform admins; who may call a view is declared, not asked."""
+    return bool(ident is not None and ident.platform_role == "admin")
 
 
 def access_of(view: object) -> Access | None:
@@ -110,20 +151,49 @@ def check(access: Access) -> None:
         raise UnauthorizedError("sign in first: no valid session (it may have expired or been revoked)")
     if not access.names_target_org:
         org_guard.refuse_foreign_org(ident)
+    admit(ident, access)
+
+
+def admit(ident: Any, access: Access) -> None:
+    """Raise ForbiddenError (NoActiveOrganizationError when an org is needed) unless `ident` qualifies."""
+    if access.kind == "by_field":
+        admit(ident, _chosen(access))
+        return
+    if access.kind == "either":
+        for alternative in access.alternatives:
+            try:
+                admit(ident, alternative)
+                return
+            except ForbiddenError:
+                continue
+        raise ForbiddenError(access.refusal)
     if access.kind == "login":
         return
     if access.kind == "platform_admin":
-        if ident.platform_role != "admin":
-            raise ForbiddenError("only platform administrators may do this")
+        if not is_platform_admin(ident):
+            raise ForbiddenError(access.refusal or "only platform administrators may do this")
         return
     if ident.org_id is None:
+        if access.org_optional:
+            return
         raise NoActiveOrganizationError(
             "no active organization: call POST /api/auth/organization/set-active first"
         )
-    if access.kind == "matrix" and not can(ident.role, access.resource, access.action):  # type: ignore[arg-type]
-        raise ForbiddenError(f"role {ident.role!r} may not {access.action} {access.resource}")
+    if access.kind == "matrix" and not can(ident.role, str(access.resource), str(access.action)):
+        raise ForbiddenError(access.refusal or f"role {ident.role!r} may not {access.action} {access.resource}")
     if access.kind == "roles" and ident.role not in access.roles:
-        raise ForbiddenError(f"only {' or '.join(access.roles)} may do this")
+        raise ForbiddenError(access.refusal or f"only {' or '.join(access.roles)} may do this")
+
+
+def _chosen(access: Access) -> Access:
+    """The audience the request's body field names; 400 for a value that names none."""
+    body = request.get_json(silent=True) if request.is_json else None
+    value = body.get(access.field, access.default) if isinstance(body, dict) else access.default
+    names = [name for name, _ in access.choices]
+    if not isinstance(value, str) or value not in names:
+        raise ValidationError(f"{access.field} must be " + " or ".join(f'"{name}"' for name in names),
+                              details={"fields": {access.field: "must be " + " or ".join(names)}})
+    return dict(access.choices)[value]
 
 
 def _enforce() -> None:

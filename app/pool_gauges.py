@@ -16,13 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask
 from prometheus_client import Counter, Gauge
 
-from app.metrics import MULTIPROCESS, REGISTRY
+from app.metrics import REGISTRY
+from app.pools import PoolRegistry
 
 log = logging.getLogger("atlas.metrics")
-EXTENSION = "atlas_pool_gauges"
 SAMPLE_INTERVAL_S = 5.0
 
 
@@ -50,16 +49,14 @@ COUNTS = {
 class Sampler:
     """One app's last-seen counts (to add only growth) and its sampling thread, if any."""
 
-    app: Flask
+    registry: PoolRegistry
     seen: dict[str, int] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     thread: threading.Thread | None = None
 
     def sample(self) -> None:
-        from app.pools.extension import registry_of
-
-        registry = registry_of(self.app)
+        registry = self.registry
         snapshot = registry.snapshot()
         totals = snapshot["totals"]
         base_active, base_waiting = _sums(snapshot["base"])
@@ -81,6 +78,17 @@ class Sampler:
                     counter.inc(grown)
                     self.seen[name] = int(totals[name])
 
+    def start(self) -> None:
+        """Sample every SAMPLE_INTERVAL_S from a thread (under gunicorn, in the worker, after the fork)."""
+        self.thread = threading.Thread(target=self._run, name="atlas-pool-gauges", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.stop.set()
+            self.thread.join(timeout=SAMPLE_INTERVAL_S)
+            self.thread = None
+
     def _run(self) -> None:
         while not self.stop.wait(SAMPLE_INTERVAL_S):
             try:
@@ -96,24 +104,3 @@ def _sums(rows: Iterable[dict[str, Any]]) -> tuple[int, int]:
         active += int(row.get("active") or 0)
         waiting += int(row.get("waiting") or 0)
     return active, waiting
-
-
-def sample(app: Flask) -> None:
-    """Refresh this process's pool series now (called before each scrape this process answers)."""
-    sampler = app.extensions.get(EXTENSION)
-    if sampler is not None:
-        sampler.sample()
-
-
-def init_app(app: Flask) -> None:
-    sampler = app.extensions[EXTENSION] = Sampler(app)
-    if MULTIPROCESS:  # under gunicorn: create_app runs in the worker, after the fork
-        sampler.thread = threading.Thread(target=sampler._run, name="atlas-pool-gauges", daemon=True)
-        sampler.thread.start()
-
-
-def close(app: Flask) -> None:
-    sampler = app.extensions.pop(EXTENSION, None)
-    if sampler is not None and sampler.thread is not None:
-        sampler.stop.set()
-        sampler.thread.join(timeout=SAMPLE_INTERVAL_S)

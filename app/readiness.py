@@ -14,16 +14,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 import redis
-from flask import Flask
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-EXTENSION = "atlas_readiness"
+from app.errors import ConfigurationError
+
 RESULT_TTL_S = 1.0
 
 
@@ -127,17 +128,12 @@ class Readiness:
         return result
 
 
-def readiness(app: Flask) -> Readiness:
-    """The app's Readiness, built on first use (after the query blueprint made its cache)."""
-    state = app.extensions.get(EXTENSION)
-    if state is None:
-        from app.api.query_routes import query_state
-        from app.cache import RedisCache
-
-        cache = query_state(app).cache
-        state = app.extensions[EXTENSION] = Readiness(
-            database_url=app.config["ATLAS_SETTINGS"].app_database_url,
-            redis_client=cache.client if isinstance(cache, RedisCache) else None,
-            timeout_s=float(app.config["READINESS_TIMEOUT_S"]),
-        )
-    return state
+def readiness_timeout_s(config: Mapping[str, Any]) -> float:
+    """READINESS_TIMEOUT_S, refused at start-up rather than at the first probe when out of range."""
+    try:
+        timeout_s = float(config["READINESS_TIMEOUT_S"])
+    except (TypeError, ValueError):
+        timeout_s = 0.0
+    if not 0 < timeout_s <= 60:
+        raise ConfigurationError("READINESS_TIMEOUT_S (ATLAS_READINESS_TIMEOUT_S) must be between 0 and 60 seconds")
+    return timeout_s

@@ -21,10 +21,11 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import create_app, repository  # noqa: E402
+from app import close_app, create_app, repository  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.entities import ENTITIES  # noqa: E402
 from app.migrate import migrate  # noqa: E402
+from app.state import services  # noqa: E402
 
 PASSWORD = "atlas-demo-password"
 PLATFORM_ADMIN = "platform@atlas.test"
@@ -80,7 +81,7 @@ def seed_org(client, app, name: str, slug: str, *, rows_per_org: int, rng: rando
 
 
 def _seed_crm(app, org_id: str, slug: str, *, rows_per_org: int, rng: random.Random) -> None:
-    db = app.extensions["atlas"].db
+    db = services(app).db
     today = dt.date.today()
     n_accounts = max(1, rows_per_org // 10)
     with db.transaction(org_id) as scope:
@@ -149,7 +150,7 @@ def main() -> int:
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             # The platform role is an operator's decision, never an API call.
             conn.execute("UPDATE users SET platform_role = 'admin' WHERE email = %s", (PLATFORM_ADMIN,))
-        app.extensions["atlas"].db.close()
+        close_app(app)
         print(f"seeded {', '.join(n for n, _ in ORGS)} with {args.rows_per_org} CRM rows each")
     print_guide(args.base_url)
     return 0

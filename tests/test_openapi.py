@@ -68,9 +68,13 @@ def declared_access(access: Access | None) -> str | None:
     if access is None:
         return None
     if access.kind == "matrix":
-        return f"{access.resource}:{access.action}"
+        return f"{access.resource}:{access.action}" + (" or no org" if access.org_optional else "")
     if access.kind == "roles":
         return "roles:" + ",".join(access.roles)
+    if access.kind == "either":
+        return " or ".join(str(declared_access(a)) for a in access.alternatives)
+    if access.kind == "by_field":
+        return "; ".join(f"{access.field}={value}: {declared_access(a)}" for value, a in access.choices)
     return access.kind
 
 
@@ -226,6 +230,10 @@ _serial = itertools.count(1)
 
 def may_pass(role: str, access: str) -> bool:
     """Whether an org `role` gets past an operation's access check (x-atlas-access notation)."""
+    if "; " in access:  # by_field: "field=value: access; ..." (some value of the field admits the role)
+        return any(may_pass(role, choice.split(": ", 1)[1]) for choice in access.split("; "))
+    if " or " in access:  # either: any audience admits
+        return any(may_pass(role, part) for part in access.split(" or "))
     if access.startswith("roles:"):
         return role in access.removeprefix("roles:").split(",")
     if ":" in access:

@@ -16,12 +16,16 @@ from flask import Blueprint
 from app.permissions import (
     ACTIONS,
     PERMISSIONS,
+    by_field,
     can,
+    either,
     login_required,
     member_required,
+    platform_admin,
     platform_admin_required,
     public,
     require,
+    roles,
     roles_required,
 )
 from tests.support.api import sign_up, two_org_world
@@ -57,6 +61,14 @@ def probe_blueprint() -> Blueprint:
     bp.add_url_rule("/login", "login", login_required(lambda: {"ok": True}))
     bp.add_url_rule("/public", "public", public(lambda: {"ok": True}))
     bp.add_url_rule("/undeclared", "undeclared", lambda: {"reached": True})
+    bp.add_url_rule("/either", "either", either(platform_admin(), roles("admin", "owner"),
+                                                refusal="probe: admins or platform admins")(lambda: {"ok": True}))
+    bp.add_url_rule("/by-field", "by_field", by_field("scope", default="org", choices={
+        "org": roles("admin", "owner", refusal="probe: org admins only"),
+        "all": platform_admin(refusal="probe: platform admins only"),
+    })(lambda: {"ok": True}), methods=["POST"])
+    bp.add_url_rule("/org-optional", "org_optional", require("semantic", "update", org_optional=True)(
+        lambda: {"ok": True}))
     return bp
 
 
@@ -150,6 +162,60 @@ def test_unknown_permission_fails_at_declaration():
     with pytest.raises(ValueError):
         require("member", "list")
     assert can(None, "member", "read") is False
+
+
+# ----- views with two audiences, declared rather than checked inline -----
+
+def _as_platform_admin(world, user, value: str) -> None:  # type: ignore[no-untyped-def]
+    with psycopg.connect(world.db.admin_url, autocommit=True) as conn:
+        conn.execute("UPDATE users SET platform_role = %s WHERE id = %s", (value, user.user_id))
+
+
+def test_either_admits_any_of_its_audiences_and_refuses_with_its_message(world):
+    member, loner = world.user("a", "member"), sign_up(world.app, f"loner-{uuid.uuid4().hex[:6]}@example.test")
+    for user in (member, loner):
+        response = user.get("/_probe/either")
+        assert response.status_code == 403
+        assert response.get_json()["error"] == {"code": "forbidden", "message": "probe: admins or platform admins"}
+    assert world.user("a", "admin").get("/_probe/either").status_code == 200
+    _as_platform_admin(world, loner, "admin")
+    try:
+        assert loner.get("/_probe/either").status_code == 200  # no org needed for the platform audience
+    finally:
+        _as_platform_admin(world, loner, "user")
+
+
+def test_by_field_lets_the_body_choose_the_audience_and_refuses_unknown_values(world):
+    admin, member = world.user("a", "admin"), world.user("a", "member")
+    assert admin.post("/_probe/by-field", json={}).status_code == 200
+    assert admin.post("/_probe/by-field", json={"scope": "org"}).status_code == 200
+    refused = admin.post("/_probe/by-field", json={"scope": "all"})
+    assert refused.status_code == 403 and refused.get_json()["error"]["message"] == "probe: platform admins only"
+    assert member.post("/_probe/by-field", json={}).get_json()["error"]["message"] == "probe: org admins only"
+    for value in ("everything", ["all"], None):
+        error = admin.post("/_probe/by-field", json={"scope": value}).get_json()["error"]
+        assert error["code"] == "validation_error" and error["fields"] == {"scope": "must be org or all"}
+    assert world.app.test_client().post("/_probe/by-field", json={"scope": "all"}).status_code == 401
+    _as_platform_admin(world, member, "admin")
+    try:
+        assert member.post("/_probe/by-field", json={"scope": "all"}).status_code == 200
+        assert member.post("/_probe/by-field", json={}).status_code == 403  # the org audience still needs its role
+    finally:
+        _as_platform_admin(world, member, "user")
+
+
+def test_org_optional_admits_a_session_without_an_org_but_not_a_role_without_the_cell(world):
+    loner = sign_up(world.app, f"loner-{uuid.uuid4().hex[:6]}@example.test")
+    assert loner.get("/_probe/org-optional").status_code == 200
+    assert world.user("a", "admin").get("/_probe/org-optional").status_code == 200
+    assert world.user("a", "member").get("/_probe/org-optional").status_code == 403
+
+
+def test_two_audience_declarations_are_checked_when_declared():
+    with pytest.raises(ValueError):
+        either(platform_admin(), refusal="one audience is not two")
+    with pytest.raises(ValueError):
+        by_field("scope", default="missing", choices={"org": roles("admin")})
 
 
 # ----- the real endpoints for the resources that have them -----

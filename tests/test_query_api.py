@@ -15,7 +15,7 @@ import psycopg
 import pytest
 import redis
 
-from app.api.query_routes import query_state
+from app.state import services
 from tests.support import rows
 from tests.support.api import ApiUser, TwoOrgs, build_two_orgs, close_app, make_app
 
@@ -42,7 +42,7 @@ class World:
         return self.orgs.user(org, role)
 
     def entries(self, org: str | None = None) -> int:
-        cache = query_state(self.orgs.app).cache
+        cache = services(self.orgs.app).cache
         assert cache is not None
         return cache.entries(None if org is None else str(self.orgs.org(org)))
 
@@ -106,7 +106,7 @@ def world(request, db_factory, tmp_path_factory) -> Iterator[World]:
 @pytest.fixture
 def flushed(world: World) -> World:
     """Each test starts with an empty cache."""
-    cache = query_state(world.orgs.app).cache
+    cache = services(world.orgs.app).cache
     assert cache is not None
     cache.flush_all()
     return world

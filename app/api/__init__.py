@@ -4,15 +4,15 @@ from __future__ import annotations
 import importlib
 import itertools
 from collections.abc import Iterable
+from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 
 from app.api.json_input import CheckedJSONProvider
 from app.db import Database
 from app.errors import ValidationError
 from app.paging import Cursors
-
-CURSORS = "atlas_cursors"
+from app.state import services
 
 # Dotted paths of modules exporting `bp`; add yours here (one line).
 BLUEPRINTS: tuple[str, ...] = (
@@ -24,22 +24,22 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.openapi",
     "app.api.admin_pools",
     "app.api.platform_admin",
-    "app.api.query_routes", "app.api.settings_routes",
+    "app.api.query_routes", "app.api.cache_routes", "app.api.settings_routes",
     "app.api.operations",
 )
 
 
 def get_db() -> Database:
     """This app's org-scoped door."""
-    return current_app.extensions["atlas"].db
+    return services().db
 
 
 def get_cursors() -> Cursors:
     """This app's cursor signer (its key: ATLAS_CURSOR_SECRET, see app/paging.py)."""
-    return current_app.extensions[CURSORS]
+    return services().cursors
 
 
-def json_body() -> dict:
+def json_body() -> dict[str, Any]:
     """The request's JSON object; an empty body is {}; anything else is a 400.
 
     The body was decoded through CheckedJSONProvider, so nesting, NUL and lone
@@ -71,6 +71,5 @@ def init_app(app: Flask) -> None:
     checked.sort_keys = app.json.sort_keys  # type: ignore[attr-defined]
     app.json = checked
     app.before_request(check_inputs)
-    app.extensions[CURSORS] = Cursors(app.config["ATLAS_SETTINGS"].cursor_secret.encode())
     for dotted in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(dotted).bp)

@@ -6,29 +6,22 @@ out everything another org's traffic moves). Members get 403.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g
-from flask.blueprints import BlueprintSetupState
+from typing import Any
 
-from app.errors import ForbiddenError
-from app.permissions import login_required
-from app.pools import extension
+from flask import Blueprint, g
+
+from app.permissions import either, is_platform_admin, platform_admin, roles
+from app.state import services
 
 bp = Blueprint("admin_pools", __name__, url_prefix="/api/v1/admin")
-ORG_ADMIN_ROLES = ("admin", "owner")
-
-
-@bp.record_once
-def _create_registry(state: BlueprintSetupState) -> None:
-    extension.init_app(state.app)
 
 
 @bp.get("/connections")
-@login_required  # platform admins need no active org; the view decides between the two views
-def connections() -> dict:
-    ident = g.identity
-    registry = extension.registry_of(current_app)
-    if ident.platform_role == "admin":
+@either(platform_admin(), roles("admin", "owner"),
+        refusal="only an org's admins and owners, or platform admins, may see connection pools")
+def connections() -> dict[str, Any]:
+    """Platform admins need no active org; an org admin sees their org's numbers only."""
+    ident, registry = g.identity, services().pools
+    if is_platform_admin(ident):
         return {"scope": "platform", **registry.snapshot()}
-    if ident.org_id is not None and ident.role in ORG_ADMIN_ROLES:
-        return {"scope": "organization", "org_id": str(ident.org_id), **registry.snapshot(ident.org_id)}
-    raise ForbiddenError("only an org's admins and owners, or platform admins, may see connection pools")
+    return {"scope": "organization", "org_id": str(ident.org_id), **registry.snapshot(ident.org_id)}

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import psycopg
 from flask import Blueprint, current_app, g, jsonify, request
-from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
 from app import auth
@@ -13,27 +13,12 @@ from app.api import get_db, json_body
 from app.api.inputs import Input
 from app.errors import UnauthorizedError, UserExistsError
 from app.permissions import login_required, public
-from app.signin_throttle import SignInThrottle, ThrottlePolicy
+from app.state import services
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
-THROTTLE = "atlas_sign_in_throttle"
 
 
-@bp.record_once
-def _attach_throttle(state: BlueprintSetupState) -> None:
-    app = state.app
-    app.extensions[THROTTLE] = SignInThrottle(app.extensions["atlas"].db, ThrottlePolicy.from_config(app.config))
-
-
-def sign_in_throttle() -> SignInThrottle:
-    return current_app.extensions[THROTTLE]
-
-
-def _state():  # type: ignore[no-untyped-def]
-    return current_app.extensions["atlas"]
-
-
-def session_kwargs() -> dict:
+def session_kwargs() -> dict[str, Any]:
     return {
         "ttl_s": int(current_app.config["SESSION_TTL_S"]),
         "user_agent": request.user_agent.string or None,
@@ -41,7 +26,7 @@ def session_kwargs() -> dict:
     }
 
 
-def _signed_in(new: auth.NewSession, user: dict, status: int = 200) -> ResponseReturnValue:
+def _signed_in(new: auth.NewSession, user: dict[str, Any], status: int = 200) -> ResponseReturnValue:
     response = jsonify({"redirect": False, "token": new.token, "url": None, "user": user})
     response.status_code = status
     auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
@@ -55,7 +40,8 @@ def sign_up() -> ResponseReturnValue:
     fields = Input(json_body())
     email, password, name = fields.email(), fields.password(), fields.text("name")
     fields.done()
-    password_hash = _state().passwords.hash(password)
+    assert email is not None and password is not None  # done() refused a missing one
+    password_hash = services().passwords.hash(password)
     user_id = uuid.uuid4()
     try:
         with get_db().identity_transaction(user_id=user_id, auth_email=email) as scope:
@@ -78,9 +64,10 @@ def sign_in() -> ResponseReturnValue:
     fields = Input(json_body())
     email, password = fields.email(), fields.text("password", strip=False, max_len=128)
     fields.done()
-    db, passwords = get_db(), _state().passwords
+    assert email is not None and password is not None  # done() refused a missing one
+    db, passwords = get_db(), services().passwords
     address = request.remote_addr or "unknown"
-    throttle = sign_in_throttle()
+    throttle = services().sign_in_throttle
     throttle.charge(email=email, address=address)  # 429 sign_in_throttled before any password check
     with db.identity_transaction(auth_email=email) as scope:
         user = scope.fetch_one(

@@ -1,23 +1,26 @@
 """GET /api/openapi.json: the API's OpenAPI 3 document (app/openapi_spec.py), public like a sign-in page."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+import functools
+
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from app.openapi_spec import build_document
+from app.openapi_spec import Schema, build_document
 from app.permissions import public
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
-_CACHE_KEY = "atlas_openapi_document"
+
+
+@functools.cache
+def _document() -> Schema:
+    """Built once per process: the declarations it is made from do not change while it runs."""
+    return build_document()
 
 
 @bp.get("/openapi.json")
 @public
 def openapi_document() -> ResponseReturnValue:
-    """Built once per app: the declarations it is made from do not change while the app runs."""
-    document = current_app.extensions.get(_CACHE_KEY)
-    if document is None:
-        document = current_app.extensions[_CACHE_KEY] = build_document()
-    response = jsonify(document)
+    response = jsonify(_document())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -10,31 +10,16 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
 from app import metrics
-from app.errors import ConfigurationError, ForbiddenError, UnauthorizedError
+from app.errors import ForbiddenError, UnauthorizedError
 from app.identity import sessionless
 from app.permissions import public
-from app.readiness import readiness
+from app.state import services
 
 bp = Blueprint("operations", __name__)
 NOT_READY_RETRY_AFTER_S = 5
-
-
-@bp.record_once
-def _check_settings(state: BlueprintSetupState) -> None:
-    """Refuse a bad setting at start-up rather than at the first probe."""
-    config = state.app.config
-    try:
-        timeout_s = float(config["READINESS_TIMEOUT_S"])
-    except (TypeError, ValueError):
-        timeout_s = 0.0
-    if not 0 < timeout_s <= 60:
-        raise ConfigurationError("READINESS_TIMEOUT_S (ATLAS_READINESS_TIMEOUT_S) must be between 0 and 60 seconds")
-    if not isinstance(config["METRICS_TOKEN"], str):
-        raise ConfigurationError("METRICS_TOKEN (ATLAS_METRICS_TOKEN) must be a string")
 
 
 @bp.get("/healthz")
@@ -50,7 +35,7 @@ def healthz() -> ResponseReturnValue:
 @sessionless
 def readyz() -> ResponseReturnValue:
     """Readiness: 200 when every dependency answers in time; else 503, Retry-After and the failed checks."""
-    checks = readiness(current_app).checks()
+    checks = services().readiness.checks()
     body = {name: check.as_json() for name, check in checks.items()}
     failed = sorted(name for name, check in checks.items() if not check.ok)
     if not failed:

@@ -9,9 +9,9 @@ Ordinary users and org admins get 403 from the access check before any SQL.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from flask import Blueprint, Flask, current_app, g, request
-from flask.blueprints import BlueprintSetupState
+from flask import Blueprint, g, request
 from psycopg.types.json import Jsonb
 
 from app import audit
@@ -19,21 +19,14 @@ from app.db import Database, Scope
 from app.errors import NotFoundError
 from app.permissions import platform_admin_required
 from app.serialize import value_json as to_json
+from app.state import services
 
 bp = Blueprint("platform_admin", __name__, url_prefix="/api/v1/admin/organizations")
-EXTENSION = "atlas_platform_db"
 
 
-@bp.record_once
-def _create_database(state: BlueprintSetupState) -> None:
-    settings = state.app.config["ATLAS_SETTINGS"]
-    state.app.extensions[EXTENSION] = Database(
-        settings.platform_database_url, min_size=0, max_size=2, timeout_s=settings.pool_timeout_s
-    ).open(wait=False)
-
-
-def platform_db(app: Flask | None = None) -> Database:
-    return (app or current_app).extensions[EXTENSION]
+def platform_db() -> Database:
+    """This app's door for the platform role (built by create_app, app/state.py)."""
+    return services().platform_db
 
 
 def _target(target_id: str) -> uuid.UUID:
@@ -56,7 +49,7 @@ def _record(scope: Scope, action: str, target: uuid.UUID | None) -> None:
                      detail={"platform_admin": True})
 
 
-def _organization(scope: Scope, target: uuid.UUID) -> dict:
+def _organization(scope: Scope, target: uuid.UUID) -> dict[str, Any]:
     row = scope.fetch_one(
         "SELECT id, name, slug, logo, metadata, created_at FROM organizations WHERE id = %s", (target,))
     if row is None:
@@ -66,7 +59,7 @@ def _organization(scope: Scope, target: uuid.UUID) -> dict:
 
 @bp.get("")
 @platform_admin_required
-def list_organizations() -> dict:
+def list_organizations() -> dict[str, Any]:
     with platform_db().platform_transaction(user_id=g.identity.user_id) as scope:
         rows = scope.fetch_all(
             "SELECT o.id, o.name, o.slug, o.created_at,"
@@ -78,7 +71,7 @@ def list_organizations() -> dict:
 
 @bp.get("/<target_id>")
 @platform_admin_required
-def get_organization(target_id: str) -> dict:
+def get_organization(target_id: str) -> dict[str, Any]:
     target = _target(target_id)
     with platform_db().platform_transaction(user_id=g.identity.user_id, org_id=target) as scope:
         org = _organization(scope, target)
@@ -102,7 +95,7 @@ def get_organization(target_id: str) -> dict:
 
 @bp.get("/<target_id>/stats")
 @platform_admin_required
-def organization_stats(target_id: str) -> dict:
+def organization_stats(target_id: str) -> dict[str, Any]:
     target = _target(target_id)
     with platform_db().platform_transaction(user_id=g.identity.user_id, org_id=target) as scope:
         _organization(scope, target)
@@ -116,6 +109,6 @@ def organization_stats(target_id: str) -> dict:
     return {"organizationId": str(target), **{k: int(v) for k, v in stats.items()}}
 
 
-def _org_json(row: dict) -> dict:
+def _org_json(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(row["id"]), "name": row["name"], "slug": row["slug"],
             "createdAt": to_json(row["created_at"])}

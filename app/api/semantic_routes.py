@@ -1,7 +1,8 @@
 """The org's semantic layer over HTTP: admin entity CRUD and the agent's explore tool.
 
 Permissions follow the matrix: ``semantic`` read for every member, read and
-update for admins and owners. The org is always the session's; every change
+update for admins and owners; explore also admits a session without an org
+(it reads the default layer). The org is always the session's; every change
 is audited in the transaction that makes it, and the file sync follows the
 commit (app/semantic/layer.py).
 """
@@ -9,35 +10,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, g
+from flask import Blueprint, Flask, g
 from flask.typing import ResponseReturnValue
 
 from app import audit
 from app.api import json_body
 from app.db import Scope
-from app.errors import ForbiddenError, ValidationError
-from app.permissions import can, login_required, require
+from app.errors import ValidationError
+from app.permissions import require
 from app.semantic import SemanticLayer
 from app.serialize import value_json
+from app.state import services
 
 bp = Blueprint("semantic", __name__, url_prefix="/api/v1")
-_EXTENSION = "atlas_semantic"
-
-
-@bp.record_once
-def _attach(state: Any) -> None:
-    """One SemanticLayer per app, on the app's own pool and configured root."""
-    app: Flask = state.app
-    settings = app.config["ATLAS_SETTINGS"]
-    app.extensions[_EXTENSION] = SemanticLayer(app.extensions["atlas"].db, root=settings.semantic_root)
 
 
 def get_layer(app: Flask | None = None) -> SemanticLayer:
-    """This app's semantic layer (the gateway asks it for ``allowed_tables(org_id)``)."""
-    return (app or current_app).extensions[_EXTENSION]
+    """This app's semantic layer (the query service asks it for ``allowed_tables(org_id)``)."""
+    return services(app).semantic
 
 
-def _entity_json(row: dict, *, content: bool = True) -> dict[str, Any]:
+def _entity_json(row: dict[str, Any], *, content: bool = True) -> dict[str, Any]:
     body = {"name": row["name"], "version": row["version"]}
     if content:
         body["yamlContent"] = row["yaml_content"]
@@ -46,7 +39,7 @@ def _entity_json(row: dict, *, content: bool = True) -> dict[str, Any]:
     return body
 
 
-def _audit(scope: Scope, action: str, row: dict) -> None:
+def _audit(scope: Scope, action: str, row: dict[str, Any]) -> None:
     audit.record(scope, action=action, entity="semantic_entity", entity_id=row["name"],
                  changed_fields=["yaml_content"] if action.endswith("upsert") else (),
                  detail={"version": row["version"]})
@@ -87,12 +80,10 @@ def delete_entity(name: str) -> ResponseReturnValue:
 
 
 @bp.post("/semantic/explore")
-@login_required
+@require("semantic", "read", org_optional=True)
 def explore() -> ResponseReturnValue:
     """ls/cat/grep in the session org's layer; a session without an org reads the default layer."""
     ident = g.identity
-    if ident.org_id is not None and not can(ident.role, "semantic", "read"):
-        raise ForbiddenError("your role may not read this organization's semantic layer")
     body = json_body()
     regex = body.get("regex", False)
     if not isinstance(regex, bool):

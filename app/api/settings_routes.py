@@ -13,17 +13,17 @@ from flask.typing import ResponseReturnValue
 
 from app import audit, org_settings
 from app.api import get_db, json_body
-from app.api.query_routes import query_state
 from app.db import Scope
 from app.org_settings import FIELDS, OrgSettings
 from app.permissions import require
 from app.serialize import value_json
+from app.state import services
 
 bp = Blueprint("settings", __name__, url_prefix="/api/v1")
 
 
 def _settings_json(row: OrgSettings) -> dict[str, Any]:
-    state = query_state()
+    state = services().queries.limits
     limits = row.query_settings(base=state.base, bounds=state.bounds)
     return {
         "settings": {name: getattr(row, column) for name, column in FIELDS.items()},
@@ -53,7 +53,7 @@ def get_settings() -> ResponseReturnValue:
 @require("settings", "update")
 def patch_settings() -> ResponseReturnValue:
     """Set some of queryRowLimit, queryStatementTimeoutMs, queryRatePerMinute, queryMaxInFlight (null: default)."""
-    state = query_state()
+    state = services().queries.limits
     changes = org_settings.validate_changes(json_body(), bounds=state.bounds, rate=state.rate,
                                             inflight=state.inflight_bounds)
 

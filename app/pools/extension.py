@@ -1,4 +1,4 @@
-"""One registry per Flask app, at app.extensions["atlas_pools"].
+"""The app's registry: built by create_app (app/state.py), held in its services.
 
 Its settings come from app.config["POOLS"]: a PoolConfig (Settings.from_env
 resolves atlas.yaml and the ATLAS_POOL_* environment into one), or a mapping
@@ -10,32 +10,27 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
 from app.config import Settings, with_session_limits
 from app.pools import PoolConfig, PoolRegistry, create_registry
 
-EXTENSION = "atlas_pools"
 _opening = threading.Lock()
 
 
-def init_app(app: Flask) -> PoolRegistry:
-    """Create the app's registry once (idempotent); call after app.config["ATLAS_SETTINGS"] is set."""
-    existing = app.extensions.get(EXTENSION)
-    if existing is not None:
-        return existing
-    default_url = app.config["ATLAS_SETTINGS"].app_database_url
-    source = app.config.get("POOLS")
+def create_registry_for(app_config: Mapping[str, Any], settings: Settings) -> PoolRegistry:
+    """An unopened registry for the app's POOLS config, its connections carrying the app's session limits."""
+    default_url = settings.app_database_url
+    source = app_config.get("POOLS")
     if isinstance(source, PoolConfig):
         config = source
     elif isinstance(source, Mapping):
         config = PoolConfig.from_mapping(source, default_url=default_url)
     else:  # an app built without Settings.from_env: the defaults, no atlas.yaml
         config = PoolConfig.from_mapping({}, default_url=default_url)
-    config = _with_session_limits(config, app.config["ATLAS_SETTINGS"])
-    registry = app.extensions[EXTENSION] = create_registry(config)
-    return registry
+    return create_registry(_with_session_limits(config, settings))
 
 
 def _with_session_limits(config: PoolConfig, settings: Settings) -> PoolConfig:
@@ -48,12 +43,14 @@ def _with_session_limits(config: PoolConfig, settings: Settings) -> PoolConfig:
 
 def registry_of(app: Flask) -> PoolRegistry:
     """The app's registry for reading metrics; does not open it."""
-    return init_app(app)
+    from app.state import services
+
+    return services(app).pools
 
 
 def serving(app: Flask) -> PoolRegistry:
     """The app's registry, opened on first use, for handing out connections."""
-    registry = init_app(app)
+    registry = registry_of(app)
     with _opening:
         if not registry.opened:
             registry.open(warmup=False)
@@ -61,6 +58,4 @@ def serving(app: Flask) -> PoolRegistry:
 
 
 def close(app: Flask) -> None:
-    registry = app.extensions.pop(EXTENSION, None)
-    if registry is not None:
-        registry.close()
+    registry_of(app).close()

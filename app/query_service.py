@@ -1,0 +1,188 @@
+"""Agent SQL for one caller: the org's limits, its semantic layer's tables, the cache, the audit trail.
+
+The HTTP view (app/api/query_routes.py) is one client; the MCP server and the
+job worker will be others. `run(caller, sql)` does everything a caller needs:
+the org's settings, its rate (429 before any work), the gateway on the agent
+role's own small pool (one connection per agent thread share of the worker,
+opened on first use), and an audit entry for every answer and every refusal
+(with the SQL text). Refusals for rate or concurrency (429, 503) are not
+audited: that would let a flood write.
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
+
+import psycopg
+from psycopg_pool import PoolTimeout
+
+from app import audit, org_settings
+from app.cache import QueryCache
+from app.checked_pool import CheckedPool, wait_timed_out
+from app.config import Settings
+from app.db import Database
+from app.errors import QueryTimeoutError, SqlInvalidError, SqlRejectedError, ValidationError
+from app.gateway import QueryResult, run_query
+from app.inflight import InflightLimiter
+from app.org_settings import InflightBounds, OrgSettings, RateBounds
+from app.pools import PoolConfig
+from app.query_settings import QueryBounds, QuerySettings
+from app.ratelimit import RateLimiter
+from app.semantic import SemanticLayer
+
+CONNECTION_ID = "default"  # one datasource today; part of every cache key
+AUDITED_SQL_CHARS = 100_000  # the gateway's own size limit; longer input is kept truncated
+Refusal = SqlRejectedError | SqlInvalidError | ValidationError
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who runs the query: the org it runs in, the user it is audited to, the role in its cache key."""
+
+    org_id: uuid.UUID
+    user_id: uuid.UUID | None
+    role: str
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """Platform defaults and bounds for agent queries (what an org's settings may choose within)."""
+
+    base: QuerySettings = field(default_factory=QuerySettings)
+    bounds: QueryBounds = field(default_factory=QueryBounds)
+    rate: RateBounds = field(default_factory=RateBounds)
+    inflight_bounds: InflightBounds = field(default_factory=InflightBounds)
+    per_org_connections: int | None = None  # pool.perOrg.maxConnections, when per-org pools are on
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, rate_per_minute: int, pools: PoolConfig) -> QueryLimits:
+        inflight = InflightBounds()
+        default = min(max(settings.query_max_in_flight, inflight.minimum), inflight.maximum)
+        return cls(base=QuerySettings(result_max_bytes=settings.query_result_max_bytes),
+                   rate=RateBounds(per_minute_default=rate_per_minute),
+                   inflight_bounds=replace(inflight, default=default),
+                   per_org_connections=pools.per_org.max_connections if pools.per_org is not None else None)
+
+    def max_in_flight(self, settings: OrgSettings) -> int:
+        """The org's setting; with per-org pools on, never more than its connection quota."""
+        limit = settings.max_in_flight(inflight=self.inflight_bounds)
+        return min(limit, self.per_org_connections) if self.per_org_connections else limit
+
+
+class QueryService:
+    """Runs agent SQL for callers; owns the agent pool (opened on first use, closed by close())."""
+
+    def __init__(self, *, db: Database, semantic: SemanticLayer, cache: QueryCache | None, limiter: RateLimiter,
+                 inflight: InflightLimiter, limits: QueryLimits, agent_url: str, agent_pool_timeout_s: float) -> None:
+        self.db, self.semantic, self.cache, self.limiter = db, semantic, cache, limiter
+        self.inflight, self.limits = inflight, limits
+        self._agent_url, self._agent_pool_timeout_s = agent_url, agent_pool_timeout_s
+        self._pool: CheckedPool | None = None
+        self._lock = threading.Lock()
+
+    def run(self, caller: Caller, sql_text: object) -> QueryResult:
+        """Admit, answer and audit; 429 rate_limited, 400 sql_rejected / sql_invalid / query_timeout."""
+        return self.answer(caller, sql_text, self.admit(caller))
+
+    def admit(self, caller: Caller) -> OrgSettings:
+        """The org's settings, after taking one of its rate tokens (429 rate_limited, not audited)."""
+        settings = org_settings.load(self.db, caller.org_id)
+        self.limiter.take(str(caller.org_id), per_minute=settings.rate_per_minute(rate=self.limits.rate))
+        return settings
+
+    def answer(self, caller: Caller, sql_text: object, settings: OrgSettings) -> QueryResult:
+        """Run an admitted query; its answer or its refusal goes to the org's audit trail."""
+        try:
+            if not isinstance(sql_text, str):
+                raise ValidationError("sql must be a string holding one SELECT statement",
+                                      details={"fields": {"sql": "must be a string"}})
+            result = self._run(caller, sql_text, settings)
+        except (SqlRejectedError, SqlInvalidError, ValidationError) as exc:
+            error = _as_timeout(exc)
+            self.audit_refusal(caller, sql_text, error)
+            if error is exc:
+                raise
+            raise error from exc
+        with self.db.transaction(caller.org_id, user_id=caller.user_id) as scope:
+            audit.record(scope, action="query.run", entity="query", actor_user_id=caller.user_id, detail={
+                "sql": _audited_sql(sql_text), "rowCount": result.row_count, "truncated": result.truncated,
+                "cached": result.cached, "truncatedReason": result.truncated_reason})
+        return result
+
+    def audit_refusal(self, caller: Caller, sql_text: object, error: Exception) -> None:
+        detail = {"sql": _audited_sql(sql_text), "code": getattr(error, "code", "error"),
+                  "message": getattr(error, "message", str(error))}
+        if isinstance(sql_text, str) and len(sql_text) > AUDITED_SQL_CHARS:
+            detail["sqlChars"] = len(sql_text)
+        audit.record_refusal(self.db, org_id=caller.org_id, action="query.refused", entity="query",
+                             actor_user_id=caller.user_id, detail=detail)
+
+    def _run(self, caller: Caller, sql_text: str, settings: OrgSettings) -> QueryResult:
+        # The version is read before the tables: a result computed under tables newer than
+        # the version in its key is harmless; the other order could outlive a change.
+        semantic_version = self.semantic.version(caller.org_id)
+        tables = self.semantic.allowed_tables(caller.org_id)
+        limits = replace(settings.query_settings(base=self.limits.base, bounds=self.limits.bounds),
+                         allowed_tables=tuple(sorted(tables)))
+        return run_query(
+            sql_text, org_id=caller.org_id, settings=limits, cache=self.cache,
+            connect=self._connector(caller.org_id, self.limits.max_in_flight(settings)),
+            connection_id=CONNECTION_ID, claims=(("role", caller.role),),
+            config_version=f"semantic:{semantic_version}|settings:{settings.version}",
+        )
+
+    def _connector(self, org_id: uuid.UUID,
+                   limit: int) -> Callable[[], AbstractContextManager[psycopg.Connection]]:
+        """What run_query calls on a cache miss: an in-flight slot first (refused at once), then a connection."""
+        @contextmanager
+        def connect() -> Iterator[psycopg.Connection]:
+            with self.inflight.slot(org_id, limit=limit):
+                pool = self.agent_pool()
+                try:
+                    conn = pool.getconn()
+                except PoolTimeout as exc:
+                    raise wait_timed_out(pool, waited_s=pool.timeout, what="the agent pool",
+                                         hint="raise ATLAS_AGENT_THREADS_PER_WORKER or ATLAS_POOL_TIMEOUT_S") from exc
+                try:
+                    yield conn
+                finally:
+                    pool.putconn(conn)
+        return connect
+
+    def agent_pool(self) -> CheckedPool:
+        """Opened on first use: an app that never answers a query never connects as the agent."""
+        with self._lock:
+            if self._pool is None:
+                # One connection per agent thread share: a query that passed the
+                # in-flight gate never waits for a connection.
+                self._pool = CheckedPool(
+                    self._agent_url, min_size=0, max_size=self.inflight.process_threads,
+                    kwargs={"autocommit": True}, timeout=self._agent_pool_timeout_s, open=False,
+                    name="atlas-agent",
+                )
+                self._pool.open(wait=False)
+            return self._pool
+
+    def close(self) -> None:
+        """Close the agent pool if it was opened (the cache and in-flight limiter are closed by their owner)."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+
+def _as_timeout(exc: Refusal) -> Exception:
+    """The gateway reports a statement timeout as a rejection caused by QueryCanceled."""
+    if (isinstance(exc, SqlRejectedError) and not isinstance(exc, QueryTimeoutError)
+            and isinstance(exc.__cause__, psycopg.errors.QueryCanceled)):
+        return QueryTimeoutError(exc.message)
+    return exc
+
+
+def _audited_sql(sql_text: object) -> object:
+    if isinstance(sql_text, str) and len(sql_text) > AUDITED_SQL_CHARS:
+        return sql_text[:AUDITED_SQL_CHARS]
+    return sql_text if isinstance(sql_text, (str, type(None))) else repr(sql_text)[:1000]

@@ -1,0 +1,113 @@
+"""The app's long-lived services: built once by create_app, closed once by close_app.
+
+`build_services` reads the order of work top to bottom: settings, then the
+pools and the org-scoped door, the cache and the limits, the semantic layer,
+the query service, the platform door, the sign-in throttle, then readiness and
+the pool gauges. Nothing connects here: every pool opens in the background or
+on first use, so a down database gives 503s, not a crash at start-up. Views
+reach the services through `services()`; blueprints build nothing.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from flask import Flask, current_app
+
+from app import metrics
+from app.auth import Passwords
+from app.cache import CacheConfig, QueryCache, RedisCache, make_cache
+from app.config import Settings
+from app.db import Database
+from app.inflight import InflightLimiter
+from app.paging import Cursors
+from app.pool_gauges import Sampler
+from app.pools import PoolRegistry
+from app.pools.extension import create_registry_for
+from app.query_service import QueryLimits, QueryService
+from app.ratelimit import PostgresRateLimiter, RateLimiter, RedisFirstRateLimiter, RedisRateLimiter
+from app.readiness import Readiness, readiness_timeout_s
+from app.semantic import SemanticLayer
+from app.signin_throttle import SignInThrottle, ThrottlePolicy
+
+KEY = "atlas"  # the one app.extensions key Atlas uses
+
+
+@dataclass(frozen=True)
+class AtlasServices:
+    """Everything a request may use that outlives it; one per app, at app.extensions["atlas"]."""
+
+    settings: Settings
+    passwords: Passwords
+    cursors: Cursors  # signs list cursors (app/paging.py)
+    pools: PoolRegistry  # per-org pools of the app role (app/pools)
+    db: Database  # the org-scoped door, on `pools`
+    cache: QueryCache | None  # agent query results; None when CACHE_BACKEND is none
+    limiter: RateLimiter  # per-org query rate
+    inflight: InflightLimiter  # per-org agent queries in flight
+    semantic: SemanticLayer
+    queries: QueryService  # agent SQL for a caller; owns the agent pool
+    platform_db: Database  # the platform role's door (app/api/platform_admin.py)
+    sign_in_throttle: SignInThrottle
+    readiness: Readiness  # GET /readyz
+    pool_gauges: Sampler  # pool totals for GET /metrics
+
+    def close(self) -> None:
+        """Release everything, in the reverse order of building."""
+        self.pool_gauges.close()
+        self.platform_db.close()
+        self.queries.close()
+        self.inflight.close()
+        if self.cache is not None:
+            self.cache.close()
+        self.db.close()  # closes `pools` too
+
+
+def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServices:
+    """Build every service from the app's config; a bad setting raises ConfigurationError before anything opens."""
+    cache_config = CacheConfig.from_config(config)  # Settings.from_env put ATLAS_CACHE_* in config
+    throttle_policy = ThrottlePolicy.from_config(config)
+    readiness_timeout = readiness_timeout_s(config)
+    metrics.check_config(config)
+    rate_per_minute = int(config.get("QUERY_RATE_PER_MINUTE", 60))
+
+    pools = create_registry_for(config, settings)
+    db = Database(source=pools).open(wait=False)
+
+    cache = make_cache(cache_config)
+    limiter = _rate_limiter(db, cache, key_prefix=cache_config.key_prefix)
+    inflight = InflightLimiter(settings.app_database_url, process_threads=settings.agent_threads_per_worker)
+    limits = QueryLimits.from_settings(settings, rate_per_minute=rate_per_minute, pools=pools.config)
+
+    semantic = SemanticLayer(db, root=settings.semantic_root)
+    queries = QueryService(db=db, semantic=semantic, cache=cache, limiter=limiter, inflight=inflight,
+                           limits=limits, agent_url=settings.agent_database_url,
+                           agent_pool_timeout_s=settings.pool_timeout_s)
+
+    platform_db = Database(settings.platform_database_url, min_size=0, max_size=2,
+                           timeout_s=settings.pool_timeout_s).open(wait=False)
+    throttle = SignInThrottle(db, throttle_policy)
+
+    readiness = Readiness(database_url=settings.app_database_url,
+                          redis_client=cache.client if isinstance(cache, RedisCache) else None,
+                          timeout_s=readiness_timeout)
+    return AtlasServices(
+        settings=settings, passwords=Passwords.from_config(config),
+        cursors=Cursors(settings.cursor_secret.encode()), pools=pools, db=db, cache=cache, limiter=limiter,
+        inflight=inflight, semantic=semantic, queries=queries, platform_db=platform_db,
+        sign_in_throttle=throttle, readiness=readiness, pool_gauges=Sampler(pools),
+    )
+
+
+def _rate_limiter(db: Database, cache: QueryCache | None, *, key_prefix: str) -> RateLimiter:
+    """Shared by every worker: PostgreSQL decides; with Redis, Redis refuses floods first."""
+    postgres = PostgresRateLimiter(db)
+    if isinstance(cache, RedisCache):
+        return RedisFirstRateLimiter(RedisRateLimiter(cache.link, key_prefix=key_prefix), postgres)
+    return postgres
+
+
+def services(app: Flask | None = None) -> AtlasServices:
+    """The services of `app` (default: the app handling this request)."""
+    return cast(AtlasServices, (app or current_app).extensions[KEY])

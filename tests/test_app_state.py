@@ -1,0 +1,24 @@
+"""create_app builds every long-lived service once, into one AtlasServices at one app.extensions key."""
+from __future__ import annotations
+
+from flask import Flask
+
+from app.state import AtlasServices, services
+
+
+def test_every_service_lives_in_one_typed_state_at_one_key(api_app: Flask) -> None:
+    assert set(api_app.extensions) == {"atlas"}
+    state = services(api_app)
+    assert isinstance(state, AtlasServices)
+    with api_app.test_request_context():
+        assert services() is state
+    # the door is on the one pool registry; the semantic layer and the query service use that door
+    assert state.db.source is state.pools
+    assert state.semantic.database is state.db and state.queries.db is state.db
+
+
+def test_requests_build_no_further_state(api_app: Flask) -> None:
+    client = api_app.test_client()
+    for path in ("/healthz", "/readyz", "/api/openapi.json", "/api/v1/contacts"):
+        client.get(path)
+    assert set(api_app.extensions) == {"atlas"}
