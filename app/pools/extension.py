@@ -23,7 +23,7 @@ _opening = threading.Lock()
 def init_app(app: Flask) -> PoolRegistry:
     """Create the app's registry once (idempotent); call after app.config["ATLAS_SETTINGS"] is set."""
     existing = app.extensions.get(EXTENSION)
-    if existing is not None:
+    if isinstance(existing, PoolRegistry):
         return existing
     default_url = app.config["ATLAS_SETTINGS"].app_database_url
     source = app.config.get("POOLS")
