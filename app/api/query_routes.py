@@ -31,7 +31,6 @@ from app.cache import CacheConfig, QueryCache, RedisCache, make_cache
 from app.checked_pool import CheckedPool, wait_timed_out
 from app.errors import (
     ForbiddenError,
-    QueryTimeoutError,
     SqlInvalidError,
     SqlRejectedError,
     ValidationError,
@@ -167,14 +166,6 @@ def _run(sql_text: str, state: QueryState, settings: org_settings.OrgSettings) -
     )
 
 
-def _as_timeout(exc: SqlRejectedError | SqlInvalidError | ValidationError) -> Exception:
-    """The gateway reports a statement timeout as a rejection caused by QueryCanceled."""
-    if (isinstance(exc, SqlRejectedError) and not isinstance(exc, QueryTimeoutError)
-            and isinstance(exc.__cause__, psycopg.errors.QueryCanceled)):
-        return QueryTimeoutError(exc.message)
-    return exc
-
-
 @bp.post("/query")
 @member_required
 def query() -> ResponseReturnValue:
@@ -190,12 +181,9 @@ def query() -> ResponseReturnValue:
             raise ValidationError("sql must be a string holding one SELECT statement",
                                   details={"fields": {"sql": "must be a string"}})
         result = _run(sql_text, state, settings)
-    except (SqlRejectedError, SqlInvalidError, ValidationError) as exc:
-        error = _as_timeout(exc)
-        _audit_refusal(sql_text, error)
-        if error is exc:
-            raise
-        raise error from exc
+    except (SqlRejectedError, SqlInvalidError, ValidationError) as exc:  # a timeout is QueryTimeoutError already
+        _audit_refusal(sql_text, exc)
+        raise
     with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
         audit.record(scope, action="query.run", entity="query", detail={
             "sql": _audited_sql(sql_text), "rowCount": result.row_count, "truncated": result.truncated,

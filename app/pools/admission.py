@@ -18,11 +18,12 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 
+from app.database_errors import is_connection_failure
 from app.errors import DatabaseUnavailableError, PoolCapacityExceededError, ServiceUnavailableError
 from app.pools.config import PoolConfig
 from app.pools.lru import OrgLRU
 from app.pools.metrics import Stats, utc_now
-from app.pools.units import Entry, Unit, is_failure
+from app.pools.units import Entry, Unit
 
 log = logging.getLogger("atlas.pools")
 
@@ -165,7 +166,7 @@ class Admission:
 
     def release(self, unit: Unit, error: BaseException | None, *, broken: bool) -> None:
         """Let go of a held unit, counting the outcome; the last holder of a retired unit disposes it."""
-        failed = broken or is_failure(error)
+        failed = broken or is_connection_failure(error)
         dispose = False
         with self.lock:
             stats = unit.stats
