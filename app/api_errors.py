@@ -1,53 +1,26 @@
 """One JSON error shape for every failure the API can answer with.
 
 `{"error": {"code": str, "message": str}}`, plus `"fields"` for validation.
-Database errors are mapped by class, never by message text, and neither a
+Database errors are mapped by class in app/database_errors.py, and neither a
 traceback nor SQL text ever reaches a client: unexpected errors are logged
 with the request id and answered with a generic 500.
 """
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import psycopg
 from flask import Flask, g, jsonify
 from flask.typing import ResponseReturnValue
-from psycopg import errors as pg
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from app import metrics
+from app import database_errors, metrics
 from app.errors import AtlasError
 
 log = logging.getLogger("atlas.api")
 
-
-# (class, status, code, message): the first matching class wins, so subclasses
-# come before their bases.
-_DATABASE_ERRORS: tuple[tuple[type[BaseException], int, str, str], ...] = (
-    (pg.InsufficientPrivilege, 403, "forbidden", "this change is not permitted"),
-    (pg.UniqueViolation, 409, "conflict", "a record with these values already exists"),
-    (pg.CheckViolation, 400, "validation_error", "a value is outside its allowed range"),
-    (pg.ForeignKeyViolation, 400, "validation_error", "a referenced record does not exist"),
-    (pg.NotNullViolation, 400, "validation_error", "a required value is missing"),
-    (pg.InvalidTextRepresentation, 400, "validation_error", "a value has the wrong format"),
-    (pg.StringDataRightTruncation, 400, "validation_error", "a value is too long"),
-    (pg.NumericValueOutOfRange, 400, "validation_error", "a number is out of range"),
-    # Any other value the database cannot take (a character it cannot store, a
-    # division by zero in agent SQL): the request's fault, not the server's.
-    (psycopg.DataError, 400, "validation_error", "a value cannot be processed by the database"),
-    # The app role's own timeouts (ATLAS_APP_LOCK_TIMEOUT_MS, ATLAS_APP_STATEMENT_TIMEOUT_MS):
-    # a row another transaction holds is a conflict worth retrying; a slow statement, a busy server.
-    (pg.LockNotAvailable, 409, "lock_timeout",
-     "a record is locked by another change; retry shortly (ATLAS_APP_LOCK_TIMEOUT_MS)"),
-    (pg.QueryCanceled, 503, "statement_timeout",
-     "the database took too long to answer; retry shortly (ATLAS_APP_STATEMENT_TIMEOUT_MS)"),
-    (psycopg.OperationalError, 503, "service_unavailable",
-     "the database is unavailable right now; retry shortly"),
-    # Pools Atlas opens raise their own 503 naming the cause (app/checked_pool.py); this is the fallback.
-    (PoolTimeout, 503, "service_unavailable",
-     "no database connection could be had in time: the database may be unavailable; retry shortly"),
-)
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -61,9 +34,9 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, *, fields: dict | None = None,
+def error_response(status: int, code: str, message: str, *, fields: dict[str, Any] | None = None,
                    retry_after_s: int | None = None) -> ResponseReturnValue:
-    body: dict = {"code": code, "message": message}
+    body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
     if status != 500:  # a refusal on purpose; 500s are counted by status in atlas_http_requests_total
@@ -85,11 +58,11 @@ def _atlas_error(exc: AtlasError) -> ResponseReturnValue:
 
 
 def _database_error(exc: BaseException) -> ResponseReturnValue:
-    for cls, status, code, message in _DATABASE_ERRORS:
-        if isinstance(exc, cls):
-            log.warning("request %s: database refused: %s", _request_id(), type(exc).__name__)
-            return error_response(status, code, message, retry_after_s=1 if code == "lock_timeout" else None)
-    return _unexpected(exc)
+    answer = database_errors.refusal(exc)
+    if answer is None:
+        return _unexpected(exc)
+    log.warning("request %s: database refused: %s", _request_id(), type(exc).__name__)
+    return error_response(answer.status, answer.code, answer.message, retry_after_s=answer.retry_after_s)
 
 
 def _http_error(exc: HTTPException) -> ResponseReturnValue:

@@ -99,11 +99,15 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int, 
         raise AtlasError("internal: prometheus_client was imported before atlas serve set it up")
     metrics_dir = tempfile.mkdtemp(prefix="atlas-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # written for the forked workers, never read here
+    master = os.getpid()
     try:
         _serve(settings, host=host, port=port, workers=workers, threads=threads, access_log=access_log,
                graceful_timeout=graceful_timeout)
     finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        # A worker leaves through this frame too (gunicorn exits it with SystemExit after the fork):
+        # only the master, once every worker is gone, removes the directory they all write to.
+        if os.getpid() == master:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _serve(settings: Settings, *, host: str, port: int, workers: int, threads: int, access_log: bool,

@@ -1,7 +1,8 @@
 """The org-scoped door: the only way code in app/ reaches tenant tables.
 
 Every unit of work is one transaction on the application role (NOSUPERUSER,
-NOBYPASSRLS, owns nothing) that starts with ``SET LOCAL app.org_id``. The
+NOBYPASSRLS, owns nothing) that starts with ``SET LOCAL app.org_id`` (built
+by app/scoped_settings.py, like every transaction-local setting). The
 setting is transaction-local, so it dies at COMMIT or ROLLBACK and a pooled
 connection (or a PgBouncer server connection in transaction mode) carries no
 tenant state to its next user. Asking for a transaction without an org raises
@@ -23,24 +24,19 @@ from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
+from psycopg.abc import QueryNoTemplate as Query  # a Template would need a t-string (Python 3.14)
 from psycopg.rows import dict_row
 from psycopg_pool import PoolTimeout
 
 from app import wire
 from app.checked_pool import CheckedPool, wait_timed_out
 from app.errors import ForbiddenError, MissingOrgError
+from app.scoped_settings import scoped_settings
 
 log = logging.getLogger("atlas.db")
 
 Params = Sequence[Any] | Mapping[str, Any] | None
-
-_SETTINGS = {
-    "org_id": "app.org_id",
-    "user_id": "app.user_id",
-    "session_token_hash": "app.session_token_hash",
-    "auth_email": "app.auth_email",
-    "platform_scope": "app.platform_scope",
-}
+Row = dict[str, Any]
 
 
 def as_org_id(org_id: object) -> uuid.UUID:
@@ -55,11 +51,6 @@ def as_org_id(org_id: object) -> uuid.UUID:
         raise MissingOrgError(f"{org_id!r} is not an organization id") from None
 
 
-def _set_local(name: str, value: str) -> sql.Composed:
-    """SET LOCAL cannot take a bind parameter; the value is quoted as a literal."""
-    return sql.SQL("SET LOCAL {} = {}").format(sql.SQL(_SETTINGS[name]), sql.Literal(value))
-
-
 
 class Scope:
     """One open, scoped transaction. Rows come back as dicts."""
@@ -70,18 +61,18 @@ class Scope:
         self.org_id = org_id
         self.user_id = user_id
 
-    def execute(self, query: sql.Composable | str, params: Params = None) -> psycopg.Cursor:
+    def execute(self, query: Query, params: Params = None) -> psycopg.Cursor[Row]:
         cur = self.conn.cursor(row_factory=dict_row)
-        return cur.execute(query, params)  # type: ignore[arg-type]
+        return cur.execute(query, params)
 
-    def fetch_all(self, query: sql.Composable | str, params: Params = None) -> list[dict]:
+    def fetch_all(self, query: Query, params: Params = None) -> list[Row]:
         return self.execute(query, params).fetchall()
 
-    def fetch_one(self, query: sql.Composable | str, params: Params = None) -> dict | None:
+    def fetch_one(self, query: Query, params: Params = None) -> Row | None:
         return self.execute(query, params).fetchone()
 
-    def fetch_value(self, query: sql.Composable | str, params: Params = None) -> Any:
-        row = self.conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+    def fetch_value(self, query: Query, params: Params = None) -> Any:
+        row = self.conn.execute(query, params).fetchone()
         return None if row is None else row[0]
 
 
@@ -138,15 +129,15 @@ class Database:
     def open(self, *, wait: bool = True) -> Database:
         if self.pool is not None:
             self.pool.open(wait=wait)
-        else:
-            self.source.open(warmup=wait)  # type: ignore[union-attr]
+        elif self.source is not None:
+            self.source.open(warmup=wait)
         return self
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
-        else:
-            self.source.close()  # type: ignore[union-attr]
+        elif self.source is not None:
+            self.source.close()
 
     @contextmanager
     def connection(self, org_id: uuid.UUID | None = None) -> Iterator[psycopg.Connection]:
@@ -160,7 +151,7 @@ class Database:
         try:
             yield conn
         finally:
-            self.pool.putconn(conn)  # type: ignore[union-attr]
+            self._putconn(conn)
 
     def _getconn(self) -> psycopg.Connection:
         assert self.pool is not None
@@ -169,6 +160,10 @@ class Database:
         except PoolTimeout as exc:
             raise wait_timed_out(self.pool, waited_s=self.pool.timeout, what=f"the pool {self.pool.name!r}",
                                  hint="raise ATLAS_POOL_MAX_SIZE or ATLAS_POOL_TIMEOUT_S") from exc
+
+    def _putconn(self, conn: psycopg.Connection) -> None:
+        assert self.pool is not None
+        self.pool.putconn(conn)
 
     @contextmanager
     def transaction(
@@ -185,9 +180,9 @@ class Database:
             with joined[1].conn.transaction():  # a savepoint: this block's failure undoes only its work
                 yield Scope(joined[1].conn, org, user)
             return
-        settings = {"org_id": str(org)}
+        settings = {"app.org_id": str(org)}
         if user is not None:
-            settings["user_id"] = str(user)
+            settings["app.user_id"] = str(user)
         with self._scoped(settings, read_only=read_only, org=org) as scope:
             scope.org_id, scope.user_id = org, user
             yield scope
@@ -231,11 +226,11 @@ class Database:
         """
         settings: dict[str, str] = {}
         if user_id is not None:
-            settings["user_id"] = str(uuid.UUID(str(user_id)))
+            settings["app.user_id"] = str(uuid.UUID(str(user_id)))
         if session_token_hash is not None:
-            settings["session_token_hash"] = session_token_hash
+            settings["app.session_token_hash"] = session_token_hash
         if auth_email is not None:
-            settings["auth_email"] = auth_email.lower()
+            settings["app.auth_email"] = auth_email.lower()
         with self._scoped(settings, read_only=False) as scope:
             yield scope
 
@@ -248,10 +243,10 @@ class Database:
         that app.user_id is a platform admin. With org_id, the org's own
         policies apply too (its members, invitations, conversations, audit).
         """
-        settings = {"platform_scope": "on", "user_id": str(uuid.UUID(str(user_id)))}
+        settings = {"app.platform_scope": "on", "app.user_id": str(uuid.UUID(str(user_id)))}
         org = as_org_id(org_id) if org_id is not None else None
         if org is not None:
-            settings["org_id"] = str(org)
+            settings["app.org_id"] = str(org)
         with self._scoped(settings, read_only=False) as scope:
             scope.org_id = org
             role = scope.fetch_value("SELECT platform_role FROM users WHERE id = app.current_user_id()")
@@ -266,11 +261,11 @@ class Database:
         with self.connection(org) as conn, conn.pipeline(), conn.transaction():
             if read_only:
                 conn.execute("SET TRANSACTION READ ONLY")
-            for name, value in settings.items():
-                conn.execute(_set_local(name, value))
+            for statement in scoped_settings(settings):
+                conn.execute(statement)
             yield Scope(conn, None)
 
-    def read_all(self, org_id: object, query: sql.Composable | str, params: Params = None) -> list[dict]:
+    def read_all(self, org_id: object, query: sql.Composable | str, params: Params = None) -> list[Row]:
         """One scoped read-only query in one round trip, as a prepared statement (app/wire.py).
 
         Use it for the application's own single-statement reads; it is what
@@ -285,9 +280,9 @@ class Database:
         try:
             return wire.scoped_read(conn, org, _text(query, conn), params)
         finally:
-            self.pool.putconn(conn)  # type: ignore[union-attr]
+            self._putconn(conn)
 
-    def session_read(self, session_token_hash: str, query: str, params: Params = None) -> list[dict]:
+    def session_read(self, session_token_hash: str, query: str, params: Params = None) -> list[Row]:
         """One read-only query under app.session_token_hash, in one round trip (app/wire.py).
 
         Resolves a request's session (app/identity.py) on a base-pool connection.
@@ -295,6 +290,6 @@ class Database:
         with self.connection() as conn:
             return wire.session_read(conn, session_token_hash, query, params)
 
-    def read_one(self, org_id: object, query: sql.Composable | str, params: Params = None) -> dict | None:
+    def read_one(self, org_id: object, query: sql.Composable | str, params: Params = None) -> Row | None:
         rows = self.read_all(org_id, query, params)
         return rows[0] if rows else None

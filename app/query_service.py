@@ -24,7 +24,7 @@ from app.cache import QueryCache
 from app.checked_pool import CheckedPool, wait_timed_out
 from app.config import Settings
 from app.db import Database
-from app.errors import QueryTimeoutError, SqlInvalidError, SqlRejectedError, ValidationError
+from app.errors import SqlInvalidError, SqlRejectedError, ValidationError
 from app.gateway import QueryResult, run_query
 from app.inflight import InflightLimiter
 from app.org_settings import InflightBounds, OrgSettings, RateBounds
@@ -100,12 +100,9 @@ class QueryService:
                 raise ValidationError("sql must be a string holding one SELECT statement",
                                       details={"fields": {"sql": "must be a string"}})
             result = self._run(caller, sql_text, settings)
-        except (SqlRejectedError, SqlInvalidError, ValidationError) as exc:
-            error = _as_timeout(exc)
-            self.audit_refusal(caller, sql_text, error)
-            if error is exc:
-                raise
-            raise error from exc
+        except (SqlRejectedError, SqlInvalidError, ValidationError) as exc:  # a timeout: QueryTimeoutError
+            self.audit_refusal(caller, sql_text, exc)
+            raise
         with self.db.transaction(caller.org_id, user_id=caller.user_id) as scope:
             audit.record(scope, action="query.run", entity="query", actor_user_id=caller.user_id, detail={
                 "sql": _audited_sql(sql_text), "rowCount": result.row_count, "truncated": result.truncated,
@@ -172,14 +169,6 @@ class QueryService:
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
-
-
-def _as_timeout(exc: Refusal) -> Exception:
-    """The gateway reports a statement timeout as a rejection caused by QueryCanceled."""
-    if (isinstance(exc, SqlRejectedError) and not isinstance(exc, QueryTimeoutError)
-            and isinstance(exc.__cause__, psycopg.errors.QueryCanceled)):
-        return QueryTimeoutError(exc.message)
-    return exc
 
 
 def _audited_sql(sql_text: object) -> object:

@@ -10,7 +10,7 @@ in transaction mode):
 
     [Parse atlas_N]  BEGIN READ ONLY  SET LOCAL app.org_id  Execute atlas_N  COMMIT  Sync
 
-The SET LOCAL value is the org's UUID quoted as a literal; the query's values
+The SET LOCAL (app/scoped_settings.py) quotes the org's UUID as a literal; the query's values
 travel as bind parameters. A request's session is resolved the same way, under
 `SET LOCAL app.session_token_hash` instead (session_read). On any failure the
 transaction is rolled back (or, if the connection's state is unknown, the
@@ -29,9 +29,13 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
-from psycopg import pq, sql
+from psycopg import abc, pq, sql
 from psycopg.adapt import PyFormat, Transformer
 
+from app.scoped_settings import set_local
+
+Row = dict[str, Any]
+_Key = tuple[bytes, tuple[int, ...]]  # a statement's $n text and its parameter types
 _PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?s|%%")
 _MAX_STATEMENTS = 200  # prepared statements kept per connection (LRU, then DEALLOCATE)
 _states: weakref.WeakKeyDictionary[psycopg.Connection, _ConnState] = weakref.WeakKeyDictionary()
@@ -54,7 +58,7 @@ def to_positional(query: str, params: Sequence[Any] | Mapping[str, Any] | None) 
     if slots:
         if not isinstance(params, Mapping):
             raise TypeError("query uses %(name)s but the parameters are not a mapping")
-        return command, [params[name] for name in slots]
+        return command, [params[name] for name in slots if isinstance(name, str)]  # _template refuses a mix
     if params_seq:
         raise TypeError("the query has no placeholders but parameters were given")
     return command, []
@@ -86,17 +90,17 @@ def _template(query: str) -> tuple[bytes, tuple[int | str, ...]]:
 
 @lru_cache(maxsize=4096)
 def _set_org(org: uuid.UUID) -> bytes:
-    """SET LOCAL cannot take a bind parameter: the org's UUID, quoted as a literal (cached per org)."""
-    return sql.SQL("SET LOCAL app.org_id = {}").format(sql.Literal(str(org))).as_bytes(None)
+    """The org's SET LOCAL (app/scoped_settings.py), as bytes for libpq, cached per org."""
+    return set_local("app.org_id", str(org)).as_bytes(None)
 
 
-def session_read(conn: psycopg.Connection, token_hash: str, query: str, params: Any = None) -> list[dict]:
+def session_read(conn: psycopg.Connection, token_hash: str, query: str, params: Any = None) -> list[Row]:
     """Run one read-only query under app.session_token_hash (no org) in one round trip; rows as dicts.
 
     For resolving a request's session (app/identity.py): only the policies
     keyed on the token admit rows. Errors as for scoped_read.
     """
-    setting = sql.SQL("SET LOCAL app.session_token_hash = {}").format(sql.Literal(token_hash)).as_bytes(None)
+    setting = set_local("app.session_token_hash", token_hash).as_bytes(None)
     try:
         return _scoped_read(conn, setting, query, params)
     except psycopg.errors.InvalidSqlStatementName:
@@ -104,7 +108,7 @@ def session_read(conn: psycopg.Connection, token_hash: str, query: str, params: 
         return _scoped_read(conn, setting, query, params)
 
 
-def scoped_read(conn: psycopg.Connection, org: uuid.UUID, query: str, params: Any = None) -> list[dict]:
+def scoped_read(conn: psycopg.Connection, org: uuid.UUID, query: str, params: Any = None) -> list[Row]:
     """Run one read-only query for `org` in one round trip; rows as dicts.
 
     Raises the psycopg error the server sent (mapped like any other), after
@@ -126,7 +130,7 @@ def _forget_statements(conn: psycopg.Connection) -> None:
         state.statements.clear()
 
 
-def _scoped_read(conn: psycopg.Connection, setting: bytes, query: str, params: Any) -> list[dict]:
+def _scoped_read(conn: psycopg.Connection, setting: bytes, query: str, params: Any) -> list[Row]:
     command, values = to_positional(query, params)
     state = _states.get(conn)
     if state is None:
@@ -168,16 +172,16 @@ class _ConnState:
 
     __slots__ = ("transformer", "statements")
 
-    def __init__(self, transformer: Transformer) -> None:
+    def __init__(self, transformer: abc.Transformer) -> None:
         self.transformer = transformer
-        self.statements: OrderedDict[tuple, bytes] = OrderedDict()
+        self.statements: OrderedDict[_Key, bytes] = OrderedDict()
 
 
-def _collect(conn: psycopg.Connection, tx: Transformer) -> tuple[list[dict], list[tuple[int, Exception]]]:
+def _collect(conn: psycopg.Connection, tx: abc.Transformer) -> tuple[list[Row], list[tuple[int, Exception]]]:
     """Read results up to the Sync; keep the rows and each error with its message's position."""
     pgconn = conn.pgconn
     _flush(pgconn)
-    rows: list[dict] = []
+    rows: list[Row] = []
     errors: list[tuple[int, Exception]] = []
     position = -1
     while True:
@@ -193,7 +197,7 @@ def _collect(conn: psycopg.Connection, tx: Transformer) -> tuple[list[dict], lis
             return rows, errors
         if status == pq.ExecStatus.TUPLES_OK:
             tx.set_pgresult(result)
-            names = [result.fname(i).decode() for i in range(result.nfields)]  # type: ignore[union-attr]
+            names = [(result.fname(i) or b"").decode() for i in range(result.nfields)]
             rows = [dict(zip(names, row)) for row in tx.load_rows(0, result.ntuples, tuple)]
         elif status == pq.ExecStatus.FATAL_ERROR:
             errors.append((position, psycopg.errors.error_from_result(result, encoding=conn.info.encoding)))
@@ -204,7 +208,7 @@ def _flush(pgconn: pq.abc.PGconn) -> None:
         select.select([], [pgconn.socket], [])
 
 
-def _remember(conn: psycopg.Connection, cache: OrderedDict, key: tuple, name: bytes) -> None:
+def _remember(conn: psycopg.Connection, cache: OrderedDict[_Key, bytes], key: _Key, name: bytes) -> None:
     cache[key] = name
     cache.move_to_end(key)
     while len(cache) > _MAX_STATEMENTS:

@@ -45,7 +45,7 @@ PG_NODES: frozenset[type[ast.Node]] = frozenset(
 def pg_parse(sql_text: str) -> tuple[ast.RawStmt, ...]:
     """PostgreSQL's parse of sql_text. Raises SqlInvalidError with PostgreSQL's message."""
     try:
-        return parse_sql(sql_text)
+        return tuple(parse_sql(sql_text))  # pglast is untyped: a tuple of RawStmt
     except PgParseError as exc:
         raise SqlInvalidError(f"PostgreSQL cannot parse the query: {exc}") from None
     except RecursionError:  # pglast builds its Python tree recursively
@@ -99,7 +99,7 @@ def is_guard(node: ast.Node, ctx: RuleContext) -> str | None:
         and rel.catalogname is None and rel.alias is None and rel.relname in ctx.allowed_tables
     ):
         return None
-    table = rel.relname
+    table: str = rel.relname
     if not _is_star_list(sub.targetList) or not _is_org_filter(sub.whereClause, table, ctx):
         return None
     return table
@@ -115,7 +115,7 @@ def _has_any(node: ast.Node, names: tuple[str, ...]) -> bool:
     return any(getattr(node, name, None) for name in names)
 
 
-def _is_star_list(targets: tuple | None) -> bool:
+def _is_star_list(targets: tuple[ast.Node, ...] | None) -> bool:
     if not targets or len(targets) != 1:
         return False
     target = targets[0]

@@ -17,13 +17,17 @@ exactly one statement. That is why the query runs inside a pipeline.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg import sql
 
-from app.errors import ConfigurationError, SqlInvalidError, SqlRejectedError
+from app.database_errors import agent_error
+from app.errors import ConfigurationError
 from app.gateway.result import PreparedQuery, QueryResult
 from app.gateway.result_budget import budgeted_sql
 from app.query_settings import QuerySettings
+from app.scoped_settings import scoped_settings
 
 
 def execute(conn: psycopg.Connection, query: PreparedQuery, *, settings: QuerySettings) -> QueryResult:
@@ -31,10 +35,11 @@ def execute(conn: psycopg.Connection, query: PreparedQuery, *, settings: QuerySe
 
     Rows stop at settings.result_max_bytes (measured by PostgreSQL, see
     result_budget) or at the row limit; either way `truncated` says so and why.
-    Raises SqlRejectedError for a timeout, a privilege refusal or a resource
-    limit, SqlInvalidError for errors in the query itself (an unknown column, a
-    bad cast); an error may surface at any step of the pipeline, so all of them
-    are mapped. Connection failures propagate for the caller to map (503).
+    Raises QueryTimeoutError past the statement timeout, SqlRejectedError for a
+    privilege refusal or a resource limit, SqlInvalidError for errors in the
+    query itself (an unknown column, a bad cast): app/database_errors.py maps
+    them by class. An error may surface at any step of the pipeline, so all of
+    them are mapped. Connection failures propagate for the caller to map (503).
     """
     if not conn.autocommit:
         raise ConfigurationError("the agent connection must be in autocommit mode")
@@ -51,7 +56,7 @@ def execute(conn: psycopg.Connection, query: PreparedQuery, *, settings: QuerySe
             fetched = cursor.fetchall()
     except psycopg.Error as exc:
         _end_transaction(conn)
-        mapped = map_database_error(exc, settings=settings)
+        mapped = agent_error(exc, statement_timeout_ms=settings.statement_timeout_ms)
         if mapped is exc:
             raise
         raise mapped from exc
@@ -59,9 +64,9 @@ def execute(conn: psycopg.Connection, query: PreparedQuery, *, settings: QuerySe
     return _bounded(fetched, columns, row_limit=query.row_limit)
 
 
-def _bounded(fetched: list, columns: tuple[dict[str, str], ...], *, row_limit: int) -> QueryResult:
+def _bounded(fetched: list[tuple[Any, ...]], columns: tuple[dict[str, str], ...], *, row_limit: int) -> QueryResult:
     """Strip the envelope's columns; stop at the byte budget's marker row or the row limit."""
-    rows: list[tuple] = []
+    rows: list[tuple[Any, ...]] = []
     byte_size = 0
     reason = None
     for row in fetched:
@@ -86,31 +91,9 @@ def _end_transaction(conn: psycopg.Connection) -> None:
 
 
 def session_settings(query: PreparedQuery, *, settings: QuerySettings) -> list[sql.Composed]:
-    """The SET LOCAL statements (SET takes no bind parameters; values are quoted literals)."""
-    values = (
-        ("app.org_id", str(query.org_id)),
-        ("statement_timeout", int(settings.statement_timeout_ms)),
-        ("work_mem", int(settings.work_mem_kb)),
-    )
-    return [
-        sql.SQL("SET LOCAL {} = {}").format(sql.SQL(name), sql.Literal(value))
-        for name, value in values
-    ]
-
-
-def map_database_error(exc: psycopg.Error, *, settings: QuerySettings) -> Exception:
-    """Agent-facing errors by class, never by message text."""
-    diag = (exc.diag.message_primary or str(exc)).strip() if hasattr(exc, "diag") else str(exc)
-    if isinstance(exc, psycopg.errors.QueryCanceled):
-        return SqlRejectedError(
-            f"the query ran longer than {settings.statement_timeout_ms} ms "
-            "(query.statement_timeout_ms); narrow it or aggregate more"
-        )
-    if isinstance(exc, (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction)):
-        return SqlRejectedError(f"the database refused the query: {diag}")
-    if isinstance(exc, (psycopg.errors.ProgramLimitExceeded, psycopg.errors.ConfigurationLimitExceeded)):
-        return SqlRejectedError(f"the query exceeds a database limit: {diag}")
-    if isinstance(exc, (psycopg.DataError, psycopg.ProgrammingError, psycopg.NotSupportedError,
-                        psycopg.IntegrityError, psycopg.InternalError)):
-        return SqlInvalidError(f"the query failed: {diag}")
-    return exc
+    """The SET LOCAL statements: the org for RLS, then the query's limits (app/scoped_settings.py)."""
+    return scoped_settings({
+        "app.org_id": str(query.org_id),
+        "statement_timeout": int(settings.statement_timeout_ms),
+        "work_mem": int(settings.work_mem_kb),
+    })

@@ -57,7 +57,7 @@ ANONYMOUS_ALLOWED: frozenset[str] = PG_FUNCTIONS | {"row", "all"}
 
 # Cast targets (sqlglot's types); regclass, oid, xml, pg_lsn and friends are not among them.
 _T = exp.DataType.Type
-ALLOWED_TYPES: frozenset[exp.DataType.Type] = frozenset(
+ALLOWED_TYPES: frozenset[exp.DType] = frozenset(
     {
         _T.SMALLINT, _T.INT, _T.BIGINT, _T.DECIMAL, _T.FLOAT, _T.DOUBLE, _T.TEXT, _T.VARCHAR,
         _T.CHAR, _T.BOOLEAN, _T.DATE, _T.TIME, _T.TIMETZ, _T.TIMESTAMP, _T.TIMESTAMPTZ,

@@ -21,4 +21,5 @@ def resolve_org_id(database_url: str, org: str) -> uuid.UUID:
         row = conn.execute("SELECT id FROM organizations WHERE slug = %s", (org,)).fetchone()
     if row is None:
         raise NotFoundError(f"no organization has id or slug {org!r}")
-    return row[0]
+    org_id: uuid.UUID = row[0]
+    return org_id

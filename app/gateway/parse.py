@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import Token, TokenType
+from sqlglot.tokenizer_core import Token, TokenType
 
 from app.errors import SqlInvalidError, SqlRejectedError
 from app.gateway.context import DIALECT
@@ -62,8 +62,10 @@ def parse_statement(sql_text: str) -> exp.Expression:
         raise SqlRejectedError(
             f"sql holds {len(found)} statements; exactly one SELECT statement is allowed"
         )
-    check_tree_depth(found[0])
-    return found[0]
+    statement = found[0]
+    assert isinstance(statement, exp.Expression)  # every parsed node is; exp.Expr is sqlglot's typing base
+    check_tree_depth(statement)
+    return statement
 
 
 def check_token_nesting(tokens: Iterable[Token]) -> None:

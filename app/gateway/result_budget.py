@@ -45,4 +45,4 @@ def budgeted_sql(query_sql: str, *, max_bytes: int) -> sql.Composed:
     """The checked query inside the byte-budget envelope. Raises SqlRejectedError on the reserved name."""
     if RESERVED_NAME in query_sql.lower():
         raise SqlRejectedError(f"the identifier {RESERVED_NAME} is reserved by the gateway; rename it")
-    return _ENVELOPE.format(query=sql.SQL(query_sql), budget=sql.Literal(int(max_bytes)))  # type: ignore[arg-type]
+    return _ENVELOPE.format(query=sql.SQL(query_sql), budget=sql.Literal(int(max_bytes)))

@@ -19,7 +19,7 @@ from app.gateway.context import RuleContext
 from app.gateway.crosscheck import children, is_guard
 from app.gateway.row_limit import RESULT_ALIAS
 
-Skeleton = Counter
+Skeleton = Counter[tuple[object, ...]]  # (kind, detail) of each node that must survive the rewrite
 
 
 def skeleton(
@@ -80,7 +80,7 @@ def _collect(node: ast.Node, ctx: RuleContext | None, skip: ast.Node | None, fou
         _collect(child, ctx, skip, found)
 
 
-def _item(node: ast.Node) -> tuple | None:
+def _item(node: ast.Node) -> tuple[object, ...] | None:
     if isinstance(node, ast.RangeVar):
         return ("relation", node.relname)
     if isinstance(node, ast.ColumnRef):

@@ -156,7 +156,7 @@ def _check_root(tree: exp.Expression) -> None:
     )
 
 
-def _check_node(node: exp.Expression) -> None:
+def _check_node(node: exp.Expr) -> None:
     cls = type(node)
     if isinstance(node, exp.Func) and cls not in ALLOWED_NODES:
         return  # functions.py decides
@@ -185,7 +185,7 @@ def _check_node(node: exp.Expression) -> None:
         )
 
 
-def describe(node: exp.Expression) -> str:
+def describe(node: exp.Expr) -> str:
     """A short name for a construct, for refusal messages."""
     if isinstance(node, exp.Command):
         return f"{str(node.this).upper()} command"

@@ -96,6 +96,11 @@ class PoolConfig:
     def timeout_s(self) -> float:
         return self.timeout_ms / 1000
 
+    @property
+    def idle_s(self) -> float:
+        """How long a pooled connection may stay idle: pool.perOrg.idleTimeoutMs, else 10 minutes."""
+        return self.per_org.idle_timeout_ms / 1000 if self.per_org else 600.0
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, default_url: str | None = None) -> PoolConfig:
         """Build from the YAML shape; `default_url` fills datasources.default when absent."""

@@ -14,40 +14,27 @@ import psycopg
 from psycopg_pool import PoolTimeout
 
 from app.checked_pool import wait_timed_out
-from app.pools.metrics import Stats
 from app.pools.registry import PoolRegistry
 from app.pools.units import Unit, application_name, make_pool, pooled
 
 
 class DedicatedRegistry(PoolRegistry):
-    """Org pools are created lazily, warmed up, evicted LRU and drained on repeated failure."""
+    """Org pools are created lazily, warmed up, evicted LRU and closed when drained."""
 
     mode = "dedicated"
-
-    def _make_base(self, datasource: str, url: str) -> Unit:
-        size = self.config.base_max_connections
-        unit = Unit(None, datasource, Stats(), reserved=size, generation=0, limit=size)
-        unit.pool = make_pool(
-            url, name=application_name(None, datasource), min_size=self.config.base_min_connections,
-            max_size=size, timeout_s=self.config.timeout_s, max_idle_s=self._idle_s(), num_workers=2)
-        unit.built.set()
-        return unit
-
-    def _idle_s(self) -> float:
-        return self.limits.idle_timeout_ms / 1000 if self.limits else 600.0
+    retire_on_drain = True
 
     def _unit_reserve(self) -> int:
-        assert self.limits is not None
-        return self.limits.max_connections
+        return self.limits.max_connections if self.limits else 0
 
-    def _build(self, unit: Unit, *, deadline: float) -> None:
+    def _build(self, unit: Unit, deadline: float) -> None:
         """Open the org's pool (no connection kept when idle) and run the warmup probes on it."""
         assert self.limits is not None and unit.org_id is not None
         pool = make_pool(
             self.config.datasources[unit.datasource],
             name=application_name(unit.org_id, unit.datasource), min_size=0,
             max_size=self.limits.max_connections, timeout_s=self.config.timeout_s,
-            max_idle_s=self._idle_s(), num_workers=1)
+            max_idle_s=self.config.idle_s, num_workers=1)
         pool.open(wait=False)
         started = time.monotonic()
         try:
@@ -64,16 +51,8 @@ class DedicatedRegistry(PoolRegistry):
             raise
         unit.pool = pool
 
-    def _connect(self, unit: Unit, *, deadline: float) -> AbstractContextManager[psycopg.Connection]:
+    def _connect_org(self, unit: Unit, *, deadline: float) -> AbstractContextManager[psycopg.Connection]:
         assert unit.pool is not None
-        if unit.org_id is None:
-            hint = "raise pool.base.maxConnections (ATLAS_POOL_MAX_SIZE) or pool.timeoutMs (ATLAS_POOL_TIMEOUT_S)"
-            what = f"the base pool of datasource {unit.datasource!r}"
-        else:
-            hint = "the org is at pool.perOrg.maxConnections; raise it or pool.timeoutMs (ATLAS_POOL_TIMEOUT_S)"
-            what = f"the pool of org {unit.org_id} on datasource {unit.datasource!r}"
-        return pooled(unit.pool, deadline=deadline, what=what, hint=hint)
-
-    def _drain(self, unit: Unit) -> None:
-        """Retire the pool: out of the LRU now, closed when its last holder leaves."""
-        self._lru.retire(unit)
+        return pooled(unit.pool, deadline=deadline,
+                      what=f"the pool of org {unit.org_id} on datasource {unit.datasource!r}",
+                      hint="the org is at pool.perOrg.maxConnections; raise it or pool.timeoutMs (ATLAS_POOL_TIMEOUT_S)")

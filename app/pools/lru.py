@@ -78,7 +78,7 @@ class OrgLRU:
 
     def detach(self, unit: Unit) -> None:
         """Take a unit out of its org's entry (drained, or failed to open); no-op if already gone."""
-        entry = self.entries.get(unit.org_id)  # type: ignore[arg-type]
+        entry = self.entries.get(unit.org_id) if unit.org_id is not None else None
         if entry is not None and entry.units.get(unit.datasource) is unit:
             del entry.units[unit.datasource]
             if not entry.units:

@@ -17,20 +17,20 @@ from psycopg_pool import ConnectionPool
 DRAIN_HISTORY = 20
 
 
-class CountedConnection(psycopg.Connection):  # type: ignore[type-arg]
+class CountedConnection(psycopg.Connection):
     """A connection that knows how many statements were sent on it."""
 
     statements = 0
 
 
-class CountingCursor(psycopg.Cursor):  # type: ignore[type-arg]
+class CountingCursor(psycopg.Cursor):
     """Counts execute/executemany calls on its CountedConnection."""
 
-    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         _count(self.connection)
         return super().execute(query, params, **kwargs)
 
-    def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
         _count(self.connection)
         super().executemany(query, params_seq, **kwargs)
 

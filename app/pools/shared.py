@@ -15,66 +15,53 @@ from contextlib import contextmanager
 import psycopg
 
 from app.errors import ServiceUnavailableError
-from app.pools.metrics import Stats
 from app.pools.registry import PoolRegistry
-from app.pools.units import Unit, application_name, make_pool, pooled
+from app.pools.units import Unit
 
 
 class SharedRegistry(PoolRegistry):
-    """Org units are quotas (a counter and a condition) kept in the same LRU."""
+    """Org units are quotas (a counter and a queue) kept in the same LRU; drains close nothing."""
 
     mode = "shared"
+    base_what = "the shared pool of datasource {datasource!r}"
+    base_hint = "raise maxTotalConnections (ATLAS_MAX_TOTAL_CONNECTIONS) or pool.timeoutMs (ATLAS_POOL_TIMEOUT_S)"
 
-    def _make_base(self, datasource: str, url: str) -> Unit:
-        config = self.config
-        size = config.shared_pool_size if self.limits else config.base_max_connections
-        unit = Unit(None, datasource, Stats(), reserved=size, generation=0, limit=size)
-        idle_s = self.limits.idle_timeout_ms / 1000 if self.limits else 600.0
-        unit.pool = make_pool(
-            url, name=application_name(None, datasource), min_size=min(config.base_min_connections, size),
-            max_size=size, timeout_s=config.timeout_s, max_idle_s=idle_s, num_workers=2)
-        unit.built.set()
-        return unit
+    def _base_size(self) -> int:
+        return self.config.shared_pool_size if self.limits else self.config.base_max_connections
 
     def _unit_reserve(self) -> int:
         return 0  # the shared pools are already counted in full
 
-    def _build(self, unit: Unit, *, deadline: float) -> None:
+    def _build(self, unit: Unit, deadline: float) -> None:
         """A quota needs no I/O: the Unit's counters are all there is."""
 
     @contextmanager
-    def _connect(self, unit: Unit, *, deadline: float) -> Iterator[psycopg.Connection]:
+    def _connect_org(self, unit: Unit, *, deadline: float) -> Iterator[psycopg.Connection]:
         base = self._base[unit.datasource]
-        assert base.pool is not None
-        what = f"the shared pool of datasource {unit.datasource!r}"
-        hint = "raise maxTotalConnections (ATLAS_MAX_TOTAL_CONNECTIONS) or pool.timeoutMs (ATLAS_POOL_TIMEOUT_S)"
-        if unit.org_id is None:
-            with pooled(base.pool, deadline=deadline, what=what, hint=hint) as conn:
-                yield conn
-            return
+        lock = self.admission.lock
         self._take_slot(unit, deadline)
         try:
-            with pooled(base.pool, deadline=deadline, what=what, hint=hint) as conn:
-                with self._lock:
+            with self._from_base(unit.datasource, deadline=deadline) as conn:
+                with lock:
                     base.active += 1
                 try:
                     yield conn
                 finally:
-                    with self._lock:
+                    with lock:
                         base.active -= 1
         finally:
             self._give_slot(unit)
 
     def _take_slot(self, unit: Unit, deadline: float) -> None:
         """One of the org's pool.perOrg.maxConnections slots, first come first served, or a 503."""
-        with self._lock:
+        with self.admission.lock:
             if unit.granted < unit.limit and not unit.queue:
                 unit.granted += 1
                 return
             ticket = threading.Event()
             unit.queue.append(ticket)
         ticket.wait(max(deadline - time.monotonic(), 0))
-        with self._lock:
+        with self.admission.lock:
             if ticket.is_set():  # handed over by _give_slot, possibly just after the timeout
                 return
             unit.queue.remove(ticket)
@@ -85,11 +72,8 @@ class SharedRegistry(PoolRegistry):
 
     def _give_slot(self, unit: Unit) -> None:
         """Hand the slot straight to the longest waiter, so a newcomer cannot jump the queue."""
-        with self._lock:
+        with self.admission.lock:
             if unit.queue:
                 unit.queue.popleft().set()
             else:
                 unit.granted -= 1
-
-    def _drain(self, unit: Unit) -> None:
-        """Nothing to close: the failure counters were reset and the drain recorded."""

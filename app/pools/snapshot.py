@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 
 def build_snapshot(registry: PoolRegistry, org: uuid.UUID | None) -> dict[str, Any]:
-    with registry._lock:
-        lru = registry._lru
+    admission = registry.admission
+    with admission.lock:
+        lru = admission.lru
         live = [(u, "live") for u in lru.live_units()]
         units = live + [(u, "retiring") for u in lru.retiring]
         rows = [_unit_row(u, state) for u, state in units if org is None or u.org_id == org]
@@ -29,11 +30,11 @@ def build_snapshot(registry: PoolRegistry, org: uuid.UUID | None) -> dict[str, A
             shown = {row["datasource"] for row in rows}
             rows += [
                 _history_row(key[0], key[1], stats.as_dict())
-                for key, stats in registry._history.items()
+                for key, stats in admission.history.items()
                 if key[0] == org and key[1] not in shown
             ]
-        base = [_base_row(u) for u in registry._base.values()]
-        opened = registry._opened_by_closed + sum(
+        base = [_base_row(u) for u in registry.base_units()]
+        opened = admission.opened_by_closed + sum(
             pool_figures(u.pool)["connections_opened"] for u, _ in units if u.pool is not None
         ) + sum(b["connections_opened"] for b in base)
         totals = {
@@ -42,14 +43,14 @@ def build_snapshot(registry: PoolRegistry, org: uuid.UUID | None) -> dict[str, A
             "reserved_connections": lru.reserved,
             "open_connections": sum(b["open_connections"] for b in base) + sum(
                 pool_figures(u.pool)["size"] for u, _ in units if u.pool is not None),
-            "capacity_waiting": registry._capacity_waiters,
+            "capacity_waiting": admission.capacity_waiters,
             "org_units_created": lru.units_created,
             "evictions": lru.evictions,
-            "capacity_errors": registry._capacity_errors,
+            "capacity_errors": admission.capacity_errors,
             "connections_opened": opened,
-            "drains": len(registry._drains),
+            "drains": len(admission.drains),
         }
-        drains = [d for d in registry._drains if org is None or d["org_id"] == str(org)]
+        drains = [d for d in admission.drains if org is None or d["org_id"] == str(org)]
     if org is not None:  # nothing another org's traffic could move
         totals = {"reserved_connections": sum(u.reserved for u, state in units
                                               if u.org_id == org and state == "live"),

@@ -90,10 +90,3 @@ def pooled(pool: ConnectionPool, *, deadline: float, what: str, hint: str) -> It
     finally:
         pool.putconn(conn)
 
-
-def is_failure(exc: BaseException | None) -> bool:
-    """A connection-level failure (server gone, connection broken), not a query error or a wait."""
-    if exc is None or isinstance(exc, (PoolTimeout, TooManyRequests, psycopg.errors.QueryCanceled,
-                                       psycopg.errors.LockNotAvailable)):
-        return False
-    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))

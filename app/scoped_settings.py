@@ -1,0 +1,37 @@
+"""The one builder of transaction-local settings: `SET LOCAL <name> = <value>`.
+
+The org-scoped door (app/db.py), the one-round-trip reads (app/wire.py) and the
+gateway's agent queries (app/gateway/execute.py) all scope a transaction with
+these statements. SET takes no bind parameter, so the value is quoted as a
+literal by psycopg.sql, never pasted into the text, and the name must be one
+of SETTINGS: the ones the policies read (sql/020_policies.sql, sql/040_platform.sql)
+and the limits put on an agent query. A transaction-local setting dies at
+COMMIT or ROLLBACK, so a pooled connection carries none to its next user.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from psycopg import sql
+
+SETTINGS = frozenset({
+    "app.org_id",  # the tenant: every policy reads it through app.current_org()
+    "app.user_id",
+    "app.session_token_hash",  # session lookup before any org is known
+    "app.auth_email",  # sign-in and sign-up
+    "app.platform_scope",  # the platform role's cross-org policies require it
+    "statement_timeout",  # an agent query's limits
+    "work_mem",
+})
+
+
+def set_local(name: str, value: str | int) -> sql.Composed:
+    """One `SET LOCAL`; raises ValueError for a name outside SETTINGS (names are never user input)."""
+    if name not in SETTINGS:
+        raise ValueError(f"{name!r} is not a scoped setting (app/scoped_settings.py SETTINGS)")
+    return sql.SQL("SET LOCAL {} = {}").format(sql.SQL(name), sql.Literal(value))
+
+
+def scoped_settings(values: Mapping[str, str | int]) -> list[sql.Composed]:
+    """The `SET LOCAL` statements for `values`, in their order."""
+    return [set_local(name, value) for name, value in values.items()]

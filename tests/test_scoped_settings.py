@@ -1,0 +1,26 @@
+"""app/scoped_settings.py: the one builder of SET LOCAL, attacked with hostile values and names."""
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from app.scoped_settings import SETTINGS, scoped_settings, set_local
+
+HOSTILE = "x'; RESET ROLE; SELECT set_config('app.org_id', 'other', false); --"
+
+
+def test_a_hostile_value_is_set_verbatim_and_nothing_else_runs(fresh_db):
+    with psycopg.connect(fresh_db.app_url) as conn:
+        for statement in scoped_settings({"app.session_token_hash": HOSTILE, "statement_timeout": 1234}):
+            conn.execute(statement)
+        assert conn.execute("SELECT current_setting('app.session_token_hash'), current_setting('statement_timeout'),"
+                            " current_setting('app.org_id', true)").fetchone() == (HOSTILE, "1234ms", None)
+        conn.rollback()  # transaction-local: nothing survives the transaction
+        assert conn.execute("SELECT current_setting('app.session_token_hash', true)").fetchone()[0] in (None, "")
+
+
+@pytest.mark.parametrize("name", ["role", "app.org_id; RESET ROLE", "session_authorization", "search_path"])
+def test_a_setting_outside_the_list_is_refused_before_any_sql(name):
+    assert name not in SETTINGS
+    with pytest.raises(ValueError, match="not a scoped setting"):
+        set_local(name, "x")
