@@ -9,8 +9,9 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
 from app import auth
-from app.api import get_db, json_body
-from app.api.inputs import Input
+from app.api import get_db
+from app.bodies import body
+from app.bodies.requests import SignIn, SignUp
 from app.errors import UnauthorizedError, UserExistsError
 from app.permissions import login_required, public
 from app.signin_throttle import SignInThrottle, ThrottlePolicy
@@ -52,9 +53,8 @@ def _signed_in(new: auth.NewSession, user: dict, status: int = 200) -> ResponseR
 @public
 def sign_up() -> ResponseReturnValue:
     """Create the user and sign them in; the users policy admits only the email being signed up."""
-    fields = Input(json_body())
-    email, password, name = fields.email(), fields.password(), fields.text("name")
-    fields.done()
+    new = body(SignUp)
+    email, password, name = new.email, new.password, new.name
     password_hash = _state().passwords.hash(password)
     user_id = uuid.uuid4()
     try:
@@ -75,9 +75,8 @@ def sign_up() -> ResponseReturnValue:
 @public
 def sign_in() -> ResponseReturnValue:
     """Verify the password and open a session bound to the user's earliest org; 429 sign_in_throttled in back-off."""
-    fields = Input(json_body())
-    email, password = fields.email(), fields.text("password", strip=False, max_len=128)
-    fields.done()
+    credentials = body(SignIn)
+    email, password = credentials.email, credentials.password
     db, passwords = get_db(), _state().passwords
     address = request.remote_addr or "unknown"
     throttle = sign_in_throttle()

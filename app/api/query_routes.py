@@ -27,6 +27,8 @@ from psycopg_pool import PoolTimeout
 from app import audit, org_settings
 from app.api import get_db, json_body
 from app.api.semantic_routes import get_layer
+from app.bodies import body
+from app.bodies.requests import FlushCache, RunQuery
 from app.cache import CacheConfig, QueryCache, RedisCache, make_cache
 from app.checked_pool import CheckedPool, wait_timed_out
 from app.errors import (
@@ -185,10 +187,8 @@ def query() -> ResponseReturnValue:
     state.limiter.take(str(ident.org_id), per_minute=settings.rate_per_minute(rate=state.rate))
     sql_text: object = None
     try:
-        sql_text = json_body().get("sql")
-        if not isinstance(sql_text, str):
-            raise ValidationError("sql must be a string holding one SELECT statement",
-                                  details={"fields": {"sql": "must be a string"}})
+        sql_text = json_body().get("sql")  # audited as sent, even when refused
+        sql_text = body(RunQuery).sql
         result = _run(sql_text, state, settings)
     except (SqlRejectedError, SqlInvalidError, ValidationError) as exc:
         error = _as_timeout(exc)
@@ -223,10 +223,7 @@ def _audit_refusal(sql_text: object, error: Exception) -> None:
 def flush_cache() -> ResponseReturnValue:
     """`{"scope": "organization"}` (default; org admins and owners) or `{"scope": "all"}` (platform admins)."""
     ident = g.identity
-    scope = json_body().get("scope", "organization")
-    if scope not in ("organization", "all"):
-        raise ValidationError('scope must be "organization" or "all"',
-                              details={"fields": {"scope": "must be organization or all"}})
+    scope = body(FlushCache).scope
     cache = query_state().cache
     if scope == "all":
         if ident.platform_role != "admin":
