@@ -1,10 +1,10 @@
-"""GET /api/openapi.json: the API's OpenAPI 3 document (app/openapi_spec.py), public like a sign-in page."""
+"""GET /api/openapi.json: the API's OpenAPI 3 document (app/openapi/), public like a sign-in page."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from app.openapi_spec import build_document
+from app.openapi import build_document
 from app.permissions import public
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
