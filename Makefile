@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/atlas
 
-.PHONY: install test demo audit migrate clean
+.PHONY: install test lint demo audit migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## test: the whole suite against a real PostgreSQL (see README "Testing"), then the policy audit
-test: install
-	$(BIN)/python -m pytest
+## test: lint, the whole suite against a real PostgreSQL (see README "Testing"), then the policy audit
+test: install lint
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 	$(BIN)/python scripts/audit_fresh_database.py
+
+## lint: ruff over the code, tests and scripts (rules in pyproject.toml)
+lint: install
+	$(BIN)/ruff check app tests scripts
 
 ## demo: a database (configured, local, or a throwaway one in .pgdata/), two seeded orgs, the API on :8000
 demo: install

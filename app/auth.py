@@ -56,9 +56,9 @@ class Passwords:
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> Passwords:
         return cls(
-            time_cost=int(config.get("ARGON2_TIME_COST", 3)),  # type: ignore[arg-type]
-            memory_kib=int(config.get("ARGON2_MEMORY_KIB", 65536)),  # type: ignore[arg-type]
-            parallelism=int(config.get("ARGON2_PARALLELISM", 4)),  # type: ignore[arg-type]
+            time_cost=int(str(config.get("ARGON2_TIME_COST", 3))),
+            memory_kib=int(str(config.get("ARGON2_MEMORY_KIB", 65536))),
+            parallelism=int(str(config.get("ARGON2_PARALLELISM", 4))),
         )
 
 

@@ -7,7 +7,7 @@ decide what RLS shows (the member's role) and the org's config version
 the org is also a separate part of every key, so an org flush never touches
 another org and no lookup can cross orgs even if two digests collided.
 
-Configuration is read here and nowhere else: app config keys CACHE_BACKEND
+Configuration comes from app config keys CACHE_BACKEND
 (memory | redis | none), CACHE_TTL_S, CACHE_MAX_SIZE, CACHE_MAX_BYTES,
 CACHE_MAX_ENTRY_BYTES, CACHE_REDIS_URL, CACHE_KEY_PREFIX, CACHE_REDIS_TIMEOUT_MS,
 CACHE_REDIS_COOLDOWN_S (Settings.from_env fills them from ATLAS_CACHE_*).
@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import redis
 
@@ -65,10 +65,10 @@ class CacheConfig:
             raise ConfigurationError("CACHE_REDIS_COOLDOWN_S must be between 0 and 3600")
 
     @classmethod
-    def from_sources(cls, config: Mapping[str, Any], env: Mapping[str, str]) -> CacheConfig:
-        """App config first, then ATLAS_CACHE_* from the environment, then the defaults."""
+    def from_config(cls, config: Mapping[str, Any]) -> CacheConfig:
+        """From app config (Settings.from_env fills it from ATLAS_CACHE_*), else the defaults."""
         values: dict[str, Any] = {}
-        for field_name, name, cast in (
+        for field_name, name, parse in (
             ("backend", "CACHE_BACKEND", str),
             ("ttl_s", "CACHE_TTL_S", float),
             ("max_size", "CACHE_MAX_SIZE", int),
@@ -80,14 +80,12 @@ class CacheConfig:
             ("redis_cooldown_s", "CACHE_REDIS_COOLDOWN_S", float),
         ):
             raw = config.get(name)
-            if raw is None and env.get(f"ATLAS_{name}"):
-                raw = env[f"ATLAS_{name}"]
             if raw is None:
                 continue
             try:
-                values[field_name] = cast(raw)
+                values[field_name] = parse(raw)
             except ValueError as exc:
-                raise ConfigurationError(f"{name} (ATLAS_{name}) is not a valid {cast.__name__}") from exc
+                raise ConfigurationError(f"{name} (ATLAS_{name}) is not a valid {parse.__name__}") from exc
         return cls(**values)
 
 
@@ -236,7 +234,8 @@ class RedisCache:
     def get(self, key: CacheKey) -> QueryResult | None:
         name = self._key(key.org_id, digest(key))
         try:
-            raw = self.link.call(lambda client: client.get(name))
+            # redis-py types every reply as `Awaitable | Any` (one stub for sync and async clients).
+            raw = cast("bytes | None", self.link.call(lambda client: client.get(name)))
         except RedisUnavailableError as exc:
             log.info("query cache lookup skipped, treating as a miss: %s", exc)
             return None
@@ -279,17 +278,19 @@ class RedisCache:
 
     def flush_all(self) -> int:
         try:
-            orgs = [m.decode() for m in self.link.call(lambda client: client.smembers(self._orgs))]
+            members = cast("set[bytes]", self.link.call(lambda client: client.smembers(self._orgs)))
+            orgs = [m.decode() for m in members]
         except RedisUnavailableError as exc:
             raise ServiceUnavailableError(f"the query cache (Redis) cannot be flushed now: {exc}") from exc
         return sum(self.flush_org(org) for org in orgs)
 
     def entries(self, org_id: str | None = None) -> int:
-        orgs = [org_id] if org_id is not None else [m.decode() for m in self._client.smembers(self._orgs)]
+        orgs = [org_id] if org_id is not None else [
+            m.decode() for m in cast("set[bytes]", self._client.smembers(self._orgs))]
         total = 0
         for org in orgs:
-            members = list(self._client.smembers(self._key(org, "index")))
-            total += int(self._client.exists(*members)) if members else 0
+            members = list(cast("set[bytes]", self._client.smembers(self._key(org, "index"))))
+            total += cast(int, self._client.exists(*members)) if members else 0
         return total
 
     def close(self) -> None:

@@ -11,11 +11,15 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from app.config import Settings
 from app.errors import AtlasError
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,7 +116,7 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int, threads: i
     extra = {"public_url": f"http://{host}:{port}", **settings.extra}
     configured = dataclasses.replace(settings, extra=extra)
 
-    class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+    class Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
@@ -126,7 +130,7 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int, threads: i
             # In the master, for every worker that ends (even killed): its live gauges stop counting.
             self.cfg.set("child_exit", lambda _server, worker: multiprocess.mark_process_dead(worker.pid))
 
-        def load(self):  # type: ignore[no-untyped-def]  # gunicorn's hook
+        def load(self) -> Flask:
             app = create_app(configured)
             self.cfg.set("worker_exit", lambda _server, _worker: close_app(app))
             return app

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 
 from app import auth
 from app.db import Database
@@ -93,7 +93,7 @@ def _before_request() -> None:
     g.identity = resolve(state.db, auth.token_from_request(request))
 
 
-def _after_request(response):  # type: ignore[no-untyped-def]
+def _after_request(response: Response) -> Response:
     response.headers["X-Request-Id"] = getattr(g, "request_id", "")
     response.headers.setdefault("Cache-Control", "no-store")
     return response

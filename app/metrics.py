@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -113,7 +113,7 @@ def _started() -> None:
         g.metrics_in_flight = True
 
 
-def _answered(response):  # type: ignore[no-untyped-def]
+def _answered(response: Response) -> Response:
     route, method, status = route_label(), _method_label(), str(response.status_code)
     REQUESTS.labels(route, method, status).inc()
     started = g.get("metrics_started_at")

@@ -98,7 +98,7 @@ def migrate(admin_url: str, *, roles: RoleNames, sql_dir: Path = SQL_DIR) -> lis
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             conn.execute(_BOOTSTRAP)
-            applied = dict(
+            applied: dict[str, str] = dict(
                 conn.execute("SELECT version, checksum FROM atlas_meta.schema_migrations").fetchall()
             )
             for migration in migrations:

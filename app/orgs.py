@@ -25,7 +25,7 @@ _INVITATION_COLUMNS = sql.SQL("id, org_id, email, role, status, inviter_id, expi
 
 
 def _q(template: str, **parts: sql.Composable) -> sql.Composed:
-    return sql.SQL(template).format(**parts)  # type: ignore[arg-type]
+    return sql.SQL(template).format(**parts)
 
 
 def _iso(value: object) -> object:

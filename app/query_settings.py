@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from app.errors import ValidationError
 
@@ -72,7 +73,7 @@ def org_query_settings(
     Raises ValidationError when a value is not a positive integer.
     """
     org_settings = org_settings or {}
-    changes: dict[str, int] = {}
+    changes: dict[str, Any] = {}
     for key, field_name, low, high in (
         ("query.row_limit", "row_limit", 1, bounds.row_limit_max),
         (

@@ -93,7 +93,7 @@ class RedisRateLimiter:
 
     def take(self, org_id: str, *, per_minute: int) -> None:
         now_ms = "" if self._clock is None else str(round(self._clock() * 1000))
-        args = [per_minute, round(WINDOW_S * 1000), now_ms, uuid.uuid4().hex]
+        args: list[str | int] = [per_minute, round(WINDOW_S * 1000), now_ms, uuid.uuid4().hex]
         key = f"{self._prefix}:rl:{org_id}"
         wait_ms = int(self._link.call(lambda _client: self._script(keys=[key], args=args)))
         if wait_ms > 0:

@@ -104,7 +104,8 @@ def create(scope: Scope, entity: Entity, values: Mapping[str, Any]) -> dict:
 
 def update(scope: Scope, entity: Entity, row_id: uuid.UUID, values: Mapping[str, Any]) -> dict:
     """Change the named fields of one row of the scope's org; NotFound otherwise."""
-    assignments = [sql.SQL("{} = {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in values]
+    assignments: list[sql.Composable] = [
+        sql.SQL("{} = {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in values]
     if "updated_at" in entity.by_name:
         assignments.append(sql.SQL("updated_at = now()"))
     query = sql.SQL("UPDATE {} SET {} WHERE org_id = %(__org)s AND id = %(__id)s RETURNING {}").format(

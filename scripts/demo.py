@@ -71,6 +71,11 @@ def seed_org(client, app, name: str, slug: str, *, rows_per_org: int, rng: rando
         _call(client, "POST", "/api/auth/organization/accept-invitation", token=token,
               json={"invitationId": invitation["id"]})
     _seed_crm(app, org_id, slug, rows_per_org=rows_per_org, rng=rng)
+    # The agent may read only the tables the org's semantic layer declares: start from the default layer,
+    # put through the API as an owner would.
+    for path in sorted((ROOT / "semantic" / "entities").glob("*.yml")):
+        _call(client, "PUT", f"/api/v1/admin/semantic/org/entities/{path.stem}", token=owner,
+              json={"yamlContent": path.read_text()})
     return org_id
 
 
@@ -119,6 +124,8 @@ Try it (one org never sees the other):
       -d '{{"email":"member@globex.test","password":"{PASSWORD}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   ID=$(curl -s "{base_url}/api/v1/contacts?limit=1" -H "Authorization: Bearer $GLOBEX" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
   curl -s {base_url}/api/v1/contacts/$ID -H "Authorization: Bearer $TOKEN"    # Acme asking for Globex's contact: 404
+  curl -s {base_url}/api/v1/query -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+      -d '{{"sql": "SELECT lifecycle_stage, count(*) FROM contacts GROUP BY 1"}}'    # agent SQL: Acme's rows only
 """)
 
 

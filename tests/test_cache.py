@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from app.cache import CacheConfig, MemoryCache, RedisCache, make_cache
+from app.config import Settings
 from app.errors import ConfigurationError, ServiceUnavailableError
 from app.gateway.result import CacheKey, QueryResult
 
@@ -183,11 +184,12 @@ def test_redis_down_is_a_miss_but_a_flush_is_refused():
 
 # ----- configuration -------------------------------------------------------------------------------
 
-def test_config_keys_win_over_the_environment_which_wins_over_defaults():
+def test_the_environment_reaches_the_cache_through_settings_and_defaults_fill_the_rest():
     env = {"ATLAS_CACHE_BACKEND": "redis", "ATLAS_CACHE_TTL_S": "12", "ATLAS_CACHE_KEY_PREFIX": "env:qc"}
-    config = CacheConfig.from_sources({"CACHE_BACKEND": "memory", "CACHE_MAX_SIZE": 7}, env)
-    assert config == CacheConfig(backend="memory", ttl_s=12.0, max_size=7, key_prefix="env:qc")
-    assert CacheConfig.from_sources({}, {}) == CacheConfig()
+    app_config = {key.upper(): value for key, value in Settings.from_env(env).extra.items()}
+    config = CacheConfig.from_config({**app_config, "CACHE_MAX_SIZE": 7})
+    assert config == CacheConfig(backend="redis", ttl_s=12.0, max_size=7, key_prefix="env:qc")
+    assert CacheConfig.from_config({}) == CacheConfig()
     assert isinstance(make_cache(CacheConfig()), MemoryCache) and make_cache(CacheConfig(backend="none")) is None
 
 
@@ -195,5 +197,5 @@ def test_config_keys_win_over_the_environment_which_wins_over_defaults():
                                     {"CACHE_TTL_S": 0}, {"CACHE_MAX_SIZE": 0}])
 def test_bad_cache_settings_are_named(config):
     with pytest.raises(ConfigurationError) as raised:
-        CacheConfig.from_sources(config, {})
+        CacheConfig.from_config(config)
     assert "CACHE_" in raised.value.message

@@ -50,3 +50,19 @@ def test_from_env_reads_the_declared_variables_into_settings_and_app_config(tmp_
 def test_a_malformed_variable_is_named_in_the_error():
     with pytest.raises(ConfigurationError, match="ATLAS_SESSION_TTL_S is not a valid int"):
         Settings.from_env({"ATLAS_SESSION_TTL_S": "a week"})
+
+
+# App config keys that are not settings: objects create_app and the tests hand over.
+INTERNAL_CONFIG_KEYS = {"ATLAS_SETTINGS", "POOLS", "TESTING"}
+
+
+def test_every_app_config_key_the_code_reads_has_an_environment_variable():
+    """A key read from app.config that no variable fills could only be set by tests, never by an operator."""
+    keys = set()
+    for path in (ROOT / "app").rglob("*.py"):
+        text = path.read_text()
+        keys |= set(re.findall(r"config(?:\.get\(|\[)['\"]([A-Z][A-Z0-9_]+)['\"]", text))
+        for block in re.findall(r"def from_config\(.*?\n(?:    .*\n|\n)+", text):
+            keys |= set(re.findall(r"['\"]([A-Z][A-Z0-9_]{3,})['\"]", block))
+    declared = {variable.key.upper() for variable in ENVIRONMENT}
+    assert sorted(keys - declared - INTERNAL_CONFIG_KEYS) == []

@@ -100,7 +100,7 @@ class QueryState:
 @bp.record_once
 def _attach(state: BlueprintSetupState) -> None:
     app = state.app
-    config = CacheConfig.from_sources(app.config, {})  # Settings.from_env put ATLAS_CACHE_* there
+    config = CacheConfig.from_config(app.config)  # Settings.from_env put ATLAS_CACHE_* there
     cache = make_cache(config)
     # Shared by every worker: PostgreSQL decides; with Redis, Redis refuses floods first.
     limiter: RateLimiter = PostgresRateLimiter(app.extensions["atlas"].db)
