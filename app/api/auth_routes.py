@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import psycopg
 from flask import Blueprint, current_app, g, jsonify, request
@@ -30,7 +31,7 @@ def sign_in_throttle() -> SignInThrottle:
     return current_app.extensions[THROTTLE]
 
 
-def _state():  # type: ignore[no-untyped-def]
+def _state() -> Any:
     return current_app.extensions["atlas"]
 
 
@@ -53,8 +54,8 @@ def _signed_in(new: auth.NewSession, user: dict, status: int = 200) -> ResponseR
 @public
 def sign_up() -> ResponseReturnValue:
     """Create the user and sign them in; the users policy admits only the email being signed up."""
-    new = body(SignUp)
-    email, password, name = new.email, new.password, new.name
+    signup = body(SignUp)
+    email, password, name = signup.email, signup.password, signup.name
     password_hash = _state().passwords.hash(password)
     user_id = uuid.uuid4()
     try:

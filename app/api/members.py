@@ -7,13 +7,13 @@ at WARNING because no mail server is configured.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from flask import Blueprint, current_app, g
 from flask.typing import ResponseReturnValue
 
 from app import audit, orgs
 from app.api import get_db
-from app.api.inputs import as_uuid
 from app.bodies import body
 from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
 from app.errors import ConflictError, ForbiddenError, ValidationError
@@ -23,6 +23,14 @@ from app.permissions import login_required, member_required, require
 log = logging.getLogger("atlas.invitations")
 
 bp = Blueprint("members", __name__, url_prefix="/api/auth/organization")
+
+
+def as_uuid(value: object) -> uuid.UUID | None:
+    """A UUID or None, for ids that may also be something else (an email)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
 
 
 def _owner_only(message: str) -> None:

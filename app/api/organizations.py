@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 import psycopg
 from flask import Blueprint, current_app, g, jsonify, request
@@ -14,6 +15,7 @@ from app.api import get_db
 from app.api.auth_routes import session_kwargs
 from app.bodies import body
 from app.bodies.requests import NewOrganization, SetActive, UpdateOrganization
+from app.db import Scope
 from app.errors import ConflictError, CrossOrgRefusedError, ForbiddenError, UnauthorizedError
 from app.idempotency import idempotent, new_org_id
 from app.permissions import can, login_required, login_required_target_org, member_required, require
@@ -27,7 +29,7 @@ def _slug_taken(slug: str | None) -> ConflictError:
     return ConflictError(f"the organization slug {slug!r} is already taken; choose another")
 
 
-def full_org(scope, org_id: uuid.UUID, role: str | None) -> dict:  # type: ignore[no-untyped-def]
+def full_org(scope: Scope, org_id: uuid.UUID, role: str | None) -> dict[str, Any]:
     """The org, with members and invitations when the role may read members."""
     org = orgs.org_json(orgs.get_org(scope, org_id))
     if can(role, "member", "read"):
@@ -150,7 +152,7 @@ _UPDATES = {
 }
 
 
-def _update_column(scope, org_id: uuid.UUID, column: str, value: object) -> None:  # type: ignore[no-untyped-def]
+def _update_column(scope: Scope, org_id: uuid.UUID, column: str, value: object) -> None:
     scope.execute(_UPDATES[column], (Jsonb(value or {}) if column == "metadata" else value, org_id))
 
 

@@ -23,13 +23,14 @@ def rule(field: Field) -> Any:
     """The field's type with its rule, as an annotation (nullable columns also take null)."""
     kind = field.kind
     if kind in ("text", "email", "choice"):
-        text = {"max_len": field.max_len, "strip": kind != "text", "blank": not field.required}
+        strip, blank = kind != "text", not field.required
         if kind == "email":
-            annotated: Any = Annotated[str, Email(**text)]
+            annotated: Any = Annotated[str, Email(max_len=field.max_len, strip=strip, blank=blank)]
         elif kind == "choice":
             annotated = Annotated[str, Choice(options=field.choices, strip=True)]
         else:
-            annotated = Annotated[str, Text(**text, pattern=field.pattern, hint=field.pattern_hint)]
+            annotated = Annotated[str, Text(max_len=field.max_len, strip=strip, blank=blank, pattern=field.pattern,
+                                            hint=field.pattern_hint)]
     elif kind == "int":
         annotated = Annotated[int, Integer(minimum=field.minimum, maximum=field.maximum)]
     elif kind == "decimal":
@@ -60,9 +61,8 @@ def _model(entity: Entity, *, partial: bool) -> type[EntityBody]:
     fields: dict[str, Any] = {
         f.name: (rule(f), ... if f.required and not partial else None) for f in entity.fields if f.writable}
     suffix = "Update" if partial else "Create"
-    model = pydantic.create_model(  # type: ignore[call-overload]  # field definitions built from declarations
-        f"{component_name(entity)}{suffix}", __base__=EntityBody, __module__=__name__,
-        __config__=None, **fields)
+    model = pydantic.create_model(f"{component_name(entity)}{suffix}", __base__=EntityBody, __module__=__name__,
+                                  **fields)
     model._entity = entity
     model._subject = entity.singular or entity.name
     if partial:
