@@ -53,7 +53,8 @@ def _oas30(schema: Any) -> Any:
         return [_oas30(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    schema = {k: _oas30(v) for k, v in schema.items() if k != "title" and not (k == "default" and v is None)}
+    schema = {k: ({name: _oas30(p) for name, p in v.items()} if k in ("properties", "$defs") else _oas30(v))
+              for k, v in schema.items() if k != "title" and not (k == "default" and v is None)}
     options = schema.get("anyOf", ())
     if {"type": "null"} in options:
         rest = [option for option in options if option != {"type": "null"}]
