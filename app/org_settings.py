@@ -15,6 +15,8 @@ from typing import Any
 
 from psycopg import sql
 
+from app.bodies import validated
+from app.bodies.requests import SettingsChange
 from app.db import Database, Scope
 from app.errors import ValidationError
 from app.query_settings import QueryBounds, QuerySettings, org_query_settings
@@ -45,6 +47,7 @@ FIELDS: Mapping[str, str] = {
     "queryRatePerMinute": "query_rate_per_minute",
     "queryMaxInFlight": "query_max_in_flight",
 }
+assert set(FIELDS) == set(SettingsChange.model_fields), "the settings body names the same fields"
 
 
 @dataclass(frozen=True)
@@ -108,22 +111,8 @@ def validate_changes(
         "queryRatePerMinute": (rate.per_minute_min, rate.per_minute_max),
         "queryMaxInFlight": (inflight.minimum, inflight.maximum),
     }
-    errors: dict[str, str] = {}
-    changes: dict[str, int | None] = {}
-    for name, value in body.items():
-        if name not in FIELDS:
-            errors[name] = f"unknown setting; known: {', '.join(FIELDS)}"
-            continue
-        low, high = ranges[name]
-        if value is None:
-            changes[FIELDS[name]] = None
-        elif isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            errors[name] = f"must be an integer from {low} to {high}, or null for the platform default"
-        else:
-            changes[FIELDS[name]] = value
-    if errors:
-        raise ValidationError("invalid settings: " + "; ".join(f"{k} {v}" for k, v in errors.items()),
-                              details={"fields": errors})
+    given = validated(SettingsChange, body, context={"ranges": ranges}).given()
+    changes = {FIELDS[name]: value for name, value in given.items()}
     if not changes:
         raise ValidationError(f"nothing to change: send one or more of {', '.join(FIELDS)}")
     return changes

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from app.idempotency import is_idempotent
-from app.openapi_spec import build_document, openapi_path
+from app.openapi import build_document, openapi_path
 from tests.support.api import ApiUser, TwoOrgs
 from tests.support.api_module import audit_rows
 

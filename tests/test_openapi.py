@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.entities import ENTITIES
-from app.openapi_spec import build_document, component_name, documented_operations, openapi_path
+from app.openapi import build_document, component_name, documented_operations, openapi_path
 from app.permissions import Access, access_of, can
 from tests.support import databases
 from tests.support.api import (
@@ -81,7 +81,7 @@ def declared_access(access: Access | None) -> str | None:
 # ----- completeness and validity ----------------------------------------------------------------
 def test_every_routed_endpoint_and_method_is_documented(api_app: Flask) -> None:
     missing = set(url_map_operations(api_app)) - documented_operations(served(api_app))
-    assert not missing, f"undocumented endpoints (describe them in app/openapi_spec.py): {sorted(missing)}"
+    assert not missing, f"undocumented endpoints (describe them in app/openapi/operations.py): {sorted(missing)}"
 
 
 def test_a_new_undocumented_route_is_caught(api_app: Flask) -> None:

@@ -9,8 +9,9 @@ from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from app import auth
-from app.api import get_db, json_body
-from app.api.inputs import Input
+from app.api import get_db
+from app.bodies import body
+from app.bodies.requests import SignIn, SignUp
 from app.errors import UnauthorizedError, UserExistsError
 from app.permissions import login_required, public
 from app.state import services
@@ -37,10 +38,8 @@ def _signed_in(new: auth.NewSession, user: dict[str, Any], status: int = 200) ->
 @public
 def sign_up() -> ResponseReturnValue:
     """Create the user and sign them in; the users policy admits only the email being signed up."""
-    fields = Input(json_body())
-    email, password, name = fields.email(), fields.password(), fields.text("name")
-    fields.done()
-    assert email is not None and password is not None  # done() refused a missing one
+    signup = body(SignUp)
+    email, password, name = signup.email, signup.password, signup.name
     password_hash = services().passwords.hash(password)
     user_id = uuid.uuid4()
     try:
@@ -61,10 +60,8 @@ def sign_up() -> ResponseReturnValue:
 @public
 def sign_in() -> ResponseReturnValue:
     """Verify the password and open a session bound to the user's earliest org; 429 sign_in_throttled in back-off."""
-    fields = Input(json_body())
-    email, password = fields.email(), fields.text("password", strip=False, max_len=128)
-    fields.done()
-    assert email is not None and password is not None  # done() refused a missing one
+    credentials = body(SignIn)
+    email, password = credentials.email, credentials.password
     db, passwords = get_db(), services().passwords
     address = request.remote_addr or "unknown"
     throttle = services().sign_in_throttle

@@ -15,7 +15,6 @@ conversation, a missing one and a malformed id are the same 404.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -24,10 +23,12 @@ from flask.typing import ResponseReturnValue
 from psycopg import sql
 
 from app import audit
-from app.api import get_cursors, get_db, json_body
+from app.api import get_cursors, get_db
 from app.api.crm import path_id
+from app.bodies import body
+from app.bodies.requests import NewConversation, NewMessage
 from app.db import Scope
-from app.errors import NotFoundError, ValidationError
+from app.errors import NotFoundError
 from app.idempotency import idempotent
 from app.paging import Keyset, Pager, limit_arg
 from app.permissions import require
@@ -35,38 +36,11 @@ from app.serialize import row_json, rows_json
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1/conversations")
 
-CLIENT_ROLES = ("user", "assistant")
-TITLE_MAX = 300
-CONTENT_MAX = 200_000
 _CONVERSATION = sql.SQL(", ").join(
     map(sql.Identifier, ("id", "org_id", "title", "created_by", "created_at", "updated_at")))
 ORDER = Keyset("conversations", "updated_at", "datetime", descending=True)
 _MESSAGE = sql.SQL(", ").join(
     map(sql.Identifier, ("id", "conversation_id", "role", "content", "created_by", "created_at")))
-
-
-def _text(body: Mapping[str, Any], name: str, *, max_len: int, errors: dict[str, str]) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        errors[name] = "must be a string"
-    elif not value.strip():
-        errors[name] = "must not be empty"
-    elif len(value) > max_len:
-        errors[name] = f"must be at most {max_len} characters"
-    else:
-        return value
-    return None
-
-
-def _checked(body: Mapping[str, Any], allowed: tuple[str, ...], errors: dict[str, str]) -> None:
-    for name in body:
-        if name not in allowed:
-            errors[name] = "is not a field of this request"
-    if errors:
-        raise ValidationError("invalid request: " + "; ".join(f"{k} {v}" for k, v in sorted(errors.items())),
-                              details={"fields": errors})
 
 
 def _scope(*, read_only: bool = False) -> AbstractContextManager[Scope]:
@@ -98,19 +72,17 @@ def list_conversations() -> ResponseReturnValue:
 @require("conversation", "create")
 @idempotent()
 def create_conversation() -> ResponseReturnValue:
-    body, errors = json_body(), {}
-    title = _text(body, "title", max_len=TITLE_MAX, errors=errors)
-    _checked(body, ("title",), errors)
+    new = body(NewConversation)
     with _scope() as scope:
         row = scope.fetch_one(
             sql.SQL("INSERT INTO conversations (org_id, title, created_by)"
                     " VALUES (%(org_id)s, coalesce(%(title)s, 'New conversation'), %(user)s)"
                     " RETURNING {}").format(_CONVERSATION),
-            {"org_id": scope.org_id, "title": title, "user": g.identity.user_id},
+            {"org_id": scope.org_id, "title": new.title, "user": g.identity.user_id},
         )
         assert row is not None
         audit.record(scope, action="conversation.create", entity="conversation", entity_id=row["id"],
-                     changed_fields=body)
+                     changed_fields=new.given())
     location = url_for("conversations.get_conversation", conversation_id=str(row["id"]))
     return {**row_json(row), "messages": []}, 201, {"Location": location}
 
@@ -151,26 +123,19 @@ def delete_conversation(conversation_id: str) -> ResponseReturnValue:
 def add_message(conversation_id: str) -> ResponseReturnValue:
     """Append a message; touching the conversation first locks it and finds it (or 404s) in one statement."""
     target = path_id(conversation_id, what="conversation")
-    body, errors = json_body(), {}
-    content = _text(body, "content", max_len=CONTENT_MAX, errors=errors)
-    if content is None and "content" not in errors:
-        errors["content"] = "is required"
-    role = "user" if body.get("role") is None else body["role"]
-    if role not in CLIENT_ROLES:
-        errors["role"] = f"must be one of: {', '.join(CLIENT_ROLES)}"
-    _checked(body, ("role", "content"), errors)
-    params = {"org_id": g.identity.org_id, "id": target, "role": role, "content": content,
+    message = body(NewMessage)
+    params = {"org_id": g.identity.org_id, "id": target, "role": message.role or "user", "content": message.content,
               "user": g.identity.user_id}
     with _scope() as scope:
         touched = scope.fetch_one("UPDATE conversations SET updated_at = now()"
                                   " WHERE org_id = %(org_id)s AND id = %(id)s RETURNING id", params)
         if touched is None:
             raise _not_found(target)
-        message = scope.fetch_one(
+        row = scope.fetch_one(
             sql.SQL("INSERT INTO messages (org_id, conversation_id, role, content, created_by)"
                     " VALUES (%(org_id)s, %(id)s, %(role)s, %(content)s, %(user)s) RETURNING {}")
             .format(_MESSAGE), params)
-        assert message is not None
-        audit.record(scope, action="message.create", entity="message", entity_id=message["id"],
+        assert row is not None
+        audit.record(scope, action="message.create", entity="message", entity_id=row["id"],
                      changed_fields=("role", "content"), detail={"conversation_id": str(target)})
-    return row_json(message), 201
+    return row_json(row), 201

@@ -7,20 +7,30 @@ at WARNING because no mail server is configured.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from flask import Blueprint, current_app, g
 from flask.typing import ResponseReturnValue
 
 from app import audit, orgs
-from app.api import get_db, json_body
-from app.api.inputs import Input, as_uuid
+from app.api import get_db
+from app.bodies import body
+from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
 from app.errors import ConflictError, ForbiddenError, ValidationError
 from app.idempotency import idempotent
-from app.permissions import ROLES, login_required, member_required, require
+from app.permissions import login_required, member_required, require
 
 log = logging.getLogger("atlas.invitations")
 
 bp = Blueprint("members", __name__, url_prefix="/api/auth/organization")
+
+
+def as_uuid(value: object) -> uuid.UUID | None:
+    """A UUID or None, for ids that may also be something else (an email)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
 
 
 def _owner_only(message: str) -> None:
@@ -41,9 +51,8 @@ def list_members() -> ResponseReturnValue:
 @require("member", "create")
 @idempotent()
 def invite_member() -> ResponseReturnValue:
-    fields = Input(json_body())
-    email, role = fields.email(), fields.choice("role", ROLES)
-    fields.done()
+    invite = body(InviteMember)
+    email, role = invite.email, invite.role
     if role == "owner":
         _owner_only("only an owner may invite an owner")
     ident = g.identity
@@ -69,9 +78,7 @@ def invite_member() -> ResponseReturnValue:
 @login_required
 def accept_invitation() -> ResponseReturnValue:
     """Join the invitation's org; the session stays on its org (set-active switches)."""
-    fields = Input(json_body())
-    invitation_id = fields.uuid("invitationId")
-    fields.done()
+    invitation_id = body(AcceptInvitation).invitationId
     ident, db = g.identity, get_db()
     with db.identity_transaction(user_id=ident.user_id) as scope:
         found = orgs.invitation_for_invitee(scope, invitation_id, ident.email)
@@ -96,9 +103,8 @@ def accept_invitation() -> ResponseReturnValue:
 @bp.post("/update-member-role")
 @require("member", "update")
 def update_member_role() -> ResponseReturnValue:
-    fields = Input(json_body())
-    member_id, role = fields.uuid("memberId"), fields.choice("role", ROLES)
-    fields.done()
+    change = body(UpdateMemberRole)
+    member_id, role = change.memberId, change.role
     ident = g.identity
     with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
         owners = orgs.lock_owners(scope, ident.org_id)
@@ -118,12 +124,7 @@ def update_member_role() -> ResponseReturnValue:
 @bp.post("/remove-member")
 @require("member", "delete")
 def remove_member() -> ResponseReturnValue:
-    body = json_body()
-    fields = Input(body)
-    key = fields.text("memberIdOrEmail", required="memberId" not in body, max_len=254)
-    if key is None:
-        key = fields.text("memberId", max_len=64)
-    fields.done()
+    key = body(RemoveMember).key()
     ident = g.identity
     member_id = as_uuid(key)
     with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:

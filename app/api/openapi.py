@@ -1,4 +1,4 @@
-"""GET /api/openapi.json: the API's OpenAPI 3 document (app/openapi_spec.py), public like a sign-in page."""
+"""GET /api/openapi.json: the API's OpenAPI 3 document (app/openapi/), public like a sign-in page."""
 from __future__ import annotations
 
 import functools
@@ -6,7 +6,8 @@ import functools
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from app.openapi_spec import Schema, build_document
+from app.openapi import build_document
+from app.openapi.schemas import Schema
 from app.permissions import public
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 import psycopg
 from flask import Blueprint, current_app, g, jsonify, request
@@ -10,10 +11,12 @@ from flask.typing import ResponseReturnValue
 from psycopg.types.json import Jsonb
 
 from app import audit, auth, orgs
-from app.api import get_db, json_body
+from app.api import get_db
 from app.api.auth_routes import session_kwargs
-from app.api.inputs import Input
-from app.errors import ConflictError, CrossOrgRefusedError, ForbiddenError, UnauthorizedError, ValidationError
+from app.bodies import body
+from app.bodies.requests import NewOrganization, SetActive, UpdateOrganization
+from app.db import Scope
+from app.errors import ConflictError, CrossOrgRefusedError, ForbiddenError, UnauthorizedError
 from app.idempotency import idempotent, new_org_id
 from app.permissions import can, login_required, login_required_target_org, member_required, require
 
@@ -26,20 +29,13 @@ def _slug_taken(slug: str | None) -> ConflictError:
     return ConflictError(f"the organization slug {slug!r} is already taken; choose another")
 
 
-def _metadata(fields: Input, body: dict) -> dict | None:
-    value = body.get("metadata")
-    if value is not None and not isinstance(value, dict):
-        fields.errors["metadata"] = "must be an object"
-    return value
-
-
-def full_org(scope, org_id: uuid.UUID, role: str | None) -> dict:  # type: ignore[no-untyped-def]
+def full_org(scope: Scope, org_id: uuid.UUID, role: str | None) -> dict[str, Any]:
     """The org, with members and invitations when the role may read members."""
-    body = orgs.org_json(orgs.get_org(scope, org_id))
+    org = orgs.org_json(orgs.get_org(scope, org_id))
     if can(role, "member", "read"):
-        body["members"] = [orgs.member_json(m) for m in orgs.list_members(scope, org_id)]
-        body["invitations"] = [orgs.invitation_json(i) for i in orgs.list_invitations(scope, org_id)]
-    return body
+        org["members"] = [orgs.member_json(m) for m in orgs.list_members(scope, org_id)]
+        org["invitations"] = [orgs.invitation_json(i) for i in orgs.list_invitations(scope, org_id)]
+    return org
 
 
 @bp.post("/create")
@@ -47,12 +43,8 @@ def full_org(scope, org_id: uuid.UUID, role: str | None) -> dict:  # type: ignor
 @idempotent(org=new_org_id)
 def create() -> ResponseReturnValue:
     """The creator becomes owner. The session is not switched: call set-active for that."""
-    body = json_body()
-    fields = Input(body)
-    name, slug = fields.text("name"), fields.slug()
-    logo = fields.text("logo", required=False, max_len=2000)
-    metadata = _metadata(fields, body)
-    fields.done()
+    new = body(NewOrganization)
+    name, slug, logo, metadata = new.name, new.slug, new.logo, new.metadata
     ident, org_id = g.identity, new_org_id()  # made here: RETURNING would need the membership first
     try:
         with get_db().transaction(org_id, user_id=ident.user_id) as scope:
@@ -85,11 +77,11 @@ def list_organizations() -> ResponseReturnValue:
 def get_full_organization() -> ResponseReturnValue:
     ident = g.identity
     with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
-        body = full_org(scope, ident.org_id, ident.role)
+        org = full_org(scope, ident.org_id, ident.role)
     slug = request.args.get("organizationSlug")
-    if slug is not None and slug != body["slug"]:
+    if slug is not None and slug != org["slug"]:
         _refuse_other_org("organizationSlug", slug)
-    return body
+    return org
 
 
 def _refuse_other_org(field: str, value: str) -> None:
@@ -109,11 +101,8 @@ def set_active() -> ResponseReturnValue:
     signed out, switched away or expired is refused with 401, and of
     concurrent switches with one token exactly one succeeds.
     """
-    body = json_body()
-    fields = Input(body)
-    target = fields.uuid("organizationId", required=False)
-    slug = fields.text("organizationSlug", required=False, max_len=63)
-    fields.done()
+    wanted = body(SetActive)
+    target, slug = wanted.organizationId, wanted.organizationSlug
     ident, db = g.identity, get_db()
     with db.identity_transaction(user_id=ident.user_id, session_token_hash=ident.token_hash) as scope:
         found = (orgs.membership(scope, user_id=ident.user_id, org_id=target, slug=slug)
@@ -141,19 +130,7 @@ def set_active() -> ResponseReturnValue:
 @bp.post("/update")
 @require("organization", "update")
 def update() -> ResponseReturnValue:
-    body = json_body()
-    data = body.get("data", body)
-    if not isinstance(data, dict):
-        raise ValidationError("some fields are invalid", details={"fields": {"data": "must be an object"}})
-    fields = Input(data)
-    changes = {
-        "name": fields.text("name", required=False),
-        "slug": fields.slug(required=False),
-        "logo": fields.text("logo", required=False, max_len=2000),
-        "metadata": _metadata(fields, data),
-    }
-    fields.done()
-    changes = {k: v for k, v in changes.items() if k in data}
+    changes = body(UpdateOrganization).data.given()
     ident = g.identity
     try:
         with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
@@ -175,11 +152,7 @@ _UPDATES = {
 }
 
 
-def _update_column(scope, org_id: uuid.UUID, column: str, value: object) -> None:  # type: ignore[no-untyped-def]
-    if column == "name" and value is None:
-        raise ValidationError("some fields are invalid", details={"fields": {"name": "must not be null"}})
-    if column == "slug" and value is None:
-        raise ValidationError("some fields are invalid", details={"fields": {"slug": "must not be null"}})
+def _update_column(scope: Scope, org_id: uuid.UUID, column: str, value: object) -> None:
     scope.execute(_UPDATES[column], (Jsonb(value or {}) if column == "metadata" else value, org_id))
 
 

@@ -11,6 +11,8 @@ from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
 from app.api import json_body
+from app.bodies import body
+from app.bodies.requests import RunQuery
 from app.errors import ValidationError
 from app.identity import Identity
 from app.permissions import member_required
@@ -32,9 +34,11 @@ def query() -> ResponseReturnValue:
     """Run agent SQL for the session's org; 400 sql_rejected / sql_invalid / query_timeout, 429 rate_limited."""
     queries, caller = services().queries, caller_of(g.identity)
     settings = queries.admit(caller)
+    sql_text: object = None
     try:
-        sql_text = json_body().get("sql")
+        sql_text = json_body().get("sql")  # audited as sent, even when refused
+        checked = body(RunQuery).sql
     except ValidationError as exc:
-        queries.audit_refusal(caller, None, exc)
+        queries.audit_refusal(caller, sql_text, exc)
         raise
-    return queries.answer(caller, sql_text, settings).to_json()
+    return queries.answer(caller, checked, settings).to_json()

@@ -14,9 +14,9 @@ from flask import Blueprint, Flask, g
 from flask.typing import ResponseReturnValue
 
 from app import audit
-from app.api import json_body
+from app.bodies import body
+from app.bodies.requests import Explore, PutSemanticEntity
 from app.db import Scope
-from app.errors import ValidationError
 from app.permissions import require
 from app.semantic import SemanticLayer
 from app.serialize import value_json
@@ -61,14 +61,11 @@ def get_entity(name: str) -> ResponseReturnValue:
 @require("semantic", "update")
 def put_entity(name: str) -> ResponseReturnValue:
     """Create or replace; 201 when created, 200 otherwise; `synced` false means the disk lags (logged)."""
-    content = json_body().get("yamlContent")
-    if not isinstance(content, str):
-        raise ValidationError("yamlContent must be a string of entity YAML",
-                              details={"fields": {"yamlContent": "must be a string"}})
+    content = body(PutSemanticEntity).yamlContent
     ident = g.identity
     row = get_layer().put(ident.org_id, name, content, user_id=ident.user_id, audit=_audit)
-    body = {**_entity_json(row), "changed": row["changed"], "synced": row["synced"]}
-    return body, 201 if row["changed"] and row["version"] == 1 else 200
+    entity = {**_entity_json(row), "changed": row["changed"], "synced": row["synced"]}
+    return entity, 201 if row["changed"] and row["version"] == 1 else 200
 
 
 @bp.delete("/admin/semantic/org/entities/<name>")
@@ -84,9 +81,6 @@ def delete_entity(name: str) -> ResponseReturnValue:
 def explore() -> ResponseReturnValue:
     """ls/cat/grep in the session org's layer; a session without an org reads the default layer."""
     ident = g.identity
-    body = json_body()
-    regex = body.get("regex", False)
-    if not isinstance(regex, bool):
-        raise ValidationError("regex must be true or false", details={"fields": {"regex": "must be a boolean"}})
-    return get_layer().explore(body.get("command"), body.get("path") or "", body.get("pattern") or "",
-                               org_id=ident.org_id, regex=regex)
+    wanted = body(Explore)
+    return get_layer().explore(wanted.command, wanted.path or "", wanted.pattern or "",
+                               org_id=ident.org_id, regex=wanted.regex)

@@ -1,0 +1,7 @@
+"""The API's OpenAPI document: assembled in document.py from the operations table and the body models."""
+from __future__ import annotations
+
+from app.bodies.crm import component_name
+from app.openapi.document import build_document, documented_operations, openapi_path
+
+__all__ = ["build_document", "component_name", "documented_operations", "openapi_path"]

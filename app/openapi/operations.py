@@ -1,0 +1,168 @@
+"""Every endpoint outside the generated CRM set: what it does, who may call it, what it takes and answers.
+
+Only what cannot be derived is written here: summaries, access, response
+schemas not yet modelled, query parameters. Request bodies name their model
+(app/bodies/requests.py), which both validates the request and is the schema.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.bodies import Body
+from app.bodies import requests as r
+from app.openapi.schemas import NULLABLE_UUID, PAGE_QUERY, ROLE, STAMP, UUID, Schema, obj, page_of, ref
+
+
+@dataclass(frozen=True)
+class Op:
+    """One non-CRM operation."""
+
+    summary: str
+    access: str  # as declared on the view: public, login, member, "<resource>:<action>", roles, "a or b"
+    tag: str
+    body: type[Body] | None = None
+    response: Schema | None = None  # None: no body (204)
+    status: int = 200
+    query: tuple[tuple[str, Schema], ...] = ()
+    idempotent: bool = False  # takes an Idempotency-Key header (app/idempotency.py)
+    media_type: str = "application/json"
+
+
+_MEMBER = obj(member=ref("Member"))
+
+# (METHOD, OpenAPI path) -> Op
+OPERATIONS: dict[tuple[str, str], Op] = {
+    ("POST", "/api/auth/sign-up/email"): Op(
+        "Create a user and sign in (422 if the email is taken)", "public", "auth", r.SignUp, ref("SignedIn")),
+    ("POST", "/api/auth/sign-in/email"): Op(
+        "Sign in; the session is bound to the user's earliest org", "public", "auth", r.SignIn, ref("SignedIn")),
+    ("POST", "/api/auth/sign-out"): Op(
+        "Revoke the presented session (idempotent) and clear the cookie", "public", "auth",
+        response=obj(success={"type": "boolean"})),
+    ("GET", "/api/auth/get-session"): Op(
+        "The session, its active org and role, and the user", "login", "auth",
+        response=obj(("session", "user"), user=ref("User"), session=obj(
+            id=UUID, userId=UUID, activeOrganizationId=NULLABLE_UUID,
+            role={**ROLE, "nullable": True}, expiresAt=STAMP, createdAt=STAMP))),
+    ("POST", "/api/auth/organization/create"): Op(
+        "Create an org; the caller becomes its owner (409 if the slug is taken)", "login", "organizations",
+        r.NewOrganization, ref("FullOrganization"), idempotent=True),
+    ("GET", "/api/auth/organization/list"): Op(
+        "The caller's organizations", "login", "organizations",
+        response={"type": "array", "items": ref("Organization")}),
+    ("GET", "/api/auth/organization/get-full-organization"): Op(
+        "The session's org (with members and invitations for admins and owners)", "member", "organizations",
+        query=(("organizationSlug", {"type": "string", "maxLength": 63}),), response=ref("FullOrganization")),
+    ("POST", "/api/auth/organization/set-active"): Op(
+        "Switch orgs: a fresh token (header set-auth-token and cookie) bound to the org; the old one is revoked",
+        "login", "organizations", r.SetActive, {**ref("FullOrganization"), "nullable": True}),
+    ("POST", "/api/auth/organization/update"): Op(
+        "Rename or re-slug the session's org", "organization:update", "organizations",
+        r.UpdateOrganization, ref("Organization")),
+    ("POST", "/api/auth/organization/delete"): Op(
+        "Delete the session's org and everything it owns", "organization:delete", "organizations",
+        r.DeleteOrganization, ref("Organization")),
+    ("GET", "/api/auth/organization/list-members"): Op(
+        "The org's members", "member:read", "members",
+        response=obj(("members", "total"), members={"type": "array", "items": ref("Member")},
+                     total={"type": "integer"})),
+    ("POST", "/api/auth/organization/invite-member"): Op(
+        "Invite by email (the link is logged: no mail server)", "member:create", "members",
+        r.InviteMember, ref("Invitation"), idempotent=True),
+    ("POST", "/api/auth/organization/accept-invitation"): Op(
+        "Join the invitation's org (the session stays on its org)", "login", "members",
+        r.AcceptInvitation, obj(invitation=ref("Invitation"), member=ref("Member"))),
+    ("POST", "/api/auth/organization/update-member-role"): Op(
+        "Change a member's role (an org keeps at least one owner)", "member:update", "members",
+        r.UpdateMemberRole, ref("Member")),
+    ("POST", "/api/auth/organization/remove-member"): Op(
+        "Remove a member by id or email (not the last owner)", "member:delete", "members", r.RemoveMember, _MEMBER),
+    ("POST", "/api/auth/organization/leave"): Op(
+        "Leave the session's org (not the last owner)", "member", "members", response=_MEMBER),
+    ("GET", "/api/v1/conversations"): Op(
+        "The org's conversations, most recently active first", "conversation:read", "conversations",
+        query=PAGE_QUERY, response=page_of(ref("Conversation"))),
+    ("POST", "/api/v1/conversations"): Op(
+        "Start a conversation", "conversation:create", "conversations", r.NewConversation,
+        ref("ConversationWithMessages"), status=201, idempotent=True),
+    ("GET", "/api/v1/conversations/{conversation_id}"): Op(
+        "A conversation with its messages, oldest first", "conversation:read", "conversations",
+        response=ref("ConversationWithMessages")),
+    ("DELETE", "/api/v1/conversations/{conversation_id}"): Op(
+        "Delete a conversation and its messages", "conversation:delete", "conversations"),
+    ("POST", "/api/v1/conversations/{conversation_id}/messages"): Op(
+        "Append a user or assistant message", "conversation:create", "conversations", r.NewMessage,
+        ref("Message"), status=201, idempotent=True),
+    ("GET", "/api/v1/admin/audit"): Op(
+        "The org's audit trail, newest first", "roles:admin,owner", "audit",
+        query=(("actor", UUID), ("action", {"type": "string"}), ("entity", {"type": "string"}),
+               ("outcome", {"type": "string"}), ("since", {"type": "string", "description": "ISO 8601"}),
+               ("until", {"type": "string", "description": "ISO 8601, exclusive"}), *PAGE_QUERY),
+        response=page_of(ref("AuditEntry"))),
+    ("GET", "/api/v1/admin/semantic/org/entities"): Op(
+        "The org's semantic entities", "semantic:read", "semantic",
+        response=obj(("data",), data={"type": "array", "items": ref("SemanticEntity")})),
+    ("GET", "/api/v1/admin/semantic/org/entities/{name}"): Op(
+        "One semantic entity", "semantic:read", "semantic", response=ref("SemanticEntity")),
+    ("PUT", "/api/v1/admin/semantic/org/entities/{name}"): Op(
+        "Create (201) or replace (200) a semantic entity from YAML", "semantic:update", "semantic",
+        r.PutSemanticEntity,
+        {"allOf": [ref("SemanticEntity"), obj(changed={"type": "boolean"}, synced={"type": "boolean"})]}),
+    ("DELETE", "/api/v1/admin/semantic/org/entities/{name}"): Op(
+        "Delete a semantic entity", "semantic:update", "semantic"),
+    ("POST", "/api/v1/semantic/explore"): Op(
+        "ls, cat or grep in the session org's semantic layer", "semantic:read or no org", "semantic", r.Explore,
+        {"type": "object"}),
+    ("GET", "/api/v1/admin/connections"): Op(
+        "Connection pools: every org's for platform admins, the session org's for its admins and owners",
+        "platform_admin or roles:admin,owner", "admin",
+        response=obj(("scope",), scope={"type": "string", "enum": ["platform", "organization"]}, org_id=UUID)),
+    ("GET", "/api/v1/admin/organizations"): Op(
+        "Every organization with its member count (platform admins; audited)", "platform_admin", "platform",
+        response=obj(("data",), data={"type": "array", "items": obj(
+            ("id", "name", "slug"), id=UUID, name={"type": "string"}, slug={"type": "string"},
+            createdAt=STAMP, memberCount={"type": "integer"})})),
+    ("GET", "/api/v1/admin/organizations/{target_id}"): Op(
+        "One organization with its members and invitations (platform admins; audited in the org too)",
+        "platform_admin", "platform", response={"allOf": [ref("Organization"), obj(
+            members={"type": "array", "items": ref("Member")},
+            invitations={"type": "array", "items": {"type": "object"}})]}),
+    ("GET", "/api/v1/admin/organizations/{target_id}/stats"): Op(
+        "Counts of an organization's conversations, members and queries (platform admins; audited)",
+        "platform_admin", "platform", response=obj(
+            ("organizationId",), organizationId=UUID, conversations={"type": "integer"},
+            members={"type": "integer"}, queries={"type": "integer"})),
+    ("GET", "/api/openapi.json"): Op("This document", "public", "meta", response={"type": "object"}),
+    ("GET", "/healthz"): Op("Liveness: the process answers (touches no database)", "public", "operations",
+                            response=obj(("status",), status={"type": "string", "enum": ["ok"]})),
+    ("GET", "/readyz"): Op(
+        "Readiness: the database (and Redis, when the cache uses it) answered within READINESS_TIMEOUT_S; "
+        "else 503 not_ready with Retry-After, and checks naming what failed", "public", "operations",
+        response=obj(("status", "checks"), status={"type": "string"}, checks={
+            "type": "object", "additionalProperties": obj(
+                ("status",), status={"type": "string", "enum": ["ok", "failed"]}, ms={"type": "number"},
+                error={"type": "string"})})),
+    ("GET", "/metrics"): Op(
+        "Prometheus metrics; needs Authorization: Bearer <METRICS_TOKEN> (not a session), off while unset",
+        "public", "operations", response={"type": "string"}, media_type="text/plain"),
+    ("POST", "/api/v1/query"): Op(
+        "Run one read-only SQL query through the gateway for the session's org (400 sql_rejected, sql_invalid "
+        "or query_timeout; 429 rate_limited or too_many_concurrent_queries with Retry-After; 503 "
+        "agent_capacity_exhausted)", "member", "query", r.RunQuery, obj(
+            ("columns", "rows", "rowCount", "truncated", "cached"),
+            columns={"type": "array", "items": obj(("name", "type"), name={"type": "string"},
+                                                   type={"type": "string"})},
+            rows={"type": "array", "items": {"type": "array", "items": {}}},
+            rowCount={"type": "integer"}, truncated={"type": "boolean"}, cached={"type": "boolean"},
+            truncatedReason={"type": "string", "enum": ["row_limit", "result_bytes"]})),
+    ("POST", "/api/v1/admin/cache/flush"): Op(
+        "Flush cached query results: the session org's (admins, owners) or every org's (platform admins)",
+        "scope=organization: roles:admin,owner; scope=all: platform_admin", "query", r.FlushCache,
+        obj(("scope", "flushed"), scope={"type": "string"}, flushed={"type": "integer"})),
+    ("GET", "/api/v1/settings"): Op(
+        "The org's settings: agent query limits, effective values and platform bounds", "settings:read",
+        "settings", response=ref("OrgSettings")),
+    ("PATCH", "/api/v1/settings"): Op(
+        "Change agent query limits within the platform bounds (null: platform default); audited",
+        "settings:update", "settings", r.SettingsChange, ref("OrgSettings")),
+}
