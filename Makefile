@@ -20,9 +20,10 @@ test: install lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 	$(BIN)/python scripts/audit_fresh_database.py
 
-## lint: ruff over the code, tests and scripts (rules in pyproject.toml)
+## lint: ruff over the code, tests and scripts, and mypy over app/ (rules in pyproject.toml)
 lint: install
 	$(BIN)/ruff check app tests scripts
+	$(BIN)/mypy
 
 ## demo: a database (configured, local, or a throwaway one in .pgdata/), two seeded orgs, the API on :8000
 demo: install

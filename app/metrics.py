@@ -84,7 +84,7 @@ def exposition(app: Flask) -> tuple[bytes, str]:
     if not MULTIPROCESS:
         return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
     merged = CollectorRegistry()
-    multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+    multiprocess.MultiProcessCollector(merged)
     return generate_latest(merged), CONTENT_TYPE_LATEST
 
 

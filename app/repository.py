@@ -123,7 +123,7 @@ def delete(scope: Scope, entity: Entity, row_id: uuid.UUID) -> dict:
     return _one_or_not_found(scope, entity, query, {"org_id": _org(scope), "id": row_id}, row_id)
 
 
-def _one_or_not_found(scope: Scope, entity: Entity, query: sql.Composable, params: dict, row_id: object) -> dict:
+def _one_or_not_found(scope: Scope, entity: Entity, query: sql.Composed, params: dict, row_id: object) -> dict:
     """The statement's one row; none means not in this org, reported exactly like a missing id."""
     row = scope.fetch_one(query, params)
     if row is None:
