@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     app.config.from_mapping({str(k).upper(): v for k, v in settings.extra.items()})
     app.config["ATLAS_SETTINGS"] = settings
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it; the base type does not
 
     if not isinstance(config, Settings) and config is not None:
         # A mapping (tests) describes everything: no atlas.yaml or ATLAS_POOL_* from outside;

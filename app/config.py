@@ -148,7 +148,7 @@ class Settings:
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
         chosen = {k: v for k, v in values.items() if k in known}
         extra = {k: v for k, v in values.items() if k not in known}
-        return cls(**chosen, extra=extra)  # type: ignore[arg-type]
+        return cls(**chosen, extra=extra)  # type: ignore[arg-type]  # keys were filtered to the dataclass's own fields
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

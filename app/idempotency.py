@@ -133,8 +133,8 @@ def idempotent(*, org: Callable[[], object] = _session_org) -> Callable[[F], F]:
                 _store(scope, key, fingerprint, response)
             return response
 
-        wrapper.atlas_idempotent = True  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        wrapper.atlas_idempotent = True  # type: ignore[attr-defined]  # a marker attribute on the view
+        return wrapper  # type: ignore[return-value]  # functools.wraps keeps the view's signature
 
     return decorate
 

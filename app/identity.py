@@ -80,7 +80,7 @@ def resolve(db: Database, token: str | None) -> Identity | None:
 
 def sessionless(view: F) -> F:
     """Mark a view that never reads a session: no lookup, so probes and scrapes never touch the database."""
-    view.atlas_sessionless = True  # type: ignore[attr-defined]
+    view.atlas_sessionless = True  # type: ignore[attr-defined]  # a marker attribute on the view function
     return view
 
 

@@ -79,7 +79,7 @@ class Access:
 
 def _declare(access: Access) -> Callable[[F], F]:
     def mark(view: F) -> F:
-        view.atlas_access = access  # type: ignore[attr-defined]
+        view.atlas_access = access  # type: ignore[attr-defined]  # the declaration travels on the view function
         return view
 
     return mark

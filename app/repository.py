@@ -97,7 +97,7 @@ def create(scope: Scope, entity: Entity, values: Mapping[str, Any]) -> dict:
         _table(entity), sql.SQL(", ").join(map(sql.Identifier, names)),
         sql.SQL(", ").join(map(sql.Placeholder, names)), _columns(entity))
     try:
-        return scope.fetch_one(query, data)  # type: ignore[return-value]
+        return scope.fetch_one(query, data)  # type: ignore[return-value]  # RETURNING always yields the inserted row
     except psycopg.errors.ForeignKeyViolation as exc:
         raise _reference_error(entity, exc) from None
 

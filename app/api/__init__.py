@@ -68,7 +68,7 @@ def check_inputs() -> None:
 
 def init_app(app: Flask) -> None:
     checked = CheckedJSONProvider(app)
-    checked.sort_keys = app.json.sort_keys  # type: ignore[attr-defined]
+    checked.sort_keys = app.json.sort_keys  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it; the base type does not
     app.json = checked
     app.before_request(check_inputs)
     for dotted in BLUEPRINTS:

@@ -204,7 +204,7 @@ def build_entities(profiles: Iterable[TableProfile]) -> dict[str, dict[str, Any]
 
 
 def _entity(p: TableProfile, known: set[str], reverse: list[dict]) -> dict[str, Any]:
-    fk_by_column = {fk.single_pair()[0]: fk for fk in p.foreign_keys if fk.single_pair()}  # type: ignore[index]
+    fk_by_column = {fk.single_pair()[0]: fk for fk in p.foreign_keys if fk.single_pair()}  # type: ignore[index]  # filtered to foreign keys with a single pair just above
     dimensions = []
     for column in p.columns:
         if column.name == TENANT_COLUMN:
