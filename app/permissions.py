@@ -24,10 +24,10 @@ from app.errors import (
     UnauthorizedError,
     ValidationError,
 )
+from app.roles import ROLES
 
 F = TypeVar("F", bound=Callable[..., object])
 
-ROLES = ("member", "admin", "owner")
 ACTIONS = ("create", "read", "update", "delete")
 _CRUD = frozenset(ACTIONS)
 

@@ -1,6 +1,10 @@
 """create_app builds every long-lived service once, into one AtlasServices at one app.extensions key."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
 from flask import Flask
 
 from app.state import AtlasServices, services
@@ -22,3 +26,11 @@ def test_requests_build_no_further_state(api_app: Flask) -> None:
     for path in ("/healthz", "/readyz", "/api/openapi.json", "/api/v1/contacts"):
         client.get(path)
     assert set(api_app.extensions) == {"atlas"}
+
+
+@pytest.mark.parametrize("module", ["app", "app.cli", "app.state", "app.api", "app.query_service",
+                                    "app.permissions", "app.bodies", "app.openapi", "app.org_settings"])
+def test_each_entry_point_imports_first_in_a_fresh_interpreter(module):
+    """Import cycles show only in the order a process meets modules (gunicorn starts at create_app)."""
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib
 import itertools
 from collections.abc import Iterable
-from typing import Any
 
 from flask import Flask, request
 
@@ -37,21 +36,6 @@ def get_db() -> Database:
 def get_cursors() -> Cursors:
     """This app's cursor signer (its key: ATLAS_CURSOR_SECRET, see app/paging.py)."""
     return services().cursors
-
-
-def json_body() -> dict[str, Any]:
-    """The request's JSON object; an empty body is {}; anything else is a 400.
-
-    The body was decoded through CheckedJSONProvider, so nesting, NUL and lone
-    surrogates are already refused.
-    """
-    if not request.get_data(cache=True):
-        return {}
-    body = request.get_json(silent=True) if request.is_json else None
-    if not isinstance(body, dict):
-        raise ValidationError("the request body must be a JSON object (valid JSON, "
-                              "Content-Type: application/json)")
-    return body
 
 
 def _contains_nul(values: Iterable[str]) -> bool:

@@ -13,7 +13,8 @@ from flask.typing import ResponseReturnValue
 from psycopg.types.json import Jsonb
 
 from app import audit
-from app.api import get_db, json_body
+from app.api import get_db
+from app.bodies import json_body
 from app.cache import QueryCache
 from app.permissions import by_field, platform_admin, roles
 from app.state import services

@@ -22,7 +22,8 @@ from flask import Blueprint, g, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app import audit, repository
-from app.api import get_cursors, get_db, json_body
+from app.api import get_cursors, get_db
+from app.bodies import json_body
 from app.db import Scope
 from app.entities import ENTITIES, Entity
 from app.errors import NotFoundError, ValidationError

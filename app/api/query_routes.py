@@ -10,8 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
-from app.api import json_body
-from app.bodies import body
+from app.bodies import body, json_body
 from app.bodies.requests import RunQuery
 from app.errors import ValidationError
 from app.identity import Identity

@@ -12,7 +12,8 @@ from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
 from app import audit, org_settings
-from app.api import get_db, json_body
+from app.api import get_db
+from app.bodies import json_body
 from app.db import Scope
 from app.org_settings import FIELDS, OrgSettings
 from app.permissions import require

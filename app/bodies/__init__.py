@@ -13,11 +13,25 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 import pydantic
+from flask import request
 from pydantic_core import ErrorDetails
 
-from app.api import json_body
 from app.errors import ValidationError
 
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object; an empty body is {}; anything else is a 400.
+
+    The body was decoded through CheckedJSONProvider, so nesting, NUL and lone
+    surrogates are already refused.
+    """
+    if not request.get_data(cache=True):
+        return {}
+    body = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(body, dict):
+        raise ValidationError("the request body must be a JSON object (valid JSON, "
+                              "Content-Type: application/json)")
+    return body
 
 class Body(pydantic.BaseModel):
     """A request body. Unknown fields are ignored unless the model forbids them (extra="forbid")."""

@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 from app.bodies import Body
 from app.bodies.fields import Choice, Email, Flag, Id, Slug, Text
 from app.errors import ValidationError
-from app.permissions import ROLES
+from app.roles import ROLES
 
 REQUIRED = "is required"
 Name = Annotated[str, Text(null=REQUIRED)]

@@ -13,8 +13,8 @@ from typing import Any
 
 from app.bodies import Body
 from app.bodies.requests import SettingsChange
-from app.permissions import ROLES
 from app.repository import DEFAULT_LIMIT, MAX_LIMIT
+from app.roles import ROLES
 
 Schema = dict[str, Any]
 REF = "#/components/schemas/{model}"
