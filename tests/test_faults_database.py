@@ -1,18 +1,13 @@
 """Database faults: restarts, crashes and killed backends during writes, and SIGTERM to gunicorn.
 
 Each test runs against a PostgreSQL cluster this module starts itself
-(tests/support/pg_cluster.py) and restarts or kills at will, on a database of
+(tests/support/server.py's Cluster) and restarts or kills at will, on a database of
 its own. What each measures is printed (run with -s): writes answered 2xx and
 lost (must be 0), the statuses seen during the outage, the time to recover.
 """
 from __future__ import annotations
 
-import http.client
-import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,7 +23,8 @@ from flask import Flask
 from tests.support import databases
 from tests.support.api import ApiUser, close_app, create_org, make_app, sign_up
 from tests.support.databases import DatabaseFactory
-from tests.support.pg_cluster import Cluster, free_port
+from tests.support.server import Cluster
+from tests.support.serving import atlas_serve, request
 
 POOL_TIMEOUT_S = 2.0
 DEDICATED = {"pool": {"mode": "dedicated", "timeoutMs": int(POOL_TIMEOUT_S * 1000),
@@ -243,39 +239,20 @@ def test_while_the_database_is_down_503s_say_so_and_name_no_pool_setting(cluster
 
 
 # ----- SIGTERM to gunicorn during writes --------------------------------------------------------
-ATLAS = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
-
-
 def _http(port: int, method: str, path: str, body: Any = None, headers: dict | None = None):  # type: ignore[no-untyped-def]
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request(method, path, body=None if body is None else json.dumps(body),
-                     headers={"Content-Type": "application/json", "Connection": "close", **(headers or {})})
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"null")
-    finally:
-        conn.close()
+    """-> (status, body), on a connection closed after the answer."""
+    status, _, answer = request(port, method, path, body, timeout_s=30, headers={"Connection": "close", **(headers or {})})
+    return status, answer
 
 
 def test_sigterm_to_gunicorn_finishes_writes_in_flight_and_loses_none(database, tmp_path) -> None:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database.admin_url,
-           "ATLAS_ROLE_PREFIX": database.roles.owner.removesuffix("_owner"),
-           "ATLAS_APP_LOCK_TIMEOUT_MS": "60000"}  # the test holds a table lock while writes wait
+    env = {"ATLAS_APP_LOCK_TIMEOUT_MS": "60000"}  # the test holds a table lock while writes wait
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen([*ATLAS, "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
-                                  env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _, body = _http(port, "POST", "/api/auth/sign-up/email",
-                                {"email": "term@faults.test", "password": "long enough", "name": "T"})
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
+    sign_up = {"email": "term@faults.test", "password": "long enough", "name": "T"}
+    with atlas_serve(database, log, workers=2, threads=4, env=env,
+                     probe=lambda port: _http(port, "POST", "/api/auth/sign-up/email", sign_up)) as server:
+        port = server.port
+        _, body = server.first_answer
         auth = {"Authorization": f"Bearer {body['token']}"}
         assert _http(port, "POST", "/api/auth/organization/create", {"name": "T", "slug": "term"}, auth)[0] == 200
         _, body = _http(port, "POST", "/api/auth/sign-in/email",  # a session bound to the new org
@@ -305,7 +282,7 @@ def test_sigterm_to_gunicorn_finishes_writes_in_flight_and_loses_none(database, 
             for t in in_flight:
                 t.start()
             _wait_for_waiters(database.admin_url, 2)  # the rest wait for one of the org's connections
-            server.send_signal(signal.SIGTERM)
+            server.process.send_signal(signal.SIGTERM)
             time.sleep(0.5)
             late = [threading.Thread(target=write, args=(f"t-{uuid.uuid4()}",)) for _ in range(3)]
             for t in late:
@@ -313,11 +290,7 @@ def test_sigterm_to_gunicorn_finishes_writes_in_flight_and_loses_none(database, 
             blocker.rollback()  # the in-flight writes go on and commit
             for t in [*in_flight, *late]:
                 t.join(timeout=30)
-        assert server.wait(timeout=40) == 0, log.read_text()
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        assert server.process.wait(timeout=40) == 0, log.read_text()
     with psycopg.connect(database.admin_url) as conn:
         rows = {r[0]: r[1] for r in conn.execute("SELECT email, id::text FROM contacts").fetchall()}
         audited = {r[0] for r in conn.execute("SELECT entity_id FROM audit_log WHERE action = 'contact.create'")}

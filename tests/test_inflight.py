@@ -1,15 +1,10 @@
 """The per-org limit on agent queries in flight: shared by every worker, refused at once, never queued."""
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import psycopg
 import pytest
@@ -17,59 +12,19 @@ import pytest
 from app.errors import AgentCapacityError, SqlRejectedError, TooManyConcurrentQueriesError
 from app.gateway import prepare
 from app.inflight import InflightLimiter
+from tests.support.serving import atlas_serve, request
 
-ATLAS = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
 HEAVY_SQL = "SELECT count(*) FROM generate_series(1,100000) a, generate_series(1,100000) b"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _request(port: int, method: str, path: str, body: dict | None = None, token: str | None = None):  # type: ignore[no-untyped-def]
-    """One request on a fresh connection -> (status, headers, body, seconds)."""
-    started = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    try:
-        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
-        response = conn.getresponse()
-        payload = json.loads(response.read() or b"null")
-        return response.status, dict(response.getheaders()), payload, time.monotonic() - started
-    finally:
-        conn.close()
+_request = partial(request, timeout_s=60, timed=True)  # -> (status, headers, body, seconds)
 
 
 @pytest.fixture
 def served(fresh_db, tmp_path):  # type: ignore[no-untyped-def]
     """`atlas serve` with 2 workers; in-flight limit 1 per org, and room for 4 agent threads per worker,
     so that a per-process count would let 2 queries of one org run at once."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": fresh_db.admin_url,
-           "ATLAS_ROLE_PREFIX": fresh_db.roles.owner.removesuffix("_owner"),
-           "ATLAS_QUERY_MAX_IN_FLIGHT": "1", "ATLAS_AGENT_THREADS_PER_WORKER": "4"}
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen([*ATLAS, "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
-                                  env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _request(port, "GET", "/api/auth/get-session")
-                break
-            except OSError:
-                assert server.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "atlas serve did not start listening"
-                time.sleep(0.2)
-        yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    env = {"ATLAS_QUERY_MAX_IN_FLIGHT": "1", "ATLAS_AGENT_THREADS_PER_WORKER": "4"}
+    with atlas_serve(fresh_db, tmp_path / "serve.log", workers=2, threads=4, env=env) as server:
+        yield server.port
 
 
 def _owner_of_new_org(port: int, name: str) -> str:

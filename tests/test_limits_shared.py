@@ -9,13 +9,12 @@ import uuid
 
 import psycopg
 import pytest
-import redis
 
-from tests.support.serving import atlas_serve, request
+from tests.support.redis_server import SHARED_REDIS, delete_prefixed
+from tests.support.serving import atlas_serve, owner_of_new_org, request
 
 RATE = 5
 ATTEMPTS = 14
-SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(params=["postgres", "redis"])
@@ -25,27 +24,10 @@ def served(request, fresh_db, tmp_path):  # type: ignore[no-untyped-def]
     if request.param == "redis":
         env.update(ATLAS_CACHE_BACKEND="redis", ATLAS_CACHE_REDIS_URL=SHARED_REDIS, ATLAS_CACHE_KEY_PREFIX=prefix)
     try:
-        with atlas_serve(fresh_db, tmp_path / "serve.log", workers=2, env=env) as port:
-            yield port, fresh_db
+        with atlas_serve(fresh_db, tmp_path / "serve.log", workers=2, env=env) as server:
+            yield server.port, fresh_db
     finally:
-        client = redis.Redis.from_url(SHARED_REDIS)
-        keys = list(client.scan_iter(match=f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
-
-
-def owner_of_new_org(port: int, slug: str) -> str:
-    status, _, body = request(port, "POST", "/api/auth/sign-up/email",
-                              {"email": f"owner@{slug}.test", "password": "long enough pw", "name": "O"})
-    assert status == 200, body
-    status, _, org = request(port, "POST", "/api/auth/organization/create", {"name": slug, "slug": slug},
-                             token=body["token"])
-    assert status == 200, org
-    status, headers, _ = request(port, "POST", "/api/auth/organization/set-active",
-                                 {"organizationId": org["id"]}, token=body["token"])
-    assert status == 200
-    return headers["set-auth-token"]
+        delete_prefixed(prefix)
 
 
 def test_an_orgs_query_rate_holds_across_two_workers(served):

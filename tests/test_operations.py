@@ -1,7 +1,6 @@
 """What operators watch: /healthz, /readyz and /metrics, in one process and across gunicorn workers."""
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import socket
@@ -30,7 +29,8 @@ from tests.support.api import (
     make_app,
     two_org_world,
 )
-from tests.test_serve import ATLAS, _free_port
+from tests.support.ports import free_port
+from tests.support.serving import atlas_serve, request
 
 TOKEN = "scrape-" + uuid.uuid4().hex
 TIMEOUT_S = 0.5
@@ -56,7 +56,7 @@ def silent_server() -> Iterator[int]:
 
 
 def closed_port_url(db: databases.TestDatabase) -> str:
-    return make_conninfo(db.admin_url, host="127.0.0.1", port=_free_port())
+    return make_conninfo(db.admin_url, host="127.0.0.1", port=free_port())
 
 
 def scrape(app: Flask, token: str | None = TOKEN) -> Any:
@@ -131,7 +131,7 @@ def test_readyz_is_503_when_redis_is_configured_but_unreachable(
     fresh_db: databases.TestDatabase, redis_kind: str
 ) -> None:
     with silent_server() as silent:
-        port = _free_port() if redis_kind == "closed port" else silent
+        port = free_port() if redis_kind == "closed port" else silent
         with app_on(fresh_db, CACHE_BACKEND="redis", CACHE_REDIS_URL=f"redis://127.0.0.1:{port}/0",
                     CACHE_KEY_PREFIX=f"atlas-test-{uuid.uuid4().hex}", READINESS_TIMEOUT_S=TIMEOUT_S) as app:
             r, elapsed = timed_readyz(app)
@@ -273,13 +273,8 @@ def test_importing_the_cli_leaves_prometheus_client_unimported() -> None:
 
 
 def _get(port: int, path: str, token: str | None = None) -> tuple[int, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
-        response = conn.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        conn.close()
+    status, _, text = request(port, "GET", path, token=token, timeout_s=10, text=True)
+    return status, text
 
 
 def _workers_of(master: int) -> list[int]:
@@ -296,24 +291,12 @@ def _workers_of(master: int) -> list[int]:
 
 
 def test_metrics_add_up_requests_answered_by_both_gunicorn_workers(fresh_db: databases.TestDatabase, tmp_path) -> None:
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": fresh_db.admin_url, "TMPDIR": str(tmp_path),
-           "ATLAS_ROLE_PREFIX": fresh_db.roles.owner.removesuffix("_owner"), "ATLAS_METRICS_TOKEN": TOKEN}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:  # one thread per worker: a worker busy with one client accepts no other
-        server = subprocess.Popen([*ATLAS, "serve", "--port", str(port), "--workers", "2", "--threads", "1"],
-                                  env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                assert _get(port, "/readyz")[0] == 200
-                break
-            except OSError:
-                assert server.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "atlas serve did not start listening"
-                time.sleep(0.2)
+    env = {"TMPDIR": str(tmp_path), "ATLAS_METRICS_TOKEN": TOKEN, "PROMETHEUS_MULTIPROC_DIR": None}
+    # one thread per worker: a worker busy with one client accepts no other
+    with atlas_serve(fresh_db, tmp_path / "serve.log", workers=2, threads=1, env=env,
+                     probe=lambda port: _get(port, "/readyz")) as server:
+        port = server.port
+        assert server.first_answer[0] == 200
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith("atlas-metrics-")], "no private metrics dir"
         # Worker A takes this half-sent request and waits for the rest; meanwhile B answers all others.
         with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
@@ -339,7 +322,4 @@ def test_metrics_add_up_requests_answered_by_both_gunicorn_workers(fresh_db: dat
             time.sleep(0.2)
         status, text = _get(port, "/metrics", TOKEN)
         assert value(samples(text), "atlas_http_requests_total", route="/healthz", method="GET", status="200") == 11
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("atlas-metrics-")], "metrics dir left behind"

@@ -16,7 +16,8 @@ import uuid
 import pytest
 
 from tests.support.api import build_two_orgs, close_app, make_app
-from tests.support.serving import RedisServer, atlas_serve, request
+from tests.support.redis_server import RedisServer
+from tests.support.serving import atlas_serve, owner_of_new_org, request
 
 TIMEOUT_MS = 200
 # One query may meet the limiter and the cache read/write before the circuit opens: 3 timeouts, plus the query.
@@ -30,19 +31,6 @@ def redis_server(tmp_path):
     server.kill()
 
 
-def signed_in_owner(port: int, slug: str) -> str:
-    status, _, body = request(port, "POST", "/api/auth/sign-up/email",
-                              {"email": f"owner@{slug}.test", "password": "long enough pw", "name": "O"})
-    assert status == 200, body
-    status, _, org = request(port, "POST", "/api/auth/organization/create", {"name": slug, "slug": slug},
-                             token=body["token"])
-    assert status == 200, org
-    status, headers, _ = request(port, "POST", "/api/auth/organization/set-active",
-                                 {"organizationId": org["id"]}, token=body["token"])
-    assert status == 200
-    return headers["set-auth-token"]
-
-
 def p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98]
 
@@ -51,8 +39,9 @@ def test_a_hung_redis_costs_agent_queries_milliseconds_and_other_orgs_nothing(re
     env = {"ATLAS_CACHE_BACKEND": "redis", "ATLAS_CACHE_REDIS_URL": redis_server.url,
            "ATLAS_CACHE_REDIS_TIMEOUT_MS": str(TIMEOUT_MS), "ATLAS_CACHE_REDIS_COOLDOWN_S": "5",
            "ATLAS_SEMANTIC_ROOT": str(tmp_path / "semantic")}
-    with atlas_serve(fresh_db, tmp_path / "serve.log", workers=2, threads=4, env=env) as port:
-        acme, globex = signed_in_owner(port, "acme"), signed_in_owner(port, "globex")
+    with atlas_serve(fresh_db, tmp_path / "serve.log", workers=2, threads=4, env=env) as server:
+        port = server.port
+        acme, globex = owner_of_new_org(port, "acme"), owner_of_new_org(port, "globex")
         assert request(port, "PATCH", "/api/v1/settings", {"queryRatePerMinute": 600}, token=acme)[0] == 200
         assert request(port, "POST", "/api/v1/query", {"sql": "SELECT 1 AS one"}, token=acme)[0] == 200
 

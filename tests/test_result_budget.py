@@ -2,11 +2,9 @@
 error answered 400 and audited, and the app role's lock and statement timeouts answered 409 / 503."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 
 import psycopg
 import pytest
@@ -14,7 +12,9 @@ import pytest
 from app.cache import MemoryCache, result_bytes
 from app.gateway import CacheKey, QueryResult
 from tests.support.api import TwoOrgs, build_two_orgs, close_app, make_app
-from tests.test_inflight import _free_port, _request
+from tests.support.serving import atlas_serve, request
+
+_request = partial(request, timeout_s=60, timed=True)  # -> (status, headers, body, seconds)
 
 QUERY = "/api/v1/query"
 HUGE_ROWS = "SELECT format('%50000000s', 'x') FROM generate_series(1, 4)"  # 200 MB as text
@@ -83,22 +83,8 @@ def _worker_rss_kib(master_pid: int) -> int:
 
 def test_a_gunicorn_worker_stays_bounded_on_a_result_far_larger_than_the_budget(fresh_db, tmp_path):
     """200 MB of rows against the default 10 MB budget: the worker grows by far less than the result."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": fresh_db.admin_url,
-           "ATLAS_ROLE_PREFIX": fresh_db.roles.owner.removesuffix("_owner")}
-    with (tmp_path / "serve.log").open("wb") as out:
-        server = subprocess.Popen([sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())",
-                                   "serve", "--port", str(port), "--workers", "1", "--threads", "2"],
-                                  env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _request(port, "GET", "/api/auth/get-session")
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                time.sleep(0.2)
+    with atlas_serve(fresh_db, tmp_path / "serve.log", workers=1, threads=2) as server:
+        port = server.port
         _, _, body, _ = _request(port, "POST", "/api/auth/sign-up/email",
                                  {"email": "big@budget.test", "password": "long enough", "name": "B"})
         token = body["token"]
@@ -115,9 +101,6 @@ def test_a_gunicorn_worker_stays_bounded_on_a_result_far_larger_than_the_budget(
         grown_mib = (_worker_rss_kib(server.pid) - before) / 1024
         print(f"worker RSS grew {grown_mib:.1f} MiB")
         assert grown_mib < 100, f"the worker grew by {grown_mib:.0f} MiB for 200 MB results"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 # ----- the memory cache ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import pytest
 
 from tests.support import databases
 from tests.support.api import PASSWORD
-from tests.support.gunicorn_app import ServedApp, served_app
+from tests.support.serving import ServedApp, served_app
 
 PROBES_AFTER = 48
 PROBES_BEFORE = 16
