@@ -17,7 +17,7 @@ from flask import Flask, current_app
 
 from app import metrics
 from app.auth import Passwords
-from app.cache import CacheConfig, QueryCache, RedisCache, make_cache
+from app.cache import CacheConfig, QueryCache, make_cache
 from app.config import Settings
 from app.db import Database
 from app.inflight import InflightLimiter
@@ -28,6 +28,7 @@ from app.pools.extension import create_registry_for
 from app.query_service import QueryLimits, QueryService
 from app.ratelimit import PostgresRateLimiter, RateLimiter, RedisFirstRateLimiter, RedisRateLimiter
 from app.readiness import Readiness, readiness_timeout_s
+from app.redis_cache import RedisCache
 from app.semantic import SemanticLayer
 from app.signin_throttle import SignInThrottle, ThrottlePolicy
 

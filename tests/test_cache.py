@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from app.cache import CacheConfig, MemoryCache, RedisCache, make_cache
+from app.cache import CacheConfig, MemoryCache, make_cache
 from app.config import Settings
 from app.errors import ConfigurationError, ServiceUnavailableError
 from app.gateway.result import CacheKey, QueryResult
+from app.redis_cache import RedisCache
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ORG_A, ORG_B = str(uuid.uuid4()), str(uuid.uuid4())
