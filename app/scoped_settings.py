@@ -22,6 +22,7 @@ SETTINGS = frozenset({
     "app.platform_scope",  # the platform role's cross-org policies require it
     "statement_timeout",  # an agent query's limits
     "work_mem",
+    "max_parallel_workers_per_gather",
 })
 
 

@@ -80,11 +80,12 @@ def test_row_limit_keeps_the_queries_order(data, sql_text):
 def test_the_transaction_is_read_only_org_scoped_and_bounded(data):
     settings = QuerySettings(statement_timeout_ms=1234, work_mem_kb=4096)
     query = _raw(data, "SELECT current_setting('transaction_read_only'), current_setting('app.org_id'), "
-                       "current_setting('statement_timeout'), current_setting('work_mem'), current_user")
+                       "current_setting('statement_timeout'), current_setting('work_mem'), current_user, "
+                       "current_setting('max_parallel_workers_per_gather')")
     with _agent(data)() as conn:
         result = execute(conn, query, settings=settings)
         after = conn.execute("SELECT current_setting('app.org_id', true), current_setting('work_mem')").fetchone()
-    assert result.rows[0] == ("on", str(data.orgs["orga"]), "1234ms", "4MB", data.full.roles.agent)
+    assert result.rows[0] == ("on", str(data.orgs["orga"]), "1234ms", "4MB", data.full.roles.agent, "0")
     assert after[0] in (None, "") and after[1] != "4MB", "SET LOCAL values must die with the transaction"
 
 

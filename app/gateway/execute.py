@@ -7,6 +7,7 @@ tables only, no set_config, cannot SET ROLE):
     SET LOCAL app.org_id = '<org>'          -- RLS shows only the org's rows
     SET LOCAL statement_timeout = <ms>
     SET LOCAL work_mem = <kB>
+    SET LOCAL max_parallel_workers_per_gather = 0   -- one core per query
     <the prepared SQL in the byte-budget envelope>  -- extended protocol: one statement, ever
     ROLLBACK                                -- nothing to keep; the settings die here
 
@@ -96,4 +97,6 @@ def session_settings(query: PreparedQuery, *, settings: QuerySettings) -> list[s
         "app.org_id": str(query.org_id),
         "statement_timeout": int(settings.statement_timeout_ms),
         "work_mem": int(settings.work_mem_kb),
+        # One core per query: the org's in-flight limit then bounds the CPU its agent work can take.
+        "max_parallel_workers_per_gather": 0,
     })
