@@ -8,7 +8,7 @@ MCP tool calls and jobs are meant to call the same):
    advisory lock, `pg_try_advisory_lock(KEYSPACE, slot_key(org, i))`, held on a
    connection of this process's own: every worker and app server on the same
    database sees it, and it vanishes with a dead connection or process. All
-   slots taken: 429 too_many_concurrent_queries with Retry-After at once.
+   slots taken: 429 too_many_concurrent_queries at once, with a Retry-After of 1-3 s (jittered).
 2. This process's share of threads for agent work (`process_threads`,
    ATLAS_AGENT_THREADS_PER_WORKER): past it, 503 agent_capacity_exhausted at
    once, so agent work never occupies every request thread CRM, auth and admin
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import threading
 import uuid
 from collections.abc import Iterator
@@ -37,7 +38,9 @@ from app.errors import AgentCapacityError, DatabaseUnavailableError, TooManyConc
 log = logging.getLogger("atlas.inflight")
 
 KEYSPACE = 0x41544C01  # first key of the two-int advisory lock form: Atlas in-flight slots
-RETRY_AFTER_S = 1
+# Retry-After of a refusal: 1 to 3 s at random, so clients refused together do not all
+# come back in the same second (a thundering herd that costs every other org latency).
+RETRY_AFTER_S = (1, 3)
 
 
 def slot_key(org_id: uuid.UUID, slot: int) -> int:
@@ -108,7 +111,7 @@ class InflightLimiter:
                 return number, self._generation
         raise TooManyConcurrentQueriesError(
             f"this organization already runs {limit} agent queries at once (setting queryMaxInFlight);"
-            " retry when one finishes", retry_after_s=RETRY_AFTER_S)
+            " retry when one finishes", retry_after_s=random.randint(*RETRY_AFTER_S))
 
     def _try_slots(self, conn: psycopg.Connection, org: uuid.UUID, limit: int) -> int | None:
         """Under the lock: the first of the org's slots this process can lock, or None."""
