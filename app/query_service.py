@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 
 import psycopg
@@ -84,23 +84,14 @@ class QueryService:
         self._lock = threading.Lock()
 
     def run(self, caller: Caller, sql_text: object) -> QueryResult:
-        """Admit, answer and audit; 429 rate_limited or too_many_concurrent_queries, 400 sql_rejected /
-        sql_invalid / query_timeout."""
-        with self.admitted(caller) as settings:
-            return self.answer(caller, sql_text, settings)
+        """Admit, answer and audit; 429 rate_limited, 400 sql_rejected / sql_invalid / query_timeout."""
+        return self.answer(caller, sql_text, self.admit(caller))
 
-    @contextmanager
-    def admitted(self, caller: Caller) -> Iterator[OrgSettings]:
-        """Hold one of the org's in-flight slots, then take a rate token; yields the org's settings.
-
-        The slot comes first, and both refuse at once (429, not audited): a query
-        refused for concurrency costs one lock attempt, no rate-log write, no
-        preparation, and spends none of the org's rate.
-        """
+    def admit(self, caller: Caller) -> OrgSettings:
+        """The org's settings, after taking one of its rate tokens (429 rate_limited, not audited)."""
         settings = org_settings.load(self.db, caller.org_id)
-        with self.inflight.slot(caller.org_id, limit=self.limits.max_in_flight(settings)):
-            self.limiter.take(str(caller.org_id), per_minute=settings.rate_per_minute(rate=self.limits.rate))
-            yield settings
+        self.limiter.take(str(caller.org_id), per_minute=settings.rate_per_minute(rate=self.limits.rate))
+        return settings
 
     def answer(self, caller: Caller, sql_text: object, settings: OrgSettings) -> QueryResult:
         """Run an admitted query; its answer or its refusal goes to the org's audit trail."""
@@ -135,24 +126,28 @@ class QueryService:
                          allowed_tables=tuple(sorted(tables)))
         return run_query(
             sql_text, org_id=caller.org_id, settings=limits, cache=self.cache,
-            connect=self._connect,
+            connect=self._connector(caller.org_id, self.limits.max_in_flight(settings)),
             connection_id=CONNECTION_ID, claims=(("role", caller.role),),
             config_version=f"semantic:{semantic_version}|settings:{settings.version}",
         )
 
-    @contextmanager
-    def _connect(self) -> Iterator[psycopg.Connection]:
-        """What run_query calls on a cache miss (inside the caller's in-flight slot): an agent connection."""
-        pool = self.agent_pool()
-        try:
-            conn = pool.getconn()
-        except PoolTimeout as exc:
-            raise wait_timed_out(pool, waited_s=pool.timeout, what="the agent pool",
-                                 hint="raise ATLAS_AGENT_THREADS_PER_WORKER or ATLAS_POOL_TIMEOUT_S") from exc
-        try:
-            yield conn
-        finally:
-            pool.putconn(conn)
+    def _connector(self, org_id: uuid.UUID,
+                   limit: int) -> Callable[[], AbstractContextManager[psycopg.Connection]]:
+        """What run_query calls on a cache miss: an in-flight slot first (refused at once), then a connection."""
+        @contextmanager
+        def connect() -> Iterator[psycopg.Connection]:
+            with self.inflight.slot(org_id, limit=limit):
+                pool = self.agent_pool()
+                try:
+                    conn = pool.getconn()
+                except PoolTimeout as exc:
+                    raise wait_timed_out(pool, waited_s=pool.timeout, what="the agent pool",
+                                         hint="raise ATLAS_AGENT_THREADS_PER_WORKER or ATLAS_POOL_TIMEOUT_S") from exc
+                try:
+                    yield conn
+                finally:
+                    pool.putconn(conn)
+        return connect
 
     def agent_pool(self) -> CheckedPool:
         """Opened on first use: an app that never answers a query never connects as the agent."""

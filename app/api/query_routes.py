@@ -2,7 +2,7 @@
 
 The work is the query service's (app/query_service.py): the org's limits and
 semantic layer, the gateway, the cache and the audit trail. This view only
-names the caller and reads the body, after the in-flight slot and the rate limit: a body that is not
+names the caller and reads the body, after the rate limit: a body that is not
 a JSON object is refused and audited like bad SQL.
 """
 from __future__ import annotations
@@ -32,12 +32,12 @@ def caller_of(ident: Identity) -> Caller:
 def query() -> ResponseReturnValue:
     """Run agent SQL for the session's org; 400 sql_rejected / sql_invalid / query_timeout, 429 rate_limited."""
     queries, caller = services().queries, caller_of(g.identity)
-    with queries.admitted(caller) as settings:  # an in-flight slot, then a rate token: refused at once
-        sql_text: object = None
-        try:
-            sql_text = json_body().get("sql")  # audited as sent, even when refused
-            checked = body(RunQuery).sql
-        except ValidationError as exc:
-            queries.audit_refusal(caller, sql_text, exc)
-            raise
-        return queries.answer(caller, checked, settings).to_json()
+    settings = queries.admit(caller)
+    sql_text: object = None
+    try:
+        sql_text = json_body().get("sql")  # audited as sent, even when refused
+        checked = body(RunQuery).sql
+    except ValidationError as exc:
+        queries.audit_refusal(caller, sql_text, exc)
+        raise
+    return queries.answer(caller, checked, settings).to_json()
