@@ -48,10 +48,10 @@ def served(app: Flask) -> dict[str, Any]:
 
 
 def url_map_operations(app: Flask) -> dict[tuple[str, str], str]:
-    """(METHOD, OpenAPI path) -> endpoint, for every rule the app routes."""
+    """(METHOD, OpenAPI path) -> endpoint, for every rule the app routes (the console's HTML pages are not API)."""
     return {
         (method, openapi_path(rule.rule)): rule.endpoint
-        for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+        for rule in app.url_map.iter_rules() if rule.endpoint != "static" and not rule.endpoint.startswith("console.")
         for method in sorted(rule.methods - IGNORED_METHODS)
     }
 

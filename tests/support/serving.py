@@ -144,11 +144,13 @@ class ServedApp:
 
 
 @contextmanager
-def served_app(db: TestDatabase, *, workers: int = 2, threads: int = 4, **overrides: Any) -> Iterator[ServedApp]:
+def served_app(db: TestDatabase, *, workers: int = 2, threads: int = 4, port: int | None = None,
+               **overrides: Any) -> Iterator[ServedApp]:
     """gunicorn on `create_app(app_config(db, **overrides))`; yields once every worker answered;
-    stopped (and its logs removed) afterwards. The workers share nothing but the database, as in production."""
+    stopped (and its logs removed) afterwards. The workers share nothing but the database, as in production.
+    `port`: listen there (to configure the app with its own origin first, e.g. public_url); else a free one."""
     config = app_config(db, **overrides)
-    port = free_port()
+    port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="atlas-gunicorn-") as tmp:
         access_log, error_log = Path(tmp) / "access.log", Path(tmp) / "error.log"
         access_log.touch()

@@ -1,0 +1,176 @@
+"""The web console at `/`: server-rendered page shells, a stylesheet and a little JavaScript.
+
+The console has no back door: its pages are static shells (they read no
+session and no data), and the JavaScript in static/ does everything through
+the same JSON API and the same session cookie as every other client
+(`/api/auth/*`, `/api/v1/*`). What a page shell knows comes from
+declarations (the CRM entities of app/entities.py, the role matrix of
+app/permissions.py), never from the database.
+
+Security, in one place:
+- CSRF: no console page accepts a form post. Every change is a `fetch` with a
+  JSON body (`Content-Type: application/json`), which a cross-site form cannot
+  send and a cross-site script cannot send without a CORS preflight that the
+  API does not grant; the session cookie is `SameSite=Lax`, so cross-site
+  POSTs carry no session at all; and browsers send `Origin` with every
+  same-origin fetch POST, which the API's trusted-origin check compares with
+  ATLAS_PUBLIC_URL. A form whose script failed posts to its own shell, which
+  answers 405: nothing is changed.
+- Content-Security-Policy without 'unsafe-inline': scripts and styles load
+  from this origin only; templates hold no inline script, handler or style.
+- Output is escaped: Jinja autoescapes the shells, and the scripts write data
+  with `textContent` (never `innerHTML`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, send_from_directory
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
+
+from app.console.pages import ADMIN_LINKS, crm_view, entity_links
+from app.entities import ENTITIES
+from app.identity import sessionless
+from app.permissions import PERMISSIONS, public
+
+STATIC = Path(__file__).parent / "static"
+
+CSP = "; ".join((
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "font-src 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+))
+
+bp = Blueprint("console", __name__, template_folder="templates")
+
+
+def _page(template: str, *, page: str, title: str, **context: Any) -> str:
+    """A shell: the layout, the page's name for static/console/main.js, and the matrix for the nav."""
+    matrix = {resource: {role: sorted(actions) for role, actions in cells.items()}
+              for resource, cells in PERMISSIONS.items()}
+    return render_template(template, page=page, title=title, matrix=matrix, entities=entity_links(),
+                           admin_links=ADMIN_LINKS, **context)
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+@bp.get("/")
+@public
+@sessionless
+def home() -> ResponseReturnValue:
+    return redirect("/crm/contacts", code=302)
+
+
+@bp.get("/static/console/<path:filename>")
+@public
+@sessionless
+def asset(filename: str) -> ResponseReturnValue:
+    response = send_from_directory(STATIC, filename, max_age=300)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/sign-in")
+@public
+@sessionless
+def sign_in() -> ResponseReturnValue:
+    return _page("auth.html", page="sign-in", title="Sign in")
+
+
+@bp.get("/sign-up")
+@public
+@sessionless
+def sign_up() -> ResponseReturnValue:
+    return _page("auth.html", page="sign-up", title="Create an account")
+
+
+@bp.get("/accept-invitation/<invitation_id>")
+@public
+@sessionless
+def accept_invitation(invitation_id: str) -> ResponseReturnValue:
+    """The link Atlas logs for an invitation: sign in or sign up, then accept."""
+    return _page("auth.html", page="accept-invitation", title="Accept an invitation", invitation_id=invitation_id)
+
+
+@bp.get("/crm/<entity>")
+@public
+@sessionless
+def crm_list(entity: str) -> ResponseReturnValue:
+    view = _entity(entity)
+    return _page("crm_list.html", page="crm-list", title=view["title"], view=view)
+
+
+@bp.get("/crm/<entity>/new")
+@public
+@sessionless
+def crm_new(entity: str) -> ResponseReturnValue:
+    view = _entity(entity)
+    return _page("crm_form.html", page="crm-new", title=f"New {view['singular']}", view=view, row_id="")
+
+
+@bp.get("/crm/<entity>/<row_id>")
+@public
+@sessionless
+def crm_detail(entity: str, row_id: str) -> ResponseReturnValue:
+    view = _entity(entity)
+    return _page("crm_form.html", page="crm-detail", title=view["singular"].capitalize(), view=view,
+                 row_id=row_id)
+
+
+@bp.get("/ask")
+@public
+@sessionless
+def ask() -> ResponseReturnValue:
+    return _page("ask.html", page="ask", title="Ask")
+
+
+@bp.get("/no-organization")
+@public
+@sessionless
+def no_organization() -> ResponseReturnValue:
+    return _page("no_org.html", page="no-org", title="No organization")
+
+
+@bp.get("/admin/<section>")
+@public
+@sessionless
+def admin(section: str) -> ResponseReturnValue:
+    link = next((link for link in ADMIN_LINKS if link["path"] == f"/admin/{section}"), None)
+    if link is None:
+        abort(404)
+    return _page(f"admin_{section}.html", page=f"admin-{section}", title=link["label"])
+
+
+@bp.get("/platform/organizations")
+@public
+@sessionless
+def platform_organizations() -> ResponseReturnValue:
+    return _page("platform.html", page="platform-orgs", title="All organizations", org_id="")
+
+
+@bp.get("/platform/organizations/<org_id>")
+@public
+@sessionless
+def platform_organization(org_id: str) -> ResponseReturnValue:
+    return _page("platform.html", page="platform-org", title="Organization", org_id=org_id)
+
+
+def _entity(name: str) -> dict[str, Any]:
+    if name not in ENTITIES:
+        abort(404)
+    return crm_view(ENTITIES[name])

@@ -1,0 +1,68 @@
+"""What the console's shells are built from: the CRM declarations and the admin pages with who may see them.
+
+`need` strings are read by static/console/js/shell.js against the role matrix
+(app/permissions.py) the shell embeds: `matrix:<resource>:<action>`,
+`roles:<role>,<role>`, `platform`, joined by `|` (any one admits). They only
+decide which links are shown; the API decides what anyone may do.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from app.entities import ENTITIES, Entity, Field
+
+ADMIN_LINKS: tuple[dict[str, str], ...] = (
+    {"path": "/admin/members", "label": "Members & invitations", "need": "matrix:member:read"},
+    {"path": "/admin/semantic", "label": "Semantic layer", "need": "matrix:semantic:update"},
+    {"path": "/admin/settings", "label": "Settings", "need": "matrix:settings:update"},
+    {"path": "/admin/connections", "label": "Connections", "need": "roles:admin,owner|platform"},
+    {"path": "/admin/audit", "label": "Audit log", "need": "roles:admin,owner"},
+    {"path": "/admin/cache", "label": "Cache", "need": "roles:admin,owner|platform"},
+)
+
+LIST_COLUMNS = 5
+_LONG_TEXT = 1000  # longer text fields get a textarea and stay out of the list
+
+
+def _title(entity: Entity) -> str:
+    return entity.name.replace("-", " ").capitalize()
+
+
+def entity_links() -> list[dict[str, str]]:
+    return [{"path": f"/crm/{e.name}", "label": _title(e)} for e in ENTITIES.values()]
+
+
+def _input(field: Field) -> dict[str, Any]:
+    """How the form shows a field: an input type, a select or a textarea, with the declared limits."""
+    control: dict[str, Any] = {"name": field.name, "label": field.name.replace("_", " ").capitalize(),
+                               "kind": field.kind, "required": field.required, "nullable": field.nullable,
+                               "choices": list(field.choices), "max_len": field.max_len,
+                               "minimum": field.minimum, "maximum": field.maximum, "hint": field.pattern_hint}
+    if field.choices:
+        control["control"] = "select"
+    elif field.kind == "bool":
+        control["control"] = "checkbox"
+    elif field.kind == "text" and (field.max_len or 0) > _LONG_TEXT:
+        control["control"] = "textarea"
+    else:
+        control["control"] = "input"
+        control["type"] = {"email": "email", "int": "number", "decimal": "number", "date": "date",
+                           "datetime": "datetime-local"}.get(field.kind, "text")
+        control["step"] = {"int": "1", "decimal": "any"}.get(field.kind)
+    return control
+
+
+def crm_view(entity: Entity) -> dict[str, Any]:
+    """The list's columns, sort keys and filters, and the form's controls, from the entity's declaration."""
+    shown = [f.name for f in entity.fields
+             if f.kind not in ("ref",) and f.writable and (f.max_len or 0) <= _LONG_TEXT][:LIST_COLUMNS]
+    return {
+        "name": entity.name,
+        "title": _title(entity),
+        "singular": entity.singular or entity.name,
+        "columns": [*shown, "created_at"],
+        "sortable": list(entity.sortable),
+        "default_sort": entity.default_sort,
+        "filters": [_input(f) for f in entity.filterable.values() if f.kind != "datetime"],
+        "controls": [_input(f) for f in entity.writable.values()],
+    }
