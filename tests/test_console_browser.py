@@ -201,3 +201,17 @@ def test_pages_are_readable_at_390_px_and_every_field_is_labelled(site):
         page.shot("contacts-390px")
     finally:
         page.driver.set_window_size(1280, 860)
+
+
+def test_data_that_looks_like_html_is_shown_as_text_and_never_runs(site):
+    page, world = site
+    payload = '<img src=x onerror="window.__pwned=1">'
+    row = world.call("POST", "/api/v1/contacts", {"first_name": payload, "last_name": "Xssonly"}, as_="owner@acme.test")
+    page.sign_in("member@acme.test", PASSWORD)
+    page.open("/crm/contacts?last_name=Xssonly")
+    assert page.find("#rows tbody a").text == payload
+    page.open(f"/crm/contacts/{row['id']}")
+    assert page.find("#first_name").get_attribute("value") == payload
+    assert page.find_all("#main img") == []
+    assert page.driver.execute_script("return window.__pwned === undefined")
+    world.call("DELETE", f"/api/v1/contacts/{row['id']}", as_="owner@acme.test")

@@ -124,4 +124,9 @@ def _schema(node: exp.Table) -> str | None:
 
 def _not_allowed(name: str, ctx: RuleContext) -> str:
     kind = "system catalog" if name.startswith("pg_") else "table"
+    if not ctx.allowed_tables:  # the usual cause is a new org, not a bad query: name the fix
+        return (f"{kind} {name} is not allowed: this organization's semantic layer has no entities yet, so agent "
+                f"queries may read no table; an admin profiles the datasource with `atlas init --org {ctx.org_id}` "
+                "or adds entities (PUT /api/v1/admin/semantic/org/entities/<name>, or the console's "
+                "Admin > Semantic layer)")
     return f"{kind} {name} is not allowed; allowed tables: {', '.join(sorted(ctx.allowed_tables))}"
