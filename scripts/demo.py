@@ -1,10 +1,12 @@
-"""Prepare the demo: a database, migrations, two organizations with users and CRM rows.
+"""Prepare the demo: a database, migrations, two organizations with users, CRM rows and a semantic layer.
 
 Run by `make demo` before `atlas serve`. Idempotent: a second run finds the
-seeded organizations and only prints the credentials again. Users, orgs and
-memberships are created through the API itself (sign-up, create, invite,
-accept), CRM rows through the org-scoped door, so the demo exercises the same
-paths as production.
+seeded organizations and only prints the credentials again (and profiles an
+org that has no semantic entities yet, as a demo seeded by an older version
+has none). Users, orgs and memberships are created through the API itself
+(sign-up, create, invite, accept), CRM rows through the org-scoped door, and
+each org's semantic layer by `atlas init --org` (profiled from that org's own
+rows), so the demo exercises the same paths as production and Ask works at once.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from app import close_app, create_app, repository  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.entities import ENTITIES  # noqa: E402
 from app.migrate import migrate  # noqa: E402
+from app.semantic.initialize import run_init  # noqa: E402
 from app.state import services  # noqa: E402
 
 PASSWORD = "atlas-demo-password"
@@ -72,12 +75,19 @@ def seed_org(client, app, name: str, slug: str, *, rows_per_org: int, rng: rando
         _call(client, "POST", "/api/auth/organization/accept-invitation", token=token,
               json={"invitationId": invitation["id"]})
     _seed_crm(app, org_id, slug, rows_per_org=rows_per_org, rng=rng)
-    # The agent may read only the tables the org's semantic layer declares: start from the default layer,
-    # put through the API as an owner would.
-    for path in sorted((ROOT / "semantic" / "entities").glob("*.yml")):
-        _call(client, "PUT", f"/api/v1/admin/semantic/org/entities/{path.stem}", token=owner,
-              json={"yamlContent": path.read_text()})
     return org_id
+
+
+def profile_empty_layers(settings: Settings) -> None:
+    """`atlas init --org` for every seeded org without semantic entities: the agent may read only declared tables."""
+    with psycopg.connect(settings.database_url) as conn:
+        bare = conn.execute(
+            "SELECT o.id, o.slug FROM organizations o WHERE o.slug = ANY(%s)"
+            " AND NOT EXISTS (SELECT 1 FROM semantic_entities e WHERE e.org_id = o.id) ORDER BY o.slug",
+            ([slug for _, slug in ORGS],)).fetchall()
+    for org_id, slug in bare:
+        print(f"profiling the semantic layer of {slug} (atlas init --org {slug})")
+        run_init(settings, org=str(org_id), tables=None, do_import=True)
 
 
 def _seed_crm(app, org_id: str, slug: str, *, rows_per_org: int, rng: random.Random) -> None:
@@ -111,7 +121,7 @@ def already_seeded(settings: Settings) -> bool:
 
 def print_guide(base_url: str) -> None:
     print(f"""
-Atlas demo: {base_url}
+Atlas demo: {base_url}   (the console: open it in a browser and sign in)
   Acme:   owner@acme.test, admin@acme.test, member@acme.test
   Globex: owner@globex.test, admin@globex.test, member@globex.test
   Platform admin (sees every org at /api/v1/admin/organizations): {PLATFORM_ADMIN}
@@ -152,6 +162,7 @@ def main() -> int:
             conn.execute("UPDATE users SET platform_role = 'admin' WHERE email = %s", (PLATFORM_ADMIN,))
         close_app(app)
         print(f"seeded {', '.join(n for n, _ in ORGS)} with {args.rows_per_org} CRM rows each")
+    profile_empty_layers(settings)
     print_guide(args.base_url)
     return 0
 
