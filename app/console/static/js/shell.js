@@ -77,7 +77,10 @@ function markCurrentLink() {
 export async function startShell({ needsOrg = true } = {}) {
   const session = await loadSession();
   if (!session) { location.assign(signInUrl()); return null; }
-  if (needsOrg && !activeOrg(session)) { location.assign('/no-organization'); return null; }
+  if (needsOrg && !activeOrg(session)) {
+    location.assign(isPlatformAdmin(session) ? '/platform/organizations' : '/no-organization');
+    return null;
+  }
   $('#who-name').textContent = `${session.user.name} · ${session.user.email}${role(session) ? ` · ${role(session)}` : ''}`;
   let anyAdmin = false;
   for (const item of $all('[data-need]')) {
