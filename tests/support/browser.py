@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromedriver")
 APT = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
-WAIT_S = 15
+WAIT_S = 30  # generous: the suite shares two cores with other work
 
 
 def ensure_chromium() -> tuple[str, str]:
