@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from selenium.webdriver.common.keys import Keys
 
 from tests.support.browser import Page, chromium, console_server
 from tests.support.console_world import PASSWORD, World, build_world
@@ -73,7 +74,7 @@ def test_the_switcher_marks_the_active_org_and_switching_shows_only_the_new_orgs
     page.shot("contacts")
     old_token = page.driver.get_cookie("better-auth.session_token")["value"]
     globex = next(b for b in buttons if "Globex" in b.text)
-    page.navigating(globex.click)
+    page.navigating(lambda: globex.send_keys(Keys.ENTER))  # by keyboard: focus the button, press Enter
     active = page.find("#org-list button[aria-current=true]")
     assert active.find_element("css selector", ".org-label").text == "Globex"
     assert active.find_element("css selector", ".check").text == "✓"
