@@ -3,8 +3,8 @@
 A key reads `atlas_<org id hex>_<secret>`: the prefix tells it from a session
 token, the org id tells which org's rows to look in, and the secret (256 random
 bits) is stored only as its SHA-256. Resolving a key is therefore an ordinary
-org-scoped read in one round trip (`Database.read_all` under that org, through
-`app.api_key_identity()`, sql/080_api_keys.sql); nothing is cached, so a
+org-scoped read in one round trip (`wire.scoped_read` under that org on a
+base-pool connection, through `app.api_key_identity()`, sql/080_api_keys.sql); nothing is cached, so a
 revoked or expired key, or one whose creator left the org, fails on its next
 request. The key acts as its creator, with the lower of its own role and the
 creator's current one, and every audit entry it causes names the key.
@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from app import wire
 from app.auth import hash_token, user_json
 from app.db import Database, Scope
 from app.errors import AtlasError
@@ -73,7 +74,10 @@ def lookup(db: Database, token: str) -> dict[str, Any] | None:
     org = org_of(token)
     if org is None:
         return None
-    rows = db.read_all(org, "SELECT * FROM app.api_key_identity(%(hash)s)", {"hash": hash_token(token)})
+    # On a base-pool connection, as sessions are resolved: text naming an org must not spend that org's
+    # per-org connection quota before it is known to be a key of the org.
+    with db.connection() as conn:
+        rows = wire.scoped_read(conn, org, "SELECT * FROM app.api_key_identity(%(hash)s)", {"hash": hash_token(token)})
     if not rows:
         return None
     row = rows[0]

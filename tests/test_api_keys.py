@@ -15,7 +15,7 @@ import pytest
 from app import api_keys
 from tests.support.api import ApiUser, TwoOrgs, sign_up, two_org_world
 from tests.support.api_module import org_snapshot
-from tests.support.errors import error_code
+from tests.support.errors import error_code, error_of
 
 KEYS = "/api/v1/admin/api-keys"
 
@@ -82,7 +82,7 @@ def test_bad_bodies_are_400_with_fields(world):
                         ({"name": "k", "role": "member", "expiresAt": "2001-01-01T00:00:00Z"}, "expiresAt"),
                         ({"name": "k", "role": "member", "expiresAt": "soon"}, "expiresAt")):
         r = admin.post(KEYS, json=body)
-        assert r.status_code == 400 and field in r.get_json()["error"]["fields"], r.get_json()
+        assert r.status_code == 400 and field in error_of(r)["fields"], r.get_json()
 
 
 def test_revocation_stops_the_next_request(world):

@@ -27,6 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.support.api import TwoOrgs, two_org_world
 from tests.support.api_module import org_snapshot
+from tests.support.errors import error_code
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,9 +181,9 @@ def test_tool_errors_carry_the_http_apis_codes_and_messages(world, transport):
             error, body = await call(session, "executeSQL", {"sql": "DELETE FROM contacts"})
             assert error and body == http
             error, body = await call(session, "describeEntity", {"name": "accounts"})
-            assert error and body["error"]["code"] == "not_found"
+            assert error and error_code(body) == "not_found"
             error, body = await call(session, "explore", {"command": "cat", "path": "../../etc/passwd"})
-            assert error and body["error"]["code"] == "validation_error" and "Traceback" not in json.dumps(body)
+            assert error and error_code(body) == "validation_error" and "Traceback" not in json.dumps(body)
     run(scenario)
 
 
@@ -199,7 +200,7 @@ def test_arguments_naming_another_org_are_refused_and_audited(world, transport, 
             for tool, arguments in (("executeSQL", {"sql": "SELECT first_name FROM contacts"}),
                                     ("listEntities", {})):
                 error, body = await call(session, tool, {**arguments, argument: named})
-                assert error and body["error"]["code"] == "cross_org_refused", body
+                assert error and error_code(body) == "cross_org_refused", body
                 assert MARK_B not in json.dumps(body)
     run(scenario)
     refused = audit_of(world, "a", "cross_org.refused")[refused_before:]
@@ -222,14 +223,14 @@ def test_a_revoked_key_stops_the_next_call(world, transport):
             assert r.status_code == 200
             if transport == "stdio":
                 error, body = await call(session, "listEntities")
-                assert error and body["error"]["code"] == "unauthorized", body
+                assert error and error_code(body) == "unauthorized", body
             else:
                 with pytest.raises(MCPError):
                     await call(session, "listEntities")
     run(scenario)
     if transport == "http":
         status, body = _raw_http(world, key["key"])
-        assert status == 401 and body["error"]["code"] == "unauthorized"
+        assert status == 401 and error_code(body) == "unauthorized"
 
 
 def _raw_http(world: World, token: str | None) -> tuple[int, dict]:
@@ -256,14 +257,14 @@ def test_a_removed_member_stops_the_next_call_of_their_session_token(world, db_f
                                                     json={"memberIdOrEmail": member.email})
             assert r.status_code == 200, r.get_json()
             error, body = await call(session, "executeSQL", {"sql": "SELECT 1 FROM contacts"})
-            assert error and body["error"]["code"] == "no_active_organization", body
+            assert error and error_code(body) == "no_active_organization", body
     run(scenario)
 
 
 def test_http_refuses_every_request_without_a_live_token(world):
     for token in (None, "nope", world.key("a") + "x", world.key("a").replace(world.orgs.org_a.hex, world.orgs.org_b.hex)):
         status, body = _raw_http(world, token)
-        assert status == 401 and body["error"]["code"] == "unauthorized", (token, body)
+        assert status == 401 and error_code(body) == "unauthorized", (token, body)
 
 
 def test_stdio_refuses_to_start_without_a_valid_token(world):
