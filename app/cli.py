@@ -182,14 +182,14 @@ def mcp(settings: Settings, token: str | None, over_http: bool, host: str, port:
     from app.mcp.calls import authenticate
     from app.mcp.http import serve as serve_http
 
+    token = token or str(settings.extra.get("mcp_token") or "") or None
+    if token is None and not over_http:
+        raise AtlasError("no token: pass --token or set ATLAS_TOKEN (a session token or an API key)")
     app = create_app(settings)
     try:
         if over_http:
             serve_http(app, host=host, port=port)
             return
-        token = token or str(settings.extra.get("mcp_token") or "") or None
-        if token is None:
-            raise AtlasError("atlas mcp needs a token: --token or ATLAS_TOKEN (a session token or an API key)")
         with app.app_context():
             authenticate(app, token)  # a bad token fails here, before a client waits on it
         build_server(app, token_of=lambda _ctx: token).run("stdio")

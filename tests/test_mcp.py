@@ -165,7 +165,9 @@ def test_every_tool_answers_for_the_tokens_org_only(world, transport):
             error, rows = await call(session, "executeSQL", {"sql": f"SELECT * FROM contacts WHERE id = '{world.contact_b}'"})
             assert not error and rows["rowCount"] == 0
             resource = await session.read_resource("atlas://entities/contacts")
-            assert MARK_A in resource.contents[0].text
+            assert MARK_A in resource.contents[0].text and MARK_B not in resource.contents[0].text
+            with pytest.raises(MCPError, match="not_found"):
+                await session.read_resource("atlas://entities/accounts")
     run(scenario)
     ran = audit_of(world, "a", "query.run")
     assert ran and ran[-1]["api_key_id"] == uuid.UUID(world.keys["a"]["id"])

@@ -22,7 +22,7 @@ from app import metrics
 from app.api.query_routes import caller_of
 from app.api.semantic_routes import entity_json
 from app.identity import Identity
-from app.mcp.calls import TokenOf, authenticate, run_tool
+from app.mcp.calls import TokenOf, authenticate, error_answer, run_tool
 from app.permissions import Access, admit
 from app.state import services
 
@@ -86,7 +86,8 @@ def build_server(app: Flask, *, token_of: TokenOf) -> MCPServer:
                 ident = authenticate(app, token_of(ctx))
                 admit(ident, SEMANTIC_READ)
                 return str(layer.get(ident.org_id, name)["yaml_content"])
-            except Exception as exc:
-                raise ResourceError(getattr(exc, "message", "the entity could not be read")) from None
+            except Exception as exc:  # the HTTP API's code and message, never a traceback
+                error = error_answer(exc)[1]["error"]
+                raise ResourceError(f"{error['code']}: {error['message']}") from None
 
     return server
