@@ -189,25 +189,30 @@ def test_tool_errors_carry_the_http_apis_codes_and_messages(world, transport):
     run(scenario)
 
 
+FOREIGN = (("orgId", "b"), ("organizationId", "b"), ("tenantId", "b"), ("connectionId", "globex-warehouse"))
+
+
 @pytest.mark.parametrize("transport", sorted(SESSIONS))
-@pytest.mark.parametrize("argument,value", [
-    ("orgId", "b"), ("organizationId", "b"), ("tenantId", "b"), ("connectionId", "globex-warehouse")])
-def test_arguments_naming_another_org_are_refused_and_audited(world, transport, argument, value):
-    named = str(world.orgs.org_b) if value == "b" else value
+def test_arguments_naming_another_org_are_refused_and_audited(world, transport):
+    """Each org, tenant or connection argument, on a query tool and a layer tool: refused, audited, B untouched."""
     before_b = org_snapshot(world.orgs.db.admin_url, world.orgs.org_b)
     refused_before = len(audit_of(world, "a", "cross_org.refused"))
+    cases = [(argument, str(world.orgs.org_b) if value == "b" else value, tool, arguments)
+             for argument, value in FOREIGN
+             for tool, arguments in (("executeSQL", {"sql": "SELECT first_name FROM contacts"}), ("listEntities", {}))]
 
     async def scenario() -> None:
         async with SESSIONS[transport](world, world.key("a")) as session:
-            for tool, arguments in (("executeSQL", {"sql": "SELECT first_name FROM contacts"}),
-                                    ("listEntities", {})):
+            for argument, named, tool, arguments in cases:
                 error, body = await call(session, tool, {**arguments, argument: named})
-                assert error and error_code(body) == "cross_org_refused", body
+                assert error and error_code(body) == "cross_org_refused", (argument, tool, body)
                 assert MARK_B not in json.dumps(body)
+            error, body = await call(session, "listEntities", {"orgId": str(world.orgs.org_a)})  # its own: fine
+            assert not error, body
     run(scenario)
     refused = audit_of(world, "a", "cross_org.refused")[refused_before:]
-    assert len(refused) == 2 and all(r["detail"]["field"] == argument for r in refused)
-    assert refused[0]["api_key_id"] == uuid.UUID(world.keys["a"]["id"])
+    assert [r["detail"]["field"] for r in refused] == [argument for argument, _, _, _ in cases]
+    assert {r["api_key_id"] for r in refused} == {uuid.UUID(world.keys["a"]["id"])}
     assert org_snapshot(world.orgs.db.admin_url, world.orgs.org_b) == before_b
 
 
