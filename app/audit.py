@@ -3,7 +3,9 @@
 `record` writes inside the caller's scope, so the entry commits or rolls back
 with the change it describes. `record_refusal` opens its own transaction: a
 refused request's work is rolled back, but the refusal must still be kept.
-Actor and request id default to the current request's; the CLI passes them.
+Actor, API key and request id default to the current request's (`g`, which
+the MCP server fills too); the CLI passes them. Work done with an API key is
+recorded with its creator as the actor and the key in `api_key_id`.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping
 
-from flask import g, has_request_context
+from flask import g, has_app_context
 from psycopg.types.json import Jsonb
 
 from app.db import Database, Scope
@@ -22,16 +24,26 @@ OUTCOMES = ("ok", "refused", "error")
 _FROM_REQUEST: object = object()
 
 
+def _identity() -> object:
+    return g.get("identity") if has_app_context() else None
+
+
 def _actor(actor_user_id: object) -> uuid.UUID | None:
     if actor_user_id is _FROM_REQUEST:
-        ident = g.get("identity") if has_request_context() else None
-        return ident.user_id if ident is not None else None
+        ident = _identity()
+        return getattr(ident, "user_id", None)
     return None if actor_user_id is None else uuid.UUID(str(actor_user_id))
+
+
+def _api_key(api_key_id: object) -> uuid.UUID | None:
+    if api_key_id is _FROM_REQUEST:
+        return getattr(_identity(), "api_key_id", None)
+    return None if api_key_id is None else uuid.UUID(str(api_key_id))
 
 
 def _request_id(request_id: object) -> str | None:
     if request_id is _FROM_REQUEST:
-        return g.get("request_id") if has_request_context() else None
+        return g.get("request_id") if has_app_context() else None
     return None if request_id is None else str(request_id)
 
 
@@ -46,18 +58,20 @@ def record(
     detail: Mapping[str, object] | None = None,
     actor_user_id: object = _FROM_REQUEST,
     request_id: object = _FROM_REQUEST,
+    api_key_id: object = _FROM_REQUEST,
 ) -> None:
     """Append one entry to the scope's org audit trail, in the scope's transaction."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}")
     scope.execute(
-        "INSERT INTO audit_log (org_id, actor_user_id, action, entity, entity_id,"
+        "INSERT INTO audit_log (org_id, actor_user_id, api_key_id, action, entity, entity_id,"
         " changed_fields, outcome, request_id, detail)"
-        " VALUES (%(org)s, %(actor)s, %(action)s, %(entity)s, %(entity_id)s,"
+        " VALUES (%(org)s, %(actor)s, %(api_key)s, %(action)s, %(entity)s, %(entity_id)s,"
         " %(fields)s, %(outcome)s, %(request_id)s, %(detail)s)",
         {
             "org": scope.org_id,
             "actor": _actor(actor_user_id),
+            "api_key": _api_key(api_key_id),
             "action": action,
             "entity": entity,
             "entity_id": None if entity_id is None else str(entity_id),
@@ -79,10 +93,12 @@ def record_refusal(
     detail: Mapping[str, object] | None = None,
     actor_user_id: object = _FROM_REQUEST,
     request_id: object = _FROM_REQUEST,
+    api_key_id: object = _FROM_REQUEST,
 ) -> None:
     """Keep a refused attempt in `org_id`'s trail, in a transaction of its own."""
     actor = _actor(actor_user_id)
     with db.separate_transaction(org_id, user_id=actor) as scope:
         record(scope, action=action, entity=entity, entity_id=entity_id, outcome="refused",
-               detail=detail, actor_user_id=actor, request_id=_request_id(request_id))
+               detail=detail, actor_user_id=actor, request_id=_request_id(request_id),
+               api_key_id=_api_key(api_key_id))
     log.warning("refused %s on %s %s by %s in org %s", action, entity, entity_id, actor, org_id)

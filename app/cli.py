@@ -167,6 +167,36 @@ def init(settings: Settings, org: str | None, no_import: bool, tables: tuple[str
              do_import=not no_import)
 
 
+@cli.command()
+@click.option("--token", metavar="TOKEN",
+              help="stdio: a session token or an org-scoped API key; default ATLAS_TOKEN. "
+                   "Ignored with --http (every request brings its own bearer token).")
+@click.option("--http", "over_http", is_flag=True, help="Serve streamable HTTP at /mcp instead of stdio.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="--http: address to bind.")
+@click.option("--port", type=int, default=8001, show_default=True, help="--http: port to bind.")
+@click.pass_obj
+def mcp(settings: Settings, token: str | None, over_http: bool, host: str, port: int) -> None:
+    """Serve the agent's tools over MCP: stdio for one token, or streamable HTTP (app/mcp/)."""
+    from app import close_app, create_app
+    from app.mcp import build_server
+    from app.mcp.calls import authenticate
+    from app.mcp.http import serve as serve_http
+
+    token = token or str(settings.extra.get("mcp_token") or "") or None
+    if token is None and not over_http:
+        raise AtlasError("no token: pass --token or set ATLAS_TOKEN (a session token or an API key)")
+    app = create_app(settings)
+    try:
+        if over_http:
+            serve_http(app, host=host, port=port)
+            return
+        with app.app_context():
+            authenticate(app, token)  # a bad token fails here, before a client waits on it
+        build_server(app, token_of=lambda _ctx: token).run("stdio")
+    finally:
+        close_app(app)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 on success, 1 on an AtlasError (its message on stderr), 2 on usage errors."""
     try:

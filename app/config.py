@@ -227,4 +227,5 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_READINESS_TIMEOUT_S", "readiness_timeout_s", float),
     EnvVariable("ATLAS_METRICS_TOKEN", "metrics_token"),
     EnvVariable("ATLAS_METRICS_ORG_LABELS", "metrics_org_labels", flag),
+    EnvVariable("ATLAS_TOKEN", "mcp_token"),  # atlas mcp (stdio): the session token or API key it acts with
 )

@@ -152,6 +152,12 @@ class CrossOrgRefusedError(ForbiddenError):
     code = "cross_org_refused"
 
 
+class ApiKeyRefusedError(ForbiddenError):
+    """An API key called an endpoint only a person's session may call (switching orgs, minting keys)."""
+
+    code = "api_key_not_allowed"
+
+
 class NoActiveOrganizationError(ForbiddenError):
     """The session has no org (or the user is no longer a member of it)."""
 

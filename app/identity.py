@@ -6,6 +6,8 @@ a session but loses the org). Nothing is cached: every request reads the
 session, the user and the membership from the database, in one round trip
 (app/wire.py), so sign-out, an org switch, a role change or a removal is seen
 by every worker and every app server from the moment its response is sent.
+An API key (`atlas_...`, app/api_keys.py) resolves the same way, through its
+own org-scoped statement, to its creator in its org with the key's role.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 
-from app import auth
+from app import api_keys, auth
 from app.db import Database
 from app.state import services
 
@@ -37,7 +39,11 @@ _SESSION = (
 
 @dataclass(frozen=True)
 class Identity:
-    """The signed-in user, their session and the session's org (None if not a member)."""
+    """The signed-in user, their session and the session's org (None if not a member).
+
+    For an API key: the key's creator, the key's org and role, `session_id` is the key's id and
+    `api_key_id` is set (audit entries name it); `expires_at` is None for a key that never expires.
+    """
 
     user_id: uuid.UUID
     org_id: uuid.UUID | None
@@ -46,10 +52,11 @@ class Identity:
     session_id: uuid.UUID
     email: str
     name: str
-    expires_at: dt.datetime
+    expires_at: dt.datetime | None
     token_hash: str
     session_created_at: dt.datetime
     user: dict[str, Any]
+    api_key_id: uuid.UUID | None = None
 
 
 def lookup(db: Database, token_hash: str) -> Identity | None:
@@ -74,8 +81,28 @@ def lookup(db: Database, token_hash: str) -> Identity | None:
     )
 
 
+def from_api_key(db: Database, token: str) -> Identity | None:
+    """The live API key's creator, in the key's org with the key's role, or None."""
+    row = api_keys.lookup(db, token)
+    if row is None:
+        return None
+    return Identity(
+        user_id=row["user_id"], org_id=row["org_id"], role=row["role"],
+        # A key acts within its org only: it never carries its creator's platform powers.
+        platform_role="user",
+        session_id=row["api_key_id"], email=row["email"], name=row["name"], expires_at=row["expires_at"],
+        token_hash=auth.hash_token(token), session_created_at=row["created_at"], user=row["user"],
+        api_key_id=row["api_key_id"],
+    )
+
+
 def resolve(db: Database, token: str | None) -> Identity | None:
-    return None if token is None else lookup(db, auth.hash_token(token))
+    """The identity behind a bearer token or cookie: an API key by its prefix, else a session."""
+    if token is None:
+        return None
+    if api_keys.is_api_key(token):
+        return from_api_key(db, token)
+    return lookup(db, auth.hash_token(token))
 
 
 def sessionless(view: F) -> F:

@@ -19,6 +19,7 @@ from flask import Flask, current_app, g, request
 from app import org_guard
 from app.errors import (
     AccessUndeclaredError,
+    ApiKeyRefusedError,
     ForbiddenError,
     NoActiveOrganizationError,
     UnauthorizedError,
@@ -52,6 +53,8 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "admin": frozenset({"read", "update"}),
         "owner": frozenset({"read", "update"}),
     },
+    # Org-scoped API keys (app/api_keys.py): admins and owners manage them.
+    "apiKey": {"admin": frozenset({"create", "read", "delete"}), "owner": frozenset({"create", "read", "delete"})},
 }
 
 
@@ -133,6 +136,16 @@ def by_field(field: str, *, default: str, choices: Mapping[str, Access]) -> Call
     return _declare(Access("by_field", field=field, default=default, choices=tuple(choices.items())))
 
 
+def people_only(view: F) -> F:
+    """Mark a view an API key may not call: it acts on a person's account or sessions, not on the key's org.
+
+    Switching orgs, creating or joining or leaving an org, and minting keys need a person's session:
+    a key is bound to its org and role, and a leaked key must not outlive its revocation by minting others.
+    """
+    view.atlas_people_only = True  # type: ignore[attr-defined]  # a marker attribute on the view function
+    return view
+
+
 def is_platform_admin(ident: Any) -> bool:
     """For views that *show* more to platform admins; who may call a view is declared, not asked."""
     return bool(ident is not None and ident.platform_role == "admin")
@@ -204,6 +217,10 @@ def _enforce() -> None:
     if access is None:
         raise AccessUndeclaredError(f"endpoint {request.endpoint} declares no access rule")
     check(access)
+    ident = g.get("identity")
+    if ident is not None and ident.api_key_id is not None and getattr(view, "atlas_people_only", False):
+        raise ApiKeyRefusedError("an API key may not do this: sign in as a person (a key is bound to its "
+                                 "organization and role; switching organizations needs a new key)")
 
 
 def init_app(app: Flask) -> None:

@@ -119,7 +119,7 @@ def already_seeded(settings: Settings) -> bool:
         return bool(conn.execute("SELECT count(*) FROM organizations WHERE slug IN ('acme', 'globex')").fetchone()[0])
 
 
-def print_guide(base_url: str) -> None:
+def print_guide(base_url: str, database_url: str) -> None:
     print(f"""
 Atlas demo: {base_url}   (the console: open it in a browser and sign in)
   Acme:   owner@acme.test, admin@acme.test, member@acme.test
@@ -137,6 +137,14 @@ Try it (one org never sees the other):
   curl -s {base_url}/api/v1/contacts/$ID -H "Authorization: Bearer $TOKEN"    # Acme asking for Globex's contact: 404
   curl -s {base_url}/api/v1/query -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
       -d '{{"sql": "SELECT lifecycle_stage, count(*) FROM contacts GROUP BY 1"}}'    # agent SQL: Acme's rows only
+
+An agent over MCP (README "MCP"), with an API key an Acme admin makes:
+  ADMIN=$(curl -s {base_url}/api/auth/sign-in/email -H 'Content-Type: application/json' \\
+      -d '{{"email":"admin@acme.test","password":"{PASSWORD}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  KEY=$(curl -s {base_url}/api/v1/admin/api-keys -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \\
+      -d '{{"name":"agent","role":"member"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  ATLAS_TOKEN=$KEY DATABASE_URL='{database_url}' .venv/bin/atlas mcp     # stdio, for a desktop MCP client
+  DATABASE_URL='{database_url}' .venv/bin/atlas mcp --http --port 8001   # http://127.0.0.1:8001/mcp, Bearer $KEY
 """)
 
 
@@ -163,7 +171,7 @@ def main() -> int:
         close_app(app)
         print(f"seeded {', '.join(n for n, _ in ORGS)} with {args.rows_per_org} CRM rows each")
     profile_empty_layers(settings)
-    print_guide(args.base_url)
+    print_guide(args.base_url, settings.database_url)
     return 0
 
 

@@ -38,6 +38,7 @@ EXPECTED = {  # resource: (member, admin, owner)
     "conversation": ({"create", "read"}, {"create", "read", "delete"}, {"create", "read", "delete"}),
     "semantic": ({"read"}, {"read", "update"}, {"read", "update"}),
     "settings": ({"read"}, {"read", "update"}, {"read", "update"}),
+    "apiKey": (set(), {"create", "read", "delete"}, {"create", "read", "delete"}),
 }
 ROLES = ("member", "admin", "owner")
 CELLS = [(res, role, action) for res in EXPECTED for role in ROLES for action in ACTIONS]

@@ -211,8 +211,36 @@ def _delete_org(env: Env) -> tuple[list[Probe], Callable[[], None]]:
     return probes, lambda: _ok(env, "POST", f"{ORG}/delete", token=org.tokens["owner"])
 
 
+def _api_key(env: Env, org: Org, creator: str) -> dict:
+    created = env.server.call("POST", "/api/v1/admin/api-keys", token=org.tokens[creator],
+                              body={"name": "machine", "role": "member"})
+    assert created[0] == 201, created
+    return created[2]
+
+
+def _key_probes(key: str) -> list[Probe]:
+    """A key that stops is refused outright (401), whatever stopped it."""
+    return [Probe("GET", "/api/auth/get-session", key), Probe("GET", "/api/v1/contacts?limit=1", key),
+            Probe("POST", "/api/v1/contacts", key, _contact, before=201)]
+
+
+def _revoke_api_key(env: Env) -> tuple[list[Probe], Callable[[], None]]:
+    org = _org(env, roles=("admin",))
+    key = _api_key(env, org, "admin")
+    return _key_probes(key["key"]), lambda: _ok(env, "DELETE", f"/api/v1/admin/api-keys/{key['id']}",
+                                                token=org.tokens["owner"])
+
+
+def _remove_key_creator(env: Env) -> tuple[list[Probe], Callable[[], None]]:
+    org = _org(env, roles=("admin",))
+    key = _api_key(env, org, "admin")
+    return _key_probes(key["key"]), lambda: _ok(env, "POST", f"{ORG}/remove-member", token=org.tokens["owner"],
+                                                body={"memberIdOrEmail": org.member_ids["admin"]})
+
+
 ACTIONS = {"sign-out": _sign_out, "set-active": _set_active, "remove-member": _remove_member,
-           "update-member-role demotion": _demote, "leave": _leave, "org delete": _delete_org}
+           "update-member-role demotion": _demote, "leave": _leave, "org delete": _delete_org,
+           "API key revoked": _revoke_api_key, "API key's creator removed": _remove_key_creator}
 
 
 @pytest.mark.parametrize("action", ACTIONS.values(), ids=ACTIONS.keys())

@@ -26,6 +26,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.query_routes", "app.api.cache_routes", "app.api.settings_routes",
     "app.api.operations",
     "app.console",  # the web console at / (pages only; it speaks this API like any client)
+    "app.api.api_key_routes",
 )
 
 

@@ -24,7 +24,7 @@ from app.validation import parse_uuid
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/admin")
 
 _COLUMNS = sql.SQL(", ").join(map(sql.Identifier, (
-    "id", "occurred_at", "actor_user_id", "action", "entity", "entity_id",
+    "id", "occurred_at", "actor_user_id", "api_key_id", "action", "entity", "entity_id",
     "changed_fields", "outcome", "request_id", "detail",
 )))
 ORDER = Keyset("audit", "occurred_at", "datetime", descending=True)

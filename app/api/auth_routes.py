@@ -107,7 +107,7 @@ def get_session() -> ResponseReturnValue:
             "userId": str(ident.user_id),
             "activeOrganizationId": None if ident.org_id is None else str(ident.org_id),
             "role": ident.role,
-            "expiresAt": ident.expires_at.isoformat(),
+            "expiresAt": None if ident.expires_at is None else ident.expires_at.isoformat(),  # a key may never expire
             "createdAt": ident.session_created_at.isoformat(),
         },
         "user": ident.user,

@@ -18,7 +18,7 @@ from app.bodies import body
 from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
 from app.errors import ConflictError, ForbiddenError, ValidationError
 from app.idempotency import idempotent
-from app.permissions import login_required, member_required, require
+from app.permissions import login_required, member_required, people_only, require
 
 log = logging.getLogger("atlas.invitations")
 
@@ -76,6 +76,7 @@ def invite_member() -> ResponseReturnValue:
 
 @bp.post("/accept-invitation")
 @login_required
+@people_only
 def accept_invitation() -> ResponseReturnValue:
     """Join the invitation's org; the session stays on its org (set-active switches)."""
     invitation_id = body(AcceptInvitation).invitationId
@@ -142,6 +143,7 @@ def remove_member() -> ResponseReturnValue:
 
 @bp.post("/leave")
 @member_required
+@people_only
 def leave() -> ResponseReturnValue:
     """Leave the session's org (the last owner cannot)."""
     ident = g.identity

@@ -18,7 +18,7 @@ from app.bodies.requests import NewOrganization, SetActive, UpdateOrganization
 from app.db import Scope
 from app.errors import ConflictError, CrossOrgRefusedError, ForbiddenError, UnauthorizedError
 from app.idempotency import idempotent, new_org_id
-from app.permissions import can, login_required, login_required_target_org, member_required, require
+from app.permissions import can, login_required, login_required_target_org, member_required, people_only, require
 
 log = logging.getLogger("atlas.organizations")
 
@@ -40,6 +40,7 @@ def full_org(scope: Scope, org_id: uuid.UUID, role: str | None) -> dict[str, Any
 
 @bp.post("/create")
 @login_required
+@people_only
 @idempotent(org=new_org_id)
 def create() -> ResponseReturnValue:
     """The creator becomes owner. The session is not switched: call set-active for that."""
@@ -66,6 +67,7 @@ def create() -> ResponseReturnValue:
 
 @bp.get("/list")
 @login_required
+@people_only
 def list_organizations() -> ResponseReturnValue:
     with get_db().identity_transaction(user_id=g.identity.user_id) as scope:
         rows = orgs.orgs_of_user(scope, g.identity.user_id)
@@ -93,6 +95,7 @@ def _refuse_other_org(field: str, value: str) -> None:
 
 @bp.post("/set-active")
 @login_required_target_org
+@people_only
 def set_active() -> ResponseReturnValue:
     """Switching orgs forces a fresh session: a new token bound to the org, minted only by consuming the old one.
 

@@ -30,7 +30,7 @@ def get_layer(app: Flask | None = None) -> SemanticLayer:
     return services(app).semantic
 
 
-def _entity_json(row: dict[str, Any], *, content: bool = True) -> dict[str, Any]:
+def entity_json(row: dict[str, Any], *, content: bool = True) -> dict[str, Any]:
     body = {"name": row["name"], "version": row["version"]}
     if content:
         body["yamlContent"] = row["yaml_content"]
@@ -48,13 +48,13 @@ def _audit(scope: Scope, action: str, row: dict[str, Any]) -> None:
 @bp.get("/admin/semantic/org/entities")
 @require("semantic", "read")
 def list_entities() -> ResponseReturnValue:
-    return {"data": [_entity_json(r) for r in get_layer().list(g.identity.org_id)]}
+    return {"data": [entity_json(r) for r in get_layer().list(g.identity.org_id)]}
 
 
 @bp.get("/admin/semantic/org/entities/<name>")
 @require("semantic", "read")
 def get_entity(name: str) -> ResponseReturnValue:
-    return _entity_json(get_layer().get(g.identity.org_id, name))
+    return entity_json(get_layer().get(g.identity.org_id, name))
 
 
 @bp.put("/admin/semantic/org/entities/<name>")
@@ -64,7 +64,7 @@ def put_entity(name: str) -> ResponseReturnValue:
     content = body(PutSemanticEntity).yamlContent
     ident = g.identity
     row = get_layer().put(ident.org_id, name, content, user_id=ident.user_id, audit=_audit)
-    entity = {**_entity_json(row), "changed": row["changed"], "synced": row["synced"]}
+    entity = {**entity_json(row), "changed": row["changed"], "synced": row["synced"]}
     return entity, 201 if row["changed"] and row["version"] == 1 else 200
 
 

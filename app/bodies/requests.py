@@ -7,6 +7,7 @@ a missing field wherever Better Auth's clients may send one ("is required").
 """
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any, ClassVar
 
@@ -110,6 +111,34 @@ class RemoveMember(Body):
             raise ValidationError(f"invalid request: memberIdOrEmail {REQUIRED}",
                                   details={"fields": {"memberIdOrEmail": REQUIRED}})
         return key
+
+
+# ----- API keys -----------------------------------------------------------------------------------
+def _future(value: Any) -> Any:
+    """An ISO 8601 instant in the future (no offset: UTC), or null for a key that never expires."""
+    if value is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        when = None
+    if when is None:
+        raise PydanticCustomError("atlas", "{message}", {"message": "must be an ISO 8601 date-time"})
+    when = when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+    if when <= dt.datetime.now(dt.UTC):
+        raise PydanticCustomError("atlas", "{message}", {"message": "must be in the future"})
+    return when
+
+
+class NewApiKey(Body):
+    """A key for machines: a name to recognise it, the role it acts with (at most the creator's)."""
+
+    _subject: ClassVar[str] = "API key"
+    name: Name
+    role: Role
+    expiresAt: Annotated[Any, pydantic.BeforeValidator(_future),
+                         WithJsonSchema({"type": "string", "format": "date-time", "nullable": True,
+                                         "description": "optional; the key stops working then"})] = None
 
 
 # ----- conversations ------------------------------------------------------------------------------

@@ -159,6 +159,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Flush cached query results: the session org's (admins, owners) or every org's (platform admins)",
         "scope=organization: roles:admin,owner; scope=all: platform_admin", "query", r.FlushCache,
         obj(("scope", "flushed"), scope={"type": "string"}, flushed={"type": "integer"})),
+    ("POST", "/api/v1/admin/api-keys"): Op(
+        "Create an org-scoped API key (role at most the creator's; a person's session only); "
+        "the answer's `key` is shown once", "apiKey:create", "admin", r.NewApiKey,
+        {"allOf": [ref("ApiKey"), obj(("key",), key={"type": "string"})]}, status=201),
+    ("GET", "/api/v1/admin/api-keys"): Op(
+        "The org's API keys, revoked ones included (never a secret)", "apiKey:read", "admin",
+        response=obj(("data",), data={"type": "array", "items": ref("ApiKey")})),
+    ("DELETE", "/api/v1/admin/api-keys/{key_id}"): Op(
+        "Revoke an API key at once (idempotent)", "apiKey:delete", "admin", response=ref("ApiKey")),
     ("GET", "/api/v1/settings"): Op(
         "The org's settings: agent query limits, effective values and platform bounds", "settings:read",
         "settings", response=ref("OrgSettings")),

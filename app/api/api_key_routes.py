@@ -1,0 +1,76 @@
+"""Org-scoped API keys over HTTP: create (the secret is shown once), list and revoke.
+
+Admins and owners manage their org's keys (`apiKey` in the permission
+matrix); a key never acts above its creator's role, and minting one needs a
+person's session. Every change is audited in the transaction that makes it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g
+from flask.typing import ResponseReturnValue
+
+from app import api_keys, audit
+from app.api import get_db
+from app.bodies import body
+from app.bodies.requests import NewApiKey
+from app.errors import ForbiddenError, NotFoundError
+from app.permissions import people_only, require
+from app.serialize import value_json
+from app.validation import parse_uuid
+
+bp = Blueprint("api_keys", __name__, url_prefix="/api/v1/admin")
+
+
+def key_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(row["id"]), "name": row["name"], "role": row["role"], "start": row["start"],
+            **{camel: value_json(row[column]) for camel, column in (
+                ("createdBy", "created_by"), ("createdAt", "created_at"), ("expiresAt", "expires_at"),
+                ("revokedAt", "revoked_at"), ("revokedBy", "revoked_by"), ("lastUsedAt", "last_used_at"))}}
+
+
+@bp.post("/api-keys")
+@require("apiKey", "create")
+@people_only
+def create_key() -> ResponseReturnValue:
+    """201 with the key's `key` (the only time it is shown); 403 for a role above the creator's."""
+    wanted, ident = body(NewApiKey), g.identity
+    if api_keys.outranks(wanted.role, ident.role):
+        raise ForbiddenError(f"a {ident.role} may not create a key with role {wanted.role!r}: "
+                             "a key acts with at most its creator's role")
+    with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+        new = api_keys.create(scope, name=wanted.name, role=wanted.role, created_by=ident.user_id,
+                              expires_at=wanted.expiresAt)
+        audit.record(scope, action="api_key.create", entity="api_key", entity_id=new.row["id"],
+                     changed_fields=("name", "role", "expires_at"),
+                     detail={"name": wanted.name, "role": wanted.role,
+                             "expiresAt": value_json(wanted.expiresAt)})
+    return {**key_json(new.row), "key": new.secret}, 201
+
+
+@bp.get("/api-keys")
+@require("apiKey", "read")
+def list_keys() -> ResponseReturnValue:
+    """The org's keys, revoked ones included; never a secret."""
+    ident = g.identity
+    with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
+        return {"data": [key_json(row) for row in api_keys.list_all(scope)]}
+
+
+@bp.delete("/api-keys/<key_id>")
+@require("apiKey", "delete")
+def revoke_key(key_id: str) -> ResponseReturnValue:
+    """Revoke at once: the key's next request is refused on every worker; 404 for another org's key."""
+    ident = g.identity
+    try:
+        target = parse_uuid(key_id)
+    except ValueError:
+        target = None
+    with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+        row = api_keys.revoke(scope, target, revoked_by=ident.user_id) if target is not None else None
+        if row is None:
+            raise NotFoundError("no API key with this id in this organization")
+        audit.record(scope, action="api_key.revoke", entity="api_key", entity_id=row["id"],
+                     changed_fields=("revoked_at",), detail={"name": row["name"]})
+    return key_json(row)

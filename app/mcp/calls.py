@@ -1,0 +1,93 @@
+"""One MCP tool call, start to finish: who is calling, may they, is every argument theirs, then the work.
+
+Each call runs in a Flask app context of the MCP process's own app (built by
+create_app, so the services, the door and the audit trail are the ones the
+HTTP API uses) with `g.identity` and `g.request_id` set as a request would set
+them, so every audit entry names the caller (and the API key) as the HTTP API's
+do. Refusals and failures leave through the HTTP API's own error renderer
+(app/api_errors.py): the tool error carries its JSON body, the same code and
+message, never a traceback.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+from flask import Flask, Response, g
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, TextContent
+
+from app import api_errors, identity, permissions
+from app.errors import UnauthorizedError
+from app.identity import Identity
+from app.mcp.guard import refuse_foreign_arguments
+from app.permissions import Access
+from app.state import services
+
+log = logging.getLogger("atlas.mcp")
+
+TokenOf = Callable[[Context], "str | None"]
+Work = Callable[[Identity], Mapping[str, Any]]
+
+
+def bearer(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    scheme, _, value = (header or "").partition(" ")
+    token = value.strip()
+    return token if scheme.lower() == "bearer" and token and len(token) <= 200 and token.isascii() else None
+
+
+def token_from_headers(ctx: Context) -> str | None:
+    """Streamable HTTP: the bearer token of the request that carried this call."""
+    headers = ctx.headers or {}
+    return bearer(headers.get("authorization") or headers.get("Authorization"))
+
+
+def authenticate(app: Flask, token: str | None) -> Identity:
+    """The token's identity, read afresh (nothing is cached); UnauthorizedError if there is none."""
+    ident = identity.resolve(services(app).db, token)
+    if ident is None:
+        raise UnauthorizedError("no valid token: it is missing, malformed, expired or revoked "
+                                "(pass a session token or an API key)")
+    return ident
+
+
+def run_tool(app: Flask, ctx: Context, *, tool: str, access: Access, token_of: TokenOf, work: Work) -> CallToolResult:
+    """Authenticate, admit, guard the arguments, work; the answer as a tool result, a refusal as a tool error."""
+    with app.app_context():
+        g.request_id, g.identity = f"mcp-{uuid.uuid4().hex}", None
+        try:
+            ident = authenticate(app, token_of(ctx))
+            g.identity = ident
+            permissions.admit(ident, access)  # 403 no_active_organization without an org, forbidden by role
+            refuse_foreign_arguments(services(app).db, ident, tool, _raw_arguments(ctx))
+            return _answer(dict(work(ident)))
+        except Exception as exc:  # every failure becomes the HTTP API's error body, never a traceback
+            return _error(exc)
+
+
+def _raw_arguments(ctx: Context) -> Mapping[str, Any]:
+    """The arguments as sent, before the tool's schema dropped the ones it does not know."""
+    params = ctx.request_context.params or {}
+    arguments = params.get("arguments") if isinstance(params, Mapping) else None
+    return arguments if isinstance(arguments, Mapping) else {}
+
+
+def _answer(body: dict[str, Any]) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(body))], structured_content=body)
+
+
+def error_answer(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Status, JSON body and headers the HTTP API answers `exc` with (needs an app context)."""
+    response, status, headers = cast(tuple[Response, int, dict[str, str]], api_errors.handle(exc))
+    return status, response.get_json(), dict(headers)
+
+
+def _error(exc: Exception) -> CallToolResult:
+    status, body, _headers = error_answer(exc)
+    log.info("tool call refused (%s): %s", status, body["error"]["code"])
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(body))], structured_content=body,
+                          is_error=True)
