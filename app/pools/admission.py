@@ -140,6 +140,14 @@ class Admission:
             self.capacity_waiters -= 1
 
     def _capacity_message(self, org: uuid.UUID, datasource: str, blocked: str) -> str:
+        if datasource.startswith("connection:"):  # an org's own datasource (app/connections)
+            return (
+                f"cannot open a pool for org {org}'s {datasource}: {blocked} reached and every one of the"
+                f" {len(self.lru.entries)} admitted orgs stayed busy for {self.config.timeout_ms} ms"
+                f" ({self.lru.reserved} of maxTotalConnections={self.config.max_total_connections} connections"
+                f" reserved; pool.orgDatasources.maxConnections={self.config.org_datasource_max_connections},"
+                f" pool.orgDatasources.reserved={self.config.org_datasource_reserved}). Raise maxTotalConnections"
+                " or pool.orgDatasources.reserved, or lower pool.orgDatasources.maxConnections")
         assert self.limits is not None
         return (
             f"cannot admit org {org} on datasource {datasource!r}: {blocked} reached and every one of"
