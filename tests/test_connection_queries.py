@@ -164,3 +164,23 @@ def test_org_b_naming_org_as_connection_is_404_and_audited_in_b(world):
         refused = conn.execute("SELECT org_id, detail->>'connectionId' FROM audit_log WHERE action = 'query.refused'"
                                " ORDER BY occurred_at DESC LIMIT 1").fetchone()
     assert refused == (world.org_b, "sales-db")
+
+
+def test_a_superuser_datasource_role_is_refused_at_test_and_at_query_time(world, ds):
+    """A role that could leave the read-only transaction or bypass RLS is never used."""
+    role = ds.role + "_su"
+    with psycopg.connect(ds.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER").format(sql.Identifier(role)))
+    try:
+        owner = world.user("a", "owner")
+        url = f"postgresql://{role}@{ds.host}:{ds.port}/{ds.dbname}"
+        assert owner.post(CONNECTIONS, json={"id": "too-strong", "url": url}).status_code == 201
+        tested = owner.post(f"{CONNECTIONS}/too-strong/test").get_json()
+        assert tested["ok"] is False and "superuser" in tested["error"]
+        r = ask(world, "SELECT 1 AS one", connection="too-strong")
+        assert r.status_code == 503 and error_code(r) == "connection_failed"
+        assert "superuser" in error_of(r)["message"]
+        assert owner.delete(f"{CONNECTIONS}/too-strong").status_code == 204
+    finally:
+        with psycopg.connect(ds.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))

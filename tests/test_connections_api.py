@@ -177,3 +177,16 @@ def test_a_taken_id_is_409_and_default_is_reserved(world, ds):
     assert owner.post(BASE, json={"id": "twice", "url": ds.url()}).status_code == 201
     assert owner.post(BASE, json={"id": "twice", "url": ds.url()}).status_code == 409
     assert owner.post(BASE, json={"id": "default", "url": ds.url()}).status_code == 400
+
+
+def test_atlas_own_database_and_roles_are_never_a_datasource(world, ds):
+    """The allowed host is Atlas's own server: its database and its roles stay out of reach."""
+    owner, roles = world.user("b", "owner"), world.db.roles
+    attempts = [ds.url(password=False).replace(f"/{ds.dbname}", f"/{world.db.name}"),
+                *(f"postgresql://{role}@{ds.host}:{ds.port}/{ds.dbname}"
+                  for role in (roles.app, roles.agent, roles.platform, roles.owner, "postgres"))]
+    before = stored(world, "b")
+    for url in attempts:
+        r = owner.post(BASE, json={"id": "inside", "url": url})
+        assert r.status_code == 400 and "Atlas's own database" in error_of(r)["message"], url
+    assert stored(world, "b") == before

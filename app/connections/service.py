@@ -53,8 +53,10 @@ class Resolved:
 class Connections:
     """The org's datasources; every method takes the org from its caller (the session), never from a body."""
 
-    def __init__(self, *, db: Database, box: CredentialBox, hosts: HostPolicy, pools: PoolRegistry) -> None:
+    def __init__(self, *, db: Database, box: CredentialBox, hosts: HostPolicy, pools: PoolRegistry,
+                 own: OwnDatabase | None = None) -> None:
         self.db, self.box, self.hosts, self.pools = db, box, hosts, pools
+        self.own = own
 
     # ----- reads -----
     def list(self, org_id: object) -> list[dict[str, Any]]:
@@ -119,6 +121,8 @@ class Connections:
     def conninfo(self, org_id: object, resolved: Resolved) -> str:
         """Checked now: the host against today's allowlist, connected through the checked address."""
         address = self.hosts.check(resolved.target.host, resolved.target.port)
+        if self.own is not None:
+            self.own.refuse(resolved.target, address)
         return resolved.target.conninfo(password=self.box.decrypt(resolved.ciphertext), hostaddr=address,
                                         application_name=f"atlas:{org_id}:{resolved.id}"[:63])
 
@@ -141,18 +145,19 @@ class Connections:
         outcome: dict[str, Any] = {"id": resolved.id, "ok": False}
         try:
             with psycopg.connect(self.conninfo(org_id, resolved), autocommit=True) as conn:
-                row = conn.execute(
-                    "SELECT current_setting('server_version'), r.rolsuper, r.rolcreaterole, r.rolbypassrls"
-                    " FROM pg_roles r WHERE r.rolname = current_user").fetchone()
+                check_role(conn, resolved.id)
+                row = conn.execute("SELECT current_setting('server_version'), r.rolcreaterole, r.rolcreatedb"
+                                   " FROM pg_roles r WHERE r.rolname = current_user").fetchone()
             outcome.update(ok=True, latencyMs=round((time.monotonic() - started) * 1000, 1))
             if row is not None:
                 outcome["serverVersion"] = row[0]
                 outcome["warnings"] = [w for w, bad in (
-                    ("the role is a superuser; give Atlas a read-only role", row[1]),
-                    ("the role can create roles; give Atlas a read-only role", row[2]),
-                    ("the role bypasses row-level security", row[3])) if bad]
+                    ("the role can create roles; give Atlas a read-only role", row[1]),
+                    ("the role can create databases; give Atlas a read-only role", row[2])) if bad]
         except psycopg.Error as exc:
             outcome["error"] = _reason(exc)
+        except ConnectionFailedError as exc:
+            outcome["error"] = exc.message
         with self.db.transaction(org_id, user_id=user_id) as scope:
             audit.record(scope, action="connection.test", entity="connection", entity_id=resolved.id,
                          outcome="ok" if outcome["ok"] else "error",
@@ -169,7 +174,9 @@ class Connections:
         if url_password is not None and password is not None:
             raise ValidationError("invalid connection: give the password in the url or as password, not both",
                                   details={"fields": {"password": "also given in the url"}})
-        self.hosts.check(target.host, target.port)
+        address = self.hosts.check(target.host, target.port)
+        if self.own is not None:
+            self.own.refuse(target, address)
         return target, url_password if url_password is not None else password
 
     def _row(self, scope: Scope, connection_id: str, *, for_update: bool = False) -> dict[str, Any]:
@@ -193,6 +200,32 @@ def _target_of(row: Mapping[str, Any]) -> Target:
                   sslmode=str((row["options"] or {}).get("sslmode", "prefer")))
 
 
+def check_role(conn: psycopg.Connection, name: str) -> None:
+    """Refuse a role that could step around the read-only transaction or RLS: a superuser, or one bypassing RLS."""
+    row = conn.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user").fetchone()
+    if row is None or row[0] or row[1]:
+        raise ConnectionFailedError(
+            f"the connection {name!r} logs in as a superuser or a role that bypasses row-level security;"
+            " Atlas connects only as a read-only role (CREATE ROLE ... LOGIN; GRANT SELECT ON ...)")
+
+
+@dataclass(frozen=True)
+class OwnDatabase:
+    """Atlas's own database and roles: never a tenant's datasource, whatever the host allowlist says."""
+
+    dbname: str
+    port: int
+    addresses: frozenset[str]
+    roles: frozenset[str]
+
+    def refuse(self, target: Target, address: str) -> None:
+        same_server = address in self.addresses and target.port == self.port
+        if same_server and (target.dbname == self.dbname or target.username in self.roles):
+            raise ValidationError(
+                "invalid connection: url must not point at Atlas's own database or log in as one of its roles",
+                details={"fields": {"url": "is Atlas's own database or role"}})
+
+
 def _not_found(connection_id: object) -> NotFoundError:
     return NotFoundError(f"this organization has no connection named {str(connection_id)[:80]!r}")
 
@@ -206,7 +239,7 @@ def _probe(conninfo: str, name: str, *, timeout_s: float) -> None:
     """One direct connection before a pool is built, so a wrong password fails now with its reason."""
     try:
         with psycopg.connect(conninfo, connect_timeout=max(1, int(timeout_s))) as conn:
-            conn.execute("SELECT 1")
+            check_role(conn, name)
     except psycopg.Error as exc:
         log.warning("connection %s could not be opened: %s", name, _reason(exc))
         raise ConnectionFailedError(f"the connection {name!r} could not be opened: {_reason(exc)}") from None
