@@ -184,3 +184,16 @@ def test_a_superuser_datasource_role_is_refused_at_test_and_at_query_time(world,
     finally:
         with psycopg.connect(ds.admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def test_deleting_a_connection_closes_its_pool_and_its_queries_stop(world, ds):
+    owner = world.user("a", "owner")
+    assert owner.post(CONNECTIONS, json={"id": "short-lived", "url": ds.url()}).status_code == 201
+    assert ask(world, "SELECT 7 AS n", connection="short-lived").status_code == 200
+    registry = services(world.app).pools
+    unit = registry.admission.lru.lookup(world.org_a, "connection:short-lived")
+    assert unit is not None and unit.pool is not None
+    assert owner.delete(f"{CONNECTIONS}/short-lived").status_code == 204
+    assert unit.disposed and unit.pool.closed
+    assert registry.admission.lru.lookup(world.org_a, "connection:short-lived") is None
+    assert error_code(ask(world, "SELECT 7 AS n", connection="short-lived")) == "not_found"

@@ -100,6 +100,7 @@ class Connections:
                 "description": description, **_columns(target), "password_ciphertext": ciphertext})
             assert updated is not None
             self._audit(scope, "connection.update", updated, changed=[k for k, v in given.items() if v is not None])
+        self.pools.retire_org_datasource(org_id, connection_id)
         return store.as_json(updated)
 
     def delete(self, org_id: object, connection_id: str, *, user_id: uuid.UUID | None) -> dict[str, Any]:
@@ -108,6 +109,7 @@ class Connections:
             if row is None:
                 raise _not_found(connection_id)
             self._audit(scope, "connection.delete", row)
+        self.pools.retire_org_datasource(org_id, connection_id)
         return store.as_json(row)
 
     # ----- using a connection -----

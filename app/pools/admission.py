@@ -116,6 +116,21 @@ class Admission:
                 self._await_built(unit, deadline)
             return unit
 
+    def retire(self, org: uuid.UUID, datasource: str) -> None:
+        """Take the org's unit for this datasource out now; closed at once if idle, else by its last holder."""
+        dispose = None
+        with self.lock:
+            entry = self.lru.entries.get(org)
+            unit = entry.units.get(datasource) if entry else None
+            if unit is None:
+                return
+            self.lru.retire(unit)
+            if unit.holders == 0 and not unit.disposed:
+                unit.disposed = True
+                dispose = unit
+        if dispose is not None:
+            self.dispose(dispose)
+
     def _org_limit(self) -> int:
         assert self.limits is not None
         return self.limits.max_connections

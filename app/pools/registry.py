@@ -147,6 +147,11 @@ class PoolRegistry:
         with self._use(unit, deadline) as conn:
             yield conn
 
+    def retire_org_datasource(self, org_id: object, name: str) -> None:
+        """Close this process's pool of an org connection that was edited or deleted (others retire it
+        on next use, by its source, or when it idles out)."""
+        self.admission.retire(as_org_id(org_id), f"connection:{name}")
+
     def _build_external(self, unit: Unit, deadline: float, connect: Callable[[float], str]) -> None:
         conninfo = connect(deadline)
         pool = make_pool(conninfo, name=application_name(unit.org_id, unit.datasource), min_size=0,
