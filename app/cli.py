@@ -197,6 +197,22 @@ def mcp(settings: Settings, token: str | None, over_http: bool, host: str, port:
         close_app(app)
 
 
+@cli.group()
+def connections() -> None:
+    """Org connections (datasources): see README "Connections"."""
+
+
+@connections.command("rotate-key")
+@click.pass_obj
+def rotate_key(settings: Settings) -> None:
+    """Re-encrypt every stored connection password under the first key of ATLAS_CONNECTION_KEYS."""
+    from app.connections.crypto import CredentialBox, parse_keys
+    from app.connections.rotate import rotate_keys
+
+    counts = rotate_keys(settings, CredentialBox(parse_keys(settings.extra.get("connection_keys"))))
+    click.echo(json.dumps(counts))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 on success, 1 on an AtlasError (its message on stderr), 2 on usage errors."""
     try:

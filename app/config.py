@@ -228,4 +228,6 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_METRICS_TOKEN", "metrics_token"),
     EnvVariable("ATLAS_METRICS_ORG_LABELS", "metrics_org_labels", flag),
     EnvVariable("ATLAS_TOKEN", "mcp_token"),  # atlas mcp (stdio): the session token or API key it acts with
+    EnvVariable("ATLAS_CONNECTION_KEYS", "connection_keys"),  # app/connections/crypto.py
+    EnvVariable("ATLAS_CONNECTION_ALLOWED_HOSTS", "connection_allowed_hosts"),  # app/connections/hosts.py
 )

@@ -248,3 +248,17 @@ class PlainYamlError(ValidationError):
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
         self.line = line
+
+
+class ConnectionHostRefusedError(ValidationError):
+    """An org connection names a host the platform does not allow (ATLAS_CONNECTION_ALLOWED_HOSTS)."""
+
+    status = 400
+    code = "connection_host_not_allowed"
+
+
+class ConnectionFailedError(ServiceUnavailableError):
+    """An org's own datasource could not be reached or refused the login; the message says why, never the password."""
+
+    status = 503
+    code = "connection_failed"

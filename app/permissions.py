@@ -113,6 +113,13 @@ def roles(*names: str, refusal: str = "") -> Access:
     return Access("roles", roles=tuple(names), refusal=refusal)
 
 
+def permission(resource: str, action: str) -> Access:
+    """A matrix cell as an audience for `either` (unknown names fail at import)."""
+    if resource not in PERMISSIONS or action not in ACTIONS:
+        raise ValueError(f"unknown permission {resource}:{action}")
+    return Access("matrix", resource=resource, action=action)
+
+
 def platform_admin(*, refusal: str = "") -> Access:
     """Users whose platform_role is admin (an audience for `either` or `by_field`)."""
     return Access("platform_admin", refusal=refusal)

@@ -1,15 +1,23 @@
 """Agent SQL for one caller: the org's limits, its semantic layer's tables, the cache, the audit trail.
 
 The HTTP view (app/api/query_routes.py) is one client; the MCP server and the
-job worker will be others. `run(caller, sql)` does everything a caller needs:
+job worker will be others. `run(caller, sql, connection_id=)` does everything a caller needs:
 the org's settings, its rate (429 before any work), the gateway on the agent
 role's own small pool (one connection per agent thread share of the worker,
 opened on first use), and an audit entry for every answer and every refusal
 (with the SQL text). Refusals for rate or concurrency (429, 503) are not
 audited: that would let a flood write.
+
+The connection is chosen here, so every client gets the same choice: the
+default is Atlas's own CRM data (agent role, org predicate, RLS); any other id
+is one of the caller's org connections (app/connections), looked up under RLS,
+queried through its own pool with the org predicate off and every other limit
+on: read-only transaction, function allowlist, that connection's semantic
+tables, timeouts, row and byte limits, the in-flight limit, cache keys of its own.
 """
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,8 +31,9 @@ from app import audit, org_settings
 from app.cache import QueryCache
 from app.checked_pool import CheckedPool, wait_timed_out
 from app.config import Settings
+from app.connections import DEFAULT, Connections, Resolved
 from app.db import Database
-from app.errors import SqlInvalidError, SqlRejectedError, ValidationError
+from app.errors import NotFoundError, SqlInvalidError, SqlRejectedError, ValidationError
 from app.gateway import QueryResult, run_query
 from app.inflight import InflightLimiter
 from app.org_settings import InflightBounds, OrgSettings, RateBounds
@@ -33,9 +42,10 @@ from app.query_settings import QueryBounds, QuerySettings
 from app.ratelimit import RateLimiter
 from app.semantic import SemanticLayer
 
-CONNECTION_ID = "default"  # one datasource today; part of every cache key
+CONNECTION_ID = DEFAULT  # Atlas's own data; part of every cache key (an org connection's: "<id>@<version>")
 AUDITED_SQL_CHARS = 100_000  # the gateway's own size limit; longer input is kept truncated
-Refusal = SqlRejectedError | SqlInvalidError | ValidationError
+Refusal = SqlRejectedError | SqlInvalidError | ValidationError | NotFoundError
+_CONNECTION_ID = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -76,16 +86,19 @@ class QueryService:
     """Runs agent SQL for callers; owns the agent pool (opened on first use, closed by close())."""
 
     def __init__(self, *, db: Database, semantic: SemanticLayer, cache: QueryCache | None, limiter: RateLimiter,
-                 inflight: InflightLimiter, limits: QueryLimits, agent_url: str, agent_pool_timeout_s: float) -> None:
+                 inflight: InflightLimiter, limits: QueryLimits, agent_url: str, agent_pool_timeout_s: float,
+                 connections: Connections | None = None) -> None:
         self.db, self.semantic, self.cache, self.limiter = db, semantic, cache, limiter
+        self.connections = connections  # orgs' own datasources; None: only Atlas's data
         self.inflight, self.limits = inflight, limits
         self._agent_url, self._agent_pool_timeout_s = agent_url, agent_pool_timeout_s
         self._pool: CheckedPool | None = None
         self._lock = threading.Lock()
 
-    def run(self, caller: Caller, sql_text: object) -> QueryResult:
-        """Admit, answer and audit; 429 rate_limited, 400 sql_rejected / sql_invalid / query_timeout."""
-        return self.answer(caller, sql_text, self.admit(caller))
+    def run(self, caller: Caller, sql_text: object, *, connection_id: object = None) -> QueryResult:
+        """Admit, answer and audit; 429 rate_limited, 400 sql_rejected / sql_invalid / query_timeout,
+        404 for a connection id the caller's org does not have."""
+        return self.answer(caller, sql_text, self.admit(caller), connection_id=connection_id)
 
     def admit(self, caller: Caller) -> OrgSettings:
         """The org's settings, after taking one of its rate tokens (429 rate_limited, not audited)."""
@@ -93,50 +106,74 @@ class QueryService:
         self.limiter.take(str(caller.org_id), per_minute=settings.rate_per_minute(rate=self.limits.rate))
         return settings
 
-    def answer(self, caller: Caller, sql_text: object, settings: OrgSettings) -> QueryResult:
-        """Run an admitted query; its answer or its refusal goes to the org's audit trail."""
+    def answer(self, caller: Caller, sql_text: object, settings: OrgSettings, *,
+               connection_id: object = None) -> QueryResult:
+        """Run an admitted query on the chosen connection; its answer or refusal goes to the org's audit trail."""
+        chosen = CONNECTION_ID if connection_id is None else connection_id
         try:
             if not isinstance(sql_text, str):
                 raise ValidationError("sql must be a string holding one SELECT statement",
                                       details={"fields": {"sql": "must be a string"}})
-            result = self._run(caller, sql_text, settings)
-        except (SqlRejectedError, SqlInvalidError, ValidationError) as exc:  # a timeout: QueryTimeoutError
-            self.audit_refusal(caller, sql_text, exc)
+            result = self._run(caller, sql_text, settings, _checked_connection_id(chosen))
+        except (SqlRejectedError, SqlInvalidError, ValidationError, NotFoundError) as exc:  # timeouts too
+            self.audit_refusal(caller, sql_text, exc, connection_id=chosen)
             raise
+        detail = {"sql": _audited_sql(sql_text), "rowCount": result.row_count, "truncated": result.truncated,
+                  "cached": result.cached, "truncatedReason": result.truncated_reason}
+        if chosen != CONNECTION_ID:
+            detail["connectionId"] = chosen
         with self.db.transaction(caller.org_id, user_id=caller.user_id) as scope:
-            audit.record(scope, action="query.run", entity="query", actor_user_id=caller.user_id, detail={
-                "sql": _audited_sql(sql_text), "rowCount": result.row_count, "truncated": result.truncated,
-                "cached": result.cached, "truncatedReason": result.truncated_reason})
+            audit.record(scope, action="query.run", entity="query", actor_user_id=caller.user_id, detail=detail)
         return result
 
-    def audit_refusal(self, caller: Caller, sql_text: object, error: Exception) -> None:
+    def audit_refusal(self, caller: Caller, sql_text: object, error: Exception, *,
+                      connection_id: object = None) -> None:
         detail = {"sql": _audited_sql(sql_text), "code": getattr(error, "code", "error"),
                   "message": getattr(error, "message", str(error))}
         if isinstance(sql_text, str) and len(sql_text) > AUDITED_SQL_CHARS:
             detail["sqlChars"] = len(sql_text)
+        if connection_id is not None and connection_id != CONNECTION_ID:
+            detail["connectionId"] = str(connection_id)[:80]
         audit.record_refusal(self.db, org_id=caller.org_id, action="query.refused", entity="query",
                              actor_user_id=caller.user_id, detail=detail)
 
-    def _run(self, caller: Caller, sql_text: str, settings: OrgSettings) -> QueryResult:
+    def _run(self, caller: Caller, sql_text: str, settings: OrgSettings, connection_id: str) -> QueryResult:
+        resolved = self._resolve(caller, connection_id)
         # The version is read before the tables: a result computed under tables newer than
         # the version in its key is harmless; the other order could outlive a change.
         semantic_version = self.semantic.version(caller.org_id)
-        tables = self.semantic.allowed_tables(caller.org_id)
+        tables = self.semantic.allowed_tables(caller.org_id, connection_id)
         limits = replace(settings.query_settings(base=self.limits.base, bounds=self.limits.bounds),
                          allowed_tables=tuple(sorted(tables)))
+        in_flight = self.limits.max_in_flight(settings)
         return run_query(
             sql_text, org_id=caller.org_id, settings=limits, cache=self.cache,
-            connect=self._connector(caller.org_id, self.limits.max_in_flight(settings)),
-            connection_id=CONNECTION_ID, claims=(("role", caller.role),),
+            connect=self._connector(caller.org_id, in_flight, resolved),
+            connection_id=CONNECTION_ID if resolved is None else resolved.source,
+            claims=(("role", caller.role),),
             config_version=f"semantic:{semantic_version}|settings:{settings.version}",
+            org_predicate=resolved is None,
         )
 
-    def _connector(self, org_id: uuid.UUID,
-                   limit: int) -> Callable[[], AbstractContextManager[psycopg.Connection]]:
+    def _resolve(self, caller: Caller, connection_id: str) -> Resolved | None:
+        """None for Atlas's own data; else the caller's org connection (404 for any other org's id)."""
+        if connection_id == CONNECTION_ID:
+            return None
+        if self.connections is None:
+            raise NotFoundError(f"this organization has no connection named {connection_id!r}")
+        return self.connections.resolve(caller.org_id, connection_id)
+
+    def _connector(self, org_id: uuid.UUID, limit: int,
+                   resolved: Resolved | None = None) -> Callable[[], AbstractContextManager[psycopg.Connection]]:
         """What run_query calls on a cache miss: an in-flight slot first (refused at once), then a connection."""
         @contextmanager
         def connect() -> Iterator[psycopg.Connection]:
             with self.inflight.slot(org_id, limit=limit):
+                if resolved is not None:
+                    assert self.connections is not None
+                    with self.connections.open_for_query(org_id, resolved) as conn:
+                        yield conn
+                    return
                 pool = self.agent_pool()
                 try:
                     conn = pool.getconn()
@@ -175,3 +212,11 @@ def _audited_sql(sql_text: object) -> object:
     if isinstance(sql_text, str) and len(sql_text) > AUDITED_SQL_CHARS:
         return sql_text[:AUDITED_SQL_CHARS]
     return sql_text if isinstance(sql_text, (str, type(None))) else repr(sql_text)[:1000]
+
+
+def _checked_connection_id(value: object) -> str:
+    """"default" or an org connection id; anything else is a 400 naming the field."""
+    if isinstance(value, str) and (value == CONNECTION_ID or _CONNECTION_ID.fullmatch(value)):
+        return value
+    raise ValidationError("connectionId must be \"default\" or the id of one of the org's connections",
+                          details={"fields": {"connectionId": "must be a connection id"}})

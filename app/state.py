@@ -19,6 +19,7 @@ from app import metrics
 from app.auth import Passwords
 from app.cache import CacheConfig, QueryCache, make_cache
 from app.config import Settings
+from app.connections import Connections, build_connections
 from app.db import Database
 from app.inflight import InflightLimiter
 from app.paging import Cursors
@@ -48,6 +49,7 @@ class AtlasServices:
     limiter: RateLimiter  # per-org query rate
     inflight: InflightLimiter  # per-org agent queries in flight
     semantic: SemanticLayer
+    connections: Connections  # orgs' own datasources (app/connections)
     queries: QueryService  # agent SQL for a caller; owns the agent pool
     platform_db: Database  # the platform role's door (app/api/platform_admin.py)
     sign_in_throttle: SignInThrottle
@@ -82,9 +84,10 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
     limits = QueryLimits.from_settings(settings, rate_per_minute=rate_per_minute, pools=pools.config)
 
     semantic = SemanticLayer(db, root=settings.semantic_root)
+    connections = build_connections(config, settings, db=db, pools=pools)
     queries = QueryService(db=db, semantic=semantic, cache=cache, limiter=limiter, inflight=inflight,
                            limits=limits, agent_url=settings.agent_database_url,
-                           agent_pool_timeout_s=settings.pool_timeout_s)
+                           agent_pool_timeout_s=settings.pool_timeout_s, connections=connections)
 
     platform_db = Database(settings.platform_database_url, min_size=0, max_size=2,
                            timeout_s=settings.pool_timeout_s).open(wait=False)
@@ -96,7 +99,7 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
     return AtlasServices(
         settings=settings, passwords=Passwords.from_config(config),
         cursors=Cursors(settings.cursor_secret.encode()), pools=pools, db=db, cache=cache, limiter=limiter,
-        inflight=inflight, semantic=semantic, queries=queries, platform_db=platform_db,
+        inflight=inflight, semantic=semantic, connections=connections, queries=queries, platform_db=platform_db,
         sign_in_throttle=throttle, readiness=readiness, pool_gauges=Sampler(pools),
     )
 

@@ -21,7 +21,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.crm", "app.api.conversations", "app.api.audit_routes",
     "app.api.semantic_routes",
     "app.api.openapi",
-    "app.api.admin_pools",
+    "app.api.admin_pools", "app.api.connection_routes",
     "app.api.platform_admin",
     "app.api.query_routes", "app.api.cache_routes", "app.api.settings_routes",
     "app.api.operations",

@@ -1,8 +1,11 @@
-"""GET /api/v1/admin/connections: the connection pools, as each kind of admin may see them.
+"""GET /api/v1/admin/connections: the org's connections and the connection pools, as each caller may see them.
 
-Platform admins see every org's pools and the shared pools' totals; an org's
-admins and owners see only their own org's numbers (app/pools/snapshot.py leaves
-out everything another org's traffic moves). Members get 403.
+Every member of an org reads its connections (`connection` read; app/connections
+never returns a password). Pool statistics are for an org's admins and owners
+(their own org's numbers only: app/pools/snapshot.py leaves out everything
+another org's traffic moves, and includes the pools of the org's own
+connections as datasources named `connection:<id>`) and for platform admins
+(every org's pools and the shared pools' totals).
 """
 from __future__ import annotations
 
@@ -10,18 +13,26 @@ from typing import Any
 
 from flask import Blueprint, g
 
-from app.permissions import either, is_platform_admin, platform_admin, roles
+from app.permissions import can, either, is_platform_admin, permission, platform_admin
 from app.state import services
 
 bp = Blueprint("admin_pools", __name__, url_prefix="/api/v1/admin")
+POOL_ROLES = ("admin", "owner")
 
 
 @bp.get("/connections")
-@either(platform_admin(), roles("admin", "owner"),
-        refusal="only an org's admins and owners, or platform admins, may see connection pools")
+@either(platform_admin(), permission("connection", "read"),
+        refusal="only an org's members, or platform admins, may see connections")
 def connections() -> dict[str, Any]:
-    """Platform admins need no active org; an org admin sees their org's numbers only."""
-    ident, registry = g.identity, services().pools
+    """Platform admins need no active org; an org admin sees their org's numbers only; members no numbers."""
+    ident, state = g.identity, services()
+    body: dict[str, Any]
     if is_platform_admin(ident):
-        return {"scope": "platform", **registry.snapshot()}
-    return {"scope": "organization", "org_id": str(ident.org_id), **registry.snapshot(ident.org_id)}
+        body = {"scope": "platform", **state.pools.snapshot()}
+    elif ident.role in POOL_ROLES:
+        body = {"scope": "organization", "org_id": str(ident.org_id), **state.pools.snapshot(ident.org_id)}
+    else:
+        body = {"scope": "organization", "org_id": str(ident.org_id)}
+    if ident.org_id is not None and can(ident.role, "connection", "read"):
+        body["connections"] = state.connections.list(ident.org_id)
+    return body

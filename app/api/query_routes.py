@@ -30,14 +30,17 @@ def caller_of(ident: Identity) -> Caller:
 @bp.post("/query")
 @member_required
 def query() -> ResponseReturnValue:
-    """Run agent SQL for the session's org; 400 sql_rejected / sql_invalid / query_timeout, 429 rate_limited."""
+    """Run agent SQL for the session's org on `connectionId` (default: Atlas's data); 400 sql_rejected /
+    sql_invalid / query_timeout, 404 unknown connection, 429 rate_limited."""
     queries, caller = services().queries, caller_of(g.identity)
     settings = queries.admit(caller)
     sql_text: object = None
+    connection_id: object = None
     try:
-        sql_text = json_body().get("sql")  # audited as sent, even when refused
-        checked = body(RunQuery).sql
+        sent = json_body()
+        sql_text, connection_id = sent.get("sql"), sent.get("connectionId")  # audited as sent, even when refused
+        checked = body(RunQuery)
     except ValidationError as exc:
-        queries.audit_refusal(caller, sql_text, exc)
+        queries.audit_refusal(caller, sql_text, exc, connection_id=connection_id)
         raise
-    return queries.answer(caller, checked, settings).to_json()
+    return queries.answer(caller, checked.sql, settings, connection_id=checked.connectionId).to_json()

@@ -186,6 +186,8 @@ class SettingsChange(Strict):
 class RunQuery(Body):
     _subject: ClassVar[str] = "query"
     sql: Annotated[str, Text(max_len=None, strip=False, blank=True, null="must be a string")]
+    # "default" (Atlas's CRM data) or one of the org's connections (app/connections)
+    connectionId: Annotated[str, Text(max_len=40)] | None = None
 
 
 class FlushCache(Body):

@@ -56,6 +56,7 @@ def prepare(
     allowed_tables: Iterable[str],
     row_limit: int,
     max_sql_bytes: int = QuerySettings.max_sql_bytes,
+    org_predicate: bool = True,
 ) -> PreparedQuery:
     """Validate, rewrite and cross-check agent SQL for one org; touches no database.
 
@@ -64,9 +65,12 @@ def prepare(
 
     Raises SqlInvalidError (unparsable, empty) or SqlRejectedError (anything not
     allowed), each naming the offending construct; MissingOrgError without an org.
+    With org_predicate=False (an org's own datasource) tables are not filtered by org;
+    every other rule holds.
     """
     ctx = RuleContext(
-        org_id=as_org_id(org_id), allowed_tables=frozenset(allowed_tables), row_limit=row_limit
+        org_id=as_org_id(org_id), allowed_tables=frozenset(allowed_tables), row_limit=row_limit,
+        org_predicate=org_predicate,
     )
     text = check_size(sql_text, max_sql_bytes=max_sql_bytes)
     tree = parse_statement(text)
@@ -76,12 +80,14 @@ def prepare(
     original = crosscheck.single_select(crosscheck.pg_parse(text), what="query")
     final, tables = crosscheck.check_final_sql(final_sql, ctx=ctx)
     skeleton.compare(original, final, ctx=ctx)
-    return PreparedQuery(sql=final_sql, org_id=ctx.org_id, row_limit=row_limit, tables=tables)
+    return PreparedQuery(sql=final_sql, org_id=ctx.org_id, row_limit=row_limit, tables=tables,
+                         org_predicate=org_predicate)
 
 
 @lru_cache(maxsize=2048)
 def prepare_cached(
-    sql_text: str, org_id: uuid.UUID, allowed_tables: frozenset[str], row_limit: int, max_sql_bytes: int
+    sql_text: str, org_id: uuid.UUID, allowed_tables: frozenset[str], row_limit: int, max_sql_bytes: int,
+    org_predicate: bool = True,
 ) -> PreparedQuery:
     """`prepare`, remembered: it is a pure function of exactly these arguments.
 
@@ -90,7 +96,7 @@ def prepare_cached(
     again. Refusals raise and are never remembered.
     """
     return prepare(sql_text, org_id=org_id, allowed_tables=allowed_tables,
-                   row_limit=row_limit, max_sql_bytes=max_sql_bytes)
+                   row_limit=row_limit, max_sql_bytes=max_sql_bytes, org_predicate=org_predicate)
 
 
 DEFAULT_SETTINGS = QuerySettings()  # frozen: safe to share as a default
@@ -106,11 +112,13 @@ def run_query(
     connection_id: str = "default",
     claims: tuple[tuple[str, str], ...] = (),
     config_version: str = "",
+    org_predicate: bool = True,
 ) -> QueryResult:
     """Prepare, then serve from the cache or execute on a connection from `connect`.
 
     `connect()` yields an autocommit connection as the agent role (a pool's
-    `connection()` or `psycopg.connect(url, autocommit=True)`).
+    `connection()` or `psycopg.connect(url, autocommit=True)`), or, with
+    org_predicate=False, as the read-only role of an org's own datasource.
     """
     prepared = prepare_cached(
         sql_text,
@@ -118,6 +126,7 @@ def run_query(
         frozenset(settings.allowed_tables),
         settings.row_limit,
         settings.max_sql_bytes,
+        org_predicate,
     )
     key = CacheKey(
         sql=prepared.sql, org_id=str(prepared.org_id), connection_id=connection_id,

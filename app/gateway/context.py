@@ -14,11 +14,18 @@ DIALECT = "postgres"
 
 @dataclass(frozen=True)
 class RuleContext:
-    """The org a query runs for, its readable tables (in schema public) and its row limit."""
+    """The org a query runs for, its readable tables (in schema public) and its row limit.
+
+    `org_predicate` is False only on an org's own datasource (app/connections), whose
+    whole database is the org's: every table occurrence is still wrapped in the same
+    derived table (so the cross-check and the skeleton comparison read it the same
+    way), only without the org filter. Every other rule applies unchanged.
+    """
 
     org_id: uuid.UUID
     allowed_tables: frozenset[str]
     row_limit: int
+    org_predicate: bool = True
 
 
 def fold_identifier(name: str, *, quoted: bool) -> str:

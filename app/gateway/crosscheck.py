@@ -127,6 +127,8 @@ def _is_star_list(targets: tuple[ast.Node, ...] | None) -> bool:
 
 
 def _is_org_filter(where: ast.Node | None, table: str, ctx: RuleContext) -> bool:
+    if not ctx.org_predicate:  # an org's own datasource: the guard carries no filter at all
+        return where is None
     if not (isinstance(where, ast.A_Expr) and where.kind == enums.A_Expr_Kind.AEXPR_OP):
         return False
     if len(where.name) != 1 or where.name[0].sval != "=":

@@ -93,8 +93,9 @@ def _end_transaction(conn: psycopg.Connection) -> None:
 
 def session_settings(query: PreparedQuery, *, settings: QuerySettings) -> list[sql.Composed]:
     """The SET LOCAL statements: the org for RLS, then the query's limits (app/scoped_settings.py)."""
+    org = {"app.org_id": str(query.org_id)} if query.org_predicate else {}
     return scoped_settings({
-        "app.org_id": str(query.org_id),
+        **org,
         "statement_timeout": int(settings.statement_timeout_ms),
         "work_mem": int(settings.work_mem_kb),
         # One core per query: the org's in-flight limit then bounds the CPU its agent work can take.

@@ -17,6 +17,7 @@ class PreparedQuery:
     org_id: uuid.UUID
     row_limit: int
     tables: tuple[str, ...]
+    org_predicate: bool = True  # False on an org's own datasource (app/connections): app.org_id is not set
 
 
 @dataclass(frozen=True)

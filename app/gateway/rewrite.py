@@ -47,23 +47,24 @@ def inject_org_predicate(
         tree = tree.copy()
     for ref in table_refs(tree):
         if not ref.is_cte:
-            _guard(ref, ctx.org_id)
+            _guard(ref, ctx.org_id if ctx.org_predicate else None)
     return tree
 
 
-def guarded_select(table: str, org_id: uuid.UUID, *, only: bool = False) -> exp.Select:
-    """SELECT * FROM public.<table> WHERE <table>.org_id = '<org>'."""
+def guarded_select(table: str, org_id: uuid.UUID | None, *, only: bool = False) -> exp.Select:
+    """SELECT * FROM public.<table> WHERE <table>.org_id = '<org>' (no WHERE when org_id is None)."""
     source = exp.Table(this=_ident(table), db=_ident(PUBLIC_SCHEMA), only=only or None)
+    select = exp.Select(expressions=[exp.Star()], from_=exp.From(this=source))
+    if org_id is None:  # an org's own datasource: the whole database is the org's
+        return select
     predicate = exp.EQ(
         this=exp.Column(this=_ident(ORG_COLUMN), table=_ident(table)),
         expression=exp.Literal.string(str(org_id)),
     )
-    return exp.Select(
-        expressions=[exp.Star()], from_=exp.From(this=source), where=exp.Where(this=predicate)
-    )
+    return select.where(predicate, copy=False)
 
 
-def _guard(ref: TableRef, org_id: uuid.UUID) -> None:
+def _guard(ref: TableRef, org_id: uuid.UUID | None) -> None:
     """Turn the table node into `(guarded select) AS alias`, in place.
 
     In place, because the node may carry the joins of a parenthesized join

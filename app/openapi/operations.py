@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from app.bodies import Body
 from app.bodies import requests as r
+from app.bodies.connections import ConnectionChange, NewConnection
 from app.openapi.schemas import NULLABLE_UUID, PAGE_QUERY, ROLE, STAMP, UUID, Schema, obj, page_of, ref
 
 
@@ -29,6 +30,12 @@ class Op:
 
 
 _MEMBER = obj(member=ref("Member"))
+_CONNECTION = obj(
+    ("id", "url", "host", "port", "database", "username", "hasPassword", "version"),
+    id={"type": "string"}, description={"type": "string"}, url={"type": "string"}, host={"type": "string"},
+    port={"type": "integer"}, database={"type": "string"}, username={"type": "string"},
+    hasPassword={"type": "boolean"}, options={"type": "object"}, version={"type": "integer"},
+    createdAt=STAMP, updatedAt=STAMP, createdBy=NULLABLE_UUID)
 
 # (METHOD, OpenAPI path) -> Op
 OPERATIONS: dict[tuple[str, str], Op] = {
@@ -114,9 +121,29 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "ls, cat or grep in the session org's semantic layer", "semantic:read or no org", "semantic", r.Explore,
         {"type": "object"}),
     ("GET", "/api/v1/admin/connections"): Op(
-        "Connection pools: every org's for platform admins, the session org's for its admins and owners",
-        "platform_admin or roles:admin,owner", "admin",
-        response=obj(("scope",), scope={"type": "string", "enum": ["platform", "organization"]}, org_id=UUID)),
+        "The session org's connections (every member; never a password) and connection pools: every org's "
+        "for platform admins, the session org's for its admins and owners",
+        "platform_admin or connection:read", "admin",
+        response=obj(("scope",), scope={"type": "string", "enum": ["platform", "organization"]}, org_id=UUID,
+                     connections={"type": "array", "items": _CONNECTION})),
+    ("POST", "/api/v1/admin/connections"): Op(
+        "Add one of the org's PostgreSQL datasources (400 connection_host_not_allowed names the platform "
+        "setting; 409 if the id is taken); the password is stored encrypted and never returned; audited",
+        "connection:create", "connections", NewConnection, _CONNECTION, status=201),
+    ("GET", "/api/v1/admin/connections/{connection_id}"): Op(
+        "One of the org's connections (404 for any other org's id)", "connection:read", "connections",
+        response=_CONNECTION),
+    ("PATCH", "/api/v1/admin/connections/{connection_id}"): Op(
+        "Change a connection's url, password or description; its pool and cached results retire; audited",
+        "connection:update", "connections", ConnectionChange, _CONNECTION),
+    ("DELETE", "/api/v1/admin/connections/{connection_id}"): Op(
+        "Delete a connection; audited", "connection:delete", "connections", status=204),
+    ("POST", "/api/v1/admin/connections/{connection_id}/test"): Op(
+        "Connect once and report latency, server version and warnings about the role's privileges; audited",
+        "connection:update", "connections", response=obj(
+            ("id", "ok"), id={"type": "string"}, ok={"type": "boolean"}, latencyMs={"type": "number"},
+            serverVersion={"type": "string"}, warnings={"type": "array", "items": {"type": "string"}},
+            error={"type": "string"})),
     ("GET", "/api/v1/admin/organizations"): Op(
         "Every organization with its member count (platform admins; audited)", "platform_admin", "platform",
         response=obj(("data",), data={"type": "array", "items": obj(

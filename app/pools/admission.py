@@ -19,8 +19,13 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 
 from app.database_errors import is_connection_failure
-from app.errors import DatabaseUnavailableError, PoolCapacityExceededError, ServiceUnavailableError
-from app.pools.config import PoolConfig
+from app.errors import (
+    ConnectionFailedError,
+    DatabaseUnavailableError,
+    PoolCapacityExceededError,
+    ServiceUnavailableError,
+)
+from app.pools.config import PerOrgLimits, PoolConfig
 from app.pools.lru import OrgLRU
 from app.pools.metrics import Stats, utc_now
 from app.pools.units import Entry, Unit
@@ -44,22 +49,28 @@ class Admission:
         self.capacity_errors = 0
         self.opened_by_closed = 0  # connections opened by pools already closed
         self.drains: deque[dict[str, str]] = deque(maxlen=100)
-        self.lru = OrgLRU(max_orgs=self.limits.max_orgs if self.limits else 0,
+        # Without pool.perOrg only orgs' own datasources are admitted here, under the default maxOrgs.
+        self.lru = OrgLRU(max_orgs=(self.limits or PerOrgLimits()).max_orgs,
                           max_total=config.max_total_connections,
                           base_reserved=sum(u.reserved for u in base))
         self._reserve = reserve
         self._retire_on_drain = retire_on_drain
 
     # ----- taking a unit -------------------------------------------------------------------
-    def admit(self, org: uuid.UUID, datasource: str, deadline: float, *, build: Build) -> Unit:
+    def admit(self, org: uuid.UUID, datasource: str, deadline: float, *, build: Build,
+              external: tuple[str, int] | None = None) -> Unit:
         """The org's unit for this datasource, held once; evicts or waits for room if needed.
 
+        `external` = (source, size) admits a pool of the org's own datasource: it reserves
+        `size` connections in every mode, and a unit built from another source is retired.
         Raises PoolCapacityExceededError (no room in time), or ServiceUnavailableError
         (the unit could not be built, or another request's build of it failed or is too slow).
         """
         counted = False
+        reserve = external[1] if external else self._reserve
         while True:
             victim: Entry | None = None
+            stale: Unit | None = None
             fresh = False
             with self.lock:
                 stats = self._stats_for(org, datasource)
@@ -67,14 +78,23 @@ class Admission:
                     stats.requests += 1
                     counted = True
                 unit = self.lru.lookup(org, datasource)
-                if unit is not None:
+                if unit is not None and external and unit.source != external[0]:
+                    self.lru.retire(unit)  # the connection was edited: its old pool serves no one new
+                    if unit.holders == 0 and not unit.disposed:
+                        unit.disposed = True
+                        stale = unit
+                    unit = None
+                if stale is not None:
+                    pass  # disposed below, outside the lock; then look again
+                elif unit is not None:
                     unit.holders += 1
                 else:
-                    blocked = self.lru.blocked(org, reserve=self._reserve)
+                    blocked = self.lru.blocked(org, reserve=reserve)
                     if blocked is None:
-                        assert self.limits is not None
-                        unit = self.lru.insert(org, datasource, stats, reserve=self._reserve,
-                                               limit=self.limits.max_connections)
+                        unit = self.lru.insert(org, datasource, stats, reserve=reserve,
+                                               limit=external[1] if external else self._org_limit())
+                        if external:
+                            unit.external, unit.source = True, external[0]
                         fresh = True
                     else:
                         victim = self.lru.pick_victim(exclude=org)
@@ -82,6 +102,9 @@ class Admission:
                             self._wait_for_room(org, datasource, stats, deadline, blocked)
                             continue
                         self.lru.evict(victim)
+            if stale is not None:
+                self.dispose(stale)
+                continue
             if victim is not None:
                 for evicted in victim.units.values():
                     self.dispose(evicted)
@@ -92,6 +115,25 @@ class Admission:
             else:
                 self._await_built(unit, deadline)
             return unit
+
+    def retire(self, org: uuid.UUID, datasource: str) -> None:
+        """Take the org's unit for this datasource out now; closed at once if idle, else by its last holder."""
+        dispose = None
+        with self.lock:
+            entry = self.lru.entries.get(org)
+            unit = entry.units.get(datasource) if entry else None
+            if unit is None:
+                return
+            self.lru.retire(unit)
+            if unit.holders == 0 and not unit.disposed:
+                unit.disposed = True
+                dispose = unit
+        if dispose is not None:
+            self.dispose(dispose)
+
+    def _org_limit(self) -> int:
+        assert self.limits is not None
+        return self.limits.max_connections
 
     def hold(self, unit: Unit) -> None:
         """A base unit needs no admission, only its counters."""
@@ -113,6 +155,14 @@ class Admission:
             self.capacity_waiters -= 1
 
     def _capacity_message(self, org: uuid.UUID, datasource: str, blocked: str) -> str:
+        if datasource.startswith("connection:"):  # an org's own datasource (app/connections)
+            return (
+                f"cannot open a pool for org {org}'s {datasource}: {blocked} reached and every one of the"
+                f" {len(self.lru.entries)} admitted orgs stayed busy for {self.config.timeout_ms} ms"
+                f" ({self.lru.reserved} of maxTotalConnections={self.config.max_total_connections} connections"
+                f" reserved; pool.orgDatasources.maxConnections={self.config.org_datasource_max_connections},"
+                f" pool.orgDatasources.reserved={self.config.org_datasource_reserved}). Raise maxTotalConnections"
+                " or pool.orgDatasources.reserved, or lower pool.orgDatasources.maxConnections")
         assert self.limits is not None
         return (
             f"cannot admit org {org} on datasource {datasource!r}: {blocked} reached and every one of"
@@ -136,7 +186,7 @@ class Admission:
                 unit.stats.consecutive_failures += 1
                 self._room.notify_all()
             unit.built.set()
-            if isinstance(exc, DatabaseUnavailableError):
+            if isinstance(exc, (DatabaseUnavailableError, ConnectionFailedError)):
                 raise
             raise ServiceUnavailableError(
                 f"could not open a pool for org {unit.org_id} on datasource {unit.datasource!r}: {exc}") from exc

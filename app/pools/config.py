@@ -42,6 +42,8 @@ _PER_ORG_KEYS = {
     "drainThreshold": ("drain_threshold", 1),
 }
 _BASE_KEYS = {"minConnections": ("base_min_connections", 0), "maxConnections": ("base_max_connections", 1)}
+_ORG_DATASOURCE_KEYS = {"maxConnections": ("org_datasource_max_connections", 1),
+                        "reserved": ("org_datasource_reserved", 0)}
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class PoolConfig:
     base_min_connections: int = 1
     base_max_connections: int = 10
     timeout_ms: int = 10_000
+    # pool.orgDatasources: the pools of orgs' own datasources (app/connections), one per (org, connection).
+    org_datasource_max_connections: int = 2
+    org_datasource_reserved: int = 0  # shared mode: connections of the cap kept out of the shared pools for them
 
     def __post_init__(self) -> None:
         if not self.datasources:
@@ -64,6 +69,8 @@ class PoolConfig:
                 raise ConfigurationError(f"datasources.{name}: a name is 1-40 characters of A-Z, a-z, 0-9, _ and -")
         if self.mode not in MODES:
             raise ConfigurationError(f"pool.mode must be one of {', '.join(MODES)} (got {self.mode!r})")
+        if not 0 <= self.org_datasource_reserved < self.max_total_connections:
+            raise ConfigurationError("pool.orgDatasources.reserved must be below maxTotalConnections")
         if self.base_min_connections > self.base_max_connections:
             raise ConfigurationError("pool.base.minConnections must not exceed pool.base.maxConnections")
         self._check_capacity()
@@ -89,8 +96,9 @@ class PoolConfig:
 
     @property
     def shared_pool_size(self) -> int:
-        """In shared mode each datasource's one physical pool gets an equal share of the cap."""
-        return self.max_total_connections // len(self.datasources)
+        """In shared mode each datasource's one physical pool gets an equal share of the cap
+        (less pool.orgDatasources.reserved, which orgs' own datasources may take)."""
+        return (self.max_total_connections - self.org_datasource_reserved) // len(self.datasources)
 
     @property
     def timeout_s(self) -> float:
@@ -105,9 +113,11 @@ class PoolConfig:
     def from_mapping(cls, values: Mapping[str, Any], *, default_url: str | None = None) -> PoolConfig:
         """Build from the YAML shape; `default_url` fills datasources.default when absent."""
         pool = _section(values, "pool")
-        _reject_unknown(pool, "pool", {"mode", "perOrg", "base", "timeoutMs"})
+        _reject_unknown(pool, "pool", {"mode", "perOrg", "base", "timeoutMs", "orgDatasources"})
         base = _section(pool, "base", prefix="pool.")
         _reject_unknown(base, "pool.base", set(_BASE_KEYS))
+        org_datasources = _section(pool, "orgDatasources", prefix="pool.")
+        _reject_unknown(org_datasources, "pool.orgDatasources", set(_ORG_DATASOURCE_KEYS))
         kwargs: dict[str, Any] = {"datasources": _datasources(values.get("datasources"), default_url)}
         if "mode" in pool:
             kwargs["mode"] = str(pool["mode"])
@@ -120,6 +130,9 @@ class PoolConfig:
         for key, (name, minimum) in _BASE_KEYS.items():
             if key in base:
                 kwargs[name] = _integer(base[key], f"pool.base.{key}", minimum)
+        for key, (name, minimum) in _ORG_DATASOURCE_KEYS.items():
+            if key in org_datasources:
+                kwargs[name] = _integer(org_datasources[key], f"pool.orgDatasources.{key}", minimum)
         return cls(**kwargs)
 
 
@@ -264,6 +277,7 @@ def describe(config: PoolConfig) -> dict[str, Any]:
         "maxTotalConnections": config.max_total_connections,
         "base": {"minConnections": config.base_min_connections, "maxConnections": config.base_max_connections},
         "timeoutMs": config.timeout_ms,
+        "orgDatasources": {key: getattr(config, name) for key, (name, _) in _ORG_DATASOURCE_KEYS.items()},
     }
 
 

@@ -11,7 +11,7 @@ attributes and two methods: `_build` and `_connect_org`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -78,6 +78,11 @@ class PoolRegistry:
     def _connect(self, unit: Unit, *, deadline: float) -> AbstractContextManager[psycopg.Connection]:
         if unit.org_id is None:
             return self._from_base(unit.datasource, deadline=deadline)
+        if unit.external:
+            assert unit.pool is not None
+            return pooled(unit.pool, deadline=deadline,
+                          what=f"the pool of org {unit.org_id}'s {unit.datasource}",
+                          hint="raise pool.orgDatasources.maxConnections or pool.timeoutMs (ATLAS_POOL_TIMEOUT_S)")
         return self._connect_org(unit, deadline=deadline)
 
     # ----- lifecycle -----------------------------------------------------------------------
@@ -122,6 +127,38 @@ class PoolRegistry:
         unit = self.admission.admit(org, base.datasource, deadline, build=self._build)
         with self._use(unit, deadline) as conn:
             yield conn
+
+    @contextmanager
+    def org_datasource_connection(self, org_id: object, name: str, *, source: str,
+                                  connect: Callable[[float], str]) -> Iterator[psycopg.Connection]:
+        """An autocommit connection to one of the org's own datasources (app/connections).
+
+        Each (org, connection) gets a pool of its own of pool.orgDatasources.maxConnections,
+        in every mode, reserved against maxTotalConnections and admitted through the same
+        org LRU. `source` names what the pool connects to (id and version): a change retires
+        the old pool. `connect(deadline)` checks the datasource and returns its conninfo; it
+        runs only when a pool is built. Raises as `connection`, or ConnectionFailedError.
+        """
+        org = as_org_id(org_id)
+        deadline = time.monotonic() + self.config.timeout_s
+        size = self.config.org_datasource_max_connections
+        unit = self.admission.admit(org, f"connection:{name}", deadline, external=(source, size),
+                                    build=lambda u, d: self._build_external(u, d, connect))
+        with self._use(unit, deadline) as conn:
+            yield conn
+
+    def retire_org_datasource(self, org_id: object, name: str) -> None:
+        """Close this process's pool of an org connection that was edited or deleted (others retire it
+        on next use, by its source, or when it idles out)."""
+        self.admission.retire(as_org_id(org_id), f"connection:{name}")
+
+    def _build_external(self, unit: Unit, deadline: float, connect: Callable[[float], str]) -> None:
+        conninfo = connect(deadline)
+        pool = make_pool(conninfo, name=application_name(unit.org_id, unit.datasource), min_size=0,
+                         max_size=unit.limit, timeout_s=self.config.timeout_s, max_idle_s=self.config.idle_s,
+                         num_workers=1)
+        pool.open(wait=False)
+        unit.pool = pool
 
     @contextmanager
     def base_connection(self, datasource: str = "default") -> Iterator[psycopg.Connection]:

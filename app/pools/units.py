@@ -41,6 +41,10 @@ class Unit:
         self.disposed = False
         self.created_at = time.time()
         self.queue: deque[threading.Event] = deque()  # shared mode: requests waiting for a slot
+        # An org's own datasource (app/connections): always a pool of its own, built from `source`
+        # (the connection's id and version); a unit whose source changed is retired, never reused.
+        self.external = False
+        self.source: str | None = None
 
 
 class Entry:

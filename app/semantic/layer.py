@@ -22,6 +22,7 @@ from app.semantic.schema import validate_entity_name, validate_entity_yaml
 from app.semantic.sync import ENTITIES_DIR, ORGS_DIR, SUFFIX, OrgFiles
 
 log = logging.getLogger("atlas.semantic_sync")
+DEFAULT_CONNECTION = "default"  # Atlas's own data: entities without a `connection:`
 
 #: Called inside the write's transaction, so the audit row commits with the change.
 AuditHook = Callable[[Scope, str, dict], None]
@@ -34,8 +35,8 @@ class SemanticLayer:
         self.database = database
         self.root = Path(root)
         self.default_dir = self.root / ENTITIES_DIR
-        # org (None: the default layer) -> (semantic version, its tables or why it is unusable)
-        self._tables: dict[object, tuple[str, frozenset[str] | SemanticLayerInvalidError]] = {}
+        # org (None: the default layer) -> (semantic version, tables by connection, or why it is unusable)
+        self._tables: dict[object, tuple[str, dict[str, frozenset[str]] | SemanticLayerInvalidError]] = {}
         self._tables_lock = threading.Lock()
 
     # ----- writes -----
@@ -99,8 +100,12 @@ class SemanticLayer:
             return "default:" + store.digest(self._default_stamps())
         return store.digest(self._manifest(org_id))
 
-    def allowed_tables(self, org_id: object | None) -> frozenset[str]:
-        """The tables the layer declares (``table:`` of each entity): the gateway's allowlist.
+    def allowed_tables(self, org_id: object | None, connection: str = DEFAULT_CONNECTION) -> frozenset[str]:
+        """The tables the layer declares (``table:`` of each entity) on one connection: the gateway's allowlist.
+
+        An entity belongs to the connection its ``connection:`` names, or to Atlas's
+        own data ("default") without one; a connection's queries may read only its
+        own entities' tables.
 
         From the database for an org (cached per semantic version), from the
         default files without one. An org with no entities allows no table.
@@ -121,8 +126,8 @@ class SemanticLayer:
             cached = self._tables.get(key)
         if cached is None or cached[0] != version:
             try:
-                outcome: frozenset[str] | SemanticLayerInvalidError = frozenset(
-                    _declared_tables(load(), strict=org_id is not None))
+                outcome: dict[str, frozenset[str]] | SemanticLayerInvalidError = _declared_tables(
+                    load(), strict=org_id is not None)
             except SemanticLayerInvalidError as exc:
                 outcome = exc
             cached = (version, outcome)
@@ -130,7 +135,7 @@ class SemanticLayer:
                 self._tables[key] = cached
         if isinstance(cached[1], SemanticLayerInvalidError):
             raise SemanticLayerInvalidError(cached[1].message)
-        return cached[1]
+        return cached[1].get(connection, frozenset())
 
     def ensure_synced(self, org_id: object) -> Path:
         """The org's directory, first rebuilt from the database if it differs from it."""
@@ -200,12 +205,15 @@ class SemanticLayer:
         return contents
 
 
-def _declared_tables(contents: Mapping[str, str], *, strict: bool) -> set[str]:
-    """Each entity's table. An entity that no longer validates raises when strict, else declares nothing."""
-    tables: set[str] = set()
+def _declared_tables(contents: Mapping[str, str], *, strict: bool) -> dict[str, frozenset[str]]:
+    """Each entity's table, by connection. An entity that no longer validates raises when strict,
+    else declares nothing."""
+    tables: dict[str, set[str]] = {}
     for name, content in contents.items():
         try:
-            tables.add(validate_entity_yaml(content)["table"].lower())
+            entity = validate_entity_yaml(content)
+            tables.setdefault(str(entity.get("connection") or DEFAULT_CONNECTION), set()).add(
+                entity["table"].lower())
         except AtlasError as exc:
             log.error("semantic entity %s is invalid and allows no table: %s", name, exc)
             if strict:
@@ -213,5 +221,5 @@ def _declared_tables(contents: Mapping[str, str], *, strict: bool) -> set[str]:
                     f"the semantic entity {name!r} of this organization cannot be used ({exc.message}); "
                     f"an admin must fix it (PUT /api/v1/admin/semantic/org/entities/{name}) or delete it"
                 ) from None
-    return tables
+    return {connection: frozenset(names) for connection, names in tables.items()}
 

@@ -22,6 +22,7 @@ from app.semantic.plain_yaml import SAFE_LOADER, PlainYamlError, compose, constr
 
 ENTITY_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?")
+CONNECTION_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 MAX_YAML_CHARS = 1_000_000  # the semantic_entities.yaml_content CHECK
 MAX_TEXT_CHARS = 20_000
@@ -265,6 +266,8 @@ _QUERY_PATTERN = {
 }
 _ENTITY: dict[str, tuple[bool, Check]] = {
     "table": (True, text(pattern=TABLE_NAME, hint="must be a table name like accounts or schema.accounts")),
+    # The org connection (app/connections) whose database holds the table; absent: Atlas's own data.
+    "connection": (False, text(pattern=CONNECTION_NAME, hint="must be a connection id (^[a-z][a-z0-9_-]{0,39}$)")),
     "name": (False, _DESCRIPTION),
     "description": (False, _DESCRIPTION),
     "grain": (False, _DESCRIPTION),

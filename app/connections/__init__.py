@@ -1,0 +1,48 @@
+"""Org connections: each org's own PostgreSQL datasources (the `connection` resource).
+
+`build_connections` makes the service from the app's config: the encryption
+keys (ATLAS_CONNECTION_KEYS, crypto.py) and the host allowlist
+(ATLAS_CONNECTION_ALLOWED_HOSTS, hosts.py). See README "Connections".
+"""
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from psycopg.conninfo import conninfo_to_dict
+
+from app.config import Settings
+from app.connections.crypto import CredentialBox, parse_keys
+from app.connections.hosts import HostPolicy, parse_allowed
+from app.connections.service import DEFAULT, Connections, OwnDatabase, Resolved
+from app.db import Database
+from app.pools import PoolRegistry
+
+__all__ = ["DEFAULT", "Connections", "CredentialBox", "HostPolicy", "Resolved", "build_connections"]
+
+
+def build_connections(config: Mapping[str, Any], settings: Settings, *, db: Database,
+                      pools: PoolRegistry) -> Connections:
+    """Raises ConfigurationError for a malformed key or allowlist entry, before anything opens."""
+    box = CredentialBox(parse_keys(config.get("CONNECTION_KEYS")))
+    hosts = HostPolicy(parse_allowed(config.get("CONNECTION_ALLOWED_HOSTS"), database_url=settings.database_url))
+    return Connections(db=db, box=box, hosts=hosts, pools=pools, own=own_database(settings))
+
+
+def own_database(settings: Settings) -> OwnDatabase:
+    """Atlas's database (its name, port, the addresses of its host) and every role Atlas logs in as."""
+    info = conninfo_to_dict(settings.database_url)
+    host = str(info.get("host") or "localhost").split(",")[0]
+    port = int(str(info.get("port") or 5432).split(",")[0])
+    addresses: set[str] = set()
+    if not host.startswith("/"):
+        try:
+            addresses = {str(i[4][0]) for i in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+        except OSError:
+            addresses = {host}
+    roles = {*vars(settings.roles).values(), str(info.get("user") or "postgres")}
+    for url in (settings.app_database_url, settings.agent_database_url, settings.platform_database_url):
+        roles.add(str(conninfo_to_dict(url).get("user") or ""))
+    return OwnDatabase(dbname=str(info.get("dbname") or "atlas"), port=port, addresses=frozenset(addresses),
+                       roles=frozenset(r for r in roles if r))
