@@ -189,7 +189,8 @@ def test_tool_errors_carry_the_http_apis_codes_and_messages(world, transport):
     run(scenario)
 
 
-FOREIGN = (("orgId", "b"), ("organizationId", "b"), ("tenantId", "b"), ("connectionId", "globex-warehouse"))
+FOREIGN = (("orgId", "b"), ("organizationId", "b"), ("tenantId", "b"), ("datasourceId", "globex-warehouse"))
+# executeSQL takes connectionId itself (looked up in the token's org): tests/test_mcp_connections.py
 
 
 @pytest.mark.parametrize("transport", sorted(SESSIONS))

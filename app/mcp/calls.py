@@ -55,7 +55,8 @@ def authenticate(app: Flask, token: str | None) -> Identity:
     return ident
 
 
-def run_tool(app: Flask, ctx: Context, *, tool: str, access: Access, token_of: TokenOf, work: Work) -> CallToolResult:
+def run_tool(app: Flask, ctx: Context, *, tool: str, access: Access, token_of: TokenOf, work: Work,
+             takes: frozenset[str] = frozenset()) -> CallToolResult:
     """Authenticate, admit, guard the arguments, work; the answer as a tool result, a refusal as a tool error."""
     with app.app_context():
         g.request_id, g.identity = f"mcp-{uuid.uuid4().hex}", None
@@ -63,7 +64,7 @@ def run_tool(app: Flask, ctx: Context, *, tool: str, access: Access, token_of: T
             ident = authenticate(app, token_of(ctx))
             g.identity = ident
             permissions.admit(ident, access)  # 403 no_active_organization without an org, forbidden by role
-            refuse_foreign_arguments(services(app).db, ident, tool, _raw_arguments(ctx))
+            refuse_foreign_arguments(services(app).db, ident, tool, _raw_arguments(ctx), takes=takes)
             return _answer(dict(work(ident)))
         except Exception as exc:  # every failure becomes the HTTP API's error body, never a traceback
             return _error(exc)

@@ -3,9 +3,12 @@
 The org of a tool call comes from its token alone, so no tool takes an org.
 An agent (or a prompt injection steering it) may still send one: any argument
 named like an org, tenant or connection is read before the tool runs, and one
-that names anything but the caller's own org (or its one connection,
-`default`) is refused with `cross_org_refused`, as the HTTP API refuses a body
-naming another org, and recorded in the caller's audit trail.
+that names anything but the caller's own org (or the connection `default`)
+is refused with `cross_org_refused`, as the HTTP API refuses a body naming
+another org, and recorded in the caller's audit trail. A tool that takes a
+connection (executeSQL's `connectionId`) passes it on instead: connection ids
+are names within the token's org, so the query service looks it up there, and
+a name the org does not have is a 404 recorded as a refused query.
 """
 from __future__ import annotations
 
@@ -23,11 +26,15 @@ ORG_ARGUMENTS = ORG_FIELDS | {"org", "organization", "organizationSlug", "tenant
 CONNECTION_ARGUMENTS = frozenset({"connection", "connectionId", "connection_id", "datasource", "datasourceId"})
 
 
-def refuse_foreign_arguments(db: Database, ident: Identity, tool: str, arguments: Mapping[str, Any]) -> None:
-    """Raise CrossOrgRefusedError (after auditing it) if an argument names another org or connection."""
+def refuse_foreign_arguments(db: Database, ident: Identity, tool: str, arguments: Mapping[str, Any], *,
+                             takes: frozenset[str] = frozenset()) -> None:
+    """Raise CrossOrgRefusedError (after auditing it) if an argument names another org or connection.
+
+    `takes`: the tool's own parameters, which it checks itself within the org (executeSQL's connectionId).
+    """
     assert ident.org_id is not None
     for name, value in arguments.items():
-        if value is None:
+        if value is None or name in takes:
             continue
         text = str(value).strip().lower()
         if name in ORG_ARGUMENTS and text != str(ident.org_id):

@@ -42,8 +42,8 @@ def build_server(app: Flask, *, token_of: TokenOf) -> MCPServer:
     server: MCPServer = MCPServer("atlas", instructions=INSTRUCTIONS, log_level="WARNING")
     layer, queries = services(app).semantic, services(app).queries
 
-    def call(ctx: Context, tool: str, access: Access, work: Any) -> CallToolResult:
-        return run_tool(app, ctx, tool=tool, access=access, token_of=token_of, work=work)
+    def call(ctx: Context, tool: str, access: Access, work: Any, takes: frozenset[str] = frozenset()) -> CallToolResult:
+        return run_tool(app, ctx, tool=tool, access=access, token_of=token_of, work=work, takes=takes)
 
     @server.tool(name="explore", annotations=READ_ONLY)
     def explore(
@@ -58,13 +58,17 @@ def build_server(app: Flask, *, token_of: TokenOf) -> MCPServer:
             command, path, pattern, org_id=ident.org_id, regex=regex))
 
     @server.tool(name="executeSQL", annotations=READ_ONLY)
-    def execute_sql(sql: Annotated[str, Field(description="one read-only SELECT statement")], ctx: Context
-                    ) -> CallToolResult:
+    def execute_sql(
+        sql: Annotated[str, Field(description="one read-only SELECT statement")], ctx: Context,
+        connectionId: Annotated[str | None, Field(
+            description="one of the organization's connections (GET /api/v1/admin/connections); "
+                        "default: Atlas's own CRM data")] = None,
+    ) -> CallToolResult:
         """Run one read-only SQL query over the organization's data, through the SQL gateway and its limits."""
         def work(ident: Identity) -> dict[str, Any]:
             with metrics.agent_query_in_flight():
-                return queries.run(caller_of(ident), sql).to_json()
-        return call(ctx, "executeSQL", MEMBER, work)
+                return queries.run(caller_of(ident), sql, connection_id=connectionId).to_json()
+        return call(ctx, "executeSQL", MEMBER, work, takes=frozenset({"connectionId"}))
 
     @server.tool(name="listEntities", annotations=READ_ONLY)
     def list_entities(ctx: Context) -> CallToolResult:
