@@ -227,4 +227,6 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_READINESS_TIMEOUT_S", "readiness_timeout_s", float),
     EnvVariable("ATLAS_METRICS_TOKEN", "metrics_token"),
     EnvVariable("ATLAS_METRICS_ORG_LABELS", "metrics_org_labels", flag),
+    EnvVariable("ATLAS_PLACEMENT_CACHE_S", "placement_cache_s", float),
+    EnvVariable("ATLAS_MOVE_PAUSE_AT", "move_pause_at"),
 )

@@ -242,3 +242,17 @@ class PlainYamlError(ValidationError):
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
         self.line = line
+
+
+class OrgMovingError(ServiceUnavailableError):
+    """The org's writes are held while `atlas org move` switches its database; retry shortly."""
+
+    status = 503
+    code = "org_moving"
+    retry_after_s = 1
+
+
+class MoveError(AtlasError):
+    """`atlas org move` cannot go on (a check failed); the org is still served from where it was."""
+
+    code = "move_error"

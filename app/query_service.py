@@ -28,6 +28,7 @@ from app.errors import SqlInvalidError, SqlRejectedError, ValidationError
 from app.gateway import QueryResult, run_query
 from app.inflight import InflightLimiter
 from app.org_settings import InflightBounds, OrgSettings, RateBounds
+from app.placement import PlacedSource
 from app.pools import PoolConfig
 from app.query_settings import QueryBounds, QuerySettings
 from app.ratelimit import RateLimiter
@@ -76,8 +77,10 @@ class QueryService:
     """Runs agent SQL for callers; owns the agent pool (opened on first use, closed by close())."""
 
     def __init__(self, *, db: Database, semantic: SemanticLayer, cache: QueryCache | None, limiter: RateLimiter,
-                 inflight: InflightLimiter, limits: QueryLimits, agent_url: str, agent_pool_timeout_s: float) -> None:
+                 inflight: InflightLimiter, limits: QueryLimits, agent_url: str, agent_pool_timeout_s: float,
+                 placement: PlacedSource | None = None) -> None:
         self.db, self.semantic, self.cache, self.limiter = db, semantic, cache, limiter
+        self.placement = placement  # an org in a dedicated database is queried there
         self.inflight, self.limits = inflight, limits
         self._agent_url, self._agent_pool_timeout_s = agent_url, agent_pool_timeout_s
         self._pool: CheckedPool | None = None
@@ -137,7 +140,8 @@ class QueryService:
         @contextmanager
         def connect() -> Iterator[psycopg.Connection]:
             with self.inflight.slot(org_id, limit=limit):
-                pool = self.agent_pool()
+                placed = self.placement.agent_pool(org_id) if self.placement is not None else None
+                pool = placed or self.agent_pool()
                 try:
                     conn = pool.getconn()
                 except PoolTimeout as exc:

@@ -19,6 +19,7 @@ from app.db import Scope
 from app.errors import ConflictError, CrossOrgRefusedError, ForbiddenError, UnauthorizedError
 from app.idempotency import idempotent, new_org_id
 from app.permissions import can, login_required, login_required_target_org, member_required, require
+from app.placement.router import on_control_plane
 
 log = logging.getLogger("atlas.organizations")
 
@@ -39,6 +40,7 @@ def full_org(scope: Scope, org_id: uuid.UUID, role: str | None) -> dict[str, Any
 
 
 @bp.post("/create")
+@on_control_plane
 @login_required
 @idempotent(org=new_org_id)
 def create() -> ResponseReturnValue:
@@ -65,6 +67,7 @@ def create() -> ResponseReturnValue:
 
 
 @bp.get("/list")
+@on_control_plane
 @login_required
 def list_organizations() -> ResponseReturnValue:
     with get_db().identity_transaction(user_id=g.identity.user_id) as scope:
@@ -73,6 +76,7 @@ def list_organizations() -> ResponseReturnValue:
 
 
 @bp.get("/get-full-organization")
+@on_control_plane
 @member_required
 def get_full_organization() -> ResponseReturnValue:
     ident = g.identity
@@ -92,6 +96,7 @@ def _refuse_other_org(field: str, value: str) -> None:
 
 
 @bp.post("/set-active")
+@on_control_plane
 @login_required_target_org
 def set_active() -> ResponseReturnValue:
     """Switching orgs forces a fresh session: a new token bound to the org, minted only by consuming the old one.
@@ -128,6 +133,7 @@ def set_active() -> ResponseReturnValue:
 
 
 @bp.post("/update")
+@on_control_plane
 @require("organization", "update")
 def update() -> ResponseReturnValue:
     changes = body(UpdateOrganization).data.given()
@@ -157,6 +163,7 @@ def _update_column(scope: Scope, org_id: uuid.UUID, column: str, value: object) 
 
 
 @bp.post("/delete")
+@on_control_plane
 @require("organization", "delete")
 def delete() -> ResponseReturnValue:
     """Delete the session's org and, by cascade, everything it owns (its audit trail included)."""
