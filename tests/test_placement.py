@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 from app.placement.locations import location_of
-from tests.support import catalog
+from app.scoped_settings import set_local
+from tests.support import catalog, databases
 from tests.support.api import TwoOrgs, two_org_world
-from tests.support import databases
 from tests.support.databases import DatabaseFactory
 from tests.support.placement import CACHE_S, atlas, ids_in, org_rows, placement_of
 
@@ -106,7 +106,7 @@ def test_a_stale_worker_is_refused_where_the_org_no_longer_lives(world: TwoOrgs,
     assert moved.returncode == 0, moved.stderr
     with psycopg.connect(shared.app_url, autocommit=True) as conn, pytest.raises(psycopg.Error) as refused:
         with conn.transaction():
-            conn.execute("SET LOCAL app.org_id = %s" % psycopg.sql.Literal(str(world.org_a)).as_string(conn))
+            conn.execute(set_local("app.org_id", str(world.org_a)))
             conn.execute("INSERT INTO accounts (org_id, name) VALUES (%s, 'stale')", (world.org_a,))
     assert refused.value.sqlstate == "AT503"
     assert not ids_in(shared.admin_url, "accounts", world.org_a)
