@@ -6,8 +6,10 @@ each org's transactions by the placement it reads in the shared database.
 """
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -17,7 +19,8 @@ from app.scoped_settings import set_local
 from tests.support import catalog, databases
 from tests.support.api import TwoOrgs, two_org_world
 from tests.support.databases import DatabaseFactory
-from tests.support.placement import CACHE_S, atlas, ids_in, org_rows, placement_of
+from tests.support.errors import error_code
+from tests.support.placement import CACHE_S, atlas, ids_in, org_rows, placement_of, start_paused
 
 CONTROL = {"members", "invitations"}
 
@@ -119,3 +122,87 @@ def test_a_move_to_where_the_org_already_is_is_refused(world: TwoOrgs, dedicated
     assert again.returncode == 1 and "already in" in again.stderr
     where = atlas(shared, "org", "where", "acme")
     assert where.stdout.strip() == f"database: {location_of(dedicated.admin_url)}"
+
+
+# ----- interrupted moves ------------------------------------------------------------------
+def write_account(world: TwoOrgs, org: str, name: str) -> Any:
+    return world.user(org, "owner").post("/api/v1/accounts", json={"name": name})
+
+
+def assert_served(world: TwoOrgs, org: str, expected_ids: set[str]) -> str:
+    """The org reads every row it had and takes a new write (once caches caught up); the new row's id."""
+    wait_for_caches()
+    listed = world.user(org, "owner").get("/api/v1/accounts?limit=200")
+    assert listed.status_code == 200, listed.get_json()
+    assert {row["id"] for row in listed.get_json()["data"]} == expected_ids
+    written = write_account(world, org, "after an interrupted move")
+    assert written.status_code == 201, written.get_json()
+    return str(written.get_json()["id"])
+
+
+def kill(process: subprocess.Popen[str]) -> None:
+    process.kill()
+    process.wait(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def test_a_move_killed_at_each_step_leaves_a_served_org_and_can_be_rerun(
+        world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+    shared, org = world.db, world.org_a
+    ids = set(add_rows(world, "a", 2))
+    b_ids = set(add_rows(world, "b", 1))
+    where = location_of(dedicated.admin_url)
+    for step in ("started", "migrated", "copied", "held", "verified", "switched"):
+        process = start_paused(shared, step, "org", "move", "acme", "--to", dedicated.admin_url)
+        if step == "held":  # the moving org's writes are held; the other org's are not
+            held = write_account(world, "a", "while held")
+            assert held.status_code == 503 and error_code(held) == "org_moving", held.get_json()
+            assert held.headers["Retry-After"] == "1"
+            other = write_account(world, "b", "while acme is held")
+            assert other.status_code == 201
+            b_ids.add(other.get_json()["id"])
+        kill(process)
+        assert placement_of(shared, org) == (where if step == "switched" else None), step
+        ids.add(assert_served(world, "a", ids))
+        assert ids <= ids_in(dedicated.admin_url if step == "switched" else shared.admin_url, "accounts", org)
+    finished = atlas(shared, "org", "move", "acme", "--to", dedicated.admin_url)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert ids_in(dedicated.admin_url, "accounts", org) == ids and not ids_in(shared.admin_url, "accounts", org)
+
+    for step in ("copied", "held", "marked", "switched"):  # and home again, killed at each step
+        process = start_paused(shared, step, "org", "move", "acme", "--back")
+        kill(process)
+        assert placement_of(shared, org) == (None if step == "switched" else where), step
+        if step == "marked":  # killed between marking the source and switching: reads go on, writes wait
+            wait_for_caches()
+            listed = world.user("a", "owner").get("/api/v1/accounts?limit=200").get_json()["data"]
+            assert {row["id"] for row in listed} == ids
+            refused = write_account(world, "a", "before the rerun")
+            assert refused.status_code == 503 and error_code(refused) == "org_moving"
+        else:
+            ids.add(assert_served(world, "a", ids))
+    home = atlas(shared, "org", "move", "acme", "--back")
+    assert home.returncode == 0, home.stdout + home.stderr
+    assert ids_in(shared.admin_url, "accounts", org) == ids and not ids_in(dedicated.admin_url, "accounts", org)
+    assert_served(world, "a", ids)
+    assert {row["id"] for row in world.user("b", "owner").get("/api/v1/accounts").get_json()["data"]} == b_ids
+
+
+def test_an_unfinished_move_can_be_undone(world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+    shared, org = world.db, world.org_a
+    ids = set(add_rows(world, "a", 2))
+    kill(start_paused(shared, "verified", "org", "move", "acme", "--to", dedicated.admin_url))
+    undone = atlas(shared, "org", "move", "acme", "--abort")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert placement_of(shared, org) is None
+    assert not any(org_rows(dedicated.admin_url, org, placed_tables(shared)).values())
+    ids.add(assert_served(world, "a", ids))
+    assert atlas(shared, "org", "move", "acme", "--to", dedicated.admin_url).returncode == 0
+
+    kill(start_paused(shared, "marked", "org", "move", "acme", "--back"))  # the dedicated source refuses writes
+    undone = atlas(shared, "org", "move", "acme", "--abort")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert placement_of(shared, org) == location_of(dedicated.admin_url)
+    assert_served(world, "a", ids)
+    assert not ids_in(shared.admin_url, "accounts", org)
