@@ -58,8 +58,13 @@ def migrate(settings: Settings, status: bool) -> None:
         click.echo("up to date")
     from app.placement.locations import placed_locations, role_conninfo
 
+    from app.errors import MigrationError
+
     for location in placed_locations(settings.database_url):  # every dedicated database too
-        done = apply(role_conninfo(settings.database_url, location), roles=settings.roles)
+        try:
+            done = apply(role_conninfo(settings.database_url, location), roles=settings.roles)
+        except MigrationError as exc:
+            raise MigrationError(f"dedicated database {location}: {exc.message}") from exc
         click.echo(f"{location}: " + (", ".join(done) if done else "up to date"))
 
 

@@ -9,15 +9,19 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from app.errors import MoveError
+from app.placement import tables as placement_tables
 from app.placement.locations import location_of
 from app.scoped_settings import set_local
-from tests.support import catalog, databases
-from tests.support.api import TwoOrgs, two_org_world
+from tests.support import catalog, databases, harness
+from tests.support.api import TwoOrgs, invite_and_join, sign_up, two_org_world
+from tests.support.audit import run_audit
 from tests.support.databases import DatabaseFactory
 from tests.support.errors import error_code
 from tests.support.placement import CACHE_S, atlas, ids_in, org_rows, placement_of, start_paused
@@ -26,8 +30,8 @@ CONTROL = {"members", "invitations"}
 
 
 @pytest.fixture
-def world(db_factory: DatabaseFactory) -> Iterator[TwoOrgs]:
-    with two_org_world(db_factory, placement_cache_s=CACHE_S) as built:
+def world(db_factory: DatabaseFactory, tmp_path: Path) -> Iterator[TwoOrgs]:
+    with two_org_world(db_factory, placement_cache_s=CACHE_S, semantic_root=str(tmp_path / "semantic")) as built:
         yield built
 
 
@@ -90,16 +94,20 @@ def test_org_moves_to_its_own_database_and_home_with_every_row(world: TwoOrgs, d
     assert r.status_code == 200, r.get_json()
     r = owner.post("/api/v1/accounts", json={"name": "owned by the new admin", "owner_id": str(member.user_id)})
     assert r.status_code == 201, r.get_json()
+    newcomer = sign_up(world.app, "newcomer@acme.test")  # joins after the move: the mirror follows
+    invite_and_join(owner, newcomer, "member")
+    r = owner.post("/api/v1/accounts", json={"name": "owned by the newcomer", "owner_id": str(newcomer.user_id)})
+    assert r.status_code == 201, r.get_json()
     assert sorted(row["id"] for row in world.user("b", "owner").get("/api/v1/accounts").get_json()["data"]) \
         == sorted(b_ids)
 
     home = atlas(shared, "org", "move", "acme", "--back")
     assert home.returncode == 0, home.stderr + home.stdout
     assert placement_of(shared, world.org_a) is None
-    assert len(ids_in(shared.admin_url, "accounts", world.org_a)) == 5
+    assert len(ids_in(shared.admin_url, "accounts", world.org_a)) == 6
     assert not any(org_rows(dedicated.admin_url, world.org_a, tables).values())
     wait_for_caches()
-    assert len(owner.get("/api/v1/accounts").get_json()["data"]) == 5
+    assert len(owner.get("/api/v1/accounts").get_json()["data"]) == 6
 
 
 def test_a_stale_worker_is_refused_where_the_org_no_longer_lives(world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
@@ -206,3 +214,58 @@ def test_an_unfinished_move_can_be_undone(world: TwoOrgs, dedicated: databases.T
     assert placement_of(shared, org) == location_of(dedicated.admin_url)
     assert_served(world, "a", ids)
     assert not ids_in(shared.admin_url, "accounts", org)
+
+
+# ----- the dedicated database is as safe as the shared one ------------------------------------
+def test_policy_audit_and_cross_tenant_harness_hold_on_a_dedicated_database(
+        world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+    assert atlas(world.db, "org", "move", "acme", "--to", dedicated.admin_url).returncode == 0
+    audit = run_audit(dedicated.admin_url)
+    assert audit.returncode == 0 and not audit.findings, audit.stdout + audit.stderr
+    tables = catalog.tenant_tables(dedicated.admin_url)
+    assert set(tables) >= set(placed_tables(world.db))
+    for table in tables:
+        seeded = harness.seed_two_orgs(dedicated.admin_url, table)
+        assert harness.run_all(dedicated.admin_url, dedicated.app_url, seeded) == [], table
+
+
+def test_agent_queries_of_a_dedicated_org_read_its_database(world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+    add_rows(world, "a", 2)
+    add_rows(world, "b", 1)
+    assert atlas(world.db, "org", "move", "acme", "--to", dedicated.admin_url).returncode == 0
+    wait_for_caches()
+    for org in ("a", "b"):
+        r = world.user(org, "owner").put("/api/v1/admin/semantic/org/entities/accounts", json={"yamlContent": (
+            "table: accounts\ndescription: accounts\ndimensions:\n  - name: name\n    sql: name\n    type: string\n")})
+        assert r.status_code == 201, r.get_json()
+    assert ids_in(dedicated.admin_url, "semantic_entities", world.org_a)
+    r = world.user("a", "member").post("/api/v1/query", json={"sql": "SELECT name FROM accounts ORDER BY name"})
+    assert r.status_code == 200, r.get_json()
+    assert [row[0] for row in r.get_json()["rows"]] == ["a-account-0", "a-account-1"]
+    r = world.user("b", "member").post("/api/v1/query", json={"sql": "SELECT name FROM accounts ORDER BY name"})
+    assert [row[0] for row in r.get_json()["rows"]] == ["b-account-0"]
+
+
+def test_atlas_migrate_migrates_every_dedicated_database(world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+    assert atlas(world.db, "org", "move", "acme", "--to", dedicated.admin_url).returncode == 0
+    with psycopg.connect(dedicated.admin_url, autocommit=True) as conn:  # the dedicated database falls behind
+        conn.execute("DELETE FROM atlas_meta.schema_migrations WHERE version = '095'")
+        conn.execute("DROP TABLE org_placements, atlas_meta.org_moves, atlas_meta.org_away CASCADE")
+        conn.execute("DROP FUNCTION app.attach_org_hold(regclass), app.org_hold_key(uuid) CASCADE")
+        conn.execute("DROP FUNCTION app.refuse_held_org() CASCADE")
+    migrated = atlas(world.db, "migrate")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert f"{location_of(dedicated.admin_url)}: 095_placement.sql" in migrated.stdout
+    with psycopg.connect(dedicated.admin_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'org_hold'").fetchone()[0] > 10
+
+
+def test_a_placed_table_without_the_write_hold_stops_a_move(fresh_db: databases.TestDatabase) -> None:
+    """A tenant table a later migration adds must call app.attach_org_hold(); the move names it otherwise."""
+    with psycopg.connect(fresh_db.admin_url, autocommit=True) as conn:
+        assert [t.name for t in placement_tables.placed_tables(conn, app_role=fresh_db.roles.app)]
+        conn.execute("CREATE TABLE forgotten (org_id uuid NOT NULL, id uuid PRIMARY KEY)")
+        with pytest.raises(MoveError, match="forgotten"):
+            placement_tables.placed_tables(conn, app_role=fresh_db.roles.app)
+        conn.execute("SELECT app.attach_org_hold('forgotten')")
+        assert "forgotten" in [t.name for t in placement_tables.placed_tables(conn, app_role=fresh_db.roles.app)]
