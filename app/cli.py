@@ -56,9 +56,8 @@ def migrate(settings: Settings, status: bool) -> None:
         click.echo(f"applied {name}")
     if not applied:
         click.echo("up to date")
-    from app.placement.locations import placed_locations, role_conninfo
-
     from app.errors import MigrationError
+    from app.placement.locations import placed_locations, role_conninfo
 
     for location in placed_locations(settings.database_url):  # every dedicated database too
         try:
@@ -135,11 +134,12 @@ def query(settings: Settings, org: str, sql: str) -> None:
     import psycopg
 
     from app.gateway import run_query
+    from app.placement.locations import org_location, role_conninfo
 
-    result = run_query(
-        sql, org_id=resolve_org(settings, org),
-        connect=lambda: psycopg.connect(settings.agent_database_url, autocommit=True),
-    )
+    org_id = resolve_org(settings, org)
+    location = org_location(settings.database_url, org_id)  # an org in a dedicated database is queried there
+    agent_url = settings.agent_database_url if location is None else role_conninfo(settings.agent_database_url, location)
+    result = run_query(sql, org_id=org_id, connect=lambda: psycopg.connect(agent_url, autocommit=True))
     click.echo(json.dumps(result.to_json(), indent=2))
 
 

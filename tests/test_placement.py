@@ -6,6 +6,7 @@ each org's transactions by the placement it reads in the shared database.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -244,6 +245,9 @@ def test_agent_queries_of_a_dedicated_org_read_its_database(world: TwoOrgs, dedi
     assert [row[0] for row in r.get_json()["rows"]] == ["a-account-0", "a-account-1"]
     r = world.user("b", "member").post("/api/v1/query", json={"sql": "SELECT name FROM accounts ORDER BY name"})
     assert [row[0] for row in r.get_json()["rows"]] == ["b-account-0"]
+    cli = atlas(world.db, "query", "--org", "acme", "SELECT name FROM accounts ORDER BY name")
+    assert cli.returncode == 0, cli.stderr
+    assert [row[0] for row in json.loads(cli.stdout)["rows"]] == ["a-account-0", "a-account-1"]
 
 
 def test_atlas_migrate_migrates_every_dedicated_database(world: TwoOrgs, dedicated: databases.TestDatabase) -> None:

@@ -45,3 +45,12 @@ def placed_locations(control_admin_url: str) -> list[str]:
         if not exists or not exists[0]:
             return []
         return [r[0] for r in conn.execute("SELECT DISTINCT location FROM org_placements ORDER BY 1")]
+
+
+def org_location(control_admin_url: str, org_id: object) -> str | None:
+    """The org's dedicated database, or None: the shared one (read as the admin, for the CLI)."""
+    import psycopg
+
+    with psycopg.connect(control_admin_url, autocommit=True) as conn:
+        row = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s", (str(org_id),)).fetchone()
+    return None if row is None else str(row[0])
