@@ -121,7 +121,10 @@ def run(plan: Plan, *, cache_s: float, say: Say, pause: Say) -> None:
                          " VALUES (%s, %s, %s, 'started')",
                          (plan.org, None if plan.source_url is None else location_of(plan.source_url),
                           plan.target_location))
-    if row is None or row[0] != "switched":
+        placed = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s",
+                              (plan.org,)).fetchone()
+    # Once the placement names the target, the target is the truth: never copy over it again.
+    if (placed[0] if placed else None) != plan.target_location:
         pause("started")
         if plan.target_url is not None:
             migrate(plan.target_url, roles=plan.roles)
@@ -245,7 +248,10 @@ def abort(plan: Plan, *, say: Say) -> None:
         row = conn.execute("SELECT step FROM atlas_meta.org_moves WHERE organization_id = %s", (plan.org,)).fetchone()
     if row is None:
         raise MoveError(f"org {plan.org} has no unfinished move")
-    if row[0] in ("switched", "cleaned"):
+    with _connect(plan.control_url) as conn:
+        placed = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s",
+                              (plan.org,)).fetchone()
+    if row[0] in ("switched", "cleaned") or (placed[0] if placed else None) == plan.target_location:
         raise MoveError(f"the move of org {plan.org} has switched already: rerun it to finish, then move it back")
     if plan.source_url is not None:  # a home move may have marked its source already
         with _connect(plan.source_url) as source:
