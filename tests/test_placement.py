@@ -168,6 +168,7 @@ def test_a_move_killed_at_each_step_leaves_a_served_org_and_can_be_rerun(
             held = write_account(world, "a", "while held")
             assert held.status_code == 503 and error_code(held) == "org_moving", held.get_json()
             assert held.headers["Retry-After"] == "1"
+            assert world.user("a", "member").get("/api/v1/accounts").status_code == 200  # reads go on
             other = write_account(world, "b", "while acme is held")
             assert other.status_code == 201
             b_ids.add(other.get_json()["id"])
