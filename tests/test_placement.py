@@ -124,11 +124,14 @@ def test_a_stale_worker_is_refused_where_the_org_no_longer_lives(world: TwoOrgs,
     assert not ids_in(shared.admin_url, "accounts", world.org_a)
 
 
-def test_a_move_to_where_the_org_already_is_is_refused(world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+def test_a_move_to_where_the_org_already_is_or_to_the_shared_database_is_refused(world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
     shared = world.db
     assert atlas(shared, "org", "move", "acme", "--to", dedicated.admin_url).returncode == 0
     again = atlas(shared, "org", "move", "acme", "--to", dedicated.admin_url)
     assert again.returncode == 1 and "already in" in again.stderr
+    itself = atlas(shared, "org", "move", "globex", "--to", shared.admin_url.replace("127.0.0.1", "localhost"))
+    assert itself.returncode == 1 and "the shared database itself" in itself.stderr
+    assert len(ids_in(shared.admin_url, "members", world.org_b)) == 3  # nothing of Globex was touched
     where = atlas(shared, "org", "where", "acme")
     assert where.stdout.strip() == f"database: {location_of(dedicated.admin_url)}"
 

@@ -67,9 +67,19 @@ def _admin(control_url: str, location: str | None) -> str | None:
     return None if location is None else role_conninfo(control_url, location)
 
 
+def _identity(url: str) -> tuple[object, ...]:
+    """Which server and database a URL reaches, whatever host name or address it uses."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        row = conn.execute("SELECT (SELECT system_identifier FROM pg_control_system()), current_database()").fetchone()
+    assert row is not None
+    return tuple(row)
+
+
 def plan_move(control_url: str, roles: RoleNames, org: uuid.UUID, *, to_url: str | None) -> Plan:
     """Where the org is and where it goes (to_url None: home to the shared database)."""
     with _connect(control_url) as conn:
+        if conn.execute("SELECT 1 FROM organizations WHERE id = %s", (org,)).fetchone() is None:
+            raise MoveError(f"no organization has id {org}")
         pending = conn.execute("SELECT source, target FROM atlas_meta.org_moves WHERE organization_id = %s",
                                (org,)).fetchone()
         here = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s", (org,)).fetchone()
@@ -79,6 +89,8 @@ def plan_move(control_url: str, roles: RoleNames, org: uuid.UUID, *, to_url: str
             raise MoveError(f"org {org} has an unfinished move to {pending[1] or 'the shared database'}:"
                             " rerun that move, or abort it with `atlas org move ORG --abort`")
         return Plan(org, control_url, _admin(control_url, pending[0]), to_url if to_url else None, roles)
+    if to_url is not None and _identity(to_url) == _identity(control_url):
+        raise MoveError("the target is the shared database itself: give a database of the org's own")
     current = here[0] if here else None
     if current == wanted:
         raise MoveError(f"org {org} is already in {wanted or 'the shared database'}")
