@@ -56,6 +56,73 @@ def migrate(settings: Settings, status: bool) -> None:
         click.echo(f"applied {name}")
     if not applied:
         click.echo("up to date")
+    from app.errors import MigrationError
+    from app.placement.locations import placed_locations, role_conninfo
+
+    for location in placed_locations(settings.database_url):  # every dedicated database too
+        try:
+            done = apply(role_conninfo(settings.database_url, location), roles=settings.roles)
+        except MigrationError as exc:
+            raise MigrationError(f"dedicated database {location}: {exc.message}") from exc
+        click.echo(f"{location}: " + (", ".join(done) if done else "up to date"))
+
+
+@cli.group()
+def org() -> None:
+    """Where an organization's data lives (README "Dedicated databases")."""
+
+
+@org.command("move")
+@click.argument("org_ref", metavar="ORG")
+@click.option("--to", "to_url", metavar="URL",
+              help="Admin URL of the dedicated database (created beforehand, empty or Atlas-migrated).")
+@click.option("--back", is_flag=True, help="Move the org home to the shared database.")
+@click.option("--abort", is_flag=True, help="Drop an unfinished move's copy; the org stays where it is.")
+@click.pass_obj
+def org_move(settings: Settings, org_ref: str, to_url: str | None, back: bool, abort: bool) -> None:
+    """Move ORG's rows to a dedicated database (--to URL) or home (--back); rerun to resume."""
+    import time
+    import uuid
+
+    from app.placement import move
+
+    if sum((bool(to_url), back, abort)) != 1:
+        raise click.UsageError("give exactly one of --to URL, --back and --abort")
+    org_id = uuid.UUID(resolve_org(settings, org_ref))
+    pause_at = str(settings.extra.get("move_pause_at") or "")
+
+    def say(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()  # a test (or an operator's pipe) reads progress as it happens
+
+    def pause(step: str) -> None:
+        if step == pause_at:  # ATLAS_MOVE_PAUSE_AT: tests stop (kill) the move here
+            say(f"paused at {step}")
+            time.sleep(3600)
+
+    if abort:
+        move.abort(move.pending_plan(settings.database_url, settings.roles, org_id), say=say)
+        return
+    plan = move.plan_move(settings.database_url, settings.roles, org_id, to_url=None if back else to_url)
+    cache_s = settings.extra.get("placement_cache_s", 1.0)
+    move.run(plan, cache_s=float(cache_s) if isinstance(cache_s, (int, float, str)) else 1.0, say=say, pause=pause)
+
+
+@org.command("where")
+@click.argument("org_ref", metavar="ORG")
+@click.pass_obj
+def org_where(settings: Settings, org_ref: str) -> None:
+    """Print ORG's database (shared, or a dedicated location) and any unfinished move."""
+    import psycopg
+
+    org_id = resolve_org(settings, org_ref)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        placed = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s", (org_id,)).fetchone()
+        moving = conn.execute("SELECT step, target FROM atlas_meta.org_moves WHERE organization_id = %s",
+                              (org_id,)).fetchone()
+    click.echo(f"database: {placed[0] if placed else 'shared'}")
+    if moving:
+        click.echo(f"unfinished move to {moving[1] or 'shared'}: last step {moving[0]}")
 
 
 @cli.command()
@@ -67,11 +134,12 @@ def query(settings: Settings, org: str, sql: str) -> None:
     import psycopg
 
     from app.gateway import run_query
+    from app.placement.locations import org_location, role_conninfo
 
-    result = run_query(
-        sql, org_id=resolve_org(settings, org),
-        connect=lambda: psycopg.connect(settings.agent_database_url, autocommit=True),
-    )
+    org_id = resolve_org(settings, org)
+    location = org_location(settings.database_url, org_id)  # an org in a dedicated database is queried there
+    agent_url = settings.agent_database_url if location is None else role_conninfo(settings.agent_database_url, location)
+    result = run_query(sql, org_id=org_id, connect=lambda: psycopg.connect(agent_url, autocommit=True))
     click.echo(json.dumps(result.to_json(), indent=2))
 
 

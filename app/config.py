@@ -230,4 +230,6 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_TOKEN", "mcp_token"),  # atlas mcp (stdio): the session token or API key it acts with
     EnvVariable("ATLAS_CONNECTION_KEYS", "connection_keys"),  # app/connections/crypto.py
     EnvVariable("ATLAS_CONNECTION_ALLOWED_HOSTS", "connection_allowed_hosts"),  # app/connections/hosts.py
+    EnvVariable("ATLAS_PLACEMENT_CACHE_S", "placement_cache_s", float),
+    EnvVariable("ATLAS_MOVE_PAUSE_AT", "move_pause_at"),
 )

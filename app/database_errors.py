@@ -58,8 +58,16 @@ _REFUSALS: tuple[tuple[type[BaseException], Refusal], ...] = (
 )
 
 
+# SQLSTATE of the org_hold trigger (sql/095_placement.sql): the org's writes are held by a move
+# or it lives in another database. app/placement/router.py raises OrgMovingError for it at the
+# door; this is the fallback for code that catches a database error itself.
+ORG_MOVING = Refusal(503, "org_moving", "this organization is being moved; retry shortly", retry_after_s=1)
+
+
 def refusal(exc: BaseException) -> Refusal | None:
     """The API's answer to a database error, or None when it is unexpected (a 500)."""
+    if isinstance(exc, psycopg.Error) and exc.sqlstate == "AT503":
+        return ORG_MOVING
     for cls, answer in _REFUSALS:
         if isinstance(exc, cls):
             return answer

@@ -262,3 +262,17 @@ class ConnectionFailedError(ServiceUnavailableError):
 
     status = 503
     code = "connection_failed"
+
+
+class OrgMovingError(ServiceUnavailableError):
+    """The org's writes are held while `atlas org move` switches its database; retry shortly."""
+
+    status = 503
+    code = "org_moving"
+    retry_after_s = 1
+
+
+class MoveError(AtlasError):
+    """`atlas org move` cannot go on (a check failed); the org is still served from where it was."""
+
+    code = "move_error"

@@ -37,6 +37,7 @@ from app.errors import NotFoundError, SqlInvalidError, SqlRejectedError, Validat
 from app.gateway import QueryResult, run_query
 from app.inflight import InflightLimiter
 from app.org_settings import InflightBounds, OrgSettings, RateBounds
+from app.placement import PlacedSource
 from app.pools import PoolConfig
 from app.query_settings import QueryBounds, QuerySettings
 from app.ratelimit import RateLimiter
@@ -87,9 +88,10 @@ class QueryService:
 
     def __init__(self, *, db: Database, semantic: SemanticLayer, cache: QueryCache | None, limiter: RateLimiter,
                  inflight: InflightLimiter, limits: QueryLimits, agent_url: str, agent_pool_timeout_s: float,
-                 connections: Connections | None = None) -> None:
+                 connections: Connections | None = None, placement: PlacedSource | None = None) -> None:
         self.db, self.semantic, self.cache, self.limiter = db, semantic, cache, limiter
         self.connections = connections  # orgs' own datasources; None: only Atlas's data
+        self.placement = placement  # an org in a dedicated database is queried there
         self.inflight, self.limits = inflight, limits
         self._agent_url, self._agent_pool_timeout_s = agent_url, agent_pool_timeout_s
         self._pool: CheckedPool | None = None
@@ -174,7 +176,8 @@ class QueryService:
                     with self.connections.open_for_query(org_id, resolved) as conn:
                         yield conn
                     return
-                pool = self.agent_pool()
+                placed = self.placement.agent_pool(org_id) if self.placement is not None else None
+                pool = placed or self.agent_pool()
                 try:
                     conn = pool.getconn()
                 except PoolTimeout as exc:

@@ -23,6 +23,7 @@ from app.connections import Connections, build_connections
 from app.db import Database
 from app.inflight import InflightLimiter
 from app.paging import Cursors
+from app.placement import PlacedSource
 from app.pool_gauges import Sampler
 from app.pools import PoolRegistry
 from app.pools.extension import create_registry_for
@@ -76,7 +77,8 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
     rate_per_minute = int(config.get("QUERY_RATE_PER_MINUTE", 60))
 
     pools = create_registry_for(config, settings)
-    db = Database(source=pools).open(wait=False)
+    placed = _placed(config, settings, pools)  # each org's transactions to its database (app/placement)
+    db = Database(source=placed).open(wait=False)
 
     cache = make_cache(cache_config)
     limiter = _rate_limiter(db, cache, key_prefix=cache_config.key_prefix)
@@ -87,7 +89,8 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
     connections = build_connections(config, settings, db=db, pools=pools)
     queries = QueryService(db=db, semantic=semantic, cache=cache, limiter=limiter, inflight=inflight,
                            limits=limits, agent_url=settings.agent_database_url,
-                           agent_pool_timeout_s=settings.pool_timeout_s, connections=connections)
+                           agent_pool_timeout_s=settings.pool_timeout_s, connections=connections,
+                           placement=placed)
 
     platform_db = Database(settings.platform_database_url, min_size=0, max_size=2,
                            timeout_s=settings.pool_timeout_s).open(wait=False)
@@ -102,6 +105,16 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
         inflight=inflight, semantic=semantic, connections=connections, queries=queries, platform_db=platform_db,
         sign_in_throttle=throttle, readiness=readiness, pool_gauges=Sampler(pools),
     )
+
+
+def _placed(config: Mapping[str, Any], settings: Settings, pools: PoolRegistry) -> PlacedSource:
+    """The registry behind placement routing; a dedicated database's pools are sized like an org's."""
+    per_org = pools.config.per_org
+    return PlacedSource(
+        pools, app_url=pools.config.datasources["default"], agent_url=settings.agent_database_url,
+        cache_s=float(config.get("PLACEMENT_CACHE_S", 1.0)),
+        pool_max_size=per_org.max_connections if per_org else pools.config.base_max_connections,
+        agent_pool_max_size=settings.agent_threads_per_worker, timeout_s=pools.config.timeout_s)
 
 
 def _rate_limiter(db: Database, cache: QueryCache | None, *, key_prefix: str) -> RateLimiter:

@@ -7,6 +7,7 @@ import sys
 import pytest
 from flask import Flask
 
+from app.placement import PlacedSource
 from app.state import AtlasServices, services
 
 
@@ -16,8 +17,10 @@ def test_every_service_lives_in_one_typed_state_at_one_key(api_app: Flask) -> No
     assert isinstance(state, AtlasServices)
     with api_app.test_request_context():
         assert services() is state
-    # the door is on the one pool registry; the semantic layer and the query service use that door
-    assert state.db.source is state.pools
+    # the door is on the one pool registry (behind placement routing, app/placement);
+    # the semantic layer and the query service use that door
+    assert isinstance(state.db.source, PlacedSource) and state.db.source.shared is state.pools
+    assert state.queries.placement is state.db.source
     assert state.semantic.database is state.db and state.queries.db is state.db
 
 

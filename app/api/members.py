@@ -19,6 +19,7 @@ from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, Up
 from app.errors import ConflictError, ForbiddenError, ValidationError
 from app.idempotency import idempotent
 from app.permissions import login_required, member_required, people_only, require
+from app.placement.router import on_control_plane
 
 log = logging.getLogger("atlas.invitations")
 
@@ -39,6 +40,7 @@ def _owner_only(message: str) -> None:
 
 
 @bp.get("/list-members")
+@on_control_plane
 @require("member", "read")
 def list_members() -> ResponseReturnValue:
     ident = g.identity
@@ -48,6 +50,7 @@ def list_members() -> ResponseReturnValue:
 
 
 @bp.post("/invite-member")
+@on_control_plane
 @require("member", "create")
 @idempotent()
 def invite_member() -> ResponseReturnValue:
@@ -75,6 +78,7 @@ def invite_member() -> ResponseReturnValue:
 
 
 @bp.post("/accept-invitation")
+@on_control_plane
 @login_required
 @people_only
 def accept_invitation() -> ResponseReturnValue:
@@ -102,6 +106,7 @@ def accept_invitation() -> ResponseReturnValue:
 
 
 @bp.post("/update-member-role")
+@on_control_plane
 @require("member", "update")
 def update_member_role() -> ResponseReturnValue:
     change = body(UpdateMemberRole)
@@ -123,6 +128,7 @@ def update_member_role() -> ResponseReturnValue:
 
 
 @bp.post("/remove-member")
+@on_control_plane
 @require("member", "delete")
 def remove_member() -> ResponseReturnValue:
     key = body(RemoveMember).key()
@@ -142,6 +148,7 @@ def remove_member() -> ResponseReturnValue:
 
 
 @bp.post("/leave")
+@on_control_plane
 @member_required
 @people_only
 def leave() -> ResponseReturnValue:

@@ -19,6 +19,7 @@ from app.db import Scope
 from app.errors import ConflictError, CrossOrgRefusedError, ForbiddenError, UnauthorizedError
 from app.idempotency import idempotent, new_org_id
 from app.permissions import can, login_required, login_required_target_org, member_required, people_only, require
+from app.placement.router import on_control_plane
 
 log = logging.getLogger("atlas.organizations")
 
@@ -39,6 +40,7 @@ def full_org(scope: Scope, org_id: uuid.UUID, role: str | None) -> dict[str, Any
 
 
 @bp.post("/create")
+@on_control_plane
 @login_required
 @people_only
 @idempotent(org=new_org_id)
@@ -66,6 +68,7 @@ def create() -> ResponseReturnValue:
 
 
 @bp.get("/list")
+@on_control_plane
 @login_required
 @people_only
 def list_organizations() -> ResponseReturnValue:
@@ -75,6 +78,7 @@ def list_organizations() -> ResponseReturnValue:
 
 
 @bp.get("/get-full-organization")
+@on_control_plane
 @member_required
 def get_full_organization() -> ResponseReturnValue:
     ident = g.identity
@@ -94,6 +98,7 @@ def _refuse_other_org(field: str, value: str) -> None:
 
 
 @bp.post("/set-active")
+@on_control_plane
 @login_required_target_org
 @people_only
 def set_active() -> ResponseReturnValue:
@@ -131,6 +136,7 @@ def set_active() -> ResponseReturnValue:
 
 
 @bp.post("/update")
+@on_control_plane
 @require("organization", "update")
 def update() -> ResponseReturnValue:
     changes = body(UpdateOrganization).data.given()
@@ -160,6 +166,7 @@ def _update_column(scope: Scope, org_id: uuid.UUID, column: str, value: object) 
 
 
 @bp.post("/delete")
+@on_control_plane
 @require("organization", "delete")
 def delete() -> ResponseReturnValue:
     """Delete the session's org and, by cascade, everything it owns (its audit trail included)."""

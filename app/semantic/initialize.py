@@ -50,8 +50,14 @@ def run_init(settings: Settings, *, org: str | None, tables: Sequence[str] | Non
     """Profile, then write and (with an org) import; 0 on success, AtlasError otherwise."""
     out, err = out or sys.stdout, err or sys.stderr
     org_id = as_org_id(org) if org else None
-    _probe(settings.app_database_url)
-    database = Database(settings.app_database_url, min_size=1, max_size=1,
+    app_url = settings.app_database_url
+    if org_id is not None:  # an org in a dedicated database is profiled (and imported) there
+        from app.placement.locations import org_location, role_conninfo
+
+        location = org_location(settings.database_url, org_id)
+        app_url = app_url if location is None else role_conninfo(app_url, location)
+    _probe(app_url)
+    database = Database(app_url, min_size=1, max_size=1,
                         timeout_s=settings.pool_timeout_s, name="atlas-init").open()
     try:
         documents = _profile(database, settings, org_id, tables, err)

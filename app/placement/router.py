@@ -1,0 +1,165 @@
+"""The door's connection source with placement: each org's transactions go to the org's database.
+
+Wraps the per-org pool registry (app/pools). For an org placed in a dedicated
+database the connection comes from a small pool of that database, logged in
+with the same role (app/placement/locations.py); for every other org, and for
+work without an org, the registry answers as before. app/db.py is unchanged:
+it asks its source for a connection with the transaction's org.
+
+An org's placement is read in the shared database (org_placements, in a
+transaction scoped to that org) and kept for ATLAS_PLACEMENT_CACHE_S seconds.
+A worker that is that stale after a move writes nowhere wrong: the database it
+still routes to refuses the org's writes (sql/095_placement.sql), the refusal
+is answered 503 with Retry-After, and the cached placement is dropped.
+
+Control-plane work (organizations, members, invitations) always runs in the
+shared database: the views that do it wrap it in `control_plane()`. When such a
+transaction of a dedicated org ends well, the dedicated database's mirror of
+the members is refreshed (app/placement/mirror.py).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar, cast
+
+import psycopg
+
+from app import wire
+from app.checked_pool import CheckedPool
+from app.db import ConnectionSource, as_org_id
+from app.errors import OrgMovingError
+from app.placement import mirror
+from app.placement.locations import role_conninfo
+
+log = logging.getLogger("atlas.placement")
+
+MOVING = "AT503"  # SQLSTATE of the org_hold trigger's refusal (sql/095_placement.sql)
+_LOOKUP = "SELECT location FROM org_placements WHERE organization_id = app.current_org()"
+F = TypeVar("F", bound=Callable[..., Any])
+_control: ContextVar[bool] = ContextVar("atlas_control_plane", default=False)
+
+
+@contextmanager
+def control_plane() -> Iterator[None]:
+    """Inside, org transactions run in the shared database whatever the org's placement."""
+    token = _control.set(True)
+    try:
+        yield
+    finally:
+        _control.reset(token)
+
+
+def on_control_plane(view: F) -> F:
+    """A view whose org transactions are control-plane work (organizations, members, invitations)."""
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with control_plane():
+            return view(*args, **kwargs)
+    return cast(F, wrapped)
+
+
+def moving_error(exc: psycopg.Error) -> OrgMovingError | None:
+    """The 503 for a write the org_hold trigger refused, else None."""
+    if exc.sqlstate != MOVING:
+        return None
+    return OrgMovingError((exc.diag.message_primary or "this organization is being moved") + "")
+
+
+class PlacedSource:
+    """A ConnectionSource: the org's dedicated database when it has one, else `shared`."""
+
+    def __init__(self, shared: ConnectionSource, *, app_url: str, agent_url: str, cache_s: float,
+                 pool_max_size: int, agent_pool_max_size: int, timeout_s: float) -> None:
+        self.shared = shared
+        self.app_url, self.agent_url = app_url, agent_url
+        self.cache_s = cache_s
+        self.pool_max_size, self.agent_pool_max_size, self.timeout_s = pool_max_size, agent_pool_max_size, timeout_s
+        self._lock = threading.Lock()
+        self._placements: dict[uuid.UUID, tuple[str | None, float]] = {}
+        self._pools: dict[tuple[str, str], CheckedPool] = {}
+
+    # ----- ConnectionSource ---------------------------------------------------------------
+    def open(self, *, warmup: bool = True) -> Any:
+        return self.shared.open(warmup=warmup)
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
+        self.shared.close()
+
+    def base_connection(self) -> AbstractContextManager[psycopg.Connection]:
+        return self.shared.base_connection()
+
+    @contextmanager
+    def connection(self, org_id: object) -> Iterator[psycopg.Connection]:
+        """The org's connection; a refused write of a moving org becomes OrgMovingError (503)."""
+        org = as_org_id(org_id)
+        control = _control.get()
+        location = self.location(org)
+        try:
+            if location is None or control:
+                with self.shared.connection(org) as conn:
+                    yield conn
+            else:
+                with self._pool("app", location).connection() as conn:
+                    yield conn
+        except psycopg.Error as exc:
+            refused = moving_error(exc)
+            if refused is None:
+                raise
+            self.forget(org)
+            raise refused from exc
+        if control and location is not None:
+            self._refresh_mirror(org, location)
+
+    # ----- placement ----------------------------------------------------------------------
+    def location(self, org: uuid.UUID) -> str | None:
+        """The org's dedicated database, or None for the shared one (cached for cache_s)."""
+        now = time.monotonic()
+        cached = self._placements.get(org)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        with self.shared.base_connection() as conn:
+            rows = wire.scoped_read(conn, org, _LOOKUP)
+        location = rows[0]["location"] if rows else None
+        self._placements[org] = (location, now + self.cache_s)
+        return location
+
+    def forget(self, org: uuid.UUID) -> None:
+        self._placements.pop(org, None)
+
+    def agent_pool(self, org_id: uuid.UUID) -> CheckedPool | None:
+        """The agent role's pool on the org's dedicated database, or None: use the shared agent pool."""
+        location = self.location(org_id)
+        return None if location is None else self._pool("agent", location)
+
+    def _pool(self, role: str, location: str) -> CheckedPool:
+        key = (role, location)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                url = self.app_url if role == "app" else self.agent_url
+                size = self.pool_max_size if role == "app" else self.agent_pool_max_size
+                pool = CheckedPool(role_conninfo(url, location), min_size=0, max_size=size,
+                                   timeout=self.timeout_s, kwargs={"autocommit": True},
+                                   name=f"atlas-{role}-dedicated", open=False)
+                pool.open(wait=False)
+                self._pools[key] = pool
+        return pool
+
+    def _refresh_mirror(self, org: uuid.UUID, location: str) -> None:
+        """After a control-plane change of a dedicated org: its database's members follow."""
+        try:
+            with self.shared.connection(org) as control, self._pool("app", location).connection() as target:
+                mirror.write_members(target, org, mirror.members_of(control, org))
+        except (psycopg.Error, OrgMovingError) as exc:  # the next control-plane change or move repairs it
+            log.warning("could not refresh the members of org %s in its dedicated database: %s", org, exc)

@@ -1,0 +1,143 @@
+"""The placed tables of a database, in foreign-key order, and what a move does to one.
+
+A placed table is a table of the public schema with an org_id column, other
+than the control tables (members, invitations: identity lives in the shared
+database). The list comes from the catalog, so a tenant table added by a later
+migration moves with its org without anyone listing it. Rows are compared by
+the MD5 of their text form, under fixed output settings, so the same row
+hashes alike in both databases.
+
+Tables the application role may not UPDATE (audit_log, idempotency_keys) are
+append-only: their rows never change, and control-plane requests of a dedicated
+org add some in the shared database (sql/095_placement.sql). They are copied
+additively (rows missing in the target are added, none removed) and verified as
+"every source row is in the target"; every other table must match exactly.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from app.errors import MoveError
+
+CONTROL_TABLES = frozenset({"members", "invitations"})
+# Output settings under which a row's text (and so its hash) is the same in every database.
+STABLE_OUTPUT = ("SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'", "SET IntervalStyle = 'postgres'",
+                 "SET extra_float_digits = 3", "SET bytea_output = 'hex'")
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[str, ...]
+    append_only: bool = False
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier("public", self.name)
+
+    @property
+    def cols(self) -> sql.Composable:
+        return sql.SQL(", ").join(map(sql.Identifier, self.columns))
+
+    def where(self, org: uuid.UUID) -> sql.Composable:
+        """The org's placed rows of this table."""
+        return sql.SQL("org_id = {}").format(sql.Literal(str(org)))
+
+    def row_hash(self) -> sql.Composable:
+        return sql.SQL("md5(ROW({})::text)").format(self.cols)
+
+
+def stable_output(conn: psycopg.Connection) -> None:
+    for statement in STABLE_OUTPUT:
+        conn.execute(statement)
+
+
+def placed_tables(conn: psycopg.Connection, *, app_role: str) -> list[Table]:
+    """Every placed table, parents before children; MoveError if one lacks the org_hold trigger."""
+    rows = conn.execute(
+        """
+        SELECT c.relname::text,
+               array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attgenerated = ''),
+               EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'org_hold'),
+               NOT has_table_privilege(%s, c.oid, 'UPDATE')
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE c.relkind IN ('r', 'p')
+          AND EXISTS (SELECT 1 FROM pg_attribute o WHERE o.attrelid = c.oid AND o.attname = 'org_id'
+                      AND NOT o.attisdropped)
+          AND NOT (c.relname = ANY(%s))
+        GROUP BY c.oid, c.relname
+        ORDER BY c.relname
+        """, (app_role, sorted(CONTROL_TABLES))).fetchall()
+    unguarded = [name for name, _, guarded, _ in rows if not guarded]
+    if unguarded:
+        raise MoveError(f"placed tables without the org_hold trigger: {', '.join(unguarded)};"
+                        " call app.attach_org_hold() for them in a migration")
+    tables = {name: Table(name, tuple(cols), append_only) for name, cols, _, append_only in rows}
+    edges = conn.execute(
+        """
+        SELECT DISTINCT c.relname::text, p.relname::text
+        FROM pg_constraint con
+        JOIN pg_class c ON c.oid = con.conrelid
+        JOIN pg_class p ON p.oid = con.confrelid
+        WHERE con.contype = 'f' AND c.relname = ANY(%s) AND p.relname = ANY(%s) AND c.oid <> p.oid
+        """, (list(tables), list(tables))).fetchall()
+    return _parents_first(tables, edges)
+
+
+def _parents_first(tables: dict[str, Table], edges: Iterable[tuple[str, str]]) -> list[Table]:
+    parents: dict[str, set[str]] = {name: set() for name in tables}
+    for child, parent in edges:
+        parents[child].add(parent)
+    ordered: list[Table] = []
+    while parents:
+        ready = sorted(name for name, needs in parents.items() if not needs)
+        if not ready:
+            raise MoveError(f"foreign keys form a cycle among {', '.join(sorted(parents))}")
+        for name in ready:
+            ordered.append(tables[name])
+            del parents[name]
+        for needs in parents.values():
+            needs.difference_update(ready)
+    return ordered
+
+
+def copy_rows(source: psycopg.Connection, target: psycopg.Connection, table: Table, org: uuid.UUID,
+              *, hashes: list[str] | None = None) -> None:
+    """Stream the org's rows (or only those with these hashes) from source into target with COPY."""
+    select = sql.SQL("SELECT {} FROM {} WHERE {}").format(table.cols, table.ident, table.where(org))
+    if hashes is not None:
+        select = sql.SQL("{} AND {} = ANY({})").format(select, table.row_hash(), sql.Literal(hashes))
+    out = sql.SQL("COPY ({}) TO STDOUT").format(select)
+    into = sql.SQL("COPY {} ({}) FROM STDIN").format(table.ident, table.cols)
+    with source.cursor().copy(out) as reading, target.cursor().copy(into) as writing:
+        for block in reading:
+            writing.write(block)
+
+
+def delete_rows(conn: psycopg.Connection, table: Table, org: uuid.UUID, *, hashes: list[str] | None = None) -> int:
+    statement = sql.SQL("DELETE FROM {} WHERE {}").format(table.ident, table.where(org))
+    if hashes is not None:
+        statement = sql.SQL("{} AND {} = ANY({})").format(statement, table.row_hash(), sql.Literal(hashes))
+    return conn.execute(statement).rowcount
+
+
+def row_hashes(conn: psycopg.Connection, table: Table, org: uuid.UUID) -> set[str]:
+    query = sql.SQL("SELECT {} FROM {} WHERE {}").format(table.row_hash(), table.ident, table.where(org))
+    return {row[0] for row in conn.execute(query)}
+
+
+def checksum(conn: psycopg.Connection, table: Table, org: uuid.UUID) -> tuple[int, str]:
+    """(row count, MD5 over the sorted row hashes) of the org's rows in one table."""
+    query = sql.SQL("SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '')"
+                    " FROM (SELECT {} AS h FROM {} WHERE {}) AS r").format(
+        table.row_hash(), table.ident, table.where(org))
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return int(row[0]), str(row[1])
