@@ -167,6 +167,47 @@ def init(settings: Settings, org: str | None, no_import: bool, tables: tuple[str
              do_import=not no_import)
 
 
+@cli.command()
+@click.option("--concurrency", type=int, default=None,
+              help="Jobs run at once by this worker, one thread each (default ATLAS_WORKER_CONCURRENCY, 1).")
+@click.option("--once", is_flag=True, help="Run at most one due job, then exit (for cron or a check).")
+@click.pass_obj
+def worker(settings: Settings, concurrency: int | None, once: bool) -> None:
+    """Run background jobs (app/jobs) until SIGTERM or SIGINT; each finishes the job it holds first.
+
+    Logs in twice: as the worker role, which may only ask app.due_jobs() for due job ids, and
+    as the application role, through which every job runs in its own org's transactions.
+    """
+    import signal
+    import threading
+
+    from app import close_app, create_app
+    from app.jobs import JobConfig, Worker
+    from app.state import services
+
+    config = JobConfig.from_settings(settings)
+    if concurrency is not None:
+        if concurrency < 1:
+            raise click.BadParameter("must be at least 1", param_hint="--concurrency")
+        config = dataclasses.replace(config, concurrency=concurrency)
+    app = create_app(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        runner = Worker(services(app), config)
+        if once:
+            try:
+                click.echo("ran one job" if runner.run_once() else "no job was due")
+            finally:
+                runner.close()
+        else:
+            click.echo(f"atlas worker: running up to {config.concurrency} job(s) at once", err=True)
+            runner.run(stop)
+    finally:
+        close_app(app)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 on success, 1 on an AtlasError (its message on stderr), 2 on usage errors."""
     try:

@@ -229,4 +229,14 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_READINESS_TIMEOUT_S", "readiness_timeout_s", float),
     EnvVariable("ATLAS_METRICS_TOKEN", "metrics_token"),
     EnvVariable("ATLAS_METRICS_ORG_LABELS", "metrics_org_labels", flag),
+    # Background jobs and `atlas worker` (app/jobs/config.py).
+    EnvVariable("ATLAS_WORKER_DATABASE_URL", "worker_database_url"),
+    EnvVariable("ATLAS_WORKER_CONCURRENCY", "worker_concurrency", int),
+    EnvVariable("ATLAS_JOB_POLL_S", "job_poll_s", float),
+    EnvVariable("ATLAS_JOB_LEASE_S", "job_lease_s", float),
+    EnvVariable("ATLAS_JOB_MAX_ATTEMPTS", "job_max_attempts", int),
+    EnvVariable("ATLAS_JOB_BACKOFF_BASE_S", "job_backoff_base_s", float),
+    EnvVariable("ATLAS_JOB_BACKOFF_MAX_S", "job_backoff_max_s", float),
+    EnvVariable("ATLAS_JOB_MAX_RUNNING_PER_ORG", "job_max_running_per_org", int),
+    EnvVariable("ATLAS_JOB_RESULT_TTL_S", "job_result_ttl_s", float),
 )

@@ -242,3 +242,18 @@ class PlainYamlError(ValidationError):
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
         self.line = line
+
+
+class JobStateError(ConflictError):
+    """The job is not in a state that allows this (cancel a finished job, retry a queued one)."""
+
+    code = "job_state_conflict"
+
+
+class JobStoppedError(AtlasError):
+    """A running job lost its lease or was canceled: the worker stops it and writes nothing more.
+
+    Raised inside the worker only (app/jobs), at the job's next progress report or heartbeat.
+    """
+
+    code = "job_stopped"

@@ -52,6 +52,12 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "admin": frozenset({"read", "update"}),
         "owner": frozenset({"read", "update"}),
     },
+    # Background jobs (app/jobs): admins and owners enqueue (create), cancel and retry (update).
+    "job": {
+        "member": frozenset({"read"}),
+        "admin": frozenset({"create", "read", "update"}),
+        "owner": frozenset({"create", "read", "update"}),
+    },
 }
 
 

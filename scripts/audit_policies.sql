@@ -324,7 +324,7 @@ finding ("check", object, detail) AS (
            format('SECURITY DEFINER, executable by %s', string_agg(a.rolname, ', ' ORDER BY a.rolname))
     FROM user_function f JOIN app_role a ON has_function_privilege(a.oid, f.oid, 'EXECUTE')
     WHERE f.prosecdef
-      AND NOT (f.name = 'app.due_jobs(integer,integer)'
+      AND NOT (f.name = 'app.due_jobs(integer,integer,uuid)'
                AND f.proowner IN (SELECT oid FROM queue_role)
                AND a.oid IN (SELECT oid FROM worker_role))
     GROUP BY f.name
@@ -343,7 +343,7 @@ finding ("check", object, detail) AS (
     UNION ALL
     SELECT 'job_queue_widened' AS "check", f.name, 'function owned by the queue role ' || q.rolname
     FROM user_function f JOIN queue_role q ON q.oid = f.proowner
-    WHERE f.name <> 'app.due_jobs(integer,integer)'
+    WHERE f.name <> 'app.due_jobs(integer,integer,uuid)'
 
     UNION ALL
     SELECT 'job_queue_widened' AS "check", w.rolname,

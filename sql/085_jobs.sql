@@ -98,16 +98,21 @@ CREATE POLICY "Jobs are counted in platform transactions" ON jobs
     FOR SELECT TO :"platform_role" USING ((SELECT app.platform_scope()));
 
 -- ===== The one cross-org step: which jobs are due =====
+-- (The org policies on jobs apply to every role and call app.current_org(); for the
+-- queue role it is NULL, so they admit nothing and only its own policy below counts.)
+GRANT EXECUTE ON FUNCTION app.current_org() TO :"queue_role";
 GRANT SELECT (org_id, id, status, run_after, lease_expires_at) ON jobs TO :"queue_role";
 CREATE POLICY "Active jobs are found by the job queue" ON jobs
     FOR SELECT TO :"queue_role" USING (status IN ('queued', 'running'));
 
 -- One candidate per org with due work (its oldest due job, or a job whose lease
 -- expired), for orgs under their running cap; orgs running fewest jobs first,
--- then the longest-waiting head: round-robin across orgs. It answers ids only;
+-- then round-robin: the orgs after `after_org` (the org the asking worker served
+-- last) before those up to it, so an org with 10,000 queued jobs takes one turn
+-- like any other. It answers ids only;
 -- the worker claims a candidate in the candidate's org transaction, as the app
 -- role, with FOR UPDATE SKIP LOCKED (app/jobs/queue.py).
-CREATE FUNCTION app.due_jobs(max_running_per_org integer, max_candidates integer)
+CREATE FUNCTION app.due_jobs(max_running_per_org integer, max_candidates integer, after_org uuid)
     RETURNS TABLE (org_id uuid, job_id uuid)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog
@@ -139,12 +144,12 @@ CREATE FUNCTION app.due_jobs(max_running_per_org integer, max_candidates integer
             WHERE r.org_id = a.org_id AND r.status = 'running' AND r.lease_expires_at >= now()
         ) running
         WHERE a.org_id IS NOT NULL AND running.n < max_running_per_org
-        ORDER BY running.n, head.since, a.org_id
+        ORDER BY running.n, coalesce(a.org_id <= after_org, false), a.org_id
         LIMIT max_candidates
     $$;
-COMMENT ON FUNCTION app.due_jobs(integer, integer) IS
+COMMENT ON FUNCTION app.due_jobs(integer, integer, uuid) IS
     'Due job ids, one per org under its running cap, fairest first; for the job worker''s role only.';
 RESET ROLE;
-ALTER FUNCTION app.due_jobs(integer, integer) OWNER TO :"queue_role";
-REVOKE ALL ON FUNCTION app.due_jobs(integer, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION app.due_jobs(integer, integer) TO :"worker_role";
+ALTER FUNCTION app.due_jobs(integer, integer, uuid) OWNER TO :"queue_role";
+REVOKE ALL ON FUNCTION app.due_jobs(integer, integer, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.due_jobs(integer, integer, uuid) TO :"worker_role";

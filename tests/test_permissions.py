@@ -38,6 +38,8 @@ EXPECTED = {  # resource: (member, admin, owner)
     "conversation": ({"create", "read"}, {"create", "read", "delete"}, {"create", "read", "delete"}),
     "semantic": ({"read"}, {"read", "update"}, {"read", "update"}),
     "settings": ({"read"}, {"read", "update"}, {"read", "update"}),
+    # issue 14: admins and owners enqueue, cancel and retry jobs; members see them.
+    "job": ({"read"}, {"create", "read", "update"}, {"create", "read", "update"}),
 }
 ROLES = ("member", "admin", "owner")
 CELLS = [(res, role, action) for res in EXPECTED for role in ROLES for action in ACTIONS]

@@ -134,8 +134,8 @@ DEFECTS = (
     Defect("policy_not_org_scoped", "public.jobs", (
         'ALTER POLICY "Active jobs are found by the job queue" ON jobs USING (status IS NOT NULL)',
     ), variant="job_queue_policy_widened"),
-    Defect("security_definer_executable", "app.due_jobs(integer,integer)",
-           ("GRANT EXECUTE ON FUNCTION app.due_jobs(integer, integer) TO {app}",), variant="job_queue_finder"),
+    Defect("security_definer_executable", "app.due_jobs(integer,integer,uuid)",
+           ("GRANT EXECUTE ON FUNCTION app.due_jobs(integer, integer, uuid) TO {app}",), variant="job_queue_finder"),
 )
 
 

@@ -25,6 +25,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.platform_admin",
     "app.api.query_routes", "app.api.cache_routes", "app.api.settings_routes",
     "app.api.operations",
+    "app.api.jobs_routes",
 )
 
 
