@@ -64,7 +64,8 @@ class Finder:
 
 def claim(db: Database, config: JobConfig, org_id: uuid.UUID, job_id: uuid.UUID, *,
           owner: str) -> tuple[Row, str] | None:
-    """Lease the job for `owner` if it is still due and its org is under its cap: (job, creator's role).
+    """Lease the job (or, if another worker took it, the org's next due one) for `owner` if the org is
+    under its cap: (job, creator's role).
 
     A job whose lease expired after its last allowed attempt goes to the dead letter
     instead; a job whose creator is no longer an admin or owner of the org fails
@@ -85,9 +86,14 @@ def claim(db: Database, config: JobConfig, org_id: uuid.UUID, job_id: uuid.UUID,
             " last_error = CASE WHEN attempts >= max_attempts"
             "   THEN 'its worker stopped without finishing (lease expired) on the last allowed attempt'"
             "   ELSE last_error END"
-            " WHERE org_id = %(org)s AND id = (SELECT id FROM jobs WHERE org_id = %(org)s AND id = %(id)s"
-            "   AND ((status = 'queued' AND run_after <= now()) OR (status = 'running' AND lease_expires_at < now()))"
-            "   FOR UPDATE SKIP LOCKED)"
+            " WHERE org_id = %(org)s AND id = coalesce("
+            "   (SELECT id FROM jobs WHERE org_id = %(org)s AND id = %(id)s AND ((status = 'queued'"
+            "     AND run_after <= now()) OR (status = 'running' AND lease_expires_at < now()))"
+            "    FOR UPDATE SKIP LOCKED),"
+            # Another worker took the candidate: the org's next due job instead, so that
+            # workers offered the same org do not idle.
+            "   (SELECT id FROM jobs WHERE org_id = %(org)s AND status = 'queued' AND run_after <= now()"
+            "    ORDER BY run_after LIMIT 1 FOR UPDATE SKIP LOCKED))"
             " RETURNING {}").format(COLUMNS), {"owner": owner, "lease": config.lease_s, "org": org_id, "id": job_id})
         if row is None:
             return None
