@@ -51,7 +51,7 @@ def _worker_process(world, tmp_path: Path, log) -> subprocess.Popen:
     """`atlas worker` as a process of its own, configured only through its environment."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": world.db.admin_url,
            "ATLAS_ROLE_PREFIX": world.db.roles.owner.removesuffix("_owner"), "ATLAS_JOB_LEASE_S": "1",
-           "ATLAS_JOB_POLL_S": "0.05", "ATLAS_SEMANTIC_ROOT": str(tmp_path)}
+           "ATLAS_JOB_POLL_S": "0.05", "ATLAS_SEMANTIC_ROOT": str(tmp_path), "ATLAS_CONFIG": os.devnull + ".absent"}
     return subprocess.Popen([sys.executable, "-m", "app.cli", "-v", "worker"], cwd=tmp_path, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
 
