@@ -53,7 +53,8 @@ def enqueue(db: Database, config: JobConfig, *, org_id: object, user_id: object,
     checked = spec.check(dict(payload or {}))
     if spec.scheduled and schedule is None:
         raise ValidationError(f"a {kind} job needs a schedule", details={"fields": {"schedule": "is required"}})
-    run_after = cron.next_run(cron.check(schedule)) if schedule is not None else None
+    schedule = cron.check(schedule) if schedule is not None else None
+    run_after = cron.next_run(schedule) if schedule is not None else None
     with db.transaction(org_id, user_id=user_id) as scope:
         row = scope.fetch_one(sql.SQL(
             "INSERT INTO jobs (org_id, kind, payload, schedule, run_after, max_attempts, created_by, api_key_id)"
