@@ -67,64 +67,6 @@ def migrate(settings: Settings, status: bool) -> None:
         click.echo(f"{location}: " + (", ".join(done) if done else "up to date"))
 
 
-@cli.group()
-def org() -> None:
-    """Where an organization's data lives (README "Dedicated databases")."""
-
-
-@org.command("move")
-@click.argument("org_ref", metavar="ORG")
-@click.option("--to", "to_url", metavar="URL",
-              help="Admin URL of the dedicated database (created beforehand, empty or Atlas-migrated).")
-@click.option("--back", is_flag=True, help="Move the org home to the shared database.")
-@click.option("--abort", is_flag=True, help="Drop an unfinished move's copy; the org stays where it is.")
-@click.pass_obj
-def org_move(settings: Settings, org_ref: str, to_url: str | None, back: bool, abort: bool) -> None:
-    """Move ORG's rows to a dedicated database (--to URL) or home (--back); rerun to resume."""
-    import time
-    import uuid
-
-    from app.placement import move
-
-    if sum((bool(to_url), back, abort)) != 1:
-        raise click.UsageError("give exactly one of --to URL, --back and --abort")
-    org_id = uuid.UUID(resolve_org(settings, org_ref))
-    pause_at = str(settings.extra.get("move_pause_at") or "")
-
-    def say(line: str) -> None:
-        click.echo(line)
-        sys.stdout.flush()  # a test (or an operator's pipe) reads progress as it happens
-
-    def pause(step: str) -> None:
-        if step == pause_at:  # ATLAS_MOVE_PAUSE_AT: tests stop (kill) the move here
-            say(f"paused at {step}")
-            time.sleep(3600)
-
-    if abort:
-        move.abort(move.pending_plan(settings.database_url, settings.roles, org_id), say=say)
-        return
-    plan = move.plan_move(settings.database_url, settings.roles, org_id, to_url=None if back else to_url)
-    cache_s = settings.extra.get("placement_cache_s", 1.0)
-    move.run(plan, cache_s=float(cache_s) if isinstance(cache_s, (int, float, str)) else 1.0, say=say, pause=pause)
-
-
-@org.command("where")
-@click.argument("org_ref", metavar="ORG")
-@click.pass_obj
-def org_where(settings: Settings, org_ref: str) -> None:
-    """Print ORG's database (shared, or a dedicated location) and any unfinished move."""
-    import psycopg
-
-    org_id = resolve_org(settings, org_ref)
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        placed = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s", (org_id,)).fetchone()
-        moving = conn.execute("SELECT step, target FROM atlas_meta.org_moves WHERE organization_id = %s",
-                              (org_id,)).fetchone()
-    click.echo(f"database: {placed[0] if placed else 'shared'}")
-    if moving:
-        click.echo(f"unfinished move to {moving[1] or 'shared'}: last step {moving[0]}")
-
-
 @cli.command()
 @click.option("--org", required=True, envvar="ATLAS_ORG_ID", help="Organization id or slug (ATLAS_ORG_ID).")
 @click.argument("sql")
@@ -265,20 +207,55 @@ def mcp(settings: Settings, token: str | None, over_http: bool, host: str, port:
         close_app(app)
 
 
-@cli.group()
-def connections() -> None:
-    """Org connections (datasources): see README "Connections"."""
-
-
-@connections.command("rotate-key")
+@cli.command()
+@click.option("--concurrency", type=int, default=None,
+              help="Jobs run at once by this worker, one thread each (default ATLAS_WORKER_CONCURRENCY, 1).")
+@click.option("--once", is_flag=True, help="Run at most one due job, then exit (for cron or a check).")
 @click.pass_obj
-def rotate_key(settings: Settings) -> None:
-    """Re-encrypt every stored connection password under the first key of ATLAS_CONNECTION_KEYS."""
-    from app.connections.crypto import CredentialBox, parse_keys
-    from app.connections.rotate import rotate_keys
+def worker(settings: Settings, concurrency: int | None, once: bool) -> None:
+    """Run background jobs (app/jobs) until SIGTERM or SIGINT; each finishes the job it holds first.
 
-    counts = rotate_keys(settings, CredentialBox(parse_keys(settings.extra.get("connection_keys"))))
-    click.echo(json.dumps(counts))
+    Logs in twice: as the worker role, which may only ask app.due_jobs() for due job ids, and
+    as the application role, through which every job runs in its own org's transactions.
+    """
+    import signal
+    import threading
+
+    from app import close_app, create_app
+    from app.jobs import JobConfig, Worker
+    from app.state import services
+
+    config = JobConfig.from_settings(settings)
+    if concurrency is not None:
+        if concurrency < 1:
+            raise click.BadParameter("must be at least 1", param_hint="--concurrency")
+        config = dataclasses.replace(config, concurrency=concurrency)
+    app = create_app(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        runner = Worker(services(app), config)
+        if once:
+            try:
+                click.echo("ran one job" if runner.run_once() else "no job was due")
+            finally:
+                runner.close()
+        else:
+            click.echo(f"atlas worker: running up to {config.concurrency} job(s) at once", err=True)
+            runner.run(stop)
+    finally:
+        close_app(app)
+
+
+def _add_operator_groups() -> None:
+    from app.cli_operators import connections, org
+
+    cli.add_command(org)
+    cli.add_command(connections)
+
+
+_add_operator_groups()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

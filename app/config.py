@@ -23,12 +23,14 @@ MIN_CURSOR_SECRET_BYTES = 16
 
 @dataclass(frozen=True)
 class RoleNames:
-    """The roles of one Atlas database (sql/001_roles.sql, sql/040_platform.sql)."""
+    """The roles of one Atlas database (sql/001_roles.sql, sql/040_platform.sql, sql/085_jobs.sql)."""
 
     owner: str
     app: str
     agent: str
     platform: str
+    worker: str = ""  # `atlas worker`'s login: may only call app.due_jobs (sql/085_jobs.sql)
+    queue: str = ""  # NOLOGIN owner of app.due_jobs: sees only queued and running jobs' ids
 
     @classmethod
     def from_prefix(cls, prefix: str) -> RoleNames:
@@ -37,12 +39,12 @@ class RoleNames:
                 f"ATLAS_ROLE_PREFIX {prefix!r} must be 1-54 characters of a-z, 0-9 and _"
             )
         return cls(owner=f"{prefix}_owner", app=f"{prefix}_app", agent=f"{prefix}_agent",
-                   platform=f"{prefix}_platform")
+                   platform=f"{prefix}_platform", worker=f"{prefix}_worker", queue=f"{prefix}_queue")
 
     def as_variables(self) -> dict[str, str]:
         """The psql-style variables the migrations use (:"owner_role" ...)."""
         return {"owner_role": self.owner, "app_role": self.app, "agent_role": self.agent,
-                "platform_role": self.platform}
+                "platform_role": self.platform, "worker_role": self.worker, "queue_role": self.queue}
 
 
 def default_role_prefix(database_url: str) -> str:
@@ -232,4 +234,14 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_CONNECTION_ALLOWED_HOSTS", "connection_allowed_hosts"),  # app/connections/hosts.py
     EnvVariable("ATLAS_PLACEMENT_CACHE_S", "placement_cache_s", float),
     EnvVariable("ATLAS_MOVE_PAUSE_AT", "move_pause_at"),
+    # Background jobs and `atlas worker` (app/jobs/config.py).
+    EnvVariable("ATLAS_WORKER_DATABASE_URL", "worker_database_url"),
+    EnvVariable("ATLAS_WORKER_CONCURRENCY", "worker_concurrency", int),
+    EnvVariable("ATLAS_JOB_POLL_S", "job_poll_s", float),
+    EnvVariable("ATLAS_JOB_LEASE_S", "job_lease_s", float),
+    EnvVariable("ATLAS_JOB_MAX_ATTEMPTS", "job_max_attempts", int),
+    EnvVariable("ATLAS_JOB_BACKOFF_BASE_S", "job_backoff_base_s", float),
+    EnvVariable("ATLAS_JOB_BACKOFF_MAX_S", "job_backoff_max_s", float),
+    EnvVariable("ATLAS_JOB_MAX_RUNNING_PER_ORG", "job_max_running_per_org", int),
+    EnvVariable("ATLAS_JOB_RESULT_TTL_S", "job_result_ttl_s", float),
 )

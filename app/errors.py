@@ -276,3 +276,18 @@ class MoveError(AtlasError):
     """`atlas org move` cannot go on (a check failed); the org is still served from where it was."""
 
     code = "move_error"
+
+
+class JobStateError(ConflictError):
+    """The job is not in a state that allows this (cancel a finished job, retry a queued one)."""
+
+    code = "job_state_conflict"
+
+
+class JobStoppedError(AtlasError):
+    """A running job lost its lease or was canceled: the worker stops it and writes nothing more.
+
+    Raised inside the worker only (app/jobs), at the job's next progress report or heartbeat.
+    """
+
+    code = "job_stopped"

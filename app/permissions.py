@@ -55,6 +55,12 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
     },
     # Org-scoped API keys (app/api_keys.py): admins and owners manage them.
     "apiKey": {"admin": frozenset({"create", "read", "delete"}), "owner": frozenset({"create", "read", "delete"})},
+    # Background jobs (app/jobs): admins and owners enqueue (create), cancel and retry (update).
+    "job": {
+        "member": frozenset({"read"}),
+        "admin": frozenset({"create", "read", "update"}),
+        "owner": frozenset({"create", "read", "update"}),
+    },
 }
 
 

@@ -7,7 +7,7 @@
 -- 3 when there is any; prints "policy audit: no findings" and exits 0 when
 -- there is none. It only reads: nothing is created, not even a temp object.
 --
--- App roles are those of purpose 'app', 'agent' and 'platform' in atlas_meta.roles, plus
+-- App roles are those of purpose 'app', 'agent', 'platform' and 'worker' in atlas_meta.roles, plus
 -- every role they are members of, transitively (with or without INHERIT: a
 -- member may always SET ROLE). Privileges granted to PUBLIC count, because
 -- has_*_privilege() counts them.
@@ -46,6 +46,15 @@
 --   [temp_privilege]                 an app role has TEMPORARY on this database
 --   [database_create_privilege]      an app role has CREATE on this database
 --   [schema_writable]                an app role has CREATE on a schema
+--   [job_queue_widened]              the job queue's cross-org path (sql/085_jobs.sql) is wider
+--                                    than one function: its NOLOGIN owner can log in, bypasses RLS,
+--                                    is granted to a role or owns another function, or the worker
+--                                    role is granted to a role
+--
+-- Sanctioned exceptions, each as narrow as it can be written: the platform role's
+-- SELECT-only platform_scope() policies; the queue role's one SELECT policy on
+-- public.jobs (queued and running rows); the worker role executing app.due_jobs(),
+-- the SECURITY DEFINER function the queue role owns.
 
 \set ON_ERROR_STOP on
 \set QUIET on
@@ -75,7 +84,17 @@ declared_role AS (
     SELECT m.purpose, m.role_name, r.oid
     FROM atlas_meta.roles m
     LEFT JOIN pg_roles r ON r.rolname = m.role_name
-    WHERE m.purpose IN ('app', 'agent', 'platform')
+    WHERE m.purpose IN ('app', 'agent', 'platform', 'worker')
+),
+queue_role AS (
+    SELECT r.oid, r.rolname, r.rolcanlogin, r.rolsuper, r.rolbypassrls
+    FROM atlas_meta.roles m JOIN pg_roles r ON r.rolname = m.role_name
+    WHERE m.purpose = 'queue'
+),
+worker_role AS (
+    SELECT r.oid, r.rolname
+    FROM atlas_meta.roles m JOIN pg_roles r ON r.rolname = m.role_name
+    WHERE m.purpose = 'worker'
 ),
 app_role_edge (oid, via) AS (
     SELECT d.oid, d.role_name::text FROM declared_role d WHERE d.oid IS NOT NULL
@@ -129,6 +148,14 @@ policy AS (
                                    WHERE m.purpose = 'platform')
             AND pg_get_expr(p.polqual, p.polrelid) ~ '^\(\s*SELECT app\.platform_scope\(\) AS platform_scope\)$')
                AS platform_read,
+           -- The job queue's finder (sql/085_jobs.sql): SELECT only, TO the queue role
+           -- alone, on public.jobs alone, its queued and running rows.
+           (p.polcmd = 'r'
+            AND p.polroles = ARRAY(SELECT oid FROM queue_role)
+            AND p.polrelid = 'public.jobs'::regclass
+            AND pg_get_expr(p.polqual, p.polrelid)
+                = '(status = ANY (ARRAY[''queued''::text, ''running''::text]))')
+               AS queue_read,
            format('%I.%I', n.nspname, c.relname) AS table_name,
            pg_get_expr(p.polqual, p.polrelid) AS using_expr,
            pg_get_expr(p.polwithcheck, p.polrelid) AS check_expr
@@ -203,6 +230,7 @@ finding ("check", object, detail) AS (
     WHERE pe.polrelid IN (SELECT oid FROM tenant_table)
       AND pe.expr !~ '(app\.current_org\(\)|''app\.org_id'')'
       AND NOT pe.platform_read
+      AND NOT pe.queue_read
 
     UNION ALL
     SELECT 'policy_fail_open' AS "check", pe.table_name,
@@ -297,7 +325,32 @@ finding ("check", object, detail) AS (
            format('SECURITY DEFINER, executable by %s', string_agg(a.rolname, ', ' ORDER BY a.rolname))
     FROM user_function f JOIN app_role a ON has_function_privilege(a.oid, f.oid, 'EXECUTE')
     WHERE f.prosecdef
+      AND NOT (f.name = 'app.due_jobs(integer,integer,uuid)'
+               AND f.proowner IN (SELECT oid FROM queue_role)
+               AND a.oid IN (SELECT oid FROM worker_role))
     GROUP BY f.name
+
+    UNION ALL
+    SELECT 'job_queue_widened' AS "check", q.rolname,
+           concat_ws(', ', CASE WHEN q.rolcanlogin THEN 'can log in' END,
+                     CASE WHEN q.rolsuper THEN 'is SUPERUSER' END,
+                     CASE WHEN q.rolbypassrls THEN 'is BYPASSRLS' END,
+                     CASE WHEN EXISTS (SELECT 1 FROM pg_auth_members am WHERE am.roleid = q.oid)
+                          THEN 'is granted to a role' END)
+    FROM queue_role q
+    WHERE q.rolcanlogin OR q.rolsuper OR q.rolbypassrls
+       OR EXISTS (SELECT 1 FROM pg_auth_members am WHERE am.roleid = q.oid)
+
+    UNION ALL
+    SELECT 'job_queue_widened' AS "check", f.name, 'function owned by the queue role ' || q.rolname
+    FROM user_function f JOIN queue_role q ON q.oid = f.proowner
+    WHERE f.name <> 'app.due_jobs(integer,integer,uuid)'
+
+    UNION ALL
+    SELECT 'job_queue_widened' AS "check", w.rolname,
+           'the worker role is granted to ' || string_agg(m.member::regrole::text, ', ')
+    FROM worker_role w JOIN pg_auth_members m ON m.roleid = w.oid
+    GROUP BY w.rolname
 
     UNION ALL
     SELECT 'view_not_security_invoker' AS "check", v.name,

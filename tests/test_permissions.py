@@ -39,6 +39,8 @@ EXPECTED = {  # resource: (member, admin, owner)
     "semantic": ({"read"}, {"read", "update"}, {"read", "update"}),
     "settings": ({"read"}, {"read", "update"}, {"read", "update"}),
     "apiKey": (set(), {"create", "read", "delete"}, {"create", "read", "delete"}),
+    # issue 14: admins and owners enqueue, cancel and retry jobs; members see them.
+    "job": ({"read"}, {"create", "read", "update"}, {"create", "read", "update"}),
 }
 ROLES = ("member", "admin", "owner")
 CELLS = [(res, role, action) for res in EXPECTED for role in ROLES for action in ACTIONS]

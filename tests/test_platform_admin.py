@@ -45,7 +45,8 @@ def test_a_platform_admin_reads_another_orgs_members_and_invitations(world):
 def test_a_platform_admin_reads_org_stats(world):
     world, admin = world
     stats = admin.get(f"/api/v1/admin/organizations/{world.org_a}/stats").get_json()
-    assert stats == {"organizationId": str(world.org_a), "conversations": 2, "members": 3, "queries": 1}
+    assert stats == {"organizationId": str(world.org_a), "conversations": 2, "members": 3, "queries": 1,
+                     "jobsQueued": 0, "jobsRunning": 0, "jobsDead": 0}
 
 
 @pytest.mark.parametrize("path", ["/{a}", "/{a}/stats"])

@@ -24,7 +24,7 @@ PSQL_ERROR_EXIT = 3  # psql's exit code when ON_ERROR_STOP stops the script
 class Defect:
     """Statements that break one thing, and the finding they must produce.
 
-    Statements and the expected object may name {app}, {agent}, {db}, {owner},
+    Statements and the expected object may name {app}, {agent}, {db}, {owner}, {queue},
     {standin} and {group}; the last two are throwaway roles (see `stand_in`).
     """
 
@@ -124,6 +124,18 @@ DEFECTS = (
     Defect("temp_privilege", "{db}", ("GRANT TEMPORARY ON DATABASE {db} TO {app}",)),
     Defect("database_create_privilege", "{db}", ("GRANT CREATE ON DATABASE {db} TO {agent}",)),
     Defect("schema_writable", "app", ("GRANT CREATE ON SCHEMA app TO {agent}",)),
+    # The job queue's one cross-org path (sql/085_jobs.sql) must stay one function wide.
+    Defect("job_queue_widened", "public.peek()", (
+        """CREATE FUNCTION public.peek() RETURNS bigint LANGUAGE sql SECURITY DEFINER
+           SET search_path = pg_catalog AS 'SELECT count(*) FROM public.jobs'""",
+        "REVOKE EXECUTE ON FUNCTION public.peek() FROM PUBLIC",
+        "ALTER FUNCTION public.peek() OWNER TO {queue}",
+    )),
+    Defect("policy_not_org_scoped", "public.jobs", (
+        'ALTER POLICY "Active jobs are found by the job queue" ON jobs USING (status IS NOT NULL)',
+    ), variant="job_queue_policy_widened"),
+    Defect("security_definer_executable", "app.due_jobs(integer,integer,uuid)",
+           ("GRANT EXECUTE ON FUNCTION app.due_jobs(integer, integer, uuid) TO {app}",), variant="job_queue_finder"),
 )
 
 
@@ -139,7 +151,8 @@ def _execute(conninfo: str, statements: tuple[str, ...], names: dict[str, str]) 
 
 
 def _names(db, stand_in_roles: dict[str, str] | None = None) -> dict[str, str]:
-    names = {"app": db.roles.app, "agent": db.roles.agent, "owner": db.roles.owner, "db": db.name}
+    names = {"app": db.roles.app, "agent": db.roles.agent, "owner": db.roles.owner, "db": db.name,
+             "queue": db.roles.queue}
     return names | (stand_in_roles or {})
 
 

@@ -1,4 +1,4 @@
-"""Platform admin: every organization, one organization's members and invitations, its stats.
+"""Platform admin: every organization and its job queue depth, one org's members and invitations, its stats.
 
 The one deliberate cross-org read path. It runs on the platform role's own
 connection (sql/040_platform.sql) inside Database.platform_transaction, which
@@ -63,10 +63,13 @@ def list_organizations() -> dict[str, Any]:
     with platform_db().platform_transaction(user_id=g.identity.user_id) as scope:
         rows = scope.fetch_all(
             "SELECT o.id, o.name, o.slug, o.created_at,"
-            " (SELECT count(*) FROM members m WHERE m.org_id = o.id) AS member_count"
+            " (SELECT count(*) FROM members m WHERE m.org_id = o.id) AS member_count,"
+            " (SELECT count(*) FROM jobs j WHERE j.org_id = o.id AND j.status = 'queued') AS jobs_queued,"
+            " (SELECT count(*) FROM jobs j WHERE j.org_id = o.id AND j.status = 'running') AS jobs_running"
             " FROM organizations o ORDER BY o.created_at, o.id")
         _record(scope, "platform.organizations.list", None)
-    return {"data": [_org_json(r) | {"memberCount": r["member_count"]} for r in rows]}
+    return {"data": [_org_json(r) | {"memberCount": r["member_count"], "jobsQueued": r["jobs_queued"],
+                                     "jobsRunning": r["jobs_running"]} for r in rows]}
 
 
 @bp.get("/<target_id>")
@@ -102,11 +105,15 @@ def organization_stats(target_id: str) -> dict[str, Any]:
         stats = scope.fetch_one(
             "SELECT (SELECT count(*) FROM conversations WHERE org_id = %(org)s) AS conversations,"
             " (SELECT count(*) FROM members WHERE org_id = %(org)s) AS members,"
-            " (SELECT count(*) FROM audit_log WHERE org_id = %(org)s AND entity = 'query') AS queries",
+            " (SELECT count(*) FROM audit_log WHERE org_id = %(org)s AND entity = 'query') AS queries,"
+            " (SELECT count(*) FROM jobs WHERE org_id = %(org)s AND status = 'queued') AS jobs_queued,"
+            " (SELECT count(*) FROM jobs WHERE org_id = %(org)s AND status = 'running') AS jobs_running,"
+            " (SELECT count(*) FROM jobs WHERE org_id = %(org)s AND status = 'dead') AS jobs_dead",
             {"org": target})
         _record(scope, "platform.organization.stats", target)
     assert stats is not None
-    return {"organizationId": str(target), **{k: int(v) for k, v in stats.items()}}
+    names = {"jobs_queued": "jobsQueued", "jobs_running": "jobsRunning", "jobs_dead": "jobsDead"}
+    return {"organizationId": str(target), **{names.get(k, k): int(v) for k, v in stats.items()}}
 
 
 def _org_json(row: dict[str, Any]) -> dict[str, Any]:

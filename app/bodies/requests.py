@@ -190,6 +190,16 @@ class RunQuery(Body):
     connectionId: Annotated[str, Text(max_len=40)] | None = None
 
 
+class NewJob(Strict):
+    """A background job; `payload` is checked by its kind (app/jobs/kinds.py)."""
+
+    _subject: ClassVar[str] = "job"
+    kind: Annotated[str, Text(max_len=100, null=REQUIRED)]
+    payload: dict[str, Any] | None = None
+    schedule: Annotated[str, Text(max_len=200)] | None = None
+    maxAttempts: Annotated[int, pydantic.Field(ge=1, le=100)] | None = None
+
+
 class FlushCache(Body):
     scope: Annotated[str, Choice(options=("organization", "all"))] = "organization"
 

@@ -145,20 +145,23 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             serverVersion={"type": "string"}, warnings={"type": "array", "items": {"type": "string"}},
             error={"type": "string"})),
     ("GET", "/api/v1/admin/organizations"): Op(
-        "Every organization with its member count (platform admins; audited)", "platform_admin", "platform",
+        "Every organization with its member count and job queue depth (platform admins; audited)",
+        "platform_admin", "platform",
         response=obj(("data",), data={"type": "array", "items": obj(
             ("id", "name", "slug"), id=UUID, name={"type": "string"}, slug={"type": "string"},
-            createdAt=STAMP, memberCount={"type": "integer"})})),
+            createdAt=STAMP, memberCount={"type": "integer"}, jobsQueued={"type": "integer"},
+            jobsRunning={"type": "integer"})})),
     ("GET", "/api/v1/admin/organizations/{target_id}"): Op(
         "One organization with its members and invitations (platform admins; audited in the org too)",
         "platform_admin", "platform", response={"allOf": [ref("Organization"), obj(
             members={"type": "array", "items": ref("Member")},
             invitations={"type": "array", "items": {"type": "object"}})]}),
     ("GET", "/api/v1/admin/organizations/{target_id}/stats"): Op(
-        "Counts of an organization's conversations, members and queries (platform admins; audited)",
-        "platform_admin", "platform", response=obj(
+        "Counts of an organization's conversations, members, queries and jobs by state (platform admins; "
+        "audited)", "platform_admin", "platform", response=obj(
             ("organizationId",), organizationId=UUID, conversations={"type": "integer"},
-            members={"type": "integer"}, queries={"type": "integer"})),
+            members={"type": "integer"}, queries={"type": "integer"}, jobsQueued={"type": "integer"},
+            jobsRunning={"type": "integer"}, jobsDead={"type": "integer"})),
     ("GET", "/api/openapi.json"): Op("This document", "public", "meta", response={"type": "object"}),
     ("GET", "/healthz"): Op("Liveness: the process answers (touches no database)", "public", "operations",
                             response=obj(("status",), status={"type": "string", "enum": ["ok"]})),
@@ -201,4 +204,24 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("PATCH", "/api/v1/settings"): Op(
         "Change agent query limits within the platform bounds (null: platform default); audited",
         "settings:update", "settings", r.SettingsChange, ref("OrgSettings")),
+    ("POST", "/api/v1/jobs"): Op(
+        "Enqueue a background job in the session's org (kinds: reprofile, scheduled_query with a cron "
+        "schedule, warm_cache); audited", "job:create", "jobs", r.NewJob, ref("Job"), status=201),
+    ("GET", "/api/v1/jobs"): Op(
+        "The org's jobs, newest first", "job:read", "jobs",
+        query=(("status", {"type": "string", "enum": ["queued", "running", "succeeded", "dead", "canceled"]}),
+               ("kind", {"type": "string"}), ("limit", {"type": "integer", "minimum": 1, "maximum": 100})),
+        response=obj(("data",), data={"type": "array", "items": ref("Job")})),
+    ("GET", "/api/v1/jobs/{job_id}"): Op(
+        "One job of the org, with its progress and last error", "job:read", "jobs", response=ref("Job")),
+    ("POST", "/api/v1/jobs/{job_id}/cancel"): Op(
+        "Cancel a queued or running job (409 job_state_conflict otherwise); audited", "job:update", "jobs",
+        response=ref("Job")),
+    ("POST", "/api/v1/jobs/{job_id}/retry"): Op(
+        "Queue a dead or canceled job again, attempts from zero (409 job_state_conflict otherwise); audited",
+        "job:update", "jobs", response=ref("Job")),
+    ("GET", "/api/v1/jobs/{job_id}/results"): Op(
+        "A scheduled query's kept results, newest first (kept ATLAS_JOB_RESULT_TTL_S)", "job:read", "jobs",
+        query=(("limit", {"type": "integer", "minimum": 1, "maximum": 100}),),
+        response=obj(("data",), data={"type": "array", "items": ref("JobResult")})),
 }

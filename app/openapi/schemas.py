@@ -129,4 +129,18 @@ RESPONSES: dict[str, Schema] = {
         ("settings", "effective", "bounds", "version"), settings=obj(**dict.fromkeys(SETTINGS, NULLABLE_INT)),
         effective=obj(**{k: {"type": "integer"} for k in SETTINGS}), bounds={"type": "object"},
         version={"type": "integer"}, updatedAt={**STAMP, "nullable": True}, updatedBy=NULLABLE_UUID),
+    "Job": obj(
+        ("id", "kind", "status", "attempts", "maxAttempts", "progress"), id=UUID, kind={"type": "string"},
+        payload={"type": "object"},
+        status={"type": "string", "enum": ["queued", "running", "succeeded", "dead", "canceled"]},
+        attempts={"type": "integer"}, maxAttempts={"type": "integer"}, runAfter=STAMP,
+        startedAt={**STAMP, "nullable": True}, leaseExpiresAt={**STAMP, "nullable": True},
+        lastError={"type": "string", "nullable": True},
+        progress=obj(("done",), done={"type": "integer"}, total=NULLABLE_INT,
+                     message={"type": "string", "nullable": True}),
+        schedule={"type": "string", "nullable": True}, result={"type": "object", "nullable": True},
+        createdBy=NULLABLE_UUID, apiKeyId=NULLABLE_UUID, createdAt=STAMP, updatedAt=STAMP,
+        finishedAt={**STAMP, "nullable": True}),
+    "JobResult": obj(("id", "jobId", "createdAt", "expiresAt", "result"), id=UUID, jobId=UUID,
+                     createdAt=STAMP, expiresAt=STAMP, result={"type": "object"}),
 }

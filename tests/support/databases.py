@@ -117,5 +117,6 @@ class DatabaseFactory:
         for name in reversed(list(self._created)):
             self.drop(name)
         with self._admin() as conn:
-            for role in (self.roles.app, self.roles.agent, self.roles.platform, self.roles.owner):
+            for role in (self.roles.app, self.roles.agent, self.roles.platform, self.roles.worker,
+                         self.roles.queue, self.roles.owner):
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
