@@ -42,12 +42,12 @@ def database_url(choice: Choice) -> str:
             return choice.url
         return make_conninfo(choice.url, dbname=DEMO_DB)
     if choice.path == "local":
-        return make_conninfo(choice.url or "", dbname=DEMO_DB)
+        return f"postgresql://postgres@127.0.0.1:5432/{DEMO_DB}"
     cluster = kept_cluster(choice)
     if not answers(cluster.admin_url):
         cluster.start()
         print(f"started the {choice.path} cluster kept in {cluster.base.relative_to(ROOT)}/", file=sys.stderr)
-    return make_conninfo(cluster.admin_url, dbname=DEMO_DB)
+    return f"postgresql://postgres@127.0.0.1:{cluster.port}/{DEMO_DB}"
 
 
 def main() -> int:
