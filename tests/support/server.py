@@ -68,8 +68,12 @@ def pg_user() -> str:
             return name
         except KeyError:
             pass
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", EMBEDDED_USER],
-                   check=True, capture_output=True, timeout=60)
+    made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", EMBEDDED_USER],
+                          capture_output=True, text=True, timeout=60, check=False)
+    try:
+        pwd.getpwnam(EMBEDDED_USER)  # made now, or by a parallel worker a moment before
+    except KeyError:
+        raise RuntimeError(f"could not create the user {EMBEDDED_USER}: {made.stderr}") from None
     return EMBEDDED_USER
 
 
