@@ -280,8 +280,11 @@ def check_plan(plan: dict, table: str, *, policy_alone: bool) -> tuple[bool, str
     nodes = list(_nodes(plan))
     init = [n for n in nodes if n.get("Parent Relationship") == "InitPlan"  # called, or inlined (p4)
             and re.search(r"current_org|'app\.org_id'", " ".join(n.get("Output", [])))]
-    found = re.search(r"returns (\$\d+)", init[0].get("Subplan Name", "")) if init else None
-    param = found.group(1) if found else "<none>"
+    # How a plan names the InitPlan's value: up to PostgreSQL 16 "InitPlan 1 (returns $0)", used as $0;
+    # from 17 on "InitPlan 1", used as (InitPlan 1).col1.
+    name = init[0].get("Subplan Name", "") if init else ""
+    found = re.search(r"returns (\$\d+)", name)
+    param = found.group(1) if found else f"({name})" if name else "<none>"
     conds = [n["Index Cond"] for n in nodes if "org_id" in n.get("Index Cond", "")]
     seq = any(n["Node Type"] == "Seq Scan" and n.get("Relation Name") == table for n in nodes)
     policy_at = [key for n in nodes for key in ("Index Cond", "One-Time Filter", "Filter")

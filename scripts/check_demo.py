@@ -1,0 +1,113 @@
+"""Run `make demo` twice as a person would and check what it serves; exits non-zero on any failure.
+
+First run: the database of the order of choice (`--expect-path` names the one it must be), migrated and
+seeded, the API on :8000; a member of Acme signs in, lists contacts, and gets 404 for a Globex contact.
+Then the demo and its kept cluster are stopped, and the second run must find the first run's data (no
+new seeding, the same contacts). `make test` runs it under scripts/without_postgres.sh to prove the
+embedded path; it needs port 8000 free (there, its own network namespace).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = "http://127.0.0.1:8000"
+PASSWORD = "atlas-demo-password"
+
+
+def call(method: str, path: str, *, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(BASE + path, method=method, data=json.dumps(body).encode() if body else None)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def sign_in(email: str) -> str:
+    status, body = call("POST", "/api/auth/sign-in/email", body={"email": email, "password": PASSWORD})
+    assert status == 200, f"sign-in of {email}: {status} {body}"
+    return str(body["token"])
+
+
+def start_demo(log: Path, *, timeout_s: float) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        demo = subprocess.Popen(["make", "--no-print-directory", "demo"], cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if demo.poll() is not None:
+            raise SystemExit(f"make demo exited with {demo.returncode}:\n{log.read_text()}")
+        try:
+            call("GET", "/api/v1/contacts")
+            return demo
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.5)
+    stop_demo(demo)
+    raise SystemExit(f"make demo did not serve within {timeout_s:.0f} s:\n{log.read_text()}")
+
+
+def stop_demo(demo: subprocess.Popen[bytes]) -> None:
+    os.killpg(demo.pid, signal.SIGTERM)
+    demo.wait(timeout=60)
+
+
+def what_acme_sees() -> list[str]:
+    acme, globex = sign_in("member@acme.test"), sign_in("member@globex.test")
+    status, page = call("GET", "/api/v1/contacts?limit=100", token=acme)
+    assert status == 200 and page["data"], f"Acme's contacts: {status} {page}"
+    status, theirs = call("GET", "/api/v1/contacts?limit=1", token=globex)
+    assert status == 200 and theirs["data"], f"Globex's contacts: {status} {theirs}"
+    status, _ = call("GET", f"/api/v1/contacts/{theirs['data'][0]['id']}", token=acme)
+    assert status == 404, f"Acme asking for Globex's contact got {status}, not 404"
+    return sorted(row["id"] for row in page["data"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--expect-path", help="the path of choice the demo must take (embedded, local, ...)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds each start may take")
+    args = parser.parse_args()
+    logs = Path(tempfile.mkdtemp(prefix="atlas-demo-check-"))
+    runs = []
+    for run in (1, 2):
+        started = time.monotonic()
+        demo = start_demo(logs / f"run{run}.log", timeout_s=args.timeout)
+        served_s = time.monotonic() - started
+        try:
+            seen = what_acme_sees()
+        finally:
+            stop_demo(demo)
+            subprocess.run([sys.executable, "scripts/demo_database.py", "--stop"], cwd=ROOT, check=True)
+        output = (logs / f"run{run}.log").read_text()
+        runs.append((seen, output))
+        print(f"make demo run {run}: served in {served_s:.1f} s; Acme sees {len(seen)} contacts, "
+              "Globex's contact answers 404", flush=True)
+    (first, out1), (second, out2) = runs
+    if args.expect_path:
+        for output in (out1, out2):
+            assert f"PostgreSQL: {args.expect_path} (" in output, f"not the {args.expect_path} path:\n{output}"
+    assert "seeded Acme, Globex" in out1, f"first run did not seed:\n{out1}"
+    assert "seeded" not in out2 and first == second, f"second run did not find the first run's data:\n{out2}"
+    shutil.rmtree(logs)
+    print(f"make demo: {'path ' + args.expect_path + ', ' if args.expect_path else ''}"
+          "seeded once, served twice, the second run on the first run's data")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
