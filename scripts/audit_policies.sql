@@ -116,7 +116,7 @@ global_table AS (
 ),
 global_allowlist (name) AS (
     VALUES ('public.organizations'), ('public.users'), ('public.sessions'), ('public.platform_audit'),
-           ('public.sign_in_throttle'), ('atlas_meta.schema_migrations'), ('atlas_meta.roles')
+           ('public.sign_in_throttle'), ('public.password_resets'), ('atlas_meta.schema_migrations'), ('atlas_meta.roles')
 ),
 policy AS (
     SELECT p.polrelid, p.polname, p.polcmd, p.polpermissive,

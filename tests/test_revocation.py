@@ -157,7 +157,7 @@ def _revoke_and_probe(env: Env, probes: list[Probe], revoke: Callable[[], None])
 def _sign_out(env: Env) -> tuple[list[Probe], Callable[[], None]]:
     org = _org(env, roles=("member",))
     token = org.tokens["member"]
-    probes = [Probe("GET", "/api/auth/get-session", token), Probe("GET", "/api/v1/contacts?limit=1", token),
+    probes = [Probe("GET", "/api/auth/list-sessions", token), Probe("GET", "/api/v1/contacts?limit=1", token),
               Probe("POST", "/api/v1/contacts", token, _contact, before=201)]
     return probes, lambda: _ok(env, "POST", "/api/auth/sign-out", token=token)
 
@@ -165,7 +165,7 @@ def _sign_out(env: Env) -> tuple[list[Probe], Callable[[], None]]:
 def _set_active(env: Env) -> tuple[list[Probe], Callable[[], None]]:
     org = _org(env, roles=("member",))
     token = org.tokens["member"]
-    probes = [Probe("GET", "/api/auth/get-session", token), Probe("GET", "/api/v1/contacts?limit=1", token),
+    probes = [Probe("GET", "/api/auth/list-sessions", token), Probe("GET", "/api/v1/contacts?limit=1", token),
               Probe("POST", "/api/v1/contacts", token, _contact, before=201)]
 
     def switch() -> None:
@@ -257,7 +257,7 @@ ENDINGS = {"signed out": _signed_out, "switched away": _switched_away, "expired"
 def test_set_active_with_a_revoked_token_is_refused_and_mints_nothing(env, end):
     org = _org(env, roles=("member",))
     token, email = org.tokens["member"], org.emails["member"]
-    for _, status, tag in _burst(env, [Probe("GET", "/api/auth/get-session", token)], "before", count=PROBES_BEFORE):
+    for _, status, tag in _burst(env, [Probe("GET", "/api/auth/list-sessions", token)], "before", count=PROBES_BEFORE):
         assert status == 200, tag  # both workers have seen the token live
     end(env, token, org)
     before = _sessions(env, email)
