@@ -106,12 +106,12 @@ def request_password_reset() -> ResponseReturnValue:
         raise BetterAuthError("INVALID_REDIRECT_URL", status=403)
     token = auth.new_token()
     with get_db().identity_transaction(auth_email=wanted.email) as scope:
-        # No RETURNING: the row is visible only to the token's holder (sql/070_password_resets.sql).
-        created = scope.execute(
-            "INSERT INTO password_resets (token_hash, user_id, expires_at)"
-            " SELECT %s, id, now() + make_interval(secs => %s) FROM users WHERE email = %s",
-            (auth.hash_token(token), RESET_TTL_S, wanted.email)).rowcount
-    if created:
+        user_id = scope.fetch_value("SELECT id FROM users WHERE email = %s", (wanted.email,))
+        if user_id is not None:  # no RETURNING: the row is visible only to the token's holder (sql/070)
+            scope.execute("INSERT INTO password_resets (token_hash, user_id, expires_at)"
+                          " VALUES (%s, %s, now() + make_interval(secs => %s))",
+                          (auth.hash_token(token), user_id, RESET_TTL_S))
+    if user_id is not None:
         base = str(current_app.config["PUBLIC_URL"]).rstrip("/")
         url = f"{base}/api/auth/reset-password/{token}?{urlencode({'callbackURL': redirect_to}, quote_via=quote)}"
         sender = _sender()
