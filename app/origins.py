@@ -18,13 +18,14 @@ switch. Preflights are answered here, before any session lookup.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 
 from app.auth import COOKIE_NAME
 from app.errors import OriginRefusedError
+from app.origin_list import origin_of
+from app.state import services
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SIGN_IN_PATHS = frozenset({"/api/auth/sign-in/email", "/api/auth/sign-up/email"})
@@ -34,31 +35,12 @@ EXPOSED_HEADERS = "set-auth-token, Retry-After, X-Request-Id, Idempotent-Replaye
 PREFLIGHT_MAX_AGE_S = 600
 
 
-def origin_of(url: str) -> str | None:
-    """`scheme://host[:port]` of a URL, lower-cased; None if it has no scheme and host."""
-    parts = urlsplit(url.strip())
-    if not parts.scheme or not parts.netloc:
-        return None
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-
-
-def trusted_origins(config: Mapping[str, object]) -> frozenset[str]:
-    """TRUSTED_ORIGINS (a list, or a comma-separated string), else PUBLIC_URL's origin."""
-    configured = config.get("TRUSTED_ORIGINS") or ""
-    items = configured.split(",") if isinstance(configured, str) else list(configured)  # type: ignore[call-overload]  # a list from a test's mapping
-    origins = {o for o in (origin_of(str(item)) for item in items if str(item).strip()) if o}
-    if not origins:
-        public = origin_of(str(config.get("PUBLIC_URL") or ""))
-        origins = {public} if public else set()
-    return frozenset(origins)
-
-
 def is_trusted(url: str) -> bool:
     """A URL on a trusted origin (or a path on this one: no scheme, no host)."""
     parts = urlsplit(url.strip())
     if not parts.scheme and not parts.netloc:
         return url.strip().startswith("/") and not url.strip().startswith("//")
-    return origin_of(url) in current_app.extensions["atlas_trusted_origins"]
+    return origin_of(url) in services().trusted_origins
 
 
 def _same_host(origin: str) -> bool:
@@ -98,13 +80,13 @@ def _require_trusted_origin() -> None:
     origin = origin_of(raw) if raw and raw != "null" else None
     if origin is None:
         raise OriginRefusedError(missing=True)
-    if origin not in current_app.extensions["atlas_trusted_origins"] and not _same_host(origin):
+    if origin not in services().trusted_origins and not _same_host(origin):
         raise OriginRefusedError(missing=False)
 
 
 def _cors_origin() -> str | None:
     origin = request.headers.get("Origin", "")
-    return origin if origin_of(origin) in current_app.extensions["atlas_trusted_origins"] else None
+    return origin if origin_of(origin) in services().trusted_origins else None
 
 
 def _before_request() -> Response | None:
@@ -131,6 +113,5 @@ def _after_request(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     """Register before identity.init_app: preflights and refused origins never look a session up."""
-    app.extensions["atlas_trusted_origins"] = trusted_origins(app.config)
     app.before_request(_before_request)
     app.after_request(_after_request)

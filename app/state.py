@@ -21,6 +21,7 @@ from app.cache import CacheConfig, QueryCache, make_cache
 from app.config import Settings
 from app.db import Database
 from app.inflight import InflightLimiter
+from app.origin_list import trusted_origins
 from app.paging import Cursors
 from app.pool_gauges import Sampler
 from app.pools import PoolRegistry
@@ -53,6 +54,7 @@ class AtlasServices:
     sign_in_throttle: SignInThrottle
     readiness: Readiness  # GET /readyz
     pool_gauges: Sampler  # pool totals for GET /metrics
+    trusted_origins: frozenset[str]  # cookie-authenticated writes and CORS (app/origins.py)
 
     def close(self) -> None:
         """Release everything, in the reverse order of building."""
@@ -98,6 +100,7 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
         cursors=Cursors(settings.cursor_secret.encode()), pools=pools, db=db, cache=cache, limiter=limiter,
         inflight=inflight, semantic=semantic, queries=queries, platform_db=platform_db,
         sign_in_throttle=throttle, readiness=readiness, pool_gauges=Sampler(pools),
+        trusted_origins=trusted_origins(config),
     )
 
 

@@ -54,7 +54,7 @@ def test_the_sign_in_throttle_holds_across_two_workers(served):
                for i in range(10)]
     assert [s for s, _, _ in answers] == [401] * 5 + [429] * 5  # the default: 5 free attempts per account
     for _, headers, body in answers[5:]:
-        assert error_of(body)["code"] == "sign_in_throttled" and int(headers["Retry-After"]) >= 1
+        assert error_of(body)["code"] == "SIGN_IN_THROTTLED" and int(headers["Retry-After"]) >= 1
     # the right password during the back-off is not even checked
     status, _, body = request(port, "POST", "/api/auth/sign-in/email", {"email": email, "password": "the right one"})
     assert status == 429 and "wait" in error_of(body)["message"]

@@ -32,7 +32,7 @@ def test_wrong_passwords_meet_a_429_with_retry_after_and_are_recorded(api_app, f
         refused = attempt(api_app, "victim@acme.test", PASSWORD)  # even the right password waits
     assert refused.status_code == 429
     error = error_of(refused)
-    assert error["code"] == "sign_in_throttled" and "this account" in error["message"]
+    assert error["code"] == "SIGN_IN_THROTTLED" and "this account" in error["message"]
     assert int(refused.headers["Retry-After"]) >= 1
     assert any("sign-in throttled" in r.getMessage() and "victim@acme.test" in r.getMessage()
                for r in caplog.records)
