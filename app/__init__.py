@@ -51,7 +51,7 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
             "timeoutMs": max(1, round(settings.pool_timeout_s * 1000)),
         }})
     # Imported here, not above: `atlas serve` must set up prometheus_client's mode before its import.
-    from app import api, api_errors, identity, metrics, permissions
+    from app import api, api_errors, identity, metrics, origins, permissions
     from app.state import KEY, build_services
 
     services = build_services(app.config, settings)  # every long-lived service, once (app/state.py)
@@ -61,6 +61,7 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
 
     metrics.init_app(app)  # first: its before_request starts the latency clock
     api_errors.init_app(app)
+    origins.init_app(app)  # before identity: preflights and refused origins look no session up
     identity.init_app(app)
     permissions.init_app(app)  # after identity: it reads g.identity
     api.init_app(app)

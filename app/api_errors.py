@@ -1,6 +1,10 @@
 """One JSON error shape for every failure the API can answer with.
 
-`{"error": {"code": str, "message": str}}`, plus `"fields"` for validation.
+`{"code": str, "message": str}` at the top level, plus `"fields"` for
+validation: the shape Better Auth's client reads (`error.code`,
+`error.message`), for /api/auth and /api/v1 alike. Under /api/auth the codes
+are Better Auth's upper-snake ones (app/better_auth_codes.py) with its
+statuses; /api/v1 keeps Atlas's documented lower-case codes.
 Database errors are mapped by class in app/database_errors.py, and neither a
 traceback nor SQL text ever reaches a client: unexpected errors are logged
 with the request id and answered with a generic 500.
@@ -11,12 +15,13 @@ import logging
 from typing import Any
 
 import psycopg
-from flask import Flask, g, jsonify
+from flask import Flask, g, has_request_context, jsonify, request
 from flask.typing import ResponseReturnValue
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from app import database_errors, metrics
+from app.better_auth_codes import AUTH_ANSWERS, MESSAGES
 from app.errors import AtlasError
 
 log = logging.getLogger("atlas.api")
@@ -36,6 +41,7 @@ _HTTP_CODES = {
 
 def error_response(status: int, code: str, message: str, *, fields: dict[str, Any] | None = None,
                    retry_after_s: int | None = None) -> ResponseReturnValue:
+    status, code, message = _wire(status, code, message)
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
@@ -44,7 +50,21 @@ def error_response(status: int, code: str, message: str, *, fields: dict[str, An
     if retry_after_s is None and status == 503:
         retry_after_s = 1  # every 503 says when to come back (RFC 9110 section 10.2.3)
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else {}
-    return jsonify({"error": body}), status, headers
+    return jsonify(body), status, headers
+
+
+def _wire(status: int, code: str, message: str) -> tuple[int, str, str]:
+    """Status, code and message as the request's API spells them: Better Auth's under /api/auth.
+
+    An Atlas refusal that Better Auth also has takes Better Auth's status,
+    code and message there; any other keeps its status and message, its code upper-cased.
+    """
+    if not has_request_context() or not request.path.startswith("/api/auth/") or code.isupper():
+        return status, code, message
+    if code in AUTH_ANSWERS:
+        status, code = AUTH_ANSWERS[code]
+        return status, code, MESSAGES.get(code, message)
+    return status, code.upper(), message
 
 
 def _atlas_error(exc: AtlasError) -> ResponseReturnValue:

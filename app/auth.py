@@ -14,12 +14,17 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Request, Response
 
 from app.db import Database, Scope
+from app.instants import iso_ms
+
+if TYPE_CHECKING:
+    from app.identity import Identity
 
 COOKIE_NAME = "better-auth.session_token"
 DEFAULT_SESSION_TTL_S = 7 * 24 * 3600
@@ -157,11 +162,31 @@ def user_json(row: Mapping[str, object]) -> dict:
         "email": row["email"],
         "name": row["name"],
         "emailVerified": row["email_verified"],
+        "image": None,
         "role": row["platform_role"],
         "createdAt": _iso(row["created_at"]),
         "updatedAt": _iso(row["updated_at"]),
     }
 
 
+def session_json(ident: Identity, *, token: str | None) -> dict:
+    """A session as Better Auth shapes it; `token` is the caller's own (only its hash is stored).
+
+    Sessions are never changed in place (a switch mints a new one), so updatedAt is createdAt.
+    """
+    return {
+        "id": str(ident.session_id),
+        "token": token,
+        "userId": str(ident.user_id),
+        "activeOrganizationId": None if ident.org_id is None else str(ident.org_id),
+        "role": ident.role,
+        "expiresAt": iso_ms(ident.expires_at),
+        "createdAt": iso_ms(ident.session_created_at),
+        "updatedAt": iso_ms(ident.session_created_at),
+        "ipAddress": ident.ip_address,
+        "userAgent": ident.user_agent,
+    }
+
+
 def _iso(value: object) -> object:
-    return value.isoformat() if isinstance(value, (dt.datetime, dt.date)) else value
+    return iso_ms(value)

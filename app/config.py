@@ -205,6 +205,8 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_SEMANTIC_ROOT", "semantic_root"),
     EnvVariable("ATLAS_CURSOR_SECRET", "cursor_secret"),
     EnvVariable("ATLAS_PUBLIC_URL", "public_url"),
+    EnvVariable("ATLAS_TRUSTED_ORIGINS", "trusted_origins"),
+    EnvVariable("ATLAS_PASSWORD_RESET_SENDER", "password_reset_sender"),
     EnvVariable("ATLAS_SESSION_TTL_S", "session_ttl_s", int),
     EnvVariable("ATLAS_COOKIE_SECURE", "cookie_secure", flag),
     EnvVariable("ATLAS_ARGON2_TIME_COST", "argon2_time_cost", int),

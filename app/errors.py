@@ -4,6 +4,8 @@ The API maps these to one JSON shape in one place; everything else raises them.
 """
 from __future__ import annotations
 
+from app.better_auth_codes import MESSAGES
+
 
 class AtlasError(Exception):
     """Base of every error Atlas raises on purpose."""
@@ -138,6 +140,28 @@ class UserExistsError(UnprocessableError):
     """Signing up with an email that already has an account (Better Auth answers 422)."""
 
     code = "user_already_exists"
+
+
+class BetterAuthError(AtlasError):
+    """A refusal under /api/auth with Better Auth's own code, message and status (app/better_auth_codes.py)."""
+
+    status = 400
+    code = "VALIDATION_ERROR"
+
+    def __init__(self, code: str, *, status: int = 400, message: str | None = None) -> None:
+        super().__init__(message or MESSAGES[code])
+        self.code = code
+        self.status = status
+
+
+class OriginRefusedError(ForbiddenError):
+    """A cookie-authenticated unsafe request came from an untrusted origin, or named none (app/origins.py)."""
+
+    code = "invalid_origin"
+
+    def __init__(self, *, missing: bool, code: str = "") -> None:
+        self.code = code or ("missing_or_null_origin" if missing else "invalid_origin")
+        super().__init__(MESSAGES[self.code.upper()])
 
 
 class LastOwnerError(ConflictError):

@@ -30,6 +30,7 @@ F = TypeVar("F", bound=Callable[..., object])
 # the live session's row, its user and their memberships (sql/063_session_lookup.sql).
 _SESSION = (
     "SELECT s.id AS session_id, s.user_id, s.active_org_id, s.expires_at, s.created_at AS session_created_at,"
+    " s.user_agent, host(s.ip_address) AS ip_address,"
     " u.id, u.email, u.name, u.platform_role, u.email_verified, u.created_at, u.updated_at, m.role"
     " FROM sessions s JOIN users u ON u.id = s.user_id"
     " LEFT JOIN members m ON m.user_id = s.user_id AND m.org_id = s.active_org_id"
@@ -57,6 +58,8 @@ class Identity:
     session_created_at: dt.datetime
     user: dict[str, Any]
     api_key_id: uuid.UUID | None = None
+    user_agent: str | None = None
+    ip_address: str | None = None
 
 
 def lookup(db: Database, token_hash: str) -> Identity | None:
@@ -78,6 +81,8 @@ def lookup(db: Database, token_hash: str) -> Identity | None:
         token_hash=token_hash,
         session_created_at=row["session_created_at"],
         user=auth.user_json(row),
+        user_agent=row["user_agent"],
+        ip_address=row["ip_address"],
     )
 
 

@@ -6,14 +6,14 @@ names the org explicitly as well.
 """
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Mapping
 
 from psycopg import sql
 
 from app.db import Scope
-from app.errors import ConflictError, LastOwnerError, NotFoundError
+from app.errors import BetterAuthError
+from app.instants import iso_ms
 
 # Fixed SQL fragments composed with psycopg.sql (never with string operations).
 _MEMBER_SELECT = sql.SQL(
@@ -29,7 +29,7 @@ def _q(template: str, **parts: sql.Composable) -> sql.Composed:
 
 
 def _iso(value: object) -> object:
-    return value.isoformat() if isinstance(value, dt.datetime) else value
+    return iso_ms(value)
 
 
 def _str(value: object) -> str | None:
@@ -45,7 +45,7 @@ def member_json(row: Mapping[str, object]) -> dict:
     return {
         "id": str(row["id"]), "organizationId": str(row["org_id"]), "userId": str(row["user_id"]),
         "role": row["role"], "createdAt": _iso(row["created_at"]),
-        "user": {"id": str(row["user_id"]), "name": row["user_name"], "email": row["user_email"]},
+        "user": {"id": str(row["user_id"]), "name": row["user_name"], "email": row["user_email"], "image": None},
     }
 
 
@@ -57,10 +57,15 @@ def invitation_json(row: Mapping[str, object]) -> dict:
     }
 
 
+def invitations_sql(template: str) -> sql.Composed:
+    """A statement on invitations whose {c} is the invitation columns (composed, never concatenated)."""
+    return _q(template, c=_INVITATION_COLUMNS)
+
+
 def get_org(scope: Scope, org_id: uuid.UUID) -> dict:
     row = scope.fetch_one(_q("SELECT {c} FROM organizations WHERE id = %s", c=_ORG_COLUMNS), (org_id,))
     if row is None:
-        raise NotFoundError("organization not found")
+        raise BetterAuthError("ORGANIZATION_NOT_FOUND")
     return row
 
 
@@ -81,8 +86,14 @@ def membership(scope: Scope, *, user_id: uuid.UUID, org_id: uuid.UUID | None, sl
     )
 
 
-def list_members(scope: Scope, org_id: uuid.UUID) -> list[dict]:
-    return scope.fetch_all(_q("{m} ORDER BY m.created_at, m.id", m=_MEMBER_SELECT), {"org": org_id})
+def list_members(scope: Scope, org_id: uuid.UUID, *, limit: int | None = None, offset: int = 0) -> list[dict]:
+    """The org's members, oldest first; `limit` None is all of them (LIMIT NULL)."""
+    return scope.fetch_all(_q("{m} ORDER BY m.created_at, m.id LIMIT %(limit)s OFFSET %(offset)s", m=_MEMBER_SELECT),
+                           {"org": org_id, "limit": limit, "offset": offset})
+
+
+def count_members(scope: Scope, org_id: uuid.UUID) -> int:
+    return int(scope.fetch_value("SELECT count(*) FROM members WHERE org_id = %s", (org_id,)) or 0)
 
 
 def list_invitations(scope: Scope, org_id: uuid.UUID) -> list[dict]:
@@ -100,7 +111,15 @@ def find_member(scope: Scope, org_id: uuid.UUID, *, member_id: uuid.UUID | None 
         {"org": org_id, "id": member_id, "email": email},
     )
     if row is None:
-        raise NotFoundError("member not found in this organization")
+        raise BetterAuthError("MEMBER_NOT_FOUND")
+    return row
+
+
+def member_of(scope: Scope, org_id: uuid.UUID, *, user_id: uuid.UUID) -> dict:
+    """A user's membership of the org, for reading (no lock)."""
+    row = scope.fetch_one(_q("{m} AND m.user_id = %(user)s", m=_MEMBER_SELECT), {"org": org_id, "user": user_id})
+    if row is None:
+        raise BetterAuthError("MEMBER_NOT_FOUND")
     return row
 
 
@@ -111,7 +130,7 @@ def insert_member(scope: Scope, org_id: uuid.UUID, *, user_id: uuid.UUID, role: 
         (org_id, user_id, role),
     )
     if row is None:
-        raise ConflictError("this user is already a member of the organization")
+        raise BetterAuthError("USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION")
     return find_member(scope, org_id, member_id=row["id"])
 
 
@@ -127,12 +146,11 @@ def lock_owners(scope: Scope, org_id: uuid.UUID) -> set[uuid.UUID]:
     return {r["id"] for r in rows}
 
 
-def keep_an_owner(owners: set[uuid.UUID], *, losing: Mapping[str, object]) -> None:
-    """Raise LastOwnerError if `losing` (about to stop being an owner) is the only owner."""
+def keep_an_owner(owners: set[uuid.UUID], *, losing: Mapping[str, object],
+                  code: str = "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER") -> None:
+    """Refuse (Better Auth's `code`, 400) if `losing` (about to stop being an owner) is the only owner."""
     if losing["role"] == "owner" and not owners - {losing["id"]}:
-        raise LastOwnerError(
-            "an organization must keep at least one owner; make another member owner first"
-        )
+        raise BetterAuthError(code)
 
 
 def pending_invitation(scope: Scope, org_id: uuid.UUID, email: str) -> dict | None:
@@ -155,6 +173,17 @@ def insert_invitation(scope: Scope, org_id: uuid.UUID, *, email: str, role: str,
     return row
 
 
+def renew_invitation(scope: Scope, org_id: uuid.UUID, invitation_id: uuid.UUID) -> dict:
+    """A pending invitation sent again: its expiry starts over (48 hours, the table's default)."""
+    row = scope.fetch_one(
+        _q("UPDATE invitations SET expires_at = now() + interval '48 hours' WHERE org_id = %s AND id = %s"
+           " RETURNING {c}", c=_INVITATION_COLUMNS),
+        (org_id, invitation_id),
+    )
+    assert row is not None
+    return row
+
+
 def invitation_for_invitee(scope: Scope, invitation_id: uuid.UUID, email: str) -> dict:
     """The invitation addressed to `email`; any other is indistinguishable from a missing one."""
     row = scope.fetch_one(
@@ -162,5 +191,5 @@ def invitation_for_invitee(scope: Scope, invitation_id: uuid.UUID, email: str) -
         (invitation_id, email),
     )
     if row is None:
-        raise NotFoundError("invitation not found")
+        raise BetterAuthError("INVITATION_NOT_FOUND")
     return row

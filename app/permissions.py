@@ -20,6 +20,7 @@ from app import org_guard
 from app.errors import (
     AccessUndeclaredError,
     ApiKeyRefusedError,
+    BetterAuthError,
     ForbiddenError,
     NoActiveOrganizationError,
     UnauthorizedError,
@@ -80,6 +81,7 @@ class Access:
     names_target_org: bool = False
     org_optional: bool = False  # matrix: a session without an org is admitted (it sees no org's data)
     refusal: str = ""  # the 403 message, when the default one would not say what was refused
+    refusal_code: str = ""  # matrix: Better Auth's code (and message) for the 403 instead
     alternatives: tuple[Access, ...] = ()  # either: any one admits
     field: str = ""  # by_field: the body field choosing among `choices` ...
     default: str = ""  # ... and its value when absent
@@ -102,14 +104,15 @@ platform_admin_required = _declare(Access("platform_admin"))
 login_required_target_org = _declare(Access("login", names_target_org=True))
 
 
-def require(resource: str, action: str, *, org_optional: bool = False) -> Callable[[F], F]:
+def require(resource: str, action: str, *, org_optional: bool = False, refusal_code: str = "") -> Callable[[F], F]:
     """Declare a matrix cell; unknown names fail at import, not at request time.
 
     With org_optional, a session without an org is admitted too (the view then serves no org's data).
     """
     if resource not in PERMISSIONS or action not in ACTIONS:
         raise ValueError(f"unknown permission {resource}:{action}")
-    return _declare(Access("matrix", resource=resource, action=action, org_optional=org_optional))
+    return _declare(Access("matrix", resource=resource, action=action, org_optional=org_optional,
+                           refusal_code=refusal_code))
 
 
 def roles(*names: str, refusal: str = "") -> Access:
@@ -206,6 +209,8 @@ def admit(ident: Any, access: Access) -> None:
             "no active organization: call POST /api/auth/organization/set-active first"
         )
     if access.kind == "matrix" and not can(ident.role, str(access.resource), str(access.action)):
+        if access.refusal_code:
+            raise BetterAuthError(access.refusal_code, status=403)
         raise ForbiddenError(access.refusal or f"role {ident.role!r} may not {access.action} {access.resource}")
     if access.kind == "roles" and ident.role not in access.roles:
         raise ForbiddenError(access.refusal or f"only {' or '.join(access.roles)} may do this")

@@ -22,6 +22,7 @@ from app.config import Settings
 from app.connections import Connections, build_connections
 from app.db import Database
 from app.inflight import InflightLimiter
+from app.origin_list import trusted_origins
 from app.paging import Cursors
 from app.placement import PlacedSource
 from app.pool_gauges import Sampler
@@ -56,6 +57,7 @@ class AtlasServices:
     sign_in_throttle: SignInThrottle
     readiness: Readiness  # GET /readyz
     pool_gauges: Sampler  # pool totals for GET /metrics
+    trusted_origins: frozenset[str]  # cookie-authenticated writes and CORS (app/origins.py)
 
     def close(self) -> None:
         """Release everything, in the reverse order of building."""
@@ -104,6 +106,7 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
         cursors=Cursors(settings.cursor_secret.encode()), pools=pools, db=db, cache=cache, limiter=limiter,
         inflight=inflight, semantic=semantic, connections=connections, queries=queries, platform_db=platform_db,
         sign_in_throttle=throttle, readiness=readiness, pool_gauges=Sampler(pools),
+        trusted_origins=trusted_origins(config),
     )
 
 

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from tests.support.api_module import audit_rows
+from tests.support.errors import error_of
 
 
 def walk(user, **query) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -39,7 +40,7 @@ def test_only_admins_and_owners_read_the_trail(shared_orgs, role, status):
     r = shared_orgs.user("a", role).get("/api/v1/admin/audit")
     assert r.status_code == status
     if status == 403:
-        assert r.get_json()["error"]["code"] == "forbidden"
+        assert error_of(r)["code"] == "forbidden"
 
 
 def test_entries_show_actor_action_entity_id_fields_and_request_id(shared_orgs, mutations):
@@ -98,4 +99,4 @@ def test_filters_by_action_entity_actor_and_time(shared_orgs, mutations):
 ])
 def test_bad_filters_are_400_naming_the_parameter(shared_orgs, query, field):
     r = shared_orgs.user("a", "admin").get("/api/v1/admin/audit", query_string=query)
-    assert r.status_code == 400 and field in r.get_json()["error"]["fields"]
+    assert r.status_code == 400 and field in error_of(r)["fields"]

@@ -7,6 +7,7 @@ import psycopg
 import pytest
 
 from tests.support.api_module import audit_rows, call, org_snapshot
+from tests.support.errors import error_of
 
 
 def _messages_in_db(admin_url: str, conversation_id: str) -> int:
@@ -55,8 +56,8 @@ def test_another_org_cannot_see_touch_or_post_into_it(shared_orgs, conversation,
     # A member may delete nothing (403 before any lookup); everyone else finds nothing (404).
     expected = 403 if (role, method) == ("member", "DELETE") else 404
     assert (hit.status_code, miss.status_code) == (expected, expected)
-    assert hit.get_json()["error"]["message"].replace(conversation["id"], "<id>") == \
-        miss.get_json()["error"]["message"].replace(str(missing), "<id>")
+    assert error_of(hit)["message"].replace(conversation["id"], "<id>") == \
+        error_of(miss)["message"].replace(str(missing), "<id>")
     listed = outsider.get("/api/v1/conversations", query_string={"limit": 200}).get_json()["data"]
     assert conversation["id"] not in {c["id"] for c in listed}
     assert org_snapshot(shared_orgs.db.admin_url, shared_orgs.org_a) == before
@@ -64,7 +65,7 @@ def test_another_org_cannot_see_touch_or_post_into_it(shared_orgs, conversation,
 
 def test_a_member_may_not_delete_a_conversation(shared_orgs, conversation):
     r = shared_orgs.user("a", "member").delete(f"/api/v1/conversations/{conversation['id']}")
-    assert r.status_code == 403 and r.get_json()["error"]["code"] == "forbidden"
+    assert r.status_code == 403 and error_of(r)["code"] == "forbidden"
     assert shared_orgs.user("a", "member").get(f"/api/v1/conversations/{conversation['id']}").status_code == 200
     assert _messages_in_db(shared_orgs.db.admin_url, conversation["id"]) == 1
 
@@ -124,7 +125,7 @@ def test_pages_are_newest_activity_first_and_a_message_moves_a_conversation_up(s
 ])
 def test_invalid_messages_are_400_naming_the_field(shared_orgs, conversation, body, fields):
     r = shared_orgs.user("a", "member").post(f"/api/v1/conversations/{conversation['id']}/messages", json=body)
-    assert r.status_code == 400 and r.get_json()["error"]["fields"] == fields
+    assert r.status_code == 400 and error_of(r)["fields"] == fields
     assert _messages_in_db(shared_orgs.db.admin_url, conversation["id"]) == 1
 
 
@@ -136,9 +137,9 @@ def test_invalid_messages_are_400_naming_the_field(shared_orgs, conversation, bo
 def test_invalid_conversation_bodies_are_refused(shared_orgs, body, fields):
     r = shared_orgs.user("a", "member").post("/api/v1/conversations", json=body)
     if fields is None:  # any org-naming field that is not the session's org: the cross-org guard
-        assert r.status_code == 403 and r.get_json()["error"]["code"] == "cross_org_refused"
+        assert r.status_code == 403 and error_of(r)["code"] == "cross_org_refused"
     else:
-        assert r.status_code == 400 and r.get_json()["error"]["fields"] == fields
+        assert r.status_code == 400 and error_of(r)["fields"] == fields
 
 
 @pytest.mark.parametrize("method, suffix", [("GET", ""), ("DELETE", ""), ("POST", "/messages")])
@@ -146,4 +147,4 @@ def test_a_malformed_conversation_id_is_404(shared_orgs, method, suffix):
     r = call(shared_orgs.user("a", "owner"), method, f"/api/v1/conversations/nope{suffix}",
              json={"content": "x"} if method == "POST" else None)
     assert r.status_code == 404
-    assert r.get_json() == {"error": {"code": "not_found", "message": "conversation nope not found"}}
+    assert r.get_json() == {"code": "not_found", "message": "conversation nope not found"}

@@ -15,6 +15,7 @@ from psycopg import sql
 from app.entities import ENTITIES
 from tests.support.api import anonymous
 from tests.support.api_module import audit_rows, refs_in, same_value, sample_body
+from tests.support.errors import error_of
 
 ENTITY_NAMES = sorted(ENTITIES)
 
@@ -75,7 +76,7 @@ def test_knowledge_file_size_and_uploader_are_set_by_the_server(shared_orgs):
     assert (patched["size_bytes"], patched["created_by"]) == (3, str(user.user_id))
     r = user.post("/api/v1/knowledge-files", json={**body, "size_bytes": 1, "created_by": str(uuid.uuid4())})
     assert r.status_code == 400
-    assert r.get_json()["error"]["fields"] == {"size_bytes": "is read-only", "created_by": "is read-only"}
+    assert error_of(r)["fields"] == {"size_bytes": "is read-only", "created_by": "is read-only"}
 
 
 def test_pages_walk_every_row_once_in_order_with_filters(shared_orgs):
@@ -126,8 +127,8 @@ def test_default_limit_is_50_and_at_most_200(shared_orgs):
 def test_bad_list_parameters_are_400_naming_the_parameter(shared_orgs, query, field):
     r = shared_orgs.user("a", "member").get("/api/v1/contacts", query_string=query)
     assert r.status_code == 400
-    assert r.get_json()["error"]["code"] == "validation_error"
-    assert field in r.get_json()["error"]["fields"]
+    assert error_of(r)["code"] == "validation_error"
+    assert field in error_of(r)["fields"]
 
 
 @pytest.mark.parametrize("name", ENTITY_NAMES)
@@ -135,7 +136,7 @@ def test_create_without_required_fields_names_each_of_them(shared_orgs, name):
     r = shared_orgs.user("a", "member").post(f"/api/v1/{name}", json={})
     required = {f.name for f in ENTITIES[name].fields if f.required}
     assert r.status_code == 400
-    assert r.get_json()["error"]["fields"] == dict.fromkeys(required, "is required")
+    assert error_of(r)["fields"] == dict.fromkeys(required, "is required")
 
 
 @pytest.mark.parametrize("body, fields", [
@@ -153,7 +154,7 @@ def test_invalid_create_is_400_with_a_message_per_field_and_writes_nothing(share
     before = len(audit_rows(shared_orgs.db.admin_url, shared_orgs.org_a))
     r = user.post("/api/v1/contacts", json=body)
     assert r.status_code == 400
-    assert r.get_json()["error"]["fields"] == fields
+    assert error_of(r)["fields"] == fields
     assert len(audit_rows(shared_orgs.db.admin_url, shared_orgs.org_a)) == before
 
 
@@ -161,7 +162,7 @@ def test_a_body_naming_the_sessions_own_org_passes_the_guard_but_org_id_is_not_w
     r = shared_orgs.user("a", "member").post(
         "/api/v1/contacts", json={"first_name": "Ann", "org_id": str(shared_orgs.org_a)})
     assert r.status_code == 400
-    assert r.get_json()["error"]["fields"] == {"org_id": "is not a field of contacts"}
+    assert error_of(r)["fields"] == {"org_id": "is not a field of contacts"}
 
 
 def test_invalid_patch_names_fields_and_leaves_the_row_alone(shared_orgs):
@@ -169,7 +170,7 @@ def test_invalid_patch_names_fields_and_leaves_the_row_alone(shared_orgs):
     lead = user.post("/api/v1/leads", json={"first_name": "Lee", "score": 10}).get_json()
     r = user.patch(f"/api/v1/leads/{lead['id']}", json={"score": 101, "status": "zombie"})
     assert r.status_code == 400
-    assert set(r.get_json()["error"]["fields"]) == {"score", "status"}
+    assert set(error_of(r)["fields"]) == {"score", "status"}
     assert user.patch(f"/api/v1/leads/{lead['id']}", json={}).status_code == 400
     assert user.get(f"/api/v1/leads/{lead['id']}").get_json() == lead
 
@@ -182,15 +183,15 @@ def test_a_malformed_id_is_404_like_a_missing_row(shared_orgs, method, raw_id):
     kw = {"json": {"title": "x"}} if method == "PATCH" else {}
     r = call(f"/api/v1/contacts/{raw_id}", **kw)
     assert r.status_code == 404
-    assert r.get_json() == {"error": {"code": "not_found", "message": f"contact {raw_id} not found"}}
+    assert r.get_json() == {"code": "not_found", "message": f"contact {raw_id} not found"}
 
 
 def test_a_body_that_is_not_a_json_object_is_400(shared_orgs):
     user = shared_orgs.user("a", "member")
     r = user.post("/api/v1/notes", data="body=hi", content_type="application/x-www-form-urlencoded")
-    assert r.status_code == 400 and r.get_json()["error"]["code"] == "validation_error"
+    assert r.status_code == 400 and error_of(r)["code"] == "validation_error"
     r = user.post("/api/v1/notes", json=["body"])
-    assert r.status_code == 400 and r.get_json()["error"]["code"] == "validation_error"
+    assert r.status_code == 400 and error_of(r)["code"] == "validation_error"
 
 
 @pytest.mark.parametrize("method, path", [
@@ -200,7 +201,7 @@ def test_a_body_that_is_not_a_json_object_is_400(shared_orgs):
 ])
 def test_crm_without_a_session_is_401(shared_orgs, method, path):
     r = anonymous(shared_orgs.app).open(path, method=method, json={"first_name": "x"})
-    assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
+    assert r.status_code == 401 and error_of(r)["code"] == "unauthorized"
 
 
 def test_every_entity_has_all_five_routes(shared_orgs):

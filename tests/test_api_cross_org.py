@@ -14,6 +14,7 @@ import pytest
 from app.entities import ENTITIES
 from tests.support import rows
 from tests.support.api_module import audit_rows, call, org_snapshot, ref_tables, refs_in, row_of, sample_body
+from tests.support.errors import error_of
 
 ENTITY_NAMES = sorted(ENTITIES)
 ITEM_METHODS = ("GET", "PATCH", "DELETE")
@@ -62,7 +63,7 @@ def test_b_row_id_is_404_exactly_like_a_missing_one(shared_orgs, theirs, b_uncha
     hit = call(attacker, method, f"/api/v1/{name}/{target}", json=body)
     miss = call(attacker, method, f"/api/v1/{name}/{missing}", json=body)
     assert (hit.status_code, miss.status_code) == (404, 404)
-    assert hit.get_json()["error"]["code"] == "not_found"
+    assert error_of(hit)["code"] == "not_found"
     assert _without(hit.get_json(), target) == _without(miss.get_json(), missing)
     assert hit.headers.get("Content-Type") == miss.headers.get("Content-Type")
 
@@ -91,12 +92,12 @@ def test_a_reference_to_a_b_row_is_refused_on_create_and_update(shared_orgs, b_t
 
     r = attacker.post(f"/api/v1/{name}", json=sample_body(entity, variant=1, refs={**ours, field: foreign}))
     assert r.status_code == 400, r.get_json()
-    assert r.get_json()["error"]["fields"] == {field: "does not exist"}
+    assert error_of(r)["fields"] == {field: "does not exist"}
     assert org_snapshot(shared_orgs.db.admin_url, shared_orgs.org_a)[entity.table] == before
 
     own = attacker.post(f"/api/v1/{name}", json=sample_body(entity, variant=1, refs=ours)).get_json()
     r = attacker.patch(f"/api/v1/{name}/{own['id']}", json={field: str(foreign)})
-    assert r.status_code == 400 and r.get_json()["error"]["fields"] == {field: "does not exist"}
+    assert r.status_code == 400 and error_of(r)["fields"] == {field: "does not exist"}
     assert attacker.get(f"/api/v1/{name}/{own['id']}").get_json() == own
 
 
@@ -118,7 +119,7 @@ def test_a_body_naming_b_is_refused_403_and_audited(shared_orgs, theirs, b_uncha
     body = {**sample_body(entity, variant=1), key: str(shared_orgs.org_b)}
     r = attacker.post(f"/api/v1/{name}", json=body, headers={"X-Request-Id": request_id})
     assert r.status_code == 403
-    assert r.get_json()["error"]["code"] == "cross_org_refused"
+    assert error_of(r)["code"] == "cross_org_refused"
     assert org_snapshot(shared_orgs.db.admin_url, shared_orgs.org_a)[entity.table] == before
     [entry] = audit_rows(shared_orgs.db.admin_url, shared_orgs.org_a, request_id=request_id)
     assert (entry["action"], entry["outcome"], entry["actor_user_id"]) == (
@@ -134,7 +135,7 @@ def test_naming_b_on_an_a_row_or_in_the_query_is_refused_and_the_row_kept(shared
     r = call(attacker, method, f"/api/v1/notes/{own['id']}?orgId={shared_orgs.org_b}",
              json={"body": "theirs", "data": {"organization_id": str(shared_orgs.org_b)}} if method == "PATCH" else None,
              headers={"X-Request-Id": request_id})
-    assert r.status_code == 403 and r.get_json()["error"]["code"] == "cross_org_refused"
+    assert r.status_code == 403 and error_of(r)["code"] == "cross_org_refused"
     assert attacker.get(f"/api/v1/notes/{own['id']}").get_json() == own
     assert len(audit_rows(shared_orgs.db.admin_url, shared_orgs.org_a, request_id=request_id)) == 1
 

@@ -164,6 +164,14 @@ def test_a_forged_key_naming_another_org_resolves_to_nothing(world):
     ("GET", "/api/auth/organization/list", None),
     ("POST", "/api/auth/organization/leave", {}),
     ("POST", KEYS, {"name": "child", "role": "member"}),
+    ("POST", "/api/auth/update-user", {"name": "Renamed by a key"}),
+    ("POST", "/api/auth/change-password", {"currentPassword": "x" * 12, "newPassword": "y" * 12}),
+    ("GET", "/api/auth/list-sessions", None),
+    ("POST", "/api/auth/revoke-sessions", {}),
+    ("POST", "/api/auth/revoke-other-sessions", {}),
+    ("POST", "/api/auth/revoke-session", {"token": "x"}),
+    ("GET", "/api/auth/organization/list-user-invitations", None),
+    ("POST", "/api/auth/organization/reject-invitation", {"invitationId": "00000000-0000-4000-8000-000000000000"}),
 ])
 def test_a_key_cannot_switch_orgs_act_on_the_persons_account_or_mint_keys(world, method, path, body):
     machine = as_key(world, new_key(world, creator="owner", role="owner")["key"])

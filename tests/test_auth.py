@@ -17,6 +17,7 @@ from tests.support.api import (
     make_app,
     sign_up,
 )
+from tests.support.errors import error_of
 
 
 def _admin(db):  # type: ignore[no-untyped-def]
@@ -62,14 +63,15 @@ def test_signing_up_an_existing_email_is_422(api_app):
     r = api_app.test_client().post("/api/auth/sign-up/email",
                                    json={"email": "DUP@example.test", "password": PASSWORD, "name": "x"})
     assert r.status_code == 422
-    assert r.get_json()["error"]["code"] == "user_already_exists"
+    assert error_of(r) == {"code": "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+                           "message": "User already exists. Use another email."}
 
 
 def test_sign_up_reports_every_bad_field(api_app):
     r = api_app.test_client().post("/api/auth/sign-up/email",
                                    json={"email": "not-an-email", "password": "short", "name": ""})
     assert r.status_code == 400
-    assert set(r.get_json()["error"]["fields"]) == {"email", "password", "name"}
+    assert set(error_of(r)["fields"]) == {"email", "password", "name"}
 
 
 @pytest.mark.parametrize("email,password", [("owner@acme.test", "wrong password"),
@@ -77,7 +79,7 @@ def test_sign_up_reports_every_bad_field(api_app):
 def test_sign_in_with_bad_credentials_is_401_with_one_message(two_orgs, email, password):
     r = two_orgs.app.test_client().post("/api/auth/sign-in/email", json={"email": email, "password": password})
     assert r.status_code == 401
-    assert r.get_json()["error"] == {"code": "unauthorized", "message": "invalid email or password"}
+    assert error_of(r) == {"code": "INVALID_EMAIL_OR_PASSWORD", "message": "Invalid email or password"}
 
 
 def test_sign_in_binds_the_session_to_the_users_org(two_orgs):
@@ -98,13 +100,15 @@ def test_bearer_token_wins_over_the_cookie(two_orgs):
 
 def test_sign_out_revokes_the_session(two_orgs):
     user = two_orgs.user("a", "member")
-    assert user.get("/api/auth/get-session").status_code == 200
+    assert user.get("/api/auth/get-session").get_json() is not None
     r = user.post("/api/auth/sign-out")
     assert r.status_code == 200 and r.get_json() == {"success": True}
     assert f"{COOKIE_NAME}=;" in r.headers["Set-Cookie"]
     assert _session_row(two_orgs.db, user.token)["revoked_at"] is not None
     r = user.get("/api/auth/get-session")
-    assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
+    assert r.status_code == 200 and r.get_json() is None  # Better Auth's answer without a session
+    r = user.get("/api/auth/list-sessions")
+    assert r.status_code == 401 and error_of(r)["code"] == "UNAUTHORIZED"
 
 
 def test_an_expired_token_is_401(two_orgs):
@@ -117,8 +121,9 @@ def test_an_expired_token_is_401(two_orgs):
 
 @pytest.mark.parametrize("header", ["Bearer not-a-real-token", "Bearer ", "Basic abc", "Bearer " + "x" * 500])
 def test_garbage_credentials_are_401(api_app, header):
-    r = api_app.test_client().get("/api/auth/get-session", headers={"Authorization": header})
+    r = api_app.test_client().get("/api/auth/list-sessions", headers={"Authorization": header})
     assert r.status_code == 401
+    assert api_app.test_client().get("/api/auth/get-session", headers={"Authorization": header}).get_json() is None
 
 
 def test_session_expiry_is_configurable(fresh_db):
@@ -158,6 +163,8 @@ def test_switching_orgs_issues_a_fresh_token_and_revokes_the_old(two_orgs, consu
     # the old token is dead, in the database and at the door
     assert _session_row(two_orgs.db, old)["revoked_at"] is not None
     assert consultant.client.get("/api/auth/get-session",
+                                 headers={"Authorization": f"Bearer {old}"}).get_json() is None
+    assert consultant.client.get("/api/auth/list-sessions",
                                  headers={"Authorization": f"Bearer {old}"}).status_code == 401
     session = consultant.client.get("/api/auth/get-session", headers={"Authorization": f"Bearer {new}"}).get_json()
     assert session["session"]["activeOrganizationId"] == str(two_orgs.org_b)
@@ -185,8 +192,11 @@ def test_clearing_the_active_org_leaves_a_session_without_tenant_access(two_orgs
     user = two_orgs.user("a", "owner")
     user.set_active(None)
     assert user.get("/api/auth/get-session").get_json()["session"]["activeOrganizationId"] is None
-    r = user.get("/api/auth/organization/get-full-organization")
-    assert r.status_code == 403 and r.get_json()["error"]["code"] == "no_active_organization"
+    assert user.get("/api/auth/organization/get-full-organization").get_json() is None
+    r = user.get("/api/auth/organization/get-active-member")
+    assert r.status_code == 400 and error_of(r)["code"] == "NO_ACTIVE_ORGANIZATION"
+    r = user.get("/api/v1/contacts")
+    assert r.status_code == 403 and error_of(r)["code"] == "no_active_organization"
 
 
 def test_a_removed_member_keeps_the_session_but_loses_the_org(two_orgs):
@@ -196,7 +206,9 @@ def test_a_removed_member_keeps_the_session_but_loses_the_org(two_orgs):
     assert r.status_code == 200
     session = member.get("/api/auth/get-session").get_json()["session"]
     assert session["activeOrganizationId"] is None
-    assert member.get("/api/auth/organization/get-full-organization").status_code == 403
+    assert member.get("/api/auth/organization/get-full-organization").get_json() is None
+    assert member.get("/api/auth/organization/get-active-member").status_code == 400
+    assert member.get("/api/v1/contacts").status_code == 403
 
 
 # ----- no identity cache: every request reads its session afresh -----
@@ -204,10 +216,10 @@ def test_a_removed_member_keeps_the_session_but_loses_the_org(two_orgs):
 def test_a_session_revoked_behind_the_apps_back_is_refused_on_the_next_request(api_app, fresh_db):
     """Proof that nothing is cached: the database's word is the app's on the very next request."""
     user = sign_up(api_app, "cache@example.test")
-    assert user.get("/api/auth/get-session").status_code == 200
+    assert user.get("/api/auth/get-session").get_json() is not None
     with _admin(fresh_db) as conn:
         conn.execute("UPDATE sessions SET revoked_at = now()")
-    assert user.get("/api/auth/get-session").status_code == 401
+    assert user.get("/api/auth/get-session").get_json() is None
 
 
 def test_a_role_changed_behind_the_apps_back_applies_on_the_next_request(api_app, fresh_db):
@@ -215,18 +227,18 @@ def test_a_role_changed_behind_the_apps_back_applies_on_the_next_request(api_app
     org_id = create_org(owner, "Direct", "direct")
     worker = sign_up(api_app, "worker@example.test")
     invite_and_join(owner, worker, "admin")
-    assert worker.get("/api/auth/organization/list-members").status_code == 200
+    assert worker.get("/api/auth/organization/list-invitations").status_code == 200
     with _admin(fresh_db) as conn:
         conn.execute("UPDATE members SET role = 'member' WHERE org_id = %s AND user_id = %s",
                      (org_id, worker.user_id))
-    assert worker.get("/api/auth/organization/list-members").status_code == 403
+    assert worker.get("/api/auth/organization/list-invitations").status_code == 403
 
 
 def test_sign_out_takes_effect_at_once(api_app):
     user = sign_up(api_app, "out@example.test")
-    assert user.get("/api/auth/get-session").status_code == 200
+    assert user.get("/api/auth/get-session").get_json() is not None
     user.post("/api/auth/sign-out")
-    assert user.get("/api/auth/get-session").status_code == 401
+    assert user.get("/api/auth/get-session").get_json() is None
 
 
 def test_role_change_and_removal_take_effect_at_once(api_app):
@@ -234,21 +246,21 @@ def test_role_change_and_removal_take_effect_at_once(api_app):
     create_org(owner, "Cached", "cached")
     worker = sign_up(api_app, "worker@example.test")
     invite_and_join(owner, worker, "member")
-    assert worker.get("/api/auth/organization/list-members").status_code == 403
+    assert worker.get("/api/auth/organization/list-invitations").status_code == 403
     r = owner.post("/api/auth/organization/update-member-role",
                    json={"memberId": str(worker.member_id), "role": "admin"})
     assert r.status_code == 200
-    assert worker.get("/api/auth/organization/list-members").status_code == 200
+    assert worker.get("/api/auth/organization/list-invitations").status_code == 200
     owner.post("/api/auth/organization/remove-member", json={"memberIdOrEmail": worker.email})
-    assert worker.get("/api/auth/organization/list-members").status_code == 403
+    assert worker.get("/api/auth/organization/list-invitations").status_code == 400
 
 
 def test_a_session_is_refused_once_it_expires(fresh_db):
     app = make_app(fresh_db, session_ttl_s=1)
     try:
         user = sign_up(app, "brief@example.test")
-        assert user.get("/api/auth/get-session").status_code == 200
+        assert user.get("/api/auth/get-session").get_json() is not None
         time.sleep(1.2)
-        assert user.get("/api/auth/get-session").status_code == 401
+        assert user.get("/api/auth/get-session").get_json() is None
     finally:
         close_app(app)

@@ -1,4 +1,4 @@
-"""Every error path answers `{"error": {"code", "message"}}` (+ "fields"), never a trace or SQL.
+"""Every error path answers `{"code", "message"}` (+ "fields") at the top level, never a trace or SQL.
 
 Database errors are raised for real, by real statements against PostgreSQL,
 through probe routes that use the app's own door.
@@ -15,6 +15,7 @@ from app.api import get_db
 from app.errors import AtlasError
 from app.permissions import member_required, public
 from tests.support.api import PASSWORD, close_app, make_app, sign_up, two_org_world
+from tests.support.errors import error_of, is_exact_error
 
 LEAKS = ("Traceback", "SELECT", "INSERT", "UPDATE ", "audit_log", "psycopg", "File \"", "violates")
 
@@ -23,8 +24,8 @@ def assert_error(response, status: int, code: str | None = None) -> dict:  # typ
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.is_json
     body = response.get_json()
-    assert set(body) == {"error"}
-    error = body["error"]
+    assert is_exact_error(body), body
+    error = error_of(body)
     assert set(error) in ({"code", "message"}, {"code", "message", "fields"})
     assert isinstance(error["code"], str) and isinstance(error["message"], str) and error["message"]
     if code is not None:
@@ -81,6 +82,10 @@ def probe_blueprint() -> Blueprint:
         cls = {c.__name__: c for c in _atlas_errors()}[name]
         # Server faults (500) may carry internal text; it must not reach the client.
         internal = cls.status >= 500 and cls.status != 503
+        if cls is app_errors.BetterAuthError:
+            raise cls(cls.code)  # its argument is one of Better Auth's codes
+        if cls is app_errors.OriginRefusedError:
+            raise cls(missing=False)
         raise cls("SELECT secret FROM audit_log" if internal else f"{name} happened")
 
     @bp.get("/crash")
@@ -120,9 +125,12 @@ def test_an_unexpected_exception_is_a_generic_500_with_the_request_id(world):
 def test_http_level_errors(world):
     client = world.app.test_client()
     assert_error(client.get("/no/such/path"), 404, "not_found")
-    assert_error(client.get("/api/auth/sign-in/email"), 405, "method_not_allowed")
+    assert_error(client.get("/api/v1/settings/nope"), 404, "not_found")
+    assert_error(client.get("/api/auth/no-such-endpoint"), 404, "NOT_FOUND")  # Better Auth's codes there
+    assert_error(client.get("/api/auth/sign-in/email"), 405, "METHOD_NOT_ALLOWED")
+    assert_error(client.delete("/api/v1/settings"), 405, "method_not_allowed")
     assert_error(client.post("/api/auth/sign-in/email", data="x" * (3 * 1024 * 1024),
-                             content_type="application/json"), 413, "payload_too_large")
+                             content_type="application/json"), 413, "PAYLOAD_TOO_LARGE")
 
 
 @pytest.mark.parametrize("data,content_type", [
@@ -131,29 +139,33 @@ def test_http_level_errors(world):
 ])
 def test_a_body_that_is_not_a_json_object_is_400(world, data, content_type):
     r = world.app.test_client().post("/api/auth/sign-in/email", data=data, content_type=content_type)
-    assert_error(r, 400, "validation_error")
+    assert_error(r, 400, "VALIDATION_ERROR")
 
 
 def test_application_error_paths(world):
     client = world.app.test_client()
     member, admin = world.user("a", "member"), world.user("a", "admin")
     fields = assert_error(client.post("/api/auth/sign-up/email", json={"email": "bad"}), 400,
-                          "validation_error")["fields"]
+                          "VALIDATION_ERROR")["fields"]
     assert set(fields) == {"email", "password", "name"}
     assert_error(client.post("/api/auth/sign-in/email", json={"email": "owner@acme.test", "password": "nope"}),
-                 401, "unauthorized")
-    assert_error(client.get("/api/auth/get-session"), 401, "unauthorized")
-    assert_error(member.get("/api/auth/organization/list-members"), 403, "forbidden")
+                 401, "INVALID_EMAIL_OR_PASSWORD")
+    assert_error(client.get("/api/auth/list-sessions"), 401, "UNAUTHORIZED")
+    assert_error(client.get("/api/v1/contacts"), 401, "unauthorized")
+    assert_error(member.get("/api/auth/organization/list-invitations"), 403, "YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS")
+    assert_error(member.get("/api/v1/admin/audit"), 403, "forbidden")
     assert_error(admin.get(f"/api/auth/organization/list-members?organizationId={world.org_b}"), 403,
-                 "cross_org_refused")
+                 "CROSS_ORG_REFUSED")
     assert_error(admin.post("/api/auth/organization/update-member-role",
-                            json={"memberId": str(uuid.uuid4()), "role": "member"}), 404, "not_found")
-    assert_error(admin.post("/api/auth/organization/create", json={"name": "A", "slug": "acme"}), 409, "conflict")
+                            json={"memberId": str(uuid.uuid4()), "role": "member"}), 400, "MEMBER_NOT_FOUND")
+    assert_error(admin.post("/api/auth/organization/create", json={"name": "A", "slug": "acme"}), 400,
+                 "ORGANIZATION_ALREADY_EXISTS")
     assert_error(client.post("/api/auth/sign-up/email",
                              json={"email": "owner@acme.test", "password": PASSWORD, "name": "x"}),
-                 422, "user_already_exists")
+                 422, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL")
     loner = sign_up(world.app, f"loner-{uuid.uuid4().hex[:6]}@x.test")
-    assert_error(loner.get("/api/auth/organization/get-full-organization"), 403, "no_active_organization")
+    assert_error(loner.get("/api/auth/organization/get-active-member"), 400, "NO_ACTIVE_ORGANIZATION")
+    assert_error(loner.get("/api/v1/contacts"), 403, "no_active_organization")
 
 
 def test_an_unreachable_database_is_503_with_an_actionable_message(fresh_db):
@@ -162,7 +174,7 @@ def test_an_unreachable_database_is_503_with_an_actionable_message(fresh_db):
     try:
         r = app.test_client().post("/api/auth/sign-in/email", json={"email": "a@b.test", "password": PASSWORD})
         # The database is down, not the pool too small: the message must not send operators to the pool size.
-        error = assert_error(r, 503, "database_unavailable")
+        error = assert_error(r, 503, "DATABASE_UNAVAILABLE")
         assert "database is unreachable" in error["message"] and "ATLAS_POOL" not in error["message"]
     finally:
         close_app(app)

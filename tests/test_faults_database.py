@@ -23,6 +23,7 @@ from flask import Flask
 from tests.support import databases
 from tests.support.api import ApiUser, close_app, create_org, make_app, sign_up
 from tests.support.databases import DatabaseFactory
+from tests.support.errors import error_of
 from tests.support.server import Cluster
 from tests.support.serving import atlas_serve, request
 
@@ -220,7 +221,7 @@ def test_while_the_database_is_down_503s_say_so_and_name_no_pool_setting(cluster
                                ("/api/v1/query", {"sql": "SELECT 1"})):
                 started = time.monotonic()
                 r = owner.post(path, json=body) if body is not None else owner.get(path)
-                answers.append((path, r.status_code, r.headers.get("Retry-After"), r.get_json()["error"],
+                answers.append((path, r.status_code, r.headers.get("Retry-After"), error_of(r),
                                 time.monotonic() - started))
         finally:
             back = pg.start()

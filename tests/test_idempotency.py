@@ -13,6 +13,7 @@ from app.idempotency import is_idempotent
 from app.openapi import build_document, openapi_path
 from tests.support.api import ApiUser, TwoOrgs
 from tests.support.api_module import audit_rows
+from tests.support.errors import error_of
 
 
 def _key() -> str:
@@ -69,9 +70,9 @@ def test_the_same_key_with_another_body_is_refused_and_writes_nothing(shared_org
     user, key = shared_orgs.user("a", "member"), _key()
     assert _keyed(user, "/api/v1/contacts", {"first_name": "One"}, key).status_code == 201
     r = _keyed(user, "/api/v1/contacts", {"first_name": "Two"}, key)
-    assert r.status_code == 422 and r.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert r.status_code == 422 and error_of(r)["code"] == "idempotency_key_reused"
     r = _keyed(user, "/api/v1/accounts", {"name": "Other path"}, key)
-    assert r.status_code == 422 and r.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert r.status_code == 422 and error_of(r)["code"] == "idempotency_key_reused"
     db = shared_orgs.db.admin_url
     assert _count(db, "SELECT count(*) FROM contacts WHERE first_name = 'Two'", ()) == 0
     assert _count(db, "SELECT count(*) FROM accounts WHERE name = 'Other path'", ()) == 0
@@ -101,7 +102,7 @@ def test_a_malformed_key_is_a_400(shared_orgs: TwoOrgs) -> None:
         headers = {"Authorization": f"Bearer {user.token}", "Idempotency-Key": key.encode().decode("latin-1")}
         r = user.client.post("/api/v1/contacts", json={"first_name": "K"}, headers=headers)
         assert r.status_code == 400, (key, r.get_json())
-        assert "Idempotency-Key" in r.get_json()["error"]["fields"]
+        assert "Idempotency-Key" in error_of(r)["fields"]
 
 
 def test_a_duplicate_while_the_first_is_in_flight_answers_409(shared_orgs: TwoOrgs) -> None:
@@ -117,7 +118,7 @@ def test_a_duplicate_while_the_first_is_in_flight_answers_409(shared_orgs: TwoOr
         _wait_for_lock_waiter(shared_orgs.db.admin_url)
         duplicate = _keyed(user, "/api/v1/contacts", body, key, client=app.test_client())
         assert duplicate.status_code == 409, duplicate.get_json()
-        assert duplicate.get_json()["error"]["code"] == "idempotency_in_flight"
+        assert error_of(duplicate)["code"] == "idempotency_in_flight"
         assert duplicate.headers["Retry-After"] == "1"
         blocker.rollback()  # releases the table lock: the first request finishes
         first.join(timeout=30)

@@ -12,6 +12,7 @@ import pytest
 from app.errors import AgentCapacityError, SqlRejectedError, TooManyConcurrentQueriesError
 from app.gateway import prepare
 from app.inflight import InflightLimiter
+from tests.support.errors import error_of
 from tests.support.serving import atlas_serve, request
 
 HEAVY_SQL = "SELECT count(*) FROM generate_series(1,100000) a, generate_series(1,100000) b"
@@ -56,10 +57,10 @@ def test_the_in_flight_limit_holds_across_two_workers_and_refuses_at_once(served
                                     range(8)))
         ran = [a for a in answers if a[0] != 429]
         refused = [a for a in answers if a[0] == 429]
-        assert [(a[0], a[2]["error"]["code"]) for a in ran] == [(400, "query_timeout")], answers
+        assert [(a[0], error_of(a[2])["code"]) for a in ran] == [(400, "query_timeout")], answers
         for _status, headers, body, seconds in refused:
-            assert body["error"]["code"] == "too_many_concurrent_queries"
-            assert "queryMaxInFlight" in body["error"]["message"]
+            assert error_of(body)["code"] == "too_many_concurrent_queries"
+            assert "queryMaxInFlight" in error_of(body)["message"]
             assert int(headers["Retry-After"]) >= 1
             assert seconds < 1.5, "a refusal is answered at once, not queued behind the running query"
         if _lock_connections(fresh_db.admin_url) == 2:

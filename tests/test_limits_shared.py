@@ -10,6 +10,7 @@ import uuid
 import psycopg
 import pytest
 
+from tests.support.errors import error_of
 from tests.support.redis_server import SHARED_REDIS, delete_prefixed
 from tests.support.serving import atlas_serve, owner_of_new_org, request
 
@@ -40,7 +41,7 @@ def test_an_orgs_query_rate_holds_across_two_workers(served):
     answered = [s for s, _, _ in statuses if s == 200]
     refused = [(h, b) for s, h, b in statuses if s == 429]
     assert len(answered) == RATE and len(refused) == ATTEMPTS - RATE
-    assert all(b["error"]["code"] == "rate_limited" and 1 <= int(h["Retry-After"]) <= 60 for h, b in refused)
+    assert all(error_of(b)["code"] == "rate_limited" and 1 <= int(h["Retry-After"]) <= 60 for h, b in refused)
 
 
 def test_the_sign_in_throttle_holds_across_two_workers(served):
@@ -53,10 +54,10 @@ def test_the_sign_in_throttle_holds_across_two_workers(served):
                for i in range(10)]
     assert [s for s, _, _ in answers] == [401] * 5 + [429] * 5  # the default: 5 free attempts per account
     for _, headers, body in answers[5:]:
-        assert body["error"]["code"] == "sign_in_throttled" and int(headers["Retry-After"]) >= 1
+        assert error_of(body)["code"] == "SIGN_IN_THROTTLED" and int(headers["Retry-After"]) >= 1
     # the right password during the back-off is not even checked
     status, _, body = request(port, "POST", "/api/auth/sign-in/email", {"email": email, "password": "the right one"})
-    assert status == 429 and "wait" in body["error"]["message"]
+    assert status == 429 and "wait" in error_of(body)["message"]
     with psycopg.connect(db.admin_url) as conn:
         failures, refused = conn.execute(
             "SELECT failures, refused FROM sign_in_throttle WHERE scope = 'account' AND subject = %s",

@@ -29,6 +29,7 @@ from tests.support.api import (
     make_app,
     two_org_world,
 )
+from tests.support.errors import error_of
 from tests.support.ports import free_port
 from tests.support.serving import atlas_serve, request
 
@@ -109,7 +110,7 @@ def test_readyz_is_503_with_retry_after_when_the_database_is_unreachable(fresh_d
         r, elapsed = timed_readyz(app)
     assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1
     body = r.get_json()
-    assert body["error"]["code"] == "not_ready" and "database" in body["error"]["message"]
+    assert error_of(body)["code"] == "not_ready" and "database" in error_of(body)["message"]
     assert body["checks"]["database"]["status"] == "failed"
     assert elapsed < BUDGET_S
 
@@ -138,7 +139,7 @@ def test_readyz_is_503_when_redis_is_configured_but_unreachable(
     assert r.status_code == 503 and r.headers["Retry-After"]
     checks = r.get_json()["checks"]
     assert checks["database"]["status"] == "ok" and checks["redis"]["status"] == "failed"
-    assert "redis" in r.get_json()["error"]["message"]
+    assert "redis" in error_of(r)["message"]
     assert elapsed < BUDGET_S
 
 
@@ -175,7 +176,7 @@ def test_metrics_are_refused_without_the_token(fresh_db: databases.TestDatabase)
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
                         {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": session_like}):
             r = anonymous(app).get("/metrics", headers=headers)
-            assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized", headers
+            assert r.status_code == 401 and error_of(r)["code"] == "unauthorized", headers
             assert b"atlas_http_requests" not in r.data
         served = scrape(app)
         assert served.status_code == 200 and served.mimetype == "text/plain"
@@ -184,7 +185,7 @@ def test_metrics_are_refused_without_the_token(fresh_db: databases.TestDatabase)
 
 def test_metrics_are_off_until_a_token_is_configured(api_app: Flask) -> None:
     r = scrape(api_app, token="anything")
-    assert r.status_code == 403 and "ATLAS_METRICS_TOKEN" in r.get_json()["error"]["message"]
+    assert r.status_code == 403 and "ATLAS_METRICS_TOKEN" in error_of(r)["message"]
 
 
 # ----- /metrics: what they say -------------------------------------------------------------------
@@ -205,7 +206,7 @@ def test_counters_label_routes_and_statuses_and_never_an_org(watched: TwoOrgs) -
     assert anonymous(app).get("/api/v1/contacts").status_code == 401
     assert member.post("/api/v1/query", json={"sql": "SELECT 1"}).status_code in (200, 400)
     limited = member.post("/api/v1/query", json={"sql": "SELECT 1"})
-    assert limited.status_code == 429 and limited.get_json()["error"]["code"] == "rate_limited"
+    assert limited.status_code == 429 and error_of(limited)["code"] == "rate_limited"
     text = scrape(app).get_data(as_text=True)
     after = samples(text)
 

@@ -7,6 +7,7 @@ from psycopg import sql
 
 from app.query_settings import QueryBounds
 from tests.support.api import two_org_world
+from tests.support.errors import error_of
 
 SETTINGS = "/api/v1/settings"
 BOUNDS = QueryBounds()
@@ -53,7 +54,7 @@ def test_members_read_and_only_admins_and_owners_change(reset, role, status):
     r = user.patch(SETTINGS, json={"queryRowLimit": 50})
     assert r.status_code == status, r.get_json()
     if status == 403:
-        assert r.get_json()["error"]["code"] == "forbidden"
+        assert error_of(r)["code"] == "forbidden"
         assert (stored(reset, "a") or (None,))[0] != 50
     else:
         assert stored(reset, "a")[0] == 50
@@ -94,9 +95,9 @@ def test_null_resets_a_setting_to_the_platform_default(reset):
 def test_values_outside_the_bounds_are_refused_and_nothing_changes(reset, body):
     before = stored(reset, "a")
     r = reset.user("a", "owner").patch(SETTINGS, json=body)
-    assert r.status_code == 400 and r.get_json()["error"]["code"] == "validation_error"
+    assert r.status_code == 400 and error_of(r)["code"] == "validation_error"
     if body:
-        assert set(r.get_json()["error"]["fields"]) == set(body)
+        assert set(error_of(r)["fields"]) == set(body)
     assert stored(reset, "a") == before
 
 
@@ -108,7 +109,7 @@ def test_one_orgs_change_is_invisible_to_the_other(reset):
 
 def test_the_org_cannot_be_chosen_in_the_body(reset):
     r = reset.user("a", "owner").patch(SETTINGS, json={"queryRowLimit": 7, "orgId": str(reset.org_b)})
-    assert r.status_code == 403 and r.get_json()["error"]["code"] == "cross_org_refused"
+    assert r.status_code == 403 and error_of(r)["code"] == "cross_org_refused"
     assert stored(reset, "b") is None
 
 

@@ -7,7 +7,9 @@ import uuid
 import psycopg
 import pytest
 
+from app.auth import COOKIE_NAME
 from tests.support.api import create_org, sign_up
+from tests.support.errors import error_of
 
 ORG = "/api/auth/organization"
 
@@ -48,20 +50,27 @@ def test_create_makes_the_creator_owner_in_better_auth_shape(api_app, fresh_db):
     [member] = body["members"]
     assert member["role"] == "owner" and member["userId"] == str(user.user_id)
     assert set(member) == {"id", "organizationId", "userId", "role", "createdAt", "user"}
-    assert member["user"] == {"id": str(user.user_id), "name": "founder", "email": "founder@example.test"}
+    assert member["user"] == {"id": str(user.user_id), "name": "founder", "email": "founder@example.test",
+                              "image": None}
+    assert body["createdAt"].endswith("Z") and len(body["createdAt"]) == len("2026-01-02T03:04:05.678Z")
+    # the new org is active at once, through a fresh session handed over as header and cookie
+    fresh = r.headers["set-auth-token"]
+    assert f"{COOKIE_NAME}={fresh}" in r.headers["Set-Cookie"]
+    session = user.get("/api/auth/get-session", headers={"Authorization": f"Bearer {fresh}"}).get_json()
+    assert session["session"]["activeOrganizationId"] == body["id"] and session["session"]["role"] == "owner"
     assert _audit(fresh_db, uuid.UUID(body["id"]), "organization.create")[0][0] == user.user_id
 
 
-def test_a_taken_slug_is_409(two_orgs):
+def test_a_taken_slug_is_400_organization_already_exists(two_orgs):
     user = sign_up(two_orgs.app, "late@example.test")
     r = user.post(f"{ORG}/create", json={"name": "Acme Two", "slug": "acme"})
-    assert r.status_code == 409
-    assert "slug" in r.get_json()["error"]["message"]
+    assert r.status_code == 400
+    assert error_of(r) == {"code": "ORGANIZATION_ALREADY_EXISTS", "message": "Organization already exists"}
 
 
 def test_a_bad_slug_is_a_field_error(api_app):
     r = sign_up(api_app, "x@example.test").post(f"{ORG}/create", json={"name": "X", "slug": "Not A Slug"})
-    assert r.status_code == 400 and set(r.get_json()["error"]["fields"]) == {"slug"}
+    assert r.status_code == 400 and set(error_of(r)["fields"]) == {"slug"}
 
 
 def test_list_shows_only_your_organizations(two_orgs):
@@ -72,12 +81,14 @@ def test_list_shows_only_your_organizations(two_orgs):
     assert [o["slug"] for o in two_orgs.user("b", "member").get(f"{ORG}/list").get_json()] == ["globex"]
 
 
-def test_full_organization_lists_members_only_for_roles_that_may_read_them(two_orgs):
+def test_full_organization_lists_invitations_only_for_roles_that_may_read_members(two_orgs):
+    two_orgs.user("a", "admin").post(f"{ORG}/invite-member", json={"email": "pending@x.test", "role": "member"})
     as_admin = two_orgs.user("a", "admin").get(f"{ORG}/get-full-organization").get_json()
     assert as_admin["id"] == str(two_orgs.org_a)
     assert sorted(m["role"] for m in as_admin["members"]) == ["admin", "member", "owner"]
+    assert [i["email"] for i in as_admin["invitations"] if i["status"] == "pending"] == ["pending@x.test"]
     as_member = two_orgs.user("a", "member").get(f"{ORG}/get-full-organization").get_json()
-    assert as_member["slug"] == "acme" and "members" not in as_member
+    assert as_member["slug"] == "acme" and len(as_member["members"]) == 3 and as_member["invitations"] == []
 
 
 # ----- invitations -----
@@ -93,12 +104,17 @@ def test_an_invitation_is_logged_with_its_link(two_orgs, caplog):
     assert f"/accept-invitation/{inv['id']}" in caplog.text and "new@example.test" in caplog.text
 
 
-def test_inviting_a_member_or_reinviting_is_409(two_orgs):
+def test_inviting_a_member_or_reinviting_is_refused_unless_resent(two_orgs):
     admin = two_orgs.user("a", "admin")
-    assert admin.post(f"{ORG}/invite-member", json={"email": "member@acme.test", "role": "member"}
-                      ).status_code == 409
-    assert admin.post(f"{ORG}/invite-member", json={"email": "twice@x.test", "role": "member"}).status_code == 200
-    assert admin.post(f"{ORG}/invite-member", json={"email": "twice@x.test", "role": "admin"}).status_code == 409
+    r = admin.post(f"{ORG}/invite-member", json={"email": "member@acme.test", "role": "member"})
+    assert r.status_code == 400 and error_of(r)["code"] == "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION"
+    first = admin.post(f"{ORG}/invite-member", json={"email": "twice@x.test", "role": "member"}).get_json()
+    r = admin.post(f"{ORG}/invite-member", json={"email": "twice@x.test", "role": "admin"})
+    assert r.status_code == 400 and error_of(r)["code"] == "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION"
+    r = admin.post(f"{ORG}/invite-member", json={"email": "twice@x.test", "role": "member", "resend": True})
+    assert r.status_code == 200 and r.get_json()["id"] == first["id"]
+    assert r.get_json()["expiresAt"] >= first["expiresAt"]
+    assert len(_audit(two_orgs.db, two_orgs.org_a, "invitation.resend")) == 1
 
 
 def test_only_an_owner_invites_an_owner(two_orgs):
@@ -111,12 +127,13 @@ def test_an_invitation_is_accepted_only_by_its_invitee_and_once(two_orgs):
     inv = two_orgs.user("a", "owner").post(f"{ORG}/invite-member",
                                            json={"email": "invitee@x.test", "role": "admin"}).get_json()
     stranger = sign_up(two_orgs.app, "stranger@x.test")
-    assert stranger.post(f"{ORG}/accept-invitation", json={"invitationId": inv["id"]}).status_code == 404
+    r = stranger.post(f"{ORG}/accept-invitation", json={"invitationId": inv["id"]})
+    assert r.status_code == 400 and error_of(r)["code"] == "INVITATION_NOT_FOUND"
     invitee = sign_up(two_orgs.app, "invitee@x.test")
     r = invitee.post(f"{ORG}/accept-invitation", json={"invitationId": inv["id"]})
     assert r.status_code == 200
     assert r.get_json()["member"]["role"] == "admin" and r.get_json()["invitation"]["status"] == "accepted"
-    assert invitee.post(f"{ORG}/accept-invitation", json={"invitationId": inv["id"]}).status_code == 409
+    assert invitee.post(f"{ORG}/accept-invitation", json={"invitationId": inv["id"]}).status_code == 400
 
 
 def test_an_expired_invitation_cannot_be_accepted(two_orgs):
@@ -126,7 +143,7 @@ def test_an_expired_invitation_cannot_be_accepted(two_orgs):
         conn.execute("UPDATE invitations SET expires_at = now() - interval '1 minute' WHERE id = %s", (inv["id"],))
     slow = sign_up(two_orgs.app, "slow@x.test")
     r = slow.post(f"{ORG}/accept-invitation", json={"invitationId": inv["id"]})
-    assert r.status_code == 400 and "expired" in r.get_json()["error"]["message"]
+    assert r.status_code == 400 and error_of(r)["code"] == "INVITATION_NOT_FOUND"
 
 
 # ----- roles and the last owner -----
@@ -134,15 +151,15 @@ def test_an_expired_invitation_cannot_be_accepted(two_orgs):
 def test_last_owner_cannot_be_demoted_removed_or_leave(two_orgs):
     owner = two_orgs.user("a", "owner")
     before = _snapshot(two_orgs.db, two_orgs.org_a)
-    for path, body in (
-        ("update-member-role", {"memberId": str(owner.member_id), "role": "admin"}),
-        ("remove-member", {"memberIdOrEmail": owner.email}),
-        ("leave", {}),
+    for path, body, code in (
+        ("update-member-role", {"memberId": str(owner.member_id), "role": "admin"},
+         "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER"),
+        ("remove-member", {"memberIdOrEmail": owner.email}, "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER"),
+        ("leave", {}, "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER"),
     ):
         r = owner.post(f"{ORG}/{path}", json=body)
-        assert r.status_code == 409, path
-        assert r.get_json()["error"]["code"] == "last_owner"
-        assert "at least one owner" in r.get_json()["error"]["message"]
+        assert r.status_code == 400, path
+        assert error_of(r)["code"] == code
     assert _snapshot(two_orgs.db, two_orgs.org_a) == before
 
 
@@ -153,7 +170,7 @@ def test_with_a_second_owner_the_first_may_step_down(two_orgs):
     r = owner.post(f"{ORG}/update-member-role", json={"memberId": str(owner.member_id), "role": "member"})
     assert r.status_code == 200 and r.get_json()["role"] == "member"
     # now the former admin is the last owner
-    assert admin.post(f"{ORG}/leave", json={}).status_code == 409
+    assert admin.post(f"{ORG}/leave", json={}).status_code == 400
 
 
 def test_admins_cannot_touch_the_owner_role(two_orgs):
@@ -189,7 +206,8 @@ def test_owner_updates_the_organization(two_orgs):
     r = owner.post(f"{ORG}/update", json={"data": {"name": "Acme Corp", "slug": "acme-corp"}})
     assert r.status_code == 200 and (r.get_json()["name"], r.get_json()["slug"]) == ("Acme Corp", "acme-corp")
     assert _audit(two_orgs.db, two_orgs.org_a, "organization.update")[0][2] == ["name", "slug"]
-    assert owner.post(f"{ORG}/update", json={"data": {"slug": "globex"}}).status_code == 409
+    r = owner.post(f"{ORG}/update", json={"data": {"slug": "globex"}})
+    assert r.status_code == 400 and error_of(r)["code"] == "ORGANIZATION_SLUG_ALREADY_TAKEN"
 
 
 def test_owner_deletes_the_organization_and_the_other_org_is_untouched(two_orgs):
@@ -233,7 +251,7 @@ def test_naming_another_org_is_refused_audited_and_changes_nothing(two_orgs, ind
     attacker = two_orgs.user("a", "owner")  # the most privileged role in A
     r = getattr(attacker, method)(f"{ORG}/{path}", json=body) if body is not None else attacker.get(f"{ORG}/{path}")
     assert r.status_code == 403, r.get_json()
-    assert r.get_json()["error"]["code"] == "cross_org_refused"
+    assert error_of(r)["code"] == "CROSS_ORG_REFUSED"
     assert _snapshot(two_orgs.db, two_orgs.org_b) == before
     [refusal] = _audit(two_orgs.db, two_orgs.org_a, "cross_org.refused")
     assert refusal[0] == attacker.user_id and refusal[3] == "refused"
@@ -250,22 +268,25 @@ def test_naming_your_own_org_is_fine(two_orgs):
 
 
 def test_a_member_id_of_another_org_is_not_found(two_orgs):
-    """Without naming the org, B's member id is simply not in A: 404, B unchanged."""
+    """Without naming the org, B's member id is simply not in A: 400 MEMBER_NOT_FOUND, B unchanged."""
     before = _snapshot(two_orgs.db, two_orgs.org_b)
     owner_a, owner_b = two_orgs.user("a", "owner"), two_orgs.user("b", "owner")
     r = owner_a.post(f"{ORG}/update-member-role", json={"memberId": str(owner_b.member_id), "role": "member"})
-    assert r.status_code == 404
+    assert r.status_code == 400 and error_of(r)["code"] == "MEMBER_NOT_FOUND"
     r = owner_a.post(f"{ORG}/remove-member", json={"memberIdOrEmail": owner_b.email})
-    assert r.status_code == 404
+    assert r.status_code == 400 and error_of(r)["code"] == "MEMBER_NOT_FOUND"
     assert _snapshot(two_orgs.db, two_orgs.org_b) == before
 
 
-def test_accepting_an_invitation_does_not_switch_the_session(two_orgs):
+def test_accepting_an_invitation_hands_over_a_session_of_the_new_org_and_keeps_the_old(two_orgs):
     user = two_orgs.user("a", "member")
     inv = two_orgs.user("b", "owner").post(f"{ORG}/invite-member",
                                            json={"email": user.email, "role": "member"}).get_json()
-    assert user.post(f"{ORG}/accept-invitation", json={"invitationId": inv["id"]}).status_code == 200
-    session = user.get("/api/auth/get-session").get_json()["session"]
+    r = user.post(f"{ORG}/accept-invitation", json={"invitationId": inv["id"]})
+    assert r.status_code == 200
+    fresh = user.get("/api/auth/get-session", headers={"Authorization": f"Bearer {r.headers['set-auth-token']}"})
+    assert fresh.get_json()["session"]["activeOrganizationId"] == str(two_orgs.org_b)
+    session = user.get("/api/auth/get-session").get_json()["session"]  # the presented token: still on its org
     assert session["activeOrganizationId"] == str(two_orgs.org_a)
     assert [o["slug"] for o in user.get(f"{ORG}/list").get_json()] == ["acme", "globex"]
 
@@ -281,7 +302,7 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(two_orgs):
         statuses = sorted(pool.map(
             lambda c: c[0].post(f"{ORG}/update-member-role",
                                 json={"memberId": str(c[1]), "role": "member"}).status_code, calls))
-    # 409 if both passed the role check before either committed; 403 if the loser was already demoted.
-    assert statuses in ([200, 409], [200, 403])
+    # 400 (last owner) if both passed the role check before either committed; 403 if the loser was already demoted.
+    assert statuses in ([200, 400], [200, 403])
     roles = [m[2] for m in _snapshot(two_orgs.db, two_orgs.org_a)["members"]]
     assert roles.count("owner") == 1

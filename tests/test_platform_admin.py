@@ -8,6 +8,7 @@ import pytest
 from psycopg import sql
 
 from tests.support.api import anonymous, two_org_world
+from tests.support.errors import error_of
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_ordinary_users_and_org_admins_are_refused(world, org, role, path):
     world, _ = world
     response = world.user(org, role).get("/api/v1/admin/organizations" + path.format(a=world.org_a))
     assert response.status_code == 403
-    assert response.get_json()["error"]["code"] == "forbidden"
+    assert error_of(response)["code"] == "forbidden"
     assert anonymous(world.app).get("/api/v1/admin/organizations").status_code == 401
 
 

@@ -9,6 +9,7 @@ import pytest
 from app.permissions import public
 from app.pools import extension
 from tests.support.api import anonymous, build_two_orgs, close_app, make_app
+from tests.support.errors import error_of
 
 POOLS = {
     "pool": {"mode": "shared", "timeoutMs": 200,
@@ -93,7 +94,7 @@ def test_the_capacity_error_is_a_503_naming_the_settings(fresh_db):
         with extension.serving(app).connection(busy):
             response = anonymous(app).get("/test/pool")
         assert response.status_code == 503
-        error = response.get_json()["error"]
+        error = error_of(response)
         assert error["code"] == "pool_capacity_exceeded"
         for setting in ("pool.perOrg.maxConnections", "pool.perOrg.maxOrgs", "maxTotalConnections"):
             assert setting in error["message"]

@@ -18,6 +18,7 @@ import redis
 from app.state import services
 from tests.support import rows
 from tests.support.api import ApiUser, TwoOrgs, build_two_orgs, close_app, make_app
+from tests.support.errors import error_of
 
 QUERY = "/api/v1/query"
 FLUSH = "/api/v1/admin/cache/flush"
@@ -212,8 +213,8 @@ def test_a_refused_query_is_400_naming_the_construct_and_audited_with_its_sql(fl
     member = flushed.user("a", "member")
     before = len(flushed.audit("a", "query.refused"))
     r = run(member, sql)
-    assert r.status_code == 400 and r.get_json()["error"]["code"] == code, r.get_json()
-    assert named.lower() in r.get_json()["error"]["message"].lower()
+    assert r.status_code == 400 and error_of(r)["code"] == code, r.get_json()
+    assert named.lower() in error_of(r)["message"].lower()
     entries = flushed.audit("a", "query.refused")
     assert len(entries) == before + 1
     assert entries[-1][:3] == ("refused", sql, code) and entries[-1][3] == member.user_id
@@ -223,7 +224,7 @@ def test_a_refused_query_is_400_naming_the_construct_and_audited_with_its_sql(fl
 def test_a_body_without_sql_text_is_refused_and_audited(flushed):
     before = len(flushed.audit("a", "query.refused"))
     r = flushed.user("a", "member").post(QUERY, json={"sql": ["SELECT 1"]})
-    assert r.status_code == 400 and r.get_json()["error"]["code"] == "validation_error"
+    assert r.status_code == 400 and error_of(r)["code"] == "validation_error"
     assert len(flushed.audit("a", "query.refused")) == before + 1
 
 
@@ -233,7 +234,7 @@ def test_a_statement_timeout_is_query_timeout_not_a_server_error(flushed):
     try:
         r = run(flushed.user("a", "member"), SLOW)
         assert r.status_code == 400, r.get_json()
-        error = r.get_json()["error"]
+        error = error_of(r)
         assert error["code"] == "query_timeout" and "100 ms" in error["message"]
         assert flushed.audit("a", "query.refused")[-1][:3] == ("refused", SLOW, "query_timeout")
     finally:
@@ -242,7 +243,7 @@ def test_a_statement_timeout_is_query_timeout_not_a_server_error(flushed):
 
 def test_another_orgs_id_in_the_body_is_refused(flushed):
     r = flushed.user("a", "member").post(QUERY, json={"sql": NAMES, "orgId": str(flushed.orgs.org_b)})
-    assert r.status_code == 403 and r.get_json()["error"]["code"] == "cross_org_refused"
+    assert r.status_code == 403 and error_of(r)["code"] == "cross_org_refused"
 
 
 # ----- retiring and flushing ---------------------------------------------------------------------------
@@ -287,7 +288,7 @@ def test_members_cannot_flush_and_org_admins_cannot_flush_everything(flushed, ro
     for org in ("a", "b"):
         run(flushed.user(org, "member"), NAMES)
     r = flushed.user("a", role).post(FLUSH, json={"scope": scope})
-    assert r.status_code == 403 and r.get_json()["error"]["code"] == "forbidden"
+    assert r.status_code == 403 and error_of(r)["code"] == "forbidden"
     assert flushed.entries("a") == 1 and flushed.entries("b") == 1
 
 
@@ -358,8 +359,8 @@ def test_an_org_over_its_rate_gets_429_while_another_org_is_served(limited):
     for _ in range(3):
         assert run(a, NAMES).status_code == 200
     refused = run(a, NAMES)
-    assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "rate_limited"
+    assert refused.status_code == 429 and error_of(refused)["code"] == "rate_limited"
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
-    assert "queryRatePerMinute" in refused.get_json()["error"]["message"]
+    assert "queryRatePerMinute" in error_of(refused)["message"]
     for _ in range(5):
         assert names_of(run(b, NAMES)) == world.names["b"]

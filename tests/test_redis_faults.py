@@ -16,6 +16,7 @@ import uuid
 import pytest
 
 from tests.support.api import build_two_orgs, close_app, make_app
+from tests.support.errors import error_of
 from tests.support.redis_server import RedisServer
 from tests.support.serving import atlas_serve, owner_of_new_org, request
 
@@ -109,7 +110,7 @@ def test_redis_outage_and_empty_restart_let_no_org_past_its_limit(redis_server, 
         redis_server.start()  # back, and empty
         assert answered(5) == 0
         refused = owner.post("/api/v1/query", json={"sql": "SELECT 1 AS one"})
-        assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "rate_limited"
+        assert refused.status_code == 429 and error_of(refused)["code"] == "rate_limited"
         # another org's budget is untouched by all of it
         member_b = world.user("b", "member")
         assert all(member_b.post("/api/v1/query", json={"sql": "SELECT 1 AS one"}).status_code == 200

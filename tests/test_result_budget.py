@@ -12,6 +12,7 @@ import pytest
 from app.cache import MemoryCache, result_bytes
 from app.gateway import CacheKey, QueryResult
 from tests.support.api import TwoOrgs, build_two_orgs, close_app, make_app
+from tests.support.errors import error_of
 from tests.support.serving import atlas_serve, request
 
 _request = partial(request, timeout_s=60, timed=True)  # -> (status, headers, body, seconds)
@@ -67,7 +68,7 @@ def test_a_single_row_over_the_budget_is_never_fetched(world):
 
 def test_a_query_naming_the_envelopes_row_is_refused(world):
     r = world.user("a", "member").post(QUERY, json={"sql": "SELECT name AS atlas_row FROM accounts"})
-    assert r.status_code == 400 and r.get_json()["error"]["code"] == "sql_rejected"
+    assert r.status_code == 400 and error_of(r)["code"] == "sql_rejected"
 
 
 def _worker_rss_kib(master_pid: int) -> int:
@@ -136,7 +137,7 @@ def test_every_agent_sql_error_is_400_and_audited_every_time(world, sql_text):
     for _ in range(8):  # the escaped error was intermittent
         r = member.post(QUERY, json={"sql": sql_text})
         assert r.status_code == 400, r.get_json()
-        assert r.get_json()["error"]["code"] in ("sql_invalid", "sql_rejected")
+        assert error_of(r)["code"] in ("sql_invalid", "sql_rejected")
     refusals = _refusals(world)
     assert len(refusals) == before + 8 and all(entry[0] == sql_text for entry in refusals[before:])
 
@@ -156,8 +157,8 @@ def locked_account(world) -> Iterator[str]:  # type: ignore[no-untyped-def]
 def test_a_write_blocked_past_the_lock_timeout_is_409(world, locked_account):
     started = time.monotonic()
     r = world.user("a", "owner").patch(f"/api/v1/accounts/{locked_account}", json={"name": "mine"})
-    assert r.status_code == 409 and r.get_json()["error"]["code"] == "lock_timeout", r.get_json()
-    assert int(r.headers["Retry-After"]) >= 1 and "ATLAS_APP_LOCK_TIMEOUT_MS" in r.get_json()["error"]["message"]
+    assert r.status_code == 409 and error_of(r)["code"] == "lock_timeout", r.get_json()
+    assert int(r.headers["Retry-After"]) >= 1 and "ATLAS_APP_LOCK_TIMEOUT_MS" in error_of(r)["message"]
     assert time.monotonic() - started < 3, "answered at the 300 ms lock timeout, not held"
 
 
@@ -172,7 +173,7 @@ def test_a_statement_past_the_statement_timeout_is_503(db_factory, tmp_path):
                 holder.execute("SELECT 1 FROM accounts WHERE id = %s FOR UPDATE", (account,))
                 r = owner.patch(f"/api/v1/accounts/{account}", json={"name": "mine"})
                 holder.rollback()
-            assert r.status_code == 503 and r.get_json()["error"]["code"] == "statement_timeout", r.get_json()
+            assert r.status_code == 503 and error_of(r)["code"] == "statement_timeout", r.get_json()
             assert int(r.headers["Retry-After"]) >= 1
         finally:
             close_app(app)

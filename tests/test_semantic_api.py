@@ -10,6 +10,7 @@ from app.api.semantic_routes import get_layer
 from app.errors import SqlRejectedError
 from app.gateway import prepare
 from tests.support.api import build_two_orgs, close_app, make_app
+from tests.support.errors import error_of
 
 BASE = "/api/v1/admin/semantic/org/entities"
 
@@ -50,7 +51,7 @@ def test_semantic_read_for_members_update_for_admins_and_owners(world, role, rea
     put = user.put(f"{BASE}/{name}", json={"yamlContent": entity("accounts")})
     assert put.status_code == write, put.get_json()
     if write == 403:
-        assert put.get_json()["error"]["code"] == "forbidden"
+        assert error_of(put)["code"] == "forbidden"
         assert orgs.user("a", "owner").get(f"{BASE}/{name}").status_code == 404
         orgs.user("a", "owner").put(f"{BASE}/{name}", json={"yamlContent": entity("accounts")})
     assert user.delete(f"{BASE}/{name}").status_code == (204 if write == 201 else 403)
@@ -84,7 +85,7 @@ def test_invalid_yaml_is_a_400_naming_the_field_and_line(world):
     owner = world[0].user("a", "owner")
     bad = owner.put(f"{BASE}/broken", json={"yamlContent": "table: accounts\ndimensions:\n  - name: id\n"})
     assert bad.status_code == 400
-    error = bad.get_json()["error"]
+    error = error_of(bad)
     assert error["code"] == "validation_error"
     assert "dimensions[0].sql" in error["fields"] and "(line 3)" in error["fields"]["dimensions[0].sql"]
     for body in ({}, {"yamlContent": 42}, {"yaml_content": entity("accounts")}):
@@ -103,7 +104,7 @@ def test_another_orgs_entities_are_invisible_and_untouchable(world):
     assert a_owner.delete(f"{BASE}/globex_only").status_code == 404
     hijack = a_owner.put(f"{BASE}/globex_only", json={"yamlContent": entity("accounts"),
                                                       "orgId": str(orgs.org_b)})
-    assert hijack.status_code == 403 and hijack.get_json()["error"]["code"] == "cross_org_refused"
+    assert hijack.status_code == 403 and error_of(hijack)["code"] == "cross_org_refused"
     still = orgs.user("b", "member").get(f"{BASE}/globex_only").get_json()
     assert (still["version"], still["yamlContent"]) == (1, entity("leads", "globex secret"))
 

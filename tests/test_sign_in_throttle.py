@@ -14,6 +14,7 @@ import pytest
 from app.errors import SignInThrottledError
 from app.signin_throttle import SignInThrottle, ThrottlePolicy
 from tests.support.api import PASSWORD, sign_up
+from tests.support.errors import error_of
 
 SIGN_IN = "/api/auth/sign-in/email"
 
@@ -30,8 +31,8 @@ def test_wrong_passwords_meet_a_429_with_retry_after_and_are_recorded(api_app, f
     with caplog.at_level(logging.WARNING, logger="atlas.signin"):
         refused = attempt(api_app, "victim@acme.test", PASSWORD)  # even the right password waits
     assert refused.status_code == 429
-    error = refused.get_json()["error"]
-    assert error["code"] == "sign_in_throttled" and "this account" in error["message"]
+    error = error_of(refused)
+    assert error["code"] == "SIGN_IN_THROTTLED" and "this account" in error["message"]
     assert int(refused.headers["Retry-After"]) >= 1
     assert any("sign-in throttled" in r.getMessage() and "victim@acme.test" in r.getMessage()
                for r in caplog.records)
@@ -61,7 +62,7 @@ def test_an_attacking_address_is_stopped_and_cannot_keep_other_accounts_locked(f
                    for name in ("one", "two", "three") * 4]
         assert sprayed[:8] == [401] * 8 and set(sprayed[8:]) == {429}
         refused = attempt(app, "one@acme.test", "Winter2030!", attacker)
-        assert "this address" in refused.get_json()["error"]["message"]
+        assert "this address" in error_of(refused)["message"]
         # no account was pushed into back-off, so their owners sign in from their own addresses
         for name in ("one", "two", "three"):
             assert attempt(app, f"{name}@acme.test", PASSWORD, "192.0.2.10").status_code == 200

@@ -18,6 +18,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.auth_routes",
     "app.api.organizations",
     "app.api.members",
+    "app.api.invitations", "app.api.org_reads", "app.api.sessions", "app.api.account",
     "app.api.crm", "app.api.conversations", "app.api.audit_routes",
     "app.api.semantic_routes",
     "app.api.openapi",

@@ -12,19 +12,12 @@ from app import auth
 from app.api import get_db
 from app.bodies import body
 from app.bodies.requests import SignIn, SignUp
-from app.errors import UnauthorizedError, UserExistsError
-from app.permissions import login_required, public
+from app.errors import BetterAuthError
+from app.permissions import public
+from app.session_switch import session_kwargs
 from app.state import services
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
-
-
-def session_kwargs() -> dict[str, Any]:
-    return {
-        "ttl_s": int(current_app.config["SESSION_TTL_S"]),
-        "user_agent": request.user_agent.string or None,
-        "ip_address": request.remote_addr,
-    }
 
 
 def _signed_in(new: auth.NewSession, user: dict[str, Any], status: int = 200) -> ResponseReturnValue:
@@ -51,7 +44,7 @@ def sign_up() -> ResponseReturnValue:
             )
             new = auth.insert_session(scope, user_id=user_id, org_id=None, **session_kwargs())
     except psycopg.errors.UniqueViolation:
-        raise UserExistsError("a user with this email already exists; sign in instead") from None
+        raise BetterAuthError("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", status=422) from None
     assert user is not None
     return _signed_in(new, auth.user_json(user))
 
@@ -73,7 +66,7 @@ def sign_in() -> ResponseReturnValue:
             (email,),
         )
     if not passwords.verify(user["password_hash"] if user else None, password) or user is None:
-        raise UnauthorizedError("invalid email or password")
+        raise BetterAuthError("INVALID_EMAIL_OR_PASSWORD", status=401)
     throttle.succeeded(email=email, address=address)
     with db.identity_transaction(user_id=user["id"]) as scope:
         if passwords.needs_rehash(user["password_hash"]):
@@ -98,17 +91,10 @@ def sign_out() -> ResponseReturnValue:
 
 
 @bp.get("/get-session")
-@login_required
+@public
 def get_session() -> ResponseReturnValue:
+    """The session and its user; 200 null without a live session, as Better Auth answers."""
     ident = g.identity
-    return {
-        "session": {
-            "id": str(ident.session_id),
-            "userId": str(ident.user_id),
-            "activeOrganizationId": None if ident.org_id is None else str(ident.org_id),
-            "role": ident.role,
-            "expiresAt": None if ident.expires_at is None else ident.expires_at.isoformat(),  # a key may never expire
-            "createdAt": ident.session_created_at.isoformat(),
-        },
-        "user": ident.user,
-    }
+    if ident is None:
+        return jsonify(None)
+    return {"session": auth.session_json(ident, token=auth.token_from_request(request)), "user": ident.user}

@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import Blueprint, current_app, g
+from flask import Blueprint, current_app, g, jsonify
 from flask.typing import ResponseReturnValue
 
-from app import audit, orgs
+from app import audit, orgs, session_switch
 from app.api import get_db
+from app.api.organizations import query_int
 from app.bodies import body
 from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
-from app.errors import ConflictError, ForbiddenError, ValidationError
+from app.errors import BetterAuthError
 from app.idempotency import idempotent
 from app.permissions import login_required, member_required, people_only, require
 from app.placement.router import on_control_plane
@@ -24,6 +25,7 @@ from app.placement.router import on_control_plane
 log = logging.getLogger("atlas.invitations")
 
 bp = Blueprint("members", __name__, url_prefix="/api/auth/organization")
+ONLY_OWNER = "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER"
 
 
 def as_uuid(value: object) -> uuid.UUID | None:
@@ -34,46 +36,61 @@ def as_uuid(value: object) -> uuid.UUID | None:
         return None
 
 
-def _owner_only(message: str) -> None:
+def _owner_only(code: str) -> None:
     if g.identity.role != "owner":
-        raise ForbiddenError(message)
+        raise BetterAuthError(code, status=403)
+
+
+def invitation_link(invitation_id: object) -> str:
+    return f"{str(current_app.config['PUBLIC_URL']).rstrip('/')}/accept-invitation/{invitation_id}"
 
 
 @bp.get("/list-members")
 @on_control_plane
-@require("member", "read")
+@member_required
 def list_members() -> ResponseReturnValue:
+    """Any member sees who else is in the org (as in Better Auth); `limit` and `offset` page, `total` counts all."""
     ident = g.identity
+    limit, offset = query_int("limit"), query_int("offset") or 0
     with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
-        rows = orgs.list_members(scope, ident.org_id)
-    return {"members": [orgs.member_json(r) for r in rows], "total": len(rows)}
+        rows = orgs.list_members(scope, ident.org_id, limit=limit, offset=offset)
+        total = orgs.count_members(scope, ident.org_id)
+    return {"members": [orgs.member_json(r) for r in rows], "total": total}
 
 
 @bp.post("/invite-member")
 @on_control_plane
-@require("member", "create")
+@require("member", "create", refusal_code="YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION")
 @idempotent()
 def invite_member() -> ResponseReturnValue:
+    """Invite by email; `resend: true` renews a pending invitation (a new expiry, the link logged again)."""
     invite = body(InviteMember)
     email, role = invite.email, invite.role
     if role == "owner":
-        _owner_only("only an owner may invite an owner")
+        _owner_only("YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE")
     ident = g.identity
     with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
         already = scope.fetch_value(
             "SELECT 1 FROM members m JOIN users u ON u.id = m.user_id"
             " WHERE m.org_id = %s AND u.email = %s", (ident.org_id, email))
         if already:
-            raise ConflictError(f"{email} is already a member of this organization")
-        if orgs.pending_invitation(scope, ident.org_id, email) is not None:
-            raise ConflictError(f"{email} already has a pending invitation to this organization")
-        row = orgs.insert_invitation(scope, ident.org_id, email=email, role=role, inviter_id=ident.user_id)
+            raise BetterAuthError("USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION")
+        pending = orgs.pending_invitation(scope, ident.org_id, email)
+        if pending is not None and not invite.resend:
+            raise BetterAuthError("USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION")
+        if pending is not None:
+            if pending["role"] == "owner":
+                _owner_only("YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE")
+            row = orgs.renew_invitation(scope, ident.org_id, pending["id"])
+            action = "invitation.resend"
+        else:
+            row = orgs.insert_invitation(scope, ident.org_id, email=email, role=role, inviter_id=ident.user_id)
+            action = "invitation.create"
         org_name = orgs.get_org(scope, ident.org_id)["name"]
-        audit.record(scope, action="invitation.create", entity="invitation", entity_id=row["id"],
-                     changed_fields=("email", "role"), detail={"email": email, "role": role})
-    link = f"{str(current_app.config['PUBLIC_URL']).rstrip('/')}/accept-invitation/{row['id']}"
+        audit.record(scope, action=action, entity="invitation", entity_id=row["id"],
+                     changed_fields=("email", "role"), detail={"email": email, "role": row["role"]})
     log.warning("no mail server configured: invitation for %s to join %s as %s; share this link: %s",
-                email, org_name, role, link)
+                email, org_name, row["role"], invitation_link(row["id"]))
     return orgs.invitation_json(row)
 
 
@@ -82,13 +99,13 @@ def invite_member() -> ResponseReturnValue:
 @login_required
 @people_only
 def accept_invitation() -> ResponseReturnValue:
-    """Join the invitation's org; the session stays on its org (set-active switches)."""
+    """Join the invitation's org and make it active, by a fresh session bound to it (see set-active)."""
     invitation_id = body(AcceptInvitation).invitationId
     ident, db = g.identity, get_db()
     with db.identity_transaction(user_id=ident.user_id) as scope:
         found = orgs.invitation_for_invitee(scope, invitation_id, ident.email)
     if found["status"] != "pending":
-        raise ConflictError(f"this invitation is already {found['status']}")
+        raise BetterAuthError("INVITATION_NOT_FOUND")
     with db.transaction(found["org_id"], user_id=ident.user_id) as scope:
         row = scope.fetch_one(
             "UPDATE invitations SET status = 'accepted' WHERE org_id = %s AND id = %s"
@@ -96,18 +113,20 @@ def accept_invitation() -> ResponseReturnValue:
             " RETURNING id, org_id, email, role, status, inviter_id, expires_at, created_at",
             (found["org_id"], invitation_id))
         if row is None:
-            raise ValidationError("this invitation has expired; ask for a new one")
+            raise BetterAuthError("INVITATION_NOT_FOUND")
         member = orgs.insert_member(scope, found["org_id"], user_id=ident.user_id, role=row["role"])
         audit.record(scope, action="invitation.accept", entity="invitation", entity_id=invitation_id,
                      changed_fields=("status",))
         audit.record(scope, action="member.create", entity="member", entity_id=member["id"],
                      changed_fields=("role",), detail={"role": row["role"], "userId": str(ident.user_id)})
-    return {"invitation": orgs.invitation_json(row), "member": orgs.member_json(member)}
+        new = session_switch.mint(scope, ident, found["org_id"])
+    answer = jsonify({"invitation": orgs.invitation_json(row), "member": orgs.member_json(member)})
+    return session_switch.hand_over(answer, new)
 
 
 @bp.post("/update-member-role")
 @on_control_plane
-@require("member", "update")
+@require("member", "update", refusal_code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER")
 def update_member_role() -> ResponseReturnValue:
     change = body(UpdateMemberRole)
     member_id, role = change.memberId, change.role
@@ -116,7 +135,7 @@ def update_member_role() -> ResponseReturnValue:
         owners = orgs.lock_owners(scope, ident.org_id)
         target = orgs.find_member(scope, ident.org_id, member_id=member_id)
         if "owner" in (role, target["role"]) and role != target["role"]:
-            _owner_only("only an owner may grant or take away the owner role")
+            _owner_only("YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER")
         if role != "owner":
             orgs.keep_an_owner(owners, losing=target)
         scope.execute("UPDATE members SET role = %s WHERE org_id = %s AND id = %s",
@@ -129,7 +148,7 @@ def update_member_role() -> ResponseReturnValue:
 
 @bp.post("/remove-member")
 @on_control_plane
-@require("member", "delete")
+@require("member", "delete", refusal_code="YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER")
 def remove_member() -> ResponseReturnValue:
     key = body(RemoveMember).key()
     ident = g.identity
@@ -139,8 +158,8 @@ def remove_member() -> ResponseReturnValue:
         target = orgs.find_member(scope, ident.org_id, member_id=member_id,
                                   email=None if member_id else str(key).lower())
         if target["role"] == "owner":
-            _owner_only("only an owner may remove an owner")
-        orgs.keep_an_owner(owners, losing=target)
+            _owner_only("YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER")
+        orgs.keep_an_owner(owners, losing=target, code=ONLY_OWNER)
         scope.execute("DELETE FROM members WHERE org_id = %s AND id = %s", (ident.org_id, target["id"]))
         audit.record(scope, action="member.delete", entity="member", entity_id=target["id"],
                      detail={"userId": str(target["user_id"]), "role": target["role"]})
@@ -152,13 +171,13 @@ def remove_member() -> ResponseReturnValue:
 @member_required
 @people_only
 def leave() -> ResponseReturnValue:
-    """Leave the session's org (the last owner cannot)."""
+    """Leave the session's org (the last owner cannot); the answer is the member that left, as in Better Auth."""
     ident = g.identity
     with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
         owners = orgs.lock_owners(scope, ident.org_id)
         me = orgs.find_member(scope, ident.org_id, email=ident.email)
-        orgs.keep_an_owner(owners, losing=me)
+        orgs.keep_an_owner(owners, losing=me, code=ONLY_OWNER)
         scope.execute("DELETE FROM members WHERE org_id = %s AND id = %s", (ident.org_id, me["id"]))
         audit.record(scope, action="member.leave", entity="member", entity_id=me["id"],
                      detail={"userId": str(ident.user_id), "role": me["role"]})
-    return {"member": orgs.member_json(me)}
+    return orgs.member_json(me)

@@ -41,7 +41,7 @@ def readyz() -> ResponseReturnValue:
     if not failed:
         return {"status": "ready", "checks": body}
     message = "not ready: " + "; ".join(f"{name} {checks[name].error}" for name in failed)
-    response = jsonify({"error": {"code": "not_ready", "message": message}, "status": "not_ready",
+    response = jsonify({"code": "not_ready", "message": message, "status": "not_ready",
                         "checks": body})
     response.status_code = 503
     response.headers["Retry-After"] = str(NOT_READY_RETRY_AFTER_S)

@@ -10,32 +10,28 @@ from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from psycopg.types.json import Jsonb
 
-from app import audit, auth, orgs
+from app import audit, auth, orgs, session_switch
 from app.api import get_db
-from app.api.auth_routes import session_kwargs
 from app.bodies import body
 from app.bodies.requests import NewOrganization, SetActive, UpdateOrganization
 from app.db import Scope
-from app.errors import ConflictError, CrossOrgRefusedError, ForbiddenError, UnauthorizedError
+from app.errors import BetterAuthError, CrossOrgRefusedError, UnauthorizedError, ValidationError
 from app.idempotency import idempotent, new_org_id
-from app.permissions import can, login_required, login_required_target_org, member_required, people_only, require
+from app.permissions import can, login_required, login_required_target_org, people_only, require
 from app.placement.router import on_control_plane
+from app.session_switch import session_kwargs
 
 log = logging.getLogger("atlas.organizations")
 
 bp = Blueprint("organizations", __name__, url_prefix="/api/auth/organization")
 
 
-def _slug_taken(slug: str | None) -> ConflictError:
-    return ConflictError(f"the organization slug {slug!r} is already taken; choose another")
-
-
-def full_org(scope: Scope, org_id: uuid.UUID, role: str | None) -> dict[str, Any]:
-    """The org, with members and invitations when the role may read members."""
+def full_org(scope: Scope, org_id: uuid.UUID, role: str | None, *, members_limit: int | None = None) -> dict[str, Any]:
+    """The org with its members (any member sees them, as in Better Auth) and, for member:read, invitations."""
     org = orgs.org_json(orgs.get_org(scope, org_id))
-    if can(role, "member", "read"):
-        org["members"] = [orgs.member_json(m) for m in orgs.list_members(scope, org_id)]
-        org["invitations"] = [orgs.invitation_json(i) for i in orgs.list_invitations(scope, org_id)]
+    org["members"] = [orgs.member_json(m) for m in orgs.list_members(scope, org_id, limit=members_limit)]
+    org["invitations"] = ([orgs.invitation_json(i) for i in orgs.list_invitations(scope, org_id)]
+                          if can(role, "member", "read") else [])
     return org
 
 
@@ -45,7 +41,11 @@ def full_org(scope: Scope, org_id: uuid.UUID, role: str | None) -> dict[str, Any
 @people_only
 @idempotent(org=new_org_id)
 def create() -> ResponseReturnValue:
-    """The creator becomes owner. The session is not switched: call set-active for that."""
+    """The creator becomes owner, and the new org becomes active: by a fresh session, as set-active does.
+
+    The presented session stays live (bound to its own org), so a retry with
+    the same Idempotency-Key can still replay this answer.
+    """
     new = body(NewOrganization)
     name, slug, logo, metadata = new.name, new.slug, new.logo, new.metadata
     ident, org_id = g.identity, new_org_id()  # made here: RETURNING would need the membership first
@@ -61,10 +61,11 @@ def create() -> ResponseReturnValue:
             audit.record(scope, action="member.create", entity="member", entity_id=owner["id"],
                          changed_fields=("role",), detail={"role": "owner", "userId": str(ident.user_id)})
             result = orgs.org_json(orgs.get_org(scope, org_id))
+            fresh = session_switch.mint(scope, ident, org_id)
     except psycopg.errors.UniqueViolation:
-        raise _slug_taken(slug) from None
+        raise BetterAuthError("ORGANIZATION_ALREADY_EXISTS") from None
     result["members"] = [orgs.member_json(owner)]
-    return result
+    return session_switch.hand_over(jsonify(result), fresh)
 
 
 @bp.get("/list")
@@ -79,18 +80,32 @@ def list_organizations() -> ResponseReturnValue:
 
 @bp.get("/get-full-organization")
 @on_control_plane
-@member_required
+@login_required
 def get_full_organization() -> ResponseReturnValue:
+    """The session's org in full; 200 null without one, as Better Auth answers."""
     ident = g.identity
+    if ident.org_id is None:
+        return jsonify(None)
+    limit = query_int("membersLimit")
     with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
-        org = full_org(scope, ident.org_id, ident.role)
+        org = full_org(scope, ident.org_id, ident.role, members_limit=limit)
     slug = request.args.get("organizationSlug")
     if slug is not None and slug != org["slug"]:
-        _refuse_other_org("organizationSlug", slug)
+        refuse_other_org("organizationSlug", slug)
     return org
 
 
-def _refuse_other_org(field: str, value: str) -> None:
+def query_int(name: str) -> int | None:
+    """A non-negative integer query parameter (Better Auth's limit, offset, membersLimit), or None."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise ValidationError(f"{name} must be a non-negative integer", details={"fields": {name: "must be a non-negative integer"}})
+    return int(raw)
+
+
+def refuse_other_org(field: str, value: str) -> None:
     audit.record_refusal(get_db(), org_id=g.identity.org_id, action="cross_org.refused",
                          entity="organization", entity_id=value[:100],
                          detail={"field": field, "method": request.method, "path": request.path})
@@ -124,12 +139,12 @@ def set_active() -> ResponseReturnValue:
             audit.record_refusal(db, org_id=ident.org_id, action="session.set_active",
                                  entity="organization", entity_id=str(target or slug),
                                  detail={"reason": "not a member"})
-        raise ForbiddenError("you are not a member of this organization")
-    target, role = found["org_id"], found["role"]
-    payload: dict | None = None
+        raise BetterAuthError("USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", status=403)
+    target = found["org_id"]
+    payload: dict | None = None  # the org, as Better Auth answers (get-full-organization has the rest)
     if target is not None:
         with db.transaction(target, user_id=ident.user_id, read_only=True) as scope:
-            payload = full_org(scope, target, role)
+            payload = orgs.org_json(orgs.get_org(scope, target))
     response = jsonify(payload)
     auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
     return response
@@ -137,7 +152,7 @@ def set_active() -> ResponseReturnValue:
 
 @bp.post("/update")
 @on_control_plane
-@require("organization", "update")
+@require("organization", "update", refusal_code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION")
 def update() -> ResponseReturnValue:
     changes = body(UpdateOrganization).data.given()
     ident = g.identity
@@ -149,7 +164,7 @@ def update() -> ResponseReturnValue:
                          entity_id=ident.org_id, changed_fields=changes)
             result = orgs.org_json(orgs.get_org(scope, ident.org_id))
     except psycopg.errors.UniqueViolation:
-        raise _slug_taken(changes.get("slug")) from None
+        raise BetterAuthError("ORGANIZATION_SLUG_ALREADY_TAKEN") from None
     return result
 
 
@@ -167,7 +182,7 @@ def _update_column(scope: Scope, org_id: uuid.UUID, column: str, value: object) 
 
 @bp.post("/delete")
 @on_control_plane
-@require("organization", "delete")
+@require("organization", "delete", refusal_code="YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION")
 def delete() -> ResponseReturnValue:
     """Delete the session's org and, by cascade, everything it owns (its audit trail included)."""
     ident = g.identity

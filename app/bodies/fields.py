@@ -133,8 +133,13 @@ class Choice(Rule):
 
     options: tuple[str, ...] = ()
     strip: bool = False
+    one_item_list: bool = False  # also take ["x"] for "x" (Better Auth's clients send roles as arrays)
 
     def before(self, value: Any) -> Any:
+        if self.one_item_list and isinstance(value, list):
+            if len(value) != 1:
+                fail(f"must be one of: {', '.join(self.options)} (one role per member)")
+            value = value[0]
         if self.strip:
             if not isinstance(value, str):
                 fail("must be a string")

@@ -22,7 +22,7 @@ from app.roles import ROLES
 
 REQUIRED = "is required"
 Name = Annotated[str, Text(null=REQUIRED)]
-Role = Annotated[str, Choice(options=ROLES, null=REQUIRED)]
+Role = Annotated[str, Choice(options=ROLES, null=REQUIRED, one_item_list=True)]
 AnyId = Annotated[uuid.UUID, Id(message="must be an id (a UUID)", strings_only=False, null=REQUIRED)]
 Logo = Annotated[str, Text(max_len=2000, blank=True)]
 Metadata = dict[str, Any]
@@ -87,6 +87,7 @@ class InviteMember(Body):
     email: Annotated[str, Email(null=REQUIRED)]
     role: Role
     organizationId: OrgEcho = None
+    resend: bool | None = None  # true: a pending invitation is renewed (and its link logged again)
 
 
 class AcceptInvitation(Body):

@@ -89,6 +89,6 @@ def error_answer(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str
 
 def _error(exc: Exception) -> CallToolResult:
     status, body, _headers = error_answer(exc)
-    log.info("tool call refused (%s): %s", status, body["error"]["code"])
+    log.info("tool call refused (%s): %s", status, body["code"])
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(body))], structured_content=body,
                           is_error=True)

@@ -91,7 +91,7 @@ def build_server(app: Flask, *, token_of: TokenOf) -> MCPServer:
                 admit(ident, SEMANTIC_READ)
                 return str(layer.get(ident.org_id, name)["yaml_content"])
             except Exception as exc:  # the HTTP API's code and message, never a traceback
-                error = error_answer(exc)[1]["error"]
+                error = error_answer(exc)[1]
                 raise ResourceError(f"{error['code']}: {error['message']}") from None
 
     return server

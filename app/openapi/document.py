@@ -13,8 +13,9 @@ import re
 from app.bodies.crm import CREATE, UPDATE
 from app.entities import ENTITIES
 from app.openapi.crm import crm_operations, query_param, row_schema
+from app.openapi.op import Op
 from app.openapi.operation import operation
-from app.openapi.operations import OPERATIONS, Op
+from app.openapi.operations import OPERATIONS
 from app.openapi.schemas import RESPONSES, Schema, body_components
 
 OPENAPI_VERSION = "3.0.3"

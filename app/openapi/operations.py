@@ -6,28 +6,11 @@ schemas not yet modelled, query parameters. Request bodies name their model
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from app.bodies import Body
 from app.bodies import requests as r
 from app.bodies.connections import ConnectionChange, NewConnection
-from app.openapi.schemas import NULLABLE_UUID, PAGE_QUERY, ROLE, STAMP, UUID, Schema, obj, page_of, ref
-
-
-@dataclass(frozen=True)
-class Op:
-    """One non-CRM operation."""
-
-    summary: str
-    access: str  # as declared on the view: public, login, member, "<resource>:<action>", roles, "a or b"
-    tag: str
-    body: type[Body] | None = None
-    response: Schema | None = None  # None: no body (204)
-    status: int = 200
-    query: tuple[tuple[str, Schema], ...] = ()
-    idempotent: bool = False  # takes an Idempotency-Key header (app/idempotency.py)
-    media_type: str = "application/json"
-
+from app.openapi.auth_operations import AUTH_OPERATIONS, SESSION
+from app.openapi.op import Op
+from app.openapi.schemas import NULLABLE_UUID, PAGE_QUERY, STAMP, UUID, obj, page_of, ref
 
 _MEMBER = obj(member=ref("Member"))
 _CONNECTION = obj(
@@ -47,22 +30,23 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Revoke the presented session (idempotent) and clear the cookie", "public", "auth",
         response=obj(success={"type": "boolean"})),
     ("GET", "/api/auth/get-session"): Op(
-        "The session, its active org and role, and the user", "login", "auth",
-        response=obj(("session", "user"), user=ref("User"), session=obj(
-            id=UUID, userId=UUID, activeOrganizationId=NULLABLE_UUID,
-            role={**ROLE, "nullable": True}, expiresAt=STAMP, createdAt=STAMP))),
+        "The session, its active org and role, and the user; null without a live session", "public", "auth",
+        response={**obj(("session", "user"), user=ref("User"), session=SESSION), "nullable": True}),
     ("POST", "/api/auth/organization/create"): Op(
-        "Create an org; the caller becomes its owner (409 if the slug is taken)", "login", "organizations",
+        "Create an org; the caller becomes its owner and it becomes active (a fresh token, see set-active);"
+        " 400 ORGANIZATION_ALREADY_EXISTS if the slug is taken", "login", "organizations",
         r.NewOrganization, ref("FullOrganization"), idempotent=True),
     ("GET", "/api/auth/organization/list"): Op(
         "The caller's organizations", "login", "organizations",
         response={"type": "array", "items": ref("Organization")}),
     ("GET", "/api/auth/organization/get-full-organization"): Op(
-        "The session's org (with members and invitations for admins and owners)", "member", "organizations",
-        query=(("organizationSlug", {"type": "string", "maxLength": 63}),), response=ref("FullOrganization")),
+        "The session's org with its members (invitations for admins and owners); null without one", "login",
+        "organizations", query=(("organizationSlug", {"type": "string", "maxLength": 63}),
+                                ("membersLimit", {"type": "integer", "minimum": 0})),
+        response={**ref("FullOrganization"), "nullable": True}),
     ("POST", "/api/auth/organization/set-active"): Op(
         "Switch orgs: a fresh token (header set-auth-token and cookie) bound to the org; the old one is revoked",
-        "login", "organizations", r.SetActive, {**ref("FullOrganization"), "nullable": True}),
+        "login", "organizations", r.SetActive, {**ref("Organization"), "nullable": True}),
     ("POST", "/api/auth/organization/update"): Op(
         "Rename or re-slug the session's org", "organization:update", "organizations",
         r.UpdateOrganization, ref("Organization")),
@@ -70,14 +54,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Delete the session's org and everything it owns", "organization:delete", "organizations",
         r.DeleteOrganization, ref("Organization")),
     ("GET", "/api/auth/organization/list-members"): Op(
-        "The org's members", "member:read", "members",
+        "The org's members (any member may list them)", "member", "members",
+        query=(("limit", {"type": "integer", "minimum": 0}), ("offset", {"type": "integer", "minimum": 0})),
         response=obj(("members", "total"), members={"type": "array", "items": ref("Member")},
                      total={"type": "integer"})),
     ("POST", "/api/auth/organization/invite-member"): Op(
         "Invite by email (the link is logged: no mail server)", "member:create", "members",
         r.InviteMember, ref("Invitation"), idempotent=True),
     ("POST", "/api/auth/organization/accept-invitation"): Op(
-        "Join the invitation's org (the session stays on its org)", "login", "members",
+        "Join the invitation's org; it becomes active (a fresh token, see set-active)", "login", "members",
         r.AcceptInvitation, obj(invitation=ref("Invitation"), member=ref("Member"))),
     ("POST", "/api/auth/organization/update-member-role"): Op(
         "Change a member's role (an org keeps at least one owner)", "member:update", "members",
@@ -85,7 +70,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/auth/organization/remove-member"): Op(
         "Remove a member by id or email (not the last owner)", "member:delete", "members", r.RemoveMember, _MEMBER),
     ("POST", "/api/auth/organization/leave"): Op(
-        "Leave the session's org (not the last owner)", "member", "members", response=_MEMBER),
+        "Leave the session's org (not the last owner); the member that left", "member", "members",
+        response=ref("Member")),
     ("GET", "/api/v1/conversations"): Op(
         "The org's conversations, most recently active first", "conversation:read", "conversations",
         query=PAGE_QUERY, response=page_of(ref("Conversation"))),
@@ -225,3 +211,4 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         query=(("limit", {"type": "integer", "minimum": 1, "maximum": 100}),),
         response=obj(("data",), data={"type": "array", "items": ref("JobResult")})),
 }
+OPERATIONS.update(AUTH_OPERATIONS)

@@ -78,13 +78,14 @@ SETTINGS = tuple(SettingsChange.model_fields)
 
 # ----- what the declared operations answer ------------------------------------------------------
 RESPONSES: dict[str, Schema] = {
-    "Error": obj(("error",), error=obj(
+    "Error": obj(
         ("code", "message"),
-        code={"type": "string", "example": "validation_error"},
+        code={"type": "string", "example": "validation_error",
+              "description": "lower-case under /api/v1; Better Auth's upper-snake codes under /api/auth"},
         message={"type": "string"},
         fields={"type": "object", "additionalProperties": {"type": "string"},
                 "description": "per-field messages (validation errors only)"},
-    )),
+    ),
     "User": obj(("id", "email", "name"), id=UUID, email={"type": "string"}, name={"type": "string"},
                 emailVerified={"type": "boolean"}, role={"type": "string", "enum": ["user", "admin"]},
                 createdAt=STAMP, updatedAt=STAMP),
@@ -100,7 +101,7 @@ RESPONSES: dict[str, Schema] = {
                       email={"type": "string"}, role=ROLE, status={"type": "string"},
                       inviterId=NULLABLE_UUID, expiresAt=STAMP, createdAt=STAMP),
     "FullOrganization": {"allOf": [ref("Organization"), obj(
-        members={"type": "array", "items": ref("Member"), "description": "admins and owners only"},
+        members={"type": "array", "items": ref("Member")},
         invitations={"type": "array", "items": ref("Invitation"), "description": "admins and owners only"},
     )]},
     "Conversation": obj(("id", "title"), id=UUID, org_id=UUID, title={"type": "string"},

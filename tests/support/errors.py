@@ -2,11 +2,14 @@
 
 Every test that looks at an error's code, message or fields goes through
 `error_of`, whatever client produced the answer (Flask's test client, requests,
-urllib) or a body already decoded.
+urllib) or a body already decoded. The shape (issue 13): `{"code", "message"}`
+at the top level, plus `"fields"` for validation, as Better Auth's client reads it.
 """
 from __future__ import annotations
 
 from typing import Any
+
+ERROR_KEYS = ({"code", "message"}, {"code", "message", "fields"})
 
 
 def error_of(answer: Any) -> dict[str, Any]:
@@ -16,9 +19,15 @@ def error_of(answer: Any) -> dict[str, Any]:
         body = answer.get_json()
     elif hasattr(answer, "json") and callable(answer.json):
         body = answer.json()
-    assert isinstance(body, dict) and isinstance(body.get("error"), dict), f"not an error answer: {body!r}"
-    return body["error"]
+    assert isinstance(body, dict) and isinstance(body.get("code"), str) \
+        and isinstance(body.get("message"), str), f"not an error answer: {body!r}"
+    return {key: body[key] for key in ("code", "message", "fields") if key in body}
 
 
 def error_code(answer: Any) -> str:
     return str(error_of(answer)["code"])
+
+
+def is_exact_error(body: Any) -> bool:
+    """True if `body` is exactly the error shape, no more keys."""
+    return isinstance(body, dict) and set(body) in ERROR_KEYS

@@ -1,0 +1,166 @@
+"""Account endpoints of Better Auth's core: update-user, change-password, request-password-reset, reset-password.
+
+Password reset: a 256-bit token whose sha256 is stored (sql/070_password_resets.sql),
+valid for an hour and once. Its link goes to PASSWORD_RESET_SENDER
+(`module:function`, called with email=, url=, token=) when configured, else
+to the log at WARNING, as invitations are, since no mail server is configured.
+A successful reset revokes every session of the user.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from flask import Blueprint, current_app, g, jsonify, redirect, request
+from flask.typing import ResponseReturnValue
+
+from app import auth, origins
+from app.api import get_db
+from app.bodies import body
+from app.bodies.auth_requests import ChangePassword, RequestPasswordReset, ResetPassword, UpdateUser
+from app.bodies.requests import PASSWORD_MAX, PASSWORD_MIN
+from app.errors import BetterAuthError, ConfigurationError, ValidationError
+from app.permissions import login_required, people_only, public
+from app.session_switch import session_kwargs
+from app.state import services
+
+log = logging.getLogger("atlas.account")
+bp = Blueprint("account", __name__, url_prefix="/api/auth")
+RESET_TTL_S = 3600
+RESET_SENT = "If this email exists in our system, check your email for the reset link"
+
+
+def _check_length(password: str) -> None:
+    if len(password) < PASSWORD_MIN:
+        raise BetterAuthError("PASSWORD_TOO_SHORT")
+    if len(password) > PASSWORD_MAX:
+        raise BetterAuthError("PASSWORD_TOO_LONG")
+
+
+@bp.post("/update-user")
+@login_required
+@people_only
+def update_user() -> ResponseReturnValue:
+    """Change the user's name (the email cannot change here; Atlas stores no image)."""
+    changes = body(UpdateUser)
+    if changes.email is not None:
+        raise BetterAuthError("EMAIL_CAN_NOT_BE_UPDATED")
+    if changes.image is not None:
+        raise ValidationError("Atlas stores no user image", details={"fields": {"image": "is not stored"}})
+    if changes.name is None:
+        raise ValidationError("No fields to update", details={"fields": {"name": "is required"}})
+    with get_db().identity_transaction(user_id=g.identity.user_id) as scope:
+        scope.execute("UPDATE users SET name = %s, updated_at = now() WHERE id = %s",
+                      (changes.name, g.identity.user_id))
+    return {"status": True}
+
+
+@bp.post("/change-password")
+@login_required
+@people_only
+def change_password() -> ResponseReturnValue:
+    """With revokeOtherSessions, every session ends and a fresh one (same org) is handed over."""
+    change = body(ChangePassword)
+    _check_length(change.newPassword)
+    ident, passwords, db = g.identity, services().passwords, get_db()
+    with db.identity_transaction(user_id=ident.user_id) as scope:
+        stored = scope.fetch_value("SELECT password_hash FROM users WHERE id = %s", (ident.user_id,))
+    if not passwords.verify(stored, change.currentPassword):
+        raise BetterAuthError("INVALID_PASSWORD")
+    new = None
+    with db.identity_transaction(user_id=ident.user_id) as scope:
+        scope.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
+                      (passwords.hash(change.newPassword), ident.user_id))
+        if change.revokeOtherSessions:
+            scope.execute("UPDATE sessions SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL",
+                          (ident.user_id,))
+            new = auth.insert_session(scope, user_id=ident.user_id, org_id=ident.org_id, **session_kwargs())
+    log.info("user %s changed their password (other sessions revoked: %s)", ident.user_id,
+             bool(change.revokeOtherSessions))
+    response = jsonify({"token": new.token if new else None, "user": ident.user})
+    if new is not None:
+        auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
+    return response
+
+
+def _sender() -> Callable[..., Any] | None:
+    spec = str(current_app.config.get("PASSWORD_RESET_SENDER") or "")
+    if not spec:
+        return None
+    module, _, name = spec.partition(":")
+    try:
+        sender: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigurationError(f"ATLAS_PASSWORD_RESET_SENDER {spec!r} is not module:function") from exc
+    return sender
+
+
+@bp.post("/request-password-reset")
+@public
+def request_password_reset() -> ResponseReturnValue:
+    """Always the same answer, whether or not the email has an account."""
+    wanted = body(RequestPasswordReset)
+    redirect_to = wanted.redirectTo or ""
+    if redirect_to and not origins.is_trusted(redirect_to):
+        raise BetterAuthError("INVALID_REDIRECT_URL", status=403)
+    token = auth.new_token()
+    with get_db().identity_transaction(auth_email=wanted.email) as scope:
+        user_id = scope.fetch_value("SELECT id FROM users WHERE email = %s", (wanted.email,))
+        if user_id is not None:  # no RETURNING: the row is visible only to the token's holder (sql/070)
+            scope.execute("INSERT INTO password_resets (token_hash, user_id, expires_at)"
+                          " VALUES (%s, %s, now() + make_interval(secs => %s))",
+                          (auth.hash_token(token), user_id, RESET_TTL_S))
+    if user_id is not None:
+        base = str(current_app.config["PUBLIC_URL"]).rstrip("/")
+        url = f"{base}/api/auth/reset-password/{token}?{urlencode({'callbackURL': redirect_to}, quote_via=quote)}"
+        sender = _sender()
+        if sender is not None:
+            sender(email=wanted.email, url=url, token=token)
+        else:
+            log.warning("no mail sender configured (ATLAS_PASSWORD_RESET_SENDER): password reset for %s;"
+                        " share this link: %s", wanted.email, url)
+    return {"status": True, "message": RESET_SENT}
+
+
+def _live_reset(token: str, *, consume: bool) -> Any:
+    """The user id of a live reset token (marked used when `consume`), or None."""
+    query = ("UPDATE password_resets SET used_at = now()" if consume else "SELECT user_id FROM password_resets")
+    query += " WHERE token_hash = %(hash)s AND used_at IS NULL AND expires_at > now()"
+    token_hash = auth.hash_token(token)
+    with get_db().identity_transaction(session_token_hash=token_hash) as scope:
+        return scope.fetch_value(query + (" RETURNING user_id" if consume else ""), {"hash": token_hash})
+
+
+@bp.get("/reset-password/<token>")
+@public
+def reset_password_link(token: str) -> ResponseReturnValue:
+    """The emailed link: on to callbackURL with ?token= (or ?error=INVALID_TOKEN), as Better Auth does."""
+    callback = request.args.get("callbackURL", "")
+    if not callback or not origins.is_trusted(callback):
+        raise BetterAuthError("INVALID_CALLBACK_URL", status=403)
+    ok = len(token) <= 200 and _live_reset(token, consume=False) is not None
+    query = {"token": token} if ok else {"error": "INVALID_TOKEN"}
+    separator = "&" if "?" in callback else "?"
+    return redirect(f"{callback}{separator}{urlencode(query)}", code=302)
+
+
+@bp.post("/reset-password")
+@public
+def reset_password() -> ResponseReturnValue:
+    wanted = body(ResetPassword)
+    token = wanted.token or request.args.get("token") or ""
+    if not token or len(token) > 200:
+        raise BetterAuthError("INVALID_TOKEN")
+    _check_length(wanted.newPassword)
+    user_id = _live_reset(token, consume=True)
+    if user_id is None:
+        raise BetterAuthError("INVALID_TOKEN")
+    with get_db().identity_transaction(user_id=user_id) as scope:
+        scope.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
+                      (services().passwords.hash(wanted.newPassword), user_id))
+        scope.execute("UPDATE sessions SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL", (user_id,))
+    log.info("user %s reset their password; every session revoked", user_id)
+    return {"status": True}

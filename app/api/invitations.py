@@ -1,0 +1,130 @@
+"""Invitation endpoints besides invite and accept (Better Auth organization plugin paths).
+
+The org's side (list, cancel) runs in the session's org. The invitee's side
+(list their own, get, reject) reads invitations by the user's email, which is
+what the invitations policy admits without an org; the invitation's org name
+and inviter are read in a read-only transaction of that org, as
+accept-invitation writes in it, once the invitation is known to be theirs.
+Someone else's invitation is indistinguishable from a missing one.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from app import audit, orgs
+from app.api import get_db
+from app.bodies import body
+from app.bodies.requests import AcceptInvitation
+from app.errors import BetterAuthError
+from app.permissions import login_required, people_only, require
+from app.placement.router import on_control_plane
+
+bp = Blueprint("invitations", __name__, url_prefix="/api/auth/organization")
+
+
+def _mine(invitation_id: uuid.UUID, *, pending: bool = True) -> dict[str, Any]:
+    """The caller's own invitation (pending and unexpired unless `pending` is False), else INVITATION_NOT_FOUND."""
+    ident = g.identity
+    with get_db().identity_transaction(user_id=ident.user_id) as scope:
+        row = orgs.invitation_for_invitee(scope, invitation_id, ident.email)
+        live = scope.fetch_value("SELECT %s > now()", (row["expires_at"],))
+    if pending and (row["status"] != "pending" or not live):
+        raise BetterAuthError("INVITATION_NOT_FOUND")
+    return row
+
+
+def _invitation_id() -> uuid.UUID:
+    raw = request.args.get("id", "")
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise BetterAuthError("INVITATION_NOT_FOUND") from None
+
+
+@bp.get("/list-invitations")
+@on_control_plane
+@require("member", "read", refusal_code="YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS")
+def list_invitations() -> ResponseReturnValue:
+    ident = g.identity
+    with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
+        rows = orgs.list_invitations(scope, ident.org_id)
+    return jsonify([orgs.invitation_json(r) for r in rows])
+
+
+@bp.get("/list-user-invitations")
+@on_control_plane
+@login_required
+@people_only
+def list_user_invitations() -> ResponseReturnValue:
+    """The caller's pending invitations, from every org, with each org's name."""
+    ident, db = g.identity, get_db()
+    with db.identity_transaction(user_id=ident.user_id) as scope:
+        rows = scope.fetch_all(
+            orgs.invitations_sql("SELECT {c} FROM invitations WHERE email = %s AND status = 'pending'"
+                                 " AND expires_at > now() ORDER BY created_at, id"), (ident.email,))
+    answer = []
+    for row in rows:
+        with db.transaction(row["org_id"], user_id=ident.user_id, read_only=True) as scope:
+            name = orgs.get_org(scope, row["org_id"])["name"]
+        answer.append(orgs.invitation_json(row) | {"organizationName": name})
+    return jsonify(answer)
+
+
+@bp.get("/get-invitation")
+@on_control_plane
+@login_required
+@people_only
+def get_invitation() -> ResponseReturnValue:
+    """One of the caller's pending invitations, with the org's name and slug and the inviter's email."""
+    row = _mine(_invitation_id())
+    with get_db().transaction(row["org_id"], user_id=g.identity.user_id, read_only=True) as scope:
+        org = orgs.get_org(scope, row["org_id"])
+        inviter = scope.fetch_value(
+            "SELECT u.email FROM members m JOIN users u ON u.id = m.user_id WHERE m.org_id = %s AND m.user_id = %s",
+            (row["org_id"], row["inviter_id"]))
+    if inviter is None:
+        raise BetterAuthError("INVITER_IS_NO_LONGER_A_MEMBER_OF_THE_ORGANIZATION")
+    return orgs.invitation_json(row) | {"organizationName": org["name"], "organizationSlug": org["slug"],
+                                        "inviterEmail": inviter}
+
+
+@bp.post("/reject-invitation")
+@on_control_plane
+@login_required
+@people_only
+def reject_invitation() -> ResponseReturnValue:
+    invitation_id = body(AcceptInvitation).invitationId
+    row = _mine(invitation_id)
+    with get_db().transaction(row["org_id"], user_id=g.identity.user_id) as scope:
+        rejected = scope.fetch_one(
+            orgs.invitations_sql("UPDATE invitations SET status = 'rejected'"
+                                 " WHERE org_id = %s AND id = %s AND status = 'pending' RETURNING {c}"), (row["org_id"], invitation_id))
+        if rejected is None:
+            raise BetterAuthError("INVITATION_NOT_FOUND")
+        audit.record(scope, action="invitation.reject", entity="invitation", entity_id=invitation_id,
+                     changed_fields=("status",))
+    return {"invitation": orgs.invitation_json(rejected), "member": None}
+
+
+@bp.post("/cancel-invitation")
+@on_control_plane
+@require("member", "create", refusal_code="YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION")
+def cancel_invitation() -> ResponseReturnValue:
+    """Withdraw a pending invitation of the session's org (whoever may invite may withdraw)."""
+    invitation_id = body(AcceptInvitation).invitationId
+    ident = g.identity
+    with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+        canceled = scope.fetch_one(
+            orgs.invitations_sql("UPDATE invitations SET status = 'canceled'"
+                                 " WHERE org_id = %s AND id = %s AND status = 'pending' RETURNING {c}"), (ident.org_id, invitation_id))
+        if canceled is None:
+            raise BetterAuthError("INVITATION_NOT_FOUND")
+        if canceled["role"] == "owner" and ident.role != "owner":
+            raise BetterAuthError("YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION", status=403)
+        audit.record(scope, action="invitation.cancel", entity="invitation", entity_id=invitation_id,
+                     changed_fields=("status",))
+    return orgs.invitation_json(canceled)

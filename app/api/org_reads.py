@@ -1,0 +1,115 @@
+"""Organization reads of Better Auth's plugin: check-slug, get-organization, the active member and its role,
+has-permission.
+
+has-permission answers from Atlas's matrix (app/permissions.py), with Better
+Auth's resource names mapped onto it: `invitation` create and cancel are
+`member` create (whoever may invite may withdraw an invitation); a resource or
+action Atlas does not know is simply not permitted.
+"""
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+from flask import Blueprint, g, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from app import orgs
+from app.api import get_db
+from app.api.organizations import refuse_other_org
+from app.bodies import body
+from app.bodies.auth_requests import CheckSlug, HasPermission
+from app.errors import BetterAuthError, NoActiveOrganizationError, ValidationError
+from app.permissions import can, login_required, member_required
+from app.placement.router import on_control_plane
+
+bp = Blueprint("org_reads", __name__, url_prefix="/api/auth/organization")
+
+# Better Auth's (resource, action) -> Atlas's matrix cell.
+_ALIASES = {("invitation", "create"): ("member", "create"), ("invitation", "cancel"): ("member", "create")}
+
+
+@bp.post("/check-slug")
+@on_control_plane
+@login_required
+def check_slug() -> ResponseReturnValue:
+    """Is the slug free? Asked of the unique index itself: an insert that is always rolled back.
+
+    Organizations are visible only to their members, so looking the slug up
+    would miss other orgs' slugs; the index sees them all, and tells no more
+    than a create with that slug would.
+    """
+    slug = body(CheckSlug).slug
+    try:
+        with get_db().transaction(uuid.uuid4(), user_id=g.identity.user_id) as scope, \
+                scope.conn.transaction(force_rollback=True):
+            scope.execute("INSERT INTO organizations (id, name, slug) VALUES (app.current_org(), 'slug probe', %s)",
+                          (slug,))
+    except psycopg.errors.UniqueViolation:
+        raise BetterAuthError("ORGANIZATION_SLUG_ALREADY_TAKEN") from None
+    return {"status": True}
+
+
+@bp.get("/get-organization")
+@on_control_plane
+@login_required
+def get_organization() -> ResponseReturnValue:
+    """The session's org (no members); 200 null without one. Another org's id or slug is refused (403)."""
+    ident = g.identity
+    if ident.org_id is None:
+        return jsonify(None)
+    with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
+        org = orgs.org_json(orgs.get_org(scope, ident.org_id))
+    slug = request.args.get("organizationSlug")
+    if slug is not None and slug != org["slug"]:
+        refuse_other_org("organizationSlug", slug)
+    return org
+
+
+@bp.get("/get-active-member")
+@on_control_plane
+@member_required
+def get_active_member() -> ResponseReturnValue:
+    ident = g.identity
+    with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
+        me = orgs.member_of(scope, ident.org_id, user_id=ident.user_id)
+    return orgs.member_json(me)
+
+
+@bp.get("/get-active-member-role")
+@on_control_plane
+@member_required
+def get_active_member_role() -> ResponseReturnValue:
+    """The caller's role in the session's org, or (userId) another member's."""
+    ident = g.identity
+    user_id = request.args.get("userId")
+    if not user_id or user_id == str(ident.user_id):
+        return {"role": ident.role}
+    try:
+        wanted = uuid.UUID(user_id)
+    except ValueError:
+        raise BetterAuthError("YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", status=403) from None
+    with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
+        role = scope.fetch_value("SELECT role FROM members WHERE org_id = %s AND user_id = %s",
+                                 (ident.org_id, wanted))
+    if role is None:
+        raise BetterAuthError("YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", status=403)
+    return {"role": role}
+
+
+@bp.post("/has-permission")
+@on_control_plane
+@login_required
+def has_permission() -> ResponseReturnValue:
+    """{"success": true} when the caller's role in the session's org may do every listed action."""
+    ident = g.identity
+    wanted = body(HasPermission)
+    asked = wanted.permissions if wanted.permissions is not None else wanted.permission
+    if asked is None:
+        raise ValidationError("invalid request: permissions is required",
+                              details={"fields": {"permissions": "is required"}})
+    if ident.org_id is None:
+        raise NoActiveOrganizationError("no active organization: call POST /api/auth/organization/set-active first")
+    allowed = all(can(ident.role, *_ALIASES.get((resource, action), (resource, action)))
+                  for resource, actions in asked.items() for action in actions)
+    return {"error": None, "success": allowed}
