@@ -73,11 +73,18 @@ def list_rows(
 
     Rows whose sort column is NULL are not listed when sorting by a nullable column.
     """
-    order = keyset(entity, sort, descending=descending)
-    pager = Pager(order, cursors=cursors, org_id=_org(scope), limit=limit, cursor=cursor)
+    pager = Pager(keyset(entity, sort, descending=descending), cursors=cursors, org_id=_org(scope),
+                  limit=limit, cursor=cursor)
     params: dict[str, Any] = {"org_id": _org(scope)}
-    where: list[sql.Composable] = [sql.SQL("org_id = %(org_id)s"),
-                                   sql.SQL("{} IS NOT NULL").format(sql.Identifier(order.column))]
+    query = list_statement(entity, pager, filters, params, org=sql.SQL("org_id = %(org_id)s"))
+    return pager.page(scope.fetch_all(query, params))
+
+
+def list_statement(entity: Entity, pager: Pager, filters: Mapping[str, str] | None, params: dict[str, Any],
+                   *, org: sql.Composable) -> sql.Composed:
+    """The page's SELECT (its values added to `params`); `org` is the explicit org predicate."""
+    column = pager.keyset.column
+    where: list[sql.Composable] = [org, sql.SQL("{} IS NOT NULL").format(sql.Identifier(column))]
     for i, (name, raw) in enumerate((filters or {}).items()):
         field = entity.filterable.get(name)
         if field is None:
@@ -85,8 +92,12 @@ def list_rows(
                                   details={"fields": {name: "is not filterable"}})
         params[f"f{i}"] = coerce_filter(field, raw)
         where.append(sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(f"f{i}")))
-    query = pager.select(columns=_columns(entity), table=_table(entity), where=where, params=params)
-    return pager.page(scope.fetch_all(query, params))
+    return pager.select(columns=_columns(entity), table=_table(entity), where=where, params=params)
+
+
+def get_statement(entity: Entity, *, org: sql.Composable) -> sql.Composed:
+    """One row by %(id)s; `org` is the explicit org predicate."""
+    return sql.SQL("SELECT {} FROM {} WHERE {} AND id = %(id)s").format(_columns(entity), _table(entity), org)
 
 
 def create(scope: Scope, entity: Entity, values: Mapping[str, Any]) -> dict:
