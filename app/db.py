@@ -266,54 +266,32 @@ class Database:
             yield Scope(conn, None)
 
     def read_all(self, org_id: object, query: sql.Composable | str, params: Params = None) -> list[Row]:
-        """One scoped read-only query in one round trip, as a prepared statement (app/wire.py).
-
-        Use it for the application's own single-statement reads; it is what
-        makes tenancy nearly free on the read path (scripts/bench_rls.py).
-        """
-        return wire.as_dicts(self.read_rows(org_id, query, params))
-
-    def read_rows(self, org_id: object, query: sql.Composable | str, params: Params = None) -> wire.Result:
-        """As read_all, the rows as tuples with their column names (for app/serialize.py's page_json)."""
-        return self.read_many(org_id, [(query, params)])[0]
-
-    def read_many(self, org_id: object, statements: Sequence[tuple[sql.Composable | str, Params]]) -> list[wire.Result]:
-        """Read-only queries for one org in one round trip and one snapshot (app/wire.py)."""
-        org = as_org_id(org_id)
-        # The hot path takes its connection without context-manager layers.
-        conn = self._getconn() if self.source is None else None
-        try:
-            if conn is not None:
-                return _many(conn, org, statements)
-            with self.connection(org) as pooled:
-                return _many(pooled, org, statements)
-        finally:
-            if conn is not None:
-                self._putconn(conn)
+        """One scoped read-only query in one round trip, prepared (app/wire.py; scripts/bench_rls.py)."""
+        return wire.as_dicts(self.read_many(org_id, [(query, params)])[0])
 
     def read_one(self, org_id: object, query: sql.Composable | str, params: Params = None) -> Row | None:
         rows = self.read_all(org_id, query, params)
         return rows[0] if rows else None
 
-    @property
-    def fuses_session_reads(self) -> bool:
-        """True when a session and its org's data may share a base-pool connection (no per-org pools)."""
-        return getattr(self.source, "limits", None) is None
+    def read_many(self, org_id: object, statements: Sequence[tuple[sql.Composable | str, Params]]) -> list[wire.Result]:
+        """Read-only queries for one org in one round trip (several: one snapshot); names and tuples each."""
+        org = as_org_id(org_id)
+        conn = self._getconn() if self.source is None else None  # the hot path: no context-manager layers
+        try:
+            if conn is not None:
+                return wire.scoped_many(conn, org, [(_text(q, conn), p) for q, p in statements])
+            with self.connection(org) as pooled:
+                return wire.scoped_many(pooled, org, [(_text(q, pooled), p) for q, p in statements])
+        finally:
+            if conn is not None:
+                self._putconn(conn)
+
+    def joined(self) -> bool:
+        """True inside `joining` (an Idempotency-Key's transaction): writes must then take its scope."""
+        return _joined.get() is not None
 
     def session_read(self, session_token_hash: str, statements: Sequence[tuple[sql.Composable | str, Params]] = (),
                      ) -> tuple[Row | None, list[wire.Result]]:
-        """A session resolved (app.resolve_session) and `statements` run as its org, one round trip, one snapshot.
-
-        Returns (the identity row or None, each statement's result). With per-org pools
-        (pool.perOrg) call it without statements: data reads then take the org's pool.
-        """
+        """app.resolve_session and `statements` as its org: one round trip, one snapshot (app/hot_reads.py)."""
         with self.connection() as conn:
             return wire.session_read(conn, session_token_hash, [(_text(q, conn), p) for q, p in statements])
-
-
-def _many(conn: psycopg.Connection, org: uuid.UUID,
-          statements: Sequence[tuple[sql.Composable | str, Params]]) -> list[wire.Result]:
-    if len(statements) == 1:
-        query, params = statements[0]
-        return [wire.scoped_rows(conn, org, _text(query, conn), params)]
-    return wire.scoped_many(conn, org, [(_text(q, conn), p) for q, p in statements])

@@ -35,7 +35,7 @@ from flask import current_app, g, request
 from psycopg import sql
 
 from app import auth, identity, permissions
-from app.db import Params
+from app.db import Database, Params
 from app.errors import AccessUndeclaredError
 from app.state import services
 from app.wire import Result
@@ -64,13 +64,18 @@ def read(statements: Sequence[tuple[sql.Composable | str, Params]]) -> list[Resu
     """The session and `statements` in one round trip, then the view's access enforced; their results."""
     db = services().db
     token = auth.token_from_request(request)
-    if token is None or not g.get("identity_pending") or not db.fuses_session_reads:
+    if token is None or not g.get("identity_pending") or not fuses_session_reads(db):
         ident = identity_first()
         return db.read_many(ident.org_id, statements)
     token_hash = auth.hash_token(token)
     row, results = db.session_read(token_hash, statements)
     _enforce(identity.from_row(row, token_hash))
     return results
+
+
+def fuses_session_reads(db: Database) -> bool:
+    """A session and its org's data may share a base-pool connection: not with per-org pools (pool.perOrg)."""
+    return getattr(db.source, "limits", None) is None
 
 
 def identity_first() -> Any:

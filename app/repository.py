@@ -9,7 +9,8 @@ through psycopg.sql; values are always parameters.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -103,12 +104,25 @@ def get_statement(entity: Entity, *, org: sql.Composable) -> sql.Composed:
 def create(scope: Scope, entity: Entity, values: Mapping[str, Any]) -> dict:
     """Insert a row into the scope's org; the org comes from the scope, never from input."""
     data = {**values, "org_id": _org(scope)}
+    try:
+        return scope.fetch_one(insert_statement(entity, data), data)  # type: ignore[return-value]  # RETURNING always yields the inserted row
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise _reference_error(entity, exc) from None
+
+
+def insert_statement(entity: Entity, data: Mapping[str, Any]) -> sql.Composed:
+    """INSERT of `data`'s columns (%(name)s each) RETURNING the entity's columns."""
     names = list(data)
-    query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING {}").format(
+    return sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING {}").format(
         _table(entity), sql.SQL(", ").join(map(sql.Identifier, names)),
         sql.SQL(", ").join(map(sql.Placeholder, names)), _columns(entity))
+
+
+@contextmanager
+def reference_errors(entity: Entity) -> Iterator[None]:
+    """Inside, a foreign-key violation becomes the field error `create` raises."""
     try:
-        return scope.fetch_one(query, data)  # type: ignore[return-value]  # RETURNING always yields the inserted row
+        yield
     except psycopg.errors.ForeignKeyViolation as exc:
         raise _reference_error(entity, exc) from None
 

@@ -29,13 +29,12 @@ to the pool inside a transaction.
 """
 from __future__ import annotations
 
-import re
 import select
 import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -44,12 +43,12 @@ from psycopg import abc, pq
 from psycopg.adapt import PyFormat, Transformer
 
 from app.errors import DatabaseTimeoutError
+from app.placeholders import to_positional
 from app.scoped_settings import set_local
 
 Row = dict[str, Any]
 Result = tuple[list[str], list[tuple[Any, ...]]]  # column names, rows as tuples
 _Key = tuple[bytes, tuple[int, ...]]  # a statement's $n text and its parameter types
-_PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?s|%%")
 _MAX_STATEMENTS = 200  # prepared statements kept per connection (LRU, then Close)
 _RESOLVE = "SELECT * FROM app.resolve_session(%s)"
 _READ_ONLY = b"BEGIN READ ONLY"
@@ -77,56 +76,15 @@ def configure_connection(conn: psycopg.Connection) -> None:
         conn.prepare_threshold = None
 
 
-def to_positional(query: str, params: Sequence[Any] | Mapping[str, Any] | None) -> tuple[bytes, list[Any]]:
-    """psycopg placeholders (%s, %(name)s, %%) to PostgreSQL's $n, with the values in order."""
-    command, slots = _template(query)
-    if params is None or isinstance(params, str):
-        params_seq: Sequence[Any] | None = None
-    else:
-        params_seq = params if not isinstance(params, Mapping) else None
-    if any(isinstance(slot, int) for slot in slots):
-        if params_seq is None:
-            raise TypeError("query uses %s but the parameters are not a sequence")
-        if len(params_seq) != len(slots):
-            raise TypeError(f"the query has {len(slots)} placeholders for {len(params_seq)} parameters")
-        return command, list(params_seq)
-    if slots:
-        if not isinstance(params, Mapping):
-            raise TypeError("query uses %(name)s but the parameters are not a mapping")
-        return command, [params[name] for name in slots if isinstance(name, str)]  # _template refuses a mix
-    if params_seq:
-        raise TypeError("the query has no placeholders but parameters were given")
-    return command, []
-
-
-@lru_cache(maxsize=1024)
-def _template(query: str) -> tuple[bytes, tuple[int | str, ...]]:
-    """The $n text of a query and what each $n takes (an index, or a name); cached per text."""
-    slots: list[int | str] = []
-    names: dict[str, int] = {}
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "%%":
-            return "%"
-        name = match.group(1)
-        if name is None:
-            slots.append(len(slots))
-            return f"${len(slots)}"
-        if name not in names:
-            slots.append(name)
-            names[name] = len(slots)
-        return f"${names[name]}"
-
-    text = _PLACEHOLDER.sub(replace, query)
-    if any(isinstance(s, int) for s in slots) and any(isinstance(s, str) for s in slots):
-        raise TypeError("a query cannot mix %s and %(name)s placeholders")
-    return text.encode(), tuple(slots)
-
-
 @lru_cache(maxsize=4096)
 def _set_org(org: uuid.UUID) -> bytes:
     """The org's SET LOCAL (app/scoped_settings.py), as bytes for libpq, cached per org."""
     return set_local("app.org_id", str(org)).as_bytes(None)
+
+
+@lru_cache(maxsize=4096)
+def _set_user(user: uuid.UUID) -> bytes:
+    return set_local("app.user_id", str(user)).as_bytes(None)
 
 
 def as_dicts(result: Result) -> list[Row]:
@@ -148,9 +106,19 @@ def scoped_rows(conn: psycopg.Connection, org: uuid.UUID, query: str, params: An
     return _run(conn, _READ_ONLY, [_set_org(org)], [(query, params)])[0]
 
 
+def plain_rows(conn: psycopg.Connection, query: str, params: Any = None) -> Result:
+    """One read-only query with no setting at all, one round trip: the no-tenancy baseline (scripts/bench_bare.py)."""
+    return _run(conn, _READ_ONLY, [], [(query, params)])[0]
+
+
+def scoped_write(conn: psycopg.Connection, org: uuid.UUID, user: uuid.UUID, query: str, params: Any = None) -> Result:
+    """One writing statement for `org` as `user`, committed, in one round trip (a write and its audit row)."""
+    return _run(conn, b"BEGIN", [_set_org(org), _set_user(user)], [(query, params)])[0]
+
+
 def scoped_many(conn: psycopg.Connection, org: uuid.UUID, statements: Sequence[tuple[str, Any]]) -> list[Result]:
-    """Several read-only queries for `org` in one transaction and one round trip (one snapshot)."""
-    return _run(conn, _SNAPSHOT, [_set_org(org)], list(statements))
+    """Read-only queries for `org` in one transaction and one round trip (several: one snapshot)."""
+    return _run(conn, _SNAPSHOT if len(statements) > 1 else _READ_ONLY, [_set_org(org)], list(statements))
 
 
 def session_read(conn: psycopg.Connection, token_hash: str,
@@ -191,7 +159,7 @@ def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
         state = _states[conn] = _ConnState(Transformer(conn))
     tx, cache, named = state.transformer, state.statements, _Config.named
     prepared: list[tuple[_Key, bytes, bool]] = []  # key, name, parsed in this pipeline
-    bound: list[tuple[bytes, list[bytes | None], list[int], tuple[int, ...]]] = []
+    bound: list[tuple[bytes, list[Any], list[Any], tuple[int, ...]]] = []  # text, values, formats, types
     for query, params in statements:
         command, values = to_positional(query, params)
         dumped = list(tx.dump_sequence(values, [PyFormat.AUTO] * len(values)))

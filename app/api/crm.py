@@ -21,7 +21,7 @@ from typing import Any
 from flask import Blueprint, g, request, url_for
 from flask.typing import ResponseReturnValue
 
-from app import audit, hot_reads, repository
+from app import audit, hot_reads, repository, wire
 from app.api import get_cursors, get_db
 from app.bodies import json_body
 from app.db import Scope
@@ -122,10 +122,20 @@ def create_row(entity_name: str) -> ResponseReturnValue:
     """Validate, insert in the session's org, audit in the same transaction."""
     entity = ENTITIES[entity_name]
     values = validate_write(entity, json_body(), partial=False)
-    with _scope() as scope:
-        row = repository.create(scope, entity, _server_set(entity, values, creating=True))
-        audit.record(scope, action=f"{label(entity)}.create", entity=label(entity),
-                     entity_id=row["id"], changed_fields=values)
+    data = _server_set(entity, values, creating=True)
+    db, ident = get_db(), g.identity
+    if db.joined():  # an Idempotency-Key's transaction: the row, its audit and the key commit together
+        with _scope() as scope:
+            row = repository.create(scope, entity, data)
+            audit.record(scope, action=f"{label(entity)}.create", entity=label(entity),
+                         entity_id=row["id"], changed_fields=values)
+    else:  # the row and its audit row as one statement, committed in one round trip
+        params = {**data, "org_id": ident.org_id}
+        query = audit.logged_with(repository.insert_statement(entity, params), action=f"{label(entity)}.create",
+                                  entity=label(entity), changed_fields=values, params=params)
+        with repository.reference_errors(entity), db.connection(ident.org_id) as conn:
+            names, rows = wire.scoped_write(conn, ident.org_id, ident.user_id, query.as_string(conn), params)
+        row = dict(zip(names, rows[0]))  # RETURNING always yields the inserted row
     location = url_for(f"crm.{entity.table}_get", row_id=str(row["id"]))
     return object_response(row, 201, {"Location": location})
 
