@@ -68,6 +68,7 @@ def read(statements: Sequence[tuple[sql.Composable | str, Params]]) -> list[Resu
         ident = identity_first()
         return db.read_many(ident.org_id, statements)
     token_hash = auth.hash_token(token)
+    g.identity_pending = False  # resolved here or not at all: a failure below (a 503) is not retried
     row, results = db.session_read(token_hash, statements)
     _enforce(identity.from_row(row, token_hash))
     return results

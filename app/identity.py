@@ -89,7 +89,8 @@ def _before_request() -> None:
     if getattr(view, "atlas_sessionless", False):
         g.identity = None
         return
-    if getattr(view, "atlas_one_trip", False):  # the view reads the session with its data (app/hot_reads.py)
+    if request.method in ("GET", "HEAD") and getattr(view, "atlas_one_trip", False):
+        # the view reads the session with its data (app/hot_reads.py); OPTIONS never runs it: checked here
         g.identity = None
         g.identity_pending = True
         return

@@ -19,13 +19,15 @@
 -- a SET clause for these names leaves its SET LOCAL in force until the transaction ends.
 -- SECURITY INVOKER, executable by the application role only: the agent and platform
 -- roles cannot call it, and it admits nothing a token holder could not already read.
+-- No SET search_path clause (it would cost every call a GUC save and restore): the
+-- tables are schema-qualified, and an invoker's function gains no privilege anyway.
 SET LOCAL ROLE :"owner_role";
 
 CREATE FUNCTION app.resolve_session(p_token_hash text)
 RETURNS TABLE (session_id uuid, user_id uuid, active_org_id uuid, expires_at timestamptz,
                session_created_at timestamptz, id uuid, email text, name text, platform_role text,
                email_verified boolean, created_at timestamptz, updated_at timestamptz, role text)
-LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, public
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -38,8 +40,8 @@ BEGIN
     SELECT s.id AS session_id, s.user_id, s.active_org_id, s.expires_at, s.created_at AS session_created_at,
            u.id, u.email, u.name, u.platform_role, u.email_verified, u.created_at, u.updated_at, m.role
       INTO r
-      FROM sessions s JOIN users u ON u.id = s.user_id
-      LEFT JOIN members m ON m.user_id = s.user_id AND m.org_id = s.active_org_id
+      FROM public.sessions s JOIN public.users u ON u.id = s.user_id
+      LEFT JOIN public.members m ON m.user_id = s.user_id AND m.org_id = s.active_org_id
      WHERE s.token_hash = p_token_hash AND s.revoked_at IS NULL AND s.expires_at > now();
     SET LOCAL app.session_token_hash = '';
     IF r.session_id IS NULL THEN
