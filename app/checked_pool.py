@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from app import wire
 from app.errors import DatabaseUnavailableError, ServiceUnavailableError
 
 
@@ -59,7 +60,8 @@ class CheckedPool(ConnectionPool):
             raise
 
     def _connected(self, conn: psycopg.Connection) -> None:
-        """Called for each new connection: connecting works again."""
+        """Called for each new connection: connecting works again (and the statement mode, app/wire.py)."""
+        wire.configure_connection(conn)
         self._errors_at_last_connect = self.get_stats().get("connections_errors", 0)
 
     def connecting_fails(self) -> bool:

@@ -97,6 +97,8 @@ class Settings:
     # The app role's transactions (README "Configuration"); 0 turns one off.
     app_statement_timeout_ms: int = 5_000
     app_lock_timeout_ms: int = 2_000
+    # named: prepared statements kept per connection; unnamed: behind PgBouncer < 1.21 (docs/scaling.md).
+    db_prepared_statements: str = "named"
     # Agent work (app/inflight.py, app/gateway/result_budget.py).
     query_max_in_flight: int = 2
     agent_threads_per_worker: int = 2
@@ -130,6 +132,8 @@ class Settings:
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         if not 0 <= self.pool_min_size <= self.pool_max_size:
             raise ConfigurationError("ATLAS_POOL_MIN_SIZE must be between 0 and ATLAS_POOL_MAX_SIZE")
+        if self.db_prepared_statements not in ("named", "unnamed"):
+            raise ConfigurationError("ATLAS_DB_PREPARED_STATEMENTS must be named or unnamed")
         if not self.idempotency_ttl_s > 0:
             raise ConfigurationError("ATLAS_IDEMPOTENCY_TTL_S must be a positive number of seconds")
         for name, value, low in (("ATLAS_APP_STATEMENT_TIMEOUT_MS", self.app_statement_timeout_ms, 0),
@@ -199,6 +203,7 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_POOL_TIMEOUT_S", "pool_timeout_s", float),
     EnvVariable("ATLAS_APP_STATEMENT_TIMEOUT_MS", "app_statement_timeout_ms", int),
     EnvVariable("ATLAS_APP_LOCK_TIMEOUT_MS", "app_lock_timeout_ms", int),
+    EnvVariable("ATLAS_DB_PREPARED_STATEMENTS", "db_prepared_statements"),
     EnvVariable("ATLAS_QUERY_MAX_IN_FLIGHT", "query_max_in_flight", int),
     EnvVariable("ATLAS_AGENT_THREADS_PER_WORKER", "agent_threads_per_worker", int),
     EnvVariable("ATLAS_QUERY_RESULT_MAX_BYTES", "query_result_max_bytes", int),

@@ -266,30 +266,32 @@ class Database:
             yield Scope(conn, None)
 
     def read_all(self, org_id: object, query: sql.Composable | str, params: Params = None) -> list[Row]:
-        """One scoped read-only query in one round trip, as a prepared statement (app/wire.py).
-
-        Use it for the application's own single-statement reads; it is what
-        makes tenancy nearly free on the read path (scripts/bench_rls.py).
-        The hot path takes its connection without context-manager layers.
-        """
-        org = as_org_id(org_id)
-        if self.source is not None:
-            with self.connection(org) as conn:
-                return wire.scoped_read(conn, org, _text(query, conn), params)
-        conn = self._getconn()
-        try:
-            return wire.scoped_read(conn, org, _text(query, conn), params)
-        finally:
-            self._putconn(conn)
-
-    def session_read(self, session_token_hash: str, query: str, params: Params = None) -> list[Row]:
-        """One read-only query under app.session_token_hash, in one round trip (app/wire.py).
-
-        Resolves a request's session (app/identity.py) on a base-pool connection.
-        """
-        with self.connection() as conn:
-            return wire.session_read(conn, session_token_hash, query, params)
+        """One scoped read-only query in one round trip, prepared (app/wire.py; scripts/bench_rls.py)."""
+        return wire.as_dicts(self.read_many(org_id, [(query, params)])[0])
 
     def read_one(self, org_id: object, query: sql.Composable | str, params: Params = None) -> Row | None:
         rows = self.read_all(org_id, query, params)
         return rows[0] if rows else None
+
+    def read_many(self, org_id: object, statements: Sequence[tuple[sql.Composable | str, Params]]) -> list[wire.Result]:
+        """Read-only queries for one org in one round trip (several: one snapshot); names and tuples each."""
+        org = as_org_id(org_id)
+        conn = self._getconn() if self.source is None else None  # the hot path: no context-manager layers
+        try:
+            if conn is not None:
+                return wire.scoped_many(conn, org, [(_text(q, conn), p) for q, p in statements])
+            with self.connection(org) as pooled:
+                return wire.scoped_many(pooled, org, [(_text(q, pooled), p) for q, p in statements])
+        finally:
+            if conn is not None:
+                self._putconn(conn)
+
+    def joined(self) -> bool:
+        """True inside `joining` (an Idempotency-Key's transaction): writes must then take its scope."""
+        return _joined.get() is not None
+
+    def session_read(self, session_token_hash: str, statements: Sequence[tuple[sql.Composable | str, Params]] = (),
+                     ) -> tuple[Row | None, list[wire.Result]]:
+        """app.resolve_session and `statements` as its org: one round trip, one snapshot (app/hot_reads.py)."""
+        with self.connection() as conn:
+            return wire.session_read(conn, session_token_hash, [(_text(q, conn), p) for q, p in statements])

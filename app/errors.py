@@ -201,6 +201,13 @@ class DatabaseUnavailableError(ServiceUnavailableError):
     code = "database_unavailable"
 
 
+class DatabaseTimeoutError(ServiceUnavailableError):
+    """The database did not answer a read in time (app/wire.py): the connection was closed, retry."""
+
+    status = 503
+    code = "database_timeout"
+
+
 class IdempotencyKeyReusedError(AtlasError):
     """An Idempotency-Key came back with a different request (another body, path or method)."""
 

@@ -4,10 +4,13 @@ The session token names the user and the session's one org; the user's role
 comes from their membership in that org, read afresh (a removed member keeps
 a session but loses the org). Nothing is cached: every request reads the
 session, the user and the membership from the database, in one round trip
-(app/wire.py), so sign-out, an org switch, a role change or a removal is seen
-by every worker and every app server from the moment its response is sent.
-An API key (`atlas_...`, app/api_keys.py) resolves the same way, through its
-own org-scoped statement, to its creator in its org with the key's role.
+(app/wire.py) through app.resolve_session (sql/064_resolve_session.sql), the
+one place a session is resolved, so sign-out, an org switch, a role change
+or a removal is seen by every worker and every app server from the moment its
+response is sent. Hot reads (app/hot_reads.py) resolve it in the same round
+trip and snapshot as their data. An API key (`atlas_...`, app/api_keys.py)
+resolves the same way, through its own org-scoped statement, to its creator in
+its org with the key's role.
 """
 from __future__ import annotations
 
@@ -26,16 +29,6 @@ from app.state import services
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 F = TypeVar("F", bound=Callable[..., object])
-# Session, user and role in one statement: under app.session_token_hash alone, the policies admit
-# the live session's row, its user and their memberships (sql/063_session_lookup.sql).
-_SESSION = (
-    "SELECT s.id AS session_id, s.user_id, s.active_org_id, s.expires_at, s.created_at AS session_created_at,"
-    " s.user_agent, host(s.ip_address) AS ip_address,"
-    " u.id, u.email, u.name, u.platform_role, u.email_verified, u.created_at, u.updated_at, m.role"
-    " FROM sessions s JOIN users u ON u.id = s.user_id"
-    " LEFT JOIN members m ON m.user_id = s.user_id AND m.org_id = s.active_org_id"
-    " WHERE s.token_hash = %(hash)s AND s.revoked_at IS NULL AND s.expires_at > now()"
-)
 
 
 @dataclass(frozen=True)
@@ -63,11 +56,15 @@ class Identity:
 
 
 def lookup(db: Database, token_hash: str) -> Identity | None:
-    """The live session for a token hash, its user and their role in its org, or None."""
-    rows = db.session_read(token_hash, _SESSION, {"hash": token_hash})
-    if not rows:
+    """The live session for a token hash, its user and their role in its org, or None (one round trip)."""
+    row, _ = db.session_read(token_hash)
+    return from_row(row, token_hash)
+
+
+def from_row(row: dict[str, Any] | None, token_hash: str) -> Identity | None:
+    """An identity from app.resolve_session's row (sql/064_resolve_session.sql), the one credential resolver."""
+    if row is None:
         return None
-    row = rows[0]
     role = row["role"]
     return Identity(
         user_id=row["user_id"],
@@ -119,8 +116,14 @@ def sessionless(view: F) -> F:
 def _before_request() -> None:
     supplied = request.headers.get("X-Request-Id", "")
     g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
-    if getattr(current_app.view_functions.get(request.endpoint or ""), "atlas_sessionless", False):
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "atlas_sessionless", False):
         g.identity = None
+        return
+    if request.method in ("GET", "HEAD") and getattr(view, "atlas_one_trip", False):
+        # the view reads the session with its data (app/hot_reads.py); OPTIONS never runs it: checked here
+        g.identity = None
+        g.identity_pending = True
         return
     g.identity = resolve(services().db, auth.token_from_request(request))
 

@@ -89,13 +89,14 @@ _COLUMNS = sql.SQL(
 )
 
 
+_LOAD = sql.SQL("SELECT {} FROM org_settings WHERE org_id = (SELECT app.current_org())").format(_COLUMNS)
+
+
 def load(db: Database, org_id: object) -> OrgSettings:
     """The org's settings; an org that never changed any has version 0 and no overrides."""
-    query = sql.SQL("SELECT {} FROM org_settings WHERE org_id = app.current_org()").format(_COLUMNS)
-    # Not db.read_one: its named prepared statements do not survive psycopg's DEALLOCATE ALL
-    # after a rollback on the same connection (reported; app/wire.py).
-    with db.transaction(org_id, read_only=True) as scope:
-        row = scope.fetch_one(query)
+    # One round trip on a prepared statement (app/wire.py); a statement psycopg's DEALLOCATE ALL
+    # dropped behind the wire's back is prepared again there.
+    row = db.read_one(org_id, _LOAD)
     if row is None:
         return OrgSettings(org_id=uuid.UUID(str(org_id)))
     return OrgSettings(**row)

@@ -172,6 +172,15 @@ class Pager:
         return sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT %(page_limit)s").format(
             columns, table, sql.SQL(" AND ").join(terms), self.keyset.order_by())
 
+    def cut(self, names: list[str], rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], str | None]:
+        """As `page`, for rows as tuples with their column names: (the page's rows, next cursor or None)."""
+        if len(rows) <= self.limit:
+            return rows, None
+        rows = rows[:self.limit]
+        last = rows[-1]
+        value, row_id = last[names.index(self.keyset.column)], last[names.index("id")]
+        return rows, self.cursors.encode(self.keyset, self.org_id, value, row_id)
+
     def page(self, rows: list[dict]) -> Page:
         if len(rows) <= self.limit:
             return Page(rows, None)

@@ -9,7 +9,8 @@ through psycopg.sql; values are always parameters.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -73,11 +74,18 @@ def list_rows(
 
     Rows whose sort column is NULL are not listed when sorting by a nullable column.
     """
-    order = keyset(entity, sort, descending=descending)
-    pager = Pager(order, cursors=cursors, org_id=_org(scope), limit=limit, cursor=cursor)
+    pager = Pager(keyset(entity, sort, descending=descending), cursors=cursors, org_id=_org(scope),
+                  limit=limit, cursor=cursor)
     params: dict[str, Any] = {"org_id": _org(scope)}
-    where: list[sql.Composable] = [sql.SQL("org_id = %(org_id)s"),
-                                   sql.SQL("{} IS NOT NULL").format(sql.Identifier(order.column))]
+    query = list_statement(entity, pager, filters, params, org=sql.SQL("org_id = %(org_id)s"))
+    return pager.page(scope.fetch_all(query, params))
+
+
+def list_statement(entity: Entity, pager: Pager, filters: Mapping[str, str] | None, params: dict[str, Any],
+                   *, org: sql.Composable) -> sql.Composed:
+    """The page's SELECT (its values added to `params`); `org` is the explicit org predicate."""
+    column = pager.keyset.column
+    where: list[sql.Composable] = [org, sql.SQL("{} IS NOT NULL").format(sql.Identifier(column))]
     for i, (name, raw) in enumerate((filters or {}).items()):
         field = entity.filterable.get(name)
         if field is None:
@@ -85,19 +93,36 @@ def list_rows(
                                   details={"fields": {name: "is not filterable"}})
         params[f"f{i}"] = coerce_filter(field, raw)
         where.append(sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(f"f{i}")))
-    query = pager.select(columns=_columns(entity), table=_table(entity), where=where, params=params)
-    return pager.page(scope.fetch_all(query, params))
+    return pager.select(columns=_columns(entity), table=_table(entity), where=where, params=params)
+
+
+def get_statement(entity: Entity, *, org: sql.Composable) -> sql.Composed:
+    """One row by %(id)s; `org` is the explicit org predicate."""
+    return sql.SQL("SELECT {} FROM {} WHERE {} AND id = %(id)s").format(_columns(entity), _table(entity), org)
 
 
 def create(scope: Scope, entity: Entity, values: Mapping[str, Any]) -> dict:
     """Insert a row into the scope's org; the org comes from the scope, never from input."""
     data = {**values, "org_id": _org(scope)}
+    try:
+        return scope.fetch_one(insert_statement(entity, data), data)  # type: ignore[return-value]  # RETURNING always yields the inserted row
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise _reference_error(entity, exc) from None
+
+
+def insert_statement(entity: Entity, data: Mapping[str, Any]) -> sql.Composed:
+    """INSERT of `data`'s columns (%(name)s each) RETURNING the entity's columns."""
     names = list(data)
-    query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING {}").format(
+    return sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING {}").format(
         _table(entity), sql.SQL(", ").join(map(sql.Identifier, names)),
         sql.SQL(", ").join(map(sql.Placeholder, names)), _columns(entity))
+
+
+@contextmanager
+def reference_errors(entity: Entity) -> Iterator[None]:
+    """Inside, a foreign-key violation becomes the field error `create` raises."""
     try:
-        return scope.fetch_one(query, data)  # type: ignore[return-value]  # RETURNING always yields the inserted row
+        yield
     except psycopg.errors.ForeignKeyViolation as exc:
         raise _reference_error(entity, exc) from None
 

@@ -1,16 +1,24 @@
 """JSON rendering of database rows: ids, times and amounts as strings clients can parse.
 
 Flask's default JSON provider writes datetimes as RFC 822 dates and would
-turn a Decimal into a float; the API promises ISO 8601 and exact amounts, so
-every row passes through here before it is returned.
+turn a Decimal into a float; the API promises ISO 8601 and exact amounts.
+The hot paths (CRM and conversation reads and writes) encode with orjson
+straight from the rows (`page_json`, `object_json`): UUIDs, dates and times
+are native to orjson and written as `value_json` writes them, a Decimal goes
+through `_default` as its exact string, and key order is column order. It is
+measured against PostgreSQL-built JSON in scripts/bench_json.py;
+tests/test_serialize.py holds both encoders to the same output for every entity.
 """
 from __future__ import annotations
 
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import orjson
+from flask import Response
 
 
 def value_json(value: Any) -> Any:
@@ -35,3 +43,30 @@ def row_json(row: Mapping[str, Any], *, omit: Iterable[str] = ()) -> dict[str, A
 def rows_json(rows: Iterable[Mapping[str, Any]], *, omit: Iterable[str] = ()) -> list[dict[str, Any]]:
     skip = tuple(omit)
     return [row_json(row, omit=skip) for row in rows]
+
+
+def _default(value: Any) -> Any:
+    """What orjson does not write itself: a Decimal as its exact text (never a float)."""
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(value: Any) -> bytes:
+    """orjson with the API's rules for the values rows hold (value_json's output, without the walk)."""
+    return orjson.dumps(value, default=_default)
+
+
+def page_json(names: Sequence[str], rows: Iterable[Sequence[Any]], *, next_cursor: str | None) -> bytes:
+    """`{"data": [...], "nextCursor": ...}` from rows as tuples, keys in column order."""
+    return dumps({"data": [dict(zip(names, row)) for row in rows], "nextCursor": next_cursor})
+
+
+def json_response(body: bytes, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """Encoded JSON as the response, as Flask's provider would send it (one trailing newline)."""
+    return Response(body + b"\n", status=status, headers=dict(headers or {}), mimetype="application/json")
+
+
+def object_response(row: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """One row as the response body."""
+    return json_response(dumps(row), status, headers)

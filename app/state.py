@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from flask import Flask, current_app
 
-from app import metrics
+from app import metrics, wire
 from app.auth import Passwords
 from app.cache import CacheConfig, QueryCache, make_cache
 from app.config import Settings
@@ -78,6 +78,10 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
     metrics.check_config(config)
     rate_per_minute = int(config.get("QUERY_RATE_PER_MINUTE", 60))
 
+    # The one-round-trip reads (app/wire.py): statements named or not, and how long to wait for an
+    # answer: longer than the server's own statement timeout, whose error says more.
+    wire.configure(named=settings.db_prepared_statements == "named",
+                   timeout_s=settings.app_statement_timeout_ms / 1000 + 5 if settings.app_statement_timeout_ms else 60)
     pools = create_registry_for(config, settings)
     placed = _placed(config, settings, pools)  # each org's transactions to its database (app/placement)
     db = Database(source=placed).open(wait=False)

@@ -1,91 +1,79 @@
-"""A scoped read in one round trip on a prepared statement, at the libpq level.
+"""A read in one round trip on a prepared statement, at the libpq level.
 
 Why this exists: through psycopg's cursor API a scoped read costs either extra
 round trips (BEGIN, SET LOCAL, COMMIT), or one simple-protocol message whose
 query PostgreSQL must parse and plan every time, while a raw query is prepared
-after a few runs. Here the four messages go out as one libpq pipeline, ending
-in a single Sync, and the query runs as a named prepared statement that the
-connection keeps (PgBouncer >= 1.21 tracks protocol-level prepared statements
-in transaction mode):
+after a few runs (psycopg's pipeline with prepare: about 3x the time of this
+path, scripts/bench_rls.py). Here every message goes out as one libpq
+pipeline ending in a single Sync:
 
-    [Parse atlas_N]  BEGIN READ ONLY  SET LOCAL app.org_id  Execute atlas_N  COMMIT  Sync
+    BEGIN READ ONLY  [Parse atlas_N]  SET LOCAL app.org_id  Execute atlas_N  COMMIT  Sync
 
-The SET LOCAL (app/scoped_settings.py) quotes the org's UUID as a literal; the query's values
-travel as bind parameters. A request's session is resolved the same way, under
-`SET LOCAL app.session_token_hash` instead (session_read). On any failure the
+The SET LOCAL (app/scoped_settings.py) quotes the org's UUID as a literal; the
+query's values travel as bind parameters. `session_read` replaces the SET LOCAL
+by `SELECT * FROM app.resolve_session($1)` (sql/064_resolve_session.sql), which
+checks the session and scopes the rest of the transaction to its org, in a
+REPEATABLE READ snapshot shared with the data read that follows it.
+
+Statements are named and kept per connection (LRU of _MAX_STATEMENTS, evicted
+with a protocol-level Close, which PgBouncer >= 1.21 tracks), or, with
+`configure(named=False)` (ATLAS_DB_PREPARED_STATEMENTS=unnamed), sent as the
+unnamed statement: still one round trip, planned each time, and it works
+behind any PgBouncer in transaction mode (docs/scaling.md).
+
+Waiting is poll(2) (no descriptor limit) with a deadline: past it the
+connection is closed and DatabaseTimeoutError (503) raised. On any failure the
 transaction is rolled back (or, if the connection's state is unknown, the
 connection is closed so the pool replaces it): a connection never goes back
 to the pool inside a transaction.
 """
 from __future__ import annotations
 
-import re
 import select
+import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import psycopg
-from psycopg import abc, pq, sql
+from psycopg import abc, pq
 from psycopg.adapt import PyFormat, Transformer
 
+from app.errors import DatabaseTimeoutError
+from app.placeholders import to_positional
 from app.scoped_settings import set_local
 
 Row = dict[str, Any]
+Result = tuple[list[str], list[tuple[Any, ...]]]  # column names, rows as tuples
 _Key = tuple[bytes, tuple[int, ...]]  # a statement's $n text and its parameter types
-_PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?s|%%")
-_MAX_STATEMENTS = 200  # prepared statements kept per connection (LRU, then DEALLOCATE)
+_MAX_STATEMENTS = 200  # prepared statements kept per connection (LRU, then Close)
+_RESOLVE = "SELECT * FROM app.resolve_session(%s)"
+_READ_ONLY = b"BEGIN READ ONLY"
+_SNAPSHOT = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _states: weakref.WeakKeyDictionary[psycopg.Connection, _ConnState] = weakref.WeakKeyDictionary()
 _serial = iter(range(1, 2**62))
 
 
-def to_positional(query: str, params: Sequence[Any] | Mapping[str, Any] | None) -> tuple[bytes, list[Any]]:
-    """psycopg placeholders (%s, %(name)s, %%) to PostgreSQL's $n, with the values in order."""
-    command, slots = _template(query)
-    if params is None or isinstance(params, str):
-        params_seq: Sequence[Any] | None = None
-    else:
-        params_seq = params if not isinstance(params, Mapping) else None
-    if any(isinstance(slot, int) for slot in slots):
-        if params_seq is None:
-            raise TypeError("query uses %s but the parameters are not a sequence")
-        if len(params_seq) != len(slots):
-            raise TypeError(f"the query has {len(slots)} placeholders for {len(params_seq)} parameters")
-        return command, list(params_seq)
-    if slots:
-        if not isinstance(params, Mapping):
-            raise TypeError("query uses %(name)s but the parameters are not a mapping")
-        return command, [params[name] for name in slots if isinstance(name, str)]  # _template refuses a mix
-    if params_seq:
-        raise TypeError("the query has no placeholders but parameters were given")
-    return command, []
+class _Config:
+    named = True  # named prepared statements, kept per connection
+    timeout_s = 60.0  # longest wait for the server's answer
 
 
-@lru_cache(maxsize=1024)
-def _template(query: str) -> tuple[bytes, tuple[int | str, ...]]:
-    """The $n text of a query and what each $n takes (an index, or a name); cached per text."""
-    slots: list[int | str] = []
-    names: dict[str, int] = {}
+def configure(*, named: bool | None = None, timeout_s: float | None = None) -> None:
+    """Process-wide: named or unnamed statements (behind PgBouncer < 1.21), and the answer deadline."""
+    if named is not None:
+        _Config.named = named
+    if timeout_s is not None:
+        _Config.timeout_s = timeout_s
 
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "%%":
-            return "%"
-        name = match.group(1)
-        if name is None:
-            slots.append(len(slots))
-            return f"${len(slots)}"
-        if name not in names:
-            slots.append(name)
-            names[name] = len(slots)
-        return f"${names[name]}"
 
-    text = _PLACEHOLDER.sub(replace, query)
-    if any(isinstance(s, int) for s in slots) and any(isinstance(s, str) for s in slots):
-        raise TypeError("a query cannot mix %s and %(name)s placeholders")
-    return text.encode(), tuple(slots)
+def configure_connection(conn: psycopg.Connection) -> None:
+    """A new pooled connection: without named statements psycopg must not prepare its own either."""
+    if not _Config.named:
+        conn.prepare_threshold = None
 
 
 @lru_cache(maxsize=4096)
@@ -94,34 +82,68 @@ def _set_org(org: uuid.UUID) -> bytes:
     return set_local("app.org_id", str(org)).as_bytes(None)
 
 
-def session_read(conn: psycopg.Connection, token_hash: str, query: str, params: Any = None) -> list[Row]:
-    """Run one read-only query under app.session_token_hash (no org) in one round trip; rows as dicts.
+@lru_cache(maxsize=4096)
+def _set_user(user: uuid.UUID) -> bytes:
+    return set_local("app.user_id", str(user)).as_bytes(None)
 
-    For resolving a request's session (app/identity.py): only the policies
-    keyed on the token admit rows. Errors as for scoped_read.
-    """
-    setting = set_local("app.session_token_hash", token_hash).as_bytes(None)
-    try:
-        return _scoped_read(conn, setting, query, params)
-    except psycopg.errors.InvalidSqlStatementName:
-        _forget_statements(conn)
-        return _scoped_read(conn, setting, query, params)
+
+def as_dicts(result: Result) -> list[Row]:
+    names, rows = result
+    return [dict(zip(names, row)) for row in rows]
 
 
 def scoped_read(conn: psycopg.Connection, org: uuid.UUID, query: str, params: Any = None) -> list[Row]:
-    """Run one read-only query for `org` in one round trip; rows as dicts.
+    """Run one read-only query for `org` in one round trip; rows as dicts."""
+    return as_dicts(scoped_rows(conn, org, query, params))
+
+
+def scoped_rows(conn: psycopg.Connection, org: uuid.UUID, query: str, params: Any = None) -> Result:
+    """Run one read-only query for `org` in one round trip; column names and rows as tuples.
 
     Raises the psycopg error the server sent (mapped like any other), after
-    rolling the transaction back. Our statements can vanish behind our back:
-    psycopg sends DEALLOCATE ALL when a transaction that prepared its own
-    statements rolls back. Then the statement cache is forgotten and the read
-    tried once more, preparing afresh.
+    rolling the transaction back.
     """
+    return _run(conn, _READ_ONLY, [_set_org(org)], [(query, params)])[0]
+
+
+def plain_rows(conn: psycopg.Connection, query: str, params: Any = None) -> Result:
+    """One read-only query with no setting at all, one round trip: the no-tenancy baseline (scripts/bench_bare.py)."""
+    return _run(conn, _READ_ONLY, [], [(query, params)])[0]
+
+
+def scoped_write(conn: psycopg.Connection, org: uuid.UUID, user: uuid.UUID, query: str, params: Any = None) -> Result:
+    """One writing statement for `org` as `user`, committed, in one round trip (a write and its audit row)."""
+    return _run(conn, b"BEGIN", [_set_org(org), _set_user(user)], [(query, params)])[0]
+
+
+def scoped_many(conn: psycopg.Connection, org: uuid.UUID, statements: Sequence[tuple[str, Any]]) -> list[Result]:
+    """Read-only queries for `org` in one transaction and one round trip (several: one snapshot)."""
+    return _run(conn, _SNAPSHOT if len(statements) > 1 else _READ_ONLY, [_set_org(org)], list(statements))
+
+
+def session_read(conn: psycopg.Connection, token_hash: str,
+                 statements: Sequence[tuple[str, Any]] = ()) -> tuple[Row | None, list[Result]]:
+    """Resolve a session and, in the same snapshot and round trip, run `statements` as its org and user.
+
+    Returns (the identity row of app.resolve_session, or None; each statement's result).
+    The statements run whatever the session: a dead session, or one whose user left
+    the org, leaves app.org_id unset and RLS admits no tenant row, so their results
+    are empty; callers must still refuse from the identity row, not from the rows.
+    """
+    results = _run(conn, _SNAPSHOT, [], [(_RESOLVE, (token_hash,)), *statements])
+    identity = as_dicts(results[0])
+    return (identity[0] if identity else None), results[1:]
+
+
+def _run(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
+         statements: list[tuple[str, Any]]) -> list[Result]:
     try:
-        return _scoped_read(conn, _set_org(org), query, params)
+        return _pipeline(conn, begin, settings, statements)
     except psycopg.errors.InvalidSqlStatementName:
+        # Our statements can vanish behind our back (psycopg sends DEALLOCATE ALL when a
+        # transaction that prepared its own statements rolls back): forget them, prepare afresh.
         _forget_statements(conn)
-        return _scoped_read(conn, _set_org(org), query, params)
+        return _pipeline(conn, begin, settings, statements)
 
 
 def _forget_statements(conn: psycopg.Connection) -> None:
@@ -130,45 +152,63 @@ def _forget_statements(conn: psycopg.Connection) -> None:
         state.statements.clear()
 
 
-def _scoped_read(conn: psycopg.Connection, setting: bytes, query: str, params: Any) -> list[Row]:
-    command, values = to_positional(query, params)
+def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
+              statements: list[tuple[str, Any]]) -> list[Result]:
     state = _states.get(conn)
     if state is None:
         state = _states[conn] = _ConnState(Transformer(conn))
-    tx, cache = state.transformer, state.statements
-    dumped = tx.dump_sequence(values, [PyFormat.AUTO] * len(values))
-    types, formats = tuple(tx.types or ()), list(tx.formats or ())
-    key = (command, types)
-    name = cache.get(key)
+    tx, cache, named = state.transformer, state.statements, _Config.named
+    prepared: list[tuple[_Key, bytes, bool]] = []  # key, name, parsed in this pipeline
+    bound: list[tuple[bytes, list[Any], list[Any], tuple[int, ...]]] = []  # text, values, formats, types
+    for query, params in statements:
+        command, values = to_positional(query, params)
+        dumped = list(tx.dump_sequence(values, [PyFormat.AUTO] * len(values)))
+        types, formats = tuple(tx.types or ()), list(tx.formats or ())
+        bound.append((command, dumped, formats, types))
+        if named:
+            key = (command, types)
+            name = cache.get(key)
+            prepared.append((key, name or f"atlas_{next(_serial)}".encode(), name is None))
     pgconn = conn.pgconn
-    preparing = name is None
+    deadline = time.monotonic() + _Config.timeout_s
     try:
         pgconn.enter_pipeline_mode()
-        if name is None:
-            name = f"atlas_{next(_serial)}".encode()
-            pgconn.send_prepare(name, command, param_types=types)
-        pgconn.send_query_params(b"BEGIN READ ONLY", None)
-        pgconn.send_query_params(setting, None)
-        pgconn.send_query_prepared(name, dumped, param_formats=formats)
+        pgconn.send_query_params(begin, None)  # first: a Parse before it would take the snapshot
+        for key, name, fresh in prepared:
+            if fresh:
+                pgconn.send_prepare(name, key[0], param_types=key[1])
+        for setting in settings:
+            pgconn.send_query_params(setting, None)
+        for i, (command, dumped, formats, types) in enumerate(bound):
+            if named:
+                pgconn.send_query_prepared(prepared[i][1], dumped, param_formats=formats)
+            else:
+                pgconn.send_query_params(command, dumped, param_types=types, param_formats=formats)
         pgconn.send_query_params(b"COMMIT", None)
         pgconn.pipeline_sync()
-        rows, errors = _collect(conn, tx)
+        results, errors = _collect(conn, tx, deadline)
         pgconn.exit_pipeline_mode()
-    except BaseException:
+    except BaseException as exc:
         conn.close()  # state unknown: let the pool replace the connection
-        cache.pop(key, None)
+        for key, _, _ in prepared:
+            cache.pop(key, None)
+        if isinstance(exc, TimeoutError):
+            raise DatabaseTimeoutError(
+                f"the database did not answer within {_Config.timeout_s:g} s; the connection was closed") from None
         raise
-    if not (preparing and errors and errors[0][0] == 0):  # the Parse itself did not fail
-        _remember(conn, cache, key, name)
+    parses = sum(fresh for _, _, fresh in prepared)
+    if not (errors and errors[0][0] <= parses):  # BEGIN and every Parse worked: the statements exist
+        for key, name, _ in prepared:
+            _remember(conn, cache, key, name, deadline)
     if errors:
         if pgconn.transaction_status != pq.TransactionStatus.IDLE:
             conn.rollback()
         raise errors[0][1]
-    return rows
+    return results
 
 
 class _ConnState:
-    """What a connection keeps between scoped reads: its adapters and prepared statements."""
+    """What a connection keeps between reads: its adapters and prepared statements."""
 
     __slots__ = ("transformer", "statements")
 
@@ -177,16 +217,17 @@ class _ConnState:
         self.statements: OrderedDict[_Key, bytes] = OrderedDict()
 
 
-def _collect(conn: psycopg.Connection, tx: abc.Transformer) -> tuple[list[Row], list[tuple[int, Exception]]]:
-    """Read results up to the Sync; keep the rows and each error with its message's position."""
+def _collect(conn: psycopg.Connection, tx: abc.Transformer,
+             deadline: float) -> tuple[list[Result], list[tuple[int, Exception]]]:
+    """Read results up to the Sync; keep each row set and each error with its message's position."""
     pgconn = conn.pgconn
-    _flush(pgconn)
-    rows: list[Row] = []
+    _flush(pgconn, deadline)
+    results: list[Result] = []
     errors: list[tuple[int, Exception]] = []
     position = -1
     while True:
         while pgconn.is_busy():
-            select.select([pgconn.socket], [], [])
+            _wait(pgconn.socket, select.POLLIN, deadline)
             pgconn.consume_input()
         result = pgconn.get_result()
         if result is None:
@@ -194,23 +235,50 @@ def _collect(conn: psycopg.Connection, tx: abc.Transformer) -> tuple[list[Row], 
         position += 1
         status = result.status
         if status == pq.ExecStatus.PIPELINE_SYNC:
-            return rows, errors
+            return results, errors
         if status == pq.ExecStatus.TUPLES_OK:
             tx.set_pgresult(result)
             names = [(result.fname(i) or b"").decode() for i in range(result.nfields)]
-            rows = [dict(zip(names, row)) for row in tx.load_rows(0, result.ntuples, tuple)]
+            results.append((names, tx.load_rows(0, result.ntuples, tuple)))
         elif status == pq.ExecStatus.FATAL_ERROR:
             errors.append((position, psycopg.errors.error_from_result(result, encoding=conn.info.encoding)))
 
 
-def _flush(pgconn: pq.abc.PGconn) -> None:
+def _wait(fd: int, events: int, deadline: float) -> None:
+    """Block until `fd` is ready or raise TimeoutError at the deadline (poll: any descriptor number)."""
+    poller = select.poll()
+    poller.register(fd, events)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0 or not poller.poll(remaining * 1000):
+        raise TimeoutError
+
+
+def _flush(pgconn: pq.abc.PGconn, deadline: float) -> None:
     while pgconn.flush() == 1:
-        select.select([], [pgconn.socket], [])
+        _wait(pgconn.socket, select.POLLOUT, deadline)
 
 
-def _remember(conn: psycopg.Connection, cache: OrderedDict[_Key, bytes], key: _Key, name: bytes) -> None:
+def _remember(conn: psycopg.Connection, cache: OrderedDict[_Key, bytes], key: _Key, name: bytes,
+              deadline: float) -> None:
     cache[key] = name
     cache.move_to_end(key)
     while len(cache) > _MAX_STATEMENTS:
         _, old = cache.popitem(last=False)
-        conn.execute(sql.SQL("DEALLOCATE {}").format(sql.Identifier(old.decode())))
+        _close_statement(conn, old, deadline)
+
+
+def _close_statement(conn: psycopg.Connection, name: bytes, deadline: float) -> None:
+    """Close a prepared statement with the protocol's Close message (not SQL DEALLOCATE)."""
+    pgconn = conn.pgconn
+    try:
+        pgconn.send_close_prepared(name)
+        _flush(pgconn, deadline)
+        while True:
+            while pgconn.is_busy():
+                _wait(pgconn.socket, select.POLLIN, deadline)
+                pgconn.consume_input()
+            if pgconn.get_result() is None:
+                return
+    except BaseException:
+        conn.close()
+        raise

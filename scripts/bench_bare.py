@@ -2,12 +2,14 @@
 
 scripts/bench_api.py compares `GET /api/v1/contacts?limit=50` through the whole
 stack (session lookup, role check, org-scoped door, RLS) with this view in the
-SAME server process: the same SQL (app.repository.list_rows, explicit
-`org_id = %(org_id)s`) and the same JSON rendering, but no tenancy at all. No
+SAME server process: the same SQL (app.repository.list_statement, with an explicit
+`org_id = %(org_id)s` where the API's says `(SELECT app.current_org())`) and the
+same JSON rendering (app.serialize.page_json), but no tenancy at all. No
 session is read or checked (the client sends none; the view is public) and it
 reads through a pool of its own on DATABASE_URL, the admin/superuser
 connection, so no `SET LOCAL app.org_id` and no RLS policy applies. The
-transaction shape (BEGIN READ ONLY, query, COMMIT, pipelined) matches the door's.
+transaction shape (BEGIN READ ONLY, prepared query, COMMIT, one round trip through
+app/wire.py) matches the API's.
 
 It serves any org's contacts to anyone, so it lives here, outside the
 application package: no setting or environment variable can switch it on in a
@@ -20,16 +22,16 @@ import uuid
 
 from flask import Flask, current_app, request
 from flask.typing import ResponseReturnValue
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from app import create_app, repository
+from app import create_app, repository, wire
 from app.api import get_cursors
-from app.db import Scope
 from app.entities import ENTITIES
 from app.errors import NotFoundError
-from app.paging import limit_arg
+from app.paging import Pager, limit_arg
 from app.permissions import public
-from app.serialize import rows_json
+from app.serialize import json_response, page_json
 
 RULE = "/api/bench/bare/contacts"
 _POOL = "atlas_bench_bare_pool"
@@ -66,9 +68,13 @@ def bare_contacts() -> ResponseReturnValue:
         org = uuid.UUID(request.args.get("org", ""))
     except ValueError:
         raise NotFoundError("org must be an organization id") from None
-    limit = limit_arg(request.args.get("limit"))
+    entity = ENTITIES["contacts"]
+    pager = Pager(repository.keyset(entity), cursors=get_cursors(), org_id=org,
+                  limit=limit_arg(request.args.get("limit")))
+    params: dict[str, object] = {"org_id": org}
+    query = repository.list_statement(entity, pager, None, params, org=sql.SQL("org_id = %(org_id)s"))
     pool: ConnectionPool = current_app.extensions[_POOL]
-    with pool.connection() as conn, conn.pipeline(), conn.transaction():
-        conn.execute("SET TRANSACTION READ ONLY")
-        page = repository.list_rows(Scope(conn, org), ENTITIES["contacts"], cursors=get_cursors(), limit=limit)
-    return {"data": rows_json(page.items), "nextCursor": page.next_cursor}
+    with pool.connection() as conn:
+        names, rows = wire.plain_rows(conn, query.as_string(conn), params)
+    rows, next_cursor = pager.cut(names, rows)
+    return json_response(page_json(names, rows, next_cursor=next_cursor))

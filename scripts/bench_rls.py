@@ -46,7 +46,7 @@ from app.db import Database  # noqa: E402
 from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
 from tests.support.server import find_or_start  # noqa: E402
 
-TARGETS = {"point": 0.85, "aggregate": 0.97, "list": None}  # door/raw throughput; None: report
+TARGETS = {"point": 0.90, "aggregate": 0.97, "list": 0.97}  # door/raw throughput (issue 12); None: report
 ROUND_S = 0.25
 DAYS = 730
 

@@ -1,12 +1,15 @@
 """app/wire.py: a scoped read in one round trip on a prepared statement."""
 from __future__ import annotations
 
+import os
+import resource
 import uuid
 
 import psycopg
 import pytest
 
 from app import wire
+from app.errors import DatabaseTimeoutError
 from tests.support import rows
 
 
@@ -96,3 +99,81 @@ def test_statements_dropped_behind_our_back_are_prepared_again(world):
     conn.execute("DEALLOCATE ALL")
     assert wire.scoped_read(conn, org_a, query, ("100%",)) == [{"n": 3}]
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_evicted_statements_are_closed_by_the_protocol_not_by_sql(world, monkeypatch, tmp_path):
+    """PgBouncer tracks protocol-level Close messages; an SQL DEALLOCATE would escape it."""
+    conn, org_a, _ = world
+    monkeypatch.setattr(wire, "_MAX_STATEMENTS", 1)
+    trace = tmp_path / "trace"
+    with trace.open("w") as out:
+        conn.pgconn.trace(out.fileno())
+        try:
+            for i in range(3):
+                wire.scoped_read(conn, org_a, f"SELECT {i} AS evicted FROM contacts LIMIT 1")
+        finally:
+            conn.pgconn.untrace()
+    sent = trace.read_text()
+    assert sent.count("\tClose\t") >= 2 and "DEALLOCATE" not in sent.upper()
+    left = conn.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%evicted%%'").fetchone()
+    assert left == (1,)
+
+
+def test_a_read_past_its_deadline_answers_503_and_closes_the_connection(template_db, monkeypatch):
+    monkeypatch.setattr(wire._Config, "timeout_s", 0.3)
+    conn = psycopg.connect(template_db.app_url, autocommit=True)
+    try:
+        with pytest.raises(DatabaseTimeoutError) as caught:
+            wire.scoped_read(conn, uuid.uuid4(), "SELECT pg_sleep(3)")
+        assert caught.value.status == 503 and conn.closed
+    finally:
+        conn.close()
+
+
+def test_a_connection_whose_descriptor_is_above_1024_is_read(world, template_db):
+    """select() cannot watch a descriptor >= FD_SETSIZE (1024); poll() can."""
+    _, org_a, _ = world
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with psycopg.connect(world[0].info.dsn, password=None, autocommit=True) as conn:
+            assert conn.pgconn.socket > 1024
+            got = wire.scoped_read(conn, org_a, "SELECT count(*) AS n FROM contacts WHERE last_name = %s", ("100%",))
+            assert got == [{"n": 3}]
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_unnamed_statements_read_in_one_round_trip_and_prepare_nothing(world, monkeypatch):
+    conn, org_a, _ = world
+    monkeypatch.setattr(wire._Config, "named", False)
+    query = "SELECT count(*) AS unnamed FROM contacts WHERE last_name = %s"
+    for _ in range(3):
+        assert wire.scoped_read(conn, org_a, query, ("100%",)) == [{"unnamed": 3}]
+    left = conn.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%unnamed%%'").fetchone()
+    assert left == (0,)
+
+
+def test_a_session_read_scopes_its_data_to_the_live_session_only(world, template_db):
+    """A dead token sees no tenant row in the same round trip; a live one sees its org's rows."""
+    conn, org_a, _ = world
+    live, revoked = "a" * 64, "b" * 64
+    with psycopg.connect(world[0].info.dsn.replace(f"user={conn.info.user}", "user=postgres"),
+                         autocommit=True) as admin:
+        user = admin.execute("INSERT INTO users (email, name, password_hash) VALUES"
+                             " (%s, 'W', 'x') RETURNING id", [f"{uuid.uuid4().hex}@wire.test"]).fetchone()[0]
+        admin.execute("INSERT INTO members (org_id, user_id, role) VALUES (%s, %s, 'member')", [org_a, user])
+        admin.execute("DELETE FROM sessions WHERE token_hash IN (%s, %s)", [live, revoked])
+        admin.execute("INSERT INTO sessions (token_hash, user_id, active_org_id, expires_at, revoked_at) VALUES"
+                      " (%s, %s, %s, now() + interval '1 hour', NULL),"
+                      " (%s, %s, %s, now() + interval '1 hour', now())", [live, user, org_a, revoked, user, org_a])
+    query = [("SELECT count(*) AS n FROM contacts WHERE org_id = (SELECT app.current_org())", None)]
+    ident, results = wire.session_read(conn, live, query)
+    assert ident is not None and ident["role"] == "member" and results[0][1] == [(3,)]
+    ident, results = wire.session_read(conn, revoked, query)
+    assert ident is None and results[0][1] == [(0,)]
+    assert conn.execute("SELECT current_setting('app.org_id', true)").fetchone()[0] in ("", None)

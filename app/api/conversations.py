@@ -22,17 +22,18 @@ from flask import Blueprint, g, request, url_for
 from flask.typing import ResponseReturnValue
 from psycopg import sql
 
-from app import audit
+from app import audit, hot_reads
 from app.api import get_cursors, get_db
 from app.api.crm import path_id
 from app.bodies import body
 from app.bodies.requests import NewConversation, NewMessage
 from app.db import Scope
 from app.errors import NotFoundError
+from app.hot_reads import one_trip
 from app.idempotency import idempotent
 from app.paging import Keyset, Pager, limit_arg
 from app.permissions import require
-from app.serialize import row_json, rows_json
+from app.serialize import dumps, json_response, page_json, row_json
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1/conversations")
 
@@ -55,17 +56,20 @@ def _not_found(conversation_id: uuid.UUID) -> NotFoundError:
 
 @bp.get("")
 @require("conversation", "read")
+@one_trip
 def list_conversations() -> ResponseReturnValue:
     """Most recently active first; ordered like the (org_id, updated_at DESC, id) index."""
-    org_id = g.identity.org_id
+    cursor = request.args.get("cursor") or None
+    org_id = hot_reads.identity_first().org_id if cursor else None  # a cursor is checked before any SQL
     pager = Pager(ORDER, cursors=get_cursors(), org_id=org_id, limit=limit_arg(request.args.get("limit")),
-                  cursor=request.args.get("cursor") or None)
-    params: dict[str, Any] = {"org_id": org_id}
-    query = pager.select(columns=_CONVERSATION, table=sql.Identifier("conversations"),
-                         where=[sql.SQL("org_id = %(org_id)s")], params=params)
-    with _scope(read_only=True) as scope:
-        page = pager.page(scope.fetch_all(query, params))
-    return {"data": rows_json(page.items), "nextCursor": page.next_cursor}
+                  cursor=cursor)
+    params: dict[str, Any] = {}
+    query = pager.select(columns=_CONVERSATION, table=sql.Identifier("conversations"), where=[hot_reads.ORG],
+                         params=params)
+    (names, rows), = hot_reads.read([(query, params)])
+    pager.org_id = g.identity.org_id
+    rows, next_cursor = pager.cut(names, rows)
+    return json_response(page_json(names, rows, next_cursor=next_cursor))
 
 
 @bp.post("")
@@ -89,18 +93,20 @@ def create_conversation() -> ResponseReturnValue:
 
 @bp.get("/<conversation_id>")
 @require("conversation", "read")
+@one_trip
 def get_conversation(conversation_id: str) -> ResponseReturnValue:
     target = path_id(conversation_id, what="conversation")
-    params = {"org_id": g.identity.org_id, "id": target}
-    with _scope(read_only=True) as scope:
-        row = scope.fetch_one(sql.SQL("SELECT {} FROM conversations WHERE org_id = %(org_id)s AND id = %(id)s")
-                              .format(_CONVERSATION), params)
-        if row is None:
-            raise _not_found(target)
-        messages = scope.fetch_all(sql.SQL("SELECT {} FROM messages WHERE org_id = %(org_id)s"
-                                           " AND conversation_id = %(id)s ORDER BY created_at, id")
-                                   .format(_MESSAGE), params)
-    return {**row_json(row), "messages": rows_json(messages)}
+    params = {"id": target}
+    (names, rows), (message_names, messages) = hot_reads.read([
+        (sql.SQL("SELECT {} FROM conversations WHERE {} AND id = %(id)s").format(_CONVERSATION, hot_reads.ORG),
+         params),
+        (sql.SQL("SELECT {} FROM messages WHERE {} AND conversation_id = %(id)s ORDER BY created_at, id")
+         .format(_MESSAGE, hot_reads.ORG), params),
+    ])
+    if not rows:
+        raise _not_found(target)
+    return json_response(dumps({**dict(zip(names, rows[0])),
+                                "messages": [dict(zip(message_names, m)) for m in messages]}))
 
 
 @bp.delete("/<conversation_id>")

@@ -21,16 +21,17 @@ from typing import Any
 from flask import Blueprint, g, request, url_for
 from flask.typing import ResponseReturnValue
 
-from app import audit, repository
+from app import audit, hot_reads, repository, wire
 from app.api import get_cursors, get_db
 from app.bodies import json_body
 from app.db import Scope
 from app.entities import ENTITIES, Entity
 from app.errors import NotFoundError, ValidationError
+from app.hot_reads import one_trip
 from app.idempotency import idempotent
-from app.paging import limit_arg
+from app.paging import Pager, limit_arg
 from app.permissions import member_required
-from app.serialize import row_json, rows_json
+from app.serialize import dumps, json_response, object_response, page_json
 from app.validation import validate_write
 
 bp = Blueprint("crm", __name__, url_prefix="/api/v1")
@@ -84,26 +85,35 @@ def _scope(*, read_only: bool = False) -> AbstractContextManager[Scope]:
 
 
 @member_required
+@one_trip
 def list_rows(entity_name: str) -> ResponseReturnValue:
-    """A keyset page; `nextCursor` is null on the last page."""
+    """A keyset page; `nextCursor` is null on the last page. A first page is one round trip with the session."""
     entity = ENTITIES[entity_name]
     args = request.args
     filters = {name: value for name, value in args.items() if name not in PAGE_ARGS}
-    limit = limit_arg(args.get("limit"))
-    descending = descending_arg(args.get("order"))
-    with _scope(read_only=True) as scope:
-        page = repository.list_rows(scope, entity, cursors=get_cursors(), filters=filters,
-                                    sort=args.get("sort") or None, descending=descending, limit=limit,
-                                    cursor=args.get("cursor") or None)
-    return {"data": rows_json(page.items), "nextCursor": page.next_cursor}
+    cursor = args.get("cursor") or None
+    # A cursor is signed for its org, so it is checked (the session resolved) before any SQL.
+    org_id = hot_reads.identity_first().org_id if cursor else None
+    pager = Pager(repository.keyset(entity, args.get("sort") or None, descending=descending_arg(args.get("order"))),
+                  cursors=get_cursors(), org_id=org_id, limit=limit_arg(args.get("limit")), cursor=cursor)
+    params: dict[str, Any] = {}
+    query = repository.list_statement(entity, pager, filters, params, org=hot_reads.ORG)
+    (names, rows), = hot_reads.read([(query, params)])
+    pager.org_id = g.identity.org_id
+    rows, next_cursor = pager.cut(names, rows)
+    return json_response(page_json(names, rows, next_cursor=next_cursor))
 
 
 @member_required
+@one_trip
 def get_row(entity_name: str, row_id: str) -> ResponseReturnValue:
     entity = ENTITIES[entity_name]
-    with _scope(read_only=True) as scope:
-        row = repository.get(scope, entity, path_id(row_id, what=label(entity)))
-    return row_json(row)
+    target = path_id(row_id, what=label(entity))
+    query = repository.get_statement(entity, org=hot_reads.ORG)
+    (names, rows), = hot_reads.read([(query, {"id": target})])
+    if not rows:
+        raise NotFoundError(f"{entity.singular or entity.name} {target} not found")
+    return json_response(dumps(dict(zip(names, rows[0]))))
 
 
 @member_required
@@ -112,12 +122,22 @@ def create_row(entity_name: str) -> ResponseReturnValue:
     """Validate, insert in the session's org, audit in the same transaction."""
     entity = ENTITIES[entity_name]
     values = validate_write(entity, json_body(), partial=False)
-    with _scope() as scope:
-        row = repository.create(scope, entity, _server_set(entity, values, creating=True))
-        audit.record(scope, action=f"{label(entity)}.create", entity=label(entity),
-                     entity_id=row["id"], changed_fields=values)
+    data = _server_set(entity, values, creating=True)
+    db, ident = get_db(), g.identity
+    if db.joined():  # an Idempotency-Key's transaction: the row, its audit and the key commit together
+        with _scope() as scope:
+            row = repository.create(scope, entity, data)
+            audit.record(scope, action=f"{label(entity)}.create", entity=label(entity),
+                         entity_id=row["id"], changed_fields=values)
+    else:  # the row and its audit row as one statement, committed in one round trip
+        params = {**data, "org_id": ident.org_id}
+        query = audit.logged_with(repository.insert_statement(entity, params), action=f"{label(entity)}.create",
+                                  entity=label(entity), changed_fields=values, params=params)
+        with repository.reference_errors(entity), db.connection(ident.org_id) as conn:
+            names, rows = wire.scoped_write(conn, ident.org_id, ident.user_id, query.as_string(conn), params)
+        row = dict(zip(names, rows[0]))  # RETURNING always yields the inserted row
     location = url_for(f"crm.{entity.table}_get", row_id=str(row["id"]))
-    return row_json(row), 201, {"Location": location}
+    return object_response(row, 201, {"Location": location})
 
 
 @member_required
@@ -130,7 +150,7 @@ def update_row(entity_name: str, row_id: str) -> ResponseReturnValue:
         row = repository.update(scope, entity, target, _server_set(entity, values, creating=False))
         audit.record(scope, action=f"{label(entity)}.update", entity=label(entity),
                      entity_id=row["id"], changed_fields=values)
-    return row_json(row)
+    return object_response(row)
 
 
 @member_required

@@ -1,0 +1,107 @@
+"""Hot reads: the request's session and the view's data in one round trip and one snapshot.
+
+A view marked `@one_trip` is not given a session before it runs
+(app/identity.py leaves it pending and app/permissions.py's hook skips it).
+It builds its statements, written against the transaction's own org
+(`org_id = (SELECT app.current_org())`, see ORG), and calls `read`, which
+sends, in one round trip (app/wire.py):
+
+    BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY
+    SELECT * FROM app.resolve_session($1)     -- the session, checked ...
+    <the view's statements>                   -- ... in the snapshot its data is read in
+    COMMIT
+
+then sets `g.identity` from the first result and enforces the view's declared
+access with app/permissions.check, exactly as the before_request hook would
+have: a revoked or expired session, or a user no longer in the org, leaves
+app.org_id unset (RLS admits no row) and is refused from the first result, so
+revocation binds as before, now even within the transaction that reads the data.
+
+The decorator fails closed: whatever the view does, if it returns or raises
+without having enforced its access, the session is resolved and the access
+checked then (a 401 still comes before a 400 for a bad argument).
+
+With per-org pools (pool.perOrg) a session cannot share a connection with
+its org's data, so `read` resolves first and reads through the org's pool
+(two round trips), like a view that needs its identity first (`identity_first`).
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from flask import current_app, g, request
+from psycopg import sql
+
+from app import api_keys, auth, identity, permissions
+from app.db import Database, Params
+from app.errors import AccessUndeclaredError
+from app.state import services
+from app.wire import Result
+
+F = TypeVar("F", bound=Callable[..., Any])
+ORG = sql.SQL("org_id = (SELECT app.current_org())")  # the explicit org predicate of a hot read
+
+
+def one_trip(view: F) -> F:
+    """Mark a read view that resolves its session together with its data (through `read`)."""
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            response = view(*args, **kwargs)
+        except BaseException:
+            identity_first()
+            raise
+        identity_first()
+        return response
+
+    wrapper.atlas_one_trip = True  # type: ignore[attr-defined]  # read by app/identity.py's hook
+    return wrapper  # type: ignore[return-value]  # same signature as the view
+
+
+def read(statements: Sequence[tuple[sql.Composable | str, Params]]) -> list[Result]:
+    """The session and `statements` in one round trip, then the view's access enforced; their results."""
+    db = services().db
+    token = auth.token_from_request(request)
+    if (token is None or api_keys.is_api_key(token) or not g.get("identity_pending")
+            or not fuses_session_reads(db)):
+        ident = identity_first()  # an API key resolves through its own statement (app/api_keys.py)
+        return db.read_many(ident.org_id, statements)
+    token_hash = auth.hash_token(token)
+    g.identity_pending = False  # resolved here or not at all: a failure below (a 503) is not retried
+    row, results = db.session_read(token_hash, statements)
+    _enforce(identity.from_row(row, token_hash))
+    if placed_elsewhere(db, g.identity.org_id):
+        # The session lives in the shared database, an org with a dedicated one keeps its rows
+        # there (app/placement): what the fused read saw here is not the org's data.
+        return db.read_many(g.identity.org_id, statements)
+    return results
+
+
+def placed_elsewhere(db: Database, org_id: object) -> bool:
+    """The org's rows live in a dedicated database (the placement's lookup is cached per org)."""
+    location = getattr(db.source, "location", None)
+    return org_id is not None and location is not None and location(org_id) is not None
+
+
+def fuses_session_reads(db: Database) -> bool:
+    """A session and its org's data may share a base-pool connection: not with per-org pools (pool.perOrg)."""
+    return getattr(db.source, "limits", None) is None
+
+
+def identity_first() -> Any:
+    """Resolve the session (one round trip) and enforce the view's access, unless done; the identity."""
+    if g.pop("identity_pending", False):
+        _enforce(identity.resolve(services().db, auth.token_from_request(request)))
+    return g.identity
+
+
+def _enforce(ident: identity.Identity | None) -> None:
+    g.pop("identity_pending", None)
+    g.identity = ident
+    view = current_app.view_functions.get(request.endpoint or "")
+    access = permissions.access_of(view)
+    if access is None:  # declared on every view (tests/test_permissions.py); fail closed regardless
+        raise AccessUndeclaredError(f"endpoint {request.endpoint} declares no access rule")
+    permissions.check(access)

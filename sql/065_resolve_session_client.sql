@@ -1,0 +1,43 @@
+-- 065_resolve_session_client.sql: app.resolve_session also returns the session's user agent and
+-- client address, which Better Auth's session object carries (get-session, list-sessions).
+-- Same function as 064_resolve_session.sql otherwise; a changed result type needs DROP + CREATE.
+SET LOCAL ROLE :"owner_role";
+
+DROP FUNCTION app.resolve_session(text);
+CREATE FUNCTION app.resolve_session(p_token_hash text)
+RETURNS TABLE (session_id uuid, user_id uuid, active_org_id uuid, expires_at timestamptz,
+               session_created_at timestamptz, user_agent text, ip_address text, id uuid, email text, name text, platform_role text,
+               email_verified boolean, created_at timestamptz, updated_at timestamptz, role text)
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+AS $$
+#variable_conflict use_column
+DECLARE
+    r record;
+BEGIN
+    IF p_token_hash IS NULL OR p_token_hash !~ '^[0-9a-f]{64}$' THEN
+        RETURN;
+    END IF;
+    EXECUTE format('SET LOCAL app.session_token_hash = %L', p_token_hash);
+    SELECT s.id AS session_id, s.user_id, s.active_org_id, s.expires_at, s.created_at AS session_created_at,
+           s.user_agent, host(s.ip_address) AS ip_address,
+           u.id, u.email, u.name, u.platform_role, u.email_verified, u.created_at, u.updated_at, m.role
+      INTO r
+      FROM public.sessions s JOIN public.users u ON u.id = s.user_id
+      LEFT JOIN public.members m ON m.user_id = s.user_id AND m.org_id = s.active_org_id
+     WHERE s.token_hash = p_token_hash AND s.revoked_at IS NULL AND s.expires_at > now();
+    SET LOCAL app.session_token_hash = '';
+    IF r.session_id IS NULL THEN
+        RETURN;
+    END IF;
+    EXECUTE format('SET LOCAL app.user_id = %L', r.user_id);
+    IF r.role IS NOT NULL THEN
+        EXECUTE format('SET LOCAL app.org_id = %L', r.active_org_id);
+    END IF;
+    RETURN QUERY SELECT r.session_id, r.user_id, r.active_org_id, r.expires_at, r.session_created_at,
+                        r.user_agent, r.ip_address,
+                        r.id, r.email, r.name, r.platform_role, r.email_verified, r.created_at,
+                        r.updated_at, r.role;
+END
+$$;
+REVOKE ALL ON FUNCTION app.resolve_session(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.resolve_session(text) TO :"app_role";
