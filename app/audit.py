@@ -88,16 +88,17 @@ def logged_with(change: sql.Composable, *, action: str, entity: str, changed_fie
                 params: dict[str, object]) -> sql.Composed:
     """`change` (an INSERT/UPDATE/DELETE ... RETURNING with `id`) and its audit entry as ONE statement.
 
-    The entry is what `record` would write for each returned row (outcome ok, actor and request
-    id from the request), and the statement answers the change's rows: a write and its audit
+    The entry is what `record` would write for each returned row (outcome ok, actor, API key and
+    request id from the request), and the statement answers the change's rows: a write and its audit
     row in one round trip (app/api/crm.py). The entry's values are added to `params`.
     """
-    params.update({"audit_actor": _actor(_FROM_REQUEST), "audit_action": action, "audit_entity": entity,
+    params.update({"audit_actor": _actor(_FROM_REQUEST), "audit_api_key": _api_key(_FROM_REQUEST),
+                   "audit_action": action, "audit_entity": entity,
                    "audit_fields": sorted(set(changed_fields)), "audit_request_id": _request_id(_FROM_REQUEST)})
     return sql.SQL(
-        "WITH changed AS ({}), logged AS (INSERT INTO audit_log (org_id, actor_user_id, action, entity, entity_id,"
-        " changed_fields, outcome, request_id, detail)"
-        " SELECT org_id, %(audit_actor)s, %(audit_action)s, %(audit_entity)s, id::text, %(audit_fields)s, 'ok',"
+        "WITH changed AS ({}), logged AS (INSERT INTO audit_log (org_id, actor_user_id, api_key_id, action, entity,"
+        " entity_id, changed_fields, outcome, request_id, detail)"
+        " SELECT org_id, %(audit_actor)s, %(audit_api_key)s, %(audit_action)s, %(audit_entity)s, id::text, %(audit_fields)s, 'ok',"
         " %(audit_request_id)s, '{{}}'::jsonb FROM changed)"
         " SELECT * FROM changed").format(change)
 

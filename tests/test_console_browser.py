@@ -35,7 +35,7 @@ def test_sign_in_with_a_wrong_password_says_so_and_the_right_one_opens_the_crm(s
     page.find("#si-password").send_keys("not the password")
     page.find("#sign-in-form button[type=submit]").click()
     page.wait(lambda d: page.visible("#notice .error"))
-    assert "invalid email or password" in page.find("#notice").text
+    assert "Invalid email or password" in page.find("#notice").text
     page.sign_in("member@acme.test", PASSWORD)
     assert page.driver.current_url.endswith("/crm/contacts")
     assert "Acmeonly" in page.find("#rows").text

@@ -220,7 +220,7 @@ def _api_key(env: Env, org: Org, creator: str) -> dict:
 
 def _key_probes(key: str) -> list[Probe]:
     """A key that stops is refused outright (401), whatever stopped it."""
-    return [Probe("GET", "/api/auth/get-session", key), Probe("GET", "/api/v1/contacts?limit=1", key),
+    return [Probe("GET", "/api/v1/conversations", key), Probe("GET", "/api/v1/contacts?limit=1", key),
             Probe("POST", "/api/v1/contacts", key, _contact, before=201)]
 
 
