@@ -25,8 +25,8 @@ SET LOCAL ROLE :"owner_role";
 
 CREATE FUNCTION app.resolve_session(p_token_hash text)
 RETURNS TABLE (session_id uuid, user_id uuid, active_org_id uuid, expires_at timestamptz,
-               session_created_at timestamptz, id uuid, email text, name text, platform_role text,
-               email_verified boolean, created_at timestamptz, updated_at timestamptz, role text)
+               session_created_at timestamptz, user_agent text, ip_address text, id uuid, email text,
+               name text, platform_role text, email_verified boolean, created_at timestamptz, updated_at timestamptz, role text)
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $$
 #variable_conflict use_column
@@ -38,6 +38,7 @@ BEGIN
     END IF;
     EXECUTE format('SET LOCAL app.session_token_hash = %L', p_token_hash);
     SELECT s.id AS session_id, s.user_id, s.active_org_id, s.expires_at, s.created_at AS session_created_at,
+           s.user_agent, host(s.ip_address) AS ip_address,
            u.id, u.email, u.name, u.platform_role, u.email_verified, u.created_at, u.updated_at, m.role
       INTO r
       FROM public.sessions s JOIN public.users u ON u.id = s.user_id
@@ -52,6 +53,7 @@ BEGIN
         EXECUTE format('SET LOCAL app.org_id = %L', r.active_org_id);
     END IF;
     RETURN QUERY SELECT r.session_id, r.user_id, r.active_org_id, r.expires_at, r.session_created_at,
+                        r.user_agent, r.ip_address,
                         r.id, r.email, r.name, r.platform_role, r.email_verified, r.created_at,
                         r.updated_at, r.role;
 END
