@@ -161,7 +161,8 @@ def main() -> int:
         app = create_app(settings)
         rng = random.Random(42)
         with app.app_context():
-            client = app.test_client()
+            # bearer tokens only: a kept cookie would make every later POST cookie-authenticated (Origin-checked)
+            client = app.test_client(use_cookies=False)
             for name, slug in ORGS:
                 seed_org(client, app, name, slug, rows_per_org=args.rows_per_org, rng=rng)
             _sign_up(client, PLATFORM_ADMIN, "Platform Admin")
