@@ -14,7 +14,7 @@ from tests.support import harness
 EXPECTED_TENANT_TABLES = {
     "accounts", "activities", "audit_log", "contacts", "conversations", "invitations",
     "jobs", "knowledge_files", "leads", "members", "messages", "notes", "opportunities",
-    "org_connections", "projects", "semantic_entities", "sites", "job_results",
+    "org_connections", "projects", "semantic_entities", "sites", "job_results", "api_keys",
 }
 
 
