@@ -1,8 +1,8 @@
 // The console's one way to the server: the same JSON API and session cookie as every other client.
 
-// An error answer in either shape: {"error": {code, message, fields}} or {code, message, fields}.
+// An error answer: {code, message, fields?}, the one shape of every endpoint (README "The API").
 export function errorOf(body, status) {
-  const inner = body && typeof body === 'object' && body.error && typeof body.error === 'object' ? body.error : body;
+  const inner = body;
   if (inner && typeof inner === 'object' && typeof inner.message === 'string') {
     const fields = inner.fields && typeof inner.fields === 'object' ? inner.fields : {};
     return { code: String(inner.code || 'error'), message: inner.message, fields, status };
