@@ -1,6 +1,7 @@
 // Admin › Audit log: GET /api/v1/admin/audit with its filters (from the URL) and keyset pages.
 import { api, query } from './api.js';
-import { $, display, el, fillTable, ready, showError, showFieldErrors, when } from './dom.js';
+import { $, display, el, fillTable, showError, showFieldErrors, when } from './dom.js';
+import { keysetPages } from './pages.js';
 import { startShell } from './shell.js';
 
 const COLUMNS = ['occurred_at', 'action', 'entity', 'entity_id', 'outcome', 'actor_user_id', 'changed_fields'];
@@ -14,25 +15,14 @@ export async function start() {
     const control = form.elements.namedItem(name);
     if (control && value) { control.value = value; wanted[name] = value; }
   }
-  const cursors = [null];
-  let index = 0;
-  let next = null;
-  async function load() {
-    const answer = await api('GET', `/api/v1/admin/audit${query({ ...wanted, limit: 50, cursor: cursors[index] })}`);
+  await keysetPages(async (cursor) => {
+    const answer = await api('GET', `/api/v1/admin/audit${query({ ...wanted, limit: 50, cursor })}`);
     if (!answer.ok) {
       if (answer.status === 400) showFieldErrors(form, answer.error, 'audit-'); else showError(answer.error);
-      ready();
-      return;
+      return undefined;
     }
     fillTable($('#audit'), null, answer.data.data, (row) => el('tr', {}, COLUMNS.map((c) =>
       el('td', { text: c === 'occurred_at' ? when(row[c]) : display(row[c]) }))));
-    next = answer.data.nextCursor;
-    $('#next-page').disabled = !next;
-    $('#prev-page').disabled = index === 0;
-    $('#page-number').textContent = `Page ${index + 1}`;
-    ready();
-  }
-  $('#next-page').addEventListener('click', () => { cursors[index + 1] = next; index += 1; load(); });
-  $('#prev-page').addEventListener('click', () => { index = Math.max(0, index - 1); load(); });
-  await load();
+    return answer.data.nextCursor ?? null;
+  });
 }
