@@ -84,23 +84,26 @@ def record(
     )
 
 
-def logged_with(change: sql.Composable, *, action: str, entity: str, changed_fields: Iterable[str] = (),
-                params: dict[str, object]) -> sql.Composed:
+def logged_with(change: sql.Composable) -> sql.Composed:
     """`change` (an INSERT/UPDATE/DELETE ... RETURNING with `id`) and its audit entry as ONE statement.
 
-    The entry is what `record` would write for each returned row (outcome ok, actor, API key and
-    request id from the request), and the statement answers the change's rows: a write and its audit
-    row in one round trip (app/api/crm.py). The entry's values are added to `params`.
+    The entry's values are `entry_params`'; the statement answers the change's rows: a write and
+    its audit row in one round trip (app/api/crm.py).
     """
-    params.update({"audit_actor": _actor(_FROM_REQUEST), "audit_api_key": _api_key(_FROM_REQUEST),
-                   "audit_action": action, "audit_entity": entity,
-                   "audit_fields": sorted(set(changed_fields)), "audit_request_id": _request_id(_FROM_REQUEST)})
     return sql.SQL(
         "WITH changed AS ({}), logged AS (INSERT INTO audit_log (org_id, actor_user_id, api_key_id, action, entity,"
         " entity_id, changed_fields, outcome, request_id, detail)"
         " SELECT org_id, %(audit_actor)s, %(audit_api_key)s, %(audit_action)s, %(audit_entity)s, id::text, %(audit_fields)s, 'ok',"
         " %(audit_request_id)s, '{{}}'::jsonb FROM changed)"
         " SELECT * FROM changed").format(change)
+
+
+def entry_params(*, action: str, entity: str, changed_fields: Iterable[str] = ()) -> dict[str, object]:
+    """The values of `logged_with`'s entry: what `record` would write for each returned row (outcome ok,
+    actor, API key and request id from the request)."""
+    return {"audit_actor": _actor(_FROM_REQUEST), "audit_api_key": _api_key(_FROM_REQUEST),
+            "audit_action": action, "audit_entity": entity,
+            "audit_fields": sorted(set(changed_fields)), "audit_request_id": _request_id(_FROM_REQUEST)}
 
 
 def record_refusal(

@@ -164,13 +164,18 @@ class Pager:
     def select(self, *, columns: sql.Composable, table: sql.Composable, where: list[sql.Composable],
                params: dict[str, Any]) -> sql.Composed:
         """SELECT columns FROM table WHERE where [AND after the cursor] ORDER BY ... LIMIT limit + 1."""
+        self.bind(params)
         terms = list(where)
         if self.after is not None:
-            params["page_after"], params["page_after_id"] = self.after
             terms.append(self.keyset.after())
-        params["page_limit"] = self.limit + 1  # one more row says whether a next page exists
         return sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT %(page_limit)s").format(
             columns, table, sql.SQL(" AND ").join(terms), self.keyset.order_by())
+
+    def bind(self, params: dict[str, Any]) -> None:
+        """The page's values for `select`'s statement: the cursor's position and the limit."""
+        if self.after is not None:
+            params["page_after"], params["page_after_id"] = self.after
+        params["page_limit"] = self.limit + 1  # one more row says whether a next page exists
 
     def cut(self, names: list[str], rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], str | None]:
         """As `page`, for rows as tuples with their column names: (the page's rows, next cursor or None)."""

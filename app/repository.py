@@ -20,6 +20,7 @@ from app.db import Scope
 from app.entities import Entity
 from app.errors import NotFoundError, ValidationError
 from app.paging import DEFAULT_LIMIT, MAX_LIMIT, Cursors, Keyset, Page, Pager
+from app.statement_text import rendered, shape
 from app.validation import coerce_filter
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "create", "delete", "get", "keyset", "list_rows", "update"]
@@ -82,23 +83,32 @@ def list_rows(
 
 
 def list_statement(entity: Entity, pager: Pager, filters: Mapping[str, str] | None, params: dict[str, Any],
-                   *, org: sql.Composable) -> sql.Composed:
+                   *, org: sql.Composable) -> str:
     """The page's SELECT (its values added to `params`); `org` is the explicit org predicate."""
-    column = pager.keyset.column
-    where: list[sql.Composable] = [org, sql.SQL("{} IS NOT NULL").format(sql.Identifier(column))]
+    names: list[str] = []
     for i, (name, raw) in enumerate((filters or {}).items()):
         field = entity.filterable.get(name)
         if field is None:
             raise ValidationError(f"cannot filter by {name!r}; filterable: {', '.join(entity.filterable)}",
                                   details={"fields": {name: "is not filterable"}})
         params[f"f{i}"] = coerce_filter(field, raw)
-        where.append(sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(f"f{i}")))
-    return pager.select(columns=_columns(entity), table=_table(entity), where=where, params=params)
+        names.append(name)
+    pager.bind(params)
+
+    def build() -> sql.Composed:
+        where: list[sql.Composable] = [org, sql.SQL("{} IS NOT NULL").format(sql.Identifier(pager.keyset.column))]
+        where += [sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(f"f{i}"))
+                  for i, name in enumerate(names)]
+        return pager.select(columns=_columns(entity), table=_table(entity), where=where, params={})
+
+    key = ("list", entity.name, shape(org), pager.keyset, pager.after is not None, tuple(names))
+    return rendered(key, build)
 
 
-def get_statement(entity: Entity, *, org: sql.Composable) -> sql.Composed:
+def get_statement(entity: Entity, *, org: sql.Composable) -> str:
     """One row by %(id)s; `org` is the explicit org predicate."""
-    return sql.SQL("SELECT {} FROM {} WHERE {} AND id = %(id)s").format(_columns(entity), _table(entity), org)
+    return rendered(("get", entity.name, shape(org)), lambda: sql.SQL("SELECT {} FROM {} WHERE {} AND id = %(id)s")
+                    .format(_columns(entity), _table(entity), org))
 
 
 def create(scope: Scope, entity: Entity, values: Mapping[str, Any]) -> dict:

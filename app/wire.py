@@ -15,6 +15,10 @@ by `SELECT * FROM app.resolve_session($1)` (sql/064_resolve_session.sql), which
 checks the session and scopes the rest of the transaction to its org, in a
 REPEATABLE READ snapshot shared with the data read that follows it.
 
+BEGIN and COMMIT are prepared once per connection too (tx_begin_*, tx_commit):
+Bind and Execute alone cost a scoped point read about 30 us less than sending
+them as the unnamed statement each time.
+
 Statements are named and kept per connection (LRU of _MAX_STATEMENTS, evicted
 with a protocol-level Close, which PgBouncer >= 1.21 tracks), or, with
 `configure(named=False)` (ATLAS_DB_PREPARED_STATEMENTS=unnamed), sent as the
@@ -53,6 +57,9 @@ _MAX_STATEMENTS = 200  # prepared statements kept per connection (LRU, then Clos
 _RESOLVE = "SELECT * FROM app.resolve_session(%s)"
 _READ_ONLY = b"BEGIN READ ONLY"
 _SNAPSHOT = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+# The transaction's ends, prepared once per connection under names of their own (not atlas_N).
+_END_NAMES = {_READ_ONLY: b"tx_begin_read_only", _SNAPSHOT: b"tx_begin_snapshot", b"BEGIN": b"tx_begin",
+              b"COMMIT": b"tx_commit"}
 _states: weakref.WeakKeyDictionary[psycopg.Connection, _ConnState] = weakref.WeakKeyDictionary()
 _serial = iter(range(1, 2**62))
 
@@ -150,6 +157,7 @@ def _forget_statements(conn: psycopg.Connection) -> None:
     state = _states.get(conn)
     if state is not None:
         state.statements.clear()
+        state.ends.clear()
 
 
 def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
@@ -171,9 +179,13 @@ def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
             prepared.append((key, name or f"atlas_{next(_serial)}".encode(), name is None))
     pgconn = conn.pgconn
     deadline = time.monotonic() + _Config.timeout_s
+    ends = state.ends
+    fresh_ends = [text for text in (begin, b"COMMIT") if text not in ends] if named else []
     try:
         pgconn.enter_pipeline_mode()
-        pgconn.send_query_params(begin, None)  # first: a Parse before it would take the snapshot
+        for text in fresh_ends:  # BEGIN and COMMIT, once per connection: a Parse of these takes no snapshot
+            pgconn.send_prepare(_END_NAMES[text], text)
+        _send_fixed(pgconn, begin, named)  # before any other Parse, which would take the snapshot
         for key, name, fresh in prepared:
             if fresh:
                 pgconn.send_prepare(name, key[0], param_types=key[1])
@@ -184,7 +196,7 @@ def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
                 pgconn.send_query_prepared(prepared[i][1], dumped, param_formats=formats)
             else:
                 pgconn.send_query_params(command, dumped, param_types=types, param_formats=formats)
-        pgconn.send_query_params(b"COMMIT", None)
+        _send_fixed(pgconn, b"COMMIT", named)
         pgconn.pipeline_sync()
         results, errors = _collect(conn, tx, deadline)
         pgconn.exit_pipeline_mode()
@@ -196,8 +208,10 @@ def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
             raise DatabaseTimeoutError(
                 f"the database did not answer within {_Config.timeout_s:g} s; the connection was closed") from None
         raise
-    parses = sum(fresh for _, _, fresh in prepared)
+    parses = len(fresh_ends) + sum(fresh for _, _, fresh in prepared)
     if not (errors and errors[0][0] <= parses):  # BEGIN and every Parse worked: the statements exist
+        for text in fresh_ends:
+            ends[text] = _END_NAMES[text]
         for key, name, _ in prepared:
             _remember(conn, cache, key, name, deadline)
     if errors:
@@ -207,14 +221,23 @@ def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
     return results
 
 
+def _send_fixed(pgconn: pq.abc.PGconn, text: bytes, named: bool) -> None:
+    """BEGIN or COMMIT: its prepared statement (Bind and Execute, no Parse), or the unnamed one."""
+    if named:
+        pgconn.send_query_prepared(_END_NAMES[text], None)
+    else:
+        pgconn.send_query_params(text, None)
+
+
 class _ConnState:
     """What a connection keeps between reads: its adapters and prepared statements."""
 
-    __slots__ = ("transformer", "statements")
+    __slots__ = ("transformer", "statements", "ends")
 
     def __init__(self, transformer: abc.Transformer) -> None:
         self.transformer = transformer
         self.statements: OrderedDict[_Key, bytes] = OrderedDict()
+        self.ends: dict[bytes, bytes] = {}  # BEGIN and COMMIT texts prepared on this connection (never evicted)
 
 
 def _collect(conn: psycopg.Connection, tx: abc.Transformer,

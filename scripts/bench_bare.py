@@ -75,6 +75,6 @@ def bare_contacts() -> ResponseReturnValue:
     query = repository.list_statement(entity, pager, None, params, org=sql.SQL("org_id = %(org_id)s"))
     pool: ConnectionPool = current_app.extensions[_POOL]
     with pool.connection() as conn:
-        names, rows = wire.plain_rows(conn, query.as_string(conn), params)
+        names, rows = wire.plain_rows(conn, query, params)
     rows, next_cursor = pager.cut(names, rows)
     return json_response(page_json(names, rows, next_cursor=next_cursor))

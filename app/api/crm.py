@@ -32,6 +32,7 @@ from app.idempotency import idempotent
 from app.paging import Pager, limit_arg
 from app.permissions import member_required
 from app.serialize import dumps, json_response, object_response, page_json
+from app.statement_text import rendered
 from app.validation import validate_write
 
 bp = Blueprint("crm", __name__, url_prefix="/api/v1")
@@ -130,11 +131,13 @@ def create_row(entity_name: str) -> ResponseReturnValue:
             audit.record(scope, action=f"{label(entity)}.create", entity=label(entity),
                          entity_id=row["id"], changed_fields=values)
     else:  # the row and its audit row as one statement, committed in one round trip
-        params = {**data, "org_id": ident.org_id}
-        query = audit.logged_with(repository.insert_statement(entity, params), action=f"{label(entity)}.create",
-                                  entity=label(entity), changed_fields=values, params=params)
+        row_values = {**data, "org_id": ident.org_id}
+        query = rendered(("create", entity.name, tuple(row_values)),
+                         lambda: audit.logged_with(repository.insert_statement(entity, row_values)))
+        params = {**row_values, **audit.entry_params(action=f"{label(entity)}.create", entity=label(entity),
+                                                      changed_fields=values)}
         with repository.reference_errors(entity), db.connection(ident.org_id) as conn:
-            names, rows = wire.scoped_write(conn, ident.org_id, ident.user_id, query.as_string(conn), params)
+            names, rows = wire.scoped_write(conn, ident.org_id, ident.user_id, query, params)
         row = dict(zip(names, rows[0]))  # RETURNING always yields the inserted row
     location = url_for(f"crm.{entity.table}_get", row_id=str(row["id"]))
     return object_response(row, 201, {"Location": location})
