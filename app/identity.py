@@ -4,7 +4,7 @@ The session token names the user and the session's one org; the user's role
 comes from their membership in that org, read afresh (a removed member keeps
 a session but loses the org). Nothing is cached: every request reads the
 session, the user and the membership from the database, in one round trip
-(app/wire.py) through app.resolve_session (sql/064_resolve_session.sql), the
+(app/wire.py) through app.resolve_session (sql/064_resolve_session.sql, sql/096_session_by_user.sql), the
 one place a session is resolved, so sign-out, an org switch, a role change
 or a removal is seen by every worker and every app server from the moment its
 response is sent. Hot reads (app/hot_reads.py) resolve it in the same round
@@ -62,7 +62,7 @@ def lookup(db: Database, token_hash: str) -> Identity | None:
 
 
 def from_row(row: dict[str, Any] | None, token_hash: str) -> Identity | None:
-    """An identity from app.resolve_session's row (sql/064_resolve_session.sql), the one credential resolver."""
+    """An identity from app.resolve_session's row (sql/064_resolve_session.sql, sql/096_session_by_user.sql), the one credential resolver."""
     if row is None:
         return None
     role = row["role"]

@@ -11,7 +11,7 @@ pipeline ending in a single Sync:
 
 The SET LOCAL (app/scoped_settings.py) quotes the org's UUID as a literal; the
 query's values travel as bind parameters. `session_read` replaces the SET LOCAL
-by `SELECT * FROM app.resolve_session($1)` (sql/064_resolve_session.sql), which
+by `SELECT * FROM app.resolve_session($1)` (sql/064_resolve_session.sql, sql/096_session_by_user.sql), which
 checks the session and scopes the rest of the transaction to its org, in a
 REPEATABLE READ snapshot shared with the data read that follows it.
 
