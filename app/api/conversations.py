@@ -34,6 +34,7 @@ from app.idempotency import idempotent
 from app.paging import Keyset, Pager, limit_arg
 from app.permissions import require
 from app.serialize import dumps, json_response, page_json, row_json
+from app.statement_text import rendered
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1/conversations")
 
@@ -42,6 +43,11 @@ _CONVERSATION = sql.SQL(", ").join(
 ORDER = Keyset("conversations", "updated_at", "datetime", descending=True)
 _MESSAGE = sql.SQL(", ").join(
     map(sql.Identifier, ("id", "conversation_id", "role", "content", "created_by", "created_at")))
+# The get's two hot reads, rendered once (app/statement_text.py).
+_ONE_CONVERSATION = sql.SQL("SELECT {} FROM conversations WHERE {} AND id = %(id)s").format(
+    _CONVERSATION, hot_reads.ORG).as_string(None)
+_ITS_MESSAGES = sql.SQL("SELECT {} FROM messages WHERE {} AND conversation_id = %(id)s ORDER BY created_at, id").format(
+    _MESSAGE, hot_reads.ORG).as_string(None)
 
 
 def _scope(*, read_only: bool = False) -> AbstractContextManager[Scope]:
@@ -64,8 +70,9 @@ def list_conversations() -> ResponseReturnValue:
     pager = Pager(ORDER, cursors=get_cursors(), org_id=org_id, limit=limit_arg(request.args.get("limit")),
                   cursor=cursor)
     params: dict[str, Any] = {}
-    query = pager.select(columns=_CONVERSATION, table=sql.Identifier("conversations"), where=[hot_reads.ORG],
-                         params=params)
+    pager.bind(params)
+    query = rendered(("conversations", pager.after is not None), lambda: pager.select(
+        columns=_CONVERSATION, table=sql.Identifier("conversations"), where=[hot_reads.ORG], params={}))
     (names, rows), = hot_reads.read([(query, params)])
     pager.org_id = g.identity.org_id
     rows, next_cursor = pager.cut(names, rows)
@@ -97,12 +104,7 @@ def create_conversation() -> ResponseReturnValue:
 def get_conversation(conversation_id: str) -> ResponseReturnValue:
     target = path_id(conversation_id, what="conversation")
     params = {"id": target}
-    (names, rows), (message_names, messages) = hot_reads.read([
-        (sql.SQL("SELECT {} FROM conversations WHERE {} AND id = %(id)s").format(_CONVERSATION, hot_reads.ORG),
-         params),
-        (sql.SQL("SELECT {} FROM messages WHERE {} AND conversation_id = %(id)s ORDER BY created_at, id")
-         .format(_MESSAGE, hot_reads.ORG), params),
-    ])
+    (names, rows), (message_names, messages) = hot_reads.read([(_ONE_CONVERSATION, params), (_ITS_MESSAGES, params)])
     if not rows:
         raise _not_found(target)
     return json_response(dumps({**dict(zip(names, rows[0])),
