@@ -117,7 +117,8 @@ def _before_request() -> None:
     supplied = request.headers.get("X-Request-Id", "")
     g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
     view = current_app.view_functions.get(request.endpoint or "")
-    if getattr(view, "atlas_sessionless", False):
+    if view is None or getattr(view, "atlas_sessionless", False):
+        # No route matched (the 404/405 answer needs no one), or a probe: no database work.
         g.identity = None
         return
     if request.method in ("GET", "HEAD") and getattr(view, "atlas_one_trip", False):

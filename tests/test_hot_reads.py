@@ -71,6 +71,13 @@ def test_a_next_page_checks_its_cursor_against_the_session_first(shared_orgs, tr
     assert other.status_code == 400 and errors.error_code(other) == "validation_error"
 
 
+@pytest.mark.parametrize(("method", "path", "status"), [("GET", "/api/v1/no-such-thing", 404),
+                                                          ("GET", "/api/auth/sign-out", 405)])
+def test_an_unrouted_request_with_a_session_answers_without_reading_it(shared_orgs, trips, method, path, status):
+    r = shared_orgs.user("a", "member").raw(method, path)
+    assert r.status_code == status and trips == []  # a scanner with a stolen cookie costs no round trip
+
+
 @pytest.mark.parametrize("path", ["/api/v1/contacts?sort=nope", "/api/v1/contacts/not-a-uuid",
                                   "/api/v1/conversations?cursor=forged"])
 def test_without_a_session_a_bad_argument_is_still_401(shared_orgs, path):
