@@ -108,7 +108,7 @@ class QueryTimeoutError(SqlRejectedError):
 
 
 class RateLimitedError(AtlasError):
-    """The org spent its query budget for now; `retry_after_s` says when to come back."""
+    """A budget is spent for now (an org's queries, password-reset requests); `retry_after_s` says when to come back."""
 
     status = 429
     code = "rate_limited"

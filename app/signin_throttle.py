@@ -9,6 +9,11 @@ base ... (up to `max_s`) between attempts; an address likewise after
 charges nothing, is logged at WARNING and counted in `sign_in_throttle.refused`.
 A correct password resets the account and refunds the address's charge.
 
+Password-reset requests are charged the same way on counters of their own
+(`charge(..., purpose=RESET)`, sql/097_reset_request_throttle.sql), so nobody can
+have reset mails sent to an address without limit, and reset requests and
+failed sign-ins never hold each other back.
+
 Why an attacker cannot lock a user out for long: the account's wait is capped
 at `max_s`, and an attacker's own address hits its limit after `address_free`
 attempts, so one address cannot keep charging an account.
@@ -23,9 +28,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.db import Database
-from app.errors import ConfigurationError, SignInThrottledError
+from app.errors import ConfigurationError, RateLimitedError, SignInThrottledError
 
 log = logging.getLogger("atlas.signin")
+SIGN_IN, RESET = "sign_in", "reset"
+# purpose -> (account scope, address scope in sign_in_throttle, what the 429 counts)
+_PURPOSES = {SIGN_IN: ("account", "address", "sign-in attempts"),
+             RESET: ("reset_account", "reset_address", "password-reset requests")}
+_LOGGED_AS = {SIGN_IN: "sign-in", RESET: "password reset"}
 
 
 @dataclass(frozen=True)
@@ -73,27 +83,31 @@ class SignInThrottle:
         self.policy = policy
         self._clock = clock  # tests only; None = the database's clock
 
-    def charge(self, *, email: str, address: str) -> int:
-        """Count one attempt for both keys, or raise SignInThrottledError; returns the account's failures."""
+    def charge(self, *, email: str, address: str, purpose: str = SIGN_IN) -> int:
+        """Count one attempt for both keys, or raise SignInThrottledError (a reset: RateLimitedError);
+        returns the account's count."""
         p = self.policy
+        account_scope, address_scope, what = _PURPOSES[purpose]
         at = self._clock() if self._clock is not None else None
         with self._db.identity_transaction(auth_email=email) as scope:
             row = scope.fetch_one(
-                "SELECT refused_scope, retry_after_s, failures FROM app.charge_sign_in("
-                "%s, %s, %s, %s, %s, %s, %s, %s)",
-                (email.lower(), address, p.account_free, p.address_free, p.base_s, p.max_s, p.forget_s, at))
+                "SELECT refused_scope, retry_after_s, failures FROM app.charge_attempt("
+                "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (account_scope, address_scope, email.lower(), address, p.account_free, p.address_free,
+                 p.base_s, p.max_s, p.forget_s, at))
         assert row is not None
         if row["refused_scope"] is not None:
             wait_s = math.ceil(row["retry_after_s"])
-            whose = "this account" if row["refused_scope"] == "account" else "this address"
-            log.warning("sign-in throttled: %s %s must wait %d s", row["refused_scope"],
-                        email.lower() if row["refused_scope"] == "account" else address, wait_s)
-            raise SignInThrottledError(
-                f"too many sign-in attempts for {whose}; wait {wait_s} s before trying again",
-                retry_after_s=wait_s)
+            by_account = row["refused_scope"] == account_scope
+            log.warning("%s throttled: %s %s must wait %d s", _LOGGED_AS[purpose], "account" if by_account else "address",
+                        email.lower() if by_account else address, wait_s)
+            refusal = SignInThrottledError if purpose == SIGN_IN else RateLimitedError
+            raise refusal(
+                f"too many {what} for {'this account' if by_account else 'this address'};"
+                f" wait {wait_s} s before trying again", retry_after_s=wait_s)
         failures = int(row["failures"])
         if failures >= p.account_free:
-            log.warning("sign-in back-off engaged for account %s after %d attempts", email.lower(), failures)
+            log.warning("%s back-off engaged for account %s after %d attempts", _LOGGED_AS[purpose], email.lower(), failures)
         return failures
 
     def succeeded(self, *, email: str, address: str) -> None:

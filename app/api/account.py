@@ -25,6 +25,7 @@ from app.bodies.requests import PASSWORD_MAX, PASSWORD_MIN
 from app.errors import BetterAuthError, ConfigurationError, ValidationError
 from app.permissions import login_required, people_only, public
 from app.session_switch import session_kwargs
+from app.signin_throttle import RESET
 from app.state import services
 
 log = logging.getLogger("atlas.account")
@@ -101,11 +102,17 @@ def _sender() -> Callable[..., Any] | None:
 @bp.post("/request-password-reset")
 @public
 def request_password_reset() -> ResponseReturnValue:
-    """Always the same answer, whether or not the email has an account."""
+    """Always the same answer, whether or not the email has an account; 429 when requests come too often.
+
+    Charged per email and per address before anything is looked up (app/signin_throttle.py),
+    whether or not the email has an account, so the 429 tells nothing about that either.
+    """
     wanted = body(RequestPasswordReset)
     redirect_to = wanted.redirectTo or ""
     if redirect_to and not origins.is_trusted(redirect_to):
         raise BetterAuthError("INVALID_REDIRECT_URL", status=403)
+    services().sign_in_throttle.charge(email=wanted.email, address=request.remote_addr or "unknown",
+                                       purpose=RESET)
     token = auth.new_token()
     with get_db().identity_transaction(auth_email=wanted.email) as scope:
         user_id = scope.fetch_value("SELECT id FROM users WHERE email = %s", (wanted.email,))

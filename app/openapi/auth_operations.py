@@ -39,7 +39,8 @@ AUTH_OPERATIONS: dict[tuple[str, str], Op] = {
         access="login", tag="account", body=a.ChangePassword,
         response=obj(("user",), token={"type": "string", "nullable": True}, user=ref("User"))),
     ("POST", "/api/auth/request-password-reset"): Op(
-        summary="Send (or log) a reset link; the same answer whether or not the email has an account",
+        summary="Send (or log) a reset link; the same answer whether or not the email has an account;"
+                " 429 RATE_LIMITED with Retry-After when requests for the email or from the address come too often",
         access="public", tag="account", body=a.RequestPasswordReset,
         response=obj(("status",), status={"type": "boolean"}, message={"type": "string"})),
     ("GET", "/api/auth/reset-password/{token}"): Op(
