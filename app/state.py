@@ -47,6 +47,7 @@ class AtlasServices:
     cursors: Cursors  # signs list cursors (app/paging.py)
     pools: PoolRegistry  # per-org pools of the app role (app/pools)
     db: Database  # the org-scoped door, on `pools`
+    placement: PlacedSource  # the door's source: dedicated databases' pools (app/placement)
     cache: QueryCache | None  # agent query results; None when CACHE_BACKEND is none
     limiter: RateLimiter  # per-org query rate
     inflight: InflightLimiter  # per-org agent queries in flight
@@ -107,7 +108,8 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
                           timeout_s=readiness_timeout)
     return AtlasServices(
         settings=settings, passwords=Passwords.from_config(config),
-        cursors=Cursors(settings.cursor_secret.encode()), pools=pools, db=db, cache=cache, limiter=limiter,
+        cursors=Cursors(settings.cursor_secret.encode()), pools=pools, db=db, placement=placed, cache=cache,
+        limiter=limiter,
         inflight=inflight, semantic=semantic, connections=connections, queries=queries, platform_db=platform_db,
         sign_in_throttle=throttle, readiness=readiness, pool_gauges=Sampler(pools),
         trusted_origins=trusted_origins(config),

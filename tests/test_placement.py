@@ -278,3 +278,19 @@ def test_a_placed_table_without_the_write_hold_stops_a_move(fresh_db: databases.
             placement_tables.placed_tables(conn, app_role=fresh_db.roles.app)
         conn.execute("SELECT app.attach_org_hold('forgotten')")
         assert "forgotten" in [t.name for t in placement_tables.placed_tables(conn, app_role=fresh_db.roles.app)]
+
+
+def test_the_pools_of_a_dedicated_database_show_in_the_pool_statistics(world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+    add_rows(world, "a", 1)
+    assert atlas(world.db, "org", "move", "acme", "--to", dedicated.admin_url).returncode == 0
+    wait_for_caches()
+    owner = world.user("a", "owner")
+    assert owner.get("/api/v1/accounts").status_code == 200  # opens this process's pool on Acme's database
+    [row] = owner.get("/api/v1/admin/connections").get_json()["dedicated"]
+    assert row["role"] == "app" and row["open_connections"] >= 1 and "location" not in row
+    assert world.user("b", "owner").get("/api/v1/admin/connections").get_json()["dedicated"] == []
+    operator = world.user("b", "member")
+    with psycopg.connect(world.db.admin_url, autocommit=True) as conn:
+        conn.execute("UPDATE users SET platform_role = 'admin' WHERE id = %s", (operator.user_id,))
+    rows = operator.get("/api/v1/admin/connections").get_json()["dedicated"]
+    assert [(r["role"], r["location"]) for r in rows] == [("app", location_of(dedicated.admin_url))]

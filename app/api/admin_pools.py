@@ -4,8 +4,10 @@ Every member of an org reads its connections (`connection` read; app/connections
 never returns a password). Pool statistics are for an org's admins and owners
 (their own org's numbers only: app/pools/snapshot.py leaves out everything
 another org's traffic moves, and includes the pools of the org's own
-connections as datasources named `connection:<id>`) and for platform admins
-(every org's pools and the shared pools' totals).
+connections as datasources named `connection:<id>`, and under `dedicated` this
+process's pools on the org's dedicated database, if it has one) and for platform
+admins (every org's pools, the shared pools' totals, and every dedicated
+database's pools with its location).
 """
 from __future__ import annotations
 
@@ -28,9 +30,10 @@ def connections() -> dict[str, Any]:
     ident, state = g.identity, services()
     body: dict[str, Any]
     if is_platform_admin(ident):
-        body = {"scope": "platform", **state.pools.snapshot()}
+        body = {"scope": "platform", **state.pools.snapshot(), "dedicated": state.placement.pool_rows()}
     elif ident.role in POOL_ROLES:
-        body = {"scope": "organization", "org_id": str(ident.org_id), **state.pools.snapshot(ident.org_id)}
+        body = {"scope": "organization", "org_id": str(ident.org_id), **state.pools.snapshot(ident.org_id),
+                "dedicated": state.placement.pool_rows(ident.org_id)}
     else:
         body = {"scope": "organization", "org_id": str(ident.org_id)}
     if ident.org_id is not None and can(ident.role, "connection", "read"):

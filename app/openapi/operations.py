@@ -111,7 +111,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "for platform admins, the session org's for its admins and owners",
         "platform_admin or connection:read", "admin",
         response=obj(("scope",), scope={"type": "string", "enum": ["platform", "organization"]}, org_id=UUID,
-                     connections={"type": "array", "items": _CONNECTION})),
+                     connections={"type": "array", "items": _CONNECTION},
+                     dedicated={"type": "array", "items": {"type": "object"},
+                                "description": "this process's pools on dedicated databases"})),
     ("POST", "/api/v1/admin/connections"): Op(
         "Add one of the org's PostgreSQL datasources (400 connection_host_not_allowed names the platform "
         "setting; 409 if the id is taken); the password is stored encrypted and never returned; audited",

@@ -37,6 +37,7 @@ from app.db import ConnectionSource, as_org_id
 from app.errors import OrgMovingError
 from app.placement import mirror
 from app.placement.locations import role_conninfo
+from app.pools.metrics import pool_figures
 
 log = logging.getLogger("atlas.placement")
 
@@ -141,6 +142,25 @@ class PlacedSource:
         """The agent role's pool on the org's dedicated database, or None: use the shared agent pool."""
         location = self.location(org_id)
         return None if location is None else self._pool("agent", location)
+
+    def pool_rows(self, org: uuid.UUID | None = None) -> list[dict[str, Any]]:
+        """Figures of this process's pools on dedicated databases: every one (with its location, for
+        platform admins), or those of `org`'s database (none while it lives in the shared one)."""
+        wanted = None if org is None else self.location(org)
+        if org is not None and wanted is None:
+            return []
+        with self._lock:
+            pools = sorted(self._pools.items())
+        rows = []
+        for (role, location), pool in pools:
+            if wanted is not None and location != wanted:
+                continue
+            figures = pool_figures(pool)
+            rows.append({"role": role, **({"location": location} if org is None else {}),
+                         "max_connections": pool.max_size, "idle": figures["idle"],
+                         "waiting": figures["pool_waiting"], "open_connections": figures["size"],
+                         "connections_opened": figures["connections_opened"]})
+        return rows
 
     def _pool(self, role: str, location: str) -> CheckedPool:
         key = (role, location)
