@@ -91,6 +91,8 @@ class Settings:
     app_database_url: str = ""
     agent_database_url: str = ""
     platform_database_url: str = ""
+    # The in-flight limiter's session (app/inflight.py): direct or session-pooled, never transaction-pooled.
+    inflight_database_url: str = ""
     pool_min_size: int = 1
     pool_max_size: int = 10
     pool_timeout_s: float = 10.0
@@ -120,6 +122,8 @@ class Settings:
             object.__setattr__(
                 self, "agent_database_url", conninfo_as(self.database_url, roles.agent)
             )
+        if not self.inflight_database_url:
+            object.__setattr__(self, "inflight_database_url", self.app_database_url)
         if not self.platform_database_url:
             object.__setattr__(
                 self, "platform_database_url", conninfo_as(self.database_url, roles.platform)
@@ -197,6 +201,7 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_ROLE_PREFIX", "role_prefix"),
     EnvVariable("ATLAS_APP_DATABASE_URL", "app_database_url"),
     EnvVariable("ATLAS_AGENT_DATABASE_URL", "agent_database_url"),
+    EnvVariable("ATLAS_INFLIGHT_DATABASE_URL", "inflight_database_url"),
     EnvVariable("ATLAS_PLATFORM_DATABASE_URL", "platform_database_url"),
     EnvVariable("ATLAS_POOL_MIN_SIZE", "pool_min_size", int),
     EnvVariable("ATLAS_POOL_MAX_SIZE", "pool_max_size", int),

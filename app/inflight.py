@@ -14,6 +14,12 @@ MCP tool calls and jobs are meant to call the same):
    once, so agent work never occupies every request thread CRM, auth and admin
    requests need.
 
+The connection must keep one server session (ATLAS_INFLIGHT_DATABASE_URL, by
+default the app URL: direct, or a session-mode pool). Every lock is taken in the
+same statement that checks the session is the one the connection opened, so a
+transaction-mode pooler swapping sessions is refused loudly (a 500 naming the
+setting) instead of leaving locks behind on pooled server sessions.
+
 A session re-acquires a lock it already holds, so the process remembers which
 slots it holds and never asks for those again. Keys hash (org, slot) into 32
 bits in a key space of their own; two orgs colliding would at worst share a
@@ -33,7 +39,7 @@ from contextlib import contextmanager
 import psycopg
 
 from app.db import as_org_id
-from app.errors import AgentCapacityError, DatabaseUnavailableError, TooManyConcurrentQueriesError
+from app.errors import AgentCapacityError, ConfigurationError, DatabaseUnavailableError, TooManyConcurrentQueriesError
 
 log = logging.getLogger("atlas.inflight")
 
@@ -41,6 +47,10 @@ KEYSPACE = 0x41544C01  # first key of the two-int advisory lock form: Atlas in-f
 # Retry-After of a refusal: 1 to 3 s at random, so clients refused together do not all
 # come back in the same second (a thundering herd that costs every other org latency).
 RETRY_AFTER_S = (1, 3)
+
+
+# CASE: the lock function runs only once the session is known to be the right one.
+_TRY_LOCK = "SELECT pg_backend_pid(), CASE WHEN pg_backend_pid() = %s THEN pg_try_advisory_lock(%s, %s) END"
 
 
 def slot_key(org_id: uuid.UUID, slot: int) -> int:
@@ -63,6 +73,7 @@ class InflightLimiter:
         self._conn: psycopg.Connection | None = None
         self._generation = 0  # bumped when the connection (and with it every lock) is lost
         self._held: set[tuple[uuid.UUID, int]] = set()
+        self._pid = 0  # the server session the connection opened, which must hold every lock
 
     @contextmanager
     def slot(self, org_id: object, *, limit: int) -> Iterator[int]:
@@ -118,8 +129,17 @@ class InflightLimiter:
         for number in range(limit):
             if (org, number) in self._held:
                 continue
-            row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (KEYSPACE, slot_key(org, number))).fetchone()
-            if row is not None and row[0]:
+            # Locks only in the session the connection opened: one a pooler swapped in would keep it forever.
+            row = conn.execute(_TRY_LOCK, (self._pid, KEYSPACE, slot_key(org, number))).fetchone()
+            assert row is not None
+            if row[0] != self._pid:
+                self._drop_connection()
+                raise ConfigurationError(
+                    f"the in-flight limiter's connection moved from server session {self._pid} to {row[0]}"
+                    " between statements (a transaction-mode pooler?): ATLAS_INFLIGHT_DATABASE_URL (default"
+                    " ATLAS_APP_DATABASE_URL) must reach PostgreSQL directly or through a session-mode pool"
+                    " (docs/scaling.md)")
+            if row[1]:
                 return number
         return None
 
@@ -129,9 +149,15 @@ class InflightLimiter:
                 return  # the connection died: the lock went with it
             self._held.discard((org, number))
             try:
-                self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (KEYSPACE, slot_key(org, number)))
+                row = self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (KEYSPACE, slot_key(org, number))
+                                         ).fetchone()
             except psycopg.Error:
                 log.warning("could not release an in-flight slot; dropping the connection (and its locks)")
+                self._drop_connection()
+                return
+            if not (row and row[0]):  # another server session answered: the lock stays where it was taken
+                log.error("an in-flight slot of org %s was not held by this connection's session: is"
+                          " ATLAS_INFLIGHT_DATABASE_URL behind a transaction-mode pooler? (docs/scaling.md)", org)
                 self._drop_connection()
 
     def _connection(self) -> psycopg.Connection:
@@ -141,6 +167,8 @@ class InflightLimiter:
             self._conn = psycopg.connect(self._conninfo, autocommit=True,
                                          connect_timeout=max(1, round(self._connect_timeout_s)),
                                          application_name="atlas-inflight")
+            row = self._conn.execute("SELECT pg_backend_pid()").fetchone()
+            self._pid = row[0] if row else 0
         return self._conn
 
     def _drop_connection(self) -> None:
