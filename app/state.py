@@ -123,7 +123,8 @@ def _placed(config: Mapping[str, Any], settings: Settings, pools: PoolRegistry) 
         pools, app_url=pools.config.datasources["default"], agent_url=settings.agent_database_url,
         cache_s=float(config.get("PLACEMENT_CACHE_S", 1.0)),
         pool_max_size=per_org.max_connections if per_org else pools.config.base_max_connections,
-        agent_pool_max_size=settings.agent_threads_per_worker, timeout_s=pools.config.timeout_s)
+        agent_pool_max_size=settings.agent_threads_per_worker, timeout_s=pools.config.timeout_s,
+        platform_url=settings.platform_database_url)
 
 
 def _rate_limiter(db: Database, cache: QueryCache | None, *, key_prefix: str) -> RateLimiter:

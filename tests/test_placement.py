@@ -294,3 +294,22 @@ def test_the_pools_of_a_dedicated_database_show_in_the_pool_statistics(world: Tw
         conn.execute("UPDATE users SET platform_role = 'admin' WHERE id = %s", (operator.user_id,))
     rows = operator.get("/api/v1/admin/connections").get_json()["dedicated"]
     assert [(r["role"], r["location"]) for r in rows] == [("app", location_of(dedicated.admin_url))]
+
+
+def test_platform_admins_count_a_dedicated_orgs_rows_where_they_live(world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+    assert atlas(world.db, "org", "move", "acme", "--to", dedicated.admin_url).returncode == 0
+    wait_for_caches()
+    admin = world.user("a", "admin")
+    assert admin.post("/api/v1/conversations", json={"title": "placed"}).status_code == 201
+    assert admin.post("/api/v1/query", json={"sql": "SELECT 1 AS one"}).status_code == 200
+    assert admin.post("/api/v1/jobs", json={"kind": "reprofile"}).status_code == 201
+    assert world.user("b", "admin").post("/api/v1/jobs", json={"kind": "reprofile"}).status_code == 201
+    assert ids_in(dedicated.admin_url, "conversations", world.org_a)  # the rows are in Acme's database
+    operator = world.user("b", "member")
+    with psycopg.connect(world.db.admin_url, autocommit=True) as conn:
+        conn.execute("UPDATE users SET platform_role = 'admin' WHERE id = %s", (operator.user_id,))
+    stats = operator.get(f"/api/v1/admin/organizations/{world.org_a}/stats").get_json()
+    assert (stats["conversations"], stats["queries"], stats["jobsQueued"], stats["members"]) == (1, 1, 1, 3), stats
+    listed = {o["id"]: o for o in operator.get("/api/v1/admin/organizations").get_json()["data"]}
+    assert listed[str(world.org_a)]["jobsQueued"] == listed[str(world.org_b)]["jobsQueued"] == 1
+    assert operator.get(f"/api/v1/admin/organizations/{world.org_b}/stats").get_json()["conversations"] == 0

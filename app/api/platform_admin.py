@@ -18,10 +18,22 @@ from app import audit
 from app.db import Database, Scope
 from app.errors import NotFoundError
 from app.permissions import platform_admin_required
+from app.placement.platform_reads import placed_orgs, read_elsewhere
 from app.serialize import value_json as to_json
 from app.state import services
 
 bp = Blueprint("platform_admin", __name__, url_prefix="/api/v1/admin/organizations")
+_PLACED_JOBS = ("SELECT org_id, count(*) FILTER (WHERE status = 'queued') AS jobs_queued,"
+                " count(*) FILTER (WHERE status = 'running') AS jobs_running"
+                " FROM jobs WHERE org_id = ANY(%(orgs)s) GROUP BY org_id")
+_PLACED_STATS = (
+    "SELECT o.id AS org_id,"
+    " (SELECT count(*) FROM conversations WHERE org_id = o.id) AS conversations,"
+    " (SELECT count(*) FROM audit_log WHERE org_id = o.id AND entity = 'query') AS queries,"
+    " (SELECT count(*) FROM jobs WHERE org_id = o.id AND status = 'queued') AS jobs_queued,"
+    " (SELECT count(*) FROM jobs WHERE org_id = o.id AND status = 'running') AS jobs_running,"
+    " (SELECT count(*) FROM jobs WHERE org_id = o.id AND status = 'dead') AS jobs_dead"
+    " FROM unnest(%(orgs)s::uuid[]) AS o(id)")
 
 
 def platform_db() -> Database:
@@ -67,7 +79,13 @@ def list_organizations() -> dict[str, Any]:
             " (SELECT count(*) FROM jobs j WHERE j.org_id = o.id AND j.status = 'queued') AS jobs_queued,"
             " (SELECT count(*) FROM jobs j WHERE j.org_id = o.id AND j.status = 'running') AS jobs_running"
             " FROM organizations o ORDER BY o.created_at, o.id")
+        placed = placed_orgs(scope)
         _record(scope, "platform.organizations.list", None)
+    # An org in a dedicated database keeps its jobs there (app/placement/platform_reads.py).
+    jobs = read_elsewhere(services().placement, placed, user_id=g.identity.user_id, query=_PLACED_JOBS)
+    for row in rows:  # rows counted in both databases: a move leaves none behind, mid-move both count
+        for name, count in jobs.get(row["id"], {}).items():
+            row[name] += count
     return {"data": [_org_json(r) | {"memberCount": r["member_count"], "jobsQueued": r["jobs_queued"],
                                      "jobsRunning": r["jobs_running"]} for r in rows]}
 
@@ -110,8 +128,13 @@ def organization_stats(target_id: str) -> dict[str, Any]:
             " (SELECT count(*) FROM jobs WHERE org_id = %(org)s AND status = 'running') AS jobs_running,"
             " (SELECT count(*) FROM jobs WHERE org_id = %(org)s AND status = 'dead') AS jobs_dead",
             {"org": target})
+        placed = {org: at for org, at in placed_orgs(scope).items() if org == target}
         _record(scope, "platform.organization.stats", target)
     assert stats is not None
+    if placed:  # members stay in the shared database; the rest lives in the org's own
+        elsewhere = read_elsewhere(services().placement, placed, user_id=g.identity.user_id,
+                                   query=_PLACED_STATS, org=target).get(target, {})
+        stats = {name: count + elsewhere.get(name, 0) for name, count in stats.items()}
     names = {"jobs_queued": "jobsQueued", "jobs_running": "jobsRunning", "jobs_dead": "jobsDead"}
     return {"organizationId": str(target), **{names.get(k, k): int(v) for k, v in stats.items()}}
 

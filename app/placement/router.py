@@ -77,9 +77,9 @@ class PlacedSource:
     """A ConnectionSource: the org's dedicated database when it has one, else `shared`."""
 
     def __init__(self, shared: ConnectionSource, *, app_url: str, agent_url: str, cache_s: float,
-                 pool_max_size: int, agent_pool_max_size: int, timeout_s: float) -> None:
+                 pool_max_size: int, agent_pool_max_size: int, timeout_s: float, platform_url: str = "") -> None:
         self.shared = shared
-        self.app_url, self.agent_url = app_url, agent_url
+        self.app_url, self.agent_url, self.platform_url = app_url, agent_url, platform_url
         self.cache_s = cache_s
         self.pool_max_size, self.agent_pool_max_size, self.timeout_s = pool_max_size, agent_pool_max_size, timeout_s
         self._lock = threading.Lock()
@@ -162,13 +162,17 @@ class PlacedSource:
                          "connections_opened": figures["connections_opened"]})
         return rows
 
+    def platform_pool(self, location: str) -> CheckedPool:
+        """The platform role's pool on a dedicated database (app/placement/platform_reads.py)."""
+        return self._pool("platform", location)
+
     def _pool(self, role: str, location: str) -> CheckedPool:
         key = (role, location)
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
-                url = self.app_url if role == "app" else self.agent_url
-                size = self.pool_max_size if role == "app" else self.agent_pool_max_size
+                url = {"app": self.app_url, "agent": self.agent_url, "platform": self.platform_url}[role]
+                size = {"app": self.pool_max_size, "agent": self.agent_pool_max_size, "platform": 2}[role]
                 pool = CheckedPool(role_conninfo(url, location), min_size=0, max_size=size,
                                    timeout=self.timeout_s, kwargs={"autocommit": True},
                                    name=f"atlas-{role}-dedicated", open=False)
