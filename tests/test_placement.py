@@ -313,3 +313,29 @@ def test_platform_admins_count_a_dedicated_orgs_rows_where_they_live(world: TwoO
     listed = {o["id"]: o for o in operator.get("/api/v1/admin/organizations").get_json()["data"]}
     assert listed[str(world.org_a)]["jobsQueued"] == listed[str(world.org_b)]["jobsQueued"] == 1
     assert operator.get(f"/api/v1/admin/organizations/{world.org_b}/stats").get_json()["conversations"] == 0
+
+
+def test_a_dedicated_orgs_audit_trail_merges_its_control_plane_entries(world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+    assert atlas(world.db, "org", "move", "acme", "--to", dedicated.admin_url).returncode == 0
+    wait_for_caches()
+    owner, member = world.user("a", "owner"), world.user("a", "member")
+    assert owner.post("/api/v1/accounts", json={"name": "written in Acme's database"}).status_code == 201
+    r = owner.post("/api/auth/organization/update-member-role", json={"memberId": str(member.member_id), "role": "admin"})
+    assert r.status_code == 200, r.get_json()
+    assert owner.post("/api/v1/accounts", json={"name": "and another"}).status_code == 201
+    with psycopg.connect(world.db.admin_url) as conn:  # the role change is recorded in the shared database
+        shared = conn.execute("SELECT count(*) FROM audit_log WHERE org_id = %s AND entity = 'member'"
+                              " AND occurred_at > now() - interval '1 minute'", [world.org_a]).fetchone()
+    assert shared == (1,)
+    trail = owner.get("/api/v1/admin/audit?limit=3").get_json()["data"]
+    assert [e["entity"] for e in trail] == ["account", "member", "account"]
+    paged, cursor = [], ""
+    while True:  # one entry per page, across both databases, in the same order
+        page = owner.get(f"/api/v1/admin/audit?limit=1{cursor}").get_json()
+        paged += page["data"]
+        if not page["nextCursor"] or len(paged) == 3:
+            break
+        cursor = f"&cursor={page['nextCursor']}"
+    assert [e["id"] for e in paged] == [e["id"] for e in trail]
+    globex = world.user("b", "owner").get("/api/v1/admin/audit?limit=200").get_json()["data"]
+    assert str(member.member_id) not in {e["entity_id"] for e in globex}  # Acme's entries stay Acme's

@@ -3,7 +3,9 @@
 Filters: `actor` (user id), `action`, `entity`, `outcome` (exact), `since`
 (inclusive) and `until` (exclusive) as ISO 8601 (a date or a date-time; no
 offset means UTC). Newest first, keyset pages like the CRM lists (`limit`,
-`cursor`), ordered as the (org_id, occurred_at DESC, id) index is.
+`cursor`), ordered as the (org_id, occurred_at DESC, id) index is. For an org in
+a dedicated database, its entries there and its control-plane entries in the
+shared database are merged into one trail.
 """
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ from psycopg import sql
 
 from app.api import get_cursors, get_db
 from app.errors import ValidationError
+from app.hot_reads import placed_elsewhere
 from app.paging import Keyset, Pager, limit_arg
 from app.permissions import roles_required
+from app.placement.router import control_plane
 from app.serialize import rows_json
 from app.validation import parse_uuid
 
@@ -79,5 +83,18 @@ def list_audit() -> ResponseReturnValue:
     pager = Pager(ORDER, cursors=get_cursors(), org_id=org_id, limit=limit_arg(request.args.get("limit")),
                   cursor=request.args.get("cursor") or None)
     query = pager.select(columns=_COLUMNS, table=sql.Identifier("audit_log"), where=where, params=params)
-    page = pager.page(get_db().read_all(org_id, query, params))
+    db = get_db()
+    rows = db.read_all(org_id, query, params)
+    if placed_elsewhere(db, org_id):
+        # An org in a dedicated database (app/placement): its control-plane entries (members,
+        # invitations, the org itself) are written in the shared one. Both pages, merged in order.
+        with control_plane():
+            rows = _merged(rows, db.read_all(org_id, query, params))
+    page = pager.page(rows)
     return {"data": rows_json(page.items), "nextCursor": page.next_cursor}
+
+
+def _merged(*pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pages of the same keyset query from two databases, as one in ORDER (sorts are stable)."""
+    rows = sorted((row for page in pages for row in page), key=lambda row: row["id"], reverse=ORDER.id_descending)
+    return sorted(rows, key=lambda row: row[ORDER.column], reverse=ORDER.descending)
