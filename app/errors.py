@@ -103,7 +103,6 @@ class QueryTimeoutError(SqlRejectedError):
     5xx: the same query would time out again; narrow it or raise the setting.
     """
 
-    status = 400
     code = "query_timeout"
 
 
@@ -119,13 +118,9 @@ class RateLimitedError(AtlasError):
 
 
 class PoolCapacityExceededError(ServiceUnavailableError):
-    """No org pool slot or connection capacity came free in time.
+    """No org pool slot or connection capacity came free in time; the message names the settings
+    that decide how many orgs fit at once (pool.perOrg.maxConnections, maxOrgs, maxTotalConnections)."""
 
-    The message names pool.perOrg.maxConnections, pool.perOrg.maxOrgs and
-    maxTotalConnections, the settings that decide how many orgs fit at once.
-    """
-
-    status = 503
     code = "pool_capacity_exceeded"
 
 
@@ -197,14 +192,12 @@ class AccessUndeclaredError(AtlasError):
 class DatabaseUnavailableError(ServiceUnavailableError):
     """The database cannot be reached (down, restarting, refusing connections): not a pool-size problem."""
 
-    status = 503
     code = "database_unavailable"
 
 
 class DatabaseTimeoutError(ServiceUnavailableError):
     """The database did not answer a read in time (app/wire.py): the connection was closed, retry."""
 
-    status = 503
     code = "database_timeout"
 
 
@@ -218,7 +211,6 @@ class IdempotencyKeyReusedError(AtlasError):
 class IdempotencyInFlightError(ConflictError):
     """A request with this Idempotency-Key is still being processed; retry after it finishes."""
 
-    status = 409
     code = "idempotency_in_flight"
     retry_after_s = 1
 
@@ -226,32 +218,22 @@ class IdempotencyInFlightError(ConflictError):
 class SignInThrottledError(RateLimitedError):
     """Too many sign-in attempts for an account or from an address; `retry_after_s` says when to retry."""
 
-    status = 429
     code = "sign_in_throttled"
 
 
-class TooManyConcurrentQueriesError(AtlasError):
+class TooManyConcurrentQueriesError(RateLimitedError):
     """The org already has its limit of agent queries running (setting queryMaxInFlight).
 
     Answered at once, never queued: the client retries after `retry_after_s`.
     """
 
-    status = 429
     code = "too_many_concurrent_queries"
-
-    def __init__(self, message: str, *, retry_after_s: int = 1, details: dict | None = None) -> None:
-        super().__init__(message, details=details)
-        self.retry_after_s = max(1, int(retry_after_s))
 
 
 class AgentCapacityError(ServiceUnavailableError):
-    """This worker's share of threads for agent work (ATLAS_AGENT_THREADS_PER_WORKER) is busy.
+    """This worker's share of threads for agent work (ATLAS_AGENT_THREADS_PER_WORKER) is busy: refused at
+    once, so agent work never takes the threads CRM, auth and admin requests need."""
 
-    Refused at once so that agent work never takes the threads CRM, auth and
-    admin requests need; another worker or a retry shortly will do.
-    """
-
-    status = 503
     code = "agent_capacity_exhausted"
 
 
@@ -262,12 +244,8 @@ class RedisUnavailableError(ServiceUnavailableError):
 
 
 class SemanticLayerInvalidError(AtlasError):
-    """The org's stored semantic layer holds an entity that no longer validates.
-
-    Raised instead of guessing which tables it meant; the message names the
-    entity and how to repair it (PUT or DELETE it). The request is fine and the
-    org's state is not, hence 409.
-    """
+    """The org's stored semantic layer holds an entity that no longer validates; the message names it and
+    the repair (PUT or DELETE it). The request is fine and the org's state is not, hence 409."""
 
     status = 409
     code = "semantic_layer_invalid"
@@ -284,21 +262,18 @@ class PlainYamlError(ValidationError):
 class ConnectionHostRefusedError(ValidationError):
     """An org connection names a host the platform does not allow (ATLAS_CONNECTION_ALLOWED_HOSTS)."""
 
-    status = 400
     code = "connection_host_not_allowed"
 
 
 class ConnectionFailedError(ServiceUnavailableError):
     """An org's own datasource could not be reached or refused the login; the message says why, never the password."""
 
-    status = 503
     code = "connection_failed"
 
 
 class OrgMovingError(ServiceUnavailableError):
     """The org's writes are held while `atlas org move` switches its database; retry shortly."""
 
-    status = 503
     code = "org_moving"
     retry_after_s = 1
 
@@ -316,9 +291,7 @@ class JobStateError(ConflictError):
 
 
 class JobStoppedError(AtlasError):
-    """A running job lost its lease or was canceled: the worker stops it and writes nothing more.
-
-    Raised inside the worker only (app/jobs), at the job's next progress report or heartbeat.
-    """
+    """A running job lost its lease or was canceled: the worker (app/jobs) stops it at its next progress
+    report or heartbeat and writes nothing more."""
 
     code = "job_stopped"

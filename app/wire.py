@@ -1,35 +1,27 @@
 """A read in one round trip on a prepared statement, at the libpq level.
 
-Why this exists: through psycopg's cursor API a scoped read costs either extra
-round trips (BEGIN, SET LOCAL, COMMIT), or one simple-protocol message whose
-query PostgreSQL must parse and plan every time, while a raw query is prepared
-after a few runs (psycopg's pipeline with prepare: about 3x the time of this
-path, scripts/bench_rls.py). Here every message goes out as one libpq
-pipeline ending in a single Sync:
+Why this exists: through psycopg's cursor API a scoped read costs either extra round trips
+(BEGIN, SET LOCAL, COMMIT), or one simple-protocol message whose query PostgreSQL must parse
+and plan every time, while a raw query is prepared after a few runs (psycopg's pipeline with
+prepare: about 3x the time of this path, scripts/bench_rls.py). Here every message goes out
+as one libpq pipeline ending in a single Sync:
 
     BEGIN READ ONLY  [Parse atlas_N]  SET LOCAL app.org_id  Execute atlas_N  COMMIT  Sync
 
-The SET LOCAL (app/scoped_settings.py) quotes the org's UUID as a literal; the
-query's values travel as bind parameters. `session_read` replaces the SET LOCAL
-by `SELECT * FROM app.resolve_session($1)` (sql/064_resolve_session.sql, sql/096_session_by_user.sql), which
-checks the session and scopes the rest of the transaction to its org, in a
-REPEATABLE READ snapshot shared with the data read that follows it.
+The SET LOCAL (app/scoped_settings.py) quotes the org's UUID as a literal; the query's values
+travel as bind parameters. `session_read` replaces the SET LOCAL by `SELECT * FROM
+app.resolve_session($1)` (sql/064, sql/096), which checks the session and scopes the rest of
+the transaction to its org, in a REPEATABLE READ snapshot shared with the data read after it.
+BEGIN and COMMIT are prepared once per connection too (tx_begin_*, tx_commit): Bind and
+Execute alone cost a scoped point read about 30 us less than the unnamed statement each time.
 
-BEGIN and COMMIT are prepared once per connection too (tx_begin_*, tx_commit):
-Bind and Execute alone cost a scoped point read about 30 us less than sending
-them as the unnamed statement each time.
+Statements are named and kept per connection (LRU of _MAX_STATEMENTS, evicted with a protocol
+Close, which PgBouncer >= 1.21 tracks), or with ATLAS_DB_PREPARED_STATEMENTS=unnamed sent as the
+unnamed statement: one round trip, planned each time, behind any PgBouncer (docs/scaling.md).
 
-Statements are named and kept per connection (LRU of _MAX_STATEMENTS, evicted
-with a protocol-level Close, which PgBouncer >= 1.21 tracks), or, with
-`configure(named=False)` (ATLAS_DB_PREPARED_STATEMENTS=unnamed), sent as the
-unnamed statement: still one round trip, planned each time, and it works
-behind any PgBouncer in transaction mode (docs/scaling.md).
-
-Waiting is poll(2) (no descriptor limit) with a deadline: past it the
-connection is closed and DatabaseTimeoutError (503) raised. On any failure the
-transaction is rolled back (or, if the connection's state is unknown, the
-connection is closed so the pool replaces it): a connection never goes back
-to the pool inside a transaction.
+Waiting is poll(2) (no descriptor limit) with a deadline: past it the connection is closed and
+DatabaseTimeoutError (503) raised. A failure rolls the transaction back, or closes a connection
+in an unknown state: a connection never goes back to the pool inside a transaction.
 """
 from __future__ import annotations
 
