@@ -4,11 +4,12 @@ from __future__ import annotations
 import importlib
 import itertools
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from app.api.json_input import CheckedJSONProvider
-from app.db import Database
+from app.db import Database, Scope
 from app.errors import ValidationError
 from app.paging import Cursors
 from app.state import services
@@ -35,6 +36,12 @@ BLUEPRINTS: tuple[str, ...] = (
 def get_db() -> Database:
     """This app's org-scoped door."""
     return services().db
+
+
+def session_scope(*, read_only: bool = False) -> AbstractContextManager[Scope]:
+    """A transaction in the session's org, as the session's user (every org view's door)."""
+    ident = g.identity
+    return services().db.transaction(ident.org_id, user_id=ident.user_id, read_only=read_only)
 
 
 def get_cursors() -> Cursors:

@@ -12,7 +12,7 @@ from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
 from app import api_keys, audit
-from app.api import get_db
+from app.api import session_scope
 from app.bodies import body
 from app.bodies.requests import NewApiKey
 from app.errors import ForbiddenError, NotFoundError
@@ -39,7 +39,7 @@ def create_key() -> ResponseReturnValue:
     if api_keys.outranks(wanted.role, ident.role):
         raise ForbiddenError(f"a {ident.role} may not create a key with role {wanted.role!r}: "
                              "a key acts with at most its creator's role")
-    with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+    with session_scope() as scope:
         new = api_keys.create(scope, name=wanted.name, role=wanted.role, created_by=ident.user_id,
                               expires_at=wanted.expiresAt)
         audit.record(scope, action="api_key.create", entity="api_key", entity_id=new.row["id"],
@@ -53,8 +53,7 @@ def create_key() -> ResponseReturnValue:
 @require("apiKey", "read")
 def list_keys() -> ResponseReturnValue:
     """The org's keys, revoked ones included; never a secret."""
-    ident = g.identity
-    with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
+    with session_scope(read_only=True) as scope:
         return {"data": [key_json(row) for row in api_keys.list_all(scope)]}
 
 
@@ -67,7 +66,7 @@ def revoke_key(key_id: str) -> ResponseReturnValue:
         target = parse_uuid(key_id)
     except ValueError:
         target = None
-    with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+    with session_scope() as scope:
         row = api_keys.revoke(scope, target, revoked_by=ident.user_id) if target is not None else None
         if row is None:
             raise NotFoundError("no API key with this id in this organization")

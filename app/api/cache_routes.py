@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from psycopg.types.json import Jsonb
 
 from app import audit
-from app.api import get_db
+from app.api import session_scope
 from app.bodies import json_body
 from app.cache import QueryCache
 from app.permissions import by_field, platform_admin, roles
@@ -34,7 +34,7 @@ def flush_cache() -> ResponseReturnValue:
         return {"scope": "all", "flushed": _flush_all_audited(cache)}
     ident = g.identity
     flushed = cache.flush_org(str(ident.org_id)) if cache is not None else 0
-    with get_db().transaction(ident.org_id, user_id=ident.user_id) as tx:
+    with session_scope() as tx:
         audit.record(tx, action="query_cache.flush", entity="query_cache", detail={"flushed": flushed})
     return {"scope": "organization", "flushed": flushed}
 

@@ -15,7 +15,6 @@ conversation, a missing one and a malformed id are the same 404.
 from __future__ import annotations
 
 import uuid
-from contextlib import AbstractContextManager
 from typing import Any
 
 from flask import Blueprint, g, request, url_for
@@ -23,11 +22,10 @@ from flask.typing import ResponseReturnValue
 from psycopg import sql
 
 from app import audit, hot_reads
-from app.api import get_cursors, get_db
+from app.api import get_cursors, session_scope
 from app.api.crm import path_id
 from app.bodies import body
 from app.bodies.requests import NewConversation, NewMessage
-from app.db import Scope
 from app.errors import NotFoundError
 from app.hot_reads import one_trip
 from app.idempotency import idempotent
@@ -48,12 +46,6 @@ _ONE_CONVERSATION = sql.SQL("SELECT {} FROM conversations WHERE {} AND id = %(id
     _CONVERSATION, hot_reads.ORG).as_string(None)
 _ITS_MESSAGES = sql.SQL("SELECT {} FROM messages WHERE {} AND conversation_id = %(id)s ORDER BY created_at, id").format(
     _MESSAGE, hot_reads.ORG).as_string(None)
-
-
-def _scope(*, read_only: bool = False) -> AbstractContextManager[Scope]:
-    """A transaction in the session's org, as the session's user."""
-    ident = g.identity
-    return get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=read_only)
 
 
 def _not_found(conversation_id: uuid.UUID) -> NotFoundError:
@@ -84,7 +76,7 @@ def list_conversations() -> ResponseReturnValue:
 @idempotent()
 def create_conversation() -> ResponseReturnValue:
     new = body(NewConversation)
-    with _scope() as scope:
+    with session_scope() as scope:
         row = scope.fetch_one(
             sql.SQL("INSERT INTO conversations (org_id, title, created_by)"
                     " VALUES (%(org_id)s, coalesce(%(title)s, 'New conversation'), %(user)s)"
@@ -116,7 +108,7 @@ def get_conversation(conversation_id: str) -> ResponseReturnValue:
 def delete_conversation(conversation_id: str) -> ResponseReturnValue:
     """Deletes the conversation and (by cascade) its messages."""
     target = path_id(conversation_id, what="conversation")
-    with _scope() as scope:
+    with session_scope() as scope:
         row = scope.fetch_one("DELETE FROM conversations WHERE org_id = %(org_id)s AND id = %(id)s RETURNING id",
                               {"org_id": scope.org_id, "id": target})
         if row is None:
@@ -134,7 +126,7 @@ def add_message(conversation_id: str) -> ResponseReturnValue:
     message = body(NewMessage)
     params = {"org_id": g.identity.org_id, "id": target, "role": message.role or "user", "content": message.content,
               "user": g.identity.user_id}
-    with _scope() as scope:
+    with session_scope() as scope:
         touched = scope.fetch_one("UPDATE conversations SET updated_at = now()"
                                   " WHERE org_id = %(org_id)s AND id = %(id)s RETURNING id", params)
         if touched is None:

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from typing import Any
 
 from flask import Blueprint, g, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app import audit, hot_reads, repository, wire
-from app.api import get_cursors, get_db
+from app.api import get_cursors, get_db, session_scope
 from app.bodies import json_body
-from app.db import Scope
 from app.entities import ENTITIES, Entity
 from app.errors import NotFoundError, ValidationError
 from app.hot_reads import one_trip
@@ -79,12 +77,6 @@ def _server_set(entity: Entity, values: dict[str, Any], *, creating: bool) -> di
     return derive(dict(values), creating=creating) if derive else values
 
 
-def _scope(*, read_only: bool = False) -> AbstractContextManager[Scope]:
-    """A transaction in the session's org, as the session's user."""
-    ident = g.identity
-    return get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=read_only)
-
-
 @member_required
 @one_trip
 def list_rows(entity_name: str) -> ResponseReturnValue:
@@ -126,7 +118,7 @@ def create_row(entity_name: str) -> ResponseReturnValue:
     data = _server_set(entity, values, creating=True)
     db, ident = get_db(), g.identity
     if db.joined():  # an Idempotency-Key's transaction: the row, its audit and the key commit together
-        with _scope() as scope:
+        with session_scope() as scope:
             row = repository.create(scope, entity, data)
             audit.record(scope, action=f"{label(entity)}.create", entity=label(entity),
                          entity_id=row["id"], changed_fields=values)
@@ -149,7 +141,7 @@ def update_row(entity_name: str, row_id: str) -> ResponseReturnValue:
     entity = ENTITIES[entity_name]
     target = path_id(row_id, what=label(entity))
     values = validate_write(entity, json_body(), partial=True)
-    with _scope() as scope:
+    with session_scope() as scope:
         row = repository.update(scope, entity, target, _server_set(entity, values, creating=False))
         audit.record(scope, action=f"{label(entity)}.update", entity=label(entity),
                      entity_id=row["id"], changed_fields=values)
@@ -160,7 +152,7 @@ def update_row(entity_name: str, row_id: str) -> ResponseReturnValue:
 def delete_row(entity_name: str, row_id: str) -> ResponseReturnValue:
     entity = ENTITIES[entity_name]
     target = path_id(row_id, what=label(entity))
-    with _scope() as scope:
+    with session_scope() as scope:
         row = repository.delete(scope, entity, target)
         audit.record(scope, action=f"{label(entity)}.delete", entity=label(entity), entity_id=row["id"])
     return "", 204

@@ -16,7 +16,7 @@ from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from app import audit, orgs
-from app.api import get_db
+from app.api import get_db, session_scope
 from app.bodies import body
 from app.bodies.requests import AcceptInvitation
 from app.errors import BetterAuthError
@@ -50,7 +50,7 @@ def _invitation_id() -> uuid.UUID:
 @require("member", "read", refusal_code="YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS")
 def list_invitations() -> ResponseReturnValue:
     ident = g.identity
-    with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
+    with session_scope(read_only=True) as scope:
         rows = orgs.list_invitations(scope, ident.org_id)
     return jsonify([orgs.invitation_json(r) for r in rows])
 
@@ -117,7 +117,7 @@ def cancel_invitation() -> ResponseReturnValue:
     """Withdraw a pending invitation of the session's org (whoever may invite may withdraw)."""
     invitation_id = body(AcceptInvitation).invitationId
     ident = g.identity
-    with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+    with session_scope() as scope:
         canceled = scope.fetch_one(
             orgs.invitations_sql("UPDATE invitations SET status = 'canceled'"
                                  " WHERE org_id = %s AND id = %s AND status = 'pending' RETURNING {c}"), (ident.org_id, invitation_id))

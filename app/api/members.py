@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, g, jsonify
 from flask.typing import ResponseReturnValue
 
 from app import audit, orgs, session_switch
-from app.api import get_db
+from app.api import get_db, session_scope
 from app.api.organizations import query_int
 from app.bodies import body
 from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
@@ -52,7 +52,7 @@ def list_members() -> ResponseReturnValue:
     """Any member sees who else is in the org (as in Better Auth); `limit` and `offset` page, `total` counts all."""
     ident = g.identity
     limit, offset = query_int("limit"), query_int("offset") or 0
-    with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
+    with session_scope(read_only=True) as scope:
         rows = orgs.list_members(scope, ident.org_id, limit=limit, offset=offset)
         total = orgs.count_members(scope, ident.org_id)
     return {"members": [orgs.member_json(r) for r in rows], "total": total}
@@ -69,7 +69,7 @@ def invite_member() -> ResponseReturnValue:
     if role == "owner":
         _owner_only("YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE")
     ident = g.identity
-    with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+    with session_scope() as scope:
         already = scope.fetch_value(
             "SELECT 1 FROM members m JOIN users u ON u.id = m.user_id"
             " WHERE m.org_id = %s AND u.email = %s", (ident.org_id, email))
@@ -131,7 +131,7 @@ def update_member_role() -> ResponseReturnValue:
     change = body(UpdateMemberRole)
     member_id, role = change.memberId, change.role
     ident = g.identity
-    with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+    with session_scope() as scope:
         owners = orgs.lock_owners(scope, ident.org_id)
         target = orgs.find_member(scope, ident.org_id, member_id=member_id)
         if "owner" in (role, target["role"]) and role != target["role"]:
@@ -153,7 +153,7 @@ def remove_member() -> ResponseReturnValue:
     key = body(RemoveMember).key()
     ident = g.identity
     member_id = as_uuid(key)
-    with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+    with session_scope() as scope:
         owners = orgs.lock_owners(scope, ident.org_id)
         target = orgs.find_member(scope, ident.org_id, member_id=member_id,
                                   email=None if member_id else str(key).lower())
@@ -173,7 +173,7 @@ def remove_member() -> ResponseReturnValue:
 def leave() -> ResponseReturnValue:
     """Leave the session's org (the last owner cannot); the answer is the member that left, as in Better Auth."""
     ident = g.identity
-    with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+    with session_scope() as scope:
         owners = orgs.lock_owners(scope, ident.org_id)
         me = orgs.find_member(scope, ident.org_id, email=ident.email)
         orgs.keep_an_owner(owners, losing=me, code=ONLY_OWNER)

@@ -15,7 +15,7 @@ from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from app import orgs
-from app.api import get_db
+from app.api import get_db, session_scope
 from app.api.organizations import refuse_other_org
 from app.bodies import body
 from app.bodies.auth_requests import CheckSlug, HasPermission
@@ -58,7 +58,7 @@ def get_organization() -> ResponseReturnValue:
     ident = g.identity
     if ident.org_id is None:
         return jsonify(None)
-    with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
+    with session_scope(read_only=True) as scope:
         org = orgs.org_json(orgs.get_org(scope, ident.org_id))
     slug = request.args.get("organizationSlug")
     if slug is not None and slug != org["slug"]:
@@ -71,7 +71,7 @@ def get_organization() -> ResponseReturnValue:
 @member_required
 def get_active_member() -> ResponseReturnValue:
     ident = g.identity
-    with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
+    with session_scope(read_only=True) as scope:
         me = orgs.member_of(scope, ident.org_id, user_id=ident.user_id)
     return orgs.member_json(me)
 
@@ -89,7 +89,7 @@ def get_active_member_role() -> ResponseReturnValue:
         wanted = uuid.UUID(user_id)
     except ValueError:
         raise BetterAuthError("YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", status=403) from None
-    with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
+    with session_scope(read_only=True) as scope:
         role = scope.fetch_value("SELECT role FROM members WHERE org_id = %s AND user_id = %s",
                                  (ident.org_id, wanted))
     if role is None:

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from psycopg.types.json import Jsonb
 
 from app import audit, auth, orgs, session_switch
-from app.api import get_db
+from app.api import get_db, session_scope
 from app.bodies import body
 from app.bodies.requests import NewOrganization, SetActive, UpdateOrganization
 from app.db import Scope
@@ -87,7 +87,7 @@ def get_full_organization() -> ResponseReturnValue:
     if ident.org_id is None:
         return jsonify(None)
     limit = query_int("membersLimit")
-    with get_db().transaction(ident.org_id, user_id=ident.user_id, read_only=True) as scope:
+    with session_scope(read_only=True) as scope:
         org = full_org(scope, ident.org_id, ident.role, members_limit=limit)
     slug = request.args.get("organizationSlug")
     if slug is not None and slug != org["slug"]:
@@ -157,7 +157,7 @@ def update() -> ResponseReturnValue:
     changes = body(UpdateOrganization).data.given()
     ident = g.identity
     try:
-        with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+        with session_scope() as scope:
             for column, value in changes.items():  # a handful of known columns, one statement each
                 _update_column(scope, ident.org_id, column, value)
             audit.record(scope, action="organization.update", entity="organization",
@@ -186,7 +186,7 @@ def _update_column(scope: Scope, org_id: uuid.UUID, column: str, value: object) 
 def delete() -> ResponseReturnValue:
     """Delete the session's org and, by cascade, everything it owns (its audit trail included)."""
     ident = g.identity
-    with get_db().transaction(ident.org_id, user_id=ident.user_id) as scope:
+    with session_scope() as scope:
         row = orgs.get_org(scope, ident.org_id)
         scope.execute("DELETE FROM organizations WHERE id = %s", (ident.org_id,))
     # The org's audit trail goes with it (ON DELETE CASCADE); the log keeps this one.
