@@ -19,6 +19,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from app.metrics import REGISTRY
+from app.placement.router import PlacedSource
 from app.pools import PoolRegistry
 
 log = logging.getLogger("atlas.metrics")
@@ -36,6 +37,8 @@ WAITING = _gauge("atlas_pool_waiting_requests",
 RESERVED = _gauge("atlas_pool_reserved_connections", "Connections reserved by admitted orgs and base pools")
 MAX_TOTAL = _gauge("atlas_pool_max_connections", "The cap on connections (maxTotalConnections), per process")
 ORGS = _gauge("atlas_pool_admitted_orgs", "Orgs holding a slot in the per-org pool LRU")
+DEDICATED_OPEN = _gauge("atlas_pool_dedicated_open_connections",
+                        "Connections open to orgs' dedicated databases (app/placement; outside maxTotalConnections)")
 COUNTS = {
     "capacity_errors": Counter("atlas_pool_capacity_errors", "Requests refused: no org slot or capacity in time",
                                registry=REGISTRY),
@@ -50,6 +53,7 @@ class Sampler:
     """One app's last-seen counts (to add only growth) and its sampling thread, if any."""
 
     registry: PoolRegistry
+    placement: PlacedSource | None = None  # the dedicated databases' pools
     seen: dict[str, int] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -72,6 +76,8 @@ class Sampler:
             RESERVED.set(totals["reserved_connections"])
             MAX_TOTAL.set(registry.config.max_total_connections)
             ORGS.set(totals["orgs"])
+            if self.placement is not None:
+                DEDICATED_OPEN.set(sum(row["open_connections"] for row in self.placement.pool_rows()))
             for name, counter in COUNTS.items():
                 grown = int(totals[name]) - self.seen.get(name, 0)
                 if grown > 0:

@@ -111,7 +111,7 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
         cursors=Cursors(settings.cursor_secret.encode()), pools=pools, db=db, placement=placed, cache=cache,
         limiter=limiter,
         inflight=inflight, semantic=semantic, connections=connections, queries=queries, platform_db=platform_db,
-        sign_in_throttle=throttle, readiness=readiness, pool_gauges=Sampler(pools),
+        sign_in_throttle=throttle, readiness=readiness, pool_gauges=Sampler(pools, placed),
         trusted_origins=trusted_origins(config),
     )
 

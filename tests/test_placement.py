@@ -17,9 +17,11 @@ import psycopg
 import pytest
 
 from app.errors import MoveError
+from app.metrics import REGISTRY
 from app.placement import tables as placement_tables
 from app.placement.locations import location_of
 from app.scoped_settings import set_local
+from app.state import services
 from tests.support import catalog, databases, harness
 from tests.support.api import TwoOrgs, invite_and_join, sign_up, two_org_world
 from tests.support.audit import run_audit
@@ -294,6 +296,8 @@ def test_the_pools_of_a_dedicated_database_show_in_the_pool_statistics(world: Tw
         conn.execute("UPDATE users SET platform_role = 'admin' WHERE id = %s", (operator.user_id,))
     rows = operator.get("/api/v1/admin/connections").get_json()["dedicated"]
     assert [(r["role"], r["location"]) for r in rows] == [("app", location_of(dedicated.admin_url))]
+    services(world.app).pool_gauges.sample()  # what a /metrics scrape does first
+    assert (REGISTRY.get_sample_value("atlas_pool_dedicated_open_connections") or 0) >= 1
 
 
 def test_platform_admins_count_a_dedicated_orgs_rows_where_they_live(world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
