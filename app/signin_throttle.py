@@ -32,10 +32,22 @@ from app.errors import ConfigurationError, RateLimitedError, SignInThrottledErro
 
 log = logging.getLogger("atlas.signin")
 SIGN_IN, RESET = "sign_in", "reset"
-# purpose -> (account scope, address scope in sign_in_throttle, what the 429 counts)
-_PURPOSES = {SIGN_IN: ("account", "address", "sign-in attempts"),
-             RESET: ("reset_account", "reset_address", "password-reset requests")}
-_LOGGED_AS = {SIGN_IN: "sign-in", RESET: "password reset"}
+
+
+@dataclass(frozen=True)
+class _Purpose:
+    """What is charged: its two scopes in sign_in_throttle, how the 429 and the log name it, the 429."""
+
+    account_scope: str
+    address_scope: str
+    counted: str
+    logged_as: str
+    refusal: type[RateLimitedError]
+
+
+_PURPOSES = {SIGN_IN: _Purpose("account", "address", "sign-in attempts", "sign-in", SignInThrottledError),
+             RESET: _Purpose("reset_account", "reset_address", "password-reset requests", "password reset",
+                             RateLimitedError)}
 
 
 @dataclass(frozen=True)
@@ -86,28 +98,26 @@ class SignInThrottle:
     def charge(self, *, email: str, address: str, purpose: str = SIGN_IN) -> int:
         """Count one attempt for both keys, or raise SignInThrottledError (a reset: RateLimitedError);
         returns the account's count."""
-        p = self.policy
-        account_scope, address_scope, what = _PURPOSES[purpose]
+        p, what = self.policy, _PURPOSES[purpose]
         at = self._clock() if self._clock is not None else None
         with self._db.identity_transaction(auth_email=email) as scope:
             row = scope.fetch_one(
                 "SELECT refused_scope, retry_after_s, failures FROM app.charge_attempt("
                 "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (account_scope, address_scope, email.lower(), address, p.account_free, p.address_free,
+                (what.account_scope, what.address_scope, email.lower(), address, p.account_free, p.address_free,
                  p.base_s, p.max_s, p.forget_s, at))
         assert row is not None
         if row["refused_scope"] is not None:
             wait_s = math.ceil(row["retry_after_s"])
-            by_account = row["refused_scope"] == account_scope
-            log.warning("%s throttled: %s %s must wait %d s", _LOGGED_AS[purpose], "account" if by_account else "address",
+            by_account = row["refused_scope"] == what.account_scope
+            log.warning("%s throttled: %s %s must wait %d s", what.logged_as, "account" if by_account else "address",
                         email.lower() if by_account else address, wait_s)
-            refusal = SignInThrottledError if purpose == SIGN_IN else RateLimitedError
-            raise refusal(
-                f"too many {what} for {'this account' if by_account else 'this address'};"
+            raise what.refusal(
+                f"too many {what.counted} for {'this account' if by_account else 'this address'};"
                 f" wait {wait_s} s before trying again", retry_after_s=wait_s)
         failures = int(row["failures"])
         if failures >= p.account_free:
-            log.warning("%s back-off engaged for account %s after %d attempts", _LOGGED_AS[purpose], email.lower(), failures)
+            log.warning("%s back-off engaged for account %s after %d attempts", what.logged_as, email.lower(), failures)
         return failures
 
     def succeeded(self, *, email: str, address: str) -> None:

@@ -128,11 +128,12 @@ def organization_stats(target_id: str) -> dict[str, Any]:
             " (SELECT count(*) FROM jobs WHERE org_id = %(org)s AND status = 'running') AS jobs_running,"
             " (SELECT count(*) FROM jobs WHERE org_id = %(org)s AND status = 'dead') AS jobs_dead",
             {"org": target})
-        placed = {org: at for org, at in placed_orgs(scope).items() if org == target}
         _record(scope, "platform.organization.stats", target)
     assert stats is not None
-    if placed:  # members stay in the shared database; the rest lives in the org's own
-        elsewhere = read_elsewhere(services().placement, placed, user_id=g.identity.user_id,
+    placement = services().placement
+    location = placement.location(target)  # the router's own lookup, cached per org
+    if location is not None:  # members stay in the shared database; the rest lives in the org's own
+        elsewhere = read_elsewhere(placement, {target: location}, user_id=g.identity.user_id,
                                    query=_PLACED_STATS, org=target).get(target, {})
         stats = {name: count + elsewhere.get(name, 0) for name, count in stats.items()}
     names = {"jobs_queued": "jobsQueued", "jobs_running": "jobsRunning", "jobs_dead": "jobsDead"}
