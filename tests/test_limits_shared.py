@@ -21,7 +21,9 @@ ATTEMPTS = 14
 @pytest.fixture(params=["postgres", "redis"])
 def served(request, fresh_db, tmp_path):  # type: ignore[no-untyped-def]
     prefix = f"atlas-test:{uuid.uuid4().hex[:12]}"
-    env = {"ATLAS_SEMANTIC_ROOT": str(tmp_path / "semantic")}
+    # A first back-off of 60 s, not 1 s: under load (argon2 per attempt, a parallel suite) the
+    # attempts after the fifth could otherwise outlast a short wait and be checked again.
+    env = {"ATLAS_SEMANTIC_ROOT": str(tmp_path / "semantic"), "ATLAS_SIGN_IN_BACKOFF_BASE_S": "60"}
     if request.param == "redis":
         env.update(ATLAS_CACHE_BACKEND="redis", ATLAS_CACHE_REDIS_URL=SHARED_REDIS, ATLAS_CACHE_KEY_PREFIX=prefix)
     try:

@@ -110,6 +110,16 @@ def test_bad_throttle_settings_are_named(config):
 RESET = "/api/auth/request-password-reset"
 
 
+@pytest.fixture
+def reset_app(fresh_db):  # type: ignore[no-untyped-def]
+    """A first back-off of 60 s: a slow machine cannot outlast the wait between two requests."""
+    from tests.support.api import close_app, make_app
+
+    app = make_app(fresh_db, sign_in_backoff_base_s=60)
+    yield app
+    close_app(app)
+
+
 def ask_reset(app, email: str, address: str):  # type: ignore[no-untyped-def]
     return app.test_client().post(RESET, json={"email": email}, environ_base={"REMOTE_ADDR": address})
 
@@ -120,21 +130,21 @@ def _resets_for(db, email: str) -> int:  # type: ignore[no-untyped-def]
                             " WHERE u.email = %s", [email]).fetchone()[0]
 
 
-def test_mail_bombing_a_victim_with_reset_requests_stops_after_the_free_ones(api_app, fresh_db):
-    sign_up(api_app, "bombed@acme.test")
+def test_mail_bombing_a_victim_with_reset_requests_stops_after_the_free_ones(reset_app, fresh_db):
+    sign_up(reset_app, "bombed@acme.test")
     # the attacker rotates addresses: the victim's account counter still stops the flood
-    statuses = [ask_reset(api_app, "bombed@acme.test", f"198.51.100.{i}").status_code for i in range(9)]
+    statuses = [ask_reset(reset_app, "bombed@acme.test", f"198.51.100.{i}").status_code for i in range(9)]
     assert statuses == [200] * 5 + [429] * 4
-    refused = ask_reset(api_app, "bombed@acme.test", "198.51.100.200")
+    refused = ask_reset(reset_app, "bombed@acme.test", "198.51.100.200")
     assert error_of(refused)["code"] == "RATE_LIMITED" and "password-reset requests" in error_of(refused)["message"]
     assert int(refused.headers["Retry-After"]) >= 1
     assert _resets_for(fresh_db, "bombed@acme.test") == 5  # a refused request mails and stores nothing
 
 
-def test_a_throttled_reset_for_an_unknown_email_answers_like_a_known_one(api_app, fresh_db):
-    sign_up(api_app, "known@acme.test")
-    known = [ask_reset(api_app, "known@acme.test", "192.0.2.1") for _ in range(6)]
-    unknown = [ask_reset(api_app, "unknown@acme.test", "192.0.2.2") for _ in range(6)]
+def test_a_throttled_reset_for_an_unknown_email_answers_like_a_known_one(reset_app, fresh_db):
+    sign_up(reset_app, "known@acme.test")
+    known = [ask_reset(reset_app, "known@acme.test", "192.0.2.1") for _ in range(6)]
+    unknown = [ask_reset(reset_app, "unknown@acme.test", "192.0.2.2") for _ in range(6)]
     assert [r.status_code for r in known] == [r.status_code for r in unknown] == [200] * 5 + [429]
     assert [r.get_json() for r in known[:5]] == [r.get_json() for r in unknown[:5]]
     assert error_of(known[5])["message"] == error_of(unknown[5])["message"]
@@ -143,7 +153,7 @@ def test_a_throttled_reset_for_an_unknown_email_answers_like_a_known_one(api_app
 def test_one_address_asking_for_many_accounts_is_stopped(fresh_db):
     from tests.support.api import close_app, make_app
 
-    app = make_app(fresh_db, sign_in_address_free_attempts=3)
+    app = make_app(fresh_db, sign_in_address_free_attempts=3, sign_in_backoff_base_s=60)
     try:
         statuses = [ask_reset(app, f"user{i}@acme.test", "203.0.113.99").status_code for i in range(5)]
         assert statuses == [200] * 3 + [429] * 2
@@ -153,12 +163,12 @@ def test_one_address_asking_for_many_accounts_is_stopped(fresh_db):
         close_app(app)
 
 
-def test_reset_requests_and_sign_ins_never_hold_each_other_back(api_app, fresh_db):
-    sign_up(api_app, "both@acme.test")
-    assert [ask_reset(api_app, "both@acme.test", "192.0.2.7").status_code for _ in range(6)][-1] == 429
-    assert attempt(api_app, "both@acme.test", PASSWORD, "192.0.2.7").status_code == 200
-    assert [attempt(api_app, "both@acme.test", "wrong", "192.0.2.8").status_code for _ in range(6)][-1] == 429
-    assert ask_reset(api_app, "other@acme.test", "192.0.2.8").status_code == 200
+def test_reset_requests_and_sign_ins_never_hold_each_other_back(reset_app, fresh_db):
+    sign_up(reset_app, "both@acme.test")
+    assert [ask_reset(reset_app, "both@acme.test", "192.0.2.7").status_code for _ in range(6)][-1] == 429
+    assert attempt(reset_app, "both@acme.test", PASSWORD, "192.0.2.7").status_code == 200
+    assert [attempt(reset_app, "both@acme.test", "wrong", "192.0.2.8").status_code for _ in range(6)][-1] == 429
+    assert ask_reset(reset_app, "other@acme.test", "192.0.2.8").status_code == 200
     with psycopg.connect(fresh_db.admin_url) as conn:
         scopes = dict(conn.execute("SELECT scope, failures FROM sign_in_throttle WHERE subject = 'both@acme.test'"))
     assert scopes == {"reset_account": 5, "account": 5}
