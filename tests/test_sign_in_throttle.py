@@ -52,7 +52,7 @@ def test_a_success_resets_the_accounts_counter(api_app, fresh_db):
 def test_an_attacking_address_is_stopped_and_cannot_keep_other_accounts_locked(fresh_db):
     from tests.support.api import close_app, make_app
 
-    app = make_app(fresh_db, sign_in_address_free_attempts=8)
+    app = make_app(fresh_db, sign_in_address_free_attempts=8, sign_in_backoff_base_s=60)
     try:
         for name in ("one", "two", "three"):
             sign_up(app, f"{name}@acme.test")
