@@ -343,3 +343,27 @@ def test_a_dedicated_orgs_audit_trail_merges_its_control_plane_entries(world: Tw
     assert [e["id"] for e in paged] == [e["id"] for e in trail]
     globex = world.user("b", "owner").get("/api/v1/admin/audit?limit=200").get_json()["data"]
     assert str(member.member_id) not in {e["entity_id"] for e in globex}  # Acme's entries stay Acme's
+
+
+def test_an_orgs_audit_trail_lists_each_entry_once_while_a_move_awaits_its_cleanup(
+        world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+    owner = world.user("a", "owner")
+    assert owner.post("/api/v1/accounts", json={"name": "before the move"}).status_code == 201
+    process = start_paused(world.db, "switched", "org", "move", "acme", "--to", dedicated.admin_url)
+    try:  # switched, not cleaned: the copied entries are in both databases until the purge
+        wait_for_caches()
+        copied = ids_in(dedicated.admin_url, "audit_log", world.org_a)
+        assert copied and copied <= ids_in(world.db.admin_url, "audit_log", world.org_a)
+        trail = owner.get("/api/v1/admin/audit?limit=200").get_json()["data"]
+        ids = [entry["id"] for entry in trail]
+        assert len(ids) == len(set(ids)) and set(ids) >= copied
+        paged, cursor = [], ""
+        while True:  # and paging one entry at a time meets each once, in the same order
+            page = owner.get(f"/api/v1/admin/audit?limit=1{cursor}").get_json()
+            paged += [entry["id"] for entry in page["data"]]
+            if not page["nextCursor"]:
+                break
+            cursor = f"&cursor={page['nextCursor']}"
+        assert paged == ids
+    finally:
+        kill(process)

@@ -95,6 +95,11 @@ def list_audit() -> ResponseReturnValue:
 
 
 def _merged(*pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Pages of the same keyset query from two databases, as one in ORDER (sorts are stable)."""
-    rows = sorted((row for page in pages for row in page), key=lambda row: row["id"], reverse=ORDER.id_descending)
+    """Pages of the same keyset query from two databases, as one in ORDER (sorts are stable).
+
+    Between a move's `switched` and `cleaned` steps the copied entries are in both
+    databases, with the same ids: each is listed once.
+    """
+    unique = {row["id"]: row for page in reversed(pages) for row in page}
+    rows = sorted(unique.values(), key=lambda row: row["id"], reverse=ORDER.id_descending)
     return sorted(rows, key=lambda row: row[ORDER.column], reverse=ORDER.descending)
