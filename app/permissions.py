@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 
-from app import org_guard
+from app import api_keys, auth, org_guard
 from app.errors import (
     AccessUndeclaredError,
     ApiKeyRefusedError,
@@ -177,6 +177,10 @@ def check(access: Access) -> None:
         return
     ident = g.get("identity")
     if ident is None:
+        token = auth.token_from_request(request)
+        if token is not None and api_keys.is_api_key(token):
+            raise UnauthorizedError("this API key is not valid: it may have been revoked or expired,"
+                                    " or its creator may have left the organization")
         raise UnauthorizedError("sign in first: no valid session (it may have expired or been revoked)")
     if not access.names_target_org:
         org_guard.refuse_foreign_org(ident)

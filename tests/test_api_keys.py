@@ -93,6 +93,7 @@ def test_revocation_stops_the_next_request(world):
     assert r.status_code == 200 and r.get_json()["revokedAt"]
     r = machine.get("/api/v1/contacts")
     assert r.status_code == 401 and error_code(r) == "unauthorized"
+    assert "API key" in r.get_json()["message"]  # not "sign in first": a machine has no session to renew
     assert [e["entity_id"] for e in audit_entries(world, world.org_a, "api_key.revoke")][-1] == key["id"]
 
 
