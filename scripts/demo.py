@@ -145,6 +145,10 @@ An agent over MCP (README "MCP"), with an API key an Acme admin makes:
       -d '{{"name":"agent","role":"member"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
   ATLAS_TOKEN=$KEY DATABASE_URL='{database_url}' .venv/bin/atlas mcp     # stdio, for a desktop MCP client
   DATABASE_URL='{database_url}' .venv/bin/atlas mcp --http --port 8001   # http://127.0.0.1:8001/mcp, Bearer $KEY
+
+A background job (README "Background jobs"), run by the demo's own atlas worker:
+  curl -s {base_url}/api/v1/jobs -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -d '{{"kind":"reprofile"}}'
+  curl -s {base_url}/api/v1/jobs?limit=1 -H "Authorization: Bearer $ADMIN"    # queued, then running, then succeeded
 """)
 
 
