@@ -18,7 +18,9 @@ through the API, inserts the contacts through the org-scoped door, then times
     create - POST /api/v1/contacts as the member: the row and its audit row.
 Client processes each keep one keep-alive connection per target; after a warm-up,
 short rounds rotate the targets (and which goes first) to cancel drift.
-Prints requests/s, p50 and p99 for each and the ratios against the issue's targets
+Prints requests/s, p50 and p99 for each, the CPU microseconds each request cost in the server
+(gunicorn) and in PostgreSQL when both run here (scripts/cpu_split.py: it says where a ratio's
+difference goes), and the ratios against the issue's targets
 (a miss prints MISS but does not fail: timings depend on the machine). full and bare
 must answer the same rows, or the run exits 1. The server is stopped and everything
 the run created is dropped at the end, also on failure or Ctrl-C.
@@ -46,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.db import Database  # noqa: E402
+from scripts.cpu_split import CpuSampler  # noqa: E402
 from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
 from tests.support.server import find_or_start  # noqa: E402
 
@@ -199,6 +202,11 @@ class Tally:
     failures: int = 0
     seconds: float = 0.0
     rounds: list[float] = field(default_factory=list)  # requests/s of each round, in order
+    cpu: list[float] = field(default_factory=lambda: [0.0, 0.0])  # CPU s in the server, in PostgreSQL (cpu_split)
+
+    def cpu_us(self, which: int) -> str:
+        """CPU microseconds per request in the server (0) or PostgreSQL (1); '-' when not sampled."""
+        return f"{1e6 * self.cpu[which] / len(self.latencies):.0f}" if self.cpu[which] and self.latencies else "-"
 
     def rps(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
@@ -221,11 +229,15 @@ class Clients:
             self.pipes.append(ours)
             self.procs.append(proc)
 
-    def round(self, name: str, seconds: float, tally: Tally | None) -> None:
+    def round(self, name: str, seconds: float, tally: Tally | None, cpu: CpuSampler | None = None) -> None:
+        before = cpu.sample() if cpu is not None and tally is not None else None
         for pipe in self.pipes:
             pipe.send((name, seconds))
         results = [pipe.recv() for pipe in self.pipes]
+        after = cpu.sample() if before is not None and cpu is not None else None
         if tally is not None:
+            if before is not None and after is not None:
+                tally.cpu = [a + b for a, b in zip(tally.cpu, after.since(before))]
             for latencies, failures, _ in results:
                 tally.latencies.extend(latencies)
                 tally.failures += failures
@@ -259,7 +271,8 @@ def same_rows(port: int, targets: dict[str, Target]) -> None:
         raise SystemExit("the full-stack and bare endpoints answer different rows")
 
 
-def measure(args: argparse.Namespace, port: int, org_id: str, token: str, contact: str) -> dict[str, Tally]:
+def measure(args: argparse.Namespace, port: int, org_id: str, token: str, contact: str,
+            cpu: CpuSampler | None = None) -> dict[str, Tally]:
     auth = {"Authorization": f"Bearer {token}"}
     new = json.dumps({"first_name": "Bench", "last_name": "Create", "lifecycle_stage": "lead"}).encode()
     targets: dict[str, Target] = {
@@ -279,7 +292,7 @@ def measure(args: argparse.Namespace, port: int, org_id: str, token: str, contac
         for i in range(args.rounds):
             order = names[i % len(names):] + names[:i % len(names)]
             for name in (order if i % 2 == 0 else order[::-1]):
-                clients.round(name, args.round_s, tallies[name])
+                clients.round(name, args.round_s, tallies[name], cpu)
     finally:
         clients.close()
     return tallies
@@ -289,7 +302,8 @@ def report(args: argparse.Namespace, tallies: dict[str, Tally]) -> None:
     print(f"bench_api: {args.contacts} contacts in one org; gunicorn as atlas serve runs it, {args.workers} workers x "
           f"{args.threads} threads; {args.clients} keep-alive client processes; "
           f"{args.rounds} interleaved rounds x {args.round_s:g} s per target after {args.warmup_s:g} s warm-up")
-    print(f"{'target':<6} {'requests':>9} {'failed':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  path")
+    print(f"{'target':<6} {'requests':>9} {'failed':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'app us':>7} {'pg us':>6}"
+          "  path")
     paths = {"nodb": "GET /api/v1/no-such-thing (JSON 404, no database: the ceiling)",
              "full": "GET /api/v1/contacts?limit=50 (session, role, door, RLS)",
              "bare": "GET /api/bench/bare/contacts?org=..&limit=50 (same SQL, no tenancy)",
@@ -297,7 +311,7 @@ def report(args: argparse.Namespace, tallies: dict[str, Tally]) -> None:
              "create": "POST /api/v1/contacts (session, role, insert + audit row)"}
     for name, t in tallies.items():
         print(f"{name:<6} {len(t.latencies):>9} {t.failures:>7} {t.rps():>9.1f} {t.quantile_ms(0.5):>8.2f} "
-              f"{t.quantile_ms(0.99):>8.2f}  {paths[name]}")
+              f"{t.quantile_ms(0.99):>8.2f} {t.cpu_us(0):>7} {t.cpu_us(1):>6}  {paths[name]}")
     for top, bottom, target in TARGETS:
         a, b = tallies[top], tallies[bottom]
         ratio = a.rps() / b.rps() if b.rps() else 0.0
@@ -335,7 +349,11 @@ def main() -> int:
         proc = start_server(db, port=port, workers=args.workers, threads=args.threads, log=log)
         wait_until_up(port, proc)
         org_id, token, contact = seed(port, db, contacts=args.contacts)
-        report(args, measure(args, port, org_id, token, contact))
+        cpu = CpuSampler(proc.pid, db.admin_url, db.name)
+        try:
+            report(args, measure(args, port, org_id, token, contact, cpu))
+        finally:
+            cpu.close()
         ok = proc.poll() is None
         return 0 if ok else 1
     finally:
