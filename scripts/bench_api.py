@@ -202,11 +202,11 @@ class Tally:
     failures: int = 0
     seconds: float = 0.0
     rounds: list[float] = field(default_factory=list)  # requests/s of each round, in order
-    cpu: list[float] = field(default_factory=lambda: [0.0, 0.0])  # CPU s in the server, in PostgreSQL (cpu_split)
+    cpu: list[float] | None = None  # CPU s in the server, in PostgreSQL (scripts/cpu_split.py); None: not sampled
 
     def cpu_us(self, which: int) -> str:
         """CPU microseconds per request in the server (0) or PostgreSQL (1); '-' when not sampled."""
-        return f"{1e6 * self.cpu[which] / len(self.latencies):.0f}" if self.cpu[which] and self.latencies else "-"
+        return f"{1e6 * self.cpu[which] / len(self.latencies):.0f}" if self.cpu and self.latencies else "-"
 
     def rps(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
@@ -237,7 +237,7 @@ class Clients:
         after = cpu.sample() if before is not None and cpu is not None else None
         if tally is not None:
             if before is not None and after is not None:
-                tally.cpu = [a + b for a, b in zip(tally.cpu, after.since(before))]
+                tally.cpu = [a + b for a, b in zip(tally.cpu or [0.0, 0.0], after.since(before))]
             for latencies, failures, _ in results:
                 tally.latencies.extend(latencies)
                 tally.failures += failures
