@@ -265,6 +265,14 @@ class ConnectionHostRefusedError(ValidationError):
     code = "connection_host_not_allowed"
 
 
+class ConnectionsConfigurationError(ConfigurationError):
+    """Org connections cannot work on this server as configured (no key, an unusable environment); names the setting.
+
+    503 rather than a generic 500: the answer tells the org's admin what the operator must set."""
+
+    status = 503
+
+
 class ConnectionFailedError(ServiceUnavailableError):
     """An org's own datasource could not be reached or refused the login; the message says why, never the password."""
 

@@ -21,7 +21,8 @@ def tokens(admin_url: str) -> dict[str, str]:
 
 def test_rotate_key_reencrypts_every_orgs_password_and_the_old_key_can_then_go(db_factory, monkeypatch, capsys):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    with external_datasource(db_factory) as ds, two_org_world(db_factory, connection_keys=old) as world:
+    with external_datasource(db_factory) as ds, two_org_world(db_factory, connection_keys=old,
+                                                                connection_allowed_hosts=ds.allowed()) as world:
         for org in ("a", "b"):
             r = world.user(org, "owner").post(BASE, json={"id": f"wh-{org}", "url": ds.url()})
             assert r.status_code == 201
@@ -39,7 +40,7 @@ def test_rotate_key_reencrypts_every_orgs_password_and_the_old_key_can_then_go(d
         assert ds.password not in json.dumps(after)
 
         # A server that knows only the new key serves the rotated connections.
-        app = make_app(world.db, connection_keys=new)
+        app = make_app(world.db, connection_keys=new, connection_allowed_hosts=ds.allowed())
         try:
             token = world.user("a", "owner").token  # sessions live in the database: any server knows them
             r = app.test_client().post(f"{BASE}/wh-a/test", headers={"Authorization": f"Bearer {token}"})
@@ -50,7 +51,8 @@ def test_rotate_key_reencrypts_every_orgs_password_and_the_old_key_can_then_go(d
 
 def test_rotate_key_without_the_old_key_refuses_and_changes_nothing(db_factory, monkeypatch, capsys):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    with external_datasource(db_factory) as ds, two_org_world(db_factory, connection_keys=old) as world:
+    with external_datasource(db_factory) as ds, two_org_world(db_factory, connection_keys=old,
+                                                                connection_allowed_hosts=ds.allowed()) as world:
         assert world.user("a", "owner").post(BASE, json={"id": "wh", "url": ds.url()}).status_code == 201
         before = tokens(world.db.admin_url)
         monkeypatch.setenv("DATABASE_URL", world.db.admin_url)

@@ -39,6 +39,7 @@ def ds(db_factory):
 def world(db_factory, tmp_path_factory, ds):
     with two_org_world(db_factory, semantic_root=str(tmp_path_factory.mktemp("semantic")),
                        connection_keys=Fernet.generate_key().decode(),
+                       connection_allowed_hosts=ds.allowed(database=True),
                        query_result_max_bytes=MAX_BYTES) as built:
         owner = built.user("a", "owner")
         assert owner.post(CONNECTIONS, json={"id": "sales-db", "url": ds.url()}).status_code == 201

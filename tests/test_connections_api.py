@@ -22,9 +22,9 @@ def ds(db_factory):
 
 
 @pytest.fixture(scope="module")
-def world(db_factory, tmp_path_factory):
+def world(db_factory, tmp_path_factory, ds):
     with two_org_world(db_factory, semantic_root=str(tmp_path_factory.mktemp("semantic")),
-                       connection_keys=KEY) as built:
+                       connection_keys=KEY, connection_allowed_hosts=ds.allowed()) as built:
         yield built
 
 
@@ -180,13 +180,40 @@ def test_a_taken_id_is_409_and_default_is_reserved(world, ds):
 
 
 def test_atlas_own_database_and_roles_are_never_a_datasource(world, ds):
-    """The allowed host is Atlas's own server: its database and its roles stay out of reach."""
+    """The allowed host is Atlas's own server: its database and its roles stay out of reach; its roles
+    are refused by name on any host, listed or not (a login as one of them is a request for its password)."""
     owner, roles = world.user("b", "owner"), world.db.roles
-    attempts = [ds.url(password=False).replace(f"/{ds.dbname}", f"/{world.db.name}"),
-                *(f"postgresql://{role}@{ds.host}:{ds.port}/{ds.dbname}"
-                  for role in (roles.app, roles.agent, roles.platform, roles.owner, "postgres"))]
+    own_db = ds.url(password=False).replace(f"/{ds.dbname}", f"/{world.db.name}")
     before = stored(world, "b")
-    for url in attempts:
-        r = owner.post(BASE, json={"id": "inside", "url": url})
-        assert r.status_code == 400 and "Atlas's own database" in error_of(r)["message"], url
+    r = owner.post(BASE, json={"id": "inside", "url": own_db})
+    assert r.status_code == 400 and "Atlas's own database" in error_of(r)["message"]
+    for role in (roles.app, roles.agent, roles.platform, roles.owner, "postgres"):
+        for host in (f"{ds.host}:{ds.port}", "tenant-controlled.example:5432", "203.0.113.9:5432"):
+            r = owner.post(BASE, json={"id": "inside", "url": f"postgresql://{role}@{host}/{ds.dbname}"})
+            assert r.status_code == 400 and "one of Atlas's own roles" in error_of(r)["message"], (role, host)
+            assert error_of(r)["fields"]["url"]
     assert stored(world, "b") == before
+
+
+@pytest.mark.parametrize("dbname", ["template1", "postgres", "template0"])
+def test_a_listed_server_s_maintenance_databases_are_refused(world, ds, dbname):
+    """The attack (issue 24, item 11): the operator listed the server for the org's warehouse; an org admin
+    logs in to the server's maintenance database as a non-superuser login role instead."""
+    admin, before = world.user("a", "admin"), stored(world, "a")
+    r = admin.post(BASE, json={"id": "maint", "url": ds.url().replace(f"/{ds.dbname}", f"/{dbname}")})
+    assert r.status_code == 400 and error_code(r) == "connection_host_not_allowed"
+    assert "maintenance database" in error_of(r)["message"] and "ATLAS_CONNECTION_ALLOWED_HOSTS" in error_of(r)["message"]
+    assert stored(world, "a") == before
+
+
+def test_with_the_allowlist_unset_no_connection_can_be_made(db_factory, tmp_path_factory, ds):
+    """The attack (issue 24, item 11): with ATLAS_CONNECTION_ALLOWED_HOSTS unset, an org admin logs in to the
+    database server's other databases (template1, postgres, another deployment's) as a non-superuser role."""
+    with two_org_world(db_factory, semantic_root=str(tmp_path_factory.mktemp("semantic")),
+                       connection_keys=KEY) as world:
+        admin = world.user("a", "admin")
+        for dbname in ("template1", "postgres", ds.dbname):
+            r = admin.post(BASE, json={"id": "inside", "url": ds.url().replace(f"/{ds.dbname}", f"/{dbname}")})
+            assert r.status_code == 400 and error_code(r) == "connection_host_not_allowed", r.get_json()
+            assert "ATLAS_CONNECTION_ALLOWED_HOSTS lists no host" in error_of(r)["message"]
+        assert stored(world, "a") == []

@@ -41,7 +41,8 @@ def ds(db_factory) -> Iterator[Datasource]:
 def world(db_factory, tmp_path_factory, ds) -> Iterator[tuple[TwoOrgs, dict[str, str], dict[str, str]]]:
     key = Fernet.generate_key().decode()
     root = tmp_path_factory.mktemp("semantic")
-    with two_org_world(db_factory, semantic_root=str(root), connection_keys=key) as orgs:
+    with two_org_world(db_factory, semantic_root=str(root), connection_keys=key,
+                       connection_allowed_hosts=ds.allowed(database=True)) as orgs:
         owner_b = orgs.user("b", "owner")
         assert owner_b.post("/api/v1/admin/connections", json={"id": "globex-warehouse", "url": ds.url()}).status_code == 201
         r = owner_b.put("/api/v1/admin/semantic/org/entities/sales_ext", json={"yamlContent": ENTITY})
@@ -53,6 +54,7 @@ def world(db_factory, tmp_path_factory, ds) -> Iterator[tuple[TwoOrgs, dict[str,
             tokens[org] = r.get_json()["key"]
         env = {"DATABASE_URL": orgs.db.admin_url, "ATLAS_ROLE_PREFIX": orgs.db.roles.owner.removesuffix("_owner"),
                "ATLAS_SEMANTIC_ROOT": str(root), "PYTHONPATH": str(ROOT), "ATLAS_CONNECTION_KEYS": key,
+               "ATLAS_CONNECTION_ALLOWED_HOSTS": ds.allowed(database=True),
                "PATH": "/usr/bin:/bin"}
         yield orgs, env, tokens
 

@@ -2,7 +2,7 @@
 
 `build_connections` makes the service from the app's config: the encryption
 keys (ATLAS_CONNECTION_KEYS, crypto.py) and the host allowlist
-(ATLAS_CONNECTION_ALLOWED_HOSTS, hosts.py). See README "Connections".
+(ATLAS_CONNECTION_ALLOWED_HOSTS, hosts.py). See docs/connections.md.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from app.config import Settings
@@ -26,7 +27,7 @@ def build_connections(config: Mapping[str, Any], settings: Settings, *, db: Data
                       pools: PoolRegistry) -> Connections:
     """Raises ConfigurationError for a malformed key or allowlist entry, before anything opens."""
     box = CredentialBox(parse_keys(config.get("CONNECTION_KEYS")))
-    hosts = HostPolicy(parse_allowed(config.get("CONNECTION_ALLOWED_HOSTS"), database_url=settings.database_url))
+    hosts = HostPolicy(parse_allowed(config.get("CONNECTION_ALLOWED_HOSTS")))
     return Connections(db=db, box=box, hosts=hosts, pools=pools, own=own_database(settings))
 
 
@@ -42,7 +43,13 @@ def own_database(settings: Settings) -> OwnDatabase:
         except OSError:
             addresses = {host}
     roles = {*vars(settings.roles).values(), str(info.get("user") or "postgres")}
-    for url in (settings.app_database_url, settings.agent_database_url, settings.platform_database_url):
-        roles.add(str(conninfo_to_dict(url).get("user") or ""))
+    urls = [getattr(settings, name) for name in vars(settings) if name.endswith("database_url")]
+    urls += [value for name, value in settings.extra.items() if name.endswith("database_url")]
+    for url in urls:
+        if isinstance(url, str) and url:
+            try:
+                roles.add(str(conninfo_to_dict(url).get("user") or ""))
+            except psycopg.ProgrammingError:
+                continue  # a malformed URL fails where it is used, with its own message
     return OwnDatabase(dbname=str(info.get("dbname") or "atlas"), port=port, addresses=frozenset(addresses),
                        roles=frozenset(r for r in roles if r))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from app.errors import ConfigurationError
+from app.errors import ConfigurationError, ConnectionsConfigurationError
 
 SETTING = "ATLAS_CONNECTION_KEYS"
 
@@ -47,7 +47,7 @@ class CredentialBox:
 
     def _box(self) -> MultiFernet:
         if self._multi is None:
-            raise ConfigurationError(
+            raise ConnectionsConfigurationError(
                 f"org connections need an encryption key: set {SETTING} to one or more Fernet keys, newest first")
         return self._multi
 
@@ -61,7 +61,7 @@ class CredentialBox:
         try:
             return self._box().decrypt(token.encode()).decode()
         except InvalidToken:
-            raise ConfigurationError(
+            raise ConnectionsConfigurationError(
                 f"a stored connection password cannot be decrypted with any key of {SETTING}; the key it was"
                 " encrypted with must stay in the list until `atlas connections rotate-key` has run") from None
 
@@ -72,7 +72,7 @@ class CredentialBox:
         try:
             return self._box().rotate(token.encode()).decode()
         except InvalidToken:
-            raise ConfigurationError(
+            raise ConnectionsConfigurationError(
                 f"a stored connection password cannot be decrypted with any key of {SETTING}") from None
 
     def is_current(self, token: str) -> bool:

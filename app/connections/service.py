@@ -122,7 +122,9 @@ class Connections:
 
     def conninfo(self, org_id: object, resolved: Resolved) -> str:
         """Checked now: the host against today's allowlist, connected through the checked address."""
-        address = self.hosts.check(resolved.target.host, resolved.target.port)
+        if self.own is not None:
+            self.own.refuse_role(resolved.target)
+        address = self.hosts.check(resolved.target.host, resolved.target.port, resolved.target.dbname)
         if self.own is not None:
             self.own.refuse(resolved.target, address)
         return resolved.target.conninfo(password=self.box.decrypt(resolved.ciphertext), hostaddr=address,
@@ -133,7 +135,8 @@ class Connections:
         """An autocommit connection from the (org, connection) pool of the registry."""
         def connect(deadline: float) -> str:
             conninfo = self.conninfo(org_id, resolved)
-            _probe(conninfo, resolved.id, timeout_s=max(deadline - time.monotonic(), 1.0))
+            _probe(conninfo, resolved.id, timeout_s=max(deadline - time.monotonic(), 1.0),
+                   has_password=bool(resolved.ciphertext))
             return conninfo
 
         with self.pools.org_datasource_connection(org_id, resolved.id, source=resolved.source,
@@ -157,7 +160,7 @@ class Connections:
                     ("the role can create roles; give Atlas a read-only role", row[1]),
                     ("the role can create databases; give Atlas a read-only role", row[2])) if bad]
         except psycopg.Error as exc:
-            outcome["error"] = _reason(exc)
+            outcome["error"] = _reason(exc, has_password=bool(resolved.ciphertext))
         except ConnectionFailedError as exc:
             outcome["error"] = exc.message
         with self.db.transaction(org_id, user_id=user_id) as scope:
@@ -168,7 +171,7 @@ class Connections:
 
     # ----- helpers -----
     def _seal(self, password: str | None) -> str:
-        """The password's Fernet token; no password is stored as nothing (libpq then sends none)."""
+        """The password's Fernet token; no password is stored as nothing (then none is sent: conninfo.py)."""
         return self.box.encrypt(password) if password else ""
 
     def _checked(self, url: str, password: str | None) -> tuple[Target, str | None]:
@@ -176,7 +179,9 @@ class Connections:
         if url_password is not None and password is not None:
             raise ValidationError("invalid connection: give the password in the url or as password, not both",
                                   details={"fields": {"password": "also given in the url"}})
-        address = self.hosts.check(target.host, target.port)
+        if self.own is not None:
+            self.own.refuse_role(target)
+        address = self.hosts.check(target.host, target.port, target.dbname)
         if self.own is not None:
             self.own.refuse(target, address)
         return target, url_password if url_password is not None else password
@@ -213,35 +218,51 @@ def check_role(conn: psycopg.Connection, name: str) -> None:
 
 @dataclass(frozen=True)
 class OwnDatabase:
-    """Atlas's own database and roles: never a tenant's datasource, whatever the host allowlist says."""
+    """Atlas's own database and roles: never a tenant's datasource, whatever the host allowlist says.
+
+    Atlas's roles are refused by name on every host: a login as one of them is either an attempt to get
+    Atlas's credentials sent somewhere or a way into Atlas's own data through another address."""
 
     dbname: str
     port: int
     addresses: frozenset[str]
     roles: frozenset[str]
 
-    def refuse(self, target: Target, address: str) -> None:
-        same_server = address in self.addresses and target.port == self.port
-        if same_server and (target.dbname == self.dbname or target.username in self.roles):
+    def refuse_role(self, target: Target) -> None:
+        if target.username in self.roles:
             raise ValidationError(
-                "invalid connection: url must not point at Atlas's own database or log in as one of its roles",
-                details={"fields": {"url": "is Atlas's own database or role"}})
+                f"invalid connection: url must not log in as {target.username!r}, one of Atlas's own roles"
+                " (on any host); create a read-only role of your own",
+                details={"fields": {"url": "logs in as one of Atlas's own roles"}})
+
+    def refuse(self, target: Target, address: str) -> None:
+        if address in self.addresses and target.port == self.port and target.dbname == self.dbname:
+            raise ValidationError(
+                "invalid connection: url must not point at Atlas's own database",
+                details={"fields": {"url": "is Atlas's own database"}})
 
 
 def _not_found(connection_id: object) -> NotFoundError:
     return NotFoundError(f"this organization has no connection named {str(connection_id)[:80]!r}")
 
 
-def _reason(exc: psycopg.Error) -> str:
-    """libpq's message (host, port, role, the server's refusal): it never holds the password."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+def _reason(exc: psycopg.Error, *, has_password: bool = True) -> str:
+    """libpq's message (host, port, role, the server's refusal): it never holds the password.
+
+    A connection stored without a password is told so: Atlas sends none of its own (docs/connections.md)."""
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    if not has_password:
+        reason += ("; this connection has no password, and Atlas never sends one of its own: set the role's"
+                   " password on the connection if its server asks for one")
+    return reason
 
 
-def _probe(conninfo: str, name: str, *, timeout_s: float) -> None:
+def _probe(conninfo: str, name: str, *, timeout_s: float, has_password: bool = True) -> None:
     """One direct connection before a pool is built, so a wrong password fails now with its reason."""
     try:
         with psycopg.connect(conninfo, connect_timeout=max(1, int(timeout_s))) as conn:
             check_role(conn, name)
     except psycopg.Error as exc:
-        log.warning("connection %s could not be opened: %s", name, _reason(exc))
-        raise ConnectionFailedError(f"the connection {name!r} could not be opened: {_reason(exc)}") from None
+        reason = _reason(exc, has_password=has_password)
+        log.warning("connection %s could not be opened: %s", name, reason)
+        raise ConnectionFailedError(f"the connection {name!r} could not be opened: {reason}") from None

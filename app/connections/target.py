@@ -4,21 +4,21 @@ Only host, port, database, user, password and `sslmode` are accepted. Every
 other libpq parameter is refused by name: several read local files
 (`passfile`, `service`, `sslkey`, `sslrootcert`...), `hostaddr` would bypass
 the host check, `options` would set server settings. The conninfo Atlas
-connects with is built here from checked parts only, with the checked address
-as `hostaddr` (app/connections/hosts.py) and Atlas's own connect timeout and
-application name.
+connects with is built from checked parts only, with the checked address as
+`hostaddr` (app/connections/hosts.py) and every other libpq parameter pinned
+(app/connections/conninfo.py), so nothing comes from Atlas's own environment.
+`verify-ca` is refused: verification uses the system's trusted roots, which
+libpq allows only with `verify-full`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from psycopg.conninfo import make_conninfo
-
+from app.connections.conninfo import tenant_conninfo
 from app.errors import ValidationError
 
-SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-CONNECT_TIMEOUT_S = 5
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-full")
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,10 @@ class Target:
         return f"postgresql://{self.username}@{host}:{self.port}/{self.dbname}?sslmode={self.sslmode}"
 
     def conninfo(self, *, password: str, hostaddr: str, application_name: str) -> str:
-        return make_conninfo(host=self.host, hostaddr=hostaddr, port=self.port, dbname=self.dbname,
-                             user=self.username, password=password, sslmode=self.sslmode,
-                             connect_timeout=CONNECT_TIMEOUT_S, application_name=application_name)
+        """Every libpq parameter explicit: an empty password stays empty (conninfo.py)."""
+        return tenant_conninfo(host=self.host, hostaddr=hostaddr, port=self.port, dbname=self.dbname,
+                               user=self.username, password=password, sslmode=self.sslmode,
+                               application_name=application_name)
 
 
 def _invalid(message: str) -> ValidationError:
@@ -74,6 +75,9 @@ def parse_url(url: object) -> tuple[Target, str | None]:
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key != "sslmode":
             raise _invalid(f"parameter {key!r} is not allowed; only sslmode is")
+        if value == "verify-ca":
+            raise _invalid("sslmode verify-ca is not available: use verify-full (the server's certificate"
+                           " checked against the system's trusted roots, and its name against the host)")
         if value not in SSL_MODES:
             raise _invalid(f"sslmode must be one of {', '.join(SSL_MODES)}")
         sslmode = value

@@ -30,6 +30,10 @@ class Datasource:
     port: int
     admin_url: str
 
+    def allowed(self, *, database: bool = False) -> str:
+        """An ATLAS_CONNECTION_ALLOWED_HOSTS entry for this datasource: its host and port (and database)."""
+        return f"{self.host}:{self.port}/{self.dbname}" if database else f"{self.host}:{self.port}"
+
     def url(self, *, password: bool = True, host: str | None = None, port: int | None = None) -> str:
         secret = f":{self.password}" if password else ""
         return f"postgresql://{self.role}{secret}@{host or self.host}:{port or self.port}/{self.dbname}"
