@@ -1,5 +1,7 @@
-// Admin › Connections: GET /api/v1/admin/connections, refreshed every 2 seconds.
+// Admin › Connections: the org's datasources (datasources.js) and the pool numbers of
+// GET /api/v1/admin/connections, refreshed every 2 seconds.
 import { api } from './api.js';
+import { startDatasources } from './datasources.js';
 import { $, display, el, fillTable, ready, showError, statsList } from './dom.js';
 import { startShell } from './shell.js';
 
@@ -35,6 +37,7 @@ function render(data) {
 export async function start() {
   const session = await startShell({ needsOrg: false });
   if (!session) return;
+  if (!(await startDatasources(session))) return;
   let timer = null;
   async function refresh() {
     const answer = await api('GET', '/api/v1/admin/connections');
