@@ -79,7 +79,7 @@ def org_where(settings: Settings, org_ref: str) -> None:
 
 @click.group()
 def connections() -> None:
-    """Org connections (datasources): see README "Connections"."""
+    """Org connections (datasources): see docs/connections.md."""
 
 
 @connections.command("rotate-key")

@@ -2,7 +2,10 @@
 
 First run: the database of the order of choice (`--expect-path` names the one it must be), migrated and
 seeded, the API on :8000; a member of Acme signs in, lists contacts, and gets 404 for a Globex contact;
-an Acme admin queues a job and the demo's worker runs it. Stopping the demo leaves none of its processes.
+an Acme admin queues a job and the demo's worker runs it; Acme's connection to the sample warehouse tests
+ok and answers a query, an admin adds, tests and deletes another, and the reproductions of issue 24
+(Atlas's own role, a maintenance database, Atlas's own database) are refused; Globex sees none of it.
+Stopping the demo leaves none of its processes.
 Then the demo and its kept cluster are stopped, and the second run must find the first run's data (no
 new seeding, the same contacts). `make test` runs it under scripts/without_postgres.sh to prove the
 embedded path; it needs port 8000 free (there, its own network namespace).
@@ -23,6 +26,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a file (scripts/ is sys.path[0]), not as a module
+    sys.path.insert(0, str(ROOT))
+
+from app.config import Settings  # noqa: E402
+from scripts import demo_warehouse  # noqa: E402
+
 BASE = "http://127.0.0.1:8000"
 PASSWORD = "atlas-demo-password"
 
@@ -56,7 +65,7 @@ def start_demo(log: Path, *, timeout_s: float) -> subprocess.Popen[bytes]:
         try:
             call("GET", "/api/v1/contacts")
             return demo
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):  # TimeoutError: a worker still booting
             time.sleep(0.5)
     stop_demo(demo)
     raise SystemExit(f"make demo did not serve within {timeout_s:.0f} s:\n{log.read_text()}")
@@ -90,6 +99,45 @@ def a_job_runs() -> None:
     assert job["status"] == "succeeded", f"the job ended {job['status']}: {job}"
 
 
+def a_connection_works(run: int) -> None:
+    """Acme's warehouse connection answers; an admin adds, tests and deletes one; the attacks are refused."""
+    admin, member, globex = sign_in("admin@acme.test"), sign_in("member@acme.test"), sign_in("admin@globex.test")
+    connections = "/api/v1/admin/connections"
+    status, listing = call("GET", connections, token=admin)
+    assert status == 200, f"listing Acme's connections: {status} {listing}"
+    warehouse = next((c for c in listing["connections"] if c["id"] == demo_warehouse.CONNECTION), None)
+    assert warehouse is not None and warehouse["hasPassword"], f"Acme has no warehouse connection: {listing}"
+    status, tested = call("POST", f"{connections}/{demo_warehouse.CONNECTION}/test", token=admin)
+    assert status == 200 and tested["ok"], f"testing the warehouse connection: {status} {tested}"
+    status, answer = call("POST", "/api/v1/query", token=member,
+                          body={"connectionId": demo_warehouse.CONNECTION, "sql": demo_warehouse.QUERY})
+    assert status == 200 and len(answer["rows"]) == len(demo_warehouse.REGIONS), f"warehouse query: {status} {answer}"
+
+    url = warehouse["url"].split("?")[0]
+    password = demo_warehouse.kept()["warehouse_password"]
+    name = f"check-{run}"
+    status, made = call("POST", connections, token=admin, body={"id": name, "url": url, "password": password})
+    assert status == 201, f"adding a connection: {status} {made}"
+    status, tested = call("POST", f"{connections}/{name}/test", token=admin)
+    assert status == 200 and tested["ok"], f"testing the new connection: {status} {tested}"
+    status, _ = call("DELETE", f"{connections}/{name}", token=admin)
+    assert status == 204, f"deleting the new connection: {status}"
+
+    database_url = subprocess.run([sys.executable, "scripts/demo_database.py"], cwd=ROOT, check=True,
+                                  capture_output=True, text=True).stdout.strip()
+    own = Settings(database_url=database_url)
+    server = url.split("@", 1)[1].rsplit("/", 1)[0]
+    for attack, expected in ((f"postgresql://{own.roles.app}@{server}/{demo_warehouse.DBNAME}", "validation_error"),
+                             (url.replace(demo_warehouse.DBNAME, "template1"), "connection_host_not_allowed"),
+                             (url.replace(demo_warehouse.DBNAME, "postgres"), "connection_host_not_allowed"),
+                             (url.rsplit("/", 1)[0] + "/" + str(database_url.rsplit("/", 1)[1]),
+                              "connection_host_not_allowed")):
+        status, refused = call("POST", connections, token=admin, body={"id": "attack", "url": attack})
+        assert status == 400 and refused.get("code") == expected, f"{attack}: {status} {refused}"
+    status, theirs = call("GET", f"{connections}/{demo_warehouse.CONNECTION}", token=globex)
+    assert status == 404, f"Globex reading Acme's connection: {status} {theirs}"
+
+
 def what_acme_sees() -> list[str]:
     acme, globex = sign_in("member@acme.test"), sign_in("member@globex.test")
     status, page = call("GET", "/api/v1/contacts?limit=100", token=acme)
@@ -115,13 +163,14 @@ def main() -> int:
         try:
             seen = what_acme_sees()
             a_job_runs()
+            a_connection_works(run)
         finally:
             stop_demo(demo)
             subprocess.run([sys.executable, "scripts/demo_database.py", "--stop"], cwd=ROOT, check=True)
         output = (logs / f"run{run}.log").read_text()
         runs.append((seen, output))
         print(f"make demo run {run}: served in {served_s:.1f} s; Acme sees {len(seen)} contacts, "
-              "Globex's contact answers 404, its worker ran a job", flush=True)
+              "Globex's contact answers 404, its worker ran a job, its warehouse connection answers", flush=True)
     (first, out1), (second, out2) = runs
     if args.expect_path:
         for output in (out1, out2):

@@ -7,11 +7,13 @@ has none). Users, orgs and memberships are created through the API itself
 (sign-up, create, invite, accept), CRM rows through the org-scoped door, and
 each org's semantic layer by `atlas init --org` (profiled from that org's own
 rows), so the demo exercises the same paths as production and Ask works at once.
+Acme also gets a connection to a sample warehouse of its own (scripts/demo_warehouse.py).
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import random
 import sys
 from pathlib import Path
@@ -29,6 +31,7 @@ from app.entities import ENTITIES  # noqa: E402
 from app.migrate import migrate  # noqa: E402
 from app.semantic.initialize import run_init  # noqa: E402
 from app.state import services  # noqa: E402
+from scripts import demo_warehouse  # noqa: E402
 
 PASSWORD = "atlas-demo-password"
 PLATFORM_ADMIN = "platform@atlas.test"
@@ -119,6 +122,25 @@ def already_seeded(settings: Settings) -> bool:
         return bool(conn.execute("SELECT count(*) FROM organizations WHERE slug IN ('acme', 'globex')").fetchone()[0])
 
 
+def connect_warehouse(settings: Settings) -> None:
+    """The sample warehouse and Acme's connection to it, as an Acme admin makes it (every run: idempotent)."""
+    warehouse = demo_warehouse.warehouse_for(settings.database_url)
+    if demo_warehouse.ensure_database(settings.database_url, warehouse):
+        print(f"made the sample warehouse {demo_warehouse.DBNAME} ({demo_warehouse.ORDERS} orders)"
+              f" and its read-only role {demo_warehouse.ROLE}")
+    app = create_app(settings)
+    try:
+        with app.app_context():
+            client = app.test_client(use_cookies=False)
+            body = {"email": "admin@acme.test", "password": PASSWORD}
+            admin = _call(client, "POST", "/api/auth/sign-in/email", json=body).get_json()["token"]
+            done = demo_warehouse.connect_acme(client, admin, warehouse)
+    finally:
+        close_app(app)
+    if done != "kept":
+        print(f"{done} Acme's connection {demo_warehouse.CONNECTION!r} to the sample warehouse")
+
+
 def print_guide(base_url: str, database_url: str) -> None:
     print(f"""
 Atlas demo: {base_url}   (the console: open it in a browser and sign in)
@@ -146,6 +168,14 @@ An agent over MCP (README "MCP"), with an API key an Acme admin makes:
   ATLAS_TOKEN=$KEY DATABASE_URL='{database_url}' .venv/bin/atlas mcp     # stdio, for a desktop MCP client
   DATABASE_URL='{database_url}' .venv/bin/atlas mcp --http --port 8001   # http://127.0.0.1:8001/mcp, Bearer $KEY
 
+Acme's own warehouse (docs/connections.md): an org connection to a database of its own, with a read-only role.
+  The demo allows exactly that database (ATLAS_CONNECTION_ALLOWED_HOSTS) and keeps its key in .demo/demo.json.
+  curl -s {base_url}/api/v1/admin/connections -H "Authorization: Bearer $ADMIN"
+  curl -s -X POST {base_url}/api/v1/admin/connections/{demo_warehouse.CONNECTION}/test -H "Authorization: Bearer $ADMIN"
+  curl -s {base_url}/api/v1/query -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+      -d '{{"connectionId": "{demo_warehouse.CONNECTION}", "sql": "{demo_warehouse.QUERY}"}}'
+  The console's Connections page ({base_url}/admin/connections, as admin@acme.test) adds, tests, edits and deletes them.
+
 A background job (README "Background jobs"), run by the demo's own atlas worker:
   curl -s {base_url}/api/v1/jobs -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -d '{{"kind":"reprofile"}}'
   curl -s {base_url}/api/v1/jobs?limit=1 -H "Authorization: Bearer $ADMIN"    # queued, then running, then succeeded
@@ -157,6 +187,8 @@ def main() -> int:
     parser.add_argument("--rows-per-org", type=int, default=1000)
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
     args = parser.parse_args()
+    # Before anything reads the environment (one thread so far): the connection settings the demo runs with.
+    os.environ.update(demo_warehouse.environment(os.environ.get("DATABASE_URL", Settings().database_url)))
     settings = Settings.from_env()
     ensure_database(settings.database_url)
     for name in migrate(settings.database_url, roles=settings.roles):
@@ -176,6 +208,7 @@ def main() -> int:
         close_app(app)
         print(f"seeded {', '.join(n for n, _ in ORGS)} with {args.rows_per_org} CRM rows each")
     profile_empty_layers(settings)
+    connect_warehouse(settings)
     print_guide(args.base_url, settings.database_url)
     return 0
 

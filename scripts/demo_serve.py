@@ -5,14 +5,22 @@ run as children of this process: when either ends (or this process gets
 SIGTERM, SIGINT or SIGHUP) the other is asked to stop with SIGTERM (the worker
 finishes the job it holds, gunicorn the requests it holds) and this process
 exits with the server's status once both are gone. Arguments go to `atlas serve`.
+Both run with the connection settings of the demo's sample warehouse (scripts/demo_warehouse.py).
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a file (scripts/ is sys.path[0]), not as a module
+    sys.path.insert(0, str(ROOT))
+
+from scripts import demo_warehouse  # noqa: E402
 
 ATLAS = str(Path(sys.executable).with_name("atlas"))
 STOP_WAIT_S = 60.0  # longer than `atlas serve`'s graceful timeout, so it is never cut short
@@ -35,8 +43,9 @@ def main(serve_args: list[str]) -> int:
     stopping: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda received, _frame: stopping.append(received))
-    server = subprocess.Popen([ATLAS, "serve", *serve_args])
-    worker = subprocess.Popen([ATLAS, "worker"])
+    env = {**os.environ, **demo_warehouse.environment(os.environ.get("DATABASE_URL", ""))}
+    server = subprocess.Popen([ATLAS, "serve", *serve_args], env=env)
+    worker = subprocess.Popen([ATLAS, "worker"], env=env)
     try:
         while not stopping and server.poll() is None and worker.poll() is None:
             time.sleep(0.2)

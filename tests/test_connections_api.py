@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.support.api import TwoOrgs, two_org_world
+from tests.support.api import TwoOrgs, close_app, make_app, two_org_world
 from tests.support.datasource import external_datasource
 from tests.support.errors import error_code, error_of
 
@@ -217,3 +217,17 @@ def test_with_the_allowlist_unset_no_connection_can_be_made(db_factory, tmp_path
             assert r.status_code == 400 and error_code(r) == "connection_host_not_allowed", r.get_json()
             assert "ATLAS_CONNECTION_ALLOWED_HOSTS lists no host" in error_of(r)["message"]
         assert stored(world, "a") == []
+
+
+def test_without_a_key_a_password_is_refused_naming_the_setting_not_a_bare_500(world, ds):
+    """The README promises configuration_error naming ATLAS_CONNECTION_KEYS (it used to be 'quote request id')."""
+    app = make_app(world.db, connection_allowed_hosts=ds.allowed())  # the same database, no key configured
+    try:
+        before = stored(world, "a")
+        r = app.test_client().post(BASE, json={"id": "nokey", "url": ds.url()},
+                                   headers={"Authorization": f"Bearer {world.user('a', 'owner').token}"})
+        assert r.status_code == 503 and error_code(r) == "configuration_error"
+        assert "ATLAS_CONNECTION_KEYS" in error_of(r)["message"] and ds.password not in r.get_data(as_text=True)
+        assert stored(world, "a") == before
+    finally:
+        close_app(app)
