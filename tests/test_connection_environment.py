@@ -170,11 +170,19 @@ def test_a_tenant_server_asking_for_a_password_gets_none_of_atlas_s(fresh_db, tm
         status, _, tested = request(served.port, "POST", f"{BASE}/mine/test", None, token)
         assert status == 200 and tested["ok"] is False
         assert "no password" in tested["error"] and secret not in json.dumps(tested)
+        # The query path (a pool of its own, built after one probing connection) sends nothing either.
+        entity = "table: stock\nconnection: mine\ndimensions:\n  - {name: sku, sql: sku, type: string}\n"
+        status, _, answer = request(served.port, "PUT", "/api/v1/admin/semantic/org/entities/stock",
+                                    {"yamlContent": entity}, token)
+        assert status in (200, 201), answer
+        status, _, answer = request(served.port, "POST", "/api/v1/query",
+                                    {"sql": "SELECT sku FROM stock", "connectionId": "mine"}, token)
+        assert status == 503 and answer["code"] == "connection_failed" and "no password" in answer["message"]
         app_role = fresh_db.roles.app
         status, _, refused = request(served.port, "POST", BASE, {
             "id": "as-app", "url": f"postgresql://{app_role}@127.0.0.1:{fake.port}/warehouse"}, token)
         assert status == 400 and "one of Atlas's own roles" in refused["message"]
         attempts = sent(fake)
-    assert [a.startup.get("user") for a in attempts] == ["warehouse_reader"]
-    assert [a.password for a in attempts] == [None]
+    assert [a.startup.get("user") for a in attempts] == ["warehouse_reader", "warehouse_reader"]
+    assert [a.password for a in attempts] == [None, None]
     assert secret not in (tmp_path / "serve.log").read_text()
