@@ -67,6 +67,12 @@ def with_session_limits(conninfo: str, *, statement_timeout_ms: int, lock_timeou
     return make_conninfo(conninfo, options=f"{current} {limits}" if current else limits)
 
 
+def libpq_environment() -> Mapping[str, str]:
+    """The process environment libpq reads for every connection it opens (app/connections/conninfo.py
+    checks it for what a tenant's connection would inherit); read here, the one place that reads it."""
+    return os.environ
+
+
 def flag(value: str) -> bool:
     """An on/off environment variable: true/false, 1/0, yes/no, on/off."""
     lowered = value.strip().lower()

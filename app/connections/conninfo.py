@@ -22,12 +22,12 @@ build a conninfo rather than let it be inherited.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from psycopg import pq
 from psycopg.conninfo import make_conninfo
 
+from app.config import libpq_environment
 from app.errors import ConnectionsConfigurationError
 
 # A path that cannot exist (nothing can be created under /dev/null): libpq finds no file there and
@@ -79,7 +79,7 @@ def _ours(*, host: str, hostaddr: str, port: int, dbname: str, user: str, passwo
 
 def unoverridable_environment(environ: Mapping[str, str] | None = None) -> list[str]:
     """The variables of UNOVERRIDABLE set in this process's environment (libpq reads it, so we do)."""
-    environ = os.environ if environ is None else environ
+    environ = libpq_environment() if environ is None else environ
     return [name for name in UNOVERRIDABLE if environ.get(name)]
 
 
