@@ -11,7 +11,7 @@ here: ours where it matters (no password file, no client certificate, no
 Kerberos, no `options`), libpq's compiled default otherwise. An explicit
 value, even an empty one, is never replaced by libpq.
 
-Three things a conninfo cannot override: `PGSERVICE` (a service name is looked
+Four variables a conninfo cannot override: `PGSERVICE` (a service name is looked
 up even when given as empty) and `PGDATESTYLE`, `PGTZ`, `PGGEQO` (sent as
 start-up settings whatever the conninfo says). While any of them is set in
 Atlas's environment, tenant connections are refused with a message naming it.
@@ -23,6 +23,7 @@ build a conninfo rather than let it be inherited.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 
 from psycopg import pq
 from psycopg.conninfo import make_conninfo
@@ -41,8 +42,9 @@ CONNECT_TIMEOUT_S = 5
 WITH_PASSWORD = "password,md5,scram-sha-256,none"
 
 
+@cache
 def libpq_defaults() -> dict[str, tuple[str | None, str | None]]:
-    """{keyword: (environment variable, compiled default)} of the libpq psycopg is linked with."""
+    """{keyword: (environment variable, compiled default)} of the libpq psycopg is linked with (read once)."""
     return {o.keyword.decode(): (o.envvar.decode() if o.envvar else None,
                                  o.compiled.decode() if o.compiled is not None else None)
             for o in pq.Conninfo.get_defaults()}
