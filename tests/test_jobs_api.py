@@ -69,6 +69,18 @@ def test_bad_job_requests_are_refused_with_the_field_named(jobs, body, field):
     assert field in error_of(r)["fields"], error_of(r)
 
 
+@pytest.mark.parametrize("schedule", ["0 0 30 2 *", "0 0 31 4 *", "0 0 31 2,4,6,9,11 *"])
+def test_a_schedule_naming_a_date_that_never_comes_is_400_and_queues_nothing(jobs, schedule):
+    """croniter accepts each field alone; the next run is computed (bounded) at validation time."""
+    r = jobs.user("a", "admin").post(JOBS, json={"kind": "scheduled_query", "payload": {"sql": NAMES},
+                                                 "schedule": schedule})
+    assert r.status_code == 400 and error_code(r) == "validation_error", r.get_json()
+    assert "schedule" in error_of(r)["fields"] and "does not exist" in r.get_json()["message"]
+    assert admin_sql(jobs, "SELECT count(*) AS n FROM jobs")[0]["n"] == 0
+    leap = enqueue(jobs.user("a", "admin"), kind="scheduled_query", payload={"sql": NAMES}, schedule="0 0 29 2 *")
+    assert leap["runAfter"][5:10] == "02-29"  # a rare date that exists is still accepted
+
+
 def test_a_job_body_naming_another_org_is_refused_and_nothing_is_queued(jobs):
     r = jobs.user("a", "admin").post(JOBS, json={"kind": "reprofile", "organizationId": str(jobs.org_b)})
     assert r.status_code == 403 and error_code(r) == "cross_org_refused", r.get_json()
