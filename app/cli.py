@@ -178,23 +178,33 @@ def init(settings: Settings, org: str | None, no_import: bool, tables: tuple[str
 
 
 @cli.command()
-@click.option("--token", metavar="TOKEN",
-              help="stdio: a session token or an org-scoped API key; default ATLAS_TOKEN. "
-                   "Ignored with --http (every request brings its own bearer token).")
+@click.option("--token", "refused_token", metavar="TOKEN", hidden=True, expose_value=True,
+              help="Refused: a token on the command line is visible in the process list.")
+@click.option("--token-file", metavar="PATH",
+              help="stdio: a file holding the session token or org-scoped API key to act with (default "
+                   "ATLAS_TOKEN_FILE, else the ATLAS_TOKEN variable). Ignored with --http (every request "
+                   "brings its own bearer token).")
 @click.option("--http", "over_http", is_flag=True, help="Serve streamable HTTP at /mcp instead of stdio.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="--http: address to bind.")
 @click.option("--port", type=int, default=8001, show_default=True, help="--http: port to bind.")
 @click.pass_obj
-def mcp(settings: Settings, token: str | None, over_http: bool, host: str, port: int) -> None:
+def mcp(settings: Settings, refused_token: str | None, token_file: str | None, over_http: bool, host: str,
+        port: int) -> None:
     """Serve the agent's tools over MCP: stdio for one token, or streamable HTTP (app/mcp/)."""
     from app import close_app, create_app
     from app.mcp import build_server
     from app.mcp.calls import authenticate
     from app.mcp.http import serve as serve_http
+    from app.mcp.token_source import REFUSED_FLAG, resolve_token
 
-    token = token or str(settings.extra.get("mcp_token") or "") or None
+    if refused_token is not None:
+        raise click.UsageError(REFUSED_FLAG)
+    token = None if over_http else resolve_token(
+        token_file=token_file, env_token_file=str(settings.extra.get("mcp_token_file") or "") or None,
+        env_token=str(settings.extra.get("mcp_token") or "") or None)
     if token is None and not over_http:
-        raise AtlasError("no token: pass --token or set ATLAS_TOKEN (a session token or an API key)")
+        raise AtlasError("no token: pass --token-file PATH, or set ATLAS_TOKEN_FILE or ATLAS_TOKEN "
+                         "(a session token or an API key)")
     app = create_app(settings)
     try:
         if over_http:

@@ -248,6 +248,7 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_METRICS_TOKEN", "metrics_token"),
     EnvVariable("ATLAS_METRICS_ORG_LABELS", "metrics_org_labels", flag),
     EnvVariable("ATLAS_TOKEN", "mcp_token"),  # atlas mcp (stdio): the session token or API key it acts with
+    EnvVariable("ATLAS_TOKEN_FILE", "mcp_token_file"),  # atlas mcp (stdio): a file holding that token
     EnvVariable("ATLAS_CONNECTION_KEYS", "connection_keys"),  # app/connections/crypto.py
     EnvVariable("ATLAS_CONNECTION_ALLOWED_HOSTS", "connection_allowed_hosts"),  # app/connections/hosts.py
     EnvVariable("ATLAS_PLACEMENT_CACHE_S", "placement_cache_s", float),

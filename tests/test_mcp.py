@@ -279,3 +279,65 @@ def test_stdio_refuses_to_start_without_a_valid_token(world):
     done = subprocess.run([*ATLAS, "mcp"], env={**world.env, "ATLAS_TOKEN": "atlas_bogus"}, cwd=ROOT,
                           capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 1 and b"no valid token" in done.stderr and b"Traceback" not in done.stderr
+
+
+# ----- item 8: the stdio token never on the command line --------------------------------------------------------
+def _command_lines_holding(secret: str) -> list[str]:
+    """Every process's command line (what any local user can read) that contains `secret`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            text = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if entry.name.isdigit() and secret in text:
+            found.append(text)
+    return found
+
+
+def test_a_token_on_the_command_line_is_refused_naming_the_alternatives(world):
+    bogus = "atlas_" + "0" * 32 + "_never-a-real-secret"
+    done = subprocess.run([*ATLAS, "mcp", "--token", bogus], env=world.env, cwd=ROOT, capture_output=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and b"Traceback" not in done.stderr, done.stderr
+    for alternative in (b"--token-file", b"ATLAS_TOKEN_FILE", b"ATLAS_TOKEN", b"process list"):
+        assert alternative in done.stderr, done.stderr
+
+
+def test_stdio_reads_the_key_from_a_file_and_no_process_list_shows_it(world, tmp_path):
+    secret = world.key("a")
+    token_file = tmp_path / "token"
+    token_file.write_text(secret + "\n")
+    token_file.chmod(0o600)
+    params = StdioServerParameters(command=ATLAS[0], args=[*ATLAS[1:], "mcp", "--token-file", str(token_file)],
+                                   cwd=str(ROOT), env=world.env)  # no ATLAS_TOKEN: the file alone
+
+    async def scenario() -> None:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            error, listed = await call(session, "listEntities")
+            assert not error and [e["name"] for e in listed["entities"]] == ["contacts"]
+            assert _command_lines_holding(secret) == []  # the server is running and acting with the key
+            assert any(str(token_file) in line for line in _command_lines_holding("--token-file"))
+
+    anyio.run(scenario)
+
+
+@pytest.mark.parametrize("content,path_name,message", [
+    ("", "empty", b"exactly one token"), ("two tokens", "spaced", b"exactly one token"),
+    (None, "missing", b"cannot read the token file"), (None, "-", b"stdin carries the MCP protocol")])
+def test_a_bad_token_file_stops_stdio_at_start_with_a_message(world, tmp_path, content, path_name, message):
+    path = path_name if path_name == "-" else str(tmp_path / path_name)
+    if content is not None:
+        Path(path).write_text(content)
+    done = subprocess.run([*ATLAS, "mcp", "--token-file", path], env=world.env, cwd=ROOT, capture_output=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1 and message in done.stderr and b"Traceback" not in done.stderr, done.stderr
+
+
+def test_atlas_token_file_in_the_environment_is_read_like_the_flag(world, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("atlas_bogus\n")
+    done = subprocess.run([*ATLAS, "mcp"], env={**world.env, "ATLAS_TOKEN_FILE": str(token_file)}, cwd=ROOT,
+                          capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1 and b"no valid token" in done.stderr, done.stderr  # the file's token was tried
