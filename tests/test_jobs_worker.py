@@ -214,7 +214,9 @@ def test_a_job_whose_creator_lost_admin_rights_does_not_run(jobs):
 
 
 def test_an_api_key_enqueuing_is_recorded_beside_its_creator(jobs):
-    key = uuid.uuid4()
+    made = jobs.user("a", "admin").post("/api/v1/admin/api-keys", json={"name": "jobs", "role": "admin"})
+    assert made.status_code == 201, made.get_json()
+    key = uuid.UUID(made.get_json()["id"])  # a live key: the worker refuses a job whose key is gone
     job_id = enqueue(jobs, "a", api_key_id=key)
     assert run_one(jobs)
     entries = audit_actions(jobs, job_id)

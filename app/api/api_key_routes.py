@@ -3,6 +3,9 @@
 Admins and owners manage their org's keys (`apiKey` in the permission
 matrix); a key never acts above its creator's role, and minting one needs a
 person's session. Every change is audited in the transaction that makes it.
+Revoking a key also stops what it left behind (app/cascades.py): its queued or
+running jobs are canceled in the same transaction, then its pending invitations
+on the control plane.
 """
 from __future__ import annotations
 
@@ -11,12 +14,13 @@ from typing import Any
 from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
-from app import api_keys, audit
+from app import api_keys, audit, cascades
 from app.api import session_scope
 from app.bodies import body
 from app.bodies.requests import NewApiKey
 from app.errors import ForbiddenError, NotFoundError
 from app.permissions import people_only, require
+from app.placement.router import control_plane
 from app.serialize import value_json
 from app.validation import parse_uuid
 
@@ -60,7 +64,8 @@ def list_keys() -> ResponseReturnValue:
 @bp.delete("/api-keys/<key_id>")
 @require("apiKey", "delete")
 def revoke_key(key_id: str) -> ResponseReturnValue:
-    """Revoke at once: the key's next request is refused on every worker; 404 for another org's key."""
+    """Revoke at once: the key's next request is refused on every worker, its live jobs and pending
+    invitations are canceled (a revoked key's again: idempotent); 404 for another org's key."""
     ident = g.identity
     try:
         target = parse_uuid(key_id)
@@ -72,4 +77,8 @@ def revoke_key(key_id: str) -> ResponseReturnValue:
             raise NotFoundError("no API key with this id in this organization")
         audit.record(scope, action="api_key.revoke", entity="api_key", entity_id=row["id"],
                      changed_fields=("revoked_at",), detail={"name": row["name"]})
+        cascades.cancel_jobs(scope, reason="api_key.revoke", api_key_ids=[row["id"]])
+    # Invitations are control-plane rows; revoking the key again finishes this if it fails.
+    with control_plane(), session_scope() as scope:
+        cascades.cancel_invitations(scope, reason="api_key.revoke", api_key_ids=[row["id"]])
     return key_json(row)

@@ -113,6 +113,7 @@ def reject_invitation() -> ResponseReturnValue:
 @bp.post("/cancel-invitation")
 @on_control_plane
 @require("member", "create", refusal_code="YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION")
+@people_only
 def cancel_invitation() -> ResponseReturnValue:
     """Withdraw a pending invitation of the session's org (whoever may invite may withdraw)."""
     invitation_id = body(AcceptInvitation).invitationId

@@ -3,6 +3,14 @@
 Rules beyond the matrix: only an owner grants, changes or removes the owner
 role; an org never has zero owners; invitations are logged with their link
 at WARNING because no mail server is configured.
+
+Managing people needs a person (`people_only`): an API key may list members
+but not invite, change or remove anyone. A key acts for a machine; an
+invitation or a membership it created would outlive the key's revocation (an
+admin invitation to an address the key's holder controls is a new admin).
+Removing a member, or a member leaving, revokes their keys and cancels their
+live jobs and pending invitations; demoting one cancels their pending
+invitations to a role above the new one (app/cascades.py).
 """
 from __future__ import annotations
 
@@ -12,7 +20,7 @@ import uuid
 from flask import Blueprint, current_app, g, jsonify
 from flask.typing import ResponseReturnValue
 
-from app import audit, orgs, session_switch
+from app import audit, cascades, orgs, session_switch
 from app.api import get_db, session_scope
 from app.api.organizations import query_int
 from app.bodies import body
@@ -20,7 +28,7 @@ from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, Up
 from app.errors import BetterAuthError
 from app.idempotency import idempotent
 from app.permissions import login_required, member_required, people_only, require
-from app.placement.router import on_control_plane
+from app.placement.router import off_control_plane, on_control_plane
 
 log = logging.getLogger("atlas.invitations")
 
@@ -61,6 +69,7 @@ def list_members() -> ResponseReturnValue:
 @bp.post("/invite-member")
 @on_control_plane
 @require("member", "create", refusal_code="YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION")
+@people_only
 @idempotent()
 def invite_member() -> ResponseReturnValue:
     """Invite by email; `resend: true` renews a pending invitation (a new expiry, the link logged again)."""
@@ -127,6 +136,7 @@ def accept_invitation() -> ResponseReturnValue:
 @bp.post("/update-member-role")
 @on_control_plane
 @require("member", "update", refusal_code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER")
+@people_only
 def update_member_role() -> ResponseReturnValue:
     change = body(UpdateMemberRole)
     member_id, role = change.memberId, change.role
@@ -142,6 +152,8 @@ def update_member_role() -> ResponseReturnValue:
                       (role, ident.org_id, member_id))
         audit.record(scope, action="member.update_role", entity="member", entity_id=member_id,
                      changed_fields=("role",), detail={"from": target["role"], "to": role})
+        cascades.cancel_invitations(scope, reason="member.update_role", inviter_id=target["user_id"],
+                                    above_role=role)
         updated = orgs.find_member(scope, ident.org_id, member_id=member_id)
     return orgs.member_json(updated)
 
@@ -149,20 +161,26 @@ def update_member_role() -> ResponseReturnValue:
 @bp.post("/remove-member")
 @on_control_plane
 @require("member", "delete", refusal_code="YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER")
+@people_only
 def remove_member() -> ResponseReturnValue:
     key = body(RemoveMember).key()
     ident = g.identity
     member_id = as_uuid(key)
+    email = None if member_id else str(key).lower()
+    with session_scope() as scope:  # find_member locks the row: not a read-only transaction
+        leaving = orgs.find_member(scope, ident.org_id, member_id=member_id, email=email)["user_id"]
+    jobs = _live_jobs_of(leaving)  # one transaction at a time: an org's pool may hold a single connection
     with session_scope() as scope:
         owners = orgs.lock_owners(scope, ident.org_id)
-        target = orgs.find_member(scope, ident.org_id, member_id=member_id,
-                                  email=None if member_id else str(key).lower())
+        target = orgs.find_member(scope, ident.org_id, member_id=member_id, email=email)
         if target["role"] == "owner":
             _owner_only("YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER")
         orgs.keep_an_owner(owners, losing=target, code=ONLY_OWNER)
         scope.execute("DELETE FROM members WHERE org_id = %s AND id = %s", (ident.org_id, target["id"]))
         audit.record(scope, action="member.delete", entity="member", entity_id=target["id"],
                      detail={"userId": str(target["user_id"]), "role": target["role"]})
+        cascades.cancel_invitations(scope, reason="member.delete", inviter_id=target["user_id"])
+    _stop_work_of(target["user_id"], reason="member.delete", job_ids=jobs)
     return {"member": orgs.member_json(target)}
 
 
@@ -173,6 +191,7 @@ def remove_member() -> ResponseReturnValue:
 def leave() -> ResponseReturnValue:
     """Leave the session's org (the last owner cannot); the answer is the member that left, as in Better Auth."""
     ident = g.identity
+    jobs = _live_jobs_of(ident.user_id)
     with session_scope() as scope:
         owners = orgs.lock_owners(scope, ident.org_id)
         me = orgs.find_member(scope, ident.org_id, email=ident.email)
@@ -180,4 +199,19 @@ def leave() -> ResponseReturnValue:
         scope.execute("DELETE FROM members WHERE org_id = %s AND id = %s", (ident.org_id, me["id"]))
         audit.record(scope, action="member.leave", entity="member", entity_id=me["id"],
                      detail={"userId": str(ident.user_id), "role": me["role"]})
+        cascades.cancel_invitations(scope, reason="member.leave", inviter_id=ident.user_id)
+    _stop_work_of(ident.user_id, reason="member.leave", job_ids=jobs)
     return orgs.member_json(me)
+
+
+def _live_jobs_of(user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Read before the member goes: deleting the member clears their jobs' created_by."""
+    with off_control_plane(), session_scope(read_only=True) as scope:
+        return cascades.live_jobs_of(scope, user_id)
+
+
+def _stop_work_of(user_id: uuid.UUID, *, reason: str, job_ids: list[uuid.UUID]) -> None:
+    """After a member left: their keys and live jobs, where the org is placed (a second transaction)."""
+    with off_control_plane(), session_scope() as scope:
+        cascades.stop_members_work(scope, user_id=user_id, revoked_by=g.identity.user_id, reason=reason,
+                                   job_ids=job_ids)

@@ -68,8 +68,9 @@ def claim(db: Database, config: JobConfig, org_id: uuid.UUID, job_id: uuid.UUID,
     under its cap: (job, creator's role).
 
     A job whose lease expired after its last allowed attempt goes to the dead letter
-    instead; a job whose creator is no longer an admin or owner of the org fails
-    without running. Both are audited, and neither is returned.
+    instead; a job whose creator is no longer an admin or owner of the org, or whose
+    API key was revoked or expired, fails without running. Both are audited, and
+    neither is returned.
     """
     with db.transaction(org_id) as scope:
         scope.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, org_lock_key(org_id)))
@@ -101,12 +102,33 @@ def claim(db: Database, config: JobConfig, org_id: uuid.UUID, job_id: uuid.UUID,
             _record(scope, "job.dead", row, outcome="error")
             return None
         role = _creator_role(scope, row)
-        if role not in ENQUEUERS:
-            _finish(scope, row, owner=owner, status="dead",
-                    error="its creator is no longer an admin or owner of the organization")
-            _record(scope, "job.refused", row, outcome="refused")
+        refusal = key_refusal(scope, row) if role in ENQUEUERS else (
+            "its creator is no longer an admin or owner of the organization")
+        if refusal is not None:
+            _finish(scope, row, owner=owner, status="dead", error=refusal)
+            _record(scope, "job.refused", row, outcome="refused", detail={"reason": refusal})
             return None
     return row, str(role)
+
+
+def key_refusal(scope: Scope, job: Row) -> str | None:
+    """Why the API key that enqueued `job` may no longer act (revoked, expired, gone), or None.
+
+    Checked at every claim, in the claiming transaction: a job runs with its key's authority, so a key
+    revoked between enqueue and run (or between two runs of a schedule) stops it even if the revocation's
+    cascade (app/cascades.py) has not reached it.
+    """
+    if job["api_key_id"] is None:
+        return None
+    key = scope.fetch_one("SELECT revoked_at IS NOT NULL AS revoked, expires_at <= now() AS expired"
+                          " FROM api_keys WHERE org_id = %s AND id = %s", (job["org_id"], job["api_key_id"]))
+    if key is None:
+        return "the API key that enqueued it no longer exists"
+    if key["revoked"]:
+        return "the API key that enqueued it was revoked"
+    if key["expired"]:
+        return "the API key that enqueued it expired"
+    return None
 
 
 def renew(db: Database, config: JobConfig, job: Row, *, owner: str, progress: tuple[int, int | None, str] | None

@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from app import audit
 from app.db import Database, Row, Scope
-from app.errors import JobStateError, NotFoundError, ValidationError
+from app.errors import JobStateError, NotFoundError, UnauthorizedError, ValidationError
 from app.jobs import schedule as cron
 from app.jobs.config import JobConfig
 from app.jobs.kinds import KINDS
@@ -56,6 +56,8 @@ def enqueue(db: Database, config: JobConfig, *, org_id: object, user_id: object,
     schedule = cron.check(schedule) if schedule is not None else None
     run_after = cron.next_run(schedule) if schedule is not None else None
     with db.transaction(org_id, user_id=user_id) as scope:
+        if api_key_id is not None:
+            _hold_live_key(scope, api_key_id)
         row = scope.fetch_one(sql.SQL(
             "INSERT INTO jobs (org_id, kind, payload, schedule, run_after, max_attempts, created_by, api_key_id)"
             " VALUES (%(org)s, %(kind)s, %(payload)s, %(schedule)s, coalesce(%(run_after)s, now()),"
@@ -95,7 +97,8 @@ def cancel(db: Database, org_id: object, raw_id: object, *, user_id: object) -> 
 
 
 def retry(db: Database, org_id: object, raw_id: object, *, user_id: object) -> Row:
-    """A dead or canceled job is queued again now, with its attempts counted from zero."""
+    """A dead or canceled job is queued again now, with its attempts counted from zero; not one whose API key
+    was revoked or expired (it would act with an authority that ended: enqueue it again instead)."""
     return _change(db, org_id, raw_id, user_id=user_id, action="job.retry", allowed=("dead", "canceled"),
                    assignments=sql.SQL("status = 'queued', attempts = 0, run_after = now(), finished_at = NULL,"
                                        " last_error = NULL, progress_done = 0, progress_total = NULL,"
@@ -153,11 +156,33 @@ def _change(db: Database, org_id: object, raw_id: object, *, user_id: object, ac
         if current["status"] not in allowed:
             raise JobStateError(f"job {ident} is {current['status']}; only a job that is "
                                 f"{' or '.join(allowed)} can be {'canceled' if action == 'job.cancel' else 'retried'}")
+        if action == "job.retry" and current["api_key_id"] is not None and not _key_is_live(scope, current):
+            raise JobStateError(f"job {ident} was enqueued with an API key that is revoked or expired, so it "
+                                "cannot be retried: enqueue it again with a live key or a session")
         row = scope.fetch_one(sql.SQL("UPDATE jobs SET {}, updated_at = now() WHERE org_id = %s AND id = %s"
                                       " RETURNING {}").format(assignments, COLUMNS), (scope.org_id, ident))
         assert row is not None
         _audit(scope, action, row, None, previous=current["status"])
     return row
+
+
+def _hold_live_key(scope: Scope, api_key_id: object) -> None:
+    """Lock the enqueuing key against revocation until this transaction ends, or refuse a revoked one.
+
+    Revoking takes the key row's lock and then cancels the key's jobs (app/cascades.py): either it waits
+    for this enqueue and then sees the new job, or this enqueue waits for it and sees the revocation.
+    """
+    live = scope.fetch_value(
+        "SELECT true FROM api_keys WHERE org_id = %s AND id = %s AND revoked_at IS NULL"
+        " AND (expires_at IS NULL OR expires_at > now()) FOR SHARE", (scope.org_id, api_key_id))
+    if not live:
+        raise UnauthorizedError("this API key is not valid: it was revoked or expired while the job was enqueued")
+
+
+def _key_is_live(scope: Scope, job: Row) -> bool:
+    return scope.fetch_value(
+        "SELECT true FROM api_keys WHERE org_id = %s AND id = %s AND revoked_at IS NULL"
+        " AND (expires_at IS NULL OR expires_at > now())", (scope.org_id, job["api_key_id"])) is True
 
 
 def _audit(scope: Scope, action: str, row: Row, actor: object, *, previous: str | None = None) -> None:

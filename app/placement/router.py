@@ -57,6 +57,20 @@ def control_plane() -> Iterator[None]:
         _control.reset(token)
 
 
+@contextmanager
+def off_control_plane() -> Iterator[None]:
+    """Inside a control-plane view, org transactions go to the org's own database again.
+
+    For what a control-plane change causes in placed tables (removing a member revokes their
+    API keys and cancels their jobs, app/cascades.py).
+    """
+    token = _control.set(False)
+    try:
+        yield
+    finally:
+        _control.reset(token)
+
+
 def on_control_plane(view: F) -> F:
     """A view whose org transactions are control-plane work (organizations, members, invitations)."""
     @functools.wraps(view)
