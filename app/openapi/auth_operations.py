@@ -84,6 +84,6 @@ AUTH_OPERATIONS: dict[tuple[str, str], Op] = {
         body=r.AcceptInvitation,
         response=obj(invitation=ref("Invitation"), member={"type": "object", "nullable": True})),
     ("POST", "/api/auth/organization/cancel-invitation"): Op(
-        summary="Withdraw a pending invitation of the session's org", access="member:create",
+        summary="Withdraw a pending invitation of the session's org (a person's session only)", access="member:create",
         tag="invitations", body=r.AcceptInvitation, response=ref("Invitation")),
 }

@@ -59,18 +59,21 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         response=obj(("members", "total"), members={"type": "array", "items": ref("Member")},
                      total={"type": "integer"})),
     ("POST", "/api/auth/organization/invite-member"): Op(
-        "Invite by email (the link is logged: no mail server)", "member:create", "members",
+        "Invite by email (the link is logged: no mail server); a person's session only, not an API key", "member:create", "members",
         r.InviteMember, ref("Invitation"), idempotent=True),
     ("POST", "/api/auth/organization/accept-invitation"): Op(
         "Join the invitation's org; it becomes active (a fresh token, see set-active)", "login", "members",
         r.AcceptInvitation, obj(invitation=ref("Invitation"), member=ref("Member"))),
     ("POST", "/api/auth/organization/update-member-role"): Op(
-        "Change a member's role (an org keeps at least one owner)", "member:update", "members",
+        "Change a member's role (an org keeps at least one owner; a person's session only); a demotion cancels the "
+        "member's pending invitations above the new role", "member:update", "members",
         r.UpdateMemberRole, ref("Member")),
     ("POST", "/api/auth/organization/remove-member"): Op(
-        "Remove a member by id or email (not the last owner)", "member:delete", "members", r.RemoveMember, _MEMBER),
+        "Remove a member by id or email (not the last owner; a person's session only); revokes their API keys, "
+        "cancels their live jobs and pending invitations", "member:delete", "members", r.RemoveMember, _MEMBER),
     ("POST", "/api/auth/organization/leave"): Op(
-        "Leave the session's org (not the last owner); the member that left", "member", "members",
+        "Leave the session's org (not the last owner); the member that left; their API keys, live jobs and "
+        "pending invitations end with it", "member", "members",
         response=ref("Member")),
     ("GET", "/api/v1/conversations"): Op(
         "The org's conversations, most recently active first", "conversation:read", "conversations",
@@ -185,7 +188,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "The org's API keys, revoked ones included (never a secret)", "apiKey:read", "admin",
         response=obj(("data",), data={"type": "array", "items": ref("ApiKey")})),
     ("DELETE", "/api/v1/admin/api-keys/{key_id}"): Op(
-        "Revoke an API key at once (idempotent)", "apiKey:delete", "admin", response=ref("ApiKey")),
+        "Revoke an API key at once (idempotent); cancels the jobs it enqueued that are queued or running and "
+        "the invitations it sent that are pending", "apiKey:delete", "admin", response=ref("ApiKey")),
     ("GET", "/api/v1/settings"): Op(
         "The org's settings: agent query limits, effective values and platform bounds", "settings:read",
         "settings", response=ref("OrgSettings")),
