@@ -240,6 +240,25 @@ def test_revoking_a_key_cancels_its_recurring_job_and_it_stores_no_new_result(ac
     assert "API key" in r.get_json()["message"] and job_row(acme, uuid.UUID(job["id"]))["status"] == "canceled"
 
 
+def test_a_key_revoked_while_its_scheduled_query_runs_leaves_no_result(acme, monkeypatch):
+    """The revocation lands between the query and keeping its result: the canceled job keeps nothing."""
+    key, _, job = _key_job(acme)
+    _due_now(acme, job["id"])
+    queries = services(acme.app).queries
+    real_run = queries.run
+
+    def run_then_revoke(caller, sql_text, *args, **kwargs):  # type: ignore[no-untyped-def]
+        answer = real_run(caller, sql_text, *args, **kwargs)  # the real query, through the gateway
+        r = acme.user("a", "owner").delete(f"{KEYS}/{key['id']}")
+        assert r.status_code == 200, r.get_json()
+        return answer
+
+    monkeypatch.setattr(queries, "run", run_then_revoke)
+    assert run_one(acme)
+    assert _results(acme, job["id"]) == 0
+    assert job_row(acme, uuid.UUID(job["id"]))["status"] == "canceled"
+
+
 @pytest.mark.parametrize("ended", [
     "UPDATE api_keys SET revoked_at = now() WHERE id = %s",
     "UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = %s",

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from app import audit
 from app.db import Scope
-from app.errors import SqlInvalidError, SqlRejectedError, ValidationError
+from app.errors import JobStoppedError, SqlInvalidError, SqlRejectedError, ValidationError
 from app.jobs.context import JobContext
 from app.query_service import Caller
 from app.semantic import profile as prof
@@ -95,6 +95,11 @@ def run_scheduled_query(ctx: JobContext) -> dict[str, Any]:
     ctx.progress(0, 1, "running")
     result = ctx.services.queries.run(caller, ctx.payload["sql"])
     with ctx.services.db.transaction(ctx.org_id, user_id=ctx.actor_user_id) as scope:
+        # Kept only if the job is still running: one canceled meanwhile (its key revoked, say) stores
+        # nothing. FOR SHARE makes a concurrent cancel wait for this result or be seen by it.
+        if scope.fetch_value("SELECT status FROM jobs WHERE org_id = %s AND id = %s FOR SHARE",
+                             (ctx.org_id, ctx.job["id"])) != "running":
+            raise JobStoppedError(f"job {ctx.job['id']} was canceled while its query ran: its result is not kept")
         kept = scope.fetch_value(
             "INSERT INTO job_results (org_id, job_id, expires_at, result)"
             " VALUES (%s, %s, now() + make_interval(secs => %s), %s) RETURNING id",
