@@ -11,6 +11,7 @@ on an in-process worker with the same services (tests/support/jobs.py).
 """
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ import pytest
 
 from app.errors import UnauthorizedError
 from app.jobs import store
+from app.migrate import SQL_DIR, migrate
 from app.state import services
 from tests.support import databases, rows
 from tests.support.api import ApiUser, TwoOrgs, invite_and_join, sign_up
@@ -382,3 +384,30 @@ def test_removing_a_member_of_an_org_on_a_dedicated_database_revokes_their_keys_
         assert _rows(dedicated.admin_url, "SELECT revoked_at IS NOT NULL AS revoked FROM api_keys WHERE id = %s",
                      (key["id"],)) == [{"revoked": True}]
         assert invitation(world, alt["id"])["status"] == "canceled"
+
+
+def test_the_migration_finds_the_pending_invitations_keys_sent_from_the_audit_trail(empty_db, tmp_path):
+    """sql/108 backfills invitations.api_key_id from the audit entries that name a key, pending ones only."""
+    sql_dir = tmp_path / "sql"
+    sql_dir.mkdir()
+    for path in SQL_DIR.glob("*.sql"):
+        if path.name < "108":
+            shutil.copy(path, sql_dir)
+    migrate(empty_db.admin_url, roles=empty_db.roles, sql_dir=sql_dir)
+    org, user, key = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    by_key, by_key_accepted, by_person = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(empty_db.admin_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO organizations (id, name, slug) VALUES (%s, 'Acme', 'acme')", (org,))
+        conn.execute("INSERT INTO users (id, email, name, password_hash) VALUES (%s, 'a@acme.test', 'A', 'x')",
+                     (user,))
+        for ident, status, key_id in ((by_key, "pending", key), (by_key_accepted, "accepted", key),
+                                      (by_person, "pending", None)):
+            conn.execute("INSERT INTO invitations (org_id, id, email, role, status, inviter_id)"
+                         " VALUES (%s, %s, %s, 'admin', %s, %s)", (org, ident, f"{ident.hex[:8]}@x.test", status, user))
+            conn.execute("INSERT INTO audit_log (org_id, actor_user_id, api_key_id, action, entity, entity_id)"
+                         " VALUES (%s, %s, %s, 'invitation.create', 'invitation', %s)", (org, user, key_id, str(ident)))
+    shutil.copy(SQL_DIR / "108_key_cascades.sql", sql_dir)
+    assert migrate(empty_db.admin_url, roles=empty_db.roles, sql_dir=sql_dir) == ["108_key_cascades.sql"]
+    with psycopg.connect(empty_db.admin_url) as conn:
+        found = dict(conn.execute("SELECT id, api_key_id FROM invitations").fetchall())
+    assert found == {by_key: key, by_key_accepted: None, by_person: None}
