@@ -4,7 +4,8 @@ First run: the database of the order of choice (`--expect-path` names the one it
 seeded, the API on :8000; a member of Acme signs in, lists contacts, and gets 404 for a Globex contact;
 an Acme admin queues a job and the demo's worker runs it; Acme's connection to the sample warehouse tests
 ok and answers a query, an admin adds, tests and deletes another, and the reproductions of issue 24
-(Atlas's own role, a maintenance database, Atlas's own database) are refused; Globex sees none of it.
+(Atlas's own role, a maintenance database, Atlas's own database; a key inviting an admin, a revoked key's
+recurring job, a schedule naming 30 February) are refused; Globex sees none of it.
 Stopping the demo leaves none of its processes.
 Then the demo and its kept cluster are stopped, and the second run must find the first run's data (no
 new seeding, the same contacts). `make test` runs it under scripts/without_postgres.sh to prove the
@@ -138,6 +139,29 @@ def a_connection_works(run: int) -> None:
     assert status == 404, f"Globex reading Acme's connection: {status} {theirs}"
 
 
+def a_revoked_key_leaves_nothing(run: int) -> None:
+    """Issue 24 items 5, 6, 9 on the demo: a key may not invite (an admin invitation would outlive it), its
+    recurring job is canceled with it, and a schedule naming 30 February is a 400, not a 500."""
+    admin, owner = sign_in("admin@acme.test"), sign_in("owner@acme.test")
+    status, key = call("POST", "/api/v1/admin/api-keys", token=admin, body={"name": f"leaked {run}", "role": "admin"})
+    assert status == 201, f"minting a key: {status} {key}"
+    status, refused = call("POST", "/api/auth/organization/invite-member", token=key["key"],
+                           body={"email": f"mallory-{run}@evil.example", "role": "admin"})
+    assert status == 403 and refused.get("code") == "API_KEY_NOT_ALLOWED", f"a key inviting: {status} {refused}"
+    status, job = call("POST", "/api/v1/jobs", token=key["key"], body={
+        "kind": "scheduled_query", "payload": {"sql": "SELECT 1"}, "schedule": "* * * * *"})
+    assert status == 201, f"a key's scheduled query: {status} {job}"
+    status, revoked = call("DELETE", f"/api/v1/admin/api-keys/{key['id']}", token=owner)
+    assert status == 200 and revoked["revokedAt"], f"revoking: {status} {revoked}"
+    status, job = call("GET", f"/api/v1/jobs/{job['id']}", token=admin)
+    assert status == 200 and job["status"] == "canceled", f"the revoked key's job: {status} {job}"
+    status, invitations = call("GET", "/api/auth/organization/list-invitations", token=owner)
+    assert status == 200 and not any(i["email"].startswith("mallory") for i in invitations), invitations
+    status, refused = call("POST", "/api/v1/jobs", token=admin, body={
+        "kind": "scheduled_query", "payload": {"sql": "SELECT 1"}, "schedule": "0 0 30 2 *"})
+    assert status == 400 and "schedule" in refused.get("fields", {}), f"30 February: {status} {refused}"
+
+
 def what_acme_sees() -> list[str]:
     acme, globex = sign_in("member@acme.test"), sign_in("member@globex.test")
     status, page = call("GET", "/api/v1/contacts?limit=100", token=acme)
@@ -164,13 +188,15 @@ def main() -> int:
             seen = what_acme_sees()
             a_job_runs()
             a_connection_works(run)
+            a_revoked_key_leaves_nothing(run)
         finally:
             stop_demo(demo)
             subprocess.run([sys.executable, "scripts/demo_database.py", "--stop"], cwd=ROOT, check=True)
         output = (logs / f"run{run}.log").read_text()
         runs.append((seen, output))
         print(f"make demo run {run}: served in {served_s:.1f} s; Acme sees {len(seen)} contacts, "
-              "Globex's contact answers 404, its worker ran a job, its warehouse connection answers", flush=True)
+              "Globex's contact answers 404, its worker ran a job, its warehouse connection answers, "
+              "a revoked key left no job or invitation", flush=True)
     (first, out1), (second, out2) = runs
     if args.expect_path:
         for output in (out1, out2):
