@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from app.errors import UnauthorizedError
-from app.jobs import store
+from app.jobs import queue, store
 from app.migrate import SQL_DIR, migrate
 from app.state import services
 from tests.support import databases, rows
@@ -277,6 +277,16 @@ def test_the_worker_refuses_a_job_whose_key_ended_after_it_was_enqueued(acme, en
     entry = audit_actions(acme, job["id"])[-1]
     assert (entry["action"], entry["outcome"]) == ("job.refused", "refused")
     assert _results(acme, job["id"]) == 0
+
+
+def test_a_job_an_owners_admin_key_enqueued_runs_as_admin(acme):
+    """As in a request, a key acts with the lower of its own role and its creator's; its job too."""
+    key = new_key(acme.user("a", "owner"), role="admin")
+    r = as_key(acme, key["key"]).post(JOBS, json={"kind": "reprofile"})
+    assert r.status_code == 201, r.get_json()
+    claimed = queue.claim(services(acme.app).db, job_config(acme), acme.org_a, uuid.UUID(r.get_json()["id"]),
+                          owner="test-claim")
+    assert claimed is not None and claimed[1] == "admin"
 
 
 def test_an_enqueue_racing_a_revocation_either_lands_before_it_and_is_canceled_or_is_refused(acme):

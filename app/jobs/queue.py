@@ -24,6 +24,7 @@ from app.db import Database, Row, Scope
 from app.jobs import schedule as cron
 from app.jobs.config import JobConfig
 from app.jobs.store import COLUMNS
+from app.roles import ROLES
 
 log = logging.getLogger("atlas.jobs")
 
@@ -65,7 +66,7 @@ class Finder:
 def claim(db: Database, config: JobConfig, org_id: uuid.UUID, job_id: uuid.UUID, *,
           owner: str) -> tuple[Row, str] | None:
     """Lease the job (or, if another worker took it, the org's next due one) for `owner` if the org is
-    under its cap: (job, creator's role).
+    under its cap: (job, the role it runs with: its creator's, or its API key's when that is lower).
 
     A job whose lease expired after its last allowed attempt goes to the dead letter
     instead; a job whose creator is no longer an admin or owner of the org, or whose
@@ -102,33 +103,35 @@ def claim(db: Database, config: JobConfig, org_id: uuid.UUID, job_id: uuid.UUID,
             _record(scope, "job.dead", row, outcome="error")
             return None
         role = _creator_role(scope, row)
-        refusal = key_refusal(scope, row) if role in ENQUEUERS else (
-            "its creator is no longer an admin or owner of the organization")
+        refusal, key_role = key_standing(scope, row) if role in ENQUEUERS else (
+            "its creator is no longer an admin or owner of the organization", None)
         if refusal is not None:
             _finish(scope, row, owner=owner, status="dead", error=refusal)
             _record(scope, "job.refused", row, outcome="refused", detail={"reason": refusal})
             return None
+    if key_role is not None and ROLES.index(key_role) < ROLES.index(str(role)):
+        role = key_role  # as in a request: the lower of the key's role and its creator's
     return row, str(role)
 
 
-def key_refusal(scope: Scope, job: Row) -> str | None:
-    """Why the API key that enqueued `job` may no longer act (revoked, expired, gone), or None.
+def key_standing(scope: Scope, job: Row) -> tuple[str | None, str | None]:
+    """(Why the API key that enqueued `job` may no longer act: revoked, expired, gone; the key's role).
 
-    Checked at every claim, in the claiming transaction: a job runs with its key's authority, so a key
-    revoked between enqueue and run (or between two runs of a schedule) stops it even if the revocation's
-    cascade (app/cascades.py) has not reached it.
+    (None, None) for a job no key enqueued. Checked at every claim, in the claiming transaction: a job runs
+    with its key's authority, so a key revoked between enqueue and run (or between two runs of a schedule)
+    stops it even if the revocation's cascade (app/cascades.py) has not reached it.
     """
     if job["api_key_id"] is None:
-        return None
-    key = scope.fetch_one("SELECT revoked_at IS NOT NULL AS revoked, expires_at <= now() AS expired"
+        return None, None
+    key = scope.fetch_one("SELECT role, revoked_at IS NOT NULL AS revoked, expires_at <= now() AS expired"
                           " FROM api_keys WHERE org_id = %s AND id = %s", (job["org_id"], job["api_key_id"]))
     if key is None:
-        return "the API key that enqueued it no longer exists"
+        return "the API key that enqueued it no longer exists", None
     if key["revoked"]:
-        return "the API key that enqueued it was revoked"
+        return "the API key that enqueued it was revoked", key["role"]
     if key["expired"]:
-        return "the API key that enqueued it expired"
-    return None
+        return "the API key that enqueued it expired", key["role"]
+    return None, key["role"]
 
 
 def renew(db: Database, config: JobConfig, job: Row, *, owner: str, progress: tuple[int, int | None, str] | None
