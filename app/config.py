@@ -116,6 +116,8 @@ class Settings:
     # Signs list cursors (app/paging.py). Unset: a random key per Settings, i.e. per `atlas serve`
     # (its workers fork from it and share it), so cursors last until a restart.
     cursor_secret: str = field(default="", repr=False)
+    # The analytics agent's model server key (app/agent/config.py): a secret, never in a repr or a log.
+    agent_api_key: str = field(default="", repr=False)
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -263,4 +265,15 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_JOB_BACKOFF_MAX_S", "job_backoff_max_s", float),
     EnvVariable("ATLAS_JOB_MAX_RUNNING_PER_ORG", "job_max_running_per_org", int),
     EnvVariable("ATLAS_JOB_RESULT_TTL_S", "job_result_ttl_s", float),
+    # The analytics agent (app/agent/config.py, docs/agent.md).
+    EnvVariable("ATLAS_AGENT_BASE_URL", "agent_base_url"),
+    EnvVariable("ATLAS_AGENT_MODEL", "agent_model"),
+    EnvVariable("ATLAS_AGENT_API_KEY", "agent_api_key"),
+    EnvVariable("ATLAS_AGENT_MAX_STEPS", "agent_max_steps", int),
+    EnvVariable("ATLAS_AGENT_TIME_BUDGET_S", "agent_time_budget_s", float),
+    EnvVariable("ATLAS_AGENT_TOKENS_PER_DAY", "agent_tokens_per_day", int),
+    EnvVariable("ATLAS_AGENT_MAX_ASKS_PER_ORG", "agent_max_asks_per_org", int),
+    EnvVariable("ATLAS_AGENT_ASKS_PER_WORKER", "agent_asks_per_worker", int),
+    EnvVariable("ATLAS_AGENT_ANSWER_ROWS", "agent_answer_rows", int),
+    EnvVariable("ATLAS_AGENT_MAX_COMPLETION_TOKENS", "agent_max_completion_tokens", int),
 )

@@ -303,3 +303,30 @@ class JobStoppedError(AtlasError):
     report or heartbeat and writes nothing more."""
 
     code = "job_stopped"
+
+
+class AgentNotConfiguredError(AtlasError):
+    """Ask needs a model server: ATLAS_AGENT_BASE_URL and ATLAS_AGENT_MODEL are not set (SQL mode still works)."""
+
+    status = 409
+    code = "agent_not_configured"
+
+
+class AgentBudgetSpentError(RateLimitedError):
+    """The org spent its daily agent token budget (ATLAS_AGENT_TOKENS_PER_DAY); it renews at 00:00 UTC."""
+
+    code = "agent_budget_spent"
+
+
+class TooManyConcurrentAsksError(RateLimitedError):
+    """The org (ATLAS_AGENT_MAX_ASKS_PER_ORG) or this worker (ATLAS_AGENT_ASKS_PER_WORKER) already answers its
+    limit of questions: refused at once, never queued."""
+
+    code = "too_many_concurrent_asks"
+
+
+class AgentProviderError(AtlasError):
+    """The model server failed or answered something unusable; the message names its address, never its key."""
+
+    status = 502
+    code = "agent_provider_error"

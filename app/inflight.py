@@ -62,10 +62,12 @@ def slot_key(org_id: uuid.UUID, slot: int) -> int:
 class InflightLimiter:
     """Per-org slots as advisory locks on one connection per process, plus a per-process thread cap."""
 
-    def __init__(self, conninfo: str, *, process_threads: int, connect_timeout_s: float = 5.0) -> None:
+    def __init__(self, conninfo: str, *, process_threads: int, connect_timeout_s: float = 5.0,
+                 keyspace: int = KEYSPACE) -> None:
         if process_threads < 1:
             raise ValueError("process_threads must be at least 1")
         self.process_threads = process_threads
+        self.keyspace = keyspace  # another limiter (the agent's questions) counts in a key space of its own
         self._conninfo = conninfo
         self._connect_timeout_s = connect_timeout_s
         self._threads = threading.BoundedSemaphore(process_threads)
@@ -86,9 +88,7 @@ class InflightLimiter:
         number, generation = self._acquire(org, limit)
         try:
             if not self._threads.acquire(blocking=False):
-                raise AgentCapacityError(
-                    f"this worker already runs {self.process_threads} agent queries"
-                    " (ATLAS_AGENT_THREADS_PER_WORKER); retry shortly")
+                raise self.process_refusal()
             try:
                 yield number
             finally:
@@ -120,9 +120,18 @@ class InflightLimiter:
             if number is not None:
                 self._held.add((org, number))
                 return number, self._generation
-        raise TooManyConcurrentQueriesError(
+        raise self.org_refusal(limit)
+
+    def org_refusal(self, limit: int) -> Exception:
+        """The error when the org's slots are all taken (a subclass names its own setting)."""
+        return TooManyConcurrentQueriesError(
             f"this organization already runs {limit} agent queries at once (setting queryMaxInFlight);"
             " retry when one finishes", retry_after_s=random.randint(*RETRY_AFTER_S))
+
+    def process_refusal(self) -> Exception:
+        """The error when this process's share of threads is busy."""
+        return AgentCapacityError(f"this worker already runs {self.process_threads} agent queries"
+                                  " (ATLAS_AGENT_THREADS_PER_WORKER); retry shortly")
 
     def _try_slots(self, conn: psycopg.Connection, org: uuid.UUID, limit: int) -> int | None:
         """Under the lock: the first of the org's slots this process can lock, or None."""
@@ -130,7 +139,7 @@ class InflightLimiter:
             if (org, number) in self._held:
                 continue
             # Locks only in the session the connection opened: one a pooler swapped in would keep it forever.
-            row = conn.execute(_TRY_LOCK, (self._pid, KEYSPACE, slot_key(org, number))).fetchone()
+            row = conn.execute(_TRY_LOCK, (self._pid, self.keyspace, slot_key(org, number))).fetchone()
             assert row is not None
             if row[0] != self._pid:
                 self._drop_connection()
@@ -149,7 +158,7 @@ class InflightLimiter:
                 return  # the connection died: the lock went with it
             self._held.discard((org, number))
             try:
-                row = self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (KEYSPACE, slot_key(org, number))
+                row = self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (self.keyspace, slot_key(org, number))
                                          ).fetchone()
             except psycopg.Error:
                 log.warning("could not release an in-flight slot; dropping the connection (and its locks)")

@@ -57,6 +57,32 @@ ORG_REQUESTS = Counter("atlas_org_http_requests", "Requests by org id, route and
 ORG_REFUSALS = Counter("atlas_org_refusals", "Refusals by org id and error code (METRICS_ORG_LABELS only)",
                        ("org_id", "reason"), registry=REGISTRY)
 
+# The analytics agent (app/agent), platform-wide: per-org figures are in agent_usage and its endpoints.
+AGENT_ASKS = Counter("atlas_agent_asks", "Questions the agent finished, by outcome (answered or a stable code)",
+                     ("outcome",), registry=REGISTRY)
+AGENT_ASK_DURATION = Histogram("atlas_agent_ask_duration_seconds", "Time to finish a question",
+                               buckets=LATENCY_BUCKETS_S + (60.0, 120.0), registry=REGISTRY)
+AGENT_TOKENS = Counter("atlas_agent_tokens", "Model tokens the agent spent, by kind (prompt, completion)",
+                       ("kind",), registry=REGISTRY)
+AGENT_TOOL_CALLS = Counter("atlas_agent_tool_calls", "Tool calls the agent made, by tool and outcome (ok, refused)",
+                           ("tool", "outcome"), registry=REGISTRY)
+
+
+def agent_ask_finished(outcome: str, *, seconds: float) -> None:
+    """One question finished; `outcome` is "answered" or an error code (a bounded set)."""
+    AGENT_ASKS.labels(outcome).inc()
+    AGENT_ASK_DURATION.observe(seconds)
+
+
+def agent_tokens(prompt: int, completion: int) -> None:
+    AGENT_TOKENS.labels("prompt").inc(prompt)
+    AGENT_TOKENS.labels("completion").inc(completion)
+
+
+def agent_tool_call(tool: str, outcome: str) -> None:
+    """`tool`: one of the MCP tools' names or "unknown" (never a model's text)."""
+    AGENT_TOOL_CALLS.labels(tool, outcome).inc()
+
 
 def refused(reason: str) -> None:
     """Count one refusal by its stable error code (a bounded set: never put ids or text here)."""

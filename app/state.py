@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, current_app
 
@@ -34,6 +34,9 @@ from app.readiness import Readiness, readiness_timeout_s
 from app.redis_cache import RedisCache
 from app.semantic import SemanticLayer
 from app.signin_throttle import SignInThrottle, ThrottlePolicy
+
+if TYPE_CHECKING:  # app.agent imports views' helpers, which import this module
+    from app.agent import Agent
 
 KEY = "atlas"  # the one app.extensions key Atlas uses
 
@@ -59,10 +62,12 @@ class AtlasServices:
     readiness: Readiness  # GET /readyz
     pool_gauges: Sampler  # pool totals for GET /metrics
     trusted_origins: frozenset[str]  # cookie-authenticated writes and CORS (app/origins.py)
+    agent: Agent  # the analytics agent: model client, ask slots, budgets (app/agent)
 
     def close(self) -> None:
         """Release everything, in the reverse order of building."""
         self.pool_gauges.close()
+        self.agent.close()
         self.platform_db.close()
         self.queries.close()
         self.inflight.close()
@@ -103,6 +108,8 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
                            timeout_s=settings.pool_timeout_s).open(wait=False)
     throttle = SignInThrottle(db, throttle_policy)
 
+    from app.agent import Agent
+
     readiness = Readiness(database_url=settings.app_database_url,
                           redis_client=cache.client if isinstance(cache, RedisCache) else None,
                           timeout_s=readiness_timeout)
@@ -112,7 +119,7 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
         limiter=limiter,
         inflight=inflight, semantic=semantic, connections=connections, queries=queries, platform_db=platform_db,
         sign_in_throttle=throttle, readiness=readiness, pool_gauges=Sampler(pools, placed),
-        trusted_origins=trusted_origins(config),
+        trusted_origins=trusted_origins(config), agent=Agent(config, settings, db=db),
     )
 
 

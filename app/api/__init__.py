@@ -30,6 +30,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.console",  # the web console at / (pages only; it speaks this API like any client)
     "app.api.api_key_routes",
     "app.api.jobs_routes",
+    "app.api.agent_routes",
 )
 
 

@@ -151,6 +151,12 @@ class NewConversation(Strict):
     title: Annotated[str, Text(max_len=300, strip=False)] | None = None
 
 
+class AskQuestion(Strict):
+    """POST /api/v1/conversations/<id>/ask: a question in plain language for the analytics agent."""
+
+    question: Annotated[str, Text(max_len=4000, null=REQUIRED)]
+
+
 class NewMessage(Strict):
     role: Annotated[str, Choice(options=("user", "assistant"))] | None = None  # null: user
     content: Annotated[str, Text(max_len=200_000, strip=False, null=REQUIRED)]

@@ -20,17 +20,15 @@ from flask import Flask, Response, g
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent
 
-from app import api_errors, identity, permissions
+from app import api_errors, identity
 from app.errors import UnauthorizedError
 from app.identity import Identity
-from app.mcp.guard import refuse_foreign_arguments
-from app.permissions import Access
+from app.mcp.work import call_as
 from app.state import services
 
 log = logging.getLogger("atlas.mcp")
 
 TokenOf = Callable[[Context], "str | None"]
-Work = Callable[[Identity], Mapping[str, Any]]
 
 
 def bearer(header: str | None) -> str | None:
@@ -55,17 +53,15 @@ def authenticate(app: Flask, token: str | None) -> Identity:
     return ident
 
 
-def run_tool(app: Flask, ctx: Context, *, tool: str, access: Access, token_of: TokenOf, work: Work,
-             takes: frozenset[str] = frozenset()) -> CallToolResult:
-    """Authenticate, admit, guard the arguments, work; the answer as a tool result, a refusal as a tool error."""
+def run_tool(app: Flask, ctx: Context, *, tool: str, token_of: TokenOf,
+             arguments: Mapping[str, Any]) -> CallToolResult:
+    """Authenticate, then admit, guard and work (app/mcp/work.py); a refusal as a tool error."""
     with app.app_context():
         g.request_id, g.identity = f"mcp-{uuid.uuid4().hex}", None
         try:
             ident = authenticate(app, token_of(ctx))
             g.identity = ident
-            permissions.admit(ident, access)  # 403 no_active_organization without an org, forbidden by role
-            refuse_foreign_arguments(services(app).db, ident, tool, _raw_arguments(ctx), takes=takes)
-            return _answer(dict(work(ident)))
+            return _answer(call_as(app, ident, tool, arguments, raw=_raw_arguments(ctx)))
         except Exception as exc:  # every failure becomes the HTTP API's error body, never a traceback
             return _error(exc)
 

@@ -18,17 +18,11 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from app import metrics
-from app.api.query_routes import caller_of
-from app.api.semantic_routes import entity_json
-from app.identity import Identity
 from app.mcp.calls import TokenOf, authenticate, error_answer, run_tool
-from app.permissions import Access, admit
+from app.mcp.work import SEMANTIC_READ
+from app.permissions import admit
 from app.state import services
 
-# The access each tool declares, as the matching HTTP view does (app/permissions.py).
-MEMBER = Access("member")
-SEMANTIC_READ = Access("matrix", resource="semantic", action="read")
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 INSTRUCTIONS = (
     "Atlas: the organization's CRM data and its semantic layer. Read the layer first (listEntities, "
@@ -38,12 +32,15 @@ INSTRUCTIONS = (
 
 
 def build_server(app: Flask, *, token_of: TokenOf) -> MCPServer:
-    """An MCP server whose tools run in `app`'s services, each call authenticated by `token_of(ctx)`."""
-    server: MCPServer = MCPServer("atlas", instructions=INSTRUCTIONS, log_level="WARNING")
-    layer, queries = services(app).semantic, services(app).queries
+    """An MCP server whose tools run in `app`'s services, each call authenticated by `token_of(ctx)`.
 
-    def call(ctx: Context, tool: str, access: Access, work: Any, takes: frozenset[str] = frozenset()) -> CallToolResult:
-        return run_tool(app, ctx, tool=tool, access=access, token_of=token_of, work=work, takes=takes)
+    Each tool's work is app/mcp/work.py's, shared with Atlas's own agent (app/agent).
+    """
+    server: MCPServer = MCPServer("atlas", instructions=INSTRUCTIONS, log_level="WARNING")
+    layer = services(app).semantic
+
+    def call(ctx: Context, tool: str, arguments: dict[str, Any]) -> CallToolResult:
+        return run_tool(app, ctx, tool=tool, token_of=token_of, arguments=arguments)
 
     @server.tool(name="explore", annotations=READ_ONLY)
     def explore(
@@ -54,8 +51,7 @@ def build_server(app: Flask, *, token_of: TokenOf) -> MCPServer:
         regex: Annotated[bool, Field(description="grep: treat pattern as an RE2 regular expression")] = False,
     ) -> CallToolResult:
         """ls, cat or grep in the organization's semantic layer (its entity YAML files)."""
-        return call(ctx, "explore", SEMANTIC_READ, lambda ident: layer.explore(
-            command, path, pattern, org_id=ident.org_id, regex=regex))
+        return call(ctx, "explore", {"command": command, "path": path, "pattern": pattern, "regex": regex})
 
     @server.tool(name="executeSQL", annotations=READ_ONLY)
     def execute_sql(
@@ -65,22 +61,18 @@ def build_server(app: Flask, *, token_of: TokenOf) -> MCPServer:
                         "default: Atlas's own CRM data")] = None,
     ) -> CallToolResult:
         """Run one read-only SQL query over the organization's data, through the SQL gateway and its limits."""
-        def work(ident: Identity) -> dict[str, Any]:
-            with metrics.agent_query_in_flight():
-                return queries.run(caller_of(ident), sql, connection_id=connectionId).to_json()
-        return call(ctx, "executeSQL", MEMBER, work, takes=frozenset({"connectionId"}))
+        return call(ctx, "executeSQL", {"sql": sql, "connectionId": connectionId})
 
     @server.tool(name="listEntities", annotations=READ_ONLY)
     def list_entities(ctx: Context) -> CallToolResult:
         """The organization's semantic entities: name, version and last change."""
-        return call(ctx, "listEntities", SEMANTIC_READ, lambda ident: {
-            "entities": [entity_json(row, content=False) for row in layer.list(ident.org_id)]})
+        return call(ctx, "listEntities", {})
 
     @server.tool(name="describeEntity", annotations=READ_ONLY)
     def describe_entity(name: Annotated[str, Field(description="the entity's name, as listEntities gives it")],
                         ctx: Context) -> CallToolResult:
         """One semantic entity of the organization, with its YAML (table, dimensions, measures, joins)."""
-        return call(ctx, "describeEntity", SEMANTIC_READ, lambda ident: entity_json(layer.get(ident.org_id, name)))
+        return call(ctx, "describeEntity", {"name": name})
 
     @server.resource("atlas://entities/{name}", name="entity", mime_type="application/yaml",
                      description="One semantic entity's YAML, from the token's organization")

@@ -1,0 +1,113 @@
+"""The analytics agent: a member's question becomes SQL through the org's semantic layer, rows and an answer.
+
+    config.py        ATLAS_AGENT_* settings and budgets
+    provider.py      the model server (OpenAI-compatible chat completions, the `openai` client)
+    prompt.py        the system prompt, built per ask from the asking org's own layer
+    tools.py         the MCP tools, offered to the model with the MCP SDK's schemas
+    loop.py          one ask: model turns, tool calls as the member, events, the answer
+    conversation.py  the ask's messages in the org's conversation
+    usage.py         tokens, steps, queries and time per org and UTC day; the daily token budget
+    slots.py         questions answered at once, per org and per worker
+
+`Agent.start` refuses before any model call (409 agent_not_configured naming
+the settings, 404 conversation, 429 agent_budget_spent, 429
+too_many_concurrent_asks); the HTTP view (app/api/agent_routes.py) then
+streams the ask's events. See docs/agent.md.
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from typing import Any
+
+from flask import Flask
+
+from app.agent import conversation, usage
+from app.agent.config import AgentConfig
+from app.agent.loop import Ask, Event
+from app.agent.provider import Provider
+from app.agent.slots import AskLimiter
+from app.agent.tools import openai_tools
+from app.config import Settings
+from app.db import Database
+from app.errors import AgentNotConfiguredError
+from app.identity import Identity
+
+__all__ = ["Agent", "AgentConfig", "Ask", "Event"]
+
+
+class Agent:
+    """The app's agent: its settings, its model client and its ask slots (built once by build_services)."""
+
+    def __init__(self, config: Mapping[str, Any], settings: Settings, *, db: Database) -> None:
+        self.config = AgentConfig.from_config(config, settings)
+        self.db = db
+        self.slots = AskLimiter(settings.inflight_database_url, process_threads=self.config.asks_per_worker)
+        self._provider: Provider | None = None
+        self._tools: list[dict[str, Any]] | None = None
+        self._lock = threading.Lock()
+
+    def status(self) -> dict[str, Any]:
+        """What a client shows before asking: configured or not, and which settings are missing."""
+        c = self.config
+        body: dict[str, Any] = {"configured": c.configured, "missingSettings": c.missing(),
+                                "maxSteps": c.max_steps, "timeBudgetS": c.time_budget_s,
+                                "tokensPerDay": c.tokens_per_day}
+        if c.configured:
+            body["model"] = c.model
+        else:
+            body["message"] = _not_configured_message(c)
+        return body
+
+    def start(self, app: Flask, ident: Identity, conversation_id: uuid.UUID, question: str) -> tuple[Ask, ExitStack]:
+        """An ask ready to stream, holding one of the org's ask slots (close the stack when done).
+
+        Raises AgentNotConfiguredError (409), NotFoundError (404), AgentBudgetSpentError and
+        TooManyConcurrentAsksError (429) before any model call.
+        """
+        if not self.config.configured:
+            raise AgentNotConfiguredError(_not_configured_message(self.config),
+                                          details={"settings": self.config.missing()})
+        assert ident.org_id is not None
+        conversation.require(self.db, ident.org_id, conversation_id)
+        usage.check_budget(self.db, ident.org_id, tokens_per_day=self.config.tokens_per_day)
+        stack = ExitStack()
+        stack.enter_context(self.slots.slot(ident.org_id, limit=self.config.max_asks_per_org))
+        try:
+            provider, tools = self._ready(app)
+        except BaseException:
+            stack.close()
+            raise
+        return Ask(app, config=self.config, provider=provider, tools=tools, ident=ident,
+                   conversation_id=conversation_id, question=question), stack
+
+    def _ready(self, app: Flask) -> tuple[Provider, list[dict[str, Any]]]:
+        with self._lock:
+            if self._provider is None:
+                self._provider = Provider(self.config)
+            if self._tools is None:
+                self._tools = openai_tools(app)
+            return self._provider, self._tools
+
+    def close(self) -> None:
+        with self._lock:
+            if self._provider is not None:
+                self._provider.close()
+                self._provider = None
+        self.slots.close()
+
+
+def _not_configured_message(config: AgentConfig) -> str:
+    return (f"the analytics agent has no model server: set {' and '.join(config.missing())} (and "
+            "ATLAS_AGENT_API_KEY if the server wants a key), then restart; see docs/agent.md. "
+            "SQL mode (POST /api/v1/query) works without it")
+
+
+def stream(ask: Ask, stack: ExitStack) -> Iterator[Event]:
+    """The ask's events; the slot is released when they end or the client goes away."""
+    try:
+        yield from ask.events()
+    finally:
+        stack.close()
