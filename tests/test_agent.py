@@ -3,6 +3,7 @@ through the MCP tools' code, SQL through the gateway, rows and an answer in the 
 as server-sent events; budgets, usage and the no-provider case."""
 from __future__ import annotations
 
+import logging
 import threading
 
 import psycopg
@@ -60,6 +61,7 @@ def test_a_follow_up_question_sees_the_earlier_turns_of_its_conversation(world):
 
 
 def test_the_model_server_gets_the_key_and_nothing_else_ever_shows_it(world, caplog):
+    caplog.set_level(logging.DEBUG)
     world.model.play([{"status": 401, "content": f"Incorrect API key provided: {API_KEY}"}])
     conversation, events = ask(world, "Anything?")
     assert events[-1][0] == "error" and events[-1][1]["code"] == "agent_provider_error"
