@@ -42,30 +42,35 @@ class AgentConfig:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], settings: Settings) -> AgentConfig:
-        """From app.config's AGENT_* keys (tests pass them lower-case in their mapping)."""
+        """From app.config's AGENT_* keys (tests pass them lower-case in their mapping); ConfigurationError."""
         def get(key: str, default: Any) -> Any:
-            value = config.get(f"AGENT_{key.upper()}")
+            value = config.get(key)
             return default if value is None or value == "" else value
 
-        made = cls(base_url=str(get("base_url", "")).rstrip("/"), model=str(get("model", "")),
-                   api_key=settings.agent_api_key, max_steps=int(get("max_steps", cls.max_steps)),
-                   time_budget_s=float(get("time_budget_s", cls.time_budget_s)),
-                   tokens_per_day=int(get("tokens_per_day", cls.tokens_per_day)),
-                   max_asks_per_org=int(get("max_asks_per_org", cls.max_asks_per_org)),
-                   asks_per_worker=int(get("asks_per_worker", cls.asks_per_worker)),
-                   answer_rows=int(get("answer_rows", cls.answer_rows)),
-                   max_completion_tokens=int(get("max_completion_tokens", cls.max_completion_tokens)))
-        for name, value, low in (("ATLAS_AGENT_MAX_STEPS", made.max_steps, 1),
-                                 ("ATLAS_AGENT_TOKENS_PER_DAY", made.tokens_per_day, 0),
-                                 ("ATLAS_AGENT_MAX_ASKS_PER_ORG", made.max_asks_per_org, 1),
-                                 ("ATLAS_AGENT_ASKS_PER_WORKER", made.asks_per_worker, 1),
-                                 ("ATLAS_AGENT_ANSWER_ROWS", made.answer_rows, 1),
-                                 ("ATLAS_AGENT_MAX_COMPLETION_TOKENS", made.max_completion_tokens, 1)):
-            if value < low:
-                raise ConfigurationError(f"{name} must be an integer >= {low}")
-        if not made.time_budget_s > 0:
-            raise ConfigurationError("ATLAS_AGENT_TIME_BUDGET_S must be a positive number of seconds")
-        if made.base_url and not made.base_url.startswith(("http://", "https://")):
-            raise ConfigurationError("ATLAS_AGENT_BASE_URL must be an http:// or https:// URL, e.g. "
-                                     "https://api.openai.com/v1 or http://127.0.0.1:8080/v1")
+        made = cls(base_url=str(get("AGENT_BASE_URL", "")).rstrip("/"), model=str(get("AGENT_MODEL", "")),
+                   api_key=settings.agent_api_key, max_steps=int(get("AGENT_MAX_STEPS", cls.max_steps)),
+                   time_budget_s=float(get("AGENT_TIME_BUDGET_S", cls.time_budget_s)),
+                   tokens_per_day=int(get("AGENT_TOKENS_PER_DAY", cls.tokens_per_day)),
+                   max_asks_per_org=int(get("AGENT_MAX_ASKS_PER_ORG", cls.max_asks_per_org)),
+                   asks_per_worker=int(get("AGENT_ASKS_PER_WORKER", cls.asks_per_worker)),
+                   answer_rows=int(get("AGENT_ANSWER_ROWS", cls.answer_rows)),
+                   max_completion_tokens=int(get("AGENT_MAX_COMPLETION_TOKENS", cls.max_completion_tokens)))
+        _check(made)
         return made
+
+
+def _check(config: AgentConfig) -> None:
+    """ConfigurationError naming the first setting out of range."""
+    for name, value, low in (("ATLAS_AGENT_MAX_STEPS", config.max_steps, 1),
+                             ("ATLAS_AGENT_TOKENS_PER_DAY", config.tokens_per_day, 0),
+                             ("ATLAS_AGENT_MAX_ASKS_PER_ORG", config.max_asks_per_org, 1),
+                             ("ATLAS_AGENT_ASKS_PER_WORKER", config.asks_per_worker, 1),
+                             ("ATLAS_AGENT_ANSWER_ROWS", config.answer_rows, 1),
+                             ("ATLAS_AGENT_MAX_COMPLETION_TOKENS", config.max_completion_tokens, 1)):
+        if value < low:
+            raise ConfigurationError(f"{name} must be an integer >= {low}")
+    if not config.time_budget_s > 0:
+        raise ConfigurationError("ATLAS_AGENT_TIME_BUDGET_S must be a positive number of seconds")
+    if config.base_url and not config.base_url.startswith(("http://", "https://")):
+        raise ConfigurationError("ATLAS_AGENT_BASE_URL must be an http:// or https:// URL, e.g. "
+                                 "https://api.openai.com/v1 or http://127.0.0.1:8080/v1")

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,7 +139,7 @@ class Ask:
         yield "stopped", {"code": code, "message": message, "step": step}
 
     # ----- one tool call -----
-    def _tool(self, call: Mapping[str, str], *, step: int, allowed: bool) -> Iterator[Event]:
+    def _tool(self, call: Mapping[str, str], *, step: int, allowed: bool) -> Generator[Event, None, str]:
         """Run one call as the member (a generator: its events, then the text the model reads back)."""
         name = call["name"]
         arguments, problem = _arguments(call["arguments"])

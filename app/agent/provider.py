@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import openai
 
@@ -42,9 +42,9 @@ class Provider:
                  timeout_s: float) -> Completion:
         """One chat completion with the tools offered; AgentProviderError on any failure."""
         try:
-            answer = self._client.chat.completions.create(
-                model=self.config.model, messages=messages, tools=tools,  # type: ignore[arg-type]  # plain dicts of the API's shape
-                tool_choice="auto", max_tokens=self.config.max_completion_tokens, timeout=max(0.5, timeout_s))
+            completions = cast(Any, self._client.chat.completions)  # messages and tools are plain dicts of the API's shape
+            answer = completions.create(
+                model=self.config.model, messages=messages, tools=tools, tool_choice="auto", max_tokens=self.config.max_completion_tokens, timeout=max(0.5, timeout_s))
         except openai.APIStatusError as exc:
             raise AgentProviderError(f"the model server at {self.config.base_url} answered HTTP "
                                      f"{exc.status_code}: {self._clean(exc.message)}") from None

@@ -20,6 +20,15 @@ _CONNECTION = obj(
     hasPassword={"type": "boolean"}, options={"type": "object"}, version={"type": "integer"},
     createdAt=STAMP, updatedAt=STAMP, createdBy=NULLABLE_UUID)
 
+_AGENT_USAGE = obj(
+    ("organizationId", "days", "tokensPerDay", "tokensToday", "data"), organizationId=UUID,
+    days={"type": "integer"}, tokensPerDay={"type": "integer"}, tokensToday={"type": "integer"},
+    data={"type": "array", "items": obj(
+        ("day", "asks", "steps", "queries", "refused", "promptTokens", "completionTokens", "tokens", "timeMs"),
+        day={"type": "string", "format": "date"}, asks={"type": "integer"}, steps={"type": "integer"},
+        queries={"type": "integer"}, refused={"type": "integer"}, promptTokens={"type": "integer"},
+        completionTokens={"type": "integer"}, tokens={"type": "integer"}, timeMs={"type": "integer"})})
+
 # (METHOD, OpenAPI path) -> Op
 OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/auth/sign-up/email"): Op(
@@ -89,6 +98,28 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/v1/conversations/{conversation_id}/messages"): Op(
         "Append a user or assistant message", "conversation:create", "conversations", r.NewMessage,
         ref("Message"), status=201, idempotent=True),
+    ("POST", "/api/v1/conversations/{conversation_id}/ask"): Op(
+        "Ask the analytics agent a question in plain language: server-sent events `started`, `step`, `tool`, "
+        "`rows`, `refused`, then `answer` (text, sql, columns, rows, chart), `stopped` (a step, time or token "
+        "budget) or `error`; the question, each step and the answer join the conversation. 409 "
+        "agent_not_configured names the settings to set; 429 agent_budget_spent / too_many_concurrent_asks",
+        "conversation:create", "agent", r.AskQuestion, {"type": "string", "description": "text/event-stream"},
+        media_type="text/event-stream"),
+    ("GET", "/api/v1/agent"): Op(
+        "Whether the analytics agent has a model server, and which settings are missing if not", "member",
+        "agent", response=obj(("configured", "missingSettings"), configured={"type": "boolean"},
+                              missingSettings={"type": "array", "items": {"type": "string"}},
+                              model={"type": "string"}, message={"type": "string"},
+                              maxSteps={"type": "integer"}, timeBudgetS={"type": "number"},
+                              tokensPerDay={"type": "integer"})),
+    ("GET", "/api/v1/admin/agent/usage"): Op(
+        "The org's agent usage per UTC day, newest first: asks, steps, queries, refusals, tokens, time",
+        "roles:admin,owner", "agent", query=(("days", {"type": "integer", "minimum": 1, "maximum": 366}),),
+        response=_AGENT_USAGE),
+    ("GET", "/api/v1/admin/organizations/{target_id}/agent-usage"): Op(
+        "One organization's agent usage per UTC day (platform admins; audited in the org too)",
+        "platform_admin", "platform", query=(("days", {"type": "integer", "minimum": 1, "maximum": 366}),),
+        response=_AGENT_USAGE),
     ("GET", "/api/v1/admin/audit"): Op(
         "The org's audit trail, newest first", "roles:admin,owner", "audit",
         query=(("actor", UUID), ("action", {"type": "string"}), ("entity", {"type": "string"}),
