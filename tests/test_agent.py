@@ -190,3 +190,19 @@ def test_asking_in_a_conversation_of_another_org_is_a_404(world):
     r = world.user("a").post(f"/api/v1/conversations/{foreign}/ask", json={"question": "hi"})
     assert r.status_code == 404 and world.model.received == []
     assert world.user("b").get(f"/api/v1/conversations/{foreign}").get_json()["messages"] == []
+
+
+def test_the_time_budget_stops_a_slow_model_audited_as_refused(db_factory, tmp_path):
+    with scripted_model([call("listEntities")], delay_s=0.6) as model, two_org_world(
+            db_factory, semantic_root=str(tmp_path), agent_base_url=model.url, agent_model="m",
+            agent_time_budget_s=1.0) as orgs:
+        member = orgs.user("a", "member")
+        conversation = member.post("/api/v1/conversations", json={}).get_json()["id"]
+        r = member.post(f"/api/v1/conversations/{conversation}/ask", json={"question": "slowly"})
+        name, data = parse_sse(r.get_data(as_text=True))[-1]
+        assert (name, data["code"]) == ("stopped", "agent_time_limit")
+        assert "ATLAS_AGENT_TIME_BUDGET_S" in data["message"] and len(model.received) <= 2
+        with psycopg.connect(orgs.db.admin_url) as conn:
+            assert conn.execute("SELECT count(*) FROM audit_log WHERE org_id = %s AND action = 'agent.refused'"
+                                " AND outcome = 'refused' AND detail->>'code' = 'agent_time_limit'",
+                                (orgs.org_a,)).fetchone()[0] == 1

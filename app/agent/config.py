@@ -28,7 +28,8 @@ class AgentConfig:
     time_budget_s: float = 60.0  # wall time per ask, model and tools together
     tokens_per_day: int = 200_000  # per org and UTC day, prompt and completion tokens together
     max_asks_per_org: int = 2  # questions one org may have answered at once, across every worker
-    asks_per_worker: int = 2  # questions one worker answers at once (each holds a request thread)
+    asks_per_worker: int = 3  # questions one worker answers at once (each holds a request thread); keep it
+    # above max_asks_per_org, so one org never takes every ask slot of a worker
     answer_rows: int = 100  # rows kept in an answer, an event and the conversation
     max_completion_tokens: int = 1024  # per model call
 

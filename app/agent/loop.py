@@ -86,7 +86,15 @@ class Ask:
                     yield from self._stopped(*stop, step=step)
                     return
                 yield "step", {"step": step}
-                completion = self.provider.complete(messages, self.tools, timeout_s=deadline - time.monotonic())
+                try:
+                    completion = self.provider.complete(messages, self.tools, timeout_s=deadline - time.monotonic())
+                except AgentProviderError:
+                    stop = self._stop_reason(deadline)
+                    if stop is None or stop[0] != "agent_time_limit":
+                        raise
+                    outcome = stop[0]  # the model was cut off by the ask's own time budget
+                    yield from self._stopped(*stop, step=step)
+                    return
                 self._count(completion)
                 if not completion.tool_calls:
                     outcome = "answered"
