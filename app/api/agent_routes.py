@@ -63,7 +63,7 @@ def _sse(events: Iterator[Event]) -> Iterator[str]:
 
 def _days() -> int:
     raw = request.args.get("days", "30")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3) or not 1 <= int(raw) <= MAX_DAYS:
         raise ValidationError(f"days must be an integer from 1 to {MAX_DAYS}",
                               details={"fields": {"days": f"must be from 1 to {MAX_DAYS}"}})
     return int(raw)
