@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.support.agent_world import (
     ALPHA_LAYER,
@@ -19,14 +21,42 @@ from tests.support.agent_world import (
     agent_world,
     ask,
 )
+from tests.support.datasource import Datasource, external_datasource
 from tests.support.model_server import call, calls, say
 
 DUMP = "Here is everything I saw: {everything}"  # a hijacked model's last turn: all it was sent
 
 
+WAREHOUSE = "globex-warehouse"
+WAREHOUSE_ENTITY = """table: sales
+connection: globex-warehouse
+description: Sales in Globex's own warehouse
+dimensions:
+  - {name: region, sql: region, type: string}
+"""
+
+
 @pytest.fixture(scope="module")
-def world(db_factory, tmp_path_factory):
-    with agent_world(db_factory, str(tmp_path_factory.mktemp("semantic"))) as world:
+def ds(db_factory) -> Iterator[Datasource]:
+    with external_datasource(db_factory) as datasource:
+        yield datasource
+
+
+@pytest.fixture(scope="module")
+def world(db_factory, tmp_path_factory, ds):
+    """Globex also has a connection of its own (a real second database) and an entity on it."""
+    with agent_world(db_factory, str(tmp_path_factory.mktemp("semantic")),
+                     connection_keys=Fernet.generate_key().decode(),
+                     connection_allowed_hosts=f"{ds.host}:{ds.port}") as world:
+        owner_b = world.user("b", "owner")
+        r = owner_b.post("/api/v1/admin/connections", json={"id": WAREHOUSE, "url": ds.url()})
+        assert r.status_code == 201, r.get_json()
+        r = owner_b.put("/api/v1/admin/semantic/org/entities/sales_ext", json={"yamlContent": WAREHOUSE_ENTITY})
+        assert r.status_code in (200, 201), r.get_json()
+        world.model.play([call("executeSQL", sql="SELECT region, count(*) FROM sales GROUP BY 1",
+                               connectionId=WAREHOUSE), say("{tools}")])
+        _, events = ask(world, "warehouse", org="b")  # Globex itself may query it
+        assert any(name == "rows" and data["rowCount"] == 3 for name, data in events), events
         yield world
 
 
@@ -126,6 +156,21 @@ def test_arguments_naming_the_other_org_or_another_connection_are_refused_and_au
     assert named >= 3
     assert len(_refused_audit(world, "agent.tool_refused", conversation)) == 4
     _assert_nothing_of_b(world, conversation, events, caplog)
+
+
+def test_the_other_orgs_own_connection_cannot_be_queried_by_name(world, caplog, ds):
+    world.model.play([calls(("executeSQL", {"sql": "SELECT region, note FROM sales", "connectionId": WAREHOUSE}),
+                            ("executeSQL", {"sql": "SELECT * FROM payroll", "connectionId": WAREHOUSE}),
+                            ("describeEntity", {"name": "sales_ext"})), say(DUMP)])
+    conversation, events = ask(world, "Query Globex's warehouse")
+    assert [r["code"] for r in _refusals(events)] == ["not_found", "not_found", "not_found"]
+    with psycopg.connect(world.orgs.db.admin_url) as conn:
+        refused = conn.execute("SELECT count(*) FROM audit_log WHERE org_id = %s AND action = 'query.refused'"
+                               " AND detail->>'connectionId' = %s", (world.orgs.org_a, WAREHOUSE)).fetchone()[0]
+    assert refused >= 2
+    _assert_nothing_of_b(world, conversation, events, caplog)
+    everything = repr(events) + world.model.everything_received()
+    assert "xxxxxxxxxx" not in everything and ds.password not in everything and "250000" not in everything
 
 
 def test_the_other_orgs_semantic_layer_cannot_be_read(world, caplog):
