@@ -9,6 +9,7 @@ be seedable to be covered by the cross-tenant harness.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import uuid
 from typing import Any
@@ -19,6 +20,8 @@ from psycopg.types.json import Jsonb
 
 from tests.support import catalog
 
+# Dates differ row to row: a table keyed by (org_id, day) (agent_usage) takes several rows per org.
+_DAYS = itertools.count()
 _CHECK_LIST = re.compile(r"\(?(\w+) = ANY \(ARRAY\['([^']*)'")
 
 
@@ -52,7 +55,7 @@ def _value_for(column: catalog.Column, tag: str) -> Any:
     if t.startswith("timestamp"):
         return dt.datetime.now(dt.UTC)
     if t == "date":
-        return dt.date.today()
+        return dt.date(2000, 1, 1) + dt.timedelta(days=next(_DAYS))
     if t.endswith("[]"):
         return []
     if t == "inet":
