@@ -142,6 +142,16 @@ def test_a_questions_slots_are_per_org_and_refused_at_once_when_taken(db_factory
             release.set()
             thread.join(30)
         assert "slow answer" in results["first"]
+        # A client that goes away after the first event frees the org's slot: the next question is answered.
+        model.play([say("never read")])
+        gone = orgs.user("a", "member").post(f"/api/v1/conversations/{conversations['a']}/ask",
+                                             json={"question": "and leave"}, buffered=False)
+        assert next(iter(gone.response)).startswith(b"event: started")
+        gone.close()
+        model.play([say("answered after the other left")])
+        again = orgs.user("a", "member").post(f"/api/v1/conversations/{conversations['a']}/ask",
+                                              json={"question": "again"})
+        assert again.status_code == 200 and "answered after the other left" in again.get_data(as_text=True)
 
 
 def test_the_daily_token_budget_refuses_with_429_naming_the_setting(db_factory, tmp_path):
