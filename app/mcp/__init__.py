@@ -9,6 +9,7 @@ the HTTP endpoint and turn any refusal into an MCP tool error carrying the
 HTTP API's code and message.
 
     tools.py   the tools and resources, each a thin call into the services the HTTP views use
+    work.py    what each tool does after the caller is known (access, guard, service); shared with app/agent
     calls.py   one tool call: identity, access, guard, result or error
     guard.py   arguments naming another org, tenant or connection
     http.py    `atlas mcp --http`: streamable HTTP at /mcp behind a bearer check on every request
