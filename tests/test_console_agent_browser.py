@@ -10,7 +10,7 @@ import pytest
 from tests.support.browser import Page, chromium, console_server
 from tests.support.console_world import PASSWORD, World, build_world
 from tests.support.databases import DatabaseFactory
-from tests.support.model_server import ScriptedModel, call, say, scripted_model
+from tests.support.model_server import ScriptedModel, call, calls, say, scripted_model
 
 COUNT_SQL = "SELECT lifecycle_stage, count(*) AS contacts FROM contacts GROUP BY lifecycle_stage ORDER BY 1"
 
@@ -58,3 +58,15 @@ def test_sql_mode_still_runs_sql_beside_the_agent(site):
     page.find("#mode-sql").click()
     page.navigating(lambda: page.find("#ask-form button[type=submit]").click())
     assert page.texts("#result-table thead th") == ["lifecycle_stage", "contacts"]
+
+
+def test_a_hijacked_models_html_is_shown_as_text_and_never_runs(site):
+    page, _world, model = site
+    payload = '<img src=x onerror="window.__pwned=1">'
+    model.play([calls(("describeEntity", {"name": payload})), say(payload)])
+    page.sign_in("member@acme.test", PASSWORD)
+    page.open("/ask")
+    page.navigating(lambda: page.find("#question-form button[type=submit]").click())
+    assert page.find("#answer-text").text == payload
+    assert any("<img src=x onerror=" in s for s in page.texts("#steps li"))
+    assert page.driver.execute_script("return window.__pwned === undefined")
