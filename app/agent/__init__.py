@@ -16,6 +16,7 @@ streams the ask's events. See docs/agent.md.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -36,6 +37,7 @@ from app.errors import AgentNotConfiguredError
 from app.identity import Identity
 
 __all__ = ["Agent", "AgentConfig", "Ask", "Event"]
+log = logging.getLogger("atlas.agent")
 
 
 class Agent:
@@ -43,6 +45,10 @@ class Agent:
 
     def __init__(self, config: Mapping[str, Any], settings: Settings, *, db: Database) -> None:
         self.config = AgentConfig.from_config(config, settings)
+        if self.config.configured and self.config.asks_per_worker <= self.config.max_asks_per_org:
+            log.warning("ATLAS_AGENT_ASKS_PER_WORKER (%d) is not above ATLAS_AGENT_MAX_ASKS_PER_ORG (%d): one org's "
+                        "questions can take every ask slot of a worker", self.config.asks_per_worker,
+                        self.config.max_asks_per_org)
         self.db = db
         self.slots = AskLimiter(settings.inflight_database_url, process_threads=self.config.asks_per_worker)
         self._provider: Provider | None = None
