@@ -2,7 +2,8 @@
 the agent with questions?
 
 Run: .venv/bin/python scripts/bench_agent_noisy.py [--phase-s 10] [--rate 20] [--model-delay-s 0.3]
-                                                   [--flood-factor 4] [--workers 2] [--threads 4]
+                                                   [--flood-factor 4] [--flood-query heavy|light]
+                                                   [--workers 2] [--threads 4]
 A sibling of scripts/bench_noisy.py (its helpers, its server layout: gunicorn gthread, 2 workers x 4
 threads as `atlas serve`). A scripted OpenAI-compatible model server (tests/support/model_server.py) runs
 in this process and answers each model call after --model-delay-s, as a hosted model would: first a tool
@@ -52,12 +53,12 @@ ENTITY = ("table: contacts\ndimensions:\n- name: id\n  sql: id\n  type: uuid\n"
 
 
 def model_turn(request: dict[str, Any]) -> dict[str, Any]:
-    """The scripted model: a query first (heavy for A's flood), then an answer."""
+    """The scripted model: a query first (A's flood names its own: "flood heavy" or "flood light"), then an answer."""
     messages = request.get("messages") or []
     if any(m.get("role") == "tool" for m in messages):
         return {"content": "done"}
     question = str(messages[-1].get("content", ""))
-    return {"tool_calls": [("executeSQL", {"sql": HEAVY_SQL if question.startswith("flood") else LIGHT_SQL})]}
+    return {"tool_calls": [("executeSQL", {"sql": HEAVY_SQL if question.startswith("flood heavy") else LIGHT_SQL})]}
 
 
 def start_server(db: TestDatabase, model: ScriptedModel, *, port: int, workers: int, threads: int,
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace, db: TestDatabase, log: Any) -> list[tuple[str,
                 statuses: Counter[int] = Counter()
 
                 def flood(p: int) -> tuple[int, float, dict]:
-                    return ask(p, a["token"], a["conversation"], "flood: everything at once")
+                    return ask(p, a["token"], a["conversation"], f"flood {args.flood_query}: everything at once")
                 attack = Attacker(port, args.flood_factor * MAX_ASKS_PER_ORG, flood) if phase == "flood" else None
                 if attack is not None:
                     attack.__enter__()
@@ -154,6 +155,7 @@ def run(args: argparse.Namespace, db: TestDatabase, log: Any) -> list[tuple[str,
 def report(args: argparse.Namespace, results: list[tuple[str, list[float], int, list[float], int, Counter]]) -> None:
     base_crm, base_ask = percentile(results[0][1], 0.99), percentile(results[0][3], 0.99)
     print(f"gunicorn {args.workers} workers x {args.threads} threads; model delay {args.model_delay_s}s a call;"
+          f" A's questions run {args.flood_query} SQL;"
           f" B's CRM at {args.rate}/s for {args.phase_s}s; A's flood {args.flood_factor * MAX_ASKS_PER_ORG} clients"
           f" (ATLAS_AGENT_MAX_ASKS_PER_ORG {MAX_ASKS_PER_ORG}); {os.cpu_count()} CPUs")
     print(f"{'phase':6} {'CRM n':>5} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>5} {'fail':>4} | {'Ask n':>5} {'p50 ms':>7}"
@@ -175,6 +177,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=20.0, help="B's CRM requests per second (default 20)")
     parser.add_argument("--model-delay-s", type=float, default=0.3, help="the model server's time per call")
     parser.add_argument("--flood-factor", type=int, default=4, help="A's flood, in multiples of its ask limit")
+    parser.add_argument("--flood-query", choices=("heavy", "light"), default="heavy",
+                        help="what A's questions make the agent run: heavy (a 9M-row count: CPU, as bench_noisy's"
+                             " flood) or light (a count over contacts: the agent's own machinery)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     return parser.parse_args()
