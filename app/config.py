@@ -111,6 +111,7 @@ class Settings:
     query_max_in_flight: int = 2
     agent_threads_per_worker: int = 2
     query_result_max_bytes: int = 10 * 1024 * 1024
+    query_max_value_bytes: int = 64 * 1024 * 1024  # what one row of an agent query may build (gateway/value_size.py)
     semantic_root: str = DEFAULT_SEMANTIC_ROOT
     idempotency_ttl_s: float = 86400.0  # how long an Idempotency-Key's response is kept (app/idempotency.py)
     # Signs list cursors (app/paging.py). Unset: a random key per Settings, i.e. per `atlas serve`
@@ -152,7 +153,8 @@ class Settings:
                                  ("ATLAS_APP_LOCK_TIMEOUT_MS", self.app_lock_timeout_ms, 0),
                                  ("ATLAS_QUERY_MAX_IN_FLIGHT", self.query_max_in_flight, 1),
                                  ("ATLAS_AGENT_THREADS_PER_WORKER", self.agent_threads_per_worker, 1),
-                                 ("ATLAS_QUERY_RESULT_MAX_BYTES", self.query_result_max_bytes, 1)):
+                                 ("ATLAS_QUERY_RESULT_MAX_BYTES", self.query_result_max_bytes, 1),
+                                 ("ATLAS_QUERY_MAX_VALUE_BYTES", self.query_max_value_bytes, 1024)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigurationError(f"{name} must be an integer >= {low}")
 
@@ -220,6 +222,7 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_QUERY_MAX_IN_FLIGHT", "query_max_in_flight", int),
     EnvVariable("ATLAS_AGENT_THREADS_PER_WORKER", "agent_threads_per_worker", int),
     EnvVariable("ATLAS_QUERY_RESULT_MAX_BYTES", "query_result_max_bytes", int),
+    EnvVariable("ATLAS_QUERY_MAX_VALUE_BYTES", "query_max_value_bytes", int),
     EnvVariable("ATLAS_SEMANTIC_ROOT", "semantic_root"),
     EnvVariable("ATLAS_CURSOR_SECRET", "cursor_secret"),
     EnvVariable("ATLAS_PUBLIC_URL", "public_url"),

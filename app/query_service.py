@@ -72,7 +72,8 @@ class QueryLimits:
     def from_settings(cls, settings: Settings, *, rate_per_minute: int, pools: PoolConfig) -> QueryLimits:
         inflight = InflightBounds()
         default = min(max(settings.query_max_in_flight, inflight.minimum), inflight.maximum)
-        return cls(base=QuerySettings(result_max_bytes=settings.query_result_max_bytes),
+        return cls(base=QuerySettings(result_max_bytes=settings.query_result_max_bytes,
+                                      max_value_bytes=settings.query_max_value_bytes),
                    rate=RateBounds(per_minute_default=rate_per_minute),
                    inflight_bounds=replace(inflight, default=default),
                    per_org_connections=pools.per_org.max_connections if pools.per_org is not None else None)

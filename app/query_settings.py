@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from app.errors import ValidationError
+from app.gateway.context import MAX_VALUE_BYTES
 
 # Until the semantic layer declares an org's tables, the agent may read the CRM.
 CRM_TABLES: tuple[str, ...] = (
@@ -45,6 +46,7 @@ class QuerySettings:
     max_sql_bytes: int = 100_000
     result_max_bytes: int = 10 * 1024 * 1024  # QUERY_RESULT_MAX_BYTES: rows as text, measured by PostgreSQL
     allowed_tables: tuple[str, ...] = CRM_TABLES
+    max_value_bytes: int = MAX_VALUE_BYTES  # what one row may build inside the backend (gateway/value_size.py)
 
     def __post_init__(self) -> None:
         if self.row_limit < 1:
@@ -55,6 +57,8 @@ class QuerySettings:
             raise ValidationError("query.work_mem_kb must be between 64 and 1048576")
         if self.result_max_bytes < 1:
             raise ValidationError("query.result_max_bytes must be at least 1")
+        if self.max_value_bytes < 1024:
+            raise ValidationError("ATLAS_QUERY_MAX_VALUE_BYTES must be at least 1024")
         if self.max_sql_bytes < 1:
             raise ValidationError("query.max_sql_bytes must be at least 1")
         bad = [t for t in self.allowed_tables if t != t.lower() or t.startswith("pg_")]

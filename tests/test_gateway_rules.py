@@ -63,7 +63,8 @@ def test_fixture_files_are_substantial():
 
 def test_rules_are_an_ordered_tuple_of_pure_functions():
     assert isinstance(RULES, tuple) and [r.__name__ for r in RULES] == [
-        "reject_statements", "check_tables", "check_functions", "inject_org_predicate", "apply_row_limit",
+        "reject_statements", "check_tables", "check_functions", "bound_values", "inject_org_predicate",
+        "apply_row_limit",
     ]
     tree = parse_statement("SELECT o.id, (SELECT 1 FROM notes) FROM opportunities o")
     before = tree.sql()
@@ -74,7 +75,7 @@ def test_rules_are_an_ordered_tuple_of_pure_functions():
 
 @pytest.mark.parametrize(
     "module",
-    ["context", "limits", "parse", "statements", "rewrite", "row_limit"],
+    ["context", "limits", "parse", "statements", "rewrite", "row_limit", "value_size"],
 )
 def test_docstring_examples_hold(module):
     failures, tried = doctest.testmod(importlib.import_module(f"app.gateway.{module}"))
@@ -153,7 +154,9 @@ CASE WHEN x THEN 1 ELSE 2 END|CASE x WHEN 1 THEN 2 END|NOT x|-x|ROW(1, 2)|(x).y|
 @pytest.mark.parametrize("expression", SAMPLES)
 def test_curated_function_passes_both_parsers(expression):
     """Every listed call survives sqlglot's regeneration with a name PostgreSQL's list allows."""
-    prepare(f"SELECT {expression} FROM accounts", org_id=ORG, allowed_tables=CRM_TABLES, row_limit=10)
+    # Aggregates that build one value from many rows are admitted over a bounded row source only.
+    source = "(SELECT * FROM accounts LIMIT 20) AS a" if "_agg(" in expression else "accounts"
+    prepare(f"SELECT {expression} FROM {source}", org_id=ORG, allowed_tables=CRM_TABLES, row_limit=10)
 
 
 @pytest.mark.parametrize(
@@ -286,3 +289,23 @@ def test_parsers_are_the_pinned_versions():
         pinned = re.search(rf'"{package}==([^"]+)"', pins)
         assert pinned and version(package) == pinned.group(1), f"{package} is not the pinned version"
     assert version("pglast").startswith("5."), "pglast 5 embeds PostgreSQL 15's parser, the server's"
+
+
+@pytest.mark.parametrize("sql_text", [
+    "SELECT first_name || ' ' || last_name, concat_ws(', ', city, region) FROM contacts, sites",
+    "WITH full_names AS (SELECT first_name || ' ' || last_name AS name FROM contacts) SELECT upper(name) FROM full_names",
+    "SELECT string_agg(left(body, 200), ' | ' ORDER BY created_at) FROM (SELECT body, created_at FROM notes LIMIT 100) AS n",
+    "SELECT account_id, array_agg(first_name) FROM (SELECT account_id, first_name FROM contacts LIMIT 1000) AS c GROUP BY 1",
+    "SELECT format('%-20s|%10s', name, stage), replace(email, '@', ' at ') FROM opportunities, contacts",
+    "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 10) SELECT n FROM r",
+])
+def test_value_builders_within_the_bound_are_admitted(sql_text):
+    """The bound refuses only what can grow past ATLAS_QUERY_MAX_VALUE_BYTES; everyday concatenation passes."""
+    prepare(sql_text, org_id=ORG, allowed_tables=CRM_TABLES, row_limit=10)
+
+
+def test_the_value_bound_is_a_platform_setting():
+    sql_text = "SELECT string_agg(left(body, 1000), '') FROM (SELECT body FROM notes LIMIT 100) AS n"
+    prepare(sql_text, org_id=ORG, allowed_tables=CRM_TABLES, row_limit=10)
+    with pytest.raises(SqlRejectedError, match="limit is 0.1 MB"):
+        prepare(sql_text, org_id=ORG, allowed_tables=CRM_TABLES, row_limit=10, max_value_bytes=100_000)

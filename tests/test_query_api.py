@@ -206,6 +206,11 @@ def test_roles_are_part_of_the_key(flushed):
     ("SELECT * FROM pg_catalog.pg_authid", "sql_rejected", "pg_authid"),
     ("SELECT name FROM contacts", "sql_rejected", "contacts"),  # not in the org's semantic layer
     ("SELECT pg_sleep(5)", "sql_rejected", "pg_sleep"),
+    # issue 27: 200 MB built inside one backend for one small row; refused before it runs
+    ("SELECT length(string_agg(format('%20000000s', g::text), '')) AS n FROM generate_series(1,10) g",
+     "sql_rejected", "string_agg builds one value from every row"),
+    ("SELECT length(string_agg(format('%20000000s', g::text), '')) FROM (SELECT g FROM generate_series(1, 10) g "
+     "LIMIT 10) t", "sql_rejected", "ATLAS_QUERY_MAX_VALUE_BYTES"),
     ("SELEC name FROM accounts", "sql_invalid", ""),
     ("", "sql_invalid", ""),
 ])

@@ -32,6 +32,7 @@ from app.gateway.rewrite import inject_org_predicate
 from app.gateway.row_limit import apply_row_limit
 from app.gateway.statements import reject_statements
 from app.gateway.tables import check_tables
+from app.gateway.value_size import bound_values
 from app.query_settings import QuerySettings
 
 Rule = Callable[..., exp.Expression]
@@ -39,6 +40,7 @@ RULES: tuple[Rule, ...] = (
     reject_statements,
     check_tables,
     check_functions,
+    bound_values,
     inject_org_predicate,
     apply_row_limit,
 )
@@ -57,6 +59,7 @@ def prepare(
     row_limit: int,
     max_sql_bytes: int = QuerySettings.max_sql_bytes,
     org_predicate: bool = True,
+    max_value_bytes: int = QuerySettings.max_value_bytes,
 ) -> PreparedQuery:
     """Validate, rewrite and cross-check agent SQL for one org; touches no database.
 
@@ -70,7 +73,7 @@ def prepare(
     """
     ctx = RuleContext(
         org_id=as_org_id(org_id), allowed_tables=frozenset(allowed_tables), row_limit=row_limit,
-        org_predicate=org_predicate,
+        org_predicate=org_predicate, max_value_bytes=max_value_bytes,
     )
     text = check_size(sql_text, max_sql_bytes=max_sql_bytes)
     tree = parse_statement(text)
@@ -87,7 +90,7 @@ def prepare(
 @lru_cache(maxsize=2048)
 def prepare_cached(
     sql_text: str, org_id: uuid.UUID, allowed_tables: frozenset[str], row_limit: int, max_sql_bytes: int,
-    org_predicate: bool = True,
+    org_predicate: bool = True, max_value_bytes: int = QuerySettings.max_value_bytes,
 ) -> PreparedQuery:
     """`prepare`, remembered: it is a pure function of exactly these arguments.
 
@@ -96,7 +99,8 @@ def prepare_cached(
     again. Refusals raise and are never remembered.
     """
     return prepare(sql_text, org_id=org_id, allowed_tables=allowed_tables,
-                   row_limit=row_limit, max_sql_bytes=max_sql_bytes, org_predicate=org_predicate)
+                   row_limit=row_limit, max_sql_bytes=max_sql_bytes, org_predicate=org_predicate,
+                   max_value_bytes=max_value_bytes)
 
 
 DEFAULT_SETTINGS = QuerySettings()  # frozen: safe to share as a default
@@ -127,6 +131,7 @@ def run_query(
         settings.row_limit,
         settings.max_sql_bytes,
         org_predicate,
+        settings.max_value_bytes,
     )
     key = CacheKey(
         sql=prepared.sql, org_id=str(prepared.org_id), connection_id=connection_id,

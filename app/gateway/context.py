@@ -10,11 +10,12 @@ MAX_IDENTIFIER_BYTES = 63
 PUBLIC_SCHEMA = "public"
 ORG_COLUMN = "org_id"
 DIALECT = "postgres"
+MAX_VALUE_BYTES = 64 * 1024 * 1024  # ATLAS_QUERY_MAX_VALUE_BYTES: what one row of an agent query may build
 
 
 @dataclass(frozen=True)
 class RuleContext:
-    """The org a query runs for, its readable tables (in schema public) and its row limit.
+    """The org a query runs for, its readable tables (in schema public), its row limit and value bound.
 
     `org_predicate` is False only on an org's own datasource (app/connections), whose
     whole database is the org's: every table occurrence is still wrapped in the same
@@ -26,6 +27,7 @@ class RuleContext:
     allowed_tables: frozenset[str]
     row_limit: int
     org_predicate: bool = True
+    max_value_bytes: int = MAX_VALUE_BYTES
 
 
 def fold_identifier(name: str, *, quoted: bool) -> str:

@@ -52,13 +52,13 @@ SELECT count(*) FILTER (WHERE stage = 'closed_won') AS won, count(*) FILTER (WHE
 -- query: bool_aggregates
 SELECT bool_and(amount > 0), bool_or(stage = 'negotiation'), every(probability >= 10) FROM opportunities
 -- query: string_agg_ordered
-SELECT account_id, string_agg(first_name, ', ' ORDER BY first_name, id) FROM contacts GROUP BY account_id
+SELECT account_id, string_agg(first_name, ', ' ORDER BY first_name, id) FROM (SELECT account_id, first_name, id FROM contacts ORDER BY id LIMIT 500) c GROUP BY account_id
 -- query: array_agg_ordered
-SELECT stage, array_agg(amount ORDER BY amount, id) FROM opportunities GROUP BY stage
+SELECT stage, array_agg(amount ORDER BY amount, id) FROM (SELECT stage, amount, id FROM opportunities ORDER BY id LIMIT 500) o GROUP BY stage
 -- query: json_agg_ordered
-SELECT kind, json_agg(subject ORDER BY subject, id) FROM activities GROUP BY kind
+SELECT kind, json_agg(subject ORDER BY subject, id) FROM (SELECT kind, subject, id FROM activities ORDER BY id LIMIT 500) a GROUP BY kind
 -- query: jsonb_object_agg
-SELECT jsonb_object_agg(stage, n) FROM (SELECT stage, count(*) AS n FROM opportunities GROUP BY stage) s
+SELECT jsonb_object_agg(stage, n) FROM (SELECT stage, count(*) AS n FROM opportunities GROUP BY stage LIMIT 50) s
 -- query: stddev_variance
 SELECT stddev(amount), variance(amount), stddev_pop(amount), var_pop(amount) FROM opportunities
 -- query: percentiles
@@ -350,11 +350,11 @@ SELECT row_to_json(s) FROM (SELECT name, city FROM sites) s
 -- query: jsonb_path_ops
 SELECT j #>> '{name}', j ? 'city' FROM (SELECT jsonb_build_object('name', name, 'city', city) AS j FROM sites) t
 -- query: array_functions
-SELECT array_length(arr, 1), cardinality(arr), arr[1], array_position(arr, 'x') FROM (SELECT array_agg(first_name ORDER BY first_name, id) AS arr FROM contacts) t
+SELECT array_length(arr, 1), cardinality(arr), arr[1], array_position(arr, 'x') FROM (SELECT array_agg(first_name ORDER BY first_name, id) AS arr FROM (SELECT first_name, id FROM contacts ORDER BY id LIMIT 500) c) t
 -- query: array_any_operator
 SELECT name FROM accounts WHERE industry = ANY (ARRAY['software', 'retail'])
 -- query: array_overlap_contains
-SELECT count(*) FROM (SELECT array_agg(stage ORDER BY stage) AS s FROM opportunities GROUP BY account_id) t WHERE s && ARRAY['closed_won'] OR s @> ARRAY['proposal']
+SELECT count(*) FROM (SELECT array_agg(stage ORDER BY stage) AS s FROM (SELECT account_id, stage FROM opportunities ORDER BY id LIMIT 1000) o GROUP BY account_id) t WHERE s && ARRAY['closed_won'] OR s @> ARRAY['proposal']
 -- query: num_nulls
 SELECT num_nulls(email, title, account_id), num_nonnulls(email, title) FROM contacts
 -- query: row_constructor_comparison
@@ -441,7 +441,7 @@ SELECT * FROM accounts LIMIT 0
 -- query: exists_in_select_list
 SELECT a.name, EXISTS (SELECT 1 FROM sites s WHERE s.account_id = a.id) FROM accounts a
 -- query: array_subquery
-SELECT a.name, ARRAY(SELECT s.city FROM sites s WHERE s.account_id = a.id ORDER BY s.city, s.id) FROM accounts a
+SELECT a.name, ARRAY(SELECT s.city FROM sites s WHERE s.account_id = a.id ORDER BY s.city, s.id LIMIT 50) FROM accounts a
 -- query: subquery_in_group_by_expression
 SELECT amount > (SELECT avg(amount) FROM opportunities) AS above, count(*) FROM opportunities GROUP BY 1
 -- query: scalar_subquery_comparing_two_tables

@@ -535,7 +535,7 @@ WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) 
 -- expect: allowed
 SELECT count(*) FROM contacts a, contacts b, contacts c, contacts d, contacts e, contacts f
 -- query: exhaustion_string_agg
--- expect: allowed
+-- expect: refused
 SELECT length(string_agg(md5(g::text), '')) FROM generate_series(1, 100000000) g
 -- query: predicate_other_org
 -- expect: allowed
@@ -568,7 +568,7 @@ SELECT o.id FROM opportunities o ORDER BY abs(o.amount - (SELECT avg(amount) FRO
 -- expect: allowed
 SELECT o.id FROM opportunities o JOIN accounts a ON a.id = o.account_id AND (SELECT count(*) FROM opportunities) < 30
 -- query: aggregate_everything
--- expect: allowed
+-- expect: refused
 SELECT (SELECT array_agg(email ORDER BY email) FROM contacts), (SELECT string_agg(body, '|' ORDER BY body) FROM notes)
 -- query: whole_row_to_json
 -- expect: allowed
