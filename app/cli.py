@@ -41,8 +41,11 @@ def resolve_org(settings: Settings, org: str) -> str:
 
 @cli.command()
 @click.option("--status", is_flag=True, help="List pending migrations only; apply nothing.")
+@click.option("--policy-form", type=click.Choice(["subquery", "citus"]), default=None,
+              help="Write every policy as (SELECT app.current_org()) or, for Citus, app.current_org() "
+                   "(docs/scaling.md); remembered by the database. Default: as recorded.")
 @click.pass_obj
-def migrate(settings: Settings, status: bool) -> None:
+def migrate(settings: Settings, status: bool, policy_form: str | None) -> None:
     """Apply pending sql/ migrations to DATABASE_URL (an admin connection)."""
     from app.migrate import migrate as apply
     from app.migrate import pending
@@ -51,7 +54,7 @@ def migrate(settings: Settings, status: bool) -> None:
         waiting = pending(settings.database_url)
         click.echo("\n".join(waiting) if waiting else "up to date")
         return
-    applied = apply(settings.database_url, roles=settings.roles)
+    applied = apply(settings.database_url, roles=settings.roles, policy_form=policy_form)
     for name in applied:
         click.echo(f"applied {name}")
     if not applied:
@@ -61,7 +64,8 @@ def migrate(settings: Settings, status: bool) -> None:
 
     for location in placed_locations(settings.database_url):  # every dedicated database too
         try:
-            done = apply(role_conninfo(settings.database_url, location), roles=settings.roles)
+            done = apply(role_conninfo(settings.database_url, location), roles=settings.roles,
+                         policy_form=policy_form)
         except MigrationError as exc:
             raise MigrationError(f"dedicated database {location}: {exc.message}") from exc
         click.echo(f"{location}: " + (", ".join(done) if done else "up to date"))

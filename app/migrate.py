@@ -86,12 +86,21 @@ def render(text: str, variables: Mapping[str, str], conn: psycopg.Connection) ->
     return _VARIABLE.sub(replace, text)
 
 
-def migrate(admin_url: str, *, roles: RoleNames, sql_dir: Path = SQL_DIR) -> list[str]:
+POLICY_FORMS = ("subquery", "citus")
+
+
+def migrate(admin_url: str, *, roles: RoleNames, sql_dir: Path = SQL_DIR,
+            policy_form: str | None = None) -> list[str]:
     """Apply pending migrations; return the file names applied (empty when up to date).
 
+    Then every policy is put in the database's policy form (sql/120_policy_form.sql):
+    `policy_form` when given (and remembered), else the one recorded, so policies that
+    later migrations add follow it.
     Raises MigrationError for an edited applied file or a failing migration (whose
     transaction is rolled back, so the database is left at the previous version).
     """
+    if policy_form is not None and policy_form not in POLICY_FORMS:
+        raise MigrationError(f"--policy-form must be one of {', '.join(POLICY_FORMS)}, not {policy_form!r}")
     migrations = discover(sql_dir)
     applied_now: list[str] = []
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -111,9 +120,24 @@ def migrate(admin_url: str, *, roles: RoleNames, sql_dir: Path = SQL_DIR) -> lis
                     continue
                 _apply(conn, migration, roles)
                 applied_now.append(migration.path.name)
+            _apply_policy_form(conn, policy_form)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now
+
+
+def _apply_policy_form(conn: psycopg.Connection, form: str | None) -> None:
+    """Rewrite the policies into `form` (or the recorded form); a no-op when they are in it already."""
+    if conn.execute("SELECT to_regprocedure('atlas_meta.set_policy_form(text)')").fetchone() == (None,):
+        if form == "citus":
+            raise MigrationError("this database has no policy forms yet (sql/120_policy_form.sql)")
+        return
+    with conn.transaction():
+        if form is None:
+            form = conn.execute("SELECT form FROM atlas_meta.policy_form").fetchone()[0]  # type: ignore[index]
+        changed = conn.execute("SELECT atlas_meta.set_policy_form(%s)", (form,)).fetchone()
+    if changed and changed[0]:
+        log.info("policy form %s: %s policies rewritten", form, changed[0])
 
 
 def _apply(conn: psycopg.Connection, migration: Migration, roles: RoleNames) -> None:

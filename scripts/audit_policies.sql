@@ -22,6 +22,8 @@
 --                                    the platform role's SELECT-only platform_scope() policies)
 --   [policy_fail_open]               a permissive policy is `true`, has a `true` disjunct, or an
 --                                    `IS NULL` disjunct on the org setting
+--   [policy_subquery_in_citus_form]  atlas_meta.policy_form says citus (sql/120_policy_form.sql) but a
+--                                    policy on a tenant table holds a subquery, which Citus refuses
 --   [child_table_unprotected]        a partition / inheritance child of a tenant table lacks its
 --                                    own ENABLE, FORCE or policies (reachable directly)
 --   [global_table_not_allowlisted]   a table without org_id that is not a known global table
@@ -136,7 +138,7 @@ global_table AS (
 global_allowlist (name) AS (
     VALUES ('public.organizations'), ('public.users'), ('public.sessions'), ('public.platform_audit'),
            ('public.sign_in_throttle'), ('public.password_resets'), ('public.org_placements'), ('atlas_meta.schema_migrations'),
-           ('atlas_meta.roles'), ('atlas_meta.org_moves'), ('atlas_meta.org_away')
+           ('atlas_meta.roles'), ('atlas_meta.org_moves'), ('atlas_meta.org_away'), ('atlas_meta.policy_form')
 ),
 policy AS (
     SELECT p.polrelid, p.polname, p.polcmd, p.polpermissive,
@@ -146,7 +148,8 @@ policy AS (
             AND p.polroles = ARRAY(SELECT r.oid FROM atlas_meta.roles m
                                    JOIN pg_roles r ON r.rolname = m.role_name
                                    WHERE m.purpose = 'platform')
-            AND pg_get_expr(p.polqual, p.polrelid) ~ '^\(\s*SELECT app\.platform_scope\(\) AS platform_scope\)$')
+            AND pg_get_expr(p.polqual, p.polrelid)
+                ~ '^(\(\s*SELECT app\.platform_scope\(\) AS platform_scope\)|app\.platform_scope\(\))$')
                AS platform_read,
            -- The job queue's finder (sql/085_jobs.sql): SELECT only, TO the queue role
            -- alone, on public.jobs alone, its queued and running rows.
@@ -244,6 +247,15 @@ finding ("check", object, detail) AS (
        OR pe.expr ~* '(\mOR\s+[(\s]*true\M|\mtrue[)\s]*\s+OR\M)'
        OR (pe.expr ~ '\mOR\M'
            AND pe.expr ~* '(app\.current_org\(\)|''app\.org_id'')[^=<>]*?\mIS\s+NULL\M')
+
+    UNION ALL
+    SELECT 'policy_subquery_in_citus_form' AS "check", pe.table_name,
+           format('policy %I: %s (%s) holds a subquery; Citus refuses it on a distributed table',
+                  pe.polname, pe.clause, pe.expr)
+    FROM policy_expr pe
+    WHERE pe.polrelid IN (SELECT oid FROM tenant_table)
+      AND pe.expr ~ '\mSELECT\M'
+      AND EXISTS (SELECT 1 FROM atlas_meta.policy_form f WHERE f.form = 'citus')
 
     UNION ALL
     SELECT 'child_table_unprotected' AS "check", child.name,

@@ -18,9 +18,12 @@ EXPECTED_TENANT_TABLES = {
 }
 
 
-@pytest.fixture(scope="module")
-def harness_db(db_factory):
+@pytest.fixture(scope="module", params=["subquery", "citus"])
+def harness_db(request, db_factory):
+    """Both policy forms (sql/120_policy_form.sql): each must hold every attack alone."""
     db = db_factory.clone()
+    with psycopg.connect(db.admin_url, autocommit=True) as conn:
+        conn.execute("SELECT atlas_meta.set_policy_form(%s)", (request.param,))
     yield db
     db_factory.drop(db.name)
 

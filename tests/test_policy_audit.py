@@ -56,6 +56,14 @@ DEFECTS = (
     Defect("policy_fail_open", "public.notes",
            ('CREATE POLICY "Notes are all visible" ON notes FOR SELECT USING (true)',), variant="literal_true"),
     Defect("policy_fail_open", "public.notes",
+           ("SELECT atlas_meta.set_policy_form('citus')",
+            """CREATE POLICY "Notes fail open" ON notes FOR SELECT
+               USING (app.current_org() IS NULL OR org_id = app.current_org())""",), variant="citus_form"),
+    Defect("policy_subquery_in_citus_form", "public.notes",
+           ("SELECT atlas_meta.set_policy_form('citus')",
+            """CREATE POLICY "Notes by a subquery" ON notes FOR SELECT
+               USING (org_id = (SELECT app.current_org()))""",)),
+    Defect("policy_fail_open", "public.notes",
            ("""CREATE POLICY "Notes leak on insert" ON notes FOR INSERT
                WITH CHECK (org_id = app.current_org() OR true)""",), variant="true_disjunct"),
     Defect("child_table_unprotected", "public.events_2024", (
