@@ -111,6 +111,10 @@ class Settings:
     query_max_in_flight: int = 2
     agent_threads_per_worker: int = 2
     query_result_max_bytes: int = 10 * 1024 * 1024
+    # Agent SQL on a hot standby of the shared database (app/replica.py, docs/scaling.md); "" is off.
+    agent_replica_url: str = ""
+    agent_max_lag_s: float = 30.0
+    agent_replica_fallback: str = "primary"
     query_max_value_bytes: int = 64 * 1024 * 1024  # what one row of an agent query may build (gateway/value_size.py)
     semantic_root: str = DEFAULT_SEMANTIC_ROOT
     idempotency_ttl_s: float = 86400.0  # how long an Idempotency-Key's response is kept (app/idempotency.py)
@@ -147,6 +151,11 @@ class Settings:
             raise ConfigurationError("ATLAS_POOL_MIN_SIZE must be between 0 and ATLAS_POOL_MAX_SIZE")
         if self.db_prepared_statements not in ("named", "unnamed"):
             raise ConfigurationError("ATLAS_DB_PREPARED_STATEMENTS must be named or unnamed")
+        if self.agent_replica_fallback not in ("primary", "refuse"):
+            raise ConfigurationError("ATLAS_AGENT_REPLICA_FALLBACK must be primary or refuse")
+        if isinstance(self.agent_max_lag_s, bool) or not isinstance(self.agent_max_lag_s, (int, float)) \
+                or not self.agent_max_lag_s > 0:
+            raise ConfigurationError("ATLAS_AGENT_MAX_LAG_S must be a positive number of seconds")
         if not self.idempotency_ttl_s > 0:
             raise ConfigurationError("ATLAS_IDEMPOTENCY_TTL_S must be a positive number of seconds")
         for name, value, low in (("ATLAS_APP_STATEMENT_TIMEOUT_MS", self.app_statement_timeout_ms, 0),
@@ -211,6 +220,9 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_ROLE_PREFIX", "role_prefix"),
     EnvVariable("ATLAS_APP_DATABASE_URL", "app_database_url"),
     EnvVariable("ATLAS_AGENT_DATABASE_URL", "agent_database_url"),
+    EnvVariable("ATLAS_AGENT_REPLICA_URL", "agent_replica_url"),
+    EnvVariable("ATLAS_AGENT_MAX_LAG_S", "agent_max_lag_s", float),
+    EnvVariable("ATLAS_AGENT_REPLICA_FALLBACK", "agent_replica_fallback"),
     EnvVariable("ATLAS_INFLIGHT_DATABASE_URL", "inflight_database_url"),
     EnvVariable("ATLAS_PLATFORM_DATABASE_URL", "platform_database_url"),
     EnvVariable("ATLAS_POOL_MIN_SIZE", "pool_min_size", int),

@@ -195,6 +195,16 @@ class DatabaseUnavailableError(ServiceUnavailableError):
     code = "database_unavailable"
 
 
+class ReplicaUnavailableError(ServiceUnavailableError):
+    """The agent replica cannot run the query (unreachable, too far behind, or a recovery conflict)."""
+
+    code = "agent_replica_unavailable"
+
+    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+
 class DatabaseTimeoutError(ServiceUnavailableError):
     """The database did not answer a read in time (app/wire.py): the connection was closed, retry."""
 

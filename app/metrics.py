@@ -52,6 +52,13 @@ REFUSALS = Counter("atlas_refusals", "Requests refused on purpose (4xx and 503),
                    ("reason",), registry=REGISTRY)
 AGENT_QUERIES_IN_FLIGHT = Gauge("atlas_agent_queries_in_flight", "Agent queries being answered now",
                                 registry=REGISTRY, multiprocess_mode="livesum")
+AGENT_QUERIES_ROUTED = Counter("atlas_agent_queries_routed", "Agent queries by where they ran: replica, primary "
+                               "(the replica's fallback) or refused (no replica within ATLAS_AGENT_MAX_LAG_S)",
+                               ("target",), registry=REGISTRY)
+AGENT_REPLICA_UP = Gauge("atlas_agent_replica_up", "1 when the agent replica answered as a standby, else 0",
+                         registry=REGISTRY, multiprocess_mode="max")
+AGENT_REPLICA_LAG = Gauge("atlas_agent_replica_lag_seconds", "The agent replica's replay lag when last read",
+                          registry=REGISTRY, multiprocess_mode="max")
 ORG_REQUESTS = Counter("atlas_org_http_requests", "Requests by org id, route and status (METRICS_ORG_LABELS only)",
                        ("org_id", "route", "status"), registry=REGISTRY)
 ORG_REFUSALS = Counter("atlas_org_refusals", "Refusals by org id and error code (METRICS_ORG_LABELS only)",
@@ -102,11 +109,26 @@ def agent_query_in_flight() -> Iterator[None]:
         AGENT_QUERIES_IN_FLIGHT.dec()
 
 
+def agent_query_routed(target: str) -> None:
+    """Count one agent query by where it ran (replica, primary, refused)."""
+    AGENT_QUERIES_ROUTED.labels(target).inc()
+
+
+def agent_replica(*, up: bool, lag_s: float | None) -> None:
+    """The agent replica's last known state (app/replica.py)."""
+    AGENT_REPLICA_UP.set(1 if up else 0)
+    if lag_s is not None:
+        AGENT_REPLICA_LAG.set(lag_s)
+
+
 def exposition(app: Flask) -> tuple[bytes, str]:
     """The text a scrape gets: every worker's series (multiprocess) or this process's."""
     from app.state import services
 
     services(app).pool_gauges.sample()  # this worker's pools, fresh; the others' are at most a few seconds old
+    replica = services(app).queries.replica
+    if replica is not None:
+        replica.probe()  # its gauges, at most PROBE_TTL_S old
     if not MULTIPROCESS:
         return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
     merged = CollectorRegistry()

@@ -41,6 +41,7 @@ from app.placement import PlacedSource
 from app.pools import PoolConfig
 from app.query_settings import QueryBounds, QuerySettings
 from app.ratelimit import RateLimiter
+from app.replica import AgentReplica
 from app.semantic import SemanticLayer
 
 CONNECTION_ID = DEFAULT  # Atlas's own data; part of every cache key (an org connection's: "<id>@<version>")
@@ -89,8 +90,10 @@ class QueryService:
 
     def __init__(self, *, db: Database, semantic: SemanticLayer, cache: QueryCache | None, limiter: RateLimiter,
                  inflight: InflightLimiter, limits: QueryLimits, agent_url: str, agent_pool_timeout_s: float,
-                 connections: Connections | None = None, placement: PlacedSource | None = None) -> None:
+                 connections: Connections | None = None, placement: PlacedSource | None = None,
+                 replica: AgentReplica | None = None) -> None:
         self.db, self.semantic, self.cache, self.limiter = db, semantic, cache, limiter
+        self.replica = replica  # the shared database's hot standby for agent SQL (app/replica.py); None: primary
         self.connections = connections  # orgs' own datasources; None: only Atlas's data
         self.placement = placement  # an org in a dedicated database is queried there
         self.inflight, self.limits = inflight, limits
@@ -178,16 +181,12 @@ class QueryService:
                         yield conn
                     return
                 placed = self.placement.agent_pool(org_id) if self.placement is not None else None
-                pool = placed or self.agent_pool()
-                try:
-                    conn = pool.getconn()
-                except PoolTimeout as exc:
-                    raise wait_timed_out(pool, waited_s=pool.timeout, what="the agent pool",
-                                         hint="raise ATLAS_AGENT_THREADS_PER_WORKER or ATLAS_POOL_TIMEOUT_S") from exc
-                try:
+                if placed is None and self.replica is not None:  # the replica is the shared database's
+                    with self.replica.connector(lambda: _borrowed(self.agent_pool())) as conn:
+                        yield conn
+                    return
+                with _borrowed(placed or self.agent_pool()) as conn:
                     yield conn
-                finally:
-                    pool.putconn(conn)
         return connect
 
     def agent_pool(self) -> CheckedPool:
@@ -205,11 +204,27 @@ class QueryService:
             return self._pool
 
     def close(self) -> None:
-        """Close the agent pool if it was opened (the cache and in-flight limiter are closed by their owner)."""
+        """Close the agent pools if they were opened (the cache and in-flight limiter are closed by their owner)."""
+        if self.replica is not None:
+            self.replica.close()
         with self._lock:
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
+
+
+@contextmanager
+def _borrowed(pool: CheckedPool) -> Iterator[psycopg.Connection]:
+    """A connection of an agent pool; a wait that times out is a 503 saying why."""
+    try:
+        conn = pool.getconn()
+    except PoolTimeout as exc:
+        raise wait_timed_out(pool, waited_s=pool.timeout, what="the agent pool",
+                             hint="raise ATLAS_AGENT_THREADS_PER_WORKER or ATLAS_POOL_TIMEOUT_S") from exc
+    try:
+        yield conn
+    finally:
+        pool.putconn(conn)
 
 
 def _audited_sql(sql_text: object) -> object:

@@ -32,6 +32,7 @@ from app.query_service import QueryLimits, QueryService
 from app.ratelimit import PostgresRateLimiter, RateLimiter, RedisFirstRateLimiter, RedisRateLimiter
 from app.readiness import Readiness, readiness_timeout_s
 from app.redis_cache import RedisCache
+from app.replica import AgentReplica
 from app.semantic import SemanticLayer
 from app.signin_throttle import SignInThrottle, ThrottlePolicy
 
@@ -102,7 +103,7 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
     queries = QueryService(db=db, semantic=semantic, cache=cache, limiter=limiter, inflight=inflight,
                            limits=limits, agent_url=settings.agent_database_url,
                            agent_pool_timeout_s=settings.pool_timeout_s, connections=connections,
-                           placement=placed)
+                           placement=placed, replica=_agent_replica(settings))
 
     platform_db = Database(settings.platform_database_url, min_size=0, max_size=2,
                            timeout_s=settings.pool_timeout_s).open(wait=False)
@@ -132,6 +133,15 @@ def _placed(config: Mapping[str, Any], settings: Settings, pools: PoolRegistry) 
         pool_max_size=per_org.max_connections if per_org else pools.config.base_max_connections,
         agent_pool_max_size=settings.agent_threads_per_worker, timeout_s=pools.config.timeout_s,
         platform_url=settings.platform_database_url)
+
+
+def _agent_replica(settings: Settings) -> AgentReplica | None:
+    """The hot standby agent SQL runs on, when ATLAS_AGENT_REPLICA_URL names one."""
+    if not settings.agent_replica_url:
+        return None
+    return AgentReplica(settings.agent_replica_url, max_lag_s=settings.agent_max_lag_s,
+                        fallback=settings.agent_replica_fallback, pool_size=settings.agent_threads_per_worker,
+                        timeout_s=settings.pool_timeout_s)
 
 
 def _rate_limiter(db: Database, cache: QueryCache | None, *, key_prefix: str) -> RateLimiter:

@@ -26,23 +26,34 @@ NOT_READY_RETRY_AFTER_S = 5
 @public
 @sessionless
 def healthz() -> ResponseReturnValue:
-    """Liveness: the process answers. Restart it when this fails, never because a dependency is down."""
-    return {"status": "ok"}
+    """Liveness: the process answers. Restart it when this fails, never because a dependency is down.
+
+    With an agent replica, its last known state is reported (no probe: liveness asks no one)."""
+    replica = services().queries.replica
+    if replica is None:
+        return {"status": "ok"}
+    last = replica.last_status()
+    return {"status": "ok", "agentReplica": last.as_json() if last else {"status": "unknown"}}
 
 
 @bp.get("/readyz")
 @public
 @sessionless
 def readyz() -> ResponseReturnValue:
-    """Readiness: 200 when every dependency answers in time; else 503, Retry-After and the failed checks."""
+    """Readiness: 200 when every dependency answers in time; else 503, Retry-After and the failed checks.
+
+    The agent replica is reported beside the checks, never gating them: without it agent SQL falls
+    back or is refused (ATLAS_AGENT_REPLICA_FALLBACK), and every other request is served as before."""
     checks = services().readiness.checks()
     body = {name: check.as_json() for name, check in checks.items()}
     failed = sorted(name for name, check in checks.items() if not check.ok)
+    replica = services().queries.replica
+    reported = {"agentReplica": replica.probe().as_json()} if replica is not None else {}
     if not failed:
-        return {"status": "ready", "checks": body}
+        return {"status": "ready", "checks": body, **reported}
     message = "not ready: " + "; ".join(f"{name} {checks[name].error}" for name in failed)
     response = jsonify({"code": "not_ready", "message": message, "status": "not_ready",
-                        "checks": body})
+                        "checks": body, **reported})
     response.status_code = 503
     response.headers["Retry-After"] = str(NOT_READY_RETRY_AFTER_S)
     return response
