@@ -1,7 +1,7 @@
 """Noisy neighbours: does org B keep its latency while org A floods the server?
 
 Run: .venv/bin/python scripts/bench_noisy.py [--phase-s 25] [--rate 30] [--workers 2] [--threads 4]
-                                             [--flood-factor 4] [--writers 2]
+                                             [--flood-factor 4] [--writers 2] [--phases shared,perorg,replica]
 Builds a migrated database of its own, starts gunicorn (gthread, 2 workers x 4
 threads as `atlas serve`) on the production app, signs up org A and org B
 through the API, then measures org B - GET /api/v1/contacts?limit=1 and GET
@@ -15,6 +15,14 @@ through the API, then measures org B - GET /api/v1/contacts?limit=1 and GET
                    locked; each ends at the app role's lock timeout (409)
     alone-perorg   B alone, server restarted with per-org pools on (pool.perOrg.maxConnections 2)
     flood-perorg   the flood again, per-org pools on
+    alone-replica  B alone on a primary + hot standby of the bench's own (tests/support/standby.py),
+                   agent SQL on the standby (ATLAS_AGENT_REPLICA_URL, fallback refuse), the standby's
+                   postmaster and backends pinned to one core, the primary, gunicorn and the load
+                   (this process, B's) to the other (sched_setaffinity, what `taskset -a -p -c` does):
+                   a stand-in for separate hosts
+    flood-replica  A's flood again, answered on the pinned standby
+
+--phases picks which groups run (shared: alone, flood, locked; perorg; replica).
 
 Prints B's p50/p99 per phase, the p99 ratio of each loaded phase over its
 baseline (target <= 1.5) and B's failures (target 0), plus what A got back.
@@ -51,13 +59,17 @@ TARGET_RATIO = 1.5
 PASSWORD = "bench-noisy-password"
 HEAVY_SQL = "SELECT count(*) FROM generate_series(1,100000) a, generate_series(1,100000) b"
 IN_FLIGHT = 2  # the platform default of queryMaxInFlight
+SEEDED: dict[str, dict[str, Any]] = {}  # database name -> orgs a and b
 
 
-def start_server(db: TestDatabase, *, port: int, workers: int, threads: int, per_org: bool, log: Any) -> subprocess.Popen:
+def start_server(db: TestDatabase, *, port: int, workers: int, threads: int, per_org: bool, log: Any,
+                 replica_url: str = "") -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": db.admin_url, "ATLAS_ROLE_PREFIX": db.roles.owner.removesuffix("_owner"),
            "ATLAS_POOL_MAX_SIZE": str(max(threads, 4)), "ATLAS_CONFIG": os.devnull + ".absent"}
     if per_org:
         env.update({"ATLAS_POOL_PER_ORG": "on", "ATLAS_POOL_PER_ORG_MAX_CONNECTIONS": "2"})
+    if replica_url:
+        env.update({"ATLAS_AGENT_REPLICA_URL": replica_url, "ATLAS_AGENT_REPLICA_FALLBACK": "refuse"})
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--threads", str(threads), "--worker-class", "gthread", "--no-control-socket", "app:create_app()"],
@@ -158,54 +170,113 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+def pin_cluster(data_dir: Path, cores: set[int]) -> int:
+    """Pin a cluster's postmaster and every process it has forked to `cores`; later backends inherit it."""
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(postmaster)], capture_output=True, text=True,
+                              check=False).stdout.split()
+    pids = [postmaster, *map(int, children)]
+    for pid in pids:
+        try:
+            os.sched_setaffinity(pid, cores)
+        except ProcessLookupError:
+            pass
+    return len(pids)
+
+
 def run_phases(args: argparse.Namespace, db: TestDatabase, log: Any) -> list[tuple[str, list[float], int, Counter]]:
     results = []
-    orgs: dict[str, Any] = {}
-    for per_org in (False, True):
-        port = free_port()
-        proc = start_server(db, port=port, workers=args.workers, threads=args.threads, per_org=per_org, log=log)
+    for mode in args.phases:
+        if mode == "replica":
+            results += replica_phases(args, log)
+        else:
+            results += pool_phases(args, db, log, per_org=mode == "perorg")
+    return results
+
+
+def replica_phases(args: argparse.Namespace, log: Any) -> list[tuple[str, list[float], int, Counter]]:
+    """B alone and under A's flood, agent SQL on a hot standby pinned to a core of its own."""
+    from tests.support.standby import start_pair
+
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        print("replica phases skipped: they need two cores, this process may use", cores)
+        return []
+    primary_cores, standby_cores = set(cores[:-1]), {cores[-1]}
+    pair = start_pair()
+    before = os.sched_getaffinity(0)
+    try:
+        factory = DatabaseFactory(pair.primary.server())
+        db = factory.build_template()
+        pair.replayed()
+        pinned = pin_cluster(pair.standby.data, standby_cores) + pin_cluster(pair.primary.data, primary_cores)
+        os.sched_setaffinity(0, primary_cores)  # this process, and gunicorn and B's process forked from it
+        print(f"replica phases: standby on cores {sorted(standby_cores)}, primary + gunicorn + load on "
+              f"{sorted(primary_cores)} ({pinned} server processes pinned)")
         try:
-            wait_until_up(port, proc)
-            orgs = orgs or seed(port)
-            a, b = orgs["a"], orgs["b"]
-            suffix = "-perorg" if per_org else ""
-            for _ in range(10):  # warm both workers' pools and caches
-                request(port, "GET", "/api/v1/contacts?limit=1", b["token"])
-            latencies, failures = measure_b(port, b["token"], args.phase_s, args.rate)
-            results.append((f"alone{suffix}", latencies, failures, Counter()))
-
-            def heavy(p: int) -> tuple[int, float, dict]:
-                return request(p, "POST", "/api/v1/query", a["token"], {"sql": HEAVY_SQL})
-            with Attacker(port, args.flood_factor * IN_FLIGHT, heavy) as attack:
-                time.sleep(1.0)  # let the flood take hold
-                latencies, failures = measure_b(port, b["token"], args.phase_s, args.rate)
-            results.append((f"flood{suffix}", latencies, failures, attack.statuses))
-            if per_org:
-                continue
-
-            def write(p: int) -> tuple[int, float, dict]:
-                return request(p, "PATCH", f"/api/v1/contacts/{a['contact']}", a["token"], {"first_name": "A"})
-            with psycopg.connect(db.admin_url) as holder:
-                holder.execute("SELECT id FROM contacts WHERE id = %s FOR UPDATE", (a["contact"],))
-                with Attacker(port, args.writers, write) as attack:
-                    time.sleep(1.0)
-                    latencies, failures = measure_b(port, b["token"], args.phase_s, args.rate)
-                holder.rollback()
-            results.append(("locked", latencies, failures, attack.statuses))
+            return pool_phases(args, db, log, per_org=False, replica=pair)
         finally:
-            stop_server(proc)
+            factory.drop_all()
+    finally:
+        os.sched_setaffinity(0, before)
+        pair.remove()
+
+
+def pool_phases(args: argparse.Namespace, db: TestDatabase, log: Any, *, per_org: bool,
+                replica: Any = None) -> list[tuple[str, list[float], int, Counter]]:
+    """B alone, under A's flood and (shared pools only) beside A's blocked writes, on one server start."""
+    results: list[tuple[str, list[float], int, Counter]] = []
+    port = free_port()
+    replica_url = replica.on_standby(db.agent_url) if replica is not None else ""
+    proc = start_server(db, port=port, workers=args.workers, threads=args.threads, per_org=per_org, log=log,
+                        replica_url=replica_url)
+    try:
+        wait_until_up(port, proc)
+        if db.name not in SEEDED:
+            SEEDED[db.name] = seed(port)  # the same orgs for every server start on this database
+        orgs = SEEDED[db.name]
+        if replica is not None:
+            replica.replayed()  # the orgs and A's semantic tables are on the standby before A asks
+        a, b = orgs["a"], orgs["b"]
+        suffix = "-perorg" if per_org else "-replica" if replica is not None else ""
+        for _ in range(10):  # warm both workers' pools and caches
+            request(port, "GET", "/api/v1/contacts?limit=1", b["token"])
+        latencies, failures = measure_b(port, b["token"], args.phase_s, args.rate)
+        results.append((f"alone{suffix}", latencies, failures, Counter()))
+
+        def heavy(p: int) -> tuple[int, float, dict]:
+            return request(p, "POST", "/api/v1/query", a["token"], {"sql": HEAVY_SQL})
+        with Attacker(port, args.flood_factor * IN_FLIGHT, heavy) as attack:
+            time.sleep(1.0)  # let the flood take hold
+            latencies, failures = measure_b(port, b["token"], args.phase_s, args.rate)
+        results.append((f"flood{suffix}", latencies, failures, attack.statuses))
+        if per_org or replica is not None:
+            return results
+
+        def write(p: int) -> tuple[int, float, dict]:
+            return request(p, "PATCH", f"/api/v1/contacts/{a['contact']}", a["token"], {"first_name": "A"})
+        with psycopg.connect(db.admin_url) as holder:
+            holder.execute("SELECT id FROM contacts WHERE id = %s FOR UPDATE", (a["contact"],))
+            with Attacker(port, args.writers, write) as attack:
+                time.sleep(1.0)
+                latencies, failures = measure_b(port, b["token"], args.phase_s, args.rate)
+            holder.rollback()
+        results.append(("locked", latencies, failures, attack.statuses))
+    finally:
+        stop_server(proc)
     return results
 
 
 def report(args: argparse.Namespace, results: list[tuple[str, list[float], int, Counter]]) -> None:
     baseline = {name: percentile(lat, 0.99) for name, lat, _, _ in results if name.startswith("alone")}
+    group = {"-perorg": "alone-perorg", "-replica": "alone-replica"}
     print(f"gunicorn {args.workers} workers x {args.threads} threads; B at {args.rate}/s for {args.phase_s}s a phase;"
           f" A's in-flight limit {IN_FLIGHT}, flood {args.flood_factor * IN_FLIGHT} clients, {args.writers} writers;"
           f" {os.cpu_count()} CPUs")
     print(f"{'phase':14} {'B reqs':>6} {'p50 ms':>8} {'p99 ms':>8} {'p99 ratio':>9} {'B fail':>6}  A got")
     for name, latencies, failures, statuses in results:
         p99 = percentile(latencies, 0.99)
-        base = baseline["alone-perorg" if name.endswith("-perorg") else "alone"]
+        base = baseline[next((v for k, v in group.items() if name.endswith(k)), "alone")]
         ratio = p99 / base
         verdict = "" if name.startswith("alone") else (" ok" if ratio <= TARGET_RATIO and not failures else " MISS")
         ratio_text = "" if name.startswith("alone") else f"{ratio:.2f}"
@@ -221,7 +292,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--flood-factor", type=int, default=4, help="A's flood, in multiples of its in-flight limit")
     parser.add_argument("--writers", type=int, default=2, help="A's concurrent blocked writes (default 2)")
-    return parser.parse_args()
+    parser.add_argument("--phases", default="shared,perorg,replica",
+                        help="groups of phases to run, in order (default shared,perorg,replica)")
+    args = parser.parse_args()
+    args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = set(args.phases) - {"shared", "perorg", "replica"}
+    if unknown:
+        parser.error(f"unknown phases {sorted(unknown)}: choose from shared, perorg, replica")
+    return args
 
 
 def main() -> int:

@@ -29,7 +29,7 @@ class Pair:
 
     def on_standby(self, url: str) -> str:
         """The same conninfo (database, user) on the standby."""
-        assert int(conninfo_to_dict(url)["port"]) == self.primary.port
+        assert int(str(conninfo_to_dict(url)["port"])) == self.primary.port
         return make_conninfo(url, port=str(self.standby.port))
 
     def replayed(self, *, timeout_s: float = 30.0) -> None:
