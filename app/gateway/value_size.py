@@ -364,6 +364,10 @@ def _bounded_rows(aggregate: exp.Expression) -> int | None:
     select = aggregate.find_ancestor(exp.Select)
     if select is None or select.args.get("joins") or select.args.get("laterals"):
         return None
+    group = select.args.get("group")
+    if group is not None and (any(group.args.get(k) for k in ("grouping_sets", "cube", "rollup"))
+                              or any(group.find_all(exp.Cube, exp.Rollup, exp.GroupingSets))):
+        return None  # every grouping set aggregates the rows again, all at once when hashed
     source = select.args.get("from_") or select.args.get("from")
     derived = source.this if isinstance(source, exp.From) else None
     if not isinstance(derived, exp.Subquery):
