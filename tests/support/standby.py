@@ -19,7 +19,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.support.server import FAST, Cluster, as_pg_user, own_dir
 
-OPTIONS = FAST + " -c max_wal_senders=4 -c hot_standby=on -c max_standby_streaming_delay=5s"
+OPTIONS = FAST + " -c max_wal_senders=4 -c hot_standby=on -c hot_standby_feedback=on -c max_standby_streaming_delay=5s"
 
 
 @dataclass
