@@ -18,7 +18,7 @@ from tests.support.serving import atlas_serve, request
 _request = partial(request, timeout_s=60, timed=True)  # -> (status, headers, body, seconds)
 
 QUERY = "/api/v1/query"
-HUGE_ROWS = "SELECT format('%50000000s', 'x') FROM generate_series(1, 4)"  # 200 MB as text
+HUGE_ROWS = "SELECT format('%12000000s', 'x') FROM generate_series(1, 17)"  # 204 MB as text: 12 MB rows, each within ATLAS_QUERY_MAX_VALUE_BYTES
 
 
 def _entity(table: str) -> str:
@@ -83,7 +83,7 @@ def _worker_rss_kib(master_pid: int) -> int:
 
 
 def test_a_gunicorn_worker_stays_bounded_on_a_result_far_larger_than_the_budget(fresh_db, tmp_path):
-    """200 MB of rows against the default 10 MB budget: the worker grows by far less than the result."""
+    """204 MB of rows against the default 10 MB budget: the worker grows by far less than the result."""
     with atlas_serve(fresh_db, tmp_path / "serve.log", workers=1, threads=2) as server:
         port = server.port
         _, _, body, _ = _request(port, "POST", "/api/auth/sign-up/email",
