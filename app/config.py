@@ -109,6 +109,7 @@ class Settings:
     db_prepared_statements: str = "named"
     # Agent work (app/inflight.py, app/gateway/result_budget.py).
     query_max_in_flight: int = 2
+    query_max_in_flight_total: int = 0  # every org together (app/inflight.py); 0 is no platform limit
     agent_threads_per_worker: int = 2
     query_result_max_bytes: int = 10 * 1024 * 1024
     # Agent SQL on a hot standby of the shared database (app/replica.py, docs/scaling.md); "" is off.
@@ -161,6 +162,7 @@ class Settings:
         for name, value, low in (("ATLAS_APP_STATEMENT_TIMEOUT_MS", self.app_statement_timeout_ms, 0),
                                  ("ATLAS_APP_LOCK_TIMEOUT_MS", self.app_lock_timeout_ms, 0),
                                  ("ATLAS_QUERY_MAX_IN_FLIGHT", self.query_max_in_flight, 1),
+                                 ("ATLAS_QUERY_MAX_IN_FLIGHT_TOTAL", self.query_max_in_flight_total, 0),
                                  ("ATLAS_AGENT_THREADS_PER_WORKER", self.agent_threads_per_worker, 1),
                                  ("ATLAS_QUERY_RESULT_MAX_BYTES", self.query_result_max_bytes, 1),
                                  ("ATLAS_QUERY_MAX_VALUE_BYTES", self.query_max_value_bytes, 1024)):
@@ -232,6 +234,7 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_APP_LOCK_TIMEOUT_MS", "app_lock_timeout_ms", int),
     EnvVariable("ATLAS_DB_PREPARED_STATEMENTS", "db_prepared_statements"),
     EnvVariable("ATLAS_QUERY_MAX_IN_FLIGHT", "query_max_in_flight", int),
+    EnvVariable("ATLAS_QUERY_MAX_IN_FLIGHT_TOTAL", "query_max_in_flight_total", int),
     EnvVariable("ATLAS_AGENT_THREADS_PER_WORKER", "agent_threads_per_worker", int),
     EnvVariable("ATLAS_QUERY_RESULT_MAX_BYTES", "query_result_max_bytes", int),
     EnvVariable("ATLAS_QUERY_MAX_VALUE_BYTES", "query_max_value_bytes", int),

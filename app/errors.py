@@ -240,6 +240,16 @@ class TooManyConcurrentQueriesError(RateLimitedError):
     code = "too_many_concurrent_queries"
 
 
+class AgentPlatformBusyError(ServiceUnavailableError):
+    """Every org together already runs ATLAS_QUERY_MAX_IN_FLIGHT_TOTAL agent queries: refused at once."""
+
+    code = "agent_platform_busy"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+
 class AgentCapacityError(ServiceUnavailableError):
     """This worker's share of threads for agent work (ATLAS_AGENT_THREADS_PER_WORKER) is busy: refused at
     once, so agent work never takes the threads CRM, auth and admin requests need."""

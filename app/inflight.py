@@ -1,6 +1,6 @@
 """Agent work in flight: a per-org limit every worker shares, and a per-process thread cap.
 
-`with limiter.slot(org_id, limit=n):` passes two gates, neither of which ever
+`with limiter.slot(org_id, limit=n):` passes its gates, neither of which ever
 waits, before agent work takes a connection (the HTTP query endpoint calls it;
 MCP tool calls and jobs are meant to call the same):
 
@@ -9,7 +9,12 @@ MCP tool calls and jobs are meant to call the same):
    connection of this process's own: every worker and app server on the same
    database sees it, and it vanishes with a dead connection or process. All
    slots taken: 429 too_many_concurrent_queries at once, with a Retry-After of 1-3 s (jittered).
-2. This process's share of threads for agent work (`process_threads`,
+2. With a platform limit (ATLAS_QUERY_MAX_IN_FLIGHT_TOTAL), one of the platform's
+   slots, the same kind of lock under a pseudo-org: all taken, 503
+   agent_platform_busy at once. It bounds the agent queries every org together
+   runs on the database, and with it their memory (each bounded by the gateway's
+   ATLAS_QUERY_MAX_VALUE_BYTES and work_mem).
+3. This process's share of threads for agent work (`process_threads`,
    ATLAS_AGENT_THREADS_PER_WORKER): past it, 503 agent_capacity_exhausted at
    once, so agent work never occupies every request thread CRM, auth and admin
    requests need.
@@ -35,11 +40,18 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import overload
 
 import psycopg
 
 from app.db import as_org_id
-from app.errors import AgentCapacityError, ConfigurationError, DatabaseUnavailableError, TooManyConcurrentQueriesError
+from app.errors import (
+    AgentCapacityError,
+    AgentPlatformBusyError,
+    ConfigurationError,
+    DatabaseUnavailableError,
+    TooManyConcurrentQueriesError,
+)
 
 log = logging.getLogger("atlas.inflight")
 
@@ -47,6 +59,7 @@ KEYSPACE = 0x41544C01  # first key of the two-int advisory lock form: Atlas in-f
 # Retry-After of a refusal: 1 to 3 s at random, so clients refused together do not all
 # come back in the same second (a thundering herd that costs every other org latency).
 RETRY_AFTER_S = (1, 3)
+PLATFORM = uuid.UUID(int=0)  # the pseudo-org whose slots are the platform's (no org has this id)
 
 
 # CASE: the lock function runs only once the session is known to be the right one.
@@ -63,11 +76,14 @@ class InflightLimiter:
     """Per-org slots as advisory locks on one connection per process, plus a per-process thread cap."""
 
     def __init__(self, conninfo: str, *, process_threads: int, connect_timeout_s: float = 5.0,
-                 keyspace: int = KEYSPACE) -> None:
+                 keyspace: int = KEYSPACE, platform_limit: int = 0) -> None:
         if process_threads < 1:
             raise ValueError("process_threads must be at least 1")
+        if platform_limit < 0:
+            raise ValueError("platform_limit must be 0 (off) or more")
         self.process_threads = process_threads
         self.keyspace = keyspace  # another limiter (the agent's questions) counts in a key space of its own
+        self.platform_limit = platform_limit
         self._conninfo = conninfo
         self._connect_timeout_s = connect_timeout_s
         self._threads = threading.BoundedSemaphore(process_threads)
@@ -87,14 +103,33 @@ class InflightLimiter:
         org = as_org_id(org_id)
         number, generation = self._acquire(org, limit)
         try:
-            if not self._threads.acquire(blocking=False):
-                raise self.process_refusal()
-            try:
-                yield number
-            finally:
-                self._threads.release()
+            with self._platform_slot():
+                if not self._threads.acquire(blocking=False):
+                    raise self.process_refusal()
+                try:
+                    yield number
+                finally:
+                    self._threads.release()
         finally:
             self._release(org, number, generation)
+
+    @contextmanager
+    def _platform_slot(self) -> Iterator[None]:
+        """One of the platform's slots when a platform limit is set (503 agent_platform_busy at once)."""
+        if not self.platform_limit:
+            yield
+            return
+        taken = self._acquire(PLATFORM, self.platform_limit, refuse=False)
+        if taken is None:
+            raise AgentPlatformBusyError(
+                f"the platform already runs {self.platform_limit} agent queries at once, for all organizations"
+                " together (ATLAS_QUERY_MAX_IN_FLIGHT_TOTAL); retry shortly",
+                retry_after_s=random.randint(*RETRY_AFTER_S))
+        number, generation = taken
+        try:
+            yield
+        finally:
+            self._release(PLATFORM, number, generation)
 
     def held(self) -> int:
         """Slots this process holds now (for tests and metrics)."""
@@ -105,7 +140,13 @@ class InflightLimiter:
         with self._lock:
             self._drop_connection()
 
-    def _acquire(self, org: uuid.UUID, limit: int) -> tuple[int, int]:
+    @overload
+    def _acquire(self, org: uuid.UUID, limit: int) -> tuple[int, int]: ...
+    @overload
+    def _acquire(self, org: uuid.UUID, limit: int, *, refuse: bool) -> tuple[int, int] | None: ...
+
+    def _acquire(self, org: uuid.UUID, limit: int, *, refuse: bool = True) -> tuple[int, int] | None:
+        """A free slot of `org` and the connection's generation; all taken: the org's refusal, or None."""
         with self._lock:
             for attempt in (1, 2):  # a connection that died with a database restart is replaced once
                 try:
@@ -120,6 +161,8 @@ class InflightLimiter:
             if number is not None:
                 self._held.add((org, number))
                 return number, self._generation
+        if not refuse:
+            return None
         raise self.org_refusal(limit)
 
     def org_refusal(self, limit: int) -> Exception:
@@ -135,7 +178,8 @@ class InflightLimiter:
 
     def _try_slots(self, conn: psycopg.Connection, org: uuid.UUID, limit: int) -> int | None:
         """Under the lock: the first of the org's slots this process can lock, or None."""
-        for number in range(limit):
+        start = random.randrange(limit) if org == PLATFORM else 0  # spread the platform's many slots
+        for number in ((start + i) % limit for i in range(limit)):
             if (org, number) in self._held:
                 continue
             # Locks only in the session the connection opened: one a pooler swapped in would keep it forever.

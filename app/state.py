@@ -95,7 +95,8 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
 
     cache = make_cache(cache_config)
     limiter = _rate_limiter(db, cache, key_prefix=cache_config.key_prefix)
-    inflight = InflightLimiter(settings.inflight_database_url, process_threads=settings.agent_threads_per_worker)
+    inflight = InflightLimiter(settings.inflight_database_url, process_threads=settings.agent_threads_per_worker,
+                               platform_limit=settings.query_max_in_flight_total)
     limits = QueryLimits.from_settings(settings, rate_per_minute=rate_per_minute, pools=pools.config)
 
     semantic = SemanticLayer(db, root=settings.semantic_root)

@@ -9,7 +9,7 @@ from functools import partial
 import psycopg
 import pytest
 
-from app.errors import AgentCapacityError, SqlRejectedError, TooManyConcurrentQueriesError
+from app.errors import AgentCapacityError, AgentPlatformBusyError, SqlRejectedError, TooManyConcurrentQueriesError
 from app.gateway import prepare
 from app.inflight import InflightLimiter
 from tests.support.errors import error_of
@@ -112,6 +112,24 @@ def test_the_per_process_thread_share_refuses_at_once(fresh_db):
         assert limiter.held() == 0, "a refused thread share gives its org slot back"
     finally:
         limiter.close()
+
+
+def test_the_platform_limit_holds_across_orgs_and_processes_and_refuses_at_once(fresh_db):
+    """ATLAS_QUERY_MAX_IN_FLIGHT_TOTAL: every org together, on every process; refused 503 at once, naming it."""
+    one, two = (InflightLimiter(fresh_db.app_url, process_threads=4, platform_limit=2) for _ in range(2))
+    try:
+        with one.slot(uuid.uuid4(), limit=2), two.slot(uuid.uuid4(), limit=2):
+            with pytest.raises(AgentPlatformBusyError) as refused, one.slot(uuid.uuid4(), limit=2):
+                pass
+            assert refused.value.status == 503 and refused.value.retry_after_s >= 1
+            assert "ATLAS_QUERY_MAX_IN_FLIGHT_TOTAL" in refused.value.message
+            assert one.held() == 2 and two.held() == 2, "a refused query gives its org slot back"
+        with one.slot(uuid.uuid4(), limit=1), one.slot(uuid.uuid4(), limit=1):
+            assert one.held() == 4
+        assert one.held() == 0 and two.held() == 0
+    finally:
+        one.close()
+        two.close()
 
 
 def test_slots_vanish_with_a_dead_connection(limiters, fresh_db):
