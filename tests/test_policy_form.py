@@ -149,3 +149,17 @@ def test_the_audit_finds_nothing_in_the_citus_form(fresh_db):
     run = run_audit(fresh_db.admin_url)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.findings == ()
+
+
+def test_atlas_migrate_policy_form_flag_switches_every_policy(fresh_db, monkeypatch, capsys):
+    from app import cli
+
+    monkeypatch.setenv("DATABASE_URL", fresh_db.admin_url)
+    monkeypatch.setenv("ATLAS_ROLE_PREFIX", fresh_db.roles.owner.removesuffix("_owner"))
+    assert cli.main(["migrate", "--policy-form", "citus"]) == 0
+    assert all(not _sublinks(e) for p in _policies(fresh_db.admin_url) if p[0] in ("contacts", "notes")
+               for e in p[2:] if e is not None)
+    with psycopg.connect(fresh_db.admin_url) as conn:
+        assert conn.execute("SELECT form FROM atlas_meta.policy_form").fetchone() == ("citus",)
+    assert cli.main(["migrate", "--policy-form", "subquery"]) == 0
+    assert all(_sublinks(e) for p in _policies(fresh_db.admin_url) if p[0] == "contacts" for e in p[2:] if e)
