@@ -6,7 +6,8 @@ request; instead the check is one non-blocking poll() of the socket: an idle
 connection has nothing to read, so a readable socket means the server sent
 something (a FATAL on shutdown, or EOF), and only then is a real round trip
 made. A failed check makes the pool discard the connection and try the next,
-so the first request after a restart succeeds.
+so the first request after a restart succeeds. A connection given back is checked
+too (`reset`): one whose state is unknown (app/wire.py's `lendable`) is discarded.
 
 When a wait for a connection times out, the pool's own counters tell whether
 connecting was failing (the database is unreachable) or every connection was
@@ -41,7 +42,19 @@ class CheckedPool(ConnectionPool):
         self._errors_at_last_connect = 0
         kwargs.setdefault("check", self._check_before_lending)
         kwargs.setdefault("configure", self._connected)
+        kwargs.setdefault("reset", self._check_returned)
         super().__init__(conninfo, **kwargs)
+
+    @staticmethod
+    def _check_returned(conn: psycopg.Connection) -> None:
+        """The pool's `reset` callback, on every connection given back; a raise makes the pool discard it.
+
+        A connection comes back idle or is rolled back by the pool; what the pool cannot see is
+        a pipeline of app/wire.py that ended without settling its record of prepared statements,
+        or a connection left in pipeline mode: lent again, it would fail its next user.
+        """
+        if not wire.lendable(conn):
+            raise psycopg.InterfaceError("connection returned in an unknown state: discarded")
 
     def _check_before_lending(self, conn: psycopg.Connection) -> None:
         """The pool's `check` callback; a raise makes the pool discard `conn` and lend another.

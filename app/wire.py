@@ -138,18 +138,23 @@ def _run(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
          statements: list[tuple[str, Any]]) -> list[Result]:
     try:
         return _pipeline(conn, begin, settings, statements)
-    except psycopg.errors.InvalidSqlStatementName:
-        # Our statements can vanish behind our back (psycopg sends DEALLOCATE ALL when a
-        # transaction that prepared its own statements rolls back): forget them, prepare afresh.
-        _forget_statements(conn)
+    except (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement):
+        # Our record of statements and the server's differ (psycopg sends DEALLOCATE ALL when a
+        # transaction that prepared its own statements rolls back): nothing ran, so close every
+        # name we may own, forget them, and prepare afresh.
+        _resync(conn)
         return _pipeline(conn, begin, settings, statements)
 
 
-def _forget_statements(conn: psycopg.Connection) -> None:
+def lendable(conn: psycopg.Connection) -> bool:
+    """May the pool lend `conn` again? Not when a pipeline of ours ended without settling its state.
+
+    The pool's reset callback asks this of every connection it gets back (app/checked_pool.py).
+    """
     state = _states.get(conn)
-    if state is not None:
-        state.statements.clear()
-        state.ends.clear()
+    return (not conn.closed and conn.pgconn.pipeline_status == pq.PipelineStatus.OFF
+            and conn.pgconn.transaction_status == pq.TransactionStatus.IDLE
+            and (state is None or not state.unsettled))
 
 
 def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
@@ -157,7 +162,7 @@ def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
     state = _states.get(conn)
     if state is None:
         state = _states[conn] = _ConnState(Transformer(conn))
-    tx, cache, named = state.transformer, state.statements, _Config.named
+    tx, cache, named, ends = state.transformer, state.statements, _Config.named, state.ends
     prepared: list[tuple[_Key, bytes, bool]] = []  # key, name, parsed in this pipeline
     bound: list[tuple[bytes, list[Any], list[Any], tuple[int, ...]]] = []  # text, values, formats, types
     for query, params in statements:
@@ -171,15 +176,23 @@ def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
             prepared.append((key, name or f"atlas_{next(_serial)}".encode(), name is None))
     pgconn = conn.pgconn
     deadline = time.monotonic() + _Config.timeout_s
-    ends = state.ends
     fresh_ends = [text for text in (begin, b"COMMIT") if text not in ends] if named else []
+    # Each message gets one result, in order; after the first error the server skips the rest
+    # up to the Sync. So a Parse exists on the server exactly when its position precedes the
+    # first error's: that, not "did the pipeline succeed", is what the record must follow.
+    parses: list[tuple[int, bytes | _Key, bytes]] = []  # position, end text or statement key, name
+    state.unsettled = True
     try:
         pgconn.enter_pipeline_mode()
         for text in fresh_ends:  # BEGIN and COMMIT, once per connection: a Parse of these takes no snapshot
+            parses.append((len(parses), text, _END_NAMES[text]))
             pgconn.send_prepare(_END_NAMES[text], text)
         _send_fixed(pgconn, begin, named)  # before any other Parse, which would take the snapshot
+        position = len(parses) + 1
         for key, name, fresh in prepared:
             if fresh:
+                parses.append((position, key, name))
+                position += 1
                 pgconn.send_prepare(name, key[0], param_types=key[1])
         for setting in settings:
             pgconn.send_query_params(setting, None)
@@ -192,25 +205,75 @@ def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
         pgconn.pipeline_sync()
         results, errors = _collect(conn, tx, deadline)
         pgconn.exit_pipeline_mode()
+        if errors and pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            _rollback(pgconn, deadline)
     except BaseException as exc:
         conn.close()  # state unknown: let the pool replace the connection
-        for key, _, _ in prepared:
-            cache.pop(key, None)
+        _states.pop(conn, None)
         if isinstance(exc, TimeoutError):
             raise DatabaseTimeoutError(
                 f"the database did not answer within {_Config.timeout_s:g} s; the connection was closed") from None
         raise
-    parses = len(fresh_ends) + sum(fresh for _, _, fresh in prepared)
-    if not (errors and errors[0][0] <= parses):  # BEGIN and every Parse worked: the statements exist
-        for text in fresh_ends:
-            ends[text] = _END_NAMES[text]
+    failed_at = errors[0][0] if errors else len(parses) + 1  # past every Parse when nothing failed
+    for position, what, name in parses:
+        if position < failed_at:
+            if isinstance(what, bytes):
+                ends[what] = name
+            else:
+                cache[what] = name
+    if not errors:
         for key, name, _ in prepared:
             _remember(conn, cache, key, name, deadline)
+    else:
+        _trim(conn, cache, deadline)
+    state.unsettled = False
     if errors:
-        if pgconn.transaction_status != pq.TransactionStatus.IDLE:
-            conn.rollback()
         raise errors[0][1]
     return results
+
+
+def _rollback(pgconn: pq.abc.PGconn, deadline: float) -> None:
+    """ROLLBACK on the wire, not conn.rollback(): psycopg's would DEALLOCATE ALL its and our statements."""
+    pgconn.send_query(b"ROLLBACK")
+    _flush(pgconn, deadline)
+    while True:
+        while pgconn.is_busy():
+            _wait(pgconn.socket, select.POLLIN, deadline)
+            pgconn.consume_input()
+        if pgconn.get_result() is None:
+            break
+    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        raise psycopg.OperationalError("the connection did not return to idle after ROLLBACK")
+
+
+def _resync(conn: psycopg.Connection) -> None:
+    """Make the server hold none of the names we may own, and forget them (one round trip of Closes).
+
+    Closing a statement that does not exist is not an error; names of statements prepared by a
+    pipeline whose fate we lost are unique per process (atlas_N), so they can never collide.
+    """
+    state = _states.get(conn)
+    names = set(_END_NAMES.values()) | (set(state.statements.values()) if state else set())
+    if state is not None:
+        state.statements.clear()
+        state.ends.clear()
+    if not _Config.named or conn.closed:
+        return
+    pgconn = conn.pgconn
+    deadline = time.monotonic() + _Config.timeout_s
+    try:
+        pgconn.enter_pipeline_mode()
+        for name in sorted(names):
+            pgconn.send_close_prepared(name)
+        pgconn.pipeline_sync()
+        _, errors = _collect(conn, Transformer(conn), deadline)
+        pgconn.exit_pipeline_mode()
+        if errors:
+            raise errors[0][1]
+    except BaseException:
+        conn.close()
+        _states.pop(conn, None)
+        raise
 
 
 def _send_fixed(pgconn: pq.abc.PGconn, text: bytes, named: bool) -> None:
@@ -224,12 +287,13 @@ def _send_fixed(pgconn: pq.abc.PGconn, text: bytes, named: bool) -> None:
 class _ConnState:
     """What a connection keeps between reads: its adapters and prepared statements."""
 
-    __slots__ = ("transformer", "statements", "ends")
+    __slots__ = ("transformer", "statements", "ends", "unsettled")
 
     def __init__(self, transformer: abc.Transformer) -> None:
         self.transformer = transformer
         self.statements: OrderedDict[_Key, bytes] = OrderedDict()
         self.ends: dict[bytes, bytes] = {}  # BEGIN and COMMIT texts prepared on this connection (never evicted)
+        self.unsettled = False  # a pipeline is between its first message and its record's update
 
 
 def _collect(conn: psycopg.Connection, tx: abc.Transformer,
@@ -277,6 +341,10 @@ def _remember(conn: psycopg.Connection, cache: OrderedDict[_Key, bytes], key: _K
               deadline: float) -> None:
     cache[key] = name
     cache.move_to_end(key)
+    _trim(conn, cache, deadline)
+
+
+def _trim(conn: psycopg.Connection, cache: OrderedDict[_Key, bytes], deadline: float) -> None:
     while len(cache) > _MAX_STATEMENTS:
         _, old = cache.popitem(last=False)
         _close_statement(conn, old, deadline)

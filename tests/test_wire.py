@@ -14,16 +14,21 @@ from tests.support import rows
 
 
 @pytest.fixture(scope="module")
-def world(db_factory):
+def world_db(db_factory):
     db = db_factory.clone()
-    with psycopg.connect(db.admin_url, autocommit=True) as conn:
+    yield db
+    db_factory.drop(db.name)
+
+
+@pytest.fixture(scope="module")
+def world(world_db):
+    with psycopg.connect(world_db.admin_url, autocommit=True) as conn:
         org_a, org_b = rows.make_org(conn, "Alpha"), rows.make_org(conn, "Bravo")
         for org in (org_a, org_b):
             for _ in range(3):
                 rows.insert_row(conn, "contacts", org, last_name="100%")
-    with psycopg.connect(db.app_url, autocommit=True) as conn:
+    with psycopg.connect(world_db.app_url, autocommit=True) as conn:
         yield conn, org_a, org_b
-    db_factory.drop(db.name)
 
 
 @pytest.mark.parametrize("query, params, expected", [
@@ -177,3 +182,63 @@ def test_a_session_read_scopes_its_data_to_the_live_session_only(world, template
     ident, results = wire.session_read(conn, revoked, query)
     assert ident is None and results[0][1] == [(0,)]
     assert conn.execute("SELECT current_setting('app.org_id', true)").fetchone()[0] in ("", None)
+
+
+def _server_statements(conn: psycopg.Connection) -> set[str]:
+    return {r[0] for r in conn.execute(
+        "SELECT name FROM pg_prepared_statements WHERE name LIKE 'atlas\\_%%' OR name LIKE 'tx\\_%%'")}
+
+
+def _recorded(conn: psycopg.Connection) -> set[str]:
+    state = wire._states[conn]
+    return {n.decode() for n in [*state.ends.values(), *state.statements.values()]}
+
+
+@pytest.mark.parametrize("failing, error", [
+    ("SELEC 1", psycopg.errors.SyntaxError),  # the Parse fails: the ends parsed before it exist
+    ("SELECT 1 / (count(*) - count(*)) FROM contacts", psycopg.errors.DivisionByZero),  # the Execute fails
+    ("SELECT * FROM contacts", psycopg.errors.LockNotAvailable),  # the Parse waits for a lock, then fails
+])
+def test_after_an_error_in_a_first_pipeline_the_record_matches_the_server(world_db, world, failing, error):
+    """Issue 24 item 12: Parses before the failing message exist on the server; the record must say so."""
+    _, org_a, _ = world
+    count = ("SELECT count(*) AS n FROM contacts WHERE last_name = %s", ("100%",))
+    with psycopg.connect(world_db.admin_url, autocommit=True) as admin, \
+            psycopg.connect(world_db.app_url, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '100ms'")
+        with admin.transaction():
+            if error is psycopg.errors.LockNotAvailable:
+                admin.execute("LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(error):
+                wire.scoped_read(conn, org_a, failing)
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert _recorded(conn) == _server_statements(conn) and "tx_begin_read_only" in _recorded(conn)
+        assert wire.scoped_read(conn, org_a, *count) == [{"n": 3}]
+        with admin.transaction():
+            admin.execute("LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(psycopg.errors.LockNotAvailable):  # a Bind of a prepared statement, then a Parse
+                wire.scoped_many(conn, org_a, [count, ("SELECT %s::int AS two", (2,))])
+        assert _recorded(conn) == _server_statements(conn)
+        assert wire.scoped_read(conn, org_a, *count) == [{"n": 3}]
+
+
+def test_a_statement_the_server_has_but_the_record_lacks_is_closed_and_prepared_again(world_db, world):
+    _, org_a, _ = world
+    with psycopg.connect(world_db.app_url, autocommit=True) as conn:
+        conn.pgconn.prepare(b"tx_begin_read_only", b"BEGIN READ ONLY")  # behind the wire's back
+        assert wire.scoped_read(conn, org_a, "SELECT count(*) AS n FROM contacts WHERE last_name = %s",
+                                ("100%",)) == [{"n": 3}]
+        assert _recorded(conn) == _server_statements(conn)
+
+
+def test_a_connection_left_mid_pipeline_is_not_lendable(world_db):
+    with psycopg.connect(world_db.app_url, autocommit=True) as conn:
+        assert wire.lendable(conn)
+        conn.pgconn.enter_pipeline_mode()
+        assert not wire.lendable(conn)
+        conn.pgconn.exit_pipeline_mode()
+        conn.pgconn.send_query(b"SELECT 1")
+        assert not wire.lendable(conn)  # a query in flight: not idle
+        while conn.pgconn.get_result() is not None:
+            pass
+        assert wire.lendable(conn)

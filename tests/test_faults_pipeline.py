@@ -1,0 +1,184 @@
+"""An error in the middle of a pipeline never leaves a connection that fails the next org (issue 24, item 12).
+
+Org A's requests fail mid-pipeline on every hot path (the fused session read, CRM read,
+CRM create on app/wire.py, CRM update and the agent query on psycopg's pipeline), by each
+fault the issue names: a lock timeout, a statement timeout, a cancel, a terminated backend,
+a client-side deadline and a serialization failure. Then org B sends 200 requests over the
+same paths and every one must succeed, and A's own next requests too. The lock-based faults
+fail a Parse or Bind (where the record of prepared statements went wrong); the serialization
+failure is raised at Execute by a restrictive policy that only org A trips.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from flask import Flask
+
+from app import wire
+from tests.support.api import ApiUser, close_app, create_org, make_app, sign_up
+from tests.support import databases
+
+CONTACTS_YAML = "table: contacts\ndimensions:\n  - name: first_name\n    sql: first_name\n    type: string\n"
+PER_ORG = {"pool": {"mode": "dedicated", "timeoutMs": 5000, "base": {"minConnections": 1, "maxConnections": 3},
+                    "perOrg": {"maxConnections": 2, "maxOrgs": 8, "warmupProbes": 1}}}
+# A restrictive policy that only the org named in fault.flags trips: a server-side error at Execute.
+FAULT_SQL = """
+CREATE SCHEMA fault;
+CREATE TABLE fault.flags (org_id uuid PRIMARY KEY, sqlstate text NOT NULL);
+CREATE FUNCTION fault.check() RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog AS $$
+DECLARE state text;
+BEGIN
+  SELECT f.sqlstate INTO state FROM fault.flags f WHERE f.org_id::text = current_setting('app.org_id', true);
+  IF state IS NOT NULL THEN
+    RAISE EXCEPTION 'injected fault %', state USING ERRCODE = state;
+  END IF;
+  RETURN true;
+END $$;
+GRANT USAGE ON SCHEMA fault TO PUBLIC;
+GRANT EXECUTE ON FUNCTION fault.check() TO PUBLIC;
+CREATE POLICY "Fault injection" ON contacts AS RESTRICTIVE FOR ALL
+  USING ((SELECT fault.check())) WITH CHECK ((SELECT fault.check()));
+"""
+
+
+@pytest.fixture(scope="module")
+def fault_db(db_factory) -> Iterator[databases.TestDatabase]:
+    db = db_factory.clone()
+    with psycopg.connect(db.admin_url, autocommit=True) as conn:
+        conn.execute(FAULT_SQL)
+    yield db
+    db_factory.drop(db.name)
+
+
+class World:
+    """An app with orgs A (the one that fails) and B, each with a contact and a semantic entity."""
+
+    def __init__(self, db: databases.TestDatabase, pools: str, **config: Any) -> None:
+        self.db = db
+        self.app: Flask = make_app(db, cache_backend="none", **({"pools": PER_ORG} if pools == "per-org" else {}),
+                                   **config)
+        self.a, self.b = self._org("a"), self._org("b")
+        self.contact = {user.email: self._contact(user) for user in (self.a, self.b)}
+
+    def _org(self, name: str) -> ApiUser:
+        user = sign_up(self.app, f"{name}-{uuid.uuid4().hex[:8]}@pipeline.test")
+        create_org(user, name.upper(), f"{name}-{uuid.uuid4().hex[:8]}")
+        r = user.put("/api/v1/admin/semantic/org/entities/contacts", json={"yamlContent": CONTACTS_YAML})
+        assert r.status_code in (200, 201), r.get_json()
+        r = user.patch("/api/v1/settings", json={"queryStatementTimeoutMs": 400})  # the agent's own timeout
+        assert r.status_code == 200, r.get_json()
+        return user
+
+    def _contact(self, user: ApiUser) -> str:
+        r = user.post("/api/v1/contacts", json={"first_name": "Seed"})
+        assert r.status_code == 201, r.get_json()
+        return str(r.get_json()["id"])
+
+    def hot_paths(self, user: ApiUser, *, clone: bool = False) -> list[tuple[str, Callable[[], Any]]]:
+        """(name, request) for every hot path as `user`; with clone, each on a test client of its own
+        (a Flask test client is not shared across threads)."""
+        contact = self.contact[user.email]
+
+        def who() -> ApiUser:
+            if not clone:
+                return user
+            return ApiUser(client=self.app.test_client(), token=user.token, user_id=user.user_id,
+                           email=user.email, org_id=user.org_id)
+
+        u1, u2, u3, u4, u5 = who(), who(), who(), who(), who()
+        return [
+            ("session read", lambda: u1.get("/api/v1/contacts?limit=5")),
+            ("crm read", lambda: u2.get(f"/api/v1/contacts/{contact}")),
+            ("crm create", lambda: u3.post("/api/v1/contacts", json={"first_name": "W"})),
+            ("crm update", lambda: u4.patch(f"/api/v1/contacts/{contact}", json={"last_name": "U"})),
+            ("agent query", lambda: u5.post("/api/v1/query", json={"sql": "SELECT count(*) FROM contacts"})),
+        ]
+
+    def close(self) -> None:
+        close_app(self.app)
+
+
+def _waiting_on_contacts(admin: psycopg.Connection) -> list[int]:
+    return [r[0] for r in admin.execute(
+        "SELECT pid FROM pg_locks WHERE NOT granted AND relation = 'contacts'::regclass").fetchall()]
+
+
+def _fail_a_on_every_path(world: World, fault: str) -> Counter:
+    """Run A's requests on every hot path while `fault` hits them mid-pipeline; their statuses."""
+    statuses: Counter = Counter()
+    lock = threading.Lock()
+
+    def run(request: Callable[[], Any], name: str) -> None:
+        r = request()
+        with lock:
+            statuses[(name, r.status_code)] += 1
+
+    with psycopg.connect(world.db.admin_url, autocommit=True) as admin:
+        if fault == "serialization":
+            admin.execute("INSERT INTO fault.flags VALUES (%s, '40001')", [world.a.org_id])
+            try:
+                for name, request in world.hot_paths(world.a):
+                    run(request, name)
+            finally:
+                admin.execute("DELETE FROM fault.flags")
+            return statuses
+        with psycopg.connect(world.db.admin_url) as holder:
+            holder.execute("LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE")
+            threads = [threading.Thread(target=run, args=(request, name))
+                       for name, request in world.hot_paths(world.a, clone=True)]
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 30
+            while any(t.is_alive() for t in threads):  # each request waits for the lock, then is stopped
+                assert time.monotonic() < deadline, f"A's requests are still waiting: {dict(statuses)}"
+                if fault in ("cancel", "terminate"):
+                    for pid in _waiting_on_contacts(admin):
+                        admin.execute(f"SELECT pg_{fault}_backend(%s)", [pid])
+                time.sleep(0.05)
+            holder.rollback()
+    return statuses
+
+
+# fault -> the app's settings that make it happen (ms; 0 turns a server timeout off)
+FAULTS: dict[str, dict[str, Any]] = {
+    "lock_timeout": {"app_lock_timeout_ms": 300},
+    "statement_timeout": {"app_lock_timeout_ms": 0, "app_statement_timeout_ms": 300},
+    "cancel": {"app_lock_timeout_ms": 0, "app_statement_timeout_ms": 0},
+    "terminate": {"app_lock_timeout_ms": 0, "app_statement_timeout_ms": 0},
+    "client_deadline": {"app_lock_timeout_ms": 0, "app_statement_timeout_ms": 3000},  # wire waits 0.5 s
+    "serialization": {},
+}
+
+
+@pytest.mark.parametrize("pools", ["shared", "per-org"])
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_after_a_mid_pipeline_error_every_other_request_succeeds(fault_db, monkeypatch, fault: str,
+                                                                  pools: str) -> None:
+    world = World(fault_db, pools, pool_max_size=3, **FAULTS[fault])
+    try:
+        if fault == "client_deadline":
+            monkeypatch.setattr(wire._Config, "timeout_s", 0.5)  # set by create_app: patched after it
+        failed = _fail_a_on_every_path(world, fault)
+        monkeypatch.setattr(wire._Config, "timeout_s", 30.0)
+        answers: Counter = Counter()
+        paths = world.hot_paths(world.b)
+        for i in range(200):
+            name, request = paths[i % len(paths)]
+            r = request()
+            answers[(name, r.status_code)] += 1
+            assert r.status_code < 300, (fault, name, r.status_code, r.get_json(), dict(answers))
+        for name, request in world.hot_paths(world.a):  # A itself recovers as well
+            r = request()
+            assert r.status_code < 300, (fault, "org A", name, r.status_code, r.get_json())
+    finally:
+        world.close()
+    print(f"\n[{fault}, {pools}] A during the fault: {dict(failed)}; B: {dict(answers)}")
+    assert not [key for key in failed if key[1] >= 500 and key[1] != 503], failed  # a fault is no 500
