@@ -309,3 +309,42 @@ def _wait_for_waiters(admin_url: str, n: int) -> None:
                 return
             time.sleep(0.02)
     raise AssertionError(f"{n} writes never reached their INSERT")
+
+
+# ----- recovery starts as soon as the database answers (issue 24 item 14) ---------------------------
+OUTAGE_S = 9.0  # long enough for psycopg_pool's doubling back-off (1, 2, 4, 8 s) to wait past readiness
+
+
+@pytest.mark.parametrize("pools", ["shared", "dedicated"])
+def test_after_an_outage_the_first_write_succeeds_within_about_a_second_of_readiness(cluster, database,
+                                                                                     pools: str) -> None:
+    """Writers keep retrying through a 9 s outage; the first 201 must come within about 1 s of the
+    database being ready again, and no request waiting at that moment may wait much longer."""
+    pg, _ = cluster
+    app, owner = _app(database, **({"pools": DEDICATED} if pools == "dedicated" else {}))
+    writes, stop = Writes(), threading.Event()
+    writers = [threading.Thread(target=_writer, args=(app, owner, writes, stop)) for _ in range(4)]
+    try:
+        _warm(app, owner)
+        for t in writers:
+            t.start()
+        time.sleep(0.3)
+        pg.stop("fast")
+        time.sleep(OUTAGE_S)
+        back = pg.start()
+        deadline = back + 20
+        while not any(s == 201 and done > back for _, done, s, _, _ in writes.answers):
+            assert time.monotonic() < deadline, f"no write succeeded within 20 s: {writes.statuses(since=back)}"
+            time.sleep(0.02)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in writers:
+            t.join(timeout=30)
+        close_app(app)
+    first = min(done for _, done, s, _, _ in writes.answers if s == 201 and done > back) - back
+    straddling = [done - back for sent, done, *_ in writes.answers if sent < back < done]
+    print(f"\n[{pools}, {OUTAGE_S:g} s outage] first 201 {first:.2f} s after the database was ready;"
+          f" requests in flight at readiness answered {', '.join(f'{s:.2f}' for s in straddling)} s after it")
+    assert first < 1.5, f"the first write succeeded {first:.2f} s after the database was ready"
+    assert all(s < 2.5 for s in straddling), straddling
