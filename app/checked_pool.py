@@ -7,7 +7,7 @@ connection has nothing to read, so a readable socket means the server sent
 something (a FATAL on shutdown, or EOF), and only then is a real round trip
 made. A failed check makes the pool discard the connection and try the next,
 so the first request after a restart succeeds. A connection given back is checked
-too (`reset`): one whose state is unknown (app/wire.py's `lendable`) is discarded.
+too (`putconn`): one whose state is unknown (app/wire.py's `lendable`) is discarded.
 
 When a wait for a connection times out, the pool's own counters tell whether
 connecting was failing (the database is unreachable) or every connection was
@@ -16,6 +16,7 @@ to the pool size while the database is down.
 """
 from __future__ import annotations
 
+import logging
 import random
 import select
 from typing import Any
@@ -26,6 +27,8 @@ from psycopg_pool.base import AttemptWithBackoff
 
 from app import wire
 from app.errors import DatabaseUnavailableError, ServiceUnavailableError
+
+log = logging.getLogger("atlas.pools")
 
 
 RECONNECT_MAX_DELAY_S = 0.5  # longest pause between two attempts to connect while connecting fails
@@ -44,7 +47,7 @@ class PromptAttempt(AttemptWithBackoff):
 
     def update_delay(self, now: float) -> None:
         super().update_delay(now)
-        self.delay = min(self.delay, RECONNECT_MAX_DELAY_S * random.uniform(0.8, 1.0))  # noqa: S311 (jitter)
+        self.delay = min(self.delay, RECONNECT_MAX_DELAY_S * random.uniform(0.8, 1.0))
 
 
 def server_closed(conn: psycopg.Connection) -> bool:
@@ -63,19 +66,21 @@ class CheckedPool(ConnectionPool):
         self._errors_at_last_connect = 0
         kwargs.setdefault("check", self._check_before_lending)
         kwargs.setdefault("configure", self._connected)
-        kwargs.setdefault("reset", self._check_returned)
         super().__init__(conninfo, **kwargs)
 
-    @staticmethod
-    def _check_returned(conn: psycopg.Connection) -> None:
-        """The pool's `reset` callback, on every connection given back; a raise makes the pool discard it.
+    def putconn(self, conn: psycopg.Connection) -> None:
+        """Take a connection back; one in an unknown state is closed, so the pool replaces it.
 
-        A connection comes back idle or is rolled back by the pool; what the pool cannot see is
-        a pipeline of app/wire.py that ended without settling its record of prepared statements,
-        or a connection left in pipeline mode: lent again, it would fail its next user.
+        The pool rolls back a connection given back inside a transaction; what it cannot see is a
+        pipeline of app/wire.py that ended without settling its record of prepared statements, or
+        a connection left in pipeline mode or mid-query: lent again, it would fail its next user.
+        Checked here, synchronously (psycopg_pool's `reset` callback would hand every return to
+        a worker thread, and the next request would often find no connection back yet).
         """
-        if not wire.lendable(conn):
-            raise psycopg.InterfaceError("connection returned in an unknown state: discarded")
+        if not conn.closed and not wire.lendable(conn):
+            log.warning("discarding a connection given back in an unknown state")
+            conn.close()
+        super().putconn(conn)
 
     def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False) -> None:
         """psycopg_pool's connection task, with the capped back-off of PromptAttempt."""

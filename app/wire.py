@@ -147,13 +147,14 @@ def _run(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
 
 
 def lendable(conn: psycopg.Connection) -> bool:
-    """May the pool lend `conn` again? Not when a pipeline of ours ended without settling its state.
+    """May the pool lend `conn` again? Not in pipeline mode, mid-query, or when a pipeline of ours
+    ended without settling its record of statements (a transaction left open the pool rolls back).
 
-    The pool's reset callback asks this of every connection it gets back (app/checked_pool.py).
+    The pool asks this of every connection it gets back (app/checked_pool.py).
     """
     state = _states.get(conn)
     return (not conn.closed and conn.pgconn.pipeline_status == pq.PipelineStatus.OFF
-            and conn.pgconn.transaction_status == pq.TransactionStatus.IDLE
+            and conn.pgconn.transaction_status != pq.TransactionStatus.ACTIVE
             and (state is None or not state.unsettled))
 
 
