@@ -178,7 +178,7 @@ def test_an_org_at_its_quota_waits_while_another_org_is_served(registry, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_requests_waiting_on_an_org_quota_are_served_in_arrival_order(registry, mode):
-    reg = registry(mode, per_org={"max_orgs": 5, "max_connections": 1}, timeout_ms=5000)
+    reg = registry(mode, per_org={"max_orgs": 5, "max_connections": 1, "max_waiting": 3}, timeout_ms=5000)
     org = uuid.uuid4()
     served: list[int] = []
 
@@ -195,6 +195,24 @@ def test_requests_waiting_on_an_org_quota_are_served_in_arrival_order(registry, 
     for thread in waiters:
         thread.join()
     assert served == [0, 1, 2]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_past_max_waiting_an_orgs_request_is_refused_at_once(registry, mode):
+    """Issue 24 item 13: a request waiting for its org's connection holds a server thread; an org
+    queueing without bound (writes blocked by a lock) took the threads other orgs' reads needed."""
+    reg = registry(mode, per_org={"max_orgs": 5, "max_connections": 1, "max_waiting": 1}, timeout_ms=3000)
+    noisy, quiet = orgs(2)
+    waiting = threading.Thread(target=lambda: touch(reg, noisy))
+    with reg.connection(noisy):
+        waiting.start()
+        assert wait_until(lambda: reg.snapshot(noisy)["orgs"][0]["waiting"] == 1)
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailableError, match="pool.perOrg.maxWaiting"):
+            touch(reg, noisy)
+        assert time.monotonic() - started < 1.0  # at once, not after pool.timeoutMs
+        touch(reg, quiet)
+    waiting.join()
 
 
 def terminate(admin_url: str, pid: int) -> None:

@@ -31,6 +31,14 @@ class PerOrgLimits:
     max_orgs: int = 50
     warmup_probes: int = 2
     drain_threshold: int = 5
+    # Requests of one org that may wait for its connections at once (per process and datasource);
+    # None: as many as maxConnections. Each waits on a server thread: an org queueing without
+    # bound for its own connections takes the threads every other org needs (issue 24 item 13).
+    max_waiting: int | None = None
+
+    @property
+    def waiting_limit(self) -> int:
+        return self.max_connections if self.max_waiting is None else self.max_waiting
 
 
 # YAML key -> (field, minimum)
@@ -40,6 +48,7 @@ _PER_ORG_KEYS = {
     "maxOrgs": ("max_orgs", 1),
     "warmupProbes": ("warmup_probes", 0),
     "drainThreshold": ("drain_threshold", 1),
+    "maxWaiting": ("max_waiting", 1),
 }
 _BASE_KEYS = {"minConnections": ("base_min_connections", 0), "maxConnections": ("base_max_connections", 1)}
 _ORG_DATASOURCE_KEYS = {"maxConnections": ("org_datasource_max_connections", 1),
@@ -201,6 +210,7 @@ ENV_OVERRIDES = {
     "ATLAS_POOL_PER_ORG_MAX_ORGS": ("pool", "perOrg", "maxOrgs"),
     "ATLAS_POOL_PER_ORG_WARMUP_PROBES": ("pool", "perOrg", "warmupProbes"),
     "ATLAS_POOL_PER_ORG_DRAIN_THRESHOLD": ("pool", "perOrg", "drainThreshold"),
+    "ATLAS_POOL_PER_ORG_MAX_WAITING": ("pool", "perOrg", "maxWaiting"),
     "ATLAS_DATASOURCE_URL": ("datasources", "default", "url"),
 }
 

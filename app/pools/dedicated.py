@@ -34,7 +34,7 @@ class DedicatedRegistry(PoolRegistry):
             self.config.datasources[unit.datasource],
             name=application_name(unit.org_id, unit.datasource), min_size=0,
             max_size=self.limits.max_connections, timeout_s=self.config.timeout_s,
-            max_idle_s=self.config.idle_s, num_workers=1)
+            max_idle_s=self.config.idle_s, num_workers=1, max_waiting=self.limits.waiting_limit)
         pool.open(wait=False)
         started = time.monotonic()
         try:

@@ -16,7 +16,7 @@ import psycopg
 
 from app.errors import ServiceUnavailableError
 from app.pools.registry import PoolRegistry
-from app.pools.units import Unit
+from app.pools.units import Unit, too_many_waiting
 
 
 class SharedRegistry(PoolRegistry):
@@ -53,11 +53,15 @@ class SharedRegistry(PoolRegistry):
             self._give_slot(unit)
 
     def _take_slot(self, unit: Unit, deadline: float) -> None:
-        """One of the org's pool.perOrg.maxConnections slots, first come first served, or a 503."""
+        """One of the org's pool.perOrg.maxConnections slots, first come first served, or a 503
+        (at once when pool.perOrg.maxWaiting of its requests already wait)."""
         with self.admission.lock:
             if unit.granted < unit.limit and not unit.queue:
                 unit.granted += 1
                 return
+            assert self.limits is not None
+            if len(unit.queue) >= self.limits.waiting_limit:
+                raise too_many_waiting(unit, self.limits.waiting_limit)
             ticket = threading.Event()
             unit.queue.append(ticket)
         ticket.wait(max(deadline - time.monotonic(), 0))

@@ -12,6 +12,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout, TooManyRequests
 
 from app.checked_pool import CheckedPool, wait_timed_out
+from app.errors import ServiceUnavailableError
 from app.pools.metrics import CountedConnection, CountingCursor, Stats
 
 
@@ -65,8 +66,10 @@ def application_name(org_id: uuid.UUID | None, datasource: str) -> str:
 
 
 def make_pool(conninfo: str, *, name: str, min_size: int, max_size: int, timeout_s: float,
-              max_idle_s: float, num_workers: int) -> ConnectionPool:
-    """An unopened pool of autocommit connections that count their statements, checked before lending."""
+              max_idle_s: float, num_workers: int, max_waiting: int = 0) -> ConnectionPool:
+    """An unopened pool of autocommit connections that count their statements, checked before lending.
+
+    max_waiting: requests that may queue for a connection (0: no limit), past it TooManyRequests."""
     return CheckedPool(
         conninfo,
         connection_class=CountedConnection,
@@ -76,9 +79,18 @@ def make_pool(conninfo: str, *, name: str, min_size: int, max_size: int, timeout
         timeout=timeout_s,
         max_idle=max_idle_s,
         num_workers=num_workers,
+        max_waiting=max_waiting,
         name=name,
         open=False,
     )
+
+
+def too_many_waiting(unit: Unit, limit: int) -> ServiceUnavailableError:
+    """The 503 at once for an org whose requests already queue pool.perOrg.maxWaiting deep."""
+    return ServiceUnavailableError(
+        f"org {unit.org_id} already has {limit} requests waiting for its {unit.limit} connections on"
+        f" datasource {unit.datasource!r} (pool.perOrg.maxWaiting); retry shortly, or raise"
+        " pool.perOrg.maxConnections or pool.perOrg.maxWaiting")
 
 
 @contextmanager
@@ -87,7 +99,11 @@ def pooled(pool: ConnectionPool, *, deadline: float, what: str, hint: str) -> It
     remaining = max(deadline - time.monotonic(), 0.001)
     try:
         conn = pool.getconn(timeout=remaining)
-    except (PoolTimeout, TooManyRequests) as exc:
+    except TooManyRequests as exc:
+        raise ServiceUnavailableError(
+            f"{what} already has {pool.max_waiting} requests waiting (pool.perOrg.maxWaiting); retry shortly,"
+            " or raise pool.perOrg.maxConnections or pool.perOrg.maxWaiting") from exc
+    except PoolTimeout as exc:
         raise wait_timed_out(pool, waited_s=remaining, what=what, hint=hint) from exc
     try:
         yield conn
