@@ -47,6 +47,11 @@ _REFUSALS: tuple[tuple[type[BaseException], Refusal], ...] = (
     (pg.LockNotAvailable, Refusal(409, "lock_timeout",
                                   "a record is locked by another change; retry shortly (ATLAS_APP_LOCK_TIMEOUT_MS)",
                                   retry_after_s=1)),
+    # A serialization failure or a deadlock (class 40) rolled the transaction back: retry it.
+    # Listed before OperationalError, its base, whose message says the database is down.
+    *((cls, Refusal(409, "transaction_conflict",
+                    "the change conflicted with a concurrent one and was rolled back; retry it", retry_after_s=1))
+      for cls in (pg.SerializationFailure, pg.DeadlockDetected, pg.TransactionRollback)),
     (pg.QueryCanceled, Refusal(503, "statement_timeout",
                                "the database took too long to answer; retry shortly (ATLAS_APP_STATEMENT_TIMEOUT_MS)")),
     (psycopg.OperationalError, Refusal(503, "service_unavailable",
@@ -94,6 +99,7 @@ def agent_error(exc: psycopg.Error, *, statement_timeout_ms: int) -> Exception:
 
 def is_connection_failure(exc: BaseException | None) -> bool:
     """A connection-level failure (server gone, connection broken), not a query error or a wait."""
-    if exc is None or isinstance(exc, (PoolTimeout, TooManyRequests, pg.QueryCanceled, pg.LockNotAvailable)):
+    if exc is None or isinstance(exc, (PoolTimeout, TooManyRequests, pg.QueryCanceled, pg.LockNotAvailable,
+                                       pg.SerializationFailure, pg.DeadlockDetected, pg.TransactionRollback)):
         return False
     return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
