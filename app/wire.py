@@ -21,7 +21,9 @@ unnamed statement: one round trip, planned each time, behind any PgBouncer (docs
 
 Waiting is poll(2) (no descriptor limit) with a deadline: past it the connection is closed and
 DatabaseTimeoutError (503) raised. A failure rolls the transaction back, or closes a connection
-in an unknown state: a connection never goes back to the pool inside a transaction.
+in an unknown state: a connection never goes back to the pool inside a transaction. After an
+error the record of prepared statements keeps exactly the Parses the server ran (those before the
+first error); a mismatch the server reports is repaired by Close and a rerun (docs/faults.md).
 """
 from __future__ import annotations
 
