@@ -258,3 +258,38 @@ def test_after_one_orgs_lock_timeouts_no_request_of_any_org_answers_500(fault_db
     for b, a in rounds:
         assert {status for _, status in b} <= {200, 201}, b
         assert {status for _, status in a} <= {200, 201}, a
+
+
+# ----- issue 24 item 13: one org's blocked writes do not hold another org's reads -----------------------
+def test_with_per_org_pools_a_blocked_orgs_writes_leave_threads_for_another_orgs_reads(fault_db, tmp_path) -> None:
+    """One worker of 4 threads, 1 connection per org: 6 of A's writes wait for a lock on notes (3 s).
+    Before pool.perOrg.maxWaiting, A's writes queued for A's one connection on every thread and B's
+    reads waited seconds for a thread; now A's surplus is refused at once and B reads as usual."""
+    env = {"ATLAS_APP_LOCK_TIMEOUT_MS": "3000", "ATLAS_POOL_PER_ORG": "on",
+           "ATLAS_POOL_PER_ORG_MAX_CONNECTIONS": "1", "ATLAS_CACHE_BACKEND": "none"}
+    with atlas_serve(fault_db, tmp_path / "serve.log", workers=1, threads=4, env=env) as server:
+        port = server.port
+        token_a, token_b = _signed_in_org(port, "a"), _signed_in_org(port, "b")
+        request(port, "POST", "/api/v1/notes", {"body": "warm"}, token_a)
+        request(port, "GET", "/api/v1/contacts?limit=1", token=token_b)
+        a_seen: Counter = Counter()
+        b_took: list[float] = []
+        with psycopg.connect(fault_db.admin_url) as holder:
+            holder.execute("LOCK TABLE notes IN ACCESS EXCLUSIVE MODE")
+            writers = [threading.Thread(target=lambda: a_seen.update(
+                [request(port, "POST", "/api/v1/notes", {"body": "blocked"}, token_a, timeout_s=60)[0]]))
+                for _ in range(6)]
+            for t in writers:
+                t.start()
+            time.sleep(0.5)  # A's writes have taken what they can
+            for _ in range(10):
+                status, _, _, took = request(port, "GET", "/api/v1/contacts?limit=1", token=token_b, timed=True)
+                assert status == 200
+                b_took.append(took)
+            holder.rollback()
+            for t in writers:
+                t.join(timeout=60)
+    print(f"\n[per-org pools, 1 connection] A's blocked writes {dict(a_seen)}; B's reads took"
+          f" {', '.join(f'{s:.2f}' for s in b_took)} s")
+    assert max(b_took) < 1.5, b_took  # the lock timeout is 3 s: a read that waited for A's threads takes longer
+    assert set(a_seen) <= {409, 503, 201}, a_seen
