@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python scripts/bench_lock_isolation.py [--writers 8] [--reads 101] [--rate 10]
                                                      [--per-org-connections 1] [--workers 2] [--threads 4]
+                                                     [--mode shared|dedicated]
 Builds a migrated database of its own and starts `atlas serve` (gunicorn, --workers x --threads)
 once per setting, per-org pools off then on (pool.perOrg.maxConnections = --per-org-connections).
 A superuser session holds ACCESS EXCLUSIVE on notes; --writers threads of org A keep sending
@@ -43,7 +44,7 @@ def signed_in_org(port: int, name: str) -> str:
 def run(db: TestDatabase, *, per_org: bool, args: argparse.Namespace) -> dict[str, Any]:
     env = {"ATLAS_POOL_PER_ORG": "on" if per_org else "off", "ATLAS_CACHE_BACKEND": "none",
            "ATLAS_POOL_PER_ORG_MAX_CONNECTIONS": str(args.per_org_connections) if per_org else None,
-           "ATLAS_CONFIG": "/nonexistent/atlas.yaml"}
+           "ATLAS_CONFIG": "/nonexistent/atlas.yaml", "ATLAS_POOL_MODE": args.mode}
     with tempfile.TemporaryDirectory() as tmp, \
             atlas_serve(db, Path(tmp) / "serve.log", workers=args.workers, threads=args.threads, env=env) as server:
         port = server.port
@@ -97,13 +98,14 @@ def main() -> None:
     parser.add_argument("--per-org-connections", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--mode", choices=("shared", "dedicated"), default="shared", help="pool.mode")
     args = parser.parse_args()
     factory = DatabaseFactory(find_or_start())
     factory.build_template()
     db = factory.clone()
     try:
         print(f"A: {args.writers} writers blocked on a lock; B: {args.reads} reads at {args.rate:g}/s;"
-              f" {args.workers} workers x {args.threads} threads")
+              f" {args.workers} workers x {args.threads} threads; pool.mode {args.mode}")
         print(f"{'per-org pools':<14} {'B p50 ms':>9} {'B p99 ms':>9} {'B max ms':>9} {'B >1s':>6}  A p50 ms  B statuses / A statuses")
         for per_org in (False, True):
             r = run(db, per_org=per_org, args=args)
