@@ -3,11 +3,16 @@
 A key reads `atlas_<org id hex>_<secret>`: the prefix tells it from a session
 token, the org id tells which org's rows to look in, and the secret (256 random
 bits) is stored only as its SHA-256. Resolving a key is therefore an ordinary
-org-scoped read in one round trip (`wire.scoped_read` under that org on a
-base-pool connection, through `app.api_key_identity()`, sql/080_api_keys.sql); nothing is cached, so a
-revoked or expired key, or one whose creator left the org, fails on its next
-request. The key acts as its creator, with the lower of its own role and the
-creator's current one, and every audit entry it causes names the key.
+org-scoped read through `app.api_key_identity()` (sql/080_api_keys.sql), made
+where the org lives now (`Database.placed_read`, app/placement/router.py): one
+round trip for an org in the shared database, where the placement is read in
+the same snapshot; for an org in a dedicated database the key is read there and
+its creator's role and the placement are confirmed in the shared database, the
+authority for members (a third round trip). Nothing is cached, so a revoked or
+expired key, or one whose creator left the org, fails on its next request, and
+a key of a moved org is resolved from its new database, never from a copy left
+behind (docs/placement.md). The key acts as its creator, with the lower of its
+own role and the creator's current one, and every audit entry it causes names the key.
 """
 from __future__ import annotations
 
@@ -32,6 +37,9 @@ log = logging.getLogger("atlas.api_keys")
 PREFIX = "atlas_"
 SHOWN_CHARS = 12  # the key's first characters after its org part, kept to recognise it in a list
 TOUCH_EVERY_S = 60  # last_used_at is written at most this often per key, so use costs no write per request
+_IDENTITY = "SELECT * FROM app.api_key_identity(%(hash)s)"
+_CONFIRM = ("SELECT (SELECT location FROM org_placements WHERE organization_id = app.current_org()) AS location,"
+            " (SELECT role FROM members WHERE org_id = app.current_org() AND user_id = %(user)s) AS role")
 _COLUMNS = sql.SQL(", ").join(map(sql.Identifier, (
     "id", "name", "role", "start", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by",
     "last_used_at")))
@@ -70,22 +78,39 @@ def outranks(role: str, other: str | None) -> bool:
 
 
 def lookup(db: Database, token: str) -> dict[str, Any] | None:
-    """The live key's identity row (key, org, effective role, creator), or None; one round trip."""
+    """The live key's identity row (key, org, effective role, creator), or None; read where the org lives."""
     org = org_of(token)
     if org is None:
         return None
-    # On a base-pool connection, as sessions are resolved: text naming an org must not spend that org's
-    # per-org connection quota before it is known to be a key of the org.
-    with db.connection() as conn:
-        rows = wire.scoped_read(conn, org, "SELECT * FROM app.api_key_identity(%(hash)s)", {"hash": hash_token(token)})
-    if not rows:
-        return None
-    row = rows[0]
+    token_hash = hash_token(token)
+    for _attempt in range(2):  # once more if the org moved between the two databases' reads
+        location, rows = db.placed_read(org, _IDENTITY, {"hash": token_hash})
+        if not rows:
+            return None
+        row = rows[0]
+        if location is None:
+            break
+        confirmed = _confirm(db, org, row["user_id"])
+        if confirmed["location"] != location:
+            continue
+        if confirmed["role"] is None:  # the creator left the org (its dedicated mirror may lag)
+            return None
+        if outranks(row["role"], confirmed["role"]):
+            row["role"] = confirmed["role"]
+        break
+    else:
+        return None  # moved twice while being read: refuse; the client's retry resolves it
     row["user"] = user_json({"id": row["user_id"], "email": row["email"], "name": row["name"],
                              "email_verified": row["email_verified"], "platform_role": row["platform_role"],
                              "created_at": row["user_created_at"], "updated_at": row["user_updated_at"]})
     _touch(db, row)
     return row
+
+
+def _confirm(db: Database, org: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
+    """In the shared database (control tables only): the org's placement and the creator's role now."""
+    with db.connection() as conn:
+        return wire.scoped_read(conn, org, _CONFIRM, {"user": user_id})[0]
 
 
 def _touch(db: Database, row: dict[str, Any]) -> None:

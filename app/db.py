@@ -286,6 +286,18 @@ class Database:
             if conn is not None:
                 self._putconn(conn)
 
+    def placed_read(self, org_id: object, query: str, params: Params = None) -> tuple[str | None, list[Row]]:
+        """One read of `org_id`'s rows where the org lives now, past any placement cache: (its dedicated
+        database or None, the rows). With placement (app/placement/router.py) its source decides;
+        without, every org lives here. The door for lookups that decide who may act (docs/placement.md).
+        """
+        org = as_org_id(org_id)
+        routed = getattr(self.source, "placed_read", None)
+        if routed is not None:
+            return routed(org, query, params)  # type: ignore[no-any-return]  # PlacedSource.placed_read
+        with self.connection() as conn:
+            return None, wire.scoped_read(conn, org, query, params)
+
     def joined(self) -> bool:
         """True inside `joining` (an Idempotency-Key's transaction): writes must then take its scope."""
         return _joined.get() is not None

@@ -12,6 +12,11 @@ A worker that is that stale after a move writes nowhere wrong: the database it
 still routes to refuses the org's writes (sql/095_placement.sql), the refusal
 is answered 503 with Retry-After, and the cached placement is dropped.
 
+A lookup that decides who may act (an API key, app/api_keys.py) cannot wait
+for the cache: `placed_read` reads the placement in the same snapshot as the
+rows in the shared database, and reads the dedicated database only when the
+org lives there (docs/placement.md: every lookup of a placed table comes here).
+
 Control-plane work (organizations, members, invitations) always runs in the
 shared database: the views that do it wrap it in `control_plane()`. When such a
 transaction of a dedicated org ends well, the dedicated database's mirror of
@@ -43,6 +48,9 @@ log = logging.getLogger("atlas.placement")
 
 MOVING = "AT503"  # SQLSTATE of the org_hold trigger's refusal (sql/095_placement.sql)
 _LOOKUP = "SELECT location FROM org_placements WHERE organization_id = app.current_org()"
+# `placed_read`'s statement in the shared database: the org's placement now, and the rows if it lives here.
+_FUSED = ("SELECT ({lookup}) AS atlas_location, found.* FROM (SELECT 1) AS one"
+          " LEFT JOIN LATERAL (SELECT true AS atlas_found, q.* FROM ({query}) AS q) AS found ON true")
 F = TypeVar("F", bound=Callable[..., Any])
 _control: ContextVar[bool] = ContextVar("atlas_control_plane", default=False)
 
@@ -148,6 +156,25 @@ class PlacedSource:
         location = rows[0]["location"] if rows else None
         self._placements[org] = (location, now + self.cache_s)
         return location
+
+    def placed_read(self, org: uuid.UUID, query: str, params: Any = None) -> tuple[str | None, list[wire.Row]]:
+        """`query` for `org` where the org lives now, past the placement cache: (its location, the rows).
+
+        One round trip in the shared database reads the placement and, in the same snapshot,
+        the rows; only for an org in a dedicated database a second one reads them there. Both on
+        connections outside any per-org quota, like a session lookup: text naming an org must not
+        spend that org's quota before it is known to be the org's.
+        """
+        fused = _FUSED.format(lookup=_LOOKUP, query=query)
+        with self.shared.base_connection() as conn:
+            rows = wire.scoped_read(conn, org, fused, params)
+        location = rows[0]["atlas_location"] if rows else None
+        self._placements[org] = (location, time.monotonic() + self.cache_s)
+        if location is None:
+            return None, [{k: v for k, v in row.items() if k not in ("atlas_location", "atlas_found")}
+                          for row in rows if row["atlas_found"]]
+        with self._pool("app", location).connection() as conn:
+            return location, wire.scoped_read(conn, org, query, params)
 
     def forget(self, org: uuid.UUID) -> None:
         self._placements.pop(org, None)
