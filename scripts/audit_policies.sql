@@ -55,8 +55,10 @@
 --
 -- Sanctioned exceptions, each as narrow as it can be written: the platform role's
 -- SELECT-only platform_scope() policies; the queue role's one SELECT policy on
--- public.jobs (queued and running rows); the worker role executing app.due_jobs(),
--- the SECURITY DEFINER function the queue role owns.
+-- public.jobs (queued and running rows) and its one on public.org_placements (which
+-- dedicated databases exist: the location column only, sql/102_job_databases.sql); the
+-- worker role executing app.due_jobs() and app.job_databases(), the SECURITY DEFINER
+-- functions the queue role owns.
 
 \set ON_ERROR_STOP on
 \set QUIET on
@@ -159,6 +161,13 @@ policy AS (
             AND pg_get_expr(p.polqual, p.polrelid)
                 = '(status = ANY (ARRAY[''queued''::text, ''running''::text]))')
                AS queue_read,
+           -- Where the dedicated databases are (sql/102_job_databases.sql): SELECT only, TO the
+           -- queue role alone, on public.org_placements alone (a global table: no org's rows).
+           (p.polcmd = 'r'
+            AND p.polroles = ARRAY(SELECT oid FROM queue_role)
+            AND p.polrelid = 'public.org_placements'::regclass
+            AND pg_get_expr(p.polqual, p.polrelid) = 'true')
+               AS queue_locate,
            format('%I.%I', n.nspname, c.relname) AS table_name,
            pg_get_expr(p.polqual, p.polrelid) AS using_expr,
            pg_get_expr(p.polwithcheck, p.polrelid) AS check_expr
@@ -243,10 +252,10 @@ finding ("check", object, detail) AS (
                        ELSE 'admits every row when the org setting is unset (IS NULL OR ...)'
                   END)
     FROM policy_expr pe
-    WHERE pe.expr ~* '^[(\s]*true[)\s]*$'
+    WHERE NOT pe.queue_locate AND (pe.expr ~* '^[(\s]*true[)\s]*$'
        OR pe.expr ~* '(\mOR\s+[(\s]*true\M|\mtrue[)\s]*\s+OR\M)'
        OR (pe.expr ~ '\mOR\M'
-           AND pe.expr ~* '(app\.current_org\(\)|''app\.org_id'')[^=<>]*?\mIS\s+NULL\M')
+           AND pe.expr ~* '(app\.current_org\(\)|''app\.org_id'')[^=<>]*?\mIS\s+NULL\M'))
 
     UNION ALL
     SELECT 'policy_subquery_in_citus_form' AS "check", pe.table_name,
@@ -337,7 +346,7 @@ finding ("check", object, detail) AS (
            format('SECURITY DEFINER, executable by %s', string_agg(a.rolname, ', ' ORDER BY a.rolname))
     FROM user_function f JOIN app_role a ON has_function_privilege(a.oid, f.oid, 'EXECUTE')
     WHERE f.prosecdef
-      AND NOT (f.name = 'app.due_jobs(integer,integer,uuid)'
+      AND NOT (f.name IN ('app.due_jobs(integer,integer,uuid)', 'app.job_databases()')
                AND f.proowner IN (SELECT oid FROM queue_role)
                AND a.oid IN (SELECT oid FROM worker_role))
     GROUP BY f.name
@@ -356,7 +365,7 @@ finding ("check", object, detail) AS (
     UNION ALL
     SELECT 'job_queue_widened' AS "check", f.name, 'function owned by the queue role ' || q.rolname
     FROM user_function f JOIN queue_role q ON q.oid = f.proowner
-    WHERE f.name <> 'app.due_jobs(integer,integer,uuid)'
+    WHERE f.name NOT IN ('app.due_jobs(integer,integer,uuid)', 'app.job_databases()')
 
     UNION ALL
     SELECT 'job_queue_widened' AS "check", w.rolname,

@@ -144,6 +144,12 @@ DEFECTS = (
     ), variant="job_queue_policy_widened"),
     Defect("security_definer_executable", "app.due_jobs(integer,integer,uuid)",
            ("GRANT EXECUTE ON FUNCTION app.due_jobs(integer, integer, uuid) TO {app}",), variant="job_queue_finder"),
+    # Where dedicated databases are (sql/102_job_databases.sql): for the worker role, on org_placements only.
+    Defect("security_definer_executable", "app.job_databases()",
+           ("GRANT EXECUTE ON FUNCTION app.job_databases() TO {app}",), variant="job_databases"),
+    Defect("policy_fail_open", "public.organizations", (
+        'CREATE POLICY "Orgs are listed by the job queue" ON organizations FOR SELECT TO {queue} USING (true)',
+    ), variant="job_queue_locates_more"),
 )
 
 

@@ -1,8 +1,8 @@
 """`atlas worker`: run due jobs, one per thread, each in its own org's transactions.
 
-The order of work for one job: find due candidates (app.due_jobs, fairest org
-first) → claim the first one still free (its org's transaction, its org's
-cap) → run its kind with a lease-renewing heartbeat beside it → record success
+The order of work for one job: find due candidates (app.due_jobs in every
+database an org is placed in, fairest org first: app/jobs/discovery.py) →
+claim the first one still free (its org's transaction, its org's cap) → run its kind with a lease-renewing heartbeat beside it → record success
 (or re-arm a schedule), a retry after backoff, or the dead letter. A worker
 that dies mid-job simply stops renewing: once the lease expires the job is due
 again and another worker runs it (at least once; every kind is safe to repeat).
@@ -22,6 +22,7 @@ from app.errors import AtlasError, JobStoppedError, RateLimitedError, ServiceUna
 from app.jobs import queue
 from app.jobs.config import JobConfig
 from app.jobs.context import JobContext
+from app.jobs.discovery import Discovery
 from app.jobs.kinds import KINDS
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class Worker:
         return True
 
     def close(self) -> None:
-        """Close this thread's finder connection (each loop closes its own when it ends)."""
+        """Close this thread's finder connections (each loop closes its own when it ends)."""
         self._finder().close()
 
     def _loop(self, stop: threading.Event) -> None:
@@ -84,10 +85,11 @@ class Worker:
         finally:
             self._finder().close()
 
-    def _finder(self) -> queue.Finder:
+    def _finder(self) -> Discovery:
         finder = getattr(self._local, "finder", None)
         if finder is None:
-            finder = self._local.finder = queue.Finder(self.config.worker_database_url)
+            finder = self._local.finder = Discovery(self.config.worker_database_url,
+                                                    placed_at=self.services.placement.location)
         return finder
 
     def _owner(self) -> str:
