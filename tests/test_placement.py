@@ -367,3 +367,49 @@ def test_an_orgs_audit_trail_lists_each_entry_once_while_a_move_awaits_its_clean
         assert paged == ids
     finally:
         kill(process)
+
+
+# ----- every move step is audited (issue 24 item 10) ------------------------------------------
+MOVE_STEPS = ["started", "migrated", "copied", "held", "verified", "switched", "cleaned"]
+
+
+def move_entries(world: TwoOrgs, since: int = 0) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """(action, step, outcome) of the org's trail as its owner reads it, and (action, step) in platform_audit."""
+    trail = world.user("a", "owner").get("/api/v1/admin/audit?entity=organization&limit=200").get_json()["data"]
+    mine = [(e["action"], e["detail"]["step"], e["outcome"]) for e in reversed(trail)
+            if e["action"].startswith("organization.move")]
+    with psycopg.connect(world.db.admin_url) as conn:
+        platform = conn.execute("SELECT action, detail->>'step', actor_user_id FROM platform_audit"
+                                " WHERE target_org_id = %s ORDER BY occurred_at, id", (world.org_a,)).fetchall()
+    assert all(actor is None for _a, _s, actor in platform)  # an operator's command: no Atlas user
+    return mine[since:], [(a, s) for a, s, _actor in platform][since:]
+
+
+def test_every_step_of_a_move_home_and_an_abort_is_audited_in_the_orgs_trail_and_platform_audit(
+        world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+    assert atlas(world.db, "org", "move", "acme", "--to", dedicated.admin_url).returncode == 0
+    wait_for_caches()
+    trail, platform = move_entries(world)
+    assert trail == [("organization.move", step, "ok") for step in MOVE_STEPS]
+    assert platform == [("organization.move", step) for step in MOVE_STEPS]
+    entry = world.user("a", "owner").get("/api/v1/admin/audit?action=organization.move&limit=1").get_json()["data"][0]
+    assert entry["detail"]["from"] == "shared" and entry["detail"]["to"] == location_of(dedicated.admin_url)
+    assert entry["detail"]["operator"] and entry["entity_id"] == str(world.org_a)
+
+    home = atlas(world.db, "org", "move", "acme", "--back")
+    assert home.returncode == 0, home.stdout + home.stderr
+    wait_for_caches()
+    trail, platform = move_entries(world, since=len(MOVE_STEPS))
+    steps = ["started", "migrated", "copied", "held", "verified", "marked", "switched", "cleaned"]
+    assert trail == [("organization.move", step, "ok") for step in steps]
+    assert platform == [("organization.move", step) for step in steps]
+
+    kill(start_paused(world.db, "copied", "org", "move", "acme", "--to", dedicated.admin_url))
+    assert atlas(world.db, "org", "move", "acme", "--abort").returncode == 0
+    trail, platform = move_entries(world, since=len(MOVE_STEPS) + len(steps))
+    assert trail == [("organization.move", s, "ok") for s in ("started", "migrated", "copied")] + [
+        ("organization.move_abort", "copied", "ok")], trail
+    assert platform == [(a, s) for a, s, _o in trail]
+    assert world.user("b", "owner").get("/api/v1/admin/audit?entity=organization&limit=200").get_json()["data"] \
+        and not any(e["action"].startswith("organization.move") for e in world.user("b", "owner").get(
+            "/api/v1/admin/audit?entity=organization&limit=200").get_json()["data"])  # Globex's trail has none

@@ -12,6 +12,12 @@ The order of work (each step's name is a checkpoint, recorded in atlas_meta.org_
   switched   the placement changed in the shared database; the hold is released
   cleaned    the org's rows are gone from the source, once every worker's cache has expired
 
+Every step, a rerun, an abort and a failure is audited as it happens, in the
+shared database (`_audit`): in the org's own trail (audit_log, entity
+organization, which the trail shows wherever the org lives) and in
+platform_audit, with the operator's user and host, as an operator's command
+has no Atlas user (sql/103_move_audit.sql).
+
 Until `switched` the org is served from the source and the target copy is not read, so a
 failure or a kill leaves the org where it was (a dead mover's hold dies with its connection);
 rerun the move to go on, or `--abort` to drop the copy. After `switched` the org is served
@@ -19,6 +25,8 @@ from the target, and a rerun finishes the clean-up.
 """
 from __future__ import annotations
 
+import getpass
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from app.config import RoleNames
 from app.errors import MoveError
@@ -51,6 +60,10 @@ class Plan:
     @property
     def target_location(self) -> str | None:
         return None if self.target_url is None else location_of(self.target_url)
+
+    @property
+    def source_location(self) -> str | None:
+        return None if self.source_url is None else location_of(self.source_url)
 
 
 @contextmanager
@@ -109,10 +122,32 @@ def pending_plan(control_url: str, roles: RoleNames, org: uuid.UUID) -> Plan:
     return Plan(org, control_url, _admin(control_url, row[0]), _admin(control_url, row[1]), roles)
 
 
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container): say so rather than fail the move
+        return "unknown"
+
+
+def _audit(conn: psycopg.Connection, plan: Plan, step: str, *, action: str = "organization.move",
+           outcome: str = "ok", error: str | None = None) -> None:
+    """One move step in the org's trail and in platform_audit (as the shared database's admin, on `conn`)."""
+    detail: dict[str, object] = {
+        "step": step, "from": plan.source_location or "shared", "to": plan.target_location or "shared",
+        "operator": _operator(), "host": socket.gethostname()}
+    if error is not None:
+        detail["error"] = error[:1000]
+    conn.execute("INSERT INTO audit_log (org_id, action, entity, entity_id, outcome, detail)"
+                 " VALUES (%s, %s, 'organization', %s, %s, %s)", (plan.org, action, str(plan.org), outcome, Jsonb(detail)))
+    conn.execute("INSERT INTO platform_audit (actor_user_id, action, target_org_id, detail) VALUES (NULL, %s, %s, %s)",
+                 (action, plan.org, Jsonb({**detail, "outcome": outcome})))
+
+
 def _step(plan: Plan, name: str, pause: Say) -> None:
-    with _connect(plan.control_url) as conn:
+    with _connect(plan.control_url) as conn, conn.transaction():
         conn.execute("UPDATE atlas_meta.org_moves SET step = %s, updated_at = now() WHERE organization_id = %s",
                      (name, plan.org))
+        _audit(conn, plan, name)
     pause(name)
 
 
@@ -126,13 +161,24 @@ def _tables(plan: Plan) -> list[Table]:
 
 def run(plan: Plan, *, cache_s: float, say: Say, pause: Say) -> None:
     """Do every step not yet done; raises MoveError (org still served where it was until `switched`)."""
-    with _connect(plan.control_url) as conn:
+    try:
+        _run(plan, cache_s=cache_s, say=say, pause=pause)
+    except (MoveError, psycopg.Error) as exc:
+        try:
+            with _connect(plan.control_url) as conn, conn.transaction():
+                _audit(conn, plan, "failed", outcome="error", error=str(exc))
+        except psycopg.Error:  # the shared database is what failed: the move's own error says more
+            pass
+        raise
+
+
+def _run(plan: Plan, *, cache_s: float, say: Say, pause: Say) -> None:
+    with _connect(plan.control_url) as conn, conn.transaction():
         row = conn.execute("SELECT step FROM atlas_meta.org_moves WHERE organization_id = %s", (plan.org,)).fetchone()
         if row is None:
             conn.execute("INSERT INTO atlas_meta.org_moves (organization_id, source, target, step)"
-                         " VALUES (%s, %s, %s, 'started')",
-                         (plan.org, None if plan.source_url is None else location_of(plan.source_url),
-                          plan.target_location))
+                         " VALUES (%s, %s, %s, 'started')", (plan.org, plan.source_location, plan.target_location))
+        _audit(conn, plan, "started" if row is None else "resumed")
         placed = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s",
                               (plan.org,)).fetchone()
     # Once the placement names the target, the target is the truth: never copy over it again.
@@ -240,6 +286,7 @@ def _switch(plan: Plan, pause: Say) -> None:
                             " placed_at = now()", (plan.org, plan.target_location))
         control.execute("UPDATE atlas_meta.org_moves SET step = 'switched', switched_at = now(), updated_at = now()"
                         " WHERE organization_id = %s", (plan.org,))
+        _audit(control, plan, "switched")
 
 
 def _purge(db: psycopg.Connection, other: psycopg.Connection, tables: list[Table], org: uuid.UUID) -> None:
@@ -276,6 +323,7 @@ def abort(plan: Plan, *, say: Say) -> None:
         _purge(target, source, tables, plan.org)
         if plan.target_url is not None:
             mirror.remove(target, plan.org)
-    with _connect(plan.control_url) as conn:
+    with _connect(plan.control_url) as conn, conn.transaction():
         conn.execute("DELETE FROM atlas_meta.org_moves WHERE organization_id = %s", (plan.org,))
+        _audit(conn, plan, row[0], action="organization.move_abort")
     say(f"move of org {plan.org} aborted; it is served from {'its dedicated database' if plan.source_url else 'the shared database'}")
