@@ -83,9 +83,10 @@ def list_organizations() -> dict[str, Any]:
         _record(scope, "platform.organizations.list", None)
     # An org in a dedicated database keeps its jobs there (app/placement/platform_reads.py).
     jobs = read_elsewhere(services().placement, placed, user_id=g.identity.user_id, query=_PLACED_JOBS)
-    for row in rows:  # rows counted in both databases: a move leaves none behind, mid-move both count
-        for name, count in jobs.get(row["id"], {}).items():
-            row[name] += count
+    for row in rows:  # a placed org's rows are counted where it lives, never in a copy a move left behind
+        if row["id"] in placed:
+            counted = jobs.get(row["id"], {})
+            row["jobs_queued"], row["jobs_running"] = counted.get("jobs_queued", 0), counted.get("jobs_running", 0)
     return {"data": [_org_json(r) | {"memberCount": r["member_count"], "jobsQueued": r["jobs_queued"],
                                      "jobsRunning": r["jobs_running"]} for r in rows]}
 
@@ -135,7 +136,7 @@ def organization_stats(target_id: str) -> dict[str, Any]:
     if location is not None:  # members stay in the shared database; the rest lives in the org's own
         elsewhere = read_elsewhere(placement, {target: location}, user_id=g.identity.user_id,
                                    query=_PLACED_STATS, org=target).get(target, {})
-        stats = {name: count + elsewhere.get(name, 0) for name, count in stats.items()}
+        stats = {name: count if name == "members" else elsewhere.get(name, 0) for name, count in stats.items()}
     names = {"jobs_queued": "jobsQueued", "jobs_running": "jobsRunning", "jobs_dead": "jobsDead"}
     return {"organizationId": str(target), **{names.get(k, k): int(v) for k, v in stats.items()}}
 

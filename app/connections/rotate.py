@@ -4,7 +4,9 @@ Each org's connections are rewritten through the org-scoped door (RLS: the
 app role sees one org at a time), so rotation never needs a role that reads
 every org's secrets at once. Tokens already under the newest key are left
 alone, so the command can be run again after an interruption. The orgs are
-listed on the admin connection (DATABASE_URL), as `atlas` resolves org slugs.
+listed on the admin connection (DATABASE_URL), as `atlas` resolves org slugs,
+with where each lives: an org in a dedicated database keeps its connections
+there (docs/placement.md), so its rows are rewritten in that database.
 """
 from __future__ import annotations
 
@@ -14,24 +16,35 @@ from app.config import Settings
 from app.connections import store
 from app.connections.crypto import CredentialBox
 from app.db import Database
+from app.placement.locations import role_conninfo
 
 
 def rotate_keys(settings: Settings, box: CredentialBox) -> dict[str, int]:
     """{"orgs", "connections", "rotated"}; ConfigurationError if some token opens with no configured key."""
     with psycopg.connect(settings.database_url) as conn:
-        orgs = [row[0] for row in conn.execute("SELECT id FROM organizations ORDER BY id")]
+        orgs = conn.execute("SELECT o.id, p.location FROM organizations o"
+                            " LEFT JOIN org_placements p ON p.organization_id = o.id ORDER BY o.id").fetchall()
+    by_location: dict[str | None, list[object]] = {}
+    for org, location in orgs:
+        by_location.setdefault(location, []).append(org)
     counts = {"orgs": 0, "connections": 0, "rotated": 0}
-    db = Database(settings.app_database_url, min_size=0, max_size=1, name="atlas-rotate-key").open()
-    try:
-        for org in orgs:
-            with db.transaction(org) as scope:
-                rows = scope.fetch_all("SELECT id, password_ciphertext FROM org_connections ORDER BY id FOR UPDATE")
-                counts["orgs"] += 1 if rows else 0
-                for row in rows:
-                    counts["connections"] += 1
-                    if not box.is_current(row["password_ciphertext"]):
-                        store.set_ciphertext(scope, row["id"], box.rotate(row["password_ciphertext"]))
-                        counts["rotated"] += 1
-    finally:
-        db.close()
+    for location, placed in sorted(by_location.items(), key=lambda item: item[0] or ""):
+        url = settings.app_database_url if location is None else role_conninfo(settings.app_database_url, location)
+        db = Database(url, min_size=0, max_size=1, name="atlas-rotate-key").open()
+        try:
+            for org in placed:
+                _rotate_org(db, box, org, counts)
+        finally:
+            db.close()
     return counts
+
+
+def _rotate_org(db: Database, box: CredentialBox, org: object, counts: dict[str, int]) -> None:
+    with db.transaction(org) as scope:
+        rows = scope.fetch_all("SELECT id, password_ciphertext FROM org_connections ORDER BY id FOR UPDATE")
+        counts["orgs"] += 1 if rows else 0
+        for row in rows:
+            counts["connections"] += 1
+            if not box.is_current(row["password_ciphertext"]):
+                store.set_ciphertext(scope, row["id"], box.rotate(row["password_ciphertext"]))
+                counts["rotated"] += 1

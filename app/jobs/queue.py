@@ -1,8 +1,9 @@
 """The worker's side of the jobs table: find due work, claim it, renew its lease, finish it.
 
-Finding is the one cross-org step: `due` asks app.due_jobs() on the worker
-role's own connection, which may do nothing else, and gets back (org id, job
-id) pairs only (sql/085_jobs.sql). Everything after runs in the job's org
+Finding is the one cross-org step: app/jobs/discovery.py asks app.due_jobs()
+on the worker role's own connections (one per database an org is placed in),
+which may do nothing else, and gets back (org id, job id) pairs only
+(sql/085_jobs.sql). Everything after runs in the job's org
 transaction on the application role, as any request would: `claim` takes the
 org's advisory lock, checks the org's running cap, and leases the job with
 FOR UPDATE SKIP LOCKED, so two workers never hold the same lease. Every later
@@ -15,7 +16,6 @@ import logging
 import uuid
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -35,32 +35,6 @@ ERROR_CHARS = 4000
 
 def org_lock_key(org_id: uuid.UUID) -> int:
     return int.from_bytes(org_id.bytes[:4], "big", signed=True)
-
-
-class Finder:
-    """app.due_jobs() on the worker role's connection (opened on first use, reopened after a failure)."""
-
-    def __init__(self, conninfo: str) -> None:
-        self.conninfo = conninfo
-        self._conn: psycopg.Connection | None = None
-
-    def due(self, *, max_running_per_org: int, limit: int,
-            after_org: uuid.UUID | None = None) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        """Candidates, fairest first: orgs after `after_org` (the last one served) come before it."""
-        try:
-            if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(self.conninfo, autocommit=True)
-            rows = self._conn.execute("SELECT org_id, job_id FROM app.due_jobs(%s, %s, %s)",
-                                      (max_running_per_org, limit, after_org)).fetchall()
-        except psycopg.OperationalError:
-            self.close()
-            raise
-        return [(r[0], r[1]) for r in rows]
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 def claim(db: Database, config: JobConfig, org_id: uuid.UUID, job_id: uuid.UUID, *,
