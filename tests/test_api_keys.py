@@ -2,12 +2,16 @@
 never above the creator's, usable wherever a session token is, revoked at once, and named in the audit trail.
 
 Every request goes through the real app (Flask's client, bearer header) on a database of this module's own;
-attacks from org A's key on org B check that B's rows are unchanged afterwards.
+attacks from org A's key on org B check that B's rows are unchanged afterwards. Every test runs twice: with
+Acme in the shared database, and with Acme moved to a database of its own (docs/placement.md), Globex staying
+in the shared one; tests/test_placement_keys.py covers keys during a move and after a killed one.
 """
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -16,14 +20,40 @@ from app import api_keys
 from tests.support.api import ApiUser, TwoOrgs, sign_up, two_org_world
 from tests.support.api_module import org_snapshot
 from tests.support.errors import error_code, error_of
+from tests.support.placement import CACHE_S, atlas
 
 KEYS = "/api/v1/admin/api-keys"
+PLACEMENTS = ("shared", "dedicated")
 
 
-@pytest.fixture(scope="module")
-def world(db_factory) -> Iterator[TwoOrgs]:
-    with two_org_world(db_factory) as world:
+@contextmanager
+def placed_world(db_factory, placement: str) -> Iterator[TwoOrgs]:
+    """Acme and Globex; with "dedicated", Acme moved to an empty database of its own first."""
+    with two_org_world(db_factory, placement_cache_s=CACHE_S) as world:
+        if placement == "shared":
+            world.homes = {"a": world.db.admin_url, "b": world.db.admin_url}  # type: ignore[attr-defined]
+            yield world
+            return
+        dedicated = db_factory.empty()
+        try:
+            moved = atlas(world.db, "org", "move", "acme", "--to", dedicated.admin_url)
+            assert moved.returncode == 0, moved.stdout + moved.stderr
+            world.homes = {"a": dedicated.admin_url, "b": world.db.admin_url}  # type: ignore[attr-defined]
+            time.sleep(CACHE_S * 2 + 0.1)
+            yield world
+        finally:
+            db_factory.drop(dedicated.name)
+
+
+@pytest.fixture(scope="module", params=PLACEMENTS)
+def world(db_factory, request) -> Iterator[TwoOrgs]:
+    with placed_world(db_factory, request.param) as world:
         yield world
+
+
+def home(world: TwoOrgs, org: str) -> str:
+    """The admin URL of the database that holds `org`'s placed rows."""
+    return world.homes[org]  # type: ignore[attr-defined,no-any-return]
 
 
 def as_key(world: TwoOrgs, secret: str) -> ApiUser:
@@ -38,7 +68,7 @@ def new_key(world: TwoOrgs, org: str = "a", creator: str = "admin", role: str = 
 
 
 def audit_entries(world: TwoOrgs, org_id: uuid.UUID, action: str) -> list[dict]:
-    with psycopg.connect(world.db.admin_url) as conn:
+    with psycopg.connect(home(world, "a" if org_id == world.org_a else "b")) as conn:
         cur = conn.cursor(row_factory=psycopg.rows.dict_row)
         return cur.execute("SELECT * FROM audit_log WHERE org_id = %s AND action = %s ORDER BY occurred_at",
                            (org_id, action)).fetchall()
@@ -51,9 +81,10 @@ def test_the_secret_is_shown_once_and_stored_only_as_a_hash(world):
     listed = world.user("a", "owner").get(KEYS).get_json()["data"]
     mine = next(k for k in listed if k["id"] == created["id"])
     assert "key" not in mine and secret not in str(listed) and secret.startswith(mine["start"])
-    with psycopg.connect(world.db.admin_url) as conn:
-        dump = str(conn.execute("SELECT * FROM api_keys").fetchall())
-    assert secret not in dump and secret.split("_")[-1] not in dump
+    for url in {world.db.admin_url, home(world, "a")}:
+        with psycopg.connect(url) as conn:
+            dump = str(conn.execute("SELECT * FROM api_keys").fetchall())
+        assert secret not in dump and secret.split("_")[-1] not in dump
 
 
 def test_a_key_is_a_bearer_token_with_its_org_and_role(world):
@@ -101,14 +132,14 @@ def test_an_expired_key_is_refused(world):
     key = new_key(world, expiresAt="2999-01-01T00:00:00Z")
     machine = as_key(world, key["key"])
     assert machine.get("/api/v1/contacts").status_code == 200
-    with psycopg.connect(world.db.admin_url, autocommit=True) as conn:
+    with psycopg.connect(home(world, "a"), autocommit=True) as conn:
         conn.execute("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = %s", (key["id"],))
     assert machine.get("/api/v1/contacts").status_code == 401
 
 
-def test_a_key_follows_its_creators_membership(world, db_factory):
+def test_a_key_follows_its_creators_membership(world, db_factory, request):
     """Demoting the creator lowers the key's role; removing the creator stops the key."""
-    with two_org_world(db_factory) as own:
+    with placed_world(db_factory, request.node.callspec.params["world"]) as own:
         owner, admin = own.user("a", "owner"), own.user("a", "admin")
         machine = as_key(own, new_key(own, creator="admin", role="admin")["key"])
         assert machine.get("/api/v1/admin/audit").status_code == 200
