@@ -5,12 +5,14 @@ another only by consuming it.
 Each test runs against real gunicorn with two workers sharing only the database. Every probe goes
 out on a fresh connection, the access log names the worker that answered, and each test checks that
 both workers answered. Before the action the same probes succeed on both workers (so a per-process
-cache, if there were one, would hold the old identity); after it, not one may succeed.
+cache, if there were one, would hold the old identity); after it, not one may succeed. The actions on
+keys and members run again for an org moved to a database of its own (docs/placement.md).
 """
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,7 @@ import pytest
 
 from tests.support import databases
 from tests.support.api import PASSWORD
+from tests.support.placement import CACHE_S, atlas
 from tests.support.serving import ServedApp, served_app
 
 PROBES_AFTER = 48
@@ -39,7 +42,7 @@ class Env:
 def env(db_factory: databases.DatabaseFactory) -> Iterator[Env]:
     db = db_factory.clone()
     try:
-        with served_app(db, workers=2, threads=4) as server:
+        with served_app(db, workers=2, threads=4, placement_cache_s=CACHE_S) as server:
             yield Env(server, db)
     finally:
         db_factory.drop(db.name)
@@ -130,18 +133,24 @@ def _burst(env: Env, probes: list[Probe], phase: str, *, count: int) -> list[tup
     return results
 
 
-def _rows_tagged(env: Env, prefix: str) -> dict[str, int]:
-    """Contacts and invitations whose probe tag starts with `prefix`, in any org (read as the superuser)."""
+def _rows_tagged(env: Env, prefix: str, *elsewhere: str) -> dict[str, int]:
+    """Contacts and invitations whose probe tag starts with `prefix`, in any org (read as the superuser),
+    in the shared database and the databases `elsewhere`."""
     with psycopg.connect(env.db.admin_url) as conn:
         contacts = conn.execute("SELECT count(*) FROM contacts WHERE first_name LIKE %s",
                                 (prefix + "%",)).fetchone()
         invitations = conn.execute("SELECT count(*) FROM invitations WHERE email LIKE %s",
                                    (prefix + "%",)).fetchone()
     assert contacts is not None and invitations is not None
+    for url in elsewhere:
+        with psycopg.connect(url) as conn:
+            placed = conn.execute("SELECT count(*) FROM contacts WHERE first_name LIKE %s", (prefix + "%",)).fetchone()
+        assert placed is not None
+        contacts = (contacts[0] + placed[0],)
     return {"contacts": contacts[0], "invitations": invitations[0]}
 
 
-def _revoke_and_probe(env: Env, probes: list[Probe], revoke: Callable[[], None]) -> None:
+def _revoke_and_probe(env: Env, probes: list[Probe], revoke: Callable[[], None], *elsewhere: str) -> None:
     """Probes succeed on both workers, the action is answered, then not one probe succeeds and nothing is written."""
     for probe, status, tag in _burst(env, probes, "before", count=PROBES_BEFORE):
         assert status == probe.before, (tag, probe.method, probe.path, status)
@@ -149,7 +158,7 @@ def _revoke_and_probe(env: Env, probes: list[Probe], revoke: Callable[[], None])
     results = _burst(env, probes, "after", count=PROBES_AFTER)
     wrong = [(tag, p.method, p.path, status) for p, status, tag in results if status != p.after]
     assert wrong == [], f"{len(wrong)} of {PROBES_AFTER} requests were answered as before the revocation"
-    assert _rows_tagged(env, "after-") == {"contacts": 0, "invitations": 0}
+    assert _rows_tagged(env, "after-", *elsewhere) == {"contacts": 0, "invitations": 0}
 
 
 # ----- the revoking actions -----
@@ -247,6 +256,30 @@ ACTIONS = {"sign-out": _sign_out, "set-active": _set_active, "remove-member": _r
 def test_after_a_revoking_action_no_worker_accepts_the_old_token_or_role(env, action):
     probes, revoke = action(env)
     _revoke_and_probe(env, probes, revoke)
+
+
+@pytest.fixture(scope="module")
+def dedicated(db_factory: databases.DatabaseFactory) -> Iterator[databases.TestDatabase]:
+    db = db_factory.empty()
+    yield db
+    db_factory.drop(db.name)
+
+
+IN_A_DEDICATED_DATABASE = ("API key revoked", "API key's creator removed", "remove-member",
+                           "update-member-role demotion")
+
+
+@pytest.mark.parametrize("name", IN_A_DEDICATED_DATABASE)
+def test_for_an_org_in_a_dedicated_database_no_worker_accepts_the_old_token_or_role(env, dedicated, name):
+    """The org the action built is moved to a database of its own before the probes (issue 24 item 1)."""
+    probes, revoke = ACTIONS[name](env)
+    with psycopg.connect(env.db.admin_url) as conn:
+        newest = conn.execute("SELECT id FROM organizations ORDER BY created_at DESC LIMIT 1").fetchone()
+    assert newest is not None
+    moved = atlas(env.db, "org", "move", str(newest[0]), "--to", dedicated.admin_url)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    time.sleep(CACHE_S * 2 + 0.1)
+    _revoke_and_probe(env, probes, revoke, dedicated.admin_url)
 
 
 # ----- set-active mints a session only by consuming a live one -----
