@@ -2,10 +2,12 @@
 
 Generated from app.entities.ENTITIES and the catalog's foreign keys. Every
 test that aims at B snapshots all of B's tenant rows (as the superuser, RLS
-not involved) before the attack and compares afterwards.
+not involved) before the attack and compares afterwards. The last test runs the attacks again with
+the attacker, then the victim, in a database of its own.
 """
 from __future__ import annotations
 
+import time
 import uuid
 
 import psycopg
@@ -13,8 +15,10 @@ import pytest
 
 from app.entities import ENTITIES
 from tests.support import rows
+from tests.support.api import two_org_world
 from tests.support.api_module import audit_rows, call, org_snapshot, ref_tables, refs_in, row_of, sample_body
 from tests.support.errors import error_of
+from tests.support.placement import CACHE_S, atlas
 
 ENTITY_NAMES = sorted(ENTITIES)
 ITEM_METHODS = ("GET", "PATCH", "DELETE")
@@ -146,3 +150,44 @@ def test_b_rows_are_still_there_and_readable_by_b(shared_orgs, theirs):
     for name, row_id in theirs.items():
         r = owner_b.get(f"/api/v1/{name}/{row_id}")
         assert r.status_code == 200 and r.get_json()["org_id"] == str(shared_orgs.org_b), name
+
+
+# ----- the same attacks when either org lives in a database of its own (docs/placement.md) -----
+
+@pytest.fixture(scope="module", params=["a", "b"], ids=["attacker-dedicated", "victim-dedicated"])
+def placed_orgs(request, db_factory):
+    """Acme and Globex with one row of Globex per entity; then one of the two moved to a database of its own."""
+    dedicated = db_factory.empty()
+    try:
+        with two_org_world(db_factory, placement_cache_s=CACHE_S) as world:
+            with psycopg.connect(world.db.admin_url, autocommit=True) as conn:
+                theirs = {name: rows.insert_row(conn, e.table, world.org_b)["id"] for name, e in ENTITIES.items()}
+            moved = atlas(world.db, "org", "move", {"a": "acme", "b": "globex"}[request.param],
+                          "--to", dedicated.admin_url)
+            assert moved.returncode == 0, moved.stdout + moved.stderr
+            homes = {org: dedicated.admin_url if org == request.param else world.db.admin_url for org in "ab"}
+            time.sleep(CACHE_S * 2 + 0.1)
+            yield world, theirs, homes
+    finally:
+        db_factory.drop(dedicated.name)
+
+
+@pytest.mark.parametrize("name", ENTITY_NAMES)
+def test_b_rows_stay_out_of_reach_when_either_org_has_a_database_of_its_own(placed_orgs, name):
+    world, theirs, homes = placed_orgs
+    attacker, entity, target = world.user("a", "owner"), ENTITIES[name], theirs[name]
+    before = org_snapshot(homes["b"], world.org_b)
+    for method in ITEM_METHODS:
+        body = sample_body(entity, variant=2) if method == "PATCH" else None
+        hit, miss = (call(attacker, method, f"/api/v1/{name}/{row}", json=body) for row in (target, uuid.uuid4()))
+        assert (hit.status_code, miss.status_code) == (404, 404), (method, hit.get_json())
+    listed = attacker.get(f"/api/v1/{name}", query_string={"limit": 200}).get_json()["data"]
+    assert str(target) not in {row["id"] for row in listed}
+    request_id = f"placed-attack-{name}"
+    r = attacker.post(f"/api/v1/{name}", json={**sample_body(entity, variant=1), "org_id": str(world.org_b)},
+                      headers={"X-Request-Id": request_id})
+    assert r.status_code == 403 and error_of(r)["code"] == "cross_org_refused"
+    assert len(audit_rows(homes["a"], world.org_a, request_id=request_id)) == 1  # recorded where A lives
+    assert org_snapshot(homes["b"], world.org_b) == before
+    assert not org_snapshot(homes["a"], world.org_b)[entity.table]  # nothing of B where A lives
+    assert world.user("b", "member").get(f"/api/v1/{name}/{target}").status_code == 200
