@@ -15,11 +15,15 @@ import pytest
 from psycopg.rows import dict_row
 
 from app.placement.locations import location_of
-from tests.support import databases
-from tests.support.api import TwoOrgs
+from tests.support import databases, rows
+from tests.support.api import ApiUser, TwoOrgs
 from tests.support.databases import DatabaseFactory
 from tests.support.jobs import enqueue, job_config, jobs_world, run_one, worker
 from tests.support.placement import CACHE_S, atlas, placement_of, start_paused
+
+SEEDED = {"a": ["Acme East", "Acme West"], "b": ["Globex Main"]}
+NAMES = "SELECT name FROM accounts ORDER BY name"
+ACCOUNTS = "table: accounts\ndescription: accounts\ndimensions:\n  - name: name\n    sql: name\n    type: string\n"
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +37,10 @@ def dedicated(db_factory: DatabaseFactory) -> Iterator[databases.TestDatabase]:
 def world(db_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory,
           dedicated: databases.TestDatabase) -> Iterator[TwoOrgs]:
     with jobs_world(db_factory, str(tmp_path_factory.mktemp("semantic")), placement_cache_s=CACHE_S) as built:
+        with psycopg.connect(built.db.admin_url, autocommit=True) as conn:
+            for org, accounts in SEEDED.items():
+                for name in accounts:
+                    rows.insert_row(conn, "accounts", built.org(org), name=name)
         moved = atlas(built.db, "org", "move", "acme", "--to", dedicated.admin_url)
         assert moved.returncode == 0, moved.stdout + moved.stderr
         yield built
@@ -146,3 +154,41 @@ def test_jobs_follow_the_org_home_and_a_copy_left_behind_never_runs(jobs: TwoOrg
         assert back.returncode == 0, back.stdout + back.stderr
         again = atlas(shared, "org", "move", "acme", "--to", dedicated.admin_url)
         assert again.returncode == 0, again.stdout + again.stderr
+
+
+# ----- the jobs API for a dedicated org, with an API key (the suites of tests/test_jobs_api.py) -----
+def test_a_dedicated_orgs_scheduled_query_enqueued_with_a_key_keeps_its_results_in_its_database(
+        jobs: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+    owner = jobs.user("a", "owner")
+    r = owner.put("/api/v1/admin/semantic/org/entities/accounts", json={"yamlContent": ACCOUNTS})
+    assert r.status_code in (200, 201), r.get_json()
+    key = owner.post("/api/v1/admin/api-keys", json={"name": "scheduler", "role": "admin"}).get_json()
+    machine = ApiUser(client=jobs.app.test_client(), token=key["key"], user_id=uuid.uuid4(), email="key@machine")
+    r = machine.post("/api/v1/jobs", json={"kind": "scheduled_query", "payload": {"sql": NAMES},
+                                           "schedule": "0 6 * * *"})
+    assert r.status_code == 201, r.get_json()
+    job = r.get_json()
+    assert job["apiKeyId"] == key["id"]
+    sql(dedicated.admin_url, "UPDATE jobs SET run_after = now() WHERE id = %s", (job["id"],))
+    assert run_one(jobs)
+    kept = machine.get(f"/api/v1/jobs/{job['id']}/results").get_json()["data"]
+    assert [r["result"]["rows"] for r in kept] == [[["Acme East"], ["Acme West"]]]  # never Globex's
+    assert len(sql(dedicated.admin_url, "SELECT id FROM job_results WHERE job_id = %s", (job["id"],))) == 1
+    assert sql(jobs.db.admin_url, "SELECT id FROM job_results WHERE job_id = %s", (job["id"],)) == []
+
+
+@pytest.mark.parametrize("attacker,victim", [("b", "a"), ("a", "b")], ids=["shared-on-dedicated",
+                                                                           "dedicated-on-shared"])
+def test_an_org_cannot_read_cancel_or_retry_a_job_of_an_org_in_another_database(
+        jobs: TwoOrgs, dedicated: databases.TestDatabase, attacker: str, victim: str) -> None:
+    theirs = jobs.user(victim, "admin").post("/api/v1/jobs", json={"kind": "reprofile"}).get_json()
+    home = dedicated.admin_url if victim == "a" else jobs.db.admin_url
+    before = sql(home, "SELECT * FROM jobs WHERE id = %s", (theirs["id"],))
+    assert before
+    intruder = jobs.user(attacker, "owner")
+    for method, path in (("GET", ""), ("GET", "/results"), ("POST", "/cancel"), ("POST", "/retry")):
+        r = intruder.get(f"/api/v1/jobs/{theirs['id']}{path}") if method == "GET" else \
+            intruder.post(f"/api/v1/jobs/{theirs['id']}{path}")
+        assert r.status_code == 404, (path, r.get_json())
+    assert theirs["id"] not in {j["id"] for j in intruder.get("/api/v1/jobs").get_json()["data"]}
+    assert sql(home, "SELECT * FROM jobs WHERE id = %s", (theirs["id"],)) == before
