@@ -10,6 +10,7 @@ from app.cli import main
 from app.connections.crypto import CredentialBox
 from tests.support.api import close_app, make_app, two_org_world
 from tests.support.datasource import external_datasource
+from tests.support.placement import atlas
 
 BASE = "/api/v1/admin/connections"
 
@@ -61,3 +62,29 @@ def test_rotate_key_without_the_old_key_refuses_and_changes_nothing(db_factory, 
         assert main(["connections", "rotate-key"]) == 1
         assert "ATLAS_CONNECTION_KEYS" in capsys.readouterr().err
         assert tokens(world.db.admin_url) == before
+
+
+def test_rotate_key_reencrypts_the_passwords_of_an_org_in_a_dedicated_database(db_factory, monkeypatch, capsys):
+    """An org's connections move with it (docs/placement.md): rotation rewrites them where the org lives."""
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    dedicated = db_factory.empty()
+    try:
+        with external_datasource(db_factory) as ds, two_org_world(db_factory, connection_keys=old,
+                                                                    connection_allowed_hosts=ds.allowed()) as world:
+            for org in ("a", "b"):
+                r = world.user(org, "owner").post(BASE, json={"id": f"wh-{org}", "url": ds.url()})
+                assert r.status_code == 201
+            moved = atlas(world.db, "org", "move", "acme", "--to", dedicated.admin_url)
+            assert moved.returncode == 0, moved.stdout + moved.stderr
+            before = tokens(dedicated.admin_url)
+            assert list(before) == [f"{world.org_a}/wh-a"]
+            monkeypatch.setenv("DATABASE_URL", world.db.admin_url)
+            monkeypatch.setenv("ATLAS_ROLE_PREFIX", world.db.roles.owner.removesuffix("_owner"))
+            monkeypatch.setenv("ATLAS_CONNECTION_KEYS", f"{new},{old}")
+            assert main(["connections", "rotate-key"]) == 0
+            assert json.loads(capsys.readouterr().out) == {"orgs": 2, "connections": 2, "rotated": 2}
+            after = tokens(dedicated.admin_url)
+            assert after.keys() == before.keys() and CredentialBox([new]).decrypt(after[f"{world.org_a}/wh-a"]) \
+                == ds.password
+    finally:
+        db_factory.drop(dedicated.name)
