@@ -11,7 +11,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from app.errors import ValidationError
-from app.gateway.context import MAX_VALUE_BYTES
+
+# ATLAS_QUERY_MAX_VALUE_BYTES: what one row of an agent query may build inside the backend (gateway/value_size.py).
+# Declared here, below the gateway: the gateway's execute reads these settings, so importing it from here is a circle.
+MAX_VALUE_BYTES = 64 * 1024 * 1024
 
 # Until the semantic layer declares an org's tables, the agent may read the CRM.
 CRM_TABLES: tuple[str, ...] = (

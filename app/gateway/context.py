@@ -4,13 +4,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from app.query_settings import MAX_VALUE_BYTES
+
 # PostgreSQL truncates longer identifiers (NAMEDATALEN - 1); we refuse them instead,
 # so two names that differ only past byte 63 never look different to us and equal to it.
 MAX_IDENTIFIER_BYTES = 63
 PUBLIC_SCHEMA = "public"
 ORG_COLUMN = "org_id"
 DIALECT = "postgres"
-MAX_VALUE_BYTES = 64 * 1024 * 1024  # ATLAS_QUERY_MAX_VALUE_BYTES: what one row of an agent query may build
 
 
 @dataclass(frozen=True)
