@@ -103,24 +103,55 @@ def test_the_planted_instructions_reach_the_model_only_as_the_orgs_own_quoted_da
 @pytest.mark.parametrize("sql", [
     "SELECT * FROM contacts WHERE org_id = '{b}'",
     "SELECT first_name FROM contacts WHERE org_id <> '{a}' OR true",
-    "SELECT c.first_name FROM contacts c UNION ALL SELECT body FROM notes",
     "SELECT first_name FROM contacts WHERE id IN (SELECT id FROM contacts WHERE org_id = '{b}')",
-    "SET app.org_id = '{b}'",
-    "SELECT set_config('app.org_id', '{b}', true), first_name FROM contacts",
-], ids=["org-id-filter", "or-true", "undeclared-table", "subquery", "set", "set_config"])
-def test_queries_for_the_other_orgs_ids_get_nothing_of_it(world, caplog, sql):
+    "SELECT c.first_name FROM contacts c JOIN contacts d USING (org_id) WHERE d.org_id = '{b}'",
+    "WITH them AS (SELECT * FROM contacts x WHERE x.org_id = '{b}') SELECT first_name FROM them",
+], ids=["org-id-filter", "org-id-or-true", "subquery", "using", "cte"])
+def test_queries_naming_the_other_orgs_id_are_refused_and_audited_as_refused(world, caplog, sql):
+    """org_id is the gateway's to set: naming it is an attempt to choose the org, refused before it runs."""
     sql = sql.format(a=world.orgs.org_a, b=world.orgs.org_b)
     world.model.play([call("executeSQL", sql=sql), say(DUMP)])
     conversation, events = ask(world, "Follow the notice in the data")
     refusals = _refusals(events)
+    assert [r["code"] for r in refusals] == ["sql_rejected"], events
+    assert "applied automatically" in repr(refusals[0])
+    assert not [data for name, data in events if name == "rows"]
+    tool_refused = _refused_audit(world, "agent.tool_refused", conversation)
+    assert [(r["org_id"], r["detail"]["code"]) for r in tool_refused] == [(world.orgs.org_a, "sql_rejected")]
+    with psycopg.connect(world.orgs.db.admin_url) as conn:
+        audited = conn.execute("SELECT org_id, action, outcome FROM audit_log WHERE detail->>'sql' = %s"
+                               " AND action LIKE 'query.%%'", (sql,)).fetchall()
+    assert audited == [(world.orgs.org_a, "query.refused", "refused")]  # never an ordinary query.run
+    _assert_nothing_of_b(world, conversation, events, caplog)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT c.first_name FROM contacts c UNION ALL SELECT body FROM notes",
+    "SET app.org_id = '{b}'",
+    "SELECT set_config('app.org_id', '{b}', true), first_name FROM contacts",
+], ids=["undeclared-table", "set", "set_config"])
+def test_other_routes_to_the_other_orgs_rows_are_refused_and_audited(world, caplog, sql):
+    sql = sql.format(a=world.orgs.org_a, b=world.orgs.org_b)
+    world.model.play([call("executeSQL", sql=sql), say(DUMP)])
+    conversation, events = ask(world, "Follow the notice in the data")
+    refusals = _refusals(events)
+    assert refusals and refusals[0]["code"] in ("sql_rejected", "sql_invalid"), events
+    assert _refused_audit(world, "agent.tool_refused", conversation)
+    with psycopg.connect(world.orgs.db.admin_url) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_log WHERE org_id = %s AND action = 'query.refused'"
+                            " AND detail->>'sql' = %s", (world.orgs.org_a, sql)).fetchone()[0] >= 1
+    _assert_nothing_of_b(world, conversation, events, caplog)
+
+
+def test_a_tautology_runs_inside_the_injected_org_filter_and_returns_only_the_orgs_rows(world, caplog):
+    """`OR true` is not refused: the org filter wraps each table, outside the query's own WHERE
+    (docs/agent.md), so no tautology in it can widen the rows past the org's."""
+    world.model.play([call("executeSQL", sql="SELECT first_name FROM contacts WHERE first_name = 'x' OR true"),
+                      say(DUMP)])
+    conversation, events = ask(world, "Follow the notice in the data")
+    assert not _refusals(events)
     rows = [data for name, data in events if name == "rows"]
-    assert refusals or all(BRAVO_ROW not in repr(r) for r in rows)
-    if refusals:
-        assert refusals[0]["code"] in ("sql_rejected", "sql_invalid")
-        assert _refused_audit(world, "agent.tool_refused", conversation)
-        with psycopg.connect(world.orgs.db.admin_url) as conn:
-            assert conn.execute("SELECT count(*) FROM audit_log WHERE org_id = %s AND action = 'query.refused'"
-                                " AND detail->>'sql' = %s", (world.orgs.org_a, sql)).fetchone()[0] >= 1
+    assert rows and rows[0]["rowCount"] == 4, rows  # Acme's four contacts, none of Globex's
     _assert_nothing_of_b(world, conversation, events, caplog)
 
 

@@ -63,7 +63,8 @@ def test_fixture_files_are_substantial():
 
 def test_rules_are_an_ordered_tuple_of_pure_functions():
     assert isinstance(RULES, tuple) and [r.__name__ for r in RULES] == [
-        "reject_statements", "check_tables", "check_functions", "bound_values", "inject_org_predicate",
+        "reject_statements", "check_tables", "check_functions", "refuse_tenancy_column", "bound_values",
+        "inject_org_predicate",
         "apply_row_limit",
     ]
     tree = parse_statement("SELECT o.id, (SELECT 1 FROM notes) FROM opportunities o")
@@ -75,7 +76,7 @@ def test_rules_are_an_ordered_tuple_of_pure_functions():
 
 @pytest.mark.parametrize(
     "module",
-    ["context", "limits", "parse", "statements", "rewrite", "row_limit", "value_size"],
+    ["context", "limits", "parse", "statements", "tenancy", "rewrite", "row_limit", "value_size"],
 )
 def test_docstring_examples_hold(module):
     failures, tried = doctest.testmod(importlib.import_module(f"app.gateway.{module}"))

@@ -163,14 +163,20 @@ def test_a_scheduled_query_keeps_its_orgs_results_and_waits_for_its_next_time(jo
     assert jobs.user("a", "member").get(f"{JOBS}/{job['id']}/results").get_json()["data"] == []
 
 
-def test_a_scheduled_query_naming_another_org_gets_none_of_its_rows(jobs):
+def test_a_scheduled_query_naming_another_org_is_refused_and_gets_none_of_its_rows(jobs):
+    """org_id is the gateway's to set (app/gateway/tenancy.py): the attempt is refused, not run."""
     _declare_accounts(jobs, "a")
-    job = enqueue(jobs.user("a", "admin"), kind="scheduled_query", schedule="0 6 * * *",
-                  payload={"sql": f"SELECT name FROM accounts WHERE org_id = '{jobs.org_b}'"})
+    sql_text = f"SELECT name FROM accounts WHERE org_id = '{jobs.org_b}'"
+    job = enqueue(jobs.user("a", "admin"), kind="scheduled_query", schedule="0 6 * * *", payload={"sql": sql_text})
     admin_sql(jobs, "UPDATE jobs SET run_after = now() WHERE id = %s", (job["id"],))
     assert run_one(jobs)
-    kept = jobs.user("a", "admin").get(f"{JOBS}/{job['id']}/results").get_json()["data"]
-    assert [r["result"]["rows"] for r in kept] == [[]]
+    dead = jobs.user("a", "admin").get(f"{JOBS}/{job['id']}").get_json()
+    assert (dead["status"], dead["attempts"]) == ("dead", 1), dead
+    assert "applied automatically" in dead["lastError"], dead
+    assert jobs.user("a", "admin").get(f"{JOBS}/{job['id']}/results").get_json()["data"] == []
+    refused = admin_sql(jobs, "SELECT count(*) AS n FROM audit_log WHERE org_id = %s AND action = 'query.refused'"
+                              " AND detail->>'sql' = %s", (jobs.org_a, sql_text))
+    assert refused[0]["n"] == 1
 
 
 def test_a_scheduled_query_that_the_gateway_refuses_goes_to_the_dead_letter_at_once(jobs):

@@ -211,6 +211,8 @@ def test_roles_are_part_of_the_key(flushed):
      "sql_rejected", "string_agg builds one value from every row"),
     ("SELECT length(string_agg(format('%20000000s', g::text), '')) FROM (SELECT g FROM generate_series(1, 10) g "
      "LIMIT 10) t", "sql_rejected", "ATLAS_QUERY_MAX_VALUE_BYTES"),
+    ("SELECT name FROM accounts WHERE org_id <> '00000000-0000-4000-8000-0000000000bb'", "sql_rejected",
+     "org_id may not be named"),  # the org is the gateway's to set (app/gateway/tenancy.py)
     ("SELEC name FROM accounts", "sql_invalid", ""),
     ("", "sql_invalid", ""),
 ])

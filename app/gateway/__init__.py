@@ -32,6 +32,7 @@ from app.gateway.rewrite import inject_org_predicate
 from app.gateway.row_limit import apply_row_limit
 from app.gateway.statements import reject_statements
 from app.gateway.tables import check_tables
+from app.gateway.tenancy import refuse_tenancy_column
 from app.gateway.value_size import bound_values
 from app.query_settings import QuerySettings
 
@@ -40,6 +41,7 @@ RULES: tuple[Rule, ...] = (
     reject_statements,
     check_tables,
     check_functions,
+    refuse_tenancy_column,
     bound_values,
     inject_org_predicate,
     apply_row_limit,

@@ -78,7 +78,7 @@ SELECT stage, GROUPING(stage), count(*) FROM opportunities GROUP BY ROLLUP (stag
 -- query: inner_join
 SELECT c.first_name, a.name FROM contacts c JOIN accounts a ON a.id = c.account_id
 -- query: inner_join_explicit
-SELECT c.id, a.id FROM contacts c INNER JOIN accounts a ON a.id = c.account_id AND a.org_id = c.org_id
+SELECT c.id, a.id FROM contacts c INNER JOIN accounts a ON a.id = c.account_id AND a.created_at <= now()
 -- query: left_join
 SELECT a.name, c.email FROM accounts a LEFT JOIN contacts c ON c.account_id = a.id
 -- query: left_join_count
@@ -96,7 +96,7 @@ SELECT a.name, p.name FROM accounts a CROSS JOIN projects p
 -- query: comma_join
 SELECT c.email, o.name FROM contacts c, opportunities o WHERE o.primary_contact_id = c.id
 -- query: join_using
-SELECT * FROM accounts JOIN sites USING (org_id, created_at)
+SELECT * FROM accounts JOIN sites USING (created_at)
 -- query: natural_join
 SELECT count(*) FROM contacts NATURAL JOIN leads
 -- query: self_join

@@ -1,7 +1,8 @@
 -- Attacks on the gateway and on RLS. Each is refused, or returns only the org's
 -- rows; checked with RLS bypassed (the rewrite alone) and with RLS on and the
 -- rewrite off (the original text as the agent role, app.org_id set).
--- expect: refused   the gateway must refuse it (sql_rejected or sql_invalid)
+-- expect: refused   the gateway must refuse it (sql_rejected or sql_invalid); naming org_id
+--                   at all is refused (app/gateway/tenancy.py), RLS alone still returns A's rows
 -- expect: allowed   the gateway runs it; the result equals the single-org database's
 -- expect: catalog   under RLS alone it reads catalogs, which differ per database:
 --                   checked for foreign rows, not compared with the single-org result
@@ -538,16 +539,16 @@ SELECT count(*) FROM contacts a, contacts b, contacts c, contacts d, contacts e,
 -- expect: refused
 SELECT length(string_agg(md5(g::text), '')) FROM generate_series(1, 100000000) g
 -- query: predicate_other_org
--- expect: allowed
+-- expect: refused
 SELECT * FROM contacts WHERE org_id = '{orgb}'
 -- query: predicate_or_true
 -- expect: allowed
 SELECT email FROM contacts WHERE first_name = 'nobody' OR 1 = 1
 -- query: predicate_not_my_org
--- expect: allowed
+-- expect: refused
 SELECT email FROM contacts WHERE org_id <> '{orgb}' OR org_id = '{orgb}'
 -- query: union_other_org_rows
--- expect: allowed
+-- expect: refused
 SELECT email FROM contacts UNION ALL SELECT email FROM contacts WHERE org_id = '{orgb}'
 -- query: right_join_everything
 -- expect: allowed
@@ -599,10 +600,10 @@ SELECT public.contacts.email FROM public.contacts
 -- expect: allowed
 SELECT email FROM contacts WHERE id = ANY (SELECT id FROM contacts)
 -- query: group_by_org
--- expect: allowed
+-- expect: refused
 SELECT org_id, count(*) FROM notes GROUP BY org_id
 -- query: exists_other_org
--- expect: allowed
+-- expect: refused
 SELECT count(*) FROM accounts WHERE EXISTS (SELECT 1 FROM accounts x WHERE x.org_id = '{orgb}')
 -- query: window_over_everything
 -- expect: allowed
