@@ -418,3 +418,34 @@ def test_every_step_of_a_move_home_and_an_abort_is_audited_in_the_orgs_trail_and
     assert world.user("b", "owner").get("/api/v1/admin/audit?entity=organization&limit=200").get_json()["data"] \
         and not any(e["action"].startswith("organization.move") for e in world.user("b", "owner").get(
             "/api/v1/admin/audit?entity=organization&limit=200").get_json()["data"])  # Globex's trail has none
+
+
+def test_platform_admins_read_a_dedicated_orgs_agent_usage_where_it_lives(world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+    """agent_usage is a placed table: the usage of an org in a dedicated database is written and read there."""
+    from app.agent import usage
+
+    assert atlas(world.db, "org", "move", "acme", "--to", dedicated.admin_url).returncode == 0
+    wait_for_caches()
+    with world.app.app_context():  # the agent's own write path, routed by the placement
+        usage.add(services().db, world.org_a, asks=2, steps=5, queries=3, refused=1, prompt_tokens=700,
+                  completion_tokens=50, time_ms=1200)
+        usage.add(services().db, world.org_b, asks=1, prompt_tokens=10)
+    assert org_rows(dedicated.admin_url, world.org_a, ["agent_usage"]) == {"agent_usage": 1}
+    assert org_rows(world.db.admin_url, world.org_a, ["agent_usage"]) == {"agent_usage": 0}
+    operator = world.user("b", "member")
+    with psycopg.connect(world.db.admin_url, autocommit=True) as conn:
+        conn.execute("UPDATE users SET platform_role = 'admin' WHERE id = %s", (operator.user_id,))
+    r = operator.get(f"/api/v1/admin/organizations/{world.org_a}/agent-usage")
+    assert r.status_code == 200, r.get_json()
+    [day] = r.get_json()["data"]
+    assert (day["asks"], day["steps"], day["queries"], day["refused"], day["tokens"]) == (2, 5, 3, 1, 750), day
+    assert r.get_json()["tokensToday"] == 750
+    assert world.user("a", "admin").get("/api/v1/admin/agent/usage").get_json()["data"] == [day]
+    b = operator.get(f"/api/v1/admin/organizations/{world.org_b}/agent-usage").get_json()["data"]
+    assert [d["asks"] for d in b] == [1]  # the shared database's org still reads there
+    with psycopg.connect(world.db.admin_url) as conn:  # the look is audited in the shared database
+        looks = conn.execute("SELECT count(*) FROM platform_audit WHERE action = 'platform.organization.agent_usage'"
+                             " AND target_org_id = %s", (world.org_a,)).fetchone()
+    assert looks == (1,)
+    assert operator.get("/api/v1/admin/organizations/not-a-uuid/agent-usage").status_code == 404
+    assert world.user("a", "owner").get(f"/api/v1/admin/organizations/{world.org_a}/agent-usage").status_code == 403

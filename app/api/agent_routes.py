@@ -24,7 +24,7 @@ from flask.typing import ResponseReturnValue
 
 from app.agent import Event, stream, usage
 from app.api.crm import path_id
-from app.api.platform_admin import _organization, _record, _target, platform_db
+from app.api.platform_org import read_org_rows
 from app.bodies import body
 from app.bodies.requests import AskQuestion
 from app.errors import ValidationError
@@ -96,10 +96,9 @@ def org_usage() -> ResponseReturnValue:
 @bp.get("/admin/organizations/<target_id>/agent-usage")
 @platform_admin_required
 def platform_usage(target_id: str) -> ResponseReturnValue:
-    """One org's agent usage, for platform admins (platform_audit and the org's own audit trail)."""
-    target, days = _target(target_id), _days()
-    with platform_db().platform_transaction(user_id=g.identity.user_id, org_id=target) as scope:
-        _organization(scope, target)
-        rows = scope.fetch_all(usage.DAYS_SQL, {"days": days})
-        _record(scope, "platform.organization.agent_usage", target)
+    """One org's agent usage, for platform admins (platform_audit and the org's own audit trail), read in the
+    database where the org lives (an org placed in a dedicated database keeps its agent_usage rows there)."""
+    days = _days()
+    target, rows = read_org_rows(target_id, action="platform.organization.agent_usage", query=usage.DAYS_SQL,
+                                 params={"days": days})
     return _usage_body(target, rows, days)

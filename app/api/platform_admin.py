@@ -8,15 +8,11 @@ Ordinary users and org admins get 403 from the access check before any SQL.
 """
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from flask import Blueprint, g, request
-from psycopg.types.json import Jsonb
+from flask import Blueprint, g
 
-from app import audit
-from app.db import Database, Scope
-from app.errors import NotFoundError
+from app.api.platform_org import platform_db, record_platform_look, require_organization, target_org_id
 from app.permissions import platform_admin_required
 from app.placement.platform_reads import placed_orgs, read_elsewhere
 from app.serialize import value_json as to_json
@@ -36,39 +32,6 @@ _PLACED_STATS = (
     " FROM unnest(%(orgs)s::uuid[]) AS o(id)")
 
 
-def platform_db() -> Database:
-    """This app's door for the platform role (built by create_app, app/state.py)."""
-    return services().platform_db
-
-
-def _target(target_id: str) -> uuid.UUID:
-    """A malformed id is as unknown as a missing one."""
-    try:
-        return uuid.UUID(target_id)
-    except ValueError:
-        raise NotFoundError(f"organization {target_id} not found") from None
-
-
-def _record(scope: Scope, action: str, target: uuid.UUID | None) -> None:
-    """platform_audit always; the target org's own audit_log as well when there is one."""
-    scope.execute(
-        "INSERT INTO platform_audit (actor_user_id, action, target_org_id, request_id, detail)"
-        " VALUES (app.current_user_id(), %s, %s, %s, %s)",
-        (action, target, getattr(g, "request_id", None), Jsonb({"path": request.path})),
-    )
-    if target is not None:
-        audit.record(scope, action=action, entity="organization", entity_id=target,
-                     detail={"platform_admin": True})
-
-
-def _organization(scope: Scope, target: uuid.UUID) -> dict[str, Any]:
-    row = scope.fetch_one(
-        "SELECT id, name, slug, logo, metadata, created_at FROM organizations WHERE id = %s", (target,))
-    if row is None:
-        raise NotFoundError(f"organization {target} not found")
-    return row
-
-
 @bp.get("")
 @platform_admin_required
 def list_organizations() -> dict[str, Any]:
@@ -80,7 +43,7 @@ def list_organizations() -> dict[str, Any]:
             " (SELECT count(*) FROM jobs j WHERE j.org_id = o.id AND j.status = 'running') AS jobs_running"
             " FROM organizations o ORDER BY o.created_at, o.id")
         placed = placed_orgs(scope)
-        _record(scope, "platform.organizations.list", None)
+        record_platform_look(scope, "platform.organizations.list", None)
     # An org in a dedicated database keeps its jobs there (app/placement/platform_reads.py).
     jobs = read_elsewhere(services().placement, placed, user_id=g.identity.user_id, query=_PLACED_JOBS)
     for row in rows:  # a placed org's rows are counted where it lives, never in a copy a move left behind
@@ -94,16 +57,16 @@ def list_organizations() -> dict[str, Any]:
 @bp.get("/<target_id>")
 @platform_admin_required
 def get_organization(target_id: str) -> dict[str, Any]:
-    target = _target(target_id)
+    target = target_org_id(target_id)
     with platform_db().platform_transaction(user_id=g.identity.user_id, org_id=target) as scope:
-        org = _organization(scope, target)
+        org = require_organization(scope, target)
         members = scope.fetch_all(
             "SELECT m.id, m.user_id, m.role, m.created_at, u.name, u.email FROM members m"
             " JOIN users u ON u.id = m.user_id WHERE m.org_id = %s ORDER BY m.created_at, m.id", (target,))
         invitations = scope.fetch_all(
             "SELECT id, email, role, status, expires_at, created_at FROM invitations"
             " WHERE org_id = %s ORDER BY created_at, id", (target,))
-        _record(scope, "platform.organization.read", target)
+        record_platform_look(scope, "platform.organization.read", target)
     return _org_json(org) | {
         "members": [{"id": str(m["id"]), "organizationId": str(target), "userId": str(m["user_id"]),
                      "role": m["role"], "createdAt": to_json(m["created_at"]),
@@ -118,9 +81,9 @@ def get_organization(target_id: str) -> dict[str, Any]:
 @bp.get("/<target_id>/stats")
 @platform_admin_required
 def organization_stats(target_id: str) -> dict[str, Any]:
-    target = _target(target_id)
+    target = target_org_id(target_id)
     with platform_db().platform_transaction(user_id=g.identity.user_id, org_id=target) as scope:
-        _organization(scope, target)
+        require_organization(scope, target)
         stats = scope.fetch_one(
             "SELECT (SELECT count(*) FROM conversations WHERE org_id = %(org)s) AS conversations,"
             " (SELECT count(*) FROM members WHERE org_id = %(org)s) AS members,"
@@ -129,7 +92,7 @@ def organization_stats(target_id: str) -> dict[str, Any]:
             " (SELECT count(*) FROM jobs WHERE org_id = %(org)s AND status = 'running') AS jobs_running,"
             " (SELECT count(*) FROM jobs WHERE org_id = %(org)s AND status = 'dead') AS jobs_dead",
             {"org": target})
-        _record(scope, "platform.organization.stats", target)
+        record_platform_look(scope, "platform.organization.stats", target)
     assert stats is not None
     placement = services().placement
     location = placement.location(target)  # the router's own lookup, cached per org
