@@ -189,6 +189,25 @@ def test_tool_errors_carry_the_http_apis_codes_and_messages(world, transport):
     run(scenario)
 
 
+@pytest.mark.parametrize("transport", sorted(SESSIONS))
+def test_sql_naming_another_orgs_id_is_refused_and_audited_as_refused(world, transport):
+    """The org is the gateway's to set (app/gateway/tenancy.py): the same refusal as POST /api/v1/query."""
+    sql_text = f"SELECT first_name FROM contacts WHERE org_id = '{world.orgs.org_b}'"
+    http = world.orgs.user("a", "member").post("/api/v1/query", json={"sql": sql_text}).get_json()
+    assert error_code(http) == "sql_rejected" and "applied automatically" in json.dumps(http)
+    refused_before = len(audit_of(world, "a", "query.refused"))
+
+    async def scenario() -> None:
+        async with SESSIONS[transport](world, world.key("a")) as session:
+            error, body = await call(session, "executeSQL", {"sql": sql_text})
+            assert error and body == http
+            assert MARK_B not in json.dumps(body)
+    run(scenario)
+    refused = audit_of(world, "a", "query.refused")[refused_before:]
+    assert [r["detail"]["sql"] for r in refused] == [sql_text]
+    assert not [r for r in audit_of(world, "a", "query.run") if r["detail"].get("sql") == sql_text]
+
+
 FOREIGN = (("orgId", "b"), ("organizationId", "b"), ("tenantId", "b"), ("datasourceId", "globex-warehouse"))
 # executeSQL takes connectionId itself (looked up in the token's org): tests/test_mcp_connections.py
 
