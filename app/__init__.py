@@ -1,7 +1,7 @@
 """The Flask application factory.
 
 `create_app(config)` takes its configuration (a mapping in tests, Settings
-from the environment in the CLI and under gunicorn); nothing deeper reads the
+from the environment in the CLI and under atlas serve); nothing deeper reads the
 environment. Every long-lived service is built here, once, into one
 AtlasServices (app/state.py); each concern then registers its request hooks
 through its own `init_app(app)`, and blueprints hold views only.
@@ -56,7 +56,8 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
 
     services = build_services(app.config, settings)  # every long-lived service, once (app/state.py)
     app.extensions[KEY] = services
-    if metrics.MULTIPROCESS:  # under gunicorn: create_app runs in the worker, after the fork
+    if metrics.MULTIPROCESS:  # under atlas serve: create_app runs in the worker, after the fork
+        metrics.forget_dead_workers()  # a worker that replaces a killed one drops its live gauges
         services.pool_gauges.start()
 
     metrics.init_app(app)  # first: its before_request starts the latency clock

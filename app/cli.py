@@ -11,15 +11,11 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import click
 
 from app.config import Settings
 from app.errors import AtlasError
-
-if TYPE_CHECKING:
-    from flask import Flask
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,7 +96,7 @@ def query(settings: Settings, org: str, sql: str) -> None:
 @click.pass_obj
 def serve(settings: Settings, host: str, port: int, workers: int, threads: int, access_log: bool,
           graceful_timeout: int) -> None:
-    """Serve the API with gunicorn; each worker builds its own app (and pools) after the fork.
+    """Serve the API with granian (app/serving.py); each worker builds its own app (and pools) after the fork.
 
     Metrics are summed over workers through files in a private directory (prometheus_client's
     multiprocess mode), made here before prometheus_client is imported and removed at exit.
@@ -109,51 +105,23 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int, 
     import shutil
     import tempfile
 
+    from app import close_app, create_app
+    from app.serving import run
+
     if "prometheus_client" in sys.modules:  # its mode is fixed at import: too late to share metrics
         raise AtlasError("internal: prometheus_client was imported before atlas serve set it up")
+    if workers < 1 or threads < 1:
+        raise click.BadParameter("--workers and --threads must be at least 1")
     metrics_dir = tempfile.mkdtemp(prefix="atlas-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # written for the forked workers, never read here
-    master = os.getpid()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # inherited by the forked workers, never read here
+    configured = dataclasses.replace(settings, extra={"public_url": f"http://{host}:{port}", **settings.extra})
     try:
-        _serve(settings, host=host, port=port, workers=workers, threads=threads, access_log=access_log,
-               graceful_timeout=graceful_timeout)
+        # On SIGTERM a worker stops accepting and finishes the requests it holds for up to --graceful-timeout
+        # seconds (a request may wait ATLAS_POOL_TIMEOUT_S for a connection, then run); only then is it killed.
+        run(lambda: create_app(configured), close=close_app, host=host, port=port, workers=workers,
+            threads=threads, graceful_timeout_s=graceful_timeout, access_log=access_log)
     finally:
-        # A worker leaves through this frame too (gunicorn exits it with SystemExit after the fork):
-        # only the master, once every worker is gone, removes the directory they all write to.
-        if os.getpid() == master:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _serve(settings: Settings, *, host: str, port: int, workers: int, threads: int, access_log: bool,
-           graceful_timeout: int) -> None:
-    from gunicorn.app.base import BaseApplication
-    from prometheus_client import multiprocess
-
-    from app import close_app, create_app
-
-    extra = {"public_url": f"http://{host}:{port}", **settings.extra}
-    configured = dataclasses.replace(settings, extra=extra)
-
-    class Server(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("accesslog", "-" if access_log else None)
-            # On SIGTERM a worker stops accepting and finishes the requests it holds for this long
-            # (a request may wait ATLAS_POOL_TIMEOUT_S for a connection, then run); only then is it killed.
-            self.cfg.set("graceful_timeout", graceful_timeout)
-            if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: one shared path per user
-                self.cfg.set("control_socket_disable", True)
-            # In the master, for every worker that ends (even killed): its live gauges stop counting.
-            self.cfg.set("child_exit", lambda _server, worker: multiprocess.mark_process_dead(worker.pid))
-
-        def load(self) -> Flask:
-            app = create_app(configured)
-            self.cfg.set("worker_exit", lambda _server, _worker: close_app(app))
-            return app
-
-    Server().run()
+        shutil.rmtree(metrics_dir, ignore_errors=True)  # only the master gets here: workers exit in granian
 
 
 @cli.command()

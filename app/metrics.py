@@ -9,14 +9,18 @@ below; every refusal by its error code where errors are rendered
     metrics.refused("too_many_concurrent_queries")   # a refusal not rendered by api_errors
     with metrics.agent_query_in_flight(): ...        # agent work outside POST /api/v1/query
 
-Under `atlas serve` (several gunicorn workers) prometheus_client runs in its
+Under `atlas serve` (several granian workers) prometheus_client runs in its
 multiprocess mode: PROMETHEUS_MULTIPROC_DIR is set by app/cli.py before this
 module is first imported, every worker writes its values to files there, and
-`exposition()` sums them, so a scrape answered by any worker sees them all.
+`exposition()` sums them, so a scrape answered by any worker sees them all. The
+live gauges of a worker that died (killed, then replaced) are dropped by the
+next scrape or the next worker to start (`forget_dead_workers`).
 Per-org series (`atlas_org_*`) exist only when METRICS_ORG_LABELS is on.
 """
 from __future__ import annotations
 
+import glob
+import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -121,6 +125,36 @@ def agent_replica(*, up: bool, lag_s: float | None) -> None:
         AGENT_REPLICA_LAG.set(lag_s)
 
 
+def forget_dead_workers() -> None:
+    """Drop the live gauges of workers that are gone (their counters stay in the sums).
+
+    Whatever ended them (SIGKILL included), their files remain; the server gives no hook
+    in the master, so this runs where it is cheap and certain: in each worker at start-up
+    and on every scrape.
+    """
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not MULTIPROCESS or not directory:
+        return
+    pids: set[int] = set()
+    for path in glob.glob(os.path.join(directory, "gauge_live*_*.db")):
+        digits = path.rsplit("_", 1)[1].removesuffix(".db")
+        if digits.isdigit():
+            pids.add(int(digits))
+    for pid in pids:
+        if not _alive(pid):
+            multiprocess.mark_process_dead(pid, directory)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def exposition(app: Flask) -> tuple[bytes, str]:
     """The text a scrape gets: every worker's series (multiprocess) or this process's."""
     from app.state import services
@@ -131,6 +165,7 @@ def exposition(app: Flask) -> tuple[bytes, str]:
         replica.probe()  # its gauges, at most PROBE_TTL_S old
     if not MULTIPROCESS:
         return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    forget_dead_workers()
     merged = CollectorRegistry()
     multiprocess.MultiProcessCollector(merged)
     return generate_latest(merged), CONTENT_TYPE_LATEST

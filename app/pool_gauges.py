@@ -2,7 +2,7 @@
 
 The per-org registry (app/pools) knows its state only in the process that owns
 it, so each process samples its own: at every scrape it answers, and under
-gunicorn (multiprocess mode) every SAMPLE_INTERVAL_S from a thread of its own,
+atlas serve (multiprocess mode) every SAMPLE_INTERVAL_S from a thread of its own,
 so a scrape answered by another worker sees figures at most that old. Gauges
 are summed over live workers (`livesum`); the registry's monotonic counts
 (capacity errors, evictions, connections opened) are added as they grow, so a
@@ -85,7 +85,7 @@ class Sampler:
                     self.seen[name] = int(totals[name])
 
     def start(self) -> None:
-        """Sample every SAMPLE_INTERVAL_S from a thread (under gunicorn, in the worker, after the fork)."""
+        """Sample every SAMPLE_INTERVAL_S from a thread (under atlas serve, in the worker, after the fork)."""
         self.thread = threading.Thread(target=self._run, name="atlas-pool-gauges", daemon=True)
         self.thread.start()
 

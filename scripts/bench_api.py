@@ -4,7 +4,7 @@ Run: .venv/bin/python scripts/bench_api.py [--contacts 1000] [--rounds 6] [--rou
                                            [--clients 4] [--workers 2] [--threads 4]
 
 Builds a migrated database of its own (roles included) on the configured server,
-starts the production server (gunicorn, as `atlas serve` runs it) on the app
+starts the production server (granian, as `atlas serve` runs it: app/serving.py) on the app
 plus the bare route of scripts/bench_bare.py, signs up an owner and a member and builds their org
 through the API, inserts the contacts through the org-scoped door, then times
     nodb   - GET /api/v1/no-such-thing without a session: a JSON 404 that reads no
@@ -19,7 +19,7 @@ through the API, inserts the contacts through the org-scoped door, then times
 Client processes each keep one keep-alive connection per target; after a warm-up,
 short rounds rotate the targets (and which goes first) to cancel drift.
 Prints requests/s, p50 and p99 for each, the CPU microseconds each request cost in the server
-(gunicorn) and in PostgreSQL when both run here (scripts/cpu_split.py: it says where a ratio's
+(granian's master and workers) and in PostgreSQL when both run here (scripts/cpu_split.py: it says where a ratio's
 difference goes), and the ratios against the issue's targets
 (a miss prints MISS but does not fail: timings depend on the machine). full and bare
 must answer the same rows, or the run exits 1. The server is stopped and everything
@@ -68,16 +68,15 @@ def free_port() -> int:
 
 
 def start_server(db: TestDatabase, *, port: int, workers: int, threads: int, log: Any) -> subprocess.Popen:
-    """gunicorn, configured as `atlas serve` configures it (gthread workers), on the production app plus
+    """granian, configured as `atlas serve` configures it (app/serving.py), on the production app plus
     the bare route (scripts/bench_bare.py), in its own process group (stopped as a whole); stderr to `log`."""
     env = {**os.environ, "DATABASE_URL": db.admin_url, "ATLAS_ROLE_PREFIX": db.roles.owner.removesuffix("_owner"),
            "ATLAS_POOL_MAX_SIZE": str(max(threads, 4))}
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--threads", str(threads), "--worker-class", "gthread", "--no-control-socket",
-         "scripts.bench_bare:create_bench_app()"],
-        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log,
-    )
+    launch = ("from app import close_app; from app.serving import run; from scripts.bench_bare import create_bench_app; "
+              f"run(create_bench_app, close=close_app, host='127.0.0.1', port={port}, workers={workers}, "
+              f"threads={threads}, graceful_timeout_s=5)")
+    return subprocess.Popen([sys.executable, "-c", launch], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=log)
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -299,7 +298,7 @@ def measure(args: argparse.Namespace, port: int, org_id: str, token: str, contac
 
 
 def report(args: argparse.Namespace, tallies: dict[str, Tally]) -> None:
-    print(f"bench_api: {args.contacts} contacts in one org; gunicorn as atlas serve runs it, {args.workers} workers x "
+    print(f"bench_api: {args.contacts} contacts in one org; granian as atlas serve runs it, {args.workers} workers x "
           f"{args.threads} threads; {args.clients} keep-alive client processes; "
           f"{args.rounds} interleaved rounds x {args.round_s:g} s per target after {args.warmup_s:g} s warm-up")
     print(f"{'target':<6} {'requests':>9} {'failed':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'app us':>7} {'pg us':>6}"
@@ -330,7 +329,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--round-s", type=float, default=1.5, help="seconds per round (default 1.5)")
     parser.add_argument("--warmup-s", type=float, default=2.0)
     parser.add_argument("--clients", type=int, default=4, help="client processes (default 4)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (atlas serve default 2)")
+    parser.add_argument("--workers", type=int, default=2, help="server workers (atlas serve default 2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (atlas serve default 4)")
     return parser.parse_args()
 

@@ -13,7 +13,7 @@ app/wire.py) matches the API's.
 
 It serves any org's contacts to anyone, so it lives here, outside the
 application package: no setting or environment variable can switch it on in a
-real server. scripts/bench_api.py runs gunicorn on `create_bench_app()`, the
+real server. scripts/bench_api.py runs granian (app/serving.py) on `create_bench_app()`, the
 production app plus this one route.
 """
 from __future__ import annotations

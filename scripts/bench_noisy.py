@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python scripts/bench_noisy.py [--phase-s 25] [--rate 30] [--workers 2] [--threads 4]
                                              [--flood-factor 4] [--writers 2] [--phases shared,perorg,replica]
-Builds a migrated database of its own, starts gunicorn (gthread, 2 workers x 4
+Builds a migrated database of its own, starts granian (2 workers x 4
 threads as `atlas serve`) on the production app, signs up org A and org B
 through the API, then measures org B - GET /api/v1/contacts?limit=1 and GET
 /api/auth/get-session alternately, at a steady rate, each on a fresh connection
@@ -17,7 +17,7 @@ through the API, then measures org B - GET /api/v1/contacts?limit=1 and GET
     flood-perorg   the flood again, per-org pools on
     alone-replica  B alone on a primary + hot standby of the bench's own (tests/support/standby.py),
                    agent SQL on the standby (ATLAS_AGENT_REPLICA_URL, fallback refuse), the standby's
-                   postmaster and backends pinned to one core, the primary, gunicorn and the load
+                   postmaster and backends pinned to one core, the primary, the server and the load
                    (this process, B's) to the other (sched_setaffinity, what `taskset -a -p -c` does):
                    a stand-in for separate hosts
     flood-replica  A's flood again, answered on the pinned standby
@@ -70,10 +70,11 @@ def start_server(db: TestDatabase, *, port: int, workers: int, threads: int, per
         env.update({"ATLAS_POOL_PER_ORG": "on", "ATLAS_POOL_PER_ORG_MAX_CONNECTIONS": "2"})
     if replica_url:
         env.update({"ATLAS_AGENT_REPLICA_URL": replica_url, "ATLAS_AGENT_REPLICA_FALLBACK": "refuse"})
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--threads", str(threads), "--worker-class", "gthread", "--no-control-socket", "app:create_app()"],
-        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
+    launch = ("from app import close_app, create_app; from app.serving import run; "
+              f"run(create_app, close=close_app, host='127.0.0.1', port={port}, workers={workers}, "
+              f"threads={threads}, graceful_timeout_s=5)")  # as `atlas serve` runs it (app/serving.py)
+    return subprocess.Popen([sys.executable, "-c", launch], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=log)
 
 
 def seed(port: int) -> dict[str, Any]:
@@ -210,8 +211,8 @@ def replica_phases(args: argparse.Namespace, log: Any) -> list[tuple[str, list[f
         db = factory.build_template()
         pair.replayed()
         pinned = pin_cluster(pair.standby.data, standby_cores) + pin_cluster(pair.primary.data, primary_cores)
-        os.sched_setaffinity(0, primary_cores)  # this process, and gunicorn and B's process forked from it
-        print(f"replica phases: standby on cores {sorted(standby_cores)}, primary + gunicorn + load on "
+        os.sched_setaffinity(0, primary_cores)  # this process, and the server and B's process forked from it
+        print(f"replica phases: standby on cores {sorted(standby_cores)}, primary + server + load on "
               f"{sorted(primary_cores)} ({pinned} server processes pinned)")
         try:
             return pool_phases(args, db, log, per_org=False, replica=pair)
@@ -270,7 +271,7 @@ def pool_phases(args: argparse.Namespace, db: TestDatabase, log: Any, *, per_org
 def report(args: argparse.Namespace, results: list[tuple[str, list[float], int, Counter]]) -> None:
     baseline = {name: percentile(lat, 0.99) for name, lat, _, _ in results if name.startswith("alone")}
     group = {"-perorg": "alone-perorg", "-replica": "alone-replica"}
-    print(f"gunicorn {args.workers} workers x {args.threads} threads; B at {args.rate}/s for {args.phase_s}s a phase;"
+    print(f"granian {args.workers} workers x {args.threads} threads; B at {args.rate}/s for {args.phase_s}s a phase;"
           f" A's in-flight limit {IN_FLIGHT}, flood {args.flood_factor * IN_FLIGHT} clients, {args.writers} writers;"
           f" {os.cpu_count()} CPUs")
     print(f"{'phase':14} {'B reqs':>6} {'p50 ms':>8} {'p99 ms':>8} {'p99 ratio':>9} {'B fail':>6}  A got")

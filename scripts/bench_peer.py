@@ -326,7 +326,7 @@ class Tally:
 
 def run_wrk(wrk: str, port: int, req: Request, script: Path, *, args: argparse.Namespace,
             seconds: float) -> dict[str, Any]:
-    command = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds:g}s", "--timeout", "10s",
+    command = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
                "-s", str(script), f"http://127.0.0.1:{port}{req.path}"]
     out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]

@@ -2,7 +2,7 @@
 
 A throughput ratio says how much slower one endpoint is, not why. Sampled
 around each round, these counters say how many microseconds of CPU each
-request cost in the server (gunicorn's master and workers) and in PostgreSQL
+request cost in the server (the HTTP server's master and workers) and in PostgreSQL
 (the backends connected to the benchmark's database), so a ratio can be
 read as "this much Python, this much SQL". Linux /proc only, and only for a
 server on this machine; elsewhere `sample` returns None and nothing is shown.
@@ -37,7 +37,7 @@ def _children(pid: int) -> list[int]:
 
 @dataclass(frozen=True)
 class CpuSample:
-    app: dict[int, float]  # CPU seconds of the server process and its children (gunicorn's workers)
+    app: dict[int, float]  # CPU seconds of the server process and its children (its workers)
     database: dict[int, float]  # CPU seconds of each backend connected to the database
 
     def since(self, earlier: CpuSample) -> tuple[float, float]:

@@ -3,7 +3,7 @@
 Without a worker the demo's background jobs would stay queued forever. The two
 run as children of this process: when either ends (or this process gets
 SIGTERM, SIGINT or SIGHUP) the other is asked to stop with SIGTERM (the worker
-finishes the job it holds, gunicorn the requests it holds) and this process
+finishes the job it holds, granian the requests it holds) and this process
 exits with the server's status once both are gone. Arguments go to `atlas serve`.
 Both run with the connection settings of the demo's sample warehouse (scripts/demo_warehouse.py).
 """

@@ -1,10 +1,10 @@
-"""The API behind real gunicorn, for tests across workers and processes, and plain HTTP requests to it.
+"""The API behind real granian (app/serving.py), for tests across workers and processes, and plain HTTP requests to it.
 
     with atlas_serve(db, tmp_path / "serve.log", workers=2, env={"ATLAS_X": "1"}) as served:
         status, headers, body = request(served.port, "GET", "/api/auth/get-session")
 
 `atlas_serve` runs the real `atlas serve` command (settings from ATLAS_* variables) and is up once
-one worker answers; `served_app` runs gunicorn on tests/support/api.py's app_config (cheap argon2)
+one worker answers; `served_app` runs granian (tests/support/served.py) on tests/support/api.py's app_config (cheap argon2)
 and is up once every worker answered, each request's worker pid in its access log.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ ATLAS = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(m
 def request(port: int, method: str, path: str, body: Any = None, token: str | None = None, *,
             timeout_s: float = 15.0, headers: Mapping[str, str] | None = None, timed: bool = False,
             text: bool = False) -> tuple[Any, ...]:
-    """One request on a fresh connection (so gunicorn may hand it to any worker).
+    """One request on a fresh connection (so any worker may take it).
 
     -> (status, headers, body), the body parsed as JSON (`text`: as a string), and with `timed`
     the seconds it took as a fourth item."""
@@ -47,7 +47,8 @@ def request(port: int, method: str, path: str, body: Any = None, token: str | No
         conn.request(method, path, body=None if body is None else json.dumps(body), headers=sent)
         response = conn.getresponse()
         raw = response.read()
-        answer = (response.status, dict(response.getheaders()), raw.decode() if text else json.loads(raw or b"null"))
+        # header names are case-insensitive (granian sends them in lower case): an HTTPMessage looks them up so
+        answer = (response.status, response.headers, raw.decode() if text else json.loads(raw or b"null"))
         return (*answer, time.monotonic() - started) if timed else answer
     finally:
         conn.close()
@@ -120,7 +121,7 @@ def atlas_serve(db: TestDatabase, log: Path, *, workers: int = 2, threads: int =
 
 @dataclass
 class ServedApp:
-    """gunicorn on an app_config; `call` tags a request so that `pids_of` finds the worker that answered it."""
+    """granian on an app_config; `call` tags a request so that `pids_of` finds the worker that answered it."""
 
     port: int
     access_log: Path
@@ -146,20 +147,18 @@ class ServedApp:
 @contextmanager
 def served_app(db: TestDatabase, *, workers: int = 2, threads: int = 4, port: int | None = None,
                **overrides: Any) -> Iterator[ServedApp]:
-    """gunicorn on `create_app(app_config(db, **overrides))`; yields once every worker answered;
+    """granian on `create_app(app_config(db, **overrides))`; yields once every worker answered;
     stopped (and its logs removed) afterwards. The workers share nothing but the database, as in production.
     `port`: listen there (to configure the app with its own origin first, e.g. public_url); else a free one."""
     config = app_config(db, **overrides)
     port = port or free_port()
-    with tempfile.TemporaryDirectory(prefix="atlas-gunicorn-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="atlas-served-") as tmp:
         access_log, error_log = Path(tmp) / "access.log", Path(tmp) / "error.log"
         access_log.touch()
         with error_log.open("wb") as errors:
             server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-                 "--threads", str(threads), "--worker-class", "gthread", "--no-control-socket",
-                 "--access-logfile", str(access_log), "--access-logformat", "%(p)s %({x-request-id}i)s %(s)s",
-                 f"app:create_app({config!r})"],
+                [sys.executable, "-m", "tests.support.served", str(port), str(workers), str(threads),
+                 str(access_log), repr(config)],
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors,
             )
         try:
@@ -182,12 +181,12 @@ def _wait_for_every_worker(served: ServedApp, server: subprocess.Popen[bytes], e
         if len(set(served.pids_of("startup-", expected=n + 1, timeout_s=0))) >= workers:
             return
         assert server.poll() is None, error_log.read_text()
-        assert time.monotonic() < deadline, f"{workers} gunicorn workers did not answer: " + error_log.read_text()
+        assert time.monotonic() < deadline, f"{workers} workers did not answer: " + error_log.read_text()
         time.sleep(0.1)
 
 
 def _stop(server: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (gunicorn's graceful stop), SIGKILL if it does not end within 30 s; a no-op if it already ended."""
+    """SIGTERM (the graceful stop), SIGKILL if it does not end within 30 s; a no-op if it already ended."""
     if server.poll() is None:
         server.terminate()
     try:
