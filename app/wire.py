@@ -33,7 +33,6 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -42,7 +41,7 @@ from psycopg.adapt import PyFormat, Transformer
 
 from app.errors import DatabaseTimeoutError
 from app.placeholders import to_positional
-from app.scoped_settings import set_local
+from app.scoped_settings import set_local_id
 
 Row = dict[str, Any]
 Result = tuple[list[str], list[tuple[Any, ...]]]  # column names, rows as tuples
@@ -77,15 +76,13 @@ def configure_connection(conn: psycopg.Connection) -> None:
         conn.prepare_threshold = None
 
 
-@lru_cache(maxsize=4096)
 def _set_org(org: uuid.UUID) -> bytes:
-    """The org's SET LOCAL (app/scoped_settings.py), as bytes for libpq, cached per org."""
-    return set_local("app.org_id", str(org)).as_bytes(None)
+    """The org's SET LOCAL (app/scoped_settings.py), as bytes for libpq: a few us, for any number of orgs."""
+    return set_local_id("app.org_id", org if type(org) is uuid.UUID else uuid.UUID(str(org)))
 
 
-@lru_cache(maxsize=4096)
 def _set_user(user: uuid.UUID) -> bytes:
-    return set_local("app.user_id", str(user)).as_bytes(None)
+    return set_local_id("app.user_id", user if type(user) is uuid.UUID else uuid.UUID(str(user)))
 
 
 def as_dicts(result: Result) -> list[Row]:

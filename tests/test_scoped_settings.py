@@ -1,10 +1,12 @@
 """app/scoped_settings.py: the one builder of SET LOCAL, attacked with hostile values and names."""
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 import pytest
 
-from app.scoped_settings import SETTINGS, scoped_settings, set_local
+from app.scoped_settings import SETTINGS, scoped_settings, set_local, set_local_id
 
 HOSTILE = "x'; RESET ROLE; SELECT set_config('app.org_id', 'other', false); --"
 
@@ -24,3 +26,20 @@ def test_a_setting_outside_the_list_is_refused_before_any_sql(name):
     assert name not in SETTINGS
     with pytest.raises(ValueError, match="not a scoped setting"):
         set_local(name, "x")
+
+
+def test_set_local_id_writes_exactly_what_set_local_writes_for_any_uuid():
+    for value in [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), *(uuid.uuid4() for _ in range(200))]:
+        for name in ("app.org_id", "app.user_id"):
+            assert set_local_id(name, value) == set_local(name, str(value)).as_bytes(None)
+
+
+@pytest.mark.parametrize("value", [HOSTILE, "00000000-0000-0000-0000-000000000000", None, 7])
+def test_set_local_id_takes_nothing_but_a_uuid(value):
+    with pytest.raises(TypeError):
+        set_local_id("app.org_id", value)
+
+
+def test_set_local_id_refuses_a_setting_outside_the_list():
+    with pytest.raises(ValueError):
+        set_local_id("role", uuid.uuid4())
