@@ -22,6 +22,7 @@ from typing import Any
 
 ACCESS_FORMAT = '%(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1fms'
 WSGIApp = Any
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers of one request
 
 
 def run(build: Callable[[], WSGIApp], *, close: Callable[[WSGIApp], None] | None = None, host: str, port: int,
@@ -29,6 +30,7 @@ def run(build: Callable[[], WSGIApp], *, close: Callable[[WSGIApp], None] | None
         access_format: str = ACCESS_FORMAT, log_config: dict[str, Any] | None = None) -> None:
     """Serve `build()`'s WSGI app until SIGTERM or SIGINT; returns once every worker has exited."""
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
 
@@ -58,6 +60,9 @@ def run(build: Callable[[], WSGIApp], *, close: Callable[[WSGIApp], None] | None
         log_dictconfig=log_config,
         log_access=access_log,
         log_access_format=access_format if access_log else None,
+        # The request line and headers together, as gunicorn bounded them (4 KiB line, 8 KiB a field);
+        # a body is bounded by the app (MAX_CONTENT_LENGTH: 413 in the API's JSON shape).
+        http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
         respawn_failed_workers=True,
         workers_kill_timeout=graceful_timeout_s,
     )

@@ -23,3 +23,10 @@ def test_atlas_serve_answers_through_granian(fresh_db, tmp_path):
         assert status == 200
         status, _, session = _request(port, "GET", "/api/auth/get-session", token=body["token"])
         assert status == 200 and session["user"]["email"] == "served@example.test"
+        # Request sizes stay bounded: a body by the app (413 in the API's shape), a head by the server (431).
+        status, _, body = _request(port, "POST", "/api/auth/sign-up/email",
+                                   {"email": "big@example.test", "password": "p" * (3 * 1024 * 1024), "name": "B"})
+        assert status == 413 and error_of(body)["code"] == "PAYLOAD_TOO_LARGE"
+        status, _, _ = _request(port, "GET", "/api/auth/get-session", headers={"X-Big": "a" * (100 * 1024)}, text=True)
+        assert status == 431
+        assert _request(port, "GET", "/api/auth/get-session")[0] == 200  # and the server goes on
