@@ -32,7 +32,8 @@ into the git-ignored .cache/postgrest/) over the same PostgreSQL with the same f
 
 It prints, per request kind and server, the median over rounds of req/s, p50 and p99, the CPU
 microseconds per request in the server's processes and in PostgreSQL (scripts/cpu_split.py),
-and the ratios Atlas/PostgREST against the issue's targets (req/s >= 1.0 for list and get,
+the ratio of those CPU totals (PostgREST's over Atlas's: what req/s would be with both cores
+to themselves, steadier than req/s on a shared machine), and the ratios Atlas/PostgREST against the issue's targets (req/s >= 1.0 for list and get,
 >= 0.8 for create, p99 <= 1.5x). A miss prints MISS and does not fail: figures depend on the
 machine. Both servers are stopped and everything the run created (databases, roles) dropped
 at the end, also on failure or Ctrl-C.
@@ -320,6 +321,10 @@ class Tally:
     def median(self, values: list[float]) -> float:
         return statistics.median(values) if values else float("nan")
 
+    def cpu_total(self) -> float:
+        """Server and PostgreSQL CPU seconds per request, 0 when not sampled."""
+        return sum(self.cpu) / self.requests if self.sampled and self.requests else 0.0
+
     def cpu_us(self, which: int) -> str:
         return f"{1e6 * self.cpu[which] / self.requests:.0f}" if self.sampled and self.requests else "-"
 
@@ -384,9 +389,13 @@ def report(args: argparse.Namespace, tallies: dict[tuple[str, str], Tally]) -> N
         rounds = sorted(x / y for x, y in zip(a.rps, p.rps))
         verdict = "OK" if ratio >= TARGETS[kind] else "MISS"
         p99_verdict = "OK" if p99 <= P99_FACTOR else "MISS"
+        # With both cores busy, req/s follows the CPU a request costs: PostgREST's CPU over Atlas's is the
+        # ratio the machine would give if nothing else ran (steadier than req/s on a shared machine).
+        cpu = (f"; CPU-per-request ratio {p.cpu_total() / a.cpu_total():.2f}"
+               if a.cpu_total() and p.cpu_total() else "")
         print(f"ratio {kind} atlas/postgrest: req/s {ratio:.2f} (target >= {TARGETS[kind]:.1f}: {verdict}; "
               f"per round {rounds[0]:.2f}..{rounds[-1]:.2f}); p50 {a.median(a.p50_ms) / p.median(p.p50_ms):.2f}x; "
-              f"p99 {p99:.2f}x (target <= {P99_FACTOR:.1f}: {p99_verdict})")
+              f"p99 {p99:.2f}x (target <= {P99_FACTOR:.1f}: {p99_verdict}){cpu}")
     if "create" in args.only:
         print("create: Atlas also writes the audit row (in the same statement); PostgREST writes the contact only")
     print("Atlas reads the session on every request (revocation binds at once); PostgREST trusts a JWT until it expires")
