@@ -73,6 +73,12 @@ def libpq_environment() -> Mapping[str, str]:
     return os.environ
 
 
+def metrics_directory() -> str | None:
+    """prometheus_client's multiprocess directory, which `atlas serve` sets for its workers (and
+    prometheus_client reads itself); app/metrics.py lists it to forget dead workers."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
 def flag(value: str) -> bool:
     """An on/off environment variable: true/false, 1/0, yes/no, on/off."""
     lowered = value.strip().lower()

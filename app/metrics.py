@@ -38,6 +38,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from app.config import metrics_directory
 from app.errors import ConfigurationError
 
 # Its own registry (not prometheus_client's global one): only Atlas's series, the same in both modes.
@@ -132,7 +133,7 @@ def forget_dead_workers() -> None:
     in the master, so this runs where it is cheap and certain: in each worker at start-up
     and on every scrape.
     """
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    directory = metrics_directory()
     if not MULTIPROCESS or not directory:
         return
     pids: set[int] = set()
