@@ -34,6 +34,6 @@ def test_requests_build_no_further_state(api_app: Flask) -> None:
 @pytest.mark.parametrize("module", ["app", "app.cli", "app.state", "app.api", "app.query_service",
                                     "app.permissions", "app.bodies", "app.openapi", "app.org_settings"])
 def test_each_entry_point_imports_first_in_a_fresh_interpreter(module):
-    """Import cycles show only in the order a process meets modules (gunicorn starts at create_app)."""
+    """Import cycles show only in the order a process meets modules (atlas serve's workers start at create_app)."""
     done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

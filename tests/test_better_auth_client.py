@@ -3,7 +3,7 @@
 tests/betterauth/client_checks.mjs drives every core and organization method
 Atlas serves through `createAuthClient` + `organizationClient`, once as a
 browser would (cookie jar, `Origin` of a trusted site) and once as an app with
-a bearer token kept from `set-auth-token`, against a live gunicorn Atlas; the
+a bearer token kept from `set-auth-token`, against a live Atlas (granian, as atlas serve runs it); the
 client's own parsing decides dates, `error.code` and `error.message`. The
 packages are installed with `npm ci` into .cache/node/ (git-ignored) when the
 pinned version is not there yet; Node itself comes from apt when missing.

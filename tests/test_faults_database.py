@@ -1,4 +1,4 @@
-"""Database faults: restarts, crashes and killed backends during writes, and SIGTERM to gunicorn.
+"""Database faults: restarts, crashes and killed backends during writes, and SIGTERM to atlas serve.
 
 Each test runs against a PostgreSQL cluster this module starts itself
 (tests/support/server.py's Cluster) and restarts or kills at will, on a database of
@@ -239,14 +239,14 @@ def test_while_the_database_is_down_503s_say_so_and_name_no_pool_setting(cluster
     print(f"[{pools}] first write after the database came back: {first.status_code} ({recovered:.2f} s)")
 
 
-# ----- SIGTERM to gunicorn during writes --------------------------------------------------------
+# ----- SIGTERM to atlas serve during writes --------------------------------------------------------
 def _http(port: int, method: str, path: str, body: Any = None, headers: dict | None = None):  # type: ignore[no-untyped-def]
     """-> (status, body), on a connection closed after the answer."""
     status, _, answer = request(port, method, path, body, timeout_s=30, headers={"Connection": "close", **(headers or {})})
     return status, answer
 
 
-def test_sigterm_to_gunicorn_finishes_writes_in_flight_and_loses_none(database, tmp_path) -> None:
+def test_sigterm_to_atlas_serve_finishes_writes_in_flight_and_loses_none(database, tmp_path) -> None:
     env = {"ATLAS_APP_LOCK_TIMEOUT_MS": "60000"}  # the test holds a table lock while writes wait
     log = tmp_path / "serve.log"
     sign_up = {"email": "term@faults.test", "password": "long enough", "name": "T"}

@@ -1,6 +1,6 @@
-"""The query rate and the sign-in throttle hold across gunicorn workers, with PostgreSQL alone and with Redis.
+"""The query rate and the sign-in throttle hold across server workers, with PostgreSQL alone and with Redis.
 
-Each request goes out on a fresh connection, so gunicorn spreads them over its two
+Each request goes out on a fresh connection, so the server spreads them over its two
 workers; a per-process counter would admit about twice the limit.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What operators watch: /healthz, /readyz and /metrics, in one process and across gunicorn workers."""
+"""What operators watch: /healthz, /readyz and /metrics, in one process and across server workers."""
 from __future__ import annotations
 
 import os
@@ -265,7 +265,7 @@ def test_operator_settings_are_read_from_the_environment() -> None:
         Settings.from_env({"ATLAS_METRICS_ORG_LABELS": "maybe"})
 
 
-# ----- across gunicorn workers ---------------------------------------------------------------------
+# ----- across server workers ---------------------------------------------------------------------
 def test_importing_the_cli_leaves_prometheus_client_unimported() -> None:
     """`atlas serve` must set PROMETHEUS_MULTIPROC_DIR before prometheus_client is first imported."""
     out = subprocess.run([sys.executable, "-c", "import sys, app.cli; print('prometheus_client' in sys.modules)"],
@@ -279,7 +279,7 @@ def _get(port: int, path: str, token: str | None = None) -> tuple[int, str]:
 
 
 def _workers_of(master: int) -> list[int]:
-    """Pids of the processes whose parent is `master` (gunicorn's workers)."""
+    """Pids of the processes whose parent is `master` (the server's workers)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -291,7 +291,7 @@ def _workers_of(master: int) -> list[int]:
     return sorted(found)
 
 
-def test_metrics_add_up_requests_answered_by_both_gunicorn_workers(fresh_db: databases.TestDatabase, tmp_path) -> None:
+def test_metrics_add_up_requests_answered_by_both_server_workers(fresh_db: databases.TestDatabase, tmp_path) -> None:
     env = {"TMPDIR": str(tmp_path), "ATLAS_METRICS_TOKEN": TOKEN, "PROMETHEUS_MULTIPROC_DIR": None}
     # one thread per worker: a worker busy with one client accepts no other
     with atlas_serve(fresh_db, tmp_path / "serve.log", workers=2, threads=1, env=env,

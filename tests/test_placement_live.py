@@ -1,6 +1,6 @@
 """`atlas org move` under concurrent writes of the moving org and another org, through the live API.
 
-gunicorn with two workers serves Acme and Globex while Acme moves to a database
+The server (granian) with two workers serves Acme and Globex while Acme moves to a database
 of its own: every write answered 2xx must exist afterwards in the right
 database, a refused write must not exist anywhere, and Globex is never held.
 """

@@ -82,7 +82,7 @@ def _worker_rss_kib(master_pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_a_gunicorn_worker_stays_bounded_on_a_result_far_larger_than_the_budget(fresh_db, tmp_path):
+def test_a_server_worker_stays_bounded_on_a_result_far_larger_than_the_budget(fresh_db, tmp_path):
     """204 MB of rows against the default 10 MB budget: the worker grows by far less than the result."""
     with atlas_serve(fresh_db, tmp_path / "serve.log", workers=1, threads=2) as server:
         port = server.port

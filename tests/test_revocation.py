@@ -2,7 +2,7 @@
 is sent, no request with the old token or the old role is accepted, and a session is minted from
 another only by consuming it.
 
-Each test runs against real gunicorn with two workers sharing only the database. Every probe goes
+Each test runs against a real server (granian, as atlas serve runs it) with two workers sharing only the database. Every probe goes
 out on a fresh connection, the access log names the worker that answered, and each test checks that
 both workers answered. Before the action the same probes succeed on both workers (so a per-process
 cache, if there were one, would hold the old identity); after it, not one may succeed. The actions on

@@ -3,7 +3,7 @@
 `ensure_chromium()` installs `chromium` and `chromium-driver` with apt-get when they are missing (the
 test set-up runs as root in `make test`), serialized across xdist workers by a file lock. Selenium is
 given both binaries, so it never downloads a browser or a driver. `console_server` serves the app
-with gunicorn on a port chosen first, so ATLAS_PUBLIC_URL is the server's own origin (the origin the
+with granian on a port chosen first, so ATLAS_PUBLIC_URL is the server's own origin (the origin the
 browser's fetches send). `Page` waits on `<body data-ready="true">`, which every console page sets
 once its data is shown.
 """
@@ -72,7 +72,7 @@ def chromium(*, width: int = 1280, height: int = 860) -> Iterator[webdriver.Chro
 
 @contextmanager
 def console_server(db: TestDatabase, **overrides: Any) -> Iterator[ServedApp]:
-    """gunicorn (one worker, four threads) whose public URL is its own origin."""
+    """The server (one worker, four threads) whose public URL is its own origin."""
     port = free_port()
     with served_app(db, workers=1, threads=4, port=port, public_url=f"http://127.0.0.1:{port}", **overrides) as app:
         yield app

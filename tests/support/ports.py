@@ -1,4 +1,4 @@
-"""A free TCP port, for the servers tests start themselves (gunicorn, redis-server, PostgreSQL)."""
+"""A free TCP port, for the servers tests start themselves (atlas serve, redis-server, PostgreSQL)."""
 from __future__ import annotations
 
 import socket
