@@ -84,18 +84,22 @@ def record(
     )
 
 
-def logged_with(change: sql.Composable) -> sql.Composed:
+REQUEST_ACTOR = sql.Placeholder("audit_actor")  # the actor of entry_params: the request's identity
+SESSION_USER = sql.SQL("app.current_user_id()")  # the actor of a write fused with its session (app/hot_reads.py)
+
+
+def logged_with(change: sql.Composable, *, actor: sql.Composable = REQUEST_ACTOR) -> sql.Composed:
     """`change` (an INSERT/UPDATE/DELETE ... RETURNING with `id`) and its audit entry as ONE statement.
 
-    The entry's values are `entry_params`'; the statement answers the change's rows: a write and
-    its audit row in one round trip (app/api/crm.py).
+    The entry's values are `entry_params'`, its actor `actor` (SESSION_USER: the transaction's user);
+    the statement answers the change's rows: a write and its audit row in one round trip (app/api/crm.py).
     """
     return sql.SQL(
         "WITH changed AS ({}), logged AS (INSERT INTO audit_log (org_id, actor_user_id, api_key_id, action, entity,"
         " entity_id, changed_fields, outcome, request_id, detail)"
-        " SELECT org_id, %(audit_actor)s, %(audit_api_key)s, %(audit_action)s, %(audit_entity)s, id::text, %(audit_fields)s, 'ok',"
+        " SELECT org_id, {}, %(audit_api_key)s, %(audit_action)s, %(audit_entity)s, id::text, %(audit_fields)s, 'ok',"
         " %(audit_request_id)s, '{{}}'::jsonb FROM changed)"
-        " SELECT * FROM changed").format(change)
+        " SELECT * FROM changed").format(change, actor)
 
 
 def entry_params(*, action: str, entity: str, changed_fields: Iterable[str] = ()) -> dict[str, object]:

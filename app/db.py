@@ -307,3 +307,9 @@ class Database:
         """app.resolve_session and `statements` as its org: one round trip, one snapshot (app/hot_reads.py)."""
         with self.connection() as conn:
             return wire.session_read(conn, session_token_hash, [(_text(q, conn), p) for q, p in statements])
+
+    def session_write(self, session_token_hash: str, query: sql.Composable | str, params: Params = None,
+                      ) -> tuple[Row | None, wire.Result]:
+        """app.resolve_session and one write as its org and user: one round trip, one transaction (app/hot_reads.py)."""
+        with self.connection() as conn:
+            return wire.session_write(conn, session_token_hash, _text(query, conn), params)

@@ -28,9 +28,10 @@ its org's data, so `read` resolves first and reads through the org's pool
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import psycopg
 from flask import current_app, g, request
 from psycopg import sql
 
@@ -42,6 +43,11 @@ from app.wire import Result
 
 F = TypeVar("F", bound=Callable[..., Any])
 ORG = sql.SQL("org_id = (SELECT app.current_org())")  # the explicit org predicate of a hot read
+# The org a fused write writes in: the session's, unless the org's rows live in a dedicated database
+# (app/placement; the session lives here, in the shared one). Then NULL: the write fails, writes nothing,
+# and `write` hands it back to be written through the org's own database.
+SESSION_ORG = sql.SQL("(SELECT s.org FROM (SELECT app.current_org() AS org) s WHERE NOT EXISTS"
+                      " (SELECT 1 FROM org_placements p WHERE p.organization_id = s.org))")
 
 
 def one_trip(view: F) -> F:
@@ -77,6 +83,47 @@ def read(statements: Sequence[tuple[sql.Composable | str, Params]]) -> list[Resu
         # there (app/placement): what the fused read saw here is not the org's data.
         return db.read_many(g.identity.org_id, statements)
     return results
+
+
+def one_trip_write(view: F) -> F:
+    """Mark a creating view that resolves its session together with its write (through `write`).
+
+    Only without an Idempotency-Key (whose record joins the write's transaction: app/idempotency.py);
+    the fail-closed wrapper of `one_trip` applies.
+    """
+    wrapped = one_trip(view)
+    wrapped.atlas_one_trip_write = True  # type: ignore[attr-defined]  # read by app/identity.py's hook
+    return wrapped
+
+
+def write(query: str, params: Mapping[str, Any]) -> Result | None:
+    """The session and one write in one round trip and transaction, then the view's access enforced.
+
+    The write takes its org and writer from the session (app.current_org(), app.current_user_id()),
+    so a dead session or a user no longer in the org writes nothing: the statement fails and the
+    refusal is answered from a fresh read of the session. Returns the write's result, or None when
+    the request cannot be fused (an API key, per-org pools, no pending session; or the org's rows
+    live in another database): its identity is then resolved and enforced, and the caller writes
+    the usual way.
+    """
+    db = services().db
+    token = auth.token_from_request(request)
+    if (token is None or api_keys.is_api_key(token) or not g.get("identity_pending")
+            or not fuses_session_reads(db) or db.joined()):
+        identity_first()
+        return None
+    token_hash = auth.hash_token(token)
+    g.identity_pending = False
+    try:
+        row, result = db.session_write(token_hash, query, params)
+    except psycopg.Error as exc:
+        # Refused as before the fusion: from the session, read afresh (this path is the rare one).
+        _enforce(identity.resolve(db, token))
+        if exc.sqlstate == "AT503" or placed_elsewhere(db, g.identity.org_id):  # app/placement
+            return None  # the org is moving (its usual write answers 503) or lives in a dedicated database
+        raise
+    _enforce(identity.from_row(row, token_hash))
+    return result
 
 
 def placed_elsewhere(db: Database, org_id: object) -> bool:

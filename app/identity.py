@@ -121,8 +121,11 @@ def _before_request() -> None:
         # No route matched (the 404/405 answer needs no one), or a probe: no database work.
         g.identity = None
         return
-    if request.method in ("GET", "HEAD") and getattr(view, "atlas_one_trip", False):
-        # the view reads the session with its data (app/hot_reads.py); OPTIONS never runs it: checked here
+    if getattr(view, "atlas_one_trip", False) and (
+            request.method in ("GET", "HEAD")
+            or (request.method == "POST" and getattr(view, "atlas_one_trip_write", False)
+                and "Idempotency-Key" not in request.headers)):
+        # the view reads the session with its data or write (app/hot_reads.py); OPTIONS never runs it
         g.identity = None
         g.identity_pending = True
         return

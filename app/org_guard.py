@@ -37,6 +37,11 @@ def _named_orgs() -> Iterator[tuple[str, str, object]]:
                     yield where, name, part[name]
 
 
+def names_an_org() -> bool:
+    """The request names an org anywhere (path, query or body): it must be checked against the session first."""
+    return next(_named_orgs(), None) is not None
+
+
 def refuse_foreign_org(ident: object) -> None:
     """Raise CrossOrgRefusedError (after auditing) if the request names another org."""
     own = getattr(ident, "org_id", None)

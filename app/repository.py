@@ -128,6 +128,17 @@ def insert_statement(entity: Entity, data: Mapping[str, Any]) -> sql.Composed:
         sql.SQL(", ").join(map(sql.Placeholder, names)), _columns(entity))
 
 
+def insert_in_session_org(entity: Entity, names: tuple[str, ...], *, org: sql.Composable) -> sql.Composed:
+    """INSERT of `names` (%(name)s each) with org_id `org`, RETURNING the entity's columns.
+
+    `org` is an expression of the transaction's org (app/hot_reads.py SESSION_ORG), NULL when the
+    transaction has none: then the insert fails (NOT NULL, and the policy's WITH CHECK) and writes nothing.
+    """
+    return sql.SQL("INSERT INTO {} ({}, org_id) VALUES ({}, {}) RETURNING {}").format(
+        _table(entity), sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(map(sql.Placeholder, names)), org, _columns(entity))
+
+
 @contextmanager
 def reference_errors(entity: Entity) -> Iterator[None]:
     """Inside, a foreign-key violation becomes the field error `create` raises."""

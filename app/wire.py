@@ -133,6 +133,18 @@ def session_read(conn: psycopg.Connection, token_hash: str,
     return (identity[0] if identity else None), results[1:]
 
 
+def session_write(conn: psycopg.Connection, token_hash: str, query: str,
+                  params: Any = None) -> tuple[Row | None, Result]:
+    """Resolve a session and run one writing statement as its org and user, committed, in one round trip.
+
+    The statement must write nothing when app.org_id is unset (a dead session, or a user no
+    longer in the org: app.resolve_session sets neither): callers refuse from the identity row.
+    """
+    results = _run(conn, b"BEGIN", [], [(_RESOLVE, (token_hash,)), (query, params)])
+    identity = as_dicts(results[0])
+    return (identity[0] if identity else None), results[1]
+
+
 def _run(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
          statements: list[tuple[str, Any]]) -> list[Result]:
     try:

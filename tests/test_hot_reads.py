@@ -49,9 +49,9 @@ def test_a_list_a_get_and_a_conversation_each_cost_one_round_trip(shared_orgs, t
     assert r.get_json()["messages"][0]["content"] == "hello"
 
 
-def test_a_create_costs_the_session_and_one_round_trip_for_the_row_and_its_audit(shared_orgs, trips):
+def test_a_create_costs_one_round_trip_for_the_session_the_row_and_its_audit(shared_orgs, trips):
     r = shared_orgs.user("a", "member").post("/api/v1/contacts", json={"first_name": "Once"})
-    assert r.status_code == 201 and trips == [1, 1]
+    assert r.status_code == 201 and trips == [2]  # one round trip: the session, then the row and its audit row
     with psycopg.connect(shared_orgs.db.admin_url) as conn:
         logged = conn.execute("SELECT action, actor_user_id, changed_fields FROM audit_log WHERE entity_id = %s",
                               [r.get_json()["id"]]).fetchall()
@@ -104,3 +104,62 @@ def test_a_member_of_one_org_cannot_read_another_orgs_row_by_id(shared_orgs):
     page = attacker.get("/api/v1/contacts?limit=200").get_json()["data"]
     assert target not in {row["id"] for row in page}
     assert org_snapshot(shared_orgs.db.admin_url, shared_orgs.org("a")) == before
+
+
+# ----- a create fused with its session: refused exactly as before, and nothing written -------------
+def _written(shared_orgs, first_name: str) -> tuple[int, int]:
+    """(contacts named first_name, audit rows of them) in every org."""
+    with psycopg.connect(shared_orgs.db.admin_url) as conn:
+        rows = conn.execute("SELECT count(*) FROM contacts WHERE first_name = %s", [first_name]).fetchone()
+        logged = conn.execute("SELECT count(*) FROM audit_log a JOIN contacts c ON c.id::text = a.entity_id"
+                              " WHERE c.first_name = %s", [first_name]).fetchone()
+    return rows[0], logged[0]  # type: ignore[index]
+
+
+def _newcomer(shared_orgs, slug: str):  # type: ignore[no-untyped-def]
+    from tests.support.api import invite_and_join, sign_up
+
+    user = sign_up(shared_orgs.app, f"{slug}@hot-writes.test")
+    invite_and_join(shared_orgs.user("a", "owner"), user, "member")
+    return user
+
+
+def test_a_signed_out_session_creates_nothing(shared_orgs, trips):
+    user = _newcomer(shared_orgs, "signed-out")
+    assert user.post("/api/auth/sign-out").status_code == 200
+    trips.clear()
+    r = user.post("/api/v1/contacts", json={"first_name": "AfterSignOut"})
+    assert r.status_code == 401 and errors.error_code(r) == "unauthorized"
+    assert _written(shared_orgs, "AfterSignOut") == (0, 0)
+
+
+def test_a_removed_member_creates_nothing_in_the_org_they_left(shared_orgs):
+    user = _newcomer(shared_orgs, "removed")
+    owner = shared_orgs.user("a", "owner")
+    r = owner.post("/api/auth/organization/remove-member", json={"memberIdOrEmail": user.email})
+    assert r.status_code == 200, r.get_json()
+    r = user.post("/api/v1/contacts", json={"first_name": "AfterRemoval"})
+    assert r.status_code == 403, r.get_json()
+    assert _written(shared_orgs, "AfterRemoval") == (0, 0)
+
+
+def test_without_a_session_a_bad_body_is_still_401(shared_orgs):
+    r = shared_orgs.app.test_client().post("/api/v1/contacts", json={"first_name": "", "nope": 1})
+    assert r.status_code == 401 and errors.error_code(r) == "unauthorized"
+
+
+def test_a_fused_create_names_its_writer_and_org_from_the_session(shared_orgs, trips):
+    member = shared_orgs.user("b", "member")
+    r = member.post("/api/v1/contacts", json={"first_name": "FusedWriter"})
+    assert r.status_code == 201 and trips == [2] and r.get_json()["org_id"] == str(shared_orgs.org("b"))
+    with psycopg.connect(shared_orgs.db.admin_url) as conn:
+        actor = conn.execute("SELECT org_id, actor_user_id FROM audit_log WHERE entity_id = %s",
+                             [r.get_json()["id"]]).fetchall()
+    assert actor == [(shared_orgs.org("b"), member.user_id)]
+
+
+def test_a_body_naming_another_org_is_refused_before_any_write(shared_orgs):
+    member = shared_orgs.user("a", "member")
+    r = member.post("/api/v1/contacts", json={"first_name": "CrossOrg", "organizationId": str(shared_orgs.org("b"))})
+    assert r.status_code == 403, r.get_json()
+    assert _written(shared_orgs, "CrossOrg") == (0, 0)
