@@ -4,7 +4,7 @@ the agent with questions?
 Run: .venv/bin/python scripts/bench_agent_noisy.py [--phase-s 10] [--rate 20] [--model-delay-s 0.3]
                                                    [--flood-factor 4] [--flood-query heavy|light]
                                                    [--workers 2] [--threads 4]
-A sibling of scripts/bench_noisy.py (its helpers, its server layout: gunicorn gthread, 2 workers x 4
+A sibling of scripts/bench_noisy.py (its helpers, its server layout: granian as atlas serve runs it, 2 workers x 4
 threads as `atlas serve`). A scripted OpenAI-compatible model server (tests/support/model_server.py) runs
 in this process and answers each model call after --model-delay-s, as a hosted model would: first a tool
 call (executeSQL; A's flood asks for a heavy query, B for a count), then an answer. Two phases:
@@ -67,10 +67,11 @@ def start_server(db: TestDatabase, model: ScriptedModel, *, port: int, workers: 
            "ATLAS_POOL_MAX_SIZE": str(max(threads, 4)), "ATLAS_CONFIG": os.devnull + ".absent",
            "ATLAS_AGENT_BASE_URL": model.url, "ATLAS_AGENT_MODEL": "bench",
            "ATLAS_AGENT_MAX_ASKS_PER_ORG": str(MAX_ASKS_PER_ORG), "ATLAS_AGENT_TOKENS_PER_DAY": "1000000000"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--threads", str(threads), "--worker-class", "gthread", "--no-control-socket", "app:create_app()"],
-        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
+    launch = ("from app import close_app, create_app; from app.serving import run; "
+              f"run(create_app, close=close_app, host='127.0.0.1', port={port}, workers={workers}, "
+              f"threads={threads}, graceful_timeout_s=5)")  # as `atlas serve` runs it (app/serving.py)
+    return subprocess.Popen([sys.executable, "-c", launch], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=log)
 
 
 def ask(port: int, token: str, conversation: str, question: str) -> tuple[int, float, dict]:
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace, db: TestDatabase, log: Any) -> list[tuple[str,
 
 def report(args: argparse.Namespace, results: list[tuple[str, list[float], int, list[float], int, Counter]]) -> None:
     base_crm, base_ask = percentile(results[0][1], 0.99), percentile(results[0][3], 0.99)
-    print(f"gunicorn {args.workers} workers x {args.threads} threads; model delay {args.model_delay_s}s a call;"
+    print(f"granian {args.workers} workers x {args.threads} threads; model delay {args.model_delay_s}s a call;"
           f" A's questions run {args.flood_query} SQL;"
           f" B's CRM at {args.rate}/s for {args.phase_s}s; A's flood {args.flood_factor * MAX_ASKS_PER_ORG} clients"
           f" (ATLAS_AGENT_MAX_ASKS_PER_ORG {MAX_ASKS_PER_ORG}); {os.cpu_count()} CPUs")

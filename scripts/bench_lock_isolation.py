@@ -3,7 +3,7 @@
 Run: .venv/bin/python scripts/bench_lock_isolation.py [--writers 8] [--reads 101] [--rate 10]
                                                      [--per-org-connections 1] [--workers 2] [--threads 4]
                                                      [--mode shared|dedicated]
-Builds a migrated database of its own and starts `atlas serve` (gunicorn, --workers x --threads)
+Builds a migrated database of its own and starts `atlas serve` (granian, --workers x --threads)
 once per setting, per-org pools off then on (pool.perOrg.maxConnections = --per-org-connections).
 A superuser session holds ACCESS EXCLUSIVE on notes; --writers threads of org A keep sending
 POST /api/v1/notes (each waits for the lock until ATLAS_APP_LOCK_TIMEOUT_MS, 2 s, then 409);
