@@ -134,7 +134,8 @@ def placed_elsewhere(db: Database, org_id: object) -> bool:
 
 def fuses_session_reads(db: Database) -> bool:
     """A session and its org's data may share a base-pool connection: not with per-org pools (pool.perOrg)."""
-    return getattr(db.source, "limits", None) is None
+    source = getattr(db.source, "shared", db.source)  # through app/placement's PlacedSource to the pools
+    return getattr(source, "limits", None) is None
 
 
 def identity_first() -> Any:
