@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, send_from_directory
+from flask import Blueprint, abort, current_app, redirect, render_template, send_from_directory
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
@@ -57,7 +57,18 @@ def _page(template: str, *, page: str, title: str, **context: Any) -> str:
     matrix = {resource: {role: sorted(actions) for role, actions in cells.items()}
               for resource, cells in PERMISSIONS.items()}
     return render_template(template, page=page, title=title, matrix=matrix, entities=entity_links(),
-                           admin_links=ADMIN_LINKS, **context)
+                           admin_links=ADMIN_LINKS, console_roots=console_roots(), **context)
+
+
+def _root(rule: str) -> str:
+    return rule.split("/")[1]
+
+
+def console_roots() -> list[str]:
+    """The first path segments of the console's pages, from the URL map: the only places `next` may send
+    a browser after sign-in (static/js/auth.js)."""
+    return sorted({_root(rule.rule) for rule in current_app.url_map.iter_rules()
+                   if rule.endpoint.startswith("console.") and rule.endpoint != "console.asset"} - {""})
 
 
 @bp.after_request

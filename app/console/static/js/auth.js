@@ -3,10 +3,26 @@ import { api } from './api.js';
 import { $, notice, ready, showFieldErrors } from './dom.js';
 import { loadSession } from './shell.js';
 
+// Where to go after signing in or up. `next` is resolved by the browser's own URL parser against this
+// origin and kept only when the result is on this origin and names a console page (its first path segment
+// is one of the console's roots, which the shell lists from the server's URL map). Checking the raw text
+// instead misses what the parser does: it drops tabs and newlines, reads backslashes as slashes and
+// removes dot segments, so `/%09/evil.example/` becomes `//evil.example/`. The absolute URL is what is
+// followed, never the text. Anything else goes to the default page.
+export function nextUrl(raw, origin = location.origin) {
+  const fallback = new URL('/', origin).href;
+  if (!raw) return fallback;
+  let url;
+  try { url = new URL(raw, origin); } catch (err) { return fallback; }
+  if (url.origin !== origin || !['http:', 'https:'].includes(url.protocol)) return fallback;
+  const roots = JSON.parse(document.body.dataset.consoleRoots || '[]');
+  const root = url.pathname.split('/')[1];
+  if (url.pathname !== '/' && !(root && roots.includes(root))) return fallback;
+  return url.href;
+}
+
 function nextPath() {
-  const wanted = new URLSearchParams(location.search).get('next') || '/';
-  // Only a path on this site: never //host or a scheme.
-  return wanted.startsWith('/') && !wanted.startsWith('//') && !wanted.startsWith('/\\') ? wanted : '/';
+  return nextUrl(new URLSearchParams(location.search).get('next'));
 }
 
 function values(form) {
