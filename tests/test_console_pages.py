@@ -158,3 +158,45 @@ def test_an_agent_query_in_an_org_without_entities_names_the_fix(shared_orgs):
     assert response.status_code == 400 and error_code(response) == "sql_rejected"
     text = response.get_data(as_text=True)
     assert "semantic layer has no entities" in text and f"atlas init --org {shared_orgs.org('b')}" in text
+
+
+@pytest.mark.parametrize("path", ["/no-such-page", "/crm/no-such-entity", "/crm/no-such-entity/new",
+                                  "/admin/no-such-section", "/platform/nothing/here", "/a/b/c?x=1"])
+def test_an_unknown_console_page_answers_the_consoles_404_page_not_json(shared_orgs, path):
+    response = shared_orgs.app.test_client().get(path, headers={"Accept": "text/html"})
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert response.headers["Content-Security-Policy"] == CSP and response.headers["X-Frame-Options"] == "DENY"
+    page = response.get_data(as_text=True)
+    assert "Page not found (404)" in page and 'href="/"' in page and "/static/console/console.css" in page
+    assert path.split("?")[0] in page
+    parser = _Inline()
+    parser.feed(page)
+    assert parser.problems == []
+
+
+def test_the_404_page_escapes_the_path_it_names(shared_orgs):
+    response = shared_orgs.app.test_client().get("/%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+    assert response.status_code == 404
+    page = response.get_data(as_text=True)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+
+
+@pytest.mark.parametrize("path", ["/api/v1/no-such-endpoint", "/api/auth/no-such-endpoint", "/api/nothing",
+                                  "/api/v1/contacts/x/y/z", "/static/console/js/no-such.js"])
+def test_an_unknown_api_path_keeps_the_apis_json_404(shared_orgs, path):
+    response = shared_orgs.app.test_client().get(path, headers={"Accept": "text/html"})
+    assert response.status_code == 404
+    assert response.mimetype == "application/json"
+    assert set(response.get_json()) >= {"code", "message"}
+
+
+def test_the_console_roots_are_its_pages_first_segments_and_no_api_root(shared_orgs):
+    from app.console import console_page_path, console_roots
+
+    with shared_orgs.app.test_request_context("/"):
+        roots = console_roots()
+        assert {"crm", "admin", "ask", "sign-in", "platform"} <= set(roots)
+        assert not {"api", "static", "healthz", "metrics", "readyz", ""} & set(roots)
+        assert all(console_page_path(f"/{root}/x") for root in roots)
+        assert not any(console_page_path(p) for p in ("/api/v1/x", "/healthz/x", "/metrics", "/static/x"))

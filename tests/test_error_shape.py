@@ -124,7 +124,7 @@ def test_an_unexpected_exception_is_a_generic_500_with_the_request_id(world):
 
 def test_http_level_errors(world):
     client = world.app.test_client()
-    assert_error(client.get("/no/such/path"), 404, "not_found")
+    assert_error(client.get("/api/no/such/path"), 404, "not_found")  # outside /api: the console's 404 page
     assert_error(client.get("/api/v1/settings/nope"), 404, "not_found")
     assert_error(client.get("/api/auth/no-such-endpoint"), 404, "NOT_FOUND")  # Better Auth's codes there
     assert_error(client.get("/api/auth/sign-in/email"), 405, "METHOD_NOT_ALLOWED")

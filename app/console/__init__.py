@@ -26,10 +26,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, current_app, redirect, render_template, send_from_directory
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, send_from_directory
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
+from app import api_errors
 from app.console.pages import ADMIN_LINKS, crm_view, entity_links
 from app.entities import ENTITIES
 from app.identity import sessionless
@@ -67,8 +69,29 @@ def _root(rule: str) -> str:
 def console_roots() -> list[str]:
     """The first path segments of the console's pages, from the URL map: the only places `next` may send
     a browser after sign-in (static/js/auth.js)."""
-    return sorted({_root(rule.rule) for rule in current_app.url_map.iter_rules()
-                   if rule.endpoint.startswith("console.") and rule.endpoint != "console.asset"} - {""})
+    return sorted({_root(rule) for rule in _rules(console=True)} - {"", "static"})
+
+
+def _rules(*, console: bool) -> list[str]:
+    return [rule.rule for rule in current_app.url_map.iter_rules()
+            if rule.endpoint.startswith("console.") == console]
+
+
+def console_page_path(path: str) -> bool:
+    """A path in the console's space: anything but the API's and the operations' roots (from the URL map)
+    and the console's own static assets. Machines get JSON there, people get pages everywhere else."""
+    root = _root(path) if path.startswith("/") else ""
+    return root not in {_root(rule) for rule in _rules(console=False)} | {"static"}
+
+
+@bp.app_errorhandler(NotFound)
+def not_found(exc: NotFound) -> ResponseReturnValue:
+    """An unknown page (or a page shell's unknown entity or section) answers the console's 404 page;
+    an unknown path of the API keeps the API's JSON error."""
+    if not console_page_path(request.path):
+        return api_errors.handle(exc)
+    body = _page("not_found.html", page="not-found", title="Page not found", path=request.path)
+    return _headers(make_response(body, 404))
 
 
 @bp.after_request

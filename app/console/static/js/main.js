@@ -2,7 +2,7 @@
 const PAGES = {
   'sign-in': './auth.js', 'sign-up': './auth.js', 'accept-invitation': './auth.js',
   'crm-list': './crm_list.js', 'crm-new': './crm_form.js', 'crm-detail': './crm_form.js',
-  ask: './ask.js', 'no-org': './no_org.js',
+  ask: './ask.js', 'no-org': './no_org.js', 'not-found': './not_found.js',
   'admin-members': './members.js', 'admin-semantic': './semantic.js', 'admin-settings': './settings.js',
   'admin-connections': './connections.js', 'admin-audit': './audit.js', 'admin-cache': './cache.js',
   'platform-orgs': './platform.js', 'platform-org': './platform.js',
