@@ -186,7 +186,7 @@ def test_pages_are_readable_at_390_px_and_every_field_is_labelled(site):
     page.sign_in("admin@acme.test", PASSWORD)
     unlabelled = []
     for path in ("/crm/contacts", "/crm/opportunities/new", "/ask", "/admin/members", "/admin/settings",
-                 "/admin/audit", "/admin/semantic"):
+                 "/admin/audit", "/admin/semantic", "/admin/api-keys", "/jobs"):
         page.open(path)
         unlabelled += page.driver.execute_script(
             "return Array.from(document.querySelectorAll('input, select, textarea'))"
@@ -195,7 +195,7 @@ def test_pages_are_readable_at_390_px_and_every_field_is_labelled(site):
     assert unlabelled == []
     page.driver.set_window_size(390, 844)
     try:
-        for path in ("/crm/contacts", "/admin/members", "/ask"):
+        for path in ("/crm/contacts", "/admin/members", "/ask", "/admin/api-keys", "/jobs"):
             page.open(path)
             width = page.driver.execute_script("return document.documentElement.scrollWidth")
             inner = page.driver.execute_script("return window.innerWidth")

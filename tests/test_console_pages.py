@@ -14,12 +14,15 @@ import pytest
 from psycopg import sql
 
 from app.console import CSP
+from app.console.pages import ADMIN_LINKS, JOB_FORMS
+from app.jobs.kinds import PUBLIC_KINDS
 from app.permissions import access_of
 from tests.support.api import PASSWORD
 from tests.support.errors import error_code
 
 SAMPLE_ARGS = {"entity": "contacts", "row_id": "00000000-0000-0000-0000-000000000001", "section": "members",
-               "invitation_id": "00000000-0000-0000-0000-000000000002", "org_id": "00000000-0000-0000-0000-000000000003"}
+               "invitation_id": "00000000-0000-0000-0000-000000000002", "org_id": "00000000-0000-0000-0000-000000000003",
+               "job_id": "00000000-0000-0000-0000-000000000004"}
 
 
 def count_rows(admin_url: str, table: str, org_id: object) -> int:
@@ -58,7 +61,9 @@ class _Inline(HTMLParser):
 def page_paths(app) -> list[str]:  # type: ignore[no-untyped-def]
     paths = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("console.") and rule.endpoint != "console.asset":
+        if rule.endpoint == "console.admin":  # every declared admin page, not one sample
+            paths += [link["path"] for link in ADMIN_LINKS]
+        elif rule.endpoint.startswith("console.") and rule.endpoint != "console.asset":
             paths.append(re.sub(r"<(?:\w+:)?(\w+)>", lambda m: SAMPLE_ARGS[m.group(1)], rule.rule))
     return sorted(paths)
 
@@ -85,6 +90,10 @@ def test_every_page_is_public_needs_no_session_and_holds_no_inline_script_handle
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("console."):
             assert access_of(app.view_functions[rule.endpoint]).kind == "public"
+
+
+def test_the_jobs_page_has_a_form_for_every_kind_the_api_offers_and_no_other():
+    assert sorted(JOB_FORMS) == sorted(PUBLIC_KINDS)
 
 
 def test_the_csp_allows_no_inline_script_or_style_and_no_other_origin():

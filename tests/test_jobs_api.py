@@ -99,6 +99,18 @@ def test_members_list_and_get_their_orgs_jobs_only(jobs):
         assert r.status_code == 404 and error_code(r) == "not_found", path
 
 
+def test_the_list_filters_recurring_jobs_from_one_off_ones_in_the_orgs_own_jobs(jobs):
+    once = enqueue(jobs.user("a", "admin"), kind="reprofile")
+    recurring = enqueue(jobs.user("a", "admin"), kind="scheduled_query", payload={"sql": NAMES}, schedule="0 0 1 1 *")
+    enqueue(jobs.user("b", "admin"), kind="scheduled_query", payload={"sql": NAMES}, schedule="0 0 1 1 *")
+    member = jobs.user("a", "member")
+    assert [j["id"] for j in member.get(f"{JOBS}?scheduled=true").get_json()["data"]] == [recurring["id"]]
+    assert [j["id"] for j in member.get(f"{JOBS}?scheduled=false").get_json()["data"]] == [once["id"]]
+    assert len(member.get(JOBS).get_json()["data"]) == 2
+    r = member.get(f"{JOBS}?scheduled=yes")
+    assert r.status_code == 400 and error_of(r)["fields"] == {"scheduled": "must be true or false"}
+
+
 def test_org_a_cannot_cancel_or_retry_org_bs_job(jobs):
     theirs = enqueue(jobs.user("b", "admin"), kind="reprofile")
     before = job_row(jobs, theirs["id"])

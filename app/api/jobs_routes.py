@@ -37,6 +37,16 @@ def _limit(default: int) -> int:
     return int(raw)
 
 
+def _scheduled() -> bool | None:
+    raw = request.args.get("scheduled")
+    if raw in (None, ""):
+        return None
+    if raw not in ("true", "false"):
+        raise ValidationError("scheduled must be true (recurring jobs only) or false (one-off jobs only)",
+                              details={"fields": {"scheduled": "must be true or false"}})
+    return raw == "true"
+
+
 @bp.post("")
 @require("job", "create")
 def enqueue_job() -> ResponseReturnValue:
@@ -52,7 +62,7 @@ def enqueue_job() -> ResponseReturnValue:
 @require("job", "read")
 def list_jobs() -> ResponseReturnValue:
     rows = store.list_jobs(get_db(), g.identity.org_id, status=request.args.get("status") or None,
-                           kind=request.args.get("kind") or None, limit=_limit(50))
+                           kind=request.args.get("kind") or None, scheduled=_scheduled(), limit=_limit(50))
     return {"data": [store.to_json(r) for r in rows]}
 
 

@@ -32,10 +32,12 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from app import api_errors
-from app.console.pages import ADMIN_LINKS, crm_view, entity_links
+from app.console.pages import ADMIN_LINKS, ANALYTICS_LINKS, JOB_FORMS, crm_view, entity_links
 from app.entities import ENTITIES
 from app.identity import sessionless
+from app.jobs.kinds import PUBLIC_KINDS
 from app.permissions import PERMISSIONS, public
+from app.roles import ROLES
 
 STATIC = Path(__file__).parent / "static"
 
@@ -59,7 +61,8 @@ def _page(template: str, *, page: str, title: str, **context: Any) -> str:
     matrix = {resource: {role: sorted(actions) for role, actions in cells.items()}
               for resource, cells in PERMISSIONS.items()}
     return render_template(template, page=page, title=title, matrix=matrix, entities=entity_links(),
-                           admin_links=ADMIN_LINKS, console_roots=console_roots(), **context)
+                           admin_links=ADMIN_LINKS, analytics_links=ANALYTICS_LINKS, console_roots=console_roots(),
+                           **context)
 
 
 def _root(rule: str) -> str:
@@ -187,7 +190,22 @@ def admin(section: str) -> ResponseReturnValue:
     link = next((link for link in ADMIN_LINKS if link["path"] == f"/admin/{section}"), None)
     if link is None:
         abort(404)
-    return _page(f"admin_{section}.html", page=f"admin-{section}", title=link["label"])
+    return _page(f"admin_{section.replace('-', '_')}.html", page=f"admin-{section}", title=link["label"],
+                 roles=ROLES)
+
+
+@bp.get("/jobs")
+@public
+@sessionless
+def jobs() -> ResponseReturnValue:
+    return _page("jobs.html", page="jobs", title="Jobs", kinds=[(k, JOB_FORMS[k]) for k in PUBLIC_KINDS])
+
+
+@bp.get("/jobs/<job_id>")
+@public
+@sessionless
+def job(job_id: str) -> ResponseReturnValue:
+    return _page("job.html", page="job", title="Job", job_id=job_id)
 
 
 @bp.get("/platform/organizations")

@@ -10,15 +10,46 @@ from __future__ import annotations
 from typing import Any
 
 from app.entities import ENTITIES, Entity, Field
+from app.jobs.kinds import WARM_RECENT_DEFAULT, WARM_RECENT_MAX
 
 ADMIN_LINKS: tuple[dict[str, str], ...] = (
     {"path": "/admin/members", "label": "Members & invitations", "need": "matrix:member:read"},
     {"path": "/admin/semantic", "label": "Semantic layer", "need": "matrix:semantic:update"},
     {"path": "/admin/settings", "label": "Settings", "need": "matrix:settings:update"},
+    {"path": "/admin/api-keys", "label": "API keys", "need": "matrix:apiKey:read"},
     {"path": "/admin/connections", "label": "Connections", "need": "roles:admin,owner|platform"},
     {"path": "/admin/audit", "label": "Audit log", "need": "roles:admin,owner"},
     {"path": "/admin/cache", "label": "Cache", "need": "roles:admin,owner|platform"},
 )
+
+# Pages beside Ask that are not administration: every role the matrix lets read them sees them.
+ANALYTICS_LINKS: tuple[dict[str, str], ...] = (
+    {"path": "/jobs", "label": "Jobs", "need": "matrix:job:read"},
+)
+
+# The queue form's fields per job kind the API offers (app/jobs/kinds.py PUBLIC_KINDS checks them; a
+# test keeps every public kind here). `payload` fields go into the job's payload under their name.
+JOB_FORMS: dict[str, dict[str, Any]] = {
+    "reprofile": {
+        "summary": "Profile the organization's tables again and update the semantic layer (what atlas init "
+                   "--org does), one progress step per table.",
+        "payload": [{"name": "tables", "label": "Tables", "control": "input", "type": "text", "list": True,
+                     "hint": "comma-separated; empty: every table the agent may read"}],
+    },
+    "scheduled_query": {
+        "summary": "Run an agent query on a cron schedule and keep each result (needs a schedule).",
+        "payload": [{"name": "sql", "label": "SQL", "control": "textarea", "required": True,
+                     "hint": "one SELECT, through the same gateway as Ask"}],
+    },
+    "warm_cache": {
+        "summary": "Run the organization's saved queries (its scheduled queries and recent agent queries) so "
+                   "the query cache holds their answers.",
+        "payload": [{"name": "recent", "label": "Recent queries", "control": "input", "type": "number",
+                     "int": True, "min": 0, "max": WARM_RECENT_MAX,
+                     "hint": f"how many recent agent queries to warm (0 to {WARM_RECENT_MAX}; empty: "
+                             f"{WARM_RECENT_DEFAULT})"}],
+    },
+}
 
 LIST_COLUMNS = 5
 _LONG_TEXT = 1000  # longer text fields get a textarea and stay out of the list

@@ -71,8 +71,8 @@ def enqueue(db: Database, config: JobConfig, *, org_id: object, user_id: object,
 
 
 def list_jobs(db: Database, org_id: object, *, status: str | None = None, kind: str | None = None,
-              limit: int = 50) -> list[Row]:
-    """The org's jobs, newest first."""
+              scheduled: bool | None = None, limit: int = 50) -> list[Row]:
+    """The org's jobs, newest first; `scheduled`: only recurring ones (True) or only one-off ones (False)."""
     if status is not None and status not in STATUSES:
         raise ValidationError(f"status must be one of {', '.join(STATUSES)}",
                               details={"fields": {"status": "is not a job status"}})
@@ -80,8 +80,10 @@ def list_jobs(db: Database, org_id: object, *, status: str | None = None, kind: 
         return scope.fetch_all(sql.SQL(
             "SELECT {} FROM jobs WHERE org_id = %(org)s"
             " AND (%(status)s::text IS NULL OR status = %(status)s) AND (%(kind)s::text IS NULL OR kind = %(kind)s)"
+            " AND (%(scheduled)s::boolean IS NULL OR (schedule IS NOT NULL) = %(scheduled)s)"
             " ORDER BY created_at DESC, id LIMIT %(limit)s").format(COLUMNS),
-            {"org": scope.org_id, "status": status, "kind": kind, "limit": max(1, min(limit, MAX_LIST))})
+            {"org": scope.org_id, "status": status, "kind": kind, "scheduled": scheduled,
+             "limit": max(1, min(limit, MAX_LIST))})
 
 
 def get(db: Database, org_id: object, raw_id: object) -> Row:

@@ -233,7 +233,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/api/v1/jobs"): Op(
         "The org's jobs, newest first", "job:read", "jobs",
         query=(("status", {"type": "string", "enum": ["queued", "running", "succeeded", "dead", "canceled"]}),
-               ("kind", {"type": "string"}), ("limit", {"type": "integer", "minimum": 1, "maximum": 100})),
+               ("kind", {"type": "string"}),
+               ("scheduled", {"type": "boolean", "description": "true: recurring jobs only; false: one-off only"}),
+               ("limit", {"type": "integer", "minimum": 1, "maximum": 100})),
         response=obj(("data",), data={"type": "array", "items": ref("Job")})),
     ("GET", "/api/v1/jobs/{job_id}"): Op(
         "One job of the org, with its progress and last error", "job:read", "jobs", response=ref("Job")),

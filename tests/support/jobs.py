@@ -1,10 +1,14 @@
 """Background-job test helpers: two orgs with job settings fit for tests, a worker on the same services."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -13,7 +17,9 @@ from psycopg.rows import dict_row
 from app.jobs import JobConfig, Worker, store
 from app.state import services
 from tests.support.api import TwoOrgs, two_org_world
-from tests.support.databases import DatabaseFactory
+from tests.support.databases import DatabaseFactory, TestDatabase
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # Short leases and backoffs so that expiry and retries happen within a test.
 JOB_SETTINGS: dict[str, Any] = {
@@ -82,3 +88,24 @@ def run_one(world: TwoOrgs, name: str = "test-worker") -> bool:
         return runner.run_once()
     finally:
         runner.close()
+
+
+@contextmanager
+def atlas_worker(db: TestDatabase, folder: Path, *, poll_s: float = 0.1) -> Iterator[subprocess.Popen[bytes]]:
+    """`atlas worker` on `db` as a process of its own, configured only through its environment (its
+    semantic root and log in `folder`); stopped after."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": db.admin_url,
+           "ATLAS_ROLE_PREFIX": db.roles.owner.removesuffix("_owner"), "ATLAS_JOB_POLL_S": str(poll_s),
+           "ATLAS_SEMANTIC_ROOT": str(folder), "ATLAS_CONFIG": os.devnull + ".absent"}
+    with open(folder / "worker.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], cwd=folder, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

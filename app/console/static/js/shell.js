@@ -82,12 +82,11 @@ export async function startShell({ needsOrg = true } = {}) {
     return null;
   }
   $('#who-name').textContent = `${session.user.name} · ${session.user.email}${role(session) ? ` · ${role(session)}` : ''}`;
-  let anyAdmin = false;
   for (const item of $all('[data-need]')) {
-    // Links the role may not use are removed, not just hidden.
-    if (allowed(item.dataset.need, session)) { item.hidden = false; anyAdmin = true; } else item.remove();
+    // Links and actions the role may not use are removed, not just hidden.
+    if (allowed(item.dataset.need, session)) item.hidden = false; else item.remove();
   }
-  if (anyAdmin) $('#admin-nav').hidden = false; else $('#admin-nav').remove();
+  if ($all('#admin-nav [data-need]').length) $('#admin-nav').hidden = false; else $('#admin-nav').remove();
   if (isPlatformAdmin(session)) $('#platform-nav').hidden = false; else $('#platform-nav').remove();
   $('#sign-out').addEventListener('click', signOut);
   session.orgs = await orgSwitcher(session);
