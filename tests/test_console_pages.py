@@ -114,6 +114,37 @@ def test_every_script_writes_data_with_text_content_never_inner_html():
             assert sink not in text, (script.name, sink)
 
 
+# Where a script may send the browser: a literal path on this origin, or a function that checks its URL.
+_CHECKED_TARGETS = ("nextPath()", "signInUrl()", "detail[0].slice(0, -1)")
+
+
+def _call_arguments(text: str, call: str) -> list[str]:
+    """The argument text of every `call(...)` in `text`, parentheses balanced."""
+    found = []
+    for match in re.finditer(re.escape(call), text):
+        depth, end = 1, match.end()
+        while depth:
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            end += 1
+        found.append(text[match.end():end - 1])
+    return found
+
+
+def test_every_navigation_in_the_scripts_goes_to_a_literal_path_or_a_checked_url():
+    """An open redirect needs a sink fed with data: only location.assign is used, and only with these."""
+    from app.console import STATIC
+
+    for script in sorted((STATIC / "js").glob("*.js")):
+        text = re.sub(r"//[^\n]*", "", script.read_text())
+        for sink in ("location.href", "location.replace", "window.open", "location =", ".location="):
+            assert sink not in text, (script.name, sink)
+        for target in _call_arguments(text, "location.assign("):
+            for branch in re.split(r" \? | : ", target):
+                literal = re.fullmatch(r"(['`])/([^/\\'`][^'`]*)?\1", branch.strip())
+                assert literal or branch.strip() in _CHECKED_TARGETS or branch.strip().endswith("(session)"), \
+                    (script.name, target)
+
+
 def test_a_form_post_to_a_page_changes_nothing_and_is_refused(shared_orgs):
     client = shared_orgs.app.test_client()
     assert client.post("/crm/contacts/new", data={"first_name": "X"}).status_code == 405
