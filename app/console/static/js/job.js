@@ -3,7 +3,7 @@
 import { api, query } from './api.js';
 import { $, display, el, fillTable, ready, showError, statsList, when } from './dom.js';
 import { startShell } from './shell.js';
-import { jobActions, progressText } from './jobs.js';
+import { due, jobActions, progressText } from './jobs.js';
 
 const POLL_MS = 1000;
 let session = null;
@@ -55,9 +55,7 @@ async function load() {
   show(answer.data);
   await keptResults(jobId);
   // A recurring job waits queued until its next time: poll only while it is due or running.
-  const due = answer.data.status === 'running'
-    || (answer.data.status === 'queued' && new Date(answer.data.runAfter) <= new Date(Date.now() + POLL_MS));
-  if (due) timer = setTimeout(load, POLL_MS);
+  if (due(answer.data, POLL_MS)) timer = setTimeout(load, POLL_MS);
   return true;
 }
 

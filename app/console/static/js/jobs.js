@@ -9,6 +9,12 @@ const LIVE = ['queued', 'running'];
 let session = null;
 let timer = null;
 
+// Running, or queued for a time already come: a worker is about to change it.
+export function due(job, aheadMs = 0) {
+  return job.status === 'running'
+    || (job.status === 'queued' && new Date(job.runAfter) <= new Date(Date.now() + aheadMs));
+}
+
 export function progressText(job) {
   const { done, total, message } = job.progress;
   const count = total === null || total === undefined ? (done ? `${done}` : '') : `${done}/${total}`;
@@ -75,8 +81,8 @@ async function refresh() {
   fillTable($('#schedules'), null, schedules.data.data, scheduleRow);
   $('#updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
   document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
-  // Recurring jobs wait queued for their next time; only one-off work still to finish keeps refreshing.
-  if (jobs.data.data.some((job) => LIVE.includes(job.status) && !job.schedule)) timer = setTimeout(refresh, REFRESH_MS);
+  // Refresh while some job runs or is due; a recurring job waiting for its next time does not count.
+  if ([...jobs.data.data, ...schedules.data.data].some(due)) timer = setTimeout(refresh, REFRESH_MS);
   return true;
 }
 
