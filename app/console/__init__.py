@@ -69,22 +69,28 @@ def _root(rule: str) -> str:
     return rule.split("/")[1]
 
 
+def _roots(*, console: bool) -> frozenset[str]:
+    """First path segments of the console's rules or of everyone else's, read from the URL map once per
+    app (an unknown API path is the cheapest request there is: it should stay cheap)."""
+    key = "atlas_console_roots" if console else "atlas_other_roots"
+    if key not in current_app.extensions:
+        current_app.extensions[key] = frozenset(
+            _root(rule.rule) for rule in current_app.url_map.iter_rules()
+            if rule.endpoint.startswith("console.") == console)
+    return frozenset(current_app.extensions[key])
+
+
 def console_roots() -> list[str]:
     """The first path segments of the console's pages, from the URL map: the only places `next` may send
     a browser after sign-in (static/js/auth.js)."""
-    return sorted({_root(rule) for rule in _rules(console=True)} - {"", "static"})
-
-
-def _rules(*, console: bool) -> list[str]:
-    return [rule.rule for rule in current_app.url_map.iter_rules()
-            if rule.endpoint.startswith("console.") == console]
+    return sorted(_roots(console=True) - {"", "static"})
 
 
 def console_page_path(path: str) -> bool:
     """A path in the console's space: anything but the API's and the operations' roots (from the URL map)
     and the console's own static assets. Machines get JSON there, people get pages everywhere else."""
     root = _root(path) if path.startswith("/") else ""
-    return root not in {_root(rule) for rule in _rules(console=False)} | {"static"}
+    return root != "static" and root not in _roots(console=False)
 
 
 @bp.app_errorhandler(NotFound)
