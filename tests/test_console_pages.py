@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from app.console import CSP
-from app.console.pages import ADMIN_LINKS, JOB_FORMS
+from app.console.pages import ADMIN_LINKS, ANALYTICS_LINKS, JOB_FORMS
 from app.jobs.kinds import PUBLIC_KINDS
 from app.permissions import access_of
 from tests.support.api import PASSWORD
@@ -94,6 +94,37 @@ def test_every_page_is_public_needs_no_session_and_holds_no_inline_script_handle
 
 def test_the_jobs_page_has_a_form_for_every_kind_the_api_offers_and_no_other():
     assert sorted(JOB_FORMS) == sorted(PUBLIC_KINDS)
+
+
+def _needs() -> list[tuple[str, str]]:
+    """Every `need` the console declares: the page registry's links, templates' data-need, scripts' allowed()."""
+    from app.console import STATIC
+
+    found = [("pages.py", link["need"]) for link in (*ADMIN_LINKS, *ANALYTICS_LINKS)]
+    for template in sorted((STATIC.parent / "templates").glob("*.html")):
+        found += [(template.name, need) for need in re.findall(r'data-need="([^"{]+)"', template.read_text())]
+    for script in sorted((STATIC / "js").glob("*.js")):
+        found += [(script.name, need) for need in re.findall(r"allowed\('([^']+)'", script.read_text())]
+    return found
+
+
+def test_every_declared_need_names_a_real_matrix_cell_role_or_audience():
+    """A typo in a need would hide a link or an action from everyone without a word: refuse it here."""
+    from app.permissions import ACTIONS, PERMISSIONS
+    from app.roles import ROLES
+
+    needs = _needs()
+    assert {"matrix:apiKey:create", "matrix:job:update", "matrix:job:read"} <= {n for _, n in needs}
+    for where, need in needs:
+        for one in need.split("|"):
+            kind, *rest = one.split(":")
+            if kind == "matrix":
+                resource, action = rest
+                assert resource in PERMISSIONS and action in ACTIONS, (where, need)
+            elif kind == "roles":
+                assert rest and set(rest[0].split(",")) <= set(ROLES), (where, need)
+            else:
+                assert (kind, rest) == ("platform", []), (where, need)
 
 
 def test_the_csp_allows_no_inline_script_or_style_and_no_other_origin():
