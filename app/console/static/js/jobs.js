@@ -8,6 +8,7 @@ const REFRESH_MS = 1500;
 const LIVE = ['queued', 'running'];
 let session = null;
 let timer = null;
+let wanted = {};  // the list's filters, from the URL (read once: a refresh never resets a select being changed)
 
 // Running, or queued for a time already come: a worker is about to change it.
 export function due(job, aheadMs = 0) {
@@ -61,18 +62,18 @@ function scheduleRow(job) {
 }
 
 function filters() {
-  const wanted = {};
+  const found = {};
   for (const [name, value] of new URLSearchParams(location.search)) {
     const control = $('#job-filters').elements.namedItem(name);
-    if (control && value) { control.value = value; wanted[name] = value; }
+    if (control && value) { control.value = value; found[name] = value; }
   }
-  return wanted;
+  return found;
 }
 
 async function refresh() {
   clearTimeout(timer);
   const [jobs, schedules] = await Promise.all([
-    api('GET', `/api/v1/jobs${query({ ...filters(), limit: 50 })}`),
+    api('GET', `/api/v1/jobs${query({ ...wanted, limit: 50 })}`),
     api('GET', `/api/v1/jobs${query({ scheduled: 'true', limit: 100 })}`),
   ]);
   if (!jobs.ok) { showError(jobs.error); return false; }
@@ -82,7 +83,7 @@ async function refresh() {
   $('#updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
   document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
   // Refresh while some job runs or is due; a recurring job waiting for its next time does not count.
-  if ([...jobs.data.data, ...schedules.data.data].some(due)) timer = setTimeout(refresh, REFRESH_MS);
+  if ([...jobs.data.data, ...schedules.data.data].some((job) => due(job))) timer = setTimeout(refresh, REFRESH_MS);
   return true;
 }
 
@@ -138,6 +139,7 @@ function queueForm() {
 export async function start() {
   session = await startShell();
   if (!session) return;
+  wanted = filters();
   if (!(await refresh())) return;
   queueForm();
   ready();
