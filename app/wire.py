@@ -247,13 +247,7 @@ def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
 def _rollback(pgconn: pq.abc.PGconn, deadline: float) -> None:
     """ROLLBACK on the wire, not conn.rollback(): psycopg's would DEALLOCATE ALL its and our statements."""
     pgconn.send_query(b"ROLLBACK")
-    _flush(pgconn, deadline)
-    while True:
-        while pgconn.is_busy():
-            _wait(pgconn.socket, select.POLLIN, deadline)
-            pgconn.consume_input()
-        if pgconn.get_result() is None:
-            break
+    _settle(pgconn, deadline)
     if pgconn.transaction_status != pq.TransactionStatus.IDLE:
         raise psycopg.OperationalError("the connection did not return to idle after ROLLBACK")
 
@@ -344,6 +338,17 @@ def _wait(fd: int, events: int, deadline: float) -> None:
         raise TimeoutError
 
 
+def _settle(pgconn: pq.abc.PGconn, deadline: float) -> None:
+    """Send what one command outside a pipeline queued and read its results to the end."""
+    _flush(pgconn, deadline)
+    while True:
+        while pgconn.is_busy():
+            _wait(pgconn.socket, select.POLLIN, deadline)
+            pgconn.consume_input()
+        if pgconn.get_result() is None:
+            return
+
+
 def _flush(pgconn: pq.abc.PGconn, deadline: float) -> None:
     while pgconn.flush() == 1:
         _wait(pgconn.socket, select.POLLOUT, deadline)
@@ -367,13 +372,7 @@ def _close_statement(conn: psycopg.Connection, name: bytes, deadline: float) -> 
     pgconn = conn.pgconn
     try:
         pgconn.send_close_prepared(name)
-        _flush(pgconn, deadline)
-        while True:
-            while pgconn.is_busy():
-                _wait(pgconn.socket, select.POLLIN, deadline)
-                pgconn.consume_input()
-            if pgconn.get_result() is None:
-                return
+        _settle(pgconn, deadline)
     except BaseException:
         conn.close()
         raise
