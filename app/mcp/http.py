@@ -1,7 +1,7 @@
 """`atlas mcp --http`: the streamable HTTP transport at /mcp, every request authenticated by its bearer token.
 
 It is a server of its own (uvicorn, one process), not a part of `atlas serve`:
-the transport is ASGI and streams, which gunicorn's threaded WSGI workers do not
+the transport is ASGI and streams, which `atlas serve`'s WSGI workers (granian) do not
 serve, and keeping agents off the API's workers keeps their calls from taking
 threads that CRM and auth requests need. It shares with `atlas serve` all
 that must be shared: the database (sessions, keys, limits, audit) and Redis
