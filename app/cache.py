@@ -14,8 +14,6 @@ CACHE_REDIS_COOLDOWN_S (Settings.from_env fills them from ATLAS_CACHE_*).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 import time
@@ -24,8 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app.cache_key import digest
 from app.errors import ConfigurationError
 from app.gateway.result import CacheKey, QueryResult
+from app.redis_cache import RedisCache
 
 log = logging.getLogger("atlas.cache")
 BACKENDS = ("memory", "redis", "none")
@@ -95,15 +95,6 @@ class QueryCache(Protocol):
     def flush_all(self) -> int: ...
     def entries(self, org_id: str | None = None) -> int: ...
     def close(self) -> None: ...
-
-
-def digest(key: CacheKey) -> str:
-    """One name for everything that decides what an entry may be served for."""
-    material = json.dumps(
-        [key.org_id, key.connection_id, [list(c) for c in key.claims], key.config_version, key.sql],
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def result_bytes(result: QueryResult) -> int:
@@ -195,8 +186,6 @@ def make_cache(config: CacheConfig) -> QueryCache | None:
     if config.backend == "none":
         return None
     if config.backend == "redis":
-        from app.redis_cache import RedisCache  # here, not above: app/redis_cache.py builds on this module
-
         return RedisCache(url=config.redis_url, ttl_s=config.ttl_s, key_prefix=config.key_prefix,
                           timeout_ms=config.redis_timeout_ms, cooldown_s=config.redis_cooldown_s)
     return MemoryCache(ttl_s=config.ttl_s, max_size=config.max_size, max_bytes=config.max_bytes,

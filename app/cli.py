@@ -230,14 +230,84 @@ def worker(settings: Settings, concurrency: int | None, once: bool) -> None:
         close_app(app)
 
 
-def _add_operator_groups() -> None:
-    from app.cli_operators import connections, org
+# Operators' command groups: where an org's data lives (`atlas org`) and org connections' keys.
 
-    cli.add_command(org)
-    cli.add_command(connections)
+@click.group()
+def org() -> None:
+    """Where an organization's data lives (README "Dedicated databases")."""
 
 
-_add_operator_groups()
+@org.command("move")
+@click.argument("org_ref", metavar="ORG")
+@click.option("--to", "to_url", metavar="URL",
+              help="Admin URL of the dedicated database (created beforehand, empty or Atlas-migrated).")
+@click.option("--back", is_flag=True, help="Move the org home to the shared database.")
+@click.option("--abort", is_flag=True, help="Drop an unfinished move's copy; the org stays where it is.")
+@click.pass_obj
+def org_move(settings: Settings, org_ref: str, to_url: str | None, back: bool, abort: bool) -> None:
+    """Move ORG's rows to a dedicated database (--to URL) or home (--back); rerun to resume."""
+    import time
+    import uuid
+
+    from app.placement import move
+
+    if sum((bool(to_url), back, abort)) != 1:
+        raise click.UsageError("give exactly one of --to URL, --back and --abort")
+    org_id = uuid.UUID(resolve_org(settings, org_ref))
+    pause_at = str(settings.extra.get("move_pause_at") or "")
+
+    def say(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()  # a test (or an operator's pipe) reads progress as it happens
+
+    def pause(step: str) -> None:
+        if step == pause_at:  # ATLAS_MOVE_PAUSE_AT: tests stop (kill) the move here
+            say(f"paused at {step}")
+            time.sleep(3600)
+
+    if abort:
+        move.abort(move.pending_plan(settings.database_url, settings.roles, org_id), say=say)
+        return
+    plan = move.plan_move(settings.database_url, settings.roles, org_id, to_url=None if back else to_url)
+    cache_s = settings.extra.get("placement_cache_s", 1.0)
+    move.run(plan, cache_s=float(cache_s) if isinstance(cache_s, (int, float, str)) else 1.0, say=say, pause=pause)
+
+
+@org.command("where")
+@click.argument("org_ref", metavar="ORG")
+@click.pass_obj
+def org_where(settings: Settings, org_ref: str) -> None:
+    """Print ORG's database (shared, or a dedicated location) and any unfinished move."""
+    import psycopg
+
+    org_id = resolve_org(settings, org_ref)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        placed = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s", (org_id,)).fetchone()
+        moving = conn.execute("SELECT step, target FROM atlas_meta.org_moves WHERE organization_id = %s",
+                              (org_id,)).fetchone()
+    click.echo(f"database: {placed[0] if placed else 'shared'}")
+    if moving:
+        click.echo(f"unfinished move to {moving[1] or 'shared'}: last step {moving[0]}")
+
+
+@click.group()
+def connections() -> None:
+    """Org connections (datasources): see docs/connections.md."""
+
+
+@connections.command("rotate-key")
+@click.pass_obj
+def rotate_key(settings: Settings) -> None:
+    """Re-encrypt every stored connection password under the first key of ATLAS_CONNECTION_KEYS."""
+    from app.connections.crypto import CredentialBox, parse_keys
+    from app.connections.rotate import rotate_keys
+
+    counts = rotate_keys(settings, CredentialBox(parse_keys(settings.extra.get("connection_keys"))))
+    click.echo(json.dumps(counts))
+
+
+cli.add_command(org)
+cli.add_command(connections)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from typing import cast
 
 import redis
 
-from app.cache import digest
+from app.cache_key import digest
 from app.errors import RedisUnavailableError, ServiceUnavailableError
 from app.gateway.result import CacheKey, QueryResult, jsonable
 from app.redis_link import RedisLink

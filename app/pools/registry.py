@@ -22,6 +22,7 @@ from app.errors import ConfigurationError
 from app.pools.admission import Admission
 from app.pools.config import PoolConfig
 from app.pools.metrics import Stats, statements_of
+from app.pools.snapshot import build_snapshot
 from app.pools.units import Unit, application_name, make_pool, pooled
 
 
@@ -201,6 +202,4 @@ class PoolRegistry:
 
     def snapshot(self, org_id: object = None) -> dict[str, Any]:
         """JSON-able metrics: every org (org_id=None) or one org's units plus base-pool totals."""
-        from app.pools.snapshot import build_snapshot
-
         return build_snapshot(self, None if org_id is None else as_org_id(org_id))
