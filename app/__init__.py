@@ -74,7 +74,7 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
             "timeoutMs": max(1, round(settings.pool_timeout_s * 1000)),
         }})
     # Imported here, not above: `atlas serve` must set up prometheus_client's mode before its import.
-    from app import api, api_errors, identity, metrics, origins, permissions
+    from app import api, api_errors, metrics, origins, permissions, request_identity, request_metrics
     from app.state import KEY, build_services
 
     services = build_services(app.config, settings)  # every long-lived service, once (app/state.py)
@@ -83,10 +83,10 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
         metrics.forget_dead_workers()  # a worker that replaces a killed one drops its live gauges
         services.pool_gauges.start()
 
-    metrics.init_app(app)  # first: its before_request starts the latency clock
+    request_metrics.init_app(app)  # first: its before_request starts the latency clock
     api_errors.init_app(app)
     origins.init_app(app)  # before identity: preflights and refused origins look no session up
-    identity.init_app(app)
+    request_identity.init_app(app)
     permissions.init_app(app)  # after identity: it reads g.identity
     api.init_app(app)
     return app
@@ -97,6 +97,6 @@ def close_app(app: Flask) -> None:
 
     Called by `atlas serve` when a worker exits, and by the tests.
     """
-    from app.state import services
+    from app.request_services import services
 
     services(app).close()

@@ -20,7 +20,8 @@ from flask.typing import ResponseReturnValue
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from app import database_errors, metrics
+from app import database_errors, request_metrics
+from app.acting import acting
 from app.better_auth_codes import AUTH_ANSWERS, MESSAGES
 from app.errors import AtlasError
 
@@ -39,18 +40,21 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, *, fields: dict[str, Any] | None = None,
-                   retry_after_s: int | None = None) -> ResponseReturnValue:
+Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, headers
+
+
+def error_answer(status: int, code: str, message: str, *, fields: dict[str, Any] | None = None,
+                 retry_after_s: int | None = None) -> Answer:
     status, code, message = _wire(status, code, message)
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
     if status != 500:  # a refusal on purpose; 500s are counted by status in atlas_http_requests_total
-        metrics.refused(code)
+        request_metrics.refused(code)
     if retry_after_s is None and status == 503:
         retry_after_s = 1  # every 503 says when to come back (RFC 9110 section 10.2.3)
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else {}
-    return jsonify(body), status, headers
+    return status, body, headers
 
 
 def _wire(status: int, code: str, message: str) -> tuple[int, str, str]:
@@ -67,25 +71,25 @@ def _wire(status: int, code: str, message: str) -> tuple[int, str, str]:
     return status, code.upper(), message
 
 
-def _atlas_error(exc: AtlasError) -> ResponseReturnValue:
+def _atlas_error(exc: AtlasError) -> Answer:
     if exc.status >= 500 and exc.status != 503:
         # Configuration, migration or missing-org errors are server faults; their
         # text may name internals, so the client gets the generic answer.
         log.error("request %s failed: %s", _request_id(), exc.message)
-        return error_response(500, "internal_error", _internal_message())
+        return error_answer(500, "internal_error", _internal_message())
     fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
-    return error_response(exc.status, exc.code, exc.message, fields=fields, retry_after_s=exc.retry_after_s)
+    return error_answer(exc.status, exc.code, exc.message, fields=fields, retry_after_s=exc.retry_after_s)
 
 
-def _database_error(exc: BaseException) -> ResponseReturnValue:
+def _database_error(exc: BaseException) -> Answer:
     answer = database_errors.refusal(exc)
     if answer is None:
         return _unexpected(exc)
     log.warning("request %s: database refused: %s", _request_id(), type(exc).__name__)
-    return error_response(answer.status, answer.code, answer.message, retry_after_s=answer.retry_after_s)
+    return error_answer(answer.status, answer.code, answer.message, retry_after_s=answer.retry_after_s)
 
 
-def _http_error(exc: HTTPException) -> ResponseReturnValue:
+def _http_error(exc: HTTPException) -> Answer:
     status = exc.code or 500
     if status >= 500:
         return _unexpected(exc)
@@ -94,12 +98,12 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
         404: "no such endpoint",
         405: "this endpoint does not accept that method",
     }.get(status, exc.description or exc.name)
-    return error_response(status, code, message)
+    return error_answer(status, code, message)
 
 
-def _unexpected(exc: BaseException) -> ResponseReturnValue:
+def _unexpected(exc: BaseException) -> Answer:
     log.error("request %s failed", _request_id(), exc_info=exc)
-    return error_response(500, "internal_error", _internal_message())
+    return error_answer(500, "internal_error", _internal_message())
 
 
 def _internal_message() -> str:
@@ -107,11 +111,17 @@ def _internal_message() -> str:
 
 
 def _request_id() -> str:
-    return str(getattr(g, "request_id", "-"))
+    return str(getattr(g, "request_id", None) or acting().request_id or "-")
 
 
 def handle(exc: BaseException) -> ResponseReturnValue:
     """The one error handler: dispatch on class."""
+    status, body, headers = answer(exc)
+    return jsonify(body), status, headers
+
+
+def answer(exc: BaseException) -> Answer:
+    """What `handle` answers `exc` with, as data (the MCP server's tool errors carry the body)."""
     if isinstance(exc, AtlasError):
         return _atlas_error(exc)
     if isinstance(exc, HTTPException):

@@ -26,7 +26,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from app import wire
 from app.auth import hash_token, user_json
 from app.db import Database, Scope
 from app.errors import AtlasError
@@ -109,8 +108,7 @@ def lookup(db: Database, token: str) -> dict[str, Any] | None:
 
 def _confirm(db: Database, org: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
     """In the shared database (control tables only): the org's placement and the creator's role now."""
-    with db.connection() as conn:
-        return wire.scoped_read(conn, org, _CONFIRM, {"user": user_id})[0]
+    return db.base_read(org, _CONFIRM, {"user": user_id})[0]
 
 
 def _touch(db: Database, row: dict[str, Any]) -> None:

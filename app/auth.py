@@ -14,17 +14,13 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Request, Response
 
 from app.db import Database, Scope
 from app.instants import iso_ms
-
-if TYPE_CHECKING:
-    from app.identity import Identity
 
 COOKIE_NAME = "better-auth.session_token"
 DEFAULT_SESSION_TTL_S = 7 * 24 * 3600
@@ -67,6 +63,30 @@ class Passwords:
         )
 
 
+class _Lookup(Protocol):
+    def get(self, key: str, default: str) -> str: ...
+
+
+class RequestLike(Protocol):
+    """What the token reader needs of a request (Flask's, in app/ the only one): no web framework below HTTP."""
+
+    @property
+    def headers(self) -> _Lookup: ...
+    @property
+    def cookies(self) -> _Lookup: ...
+
+
+class ResponseLike(Protocol):
+    """What the cookie writers need of a response (Flask's)."""
+
+    @property
+    def headers(self) -> Any: ...
+    def set_cookie(self, key: str, value: str = ..., *, expires: dt.datetime | None = ..., path: str | None = ...,
+                   secure: bool = ..., httponly: bool = ..., samesite: str | None = ...) -> None: ...
+    def delete_cookie(self, key: str, *, path: str | None = ..., secure: bool = ..., httponly: bool = ...,
+                      samesite: str | None = ...) -> None: ...
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -75,7 +95,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def token_from_request(request: Request) -> str | None:
+def token_from_request(request: RequestLike) -> str | None:
     """`Authorization: Bearer <token>` wins over the cookie; malformed values count as none."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
@@ -85,7 +105,7 @@ def token_from_request(request: Request) -> str | None:
     return token
 
 
-def set_session_cookie(response: Response, new: NewSession, *, secure: bool) -> None:
+def set_session_cookie(response: ResponseLike, new: NewSession, *, secure: bool) -> None:
     response.set_cookie(
         COOKIE_NAME, new.token, expires=new.expires_at, httponly=True, samesite="Lax",
         secure=secure, path="/",
@@ -94,7 +114,7 @@ def set_session_cookie(response: Response, new: NewSession, *, secure: bool) -> 
     response.headers["set-auth-token"] = new.token
 
 
-def clear_session_cookie(response: Response, *, secure: bool) -> None:
+def clear_session_cookie(response: ResponseLike, *, secure: bool) -> None:
     response.delete_cookie(COOKIE_NAME, httponly=True, samesite="Lax", secure=secure, path="/")
 
 
@@ -166,25 +186,6 @@ def user_json(row: Mapping[str, object]) -> dict:
         "role": row["platform_role"],
         "createdAt": _iso(row["created_at"]),
         "updatedAt": _iso(row["updated_at"]),
-    }
-
-
-def session_json(ident: Identity, *, token: str | None) -> dict:
-    """A session as Better Auth shapes it; `token` is the caller's own (only its hash is stored).
-
-    Sessions are never changed in place (a switch mints a new one), so updatedAt is createdAt.
-    """
-    return {
-        "id": str(ident.session_id),
-        "token": token,
-        "userId": str(ident.user_id),
-        "activeOrganizationId": None if ident.org_id is None else str(ident.org_id),
-        "role": ident.role,
-        "expiresAt": iso_ms(ident.expires_at),
-        "createdAt": iso_ms(ident.session_created_at),
-        "updatedAt": iso_ms(ident.session_created_at),
-        "ipAddress": ident.ip_address,
-        "userAgent": ident.user_agent,
     }
 
 

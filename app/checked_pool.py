@@ -62,7 +62,10 @@ def server_closed(conn: psycopg.Connection) -> bool:
 class CheckedPool(ConnectionPool):
     """A ConnectionPool that checks connections before lending, and remembers whether connecting fails."""
 
-    def __init__(self, conninfo: str, **kwargs: Any) -> None:
+    def __init__(self, conninfo: str, *, prepared_statements: bool = True, **kwargs: Any) -> None:
+        """`prepared_statements` False: psycopg prepares nothing (PgBouncer < 1.21; app/wire.py WireConfig)."""
+        if not prepared_statements:
+            kwargs["kwargs"] = {**(kwargs.get("kwargs") or {}), "prepare_threshold": None}
         self._errors_at_last_connect = 0
         kwargs.setdefault("check", self._check_before_lending)
         kwargs.setdefault("configure", self._connected)
@@ -103,8 +106,7 @@ class CheckedPool(ConnectionPool):
             raise
 
     def _connected(self, conn: psycopg.Connection) -> None:
-        """Called for each new connection: connecting works again (and the statement mode, app/wire.py)."""
-        wire.configure_connection(conn)
+        """Called for each new connection: connecting works again."""
         self._errors_at_last_connect = self.get_stats().get("connections_errors", 0)
 
     def connecting_fails(self) -> bool:

@@ -205,7 +205,7 @@ def worker(settings: Settings, concurrency: int | None, once: bool) -> None:
 
     from app import close_app, create_app
     from app.jobs import JobConfig, Worker
-    from app.state import services
+    from app.request_services import services
 
     config = JobConfig.from_settings(settings)
     if concurrency is not None:

@@ -32,6 +32,8 @@ from app import wire
 from app.checked_pool import CheckedPool, wait_timed_out
 from app.errors import ForbiddenError, MissingOrgError
 from app.scoped_settings import scoped_settings
+from app.wire import Result as Result  # a one-round-trip read's columns and rows (app/hot_reads.py)
+from app.wire import WireConfig as WireConfig  # the door's wire settings, for whoever builds a door
 
 log = logging.getLogger("atlas.db")
 
@@ -110,10 +112,12 @@ class Database:
         timeout_s: float = 10.0,
         name: str = "atlas-app",
         source: ConnectionSource | None = None,
+        wire_config: WireConfig = wire.DEFAULT,
     ) -> None:
         if (conninfo is None) == (source is None):
             raise ValueError("Database needs exactly one of conninfo and source")
         self.source = source
+        self.wire = wire_config  # statement mode and answer deadline of this door's one-round-trip reads
         self.pool: CheckedPool | None = None
         if conninfo is not None:
             self.pool = CheckedPool(
@@ -122,6 +126,7 @@ class Database:
                 max_size=max_size,
                 timeout=timeout_s,
                 kwargs={"autocommit": True},
+                prepared_statements=wire_config.named,
                 name=name,
                 open=False,
             )
@@ -140,11 +145,16 @@ class Database:
             self.source.close()
 
     @contextmanager
-    def connection(self, org_id: uuid.UUID | None = None) -> Iterator[psycopg.Connection]:
-        """An autocommit connection; with a source, the org's pool or quota (base pool without org)."""
+    def _connection(self, org_id: uuid.UUID | None = None) -> Iterator[psycopg.Connection]:
+        """An autocommit connection; with a source, the org's pool or quota (base pool without org).
+
+        Private: code outside the door asks for a transaction or a read, never a connection.
+        """
         if self.source is not None:
             chosen = self.source.connection(org_id) if org_id is not None else self.source.base_connection()
             with chosen as conn:
+                if not self.wire.named:
+                    conn.prepare_threshold = None  # psycopg must not prepare its own statements either
                 yield conn
             return
         conn = self._getconn()
@@ -258,7 +268,7 @@ class Database:
     def _scoped(
         self, settings: Mapping[str, str], *, read_only: bool, org: uuid.UUID | None = None
     ) -> Iterator[Scope]:
-        with self.connection(org) as conn, conn.pipeline(), conn.transaction():
+        with self._connection(org) as conn, conn.pipeline(), conn.transaction():
             if read_only:
                 conn.execute("SET TRANSACTION READ ONLY")
             for statement in scoped_settings(settings):
@@ -279,9 +289,9 @@ class Database:
         conn = self._getconn() if self.source is None else None  # the hot path: no context-manager layers
         try:
             if conn is not None:
-                return wire.scoped_many(conn, org, [(_text(q, conn), p) for q, p in statements])
-            with self.connection(org) as pooled:
-                return wire.scoped_many(pooled, org, [(_text(q, pooled), p) for q, p in statements])
+                return wire.scoped_many(conn, org, [(_text(q, conn), p) for q, p in statements], config=self.wire)
+            with self._connection(org) as pooled:
+                return wire.scoped_many(pooled, org, [(_text(q, pooled), p) for q, p in statements], config=self.wire)
         finally:
             if conn is not None:
                 self._putconn(conn)
@@ -295,8 +305,25 @@ class Database:
         routed = getattr(self.source, "placed_read", None)
         if routed is not None:
             return routed(org, query, params)  # type: ignore[no-any-return]  # PlacedSource.placed_read
-        with self.connection() as conn:
-            return None, wire.scoped_read(conn, org, query, params)
+        return None, self.base_read(org, query, params)
+
+    def base_read(self, org_id: object, query: str, params: Params = None) -> list[Row]:
+        """One scoped read in the shared database (its base pool), whatever the org's placement: control
+        tables that say who may act (app/api_keys.py), read in one round trip."""
+        return read_on(self._connection(), org_id, query, params, config=self.wire)
+
+    def insert_returning(self, org_id: object, *, user_id: object, query: str, params: Params = None) -> Row:
+        """One INSERT ... RETURNING (with any CTE, e.g. its audit row) as `user_id` in `org_id`: committed in
+        one round trip, or, inside `joining` (an Idempotency-Key's transaction), in a savepoint of it."""
+        org, user = as_org_id(org_id), uuid.UUID(str(user_id))
+        if _joined.get() is not None:
+            with self.transaction(org, user_id=user) as scope:
+                row = scope.fetch_one(query, params)
+            assert row is not None  # RETURNING always yields the inserted row
+            return row
+        with self._connection(org) as conn:
+            names, rows = wire.scoped_write(conn, org, user, query, params, config=self.wire)
+        return dict(zip(names, rows[0]))
 
     def joined(self) -> bool:
         """True inside `joining` (an Idempotency-Key's transaction): writes must then take its scope."""
@@ -305,11 +332,21 @@ class Database:
     def session_read(self, session_token_hash: str, statements: Sequence[tuple[sql.Composable | str, Params]] = (),
                      ) -> tuple[Row | None, list[wire.Result]]:
         """app.resolve_session and `statements` as its org: one round trip, one snapshot (app/hot_reads.py)."""
-        with self.connection() as conn:
-            return wire.session_read(conn, session_token_hash, [(_text(q, conn), p) for q, p in statements])
+        with self._connection() as conn:
+            return wire.session_read(conn, session_token_hash, [(_text(q, conn), p) for q, p in statements],
+                                     config=self.wire)
 
     def session_write(self, session_token_hash: str, query: sql.Composable | str, params: Params = None,
                       ) -> tuple[Row | None, wire.Result]:
         """app.resolve_session and one write as its org and user: one round trip, one transaction (app/hot_reads.py)."""
-        with self.connection() as conn:
-            return wire.session_write(conn, session_token_hash, _text(query, conn), params)
+        with self._connection() as conn:
+            return wire.session_write(conn, session_token_hash, _text(query, conn), params, config=self.wire)
+
+
+def read_on(lent: AbstractContextManager[psycopg.Connection], org_id: object, query: str, params: Params = None, *,
+            config: WireConfig) -> list[Row]:
+    """One scoped read-only query in one round trip on a connection `lent` by a connection source beneath
+    the door (the placement router's lookups): the source picks the database, the door speaks the wire."""
+    org = as_org_id(org_id)
+    with lent as conn:
+        return wire.scoped_read(conn, org, query, params, config=config)

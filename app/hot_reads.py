@@ -36,10 +36,10 @@ from flask import current_app, g, request
 from psycopg import sql
 
 from app import api_keys, auth, identity, permissions
-from app.db import Database, Params
+from app.db import Database, Params, Result
 from app.errors import AccessUndeclaredError
-from app.state import services
-from app.wire import Result
+from app.request_identity import identify
+from app.request_services import services
 
 F = TypeVar("F", bound=Callable[..., Any])
 ORG = sql.SQL("org_id = (SELECT app.current_org())")  # the explicit org predicate of a hot read
@@ -147,7 +147,7 @@ def identity_first() -> Any:
 
 def _enforce(ident: identity.Identity | None) -> None:
     g.pop("identity_pending", None)
-    g.identity = ident
+    identify(ident)
     view = current_app.view_functions.get(request.endpoint or "")
     access = permissions.access_of(view)
     if access is None:  # declared on every view (tests/test_permissions.py); fail closed regardless

@@ -29,10 +29,9 @@ from typing import Any, TypeVar
 from flask import Response, current_app, g, request
 from psycopg.types.json import Jsonb
 
-from app.api import get_db
 from app.db import Scope
 from app.errors import IdempotencyInFlightError, IdempotencyKeyReusedError, ValidationError
-from app.state import services
+from app.request_services import services
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -123,7 +122,7 @@ def idempotent(*, org: Callable[[], object] = _session_org) -> Callable[[F], F]:
             key = request_key()
             if key is None:
                 return view(*args, **kwargs)
-            fingerprint, db = _fingerprint(), get_db()
+            fingerprint, db = _fingerprint(), services().db
             with db.transaction(org(), user_id=g.identity.user_id) as scope:
                 stored = _stored_response(scope, key, fingerprint)
                 if stored is not None:

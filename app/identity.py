@@ -1,4 +1,4 @@
-"""Who is asking, resolved once per request into `g.identity`.
+"""Who is asking: a session token or an API key resolved to an Identity (the HTTP hook: app/request_identity.py).
 
 The session token names the user and the session's one org; the user's role
 comes from their membership in that org, read afresh (a removed member keeps
@@ -15,19 +15,15 @@ its org with the key's role.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, g, request
-
 from app import api_keys, auth
 from app.db import Database
-from app.state import services
+from app.instants import iso_ms
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 F = TypeVar("F", bound=Callable[..., object])
 
 
@@ -113,31 +109,20 @@ def sessionless(view: F) -> F:
     return view
 
 
-def _before_request() -> None:
-    supplied = request.headers.get("X-Request-Id", "")
-    g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
-    view = current_app.view_functions.get(request.endpoint or "")
-    if view is None or getattr(view, "atlas_sessionless", False):
-        # No route matched (the 404/405 answer needs no one), or a probe: no database work.
-        g.identity = None
-        return
-    if getattr(view, "atlas_one_trip", False) and (
-            request.method in ("GET", "HEAD")
-            or (request.method == "POST" and getattr(view, "atlas_one_trip_write", False)
-                and "Idempotency-Key" not in request.headers)):
-        # the view reads the session with its data or write (app/hot_reads.py); OPTIONS never runs it
-        g.identity = None
-        g.identity_pending = True
-        return
-    g.identity = resolve(services().db, auth.token_from_request(request))
+def session_json(ident: Identity, *, token: str | None) -> dict:
+    """A session as Better Auth shapes it; `token` is the caller's own (only its hash is stored).
 
-
-def _after_request(response: Response) -> Response:
-    response.headers["X-Request-Id"] = getattr(g, "request_id", "")
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
-
-
-def init_app(app: Flask) -> None:
-    app.before_request(_before_request)
-    app.after_request(_after_request)
+    Sessions are never changed in place (a switch mints a new one), so updatedAt is createdAt.
+    """
+    return {
+        "id": str(ident.session_id),
+        "token": token,
+        "userId": str(ident.user_id),
+        "activeOrganizationId": None if ident.org_id is None else str(ident.org_id),
+        "role": ident.role,
+        "expiresAt": iso_ms(ident.expires_at),
+        "createdAt": iso_ms(ident.session_created_at),
+        "updatedAt": iso_ms(ident.session_created_at),
+        "ipAddress": ident.ip_address,
+        "userAgent": ident.user_agent,
+    }

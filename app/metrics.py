@@ -1,18 +1,17 @@
 """Prometheus metrics: what operators watch, with no tenant in a label unless they ask.
 
-Counted once, in one place each: every request by route (the URL rule, never
-the raw path), method and status, with its latency, in the request hooks
-below; every refusal by its error code where errors are rendered
-(app/api_errors.py calls `refused`); agent queries in flight; pool totals
-(app/pool_gauges.py). Other code reports in one line:
+The series are declared here, once, with the functions code below the HTTP
+layer reports through: agent queries in flight and where they ran, the agent's
+asks, tokens and tool calls; pool totals (app/pool_gauges.py). The request
+hooks, the refusal counter and the scrape's text live in the HTTP layer
+(app/request_metrics.py). Other code reports in one line:
 
-    metrics.refused("too_many_concurrent_queries")   # a refusal not rendered by api_errors
     with metrics.agent_query_in_flight(): ...        # agent work outside POST /api/v1/query
 
 Under `atlas serve` (several granian workers) prometheus_client runs in its
 multiprocess mode: PROMETHEUS_MULTIPROC_DIR is set by app/cli.py before this
 module is first imported, every worker writes its values to files there, and
-`exposition()` sums them, so a scrape answered by any worker sees them all. The
+a scrape sums them, so a scrape answered by any worker sees them all. The
 live gauges of a worker that died (killed, then replaced) are dropped by the
 next scrape or the next worker to start (`forget_dead_workers`).
 Per-org series (`atlas_org_*`) exist only when METRICS_ORG_LABELS is on.
@@ -21,22 +20,18 @@ from __future__ import annotations
 
 import glob
 import os
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
     multiprocess,
     values,
 )
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from app.config import metrics_directory
 from app.errors import ConfigurationError
@@ -44,9 +39,6 @@ from app.errors import ConfigurationError
 # Its own registry (not prometheus_client's global one): only Atlas's series, the same in both modes.
 REGISTRY = CollectorRegistry()
 MULTIPROCESS = values.ValueClass is not values.MutexValue  # decided when prometheus_client was imported
-AGENT_QUERY_ENDPOINTS = frozenset({"query.query"})
-UNMATCHED_ROUTE = "unmatched"  # 404/405 for paths no rule matches: never the raw path
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 REQUESTS = Counter("atlas_http_requests", "HTTP requests answered, by route (URL rule), method and status",
@@ -94,14 +86,6 @@ def agent_tokens(prompt: int, completion: int) -> None:
 def agent_tool_call(tool: str, outcome: str) -> None:
     """`tool`: one of the MCP tools' names or "unknown" (never a model's text)."""
     AGENT_TOOL_CALLS.labels(tool, outcome).inc()
-
-
-def refused(reason: str) -> None:
-    """Count one refusal by its stable error code (a bounded set: never put ids or text here)."""
-    REFUSALS.labels(reason).inc()
-    org = _org_label()
-    if org is not None:
-        ORG_REFUSALS.labels(org, reason).inc()
 
 
 @contextmanager
@@ -156,75 +140,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def exposition(app: Flask) -> tuple[bytes, str]:
-    """The text a scrape gets: every worker's series (multiprocess) or this process's."""
-    from app.state import services
-
-    services(app).pool_gauges.sample()  # this worker's pools, fresh; the others' are at most a few seconds old
-    replica = services(app).queries.replica
-    if replica is not None:
-        replica.probe()  # its gauges, at most PROBE_TTL_S old
-    if not MULTIPROCESS:
-        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-    forget_dead_workers()
-    merged = CollectorRegistry()
-    multiprocess.MultiProcessCollector(merged)
-    return generate_latest(merged), CONTENT_TYPE_LATEST
-
-
-def route_label() -> str:
-    rule = request.url_rule
-    return rule.rule if rule is not None else UNMATCHED_ROUTE
-
-
-def _method_label() -> str:
-    return request.method if request.method in _METHODS else "OTHER"
-
-
-def _org_label() -> str | None:
-    """The session's org id, only when an operator turned METRICS_ORG_LABELS on."""
-    try:
-        if not current_app.config.get("METRICS_ORG_LABELS"):
-            return None
-        ident = g.get("identity")
-    except RuntimeError:  # outside a request (MCP over stdio, a job): no org label
-        return None
-    org = getattr(ident, "org_id", None)
-    return None if org is None else str(org)
-
-
-def _started() -> None:
-    g.metrics_started_at = time.perf_counter()
-    if request.endpoint in AGENT_QUERY_ENDPOINTS:
-        AGENT_QUERIES_IN_FLIGHT.inc()
-        g.metrics_in_flight = True
-
-
-def _answered(response: Response) -> Response:
-    route, method, status = route_label(), _method_label(), str(response.status_code)
-    REQUESTS.labels(route, method, status).inc()
-    started = g.get("metrics_started_at")
-    if started is not None:
-        LATENCY.labels(route, method).observe(time.perf_counter() - started)
-    org = _org_label()
-    if org is not None:
-        ORG_REQUESTS.labels(org, route, status).inc()
-    return response
-
-
-def _finished(_exc: BaseException | None) -> None:
-    if g.pop("metrics_in_flight", False):
-        AGENT_QUERIES_IN_FLIGHT.dec()
-
-
 def check_config(config: Mapping[str, Any]) -> None:
     """Refuse a METRICS_TOKEN that is not a string at start-up, not at the first scrape."""
     if not isinstance(config["METRICS_TOKEN"], str):
         raise ConfigurationError("METRICS_TOKEN (ATLAS_METRICS_TOKEN) must be a string")
-
-
-def init_app(app: Flask) -> None:
-    """Register before every other hook, so a request's latency includes its session lookup."""
-    app.before_request(_started)
-    app.after_request(_answered)
-    app.teardown_request(_finished)

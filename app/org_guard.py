@@ -14,7 +14,7 @@ from flask import request
 
 from app import audit
 from app.errors import CrossOrgRefusedError
-from app.state import services
+from app.request_services import services
 
 log = logging.getLogger("atlas.org_guard")
 

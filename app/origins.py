@@ -25,7 +25,7 @@ from flask import Flask, Response, request
 from app.auth import COOKIE_NAME
 from app.errors import OriginRefusedError
 from app.origin_list import origin_of
-from app.state import services
+from app.request_services import services
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SIGN_IN_PATHS = frozenset({"/api/auth/sign-in/email", "/api/auth/sign-up/email"})
@@ -112,6 +112,6 @@ def _after_request(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Register before identity.init_app: preflights and refused origins never look a session up."""
+    """Register before request_identity.init_app: preflights and refused origins never look a session up."""
     app.before_request(_before_request)
     app.after_request(_after_request)

@@ -248,5 +248,5 @@ def _enforce() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Register after identity.init_app: the check needs g.identity."""
+    """Register after request_identity.init_app: the check needs g.identity."""
     app.before_request(_enforce)

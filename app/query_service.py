@@ -35,6 +35,7 @@ from app.connections import DEFAULT, Connections, Resolved
 from app.db import Database
 from app.errors import NotFoundError, SqlInvalidError, SqlRejectedError, ValidationError
 from app.gateway import QueryResult, run_query
+from app.identity import Identity
 from app.inflight import InflightLimiter
 from app.org_settings import InflightBounds, OrgSettings, RateBounds
 from app.placement import PlacedSource
@@ -57,6 +58,12 @@ class Caller:
     org_id: uuid.UUID
     user_id: uuid.UUID | None
     role: str
+
+
+def caller_of(ident: Identity) -> Caller:
+    """The session as a query caller (member_required guarantees its org and role)."""
+    assert ident.org_id is not None
+    return Caller(org_id=ident.org_id, user_id=ident.user_id, role=str(ident.role))
 
 
 @dataclass(frozen=True)
@@ -198,7 +205,7 @@ class QueryService:
                 self._pool = CheckedPool(
                     self._agent_url, min_size=0, max_size=self.inflight.process_threads,
                     kwargs={"autocommit": True}, timeout=self._agent_pool_timeout_s, open=False,
-                    name="atlas-agent",
+                    name="atlas-agent", prepared_statements=self.db.wire.named,
                 )
                 self._pool.open(wait=False)
             return self._pool

@@ -5,29 +5,27 @@ pools and the org-scoped door, the cache and the limits, the semantic layer,
 the query service, the platform door, the sign-in throttle, then readiness and
 the pool gauges. Nothing connects here: every pool opens in the background or
 on first use, so a down database gives 503s, not a crash at start-up. Views
-reach the services through `services()`; blueprints build nothing.
+reach the services through `services()` (app/request_services.py); blueprints build nothing.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app
-
-from app import metrics, wire
+from app import metrics
 from app.auth import Passwords
 from app.cache import CacheConfig, QueryCache, make_cache
-from app.config import Settings
+from app.config import Settings, with_session_limits
 from app.connections import Connections, build_connections
-from app.db import Database
+from app.db import Database, WireConfig
 from app.inflight import InflightLimiter
 from app.origin_list import trusted_origins
 from app.paging import Cursors
 from app.placement import PlacedSource
 from app.pool_gauges import Sampler
-from app.pools import PoolRegistry
-from app.pools.extension import create_registry_for
+from app.pools import PoolConfig, PoolRegistry, create_registry
 from app.query_service import QueryLimits, QueryService
 from app.ratelimit import PostgresRateLimiter, RateLimiter, RedisFirstRateLimiter, RedisRateLimiter
 from app.readiness import Readiness, readiness_timeout_s
@@ -85,13 +83,14 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
     metrics.check_config(config)
     rate_per_minute = int(config.get("QUERY_RATE_PER_MINUTE", 60))
 
-    # The one-round-trip reads (app/wire.py): statements named or not, and how long to wait for an
+    # The door's one-round-trip reads (app/wire.py): statements named or not, and how long to wait for an
     # answer: longer than the server's own statement timeout, whose error says more.
-    wire.configure(named=settings.db_prepared_statements == "named",
-                   timeout_s=settings.app_statement_timeout_ms / 1000 + 5 if settings.app_statement_timeout_ms else 60)
+    wire_config = WireConfig(
+        named=settings.db_prepared_statements == "named",
+        timeout_s=settings.app_statement_timeout_ms / 1000 + 5 if settings.app_statement_timeout_ms else 60)
     pools = create_registry_for(config, settings)
-    placed = _placed(config, settings, pools)  # each org's transactions to its database (app/placement)
-    db = Database(source=placed).open(wait=False)
+    placed = _placed(config, settings, pools, wire_config)  # each org's transactions to its database (app/placement)
+    db = Database(source=placed, wire_config=wire_config).open(wait=False)
 
     cache = make_cache(cache_config)
     limiter = _rate_limiter(db, cache, key_prefix=cache_config.key_prefix)
@@ -107,7 +106,7 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
                            placement=placed, replica=_agent_replica(settings))
 
     platform_db = Database(settings.platform_database_url, min_size=0, max_size=2,
-                           timeout_s=settings.pool_timeout_s).open(wait=False)
+                           timeout_s=settings.pool_timeout_s, wire_config=wire_config).open(wait=False)
     throttle = SignInThrottle(db, throttle_policy)
 
     from app.agent import Agent
@@ -125,7 +124,29 @@ def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServic
     )
 
 
-def _placed(config: Mapping[str, Any], settings: Settings, pools: PoolRegistry) -> PlacedSource:
+def create_registry_for(app_config: Mapping[str, Any], settings: Settings) -> PoolRegistry:
+    """An unopened registry for the app's POOLS config, its connections carrying the app's session limits."""
+    default_url = settings.app_database_url
+    source = app_config.get("POOLS")
+    if isinstance(source, PoolConfig):
+        config = source
+    elif isinstance(source, Mapping):
+        config = PoolConfig.from_mapping(source, default_url=default_url)
+    else:  # an app built without Settings.from_env: the defaults, no atlas.yaml
+        config = PoolConfig.from_mapping({}, default_url=default_url)
+    return create_registry(_with_session_limits(config, settings))
+
+
+def _with_session_limits(config: PoolConfig, settings: Settings) -> PoolConfig:
+    """Every app-role connection starts with the app's statement and lock timeouts (no round trip)."""
+    urls = {name: with_session_limits(url, statement_timeout_ms=settings.app_statement_timeout_ms,
+                                      lock_timeout_ms=settings.app_lock_timeout_ms)
+            for name, url in config.datasources.items()}
+    return dataclasses.replace(config, datasources=urls)
+
+
+def _placed(config: Mapping[str, Any], settings: Settings, pools: PoolRegistry, wire_config: WireConfig,
+            ) -> PlacedSource:
     """The registry behind placement routing; a dedicated database's pools are sized like an org's."""
     per_org = pools.config.per_org
     return PlacedSource(
@@ -133,7 +154,7 @@ def _placed(config: Mapping[str, Any], settings: Settings, pools: PoolRegistry) 
         cache_s=float(config.get("PLACEMENT_CACHE_S", 1.0)),
         pool_max_size=per_org.max_connections if per_org else pools.config.base_max_connections,
         agent_pool_max_size=settings.agent_threads_per_worker, timeout_s=pools.config.timeout_s,
-        platform_url=settings.platform_database_url)
+        platform_url=settings.platform_database_url, wire_config=wire_config)
 
 
 def _agent_replica(settings: Settings) -> AgentReplica | None:
@@ -142,7 +163,8 @@ def _agent_replica(settings: Settings) -> AgentReplica | None:
         return None
     return AgentReplica(settings.agent_replica_url, max_lag_s=settings.agent_max_lag_s,
                         fallback=settings.agent_replica_fallback, pool_size=settings.agent_threads_per_worker,
-                        timeout_s=settings.pool_timeout_s)
+                        timeout_s=settings.pool_timeout_s,
+                        prepared_statements=settings.db_prepared_statements == "named")
 
 
 def _rate_limiter(db: Database, cache: QueryCache | None, *, key_prefix: str) -> RateLimiter:
@@ -151,8 +173,3 @@ def _rate_limiter(db: Database, cache: QueryCache | None, *, key_prefix: str) ->
     if isinstance(cache, RedisCache):
         return RedisFirstRateLimiter(RedisRateLimiter(cache.link, key_prefix=key_prefix), postgres)
     return postgres
-
-
-def services(app: Flask | None = None) -> AtlasServices:
-    """The services of `app` (default: the app handling this request)."""
-    return cast(AtlasServices, (app or current_app).extensions[KEY])

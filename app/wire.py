@@ -33,6 +33,7 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -57,23 +58,15 @@ _states: weakref.WeakKeyDictionary[psycopg.Connection, _ConnState] = weakref.Wea
 _serial = iter(range(1, 2**62))
 
 
-class _Config:
-    named = True  # named prepared statements, kept per connection
-    timeout_s = 60.0  # longest wait for the server's answer
+@dataclass(frozen=True)
+class WireConfig:
+    """How a Database (app/db.py) talks on the wire: each Database holds its own."""
+
+    named: bool = True  # named prepared statements, kept per connection (unnamed: PgBouncer < 1.21)
+    timeout_s: float = 60.0  # longest wait for the server's answer
 
 
-def configure(*, named: bool | None = None, timeout_s: float | None = None) -> None:
-    """Process-wide: named or unnamed statements (behind PgBouncer < 1.21), and the answer deadline."""
-    if named is not None:
-        _Config.named = named
-    if timeout_s is not None:
-        _Config.timeout_s = timeout_s
-
-
-def configure_connection(conn: psycopg.Connection) -> None:
-    """A new pooled connection: without named statements psycopg must not prepare its own either."""
-    if not _Config.named:
-        conn.prepare_threshold = None
+DEFAULT = WireConfig()
 
 
 def _set_org(org: uuid.UUID) -> bytes:
@@ -90,37 +83,41 @@ def as_dicts(result: Result) -> list[Row]:
     return [dict(zip(names, row)) for row in rows]
 
 
-def scoped_read(conn: psycopg.Connection, org: uuid.UUID, query: str, params: Any = None) -> list[Row]:
+def scoped_read(conn: psycopg.Connection, org: uuid.UUID, query: str, params: Any = None, *,
+                config: WireConfig = DEFAULT) -> list[Row]:
     """Run one read-only query for `org` in one round trip; rows as dicts."""
-    return as_dicts(scoped_rows(conn, org, query, params))
+    return as_dicts(scoped_rows(conn, org, query, params, config=config))
 
 
-def scoped_rows(conn: psycopg.Connection, org: uuid.UUID, query: str, params: Any = None) -> Result:
+def scoped_rows(conn: psycopg.Connection, org: uuid.UUID, query: str, params: Any = None, *,
+                config: WireConfig = DEFAULT) -> Result:
     """Run one read-only query for `org` in one round trip; column names and rows as tuples.
 
     Raises the psycopg error the server sent (mapped like any other), after
     rolling the transaction back.
     """
-    return _run(conn, _READ_ONLY, [_set_org(org)], [(query, params)])[0]
+    return _run(conn, config, _READ_ONLY, [_set_org(org)], [(query, params)])[0]
 
 
-def plain_rows(conn: psycopg.Connection, query: str, params: Any = None) -> Result:
+def plain_rows(conn: psycopg.Connection, query: str, params: Any = None, *, config: WireConfig = DEFAULT) -> Result:
     """One read-only query with no setting at all, one round trip: the no-tenancy baseline (scripts/bench_bare.py)."""
-    return _run(conn, _READ_ONLY, [], [(query, params)])[0]
+    return _run(conn, config, _READ_ONLY, [], [(query, params)])[0]
 
 
-def scoped_write(conn: psycopg.Connection, org: uuid.UUID, user: uuid.UUID, query: str, params: Any = None) -> Result:
+def scoped_write(conn: psycopg.Connection, org: uuid.UUID, user: uuid.UUID, query: str, params: Any = None, *,
+                 config: WireConfig = DEFAULT) -> Result:
     """One writing statement for `org` as `user`, committed, in one round trip (a write and its audit row)."""
-    return _run(conn, b"BEGIN", [_set_org(org), _set_user(user)], [(query, params)])[0]
+    return _run(conn, config, b"BEGIN", [_set_org(org), _set_user(user)], [(query, params)])[0]
 
 
-def scoped_many(conn: psycopg.Connection, org: uuid.UUID, statements: Sequence[tuple[str, Any]]) -> list[Result]:
+def scoped_many(conn: psycopg.Connection, org: uuid.UUID, statements: Sequence[tuple[str, Any]], *,
+                config: WireConfig = DEFAULT) -> list[Result]:
     """Read-only queries for `org` in one transaction and one round trip (several: one snapshot)."""
-    return _run(conn, _SNAPSHOT if len(statements) > 1 else _READ_ONLY, [_set_org(org)], list(statements))
+    return _run(conn, config, _SNAPSHOT if len(statements) > 1 else _READ_ONLY, [_set_org(org)], list(statements))
 
 
-def session_read(conn: psycopg.Connection, token_hash: str,
-                 statements: Sequence[tuple[str, Any]] = ()) -> tuple[Row | None, list[Result]]:
+def session_read(conn: psycopg.Connection, token_hash: str, statements: Sequence[tuple[str, Any]] = (), *,
+                 config: WireConfig = DEFAULT) -> tuple[Row | None, list[Result]]:
     """Resolve a session and, in the same snapshot and round trip, run `statements` as its org and user.
 
     Returns (the identity row of app.resolve_session, or None; each statement's result).
@@ -128,33 +125,33 @@ def session_read(conn: psycopg.Connection, token_hash: str,
     the org, leaves app.org_id unset and RLS admits no tenant row, so their results
     are empty; callers must still refuse from the identity row, not from the rows.
     """
-    results = _run(conn, _SNAPSHOT, [], [(_RESOLVE, (token_hash,)), *statements])
+    results = _run(conn, config, _SNAPSHOT, [], [(_RESOLVE, (token_hash,)), *statements])
     identity = as_dicts(results[0])
     return (identity[0] if identity else None), results[1:]
 
 
-def session_write(conn: psycopg.Connection, token_hash: str, query: str,
-                  params: Any = None) -> tuple[Row | None, Result]:
+def session_write(conn: psycopg.Connection, token_hash: str, query: str, params: Any = None, *,
+                  config: WireConfig = DEFAULT) -> tuple[Row | None, Result]:
     """Resolve a session and run one writing statement as its org and user, committed, in one round trip.
 
     The statement must write nothing when app.org_id is unset (a dead session, or a user no
     longer in the org: app.resolve_session sets neither): callers refuse from the identity row.
     """
-    results = _run(conn, b"BEGIN", [], [(_RESOLVE, (token_hash,)), (query, params)])
+    results = _run(conn, config, b"BEGIN", [], [(_RESOLVE, (token_hash,)), (query, params)])
     identity = as_dicts(results[0])
     return (identity[0] if identity else None), results[1]
 
 
-def _run(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
+def _run(conn: psycopg.Connection, config: WireConfig, begin: bytes, settings: list[bytes],
          statements: list[tuple[str, Any]]) -> list[Result]:
     try:
-        return _pipeline(conn, begin, settings, statements)
+        return _pipeline(conn, config, begin, settings, statements)
     except (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement):
         # Our record of statements and the server's differ (psycopg sends DEALLOCATE ALL when a
         # transaction that prepared its own statements rolls back): nothing ran, so close every
         # name we may own, forget them, and prepare afresh.
-        _resync(conn)
-        return _pipeline(conn, begin, settings, statements)
+        _resync(conn, config)
+        return _pipeline(conn, config, begin, settings, statements)
 
 
 def lendable(conn: psycopg.Connection) -> bool:
@@ -169,12 +166,12 @@ def lendable(conn: psycopg.Connection) -> bool:
             and (state is None or not state.unsettled))
 
 
-def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
+def _pipeline(conn: psycopg.Connection, config: WireConfig, begin: bytes, settings: list[bytes],
               statements: list[tuple[str, Any]]) -> list[Result]:
     state = _states.get(conn)
     if state is None:
         state = _states[conn] = _ConnState(Transformer(conn))
-    tx, cache, named, ends = state.transformer, state.statements, _Config.named, state.ends
+    tx, cache, named, ends = state.transformer, state.statements, config.named, state.ends
     prepared: list[tuple[_Key, bytes, bool]] = []  # key, name, parsed in this pipeline
     bound: list[tuple[bytes, list[Any], list[Any], tuple[int, ...]]] = []  # text, values, formats, types
     for query, params in statements:
@@ -187,7 +184,7 @@ def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
             name = cache.get(key)
             prepared.append((key, name or f"atlas_{next(_serial)}".encode(), name is None))
     pgconn = conn.pgconn
-    deadline = time.monotonic() + _Config.timeout_s
+    deadline = time.monotonic() + config.timeout_s
     fresh_ends = [text for text in (begin, b"COMMIT") if text not in ends] if named else []
     # Each message gets one result, in order; after the first error the server skips the rest
     # up to the Sync. So a Parse exists on the server exactly when its position precedes the
@@ -224,7 +221,7 @@ def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
         _states.pop(conn, None)
         if isinstance(exc, TimeoutError):
             raise DatabaseTimeoutError(
-                f"the database did not answer within {_Config.timeout_s:g} s; the connection was closed") from None
+                f"the database did not answer within {config.timeout_s:g} s; the connection was closed") from None
         raise
     failed_at = errors[0][0] if errors else len(parses) + 1  # past every Parse when nothing failed
     for position, what, name in parses:
@@ -252,7 +249,7 @@ def _rollback(pgconn: pq.abc.PGconn, deadline: float) -> None:
         raise psycopg.OperationalError("the connection did not return to idle after ROLLBACK")
 
 
-def _resync(conn: psycopg.Connection) -> None:
+def _resync(conn: psycopg.Connection, config: WireConfig) -> None:
     """Make the server hold none of the names we may own, and forget them (one round trip of Closes).
 
     Closing a statement that does not exist is not an error; names of statements prepared by a
@@ -263,10 +260,10 @@ def _resync(conn: psycopg.Connection) -> None:
     if state is not None:
         state.statements.clear()
         state.ends.clear()
-    if not _Config.named or conn.closed:
+    if not config.named or conn.closed:
         return
     pgconn = conn.pgconn
-    deadline = time.monotonic() + _Config.timeout_s
+    deadline = time.monotonic() + config.timeout_s
     try:
         pgconn.enter_pipeline_mode()
         for name in sorted(names):

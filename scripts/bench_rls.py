@@ -325,7 +325,7 @@ def _set_org(org: object) -> sql.Composed:
 def one_sync(door: Database, query: sql.Composed) -> Callable[[dict], list]:
     """read_all without its explicit pipeline.sync(): leaving the pipeline block is the only Sync."""
     def read(p: dict) -> list:
-        with door.connection() as conn:
+        with door._connection() as conn:
             try:
                 with conn.pipeline():
                     conn.execute("BEGIN READ ONLY")
@@ -346,7 +346,7 @@ def one_message(door: Database, query: sql.Composable) -> Callable[[dict], list]
         sql.Placeholder("org_setting"), query)
 
     def read(p: dict) -> list:
-        with door.connection() as conn:
+        with door._connection() as conn:
             cur = psycopg.ClientCursor(conn, row_factory=dict_row)
             try:
                 cur.execute(text, {**p, "org_setting": str(p["org"])})

@@ -29,8 +29,8 @@ from app import close_app, create_app, repository  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.entities import ENTITIES  # noqa: E402
 from app.migrate import migrate  # noqa: E402
+from app.request_services import services  # noqa: E402
 from app.semantic.initialize import run_init  # noqa: E402
-from app.state import services  # noqa: E402
 from scripts import demo_warehouse  # noqa: E402
 
 PASSWORD = "atlas-demo-password"

@@ -8,7 +8,8 @@ import pytest
 from flask import Flask
 
 from app.placement import PlacedSource
-from app.state import AtlasServices, services
+from app.request_services import services
+from app.state import AtlasServices
 
 
 def test_every_service_lives_in_one_typed_state_at_one_key(api_app: Flask) -> None:

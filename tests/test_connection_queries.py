@@ -12,7 +12,7 @@ from app.gateway.execute import execute
 from app.gateway.result import PreparedQuery
 from app.inflight import InflightLimiter
 from app.query_settings import QuerySettings
-from app.state import services
+from app.request_services import services
 from tests.support.api import TwoOrgs, two_org_world
 from tests.support.datasource import SALES_ROWS, external_datasource
 from tests.support.errors import error_code, error_of

@@ -21,9 +21,9 @@ def trips(monkeypatch):
     calls: list[int] = []
     real = wire._run
 
-    def counted(conn, begin, settings, statements):  # type: ignore[no-untyped-def]
+    def counted(conn, config, begin, settings, statements):  # type: ignore[no-untyped-def]
         calls.append(len(statements))
-        return real(conn, begin, settings, statements)
+        return real(conn, config, begin, settings, statements)
 
     monkeypatch.setattr(wire, "_run", counted)
     return calls

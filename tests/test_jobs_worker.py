@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from app.jobs import queue
-from app.state import services
+from app.request_services import services
 from tests.support.jobs import (
     admin_sql,
     audit_actions,

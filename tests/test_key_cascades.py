@@ -26,7 +26,7 @@ import pytest
 from app.errors import UnauthorizedError
 from app.jobs import queue, store
 from app.migrate import SQL_DIR, migrate
-from app.state import services
+from app.request_services import services
 from tests.support import databases, rows
 from tests.support.api import ApiUser, TwoOrgs, invite_and_join, sign_up
 from tests.support.databases import DatabaseFactory

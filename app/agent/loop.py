@@ -17,21 +17,23 @@ import logging
 import time
 import uuid
 from collections.abc import Generator, Iterator, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
 
 from app import audit, metrics
-from app.agent import conversation, usage
+from app.agent import Agent, conversation, usage
 from app.agent.config import AgentConfig
 from app.agent.prompt import system_prompt, tool_result_text
 from app.agent.provider import Completion, Provider
+from app.agent.tools import openai_tools
 from app.errors import AgentBudgetSpentError, AgentProviderError, AtlasError, ValidationError
 from app.identity import Identity
 from app.mcp.calls import error_answer
 from app.mcp.work import TOOLS, call_as
-from app.state import services
+from app.request_services import services
 
 log = logging.getLogger("atlas.agent")
 Event = tuple[str, dict[str, Any]]
@@ -51,6 +53,22 @@ class Tally:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     sql: list[str] = field(default_factory=list)
+
+
+def start(agent: Agent, app: Flask, ident: Identity, conversation_id: uuid.UUID,
+          question: str) -> tuple[Ask, ExitStack]:
+    """An ask ready to stream, holding one of the org's ask slots (close the stack when done).
+
+    Raises what `Agent.admit` raises (409, 404, 429) before any model call.
+    """
+    stack = agent.admit(ident, conversation_id)
+    try:
+        provider, tools = agent.ready(lambda: openai_tools(app))
+    except BaseException:
+        stack.close()
+        raise
+    return Ask(app, config=agent.config, provider=provider, tools=tools, ident=ident,
+               conversation_id=conversation_id, question=question), stack
 
 
 class Ask:
@@ -271,3 +289,11 @@ def _kind(type_name: str) -> str:
     if any(lowered.startswith(n) for n in _NUMERIC):
         return "number"
     return "text"
+
+
+def stream(ask: Ask, stack: ExitStack) -> Iterator[Event]:
+    """The ask's events; the slot is released when they end or the client goes away."""
+    try:
+        yield from ask.events()
+    finally:
+        stack.close()

@@ -12,7 +12,7 @@ from app.api.json_input import CheckedJSONProvider
 from app.db import Database, Scope
 from app.errors import ValidationError
 from app.paging import Cursors
-from app.state import services
+from app.request_services import services
 
 # Dotted paths of modules exporting `bp`; add yours here (one line).
 BLUEPRINTS: tuple[str, ...] = (

@@ -19,14 +19,14 @@ from flask.typing import ResponseReturnValue
 
 from app import auth, origins
 from app.api import get_db
-from app.bodies import body
 from app.bodies.auth_requests import ChangePassword, RequestPasswordReset, ResetPassword, UpdateUser
 from app.bodies.requests import PASSWORD_MAX, PASSWORD_MIN
 from app.errors import BetterAuthError, ConfigurationError, ValidationError
 from app.permissions import login_required, people_only, public
+from app.request_body import body
+from app.request_services import services
 from app.session_switch import session_kwargs
 from app.signin_throttle import RESET
-from app.state import services
 
 log = logging.getLogger("atlas.account")
 bp = Blueprint("account", __name__, url_prefix="/api/auth")

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, g
 
 from app.permissions import can, either, is_platform_admin, permission, platform_admin
-from app.state import services
+from app.request_services import services
 
 bp = Blueprint("admin_pools", __name__, url_prefix="/api/v1/admin")
 POOL_ROLES = ("admin", "owner")

@@ -22,14 +22,15 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
-from app.agent import Event, stream, usage
+from app.agent import usage
+from app.agent.loop import Event, start, stream
 from app.api.crm import path_id
 from app.api.platform_org import read_org_rows
-from app.bodies import body
 from app.bodies.requests import AskQuestion
 from app.errors import ValidationError
 from app.permissions import member_required, platform_admin_required, require, roles_required
-from app.state import services
+from app.request_body import body
+from app.request_services import services
 
 bp = Blueprint("agent", __name__, url_prefix="/api/v1")
 MAX_DAYS = 366
@@ -48,8 +49,8 @@ def ask(conversation_id: str) -> ResponseReturnValue:
     """Stream one ask's events; refusals before the first model call are JSON errors."""
     target = path_id(conversation_id, what="conversation")
     question = body(AskQuestion).question
-    the_ask, stack = services().agent.start(current_app._get_current_object(), g.identity,  # type: ignore[attr-defined]  # the real app, kept by the stream
-                                            target, question)
+    the_ask, stack = start(services().agent, current_app._get_current_object(),  # type: ignore[attr-defined]  # the real app, kept by the stream
+                           g.identity, target, question)
     response = Response(stream_with_context(_sse(stream(the_ask, stack))), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     response.call_on_close(stack.close)  # a client gone before the first event still frees the slot

@@ -16,11 +16,11 @@ from flask.typing import ResponseReturnValue
 
 from app import api_keys, audit, cascades
 from app.api import session_scope
-from app.bodies import body
 from app.bodies.requests import NewApiKey
 from app.errors import ForbiddenError, NotFoundError
 from app.permissions import people_only, require
 from app.placement.router import control_plane
+from app.request_body import body
 from app.serialize import value_json
 from app.validation import parse_uuid
 

@@ -8,14 +8,14 @@ import psycopg
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from app import auth
+from app import auth, identity
 from app.api import get_db
-from app.bodies import body
 from app.bodies.requests import SignIn, SignUp
 from app.errors import BetterAuthError
 from app.permissions import public
+from app.request_body import body
+from app.request_services import services
 from app.session_switch import session_kwargs
-from app.state import services
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
@@ -97,4 +97,4 @@ def get_session() -> ResponseReturnValue:
     ident = g.identity
     if ident is None:
         return jsonify(None)
-    return {"session": auth.session_json(ident, token=auth.token_from_request(request)), "user": ident.user}
+    return {"session": identity.session_json(ident, token=auth.token_from_request(request)), "user": ident.user}

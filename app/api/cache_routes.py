@@ -14,10 +14,10 @@ from psycopg.types.json import Jsonb
 
 from app import audit
 from app.api import session_scope
-from app.bodies import json_body
 from app.cache import QueryCache
 from app.permissions import by_field, platform_admin, roles
-from app.state import services
+from app.request_body import json_body
+from app.request_services import services
 
 bp = Blueprint("cache", __name__, url_prefix="/api/v1")
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
-from app.bodies import body
 from app.bodies.connections import ConnectionChange, NewConnection
 from app.permissions import require
-from app.state import services
+from app.request_body import body
+from app.request_services import services
 
 bp = Blueprint("connections", __name__, url_prefix="/api/v1/admin/connections")
 

@@ -24,14 +24,15 @@ from psycopg import sql
 from app import audit, hot_reads
 from app.api import get_cursors, session_scope
 from app.api.crm import path_id
-from app.bodies import body
+from app.api.responses import json_response
 from app.bodies.requests import NewConversation, NewMessage
 from app.errors import NotFoundError
 from app.hot_reads import one_trip
 from app.idempotency import idempotent
 from app.paging import Keyset, Pager, limit_arg
 from app.permissions import require
-from app.serialize import dumps, json_response, page_json, row_json
+from app.request_body import body
+from app.serialize import dumps, page_json, row_json
 from app.statement_text import rendered
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1/conversations")

@@ -20,16 +20,17 @@ from typing import Any
 from flask import Blueprint, g, request
 from flask.typing import ResponseReturnValue
 
-from app import audit, hot_reads, org_guard, repository, wire
+from app import audit, hot_reads, org_guard, repository
 from app.api import get_cursors, get_db, session_scope
-from app.bodies import json_body
+from app.api.responses import json_response, object_response
 from app.entities import ENTITIES, Entity
 from app.errors import NotFoundError, ValidationError
 from app.hot_reads import one_trip
 from app.idempotency import idempotent
 from app.paging import Pager, limit_arg
 from app.permissions import member_required
-from app.serialize import dumps, json_response, object_response, page_json
+from app.request_body import json_body
+from app.serialize import dumps, page_json
 from app.statement_text import rendered
 from app.validation import validate_write
 
@@ -145,21 +146,15 @@ def _create_with_session(entity: Entity, values: dict[str, Any]) -> dict[str, An
 def _create(entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
     data = _server_set(entity, values, creating=True)
     db, ident = get_db(), g.identity
-    if db.joined():  # an Idempotency-Key's transaction: the row, its audit and the key commit together
-        with session_scope() as scope:
-            row = repository.create(scope, entity, data)
-            audit.record(scope, action=f"{label(entity)}.create", entity=label(entity),
-                         entity_id=row["id"], changed_fields=values)
-        return row
-    # the row and its audit row as one statement, committed in one round trip
+    # the row and its audit row as one statement: committed in one round trip, or in an Idempotency-Key's
+    # transaction (a savepoint of it: the row, its audit and the key commit together)
     row_values = {**data, "org_id": ident.org_id}
     query = rendered(("create", entity.name, tuple(row_values)),
                      lambda: audit.logged_with(repository.insert_statement(entity, row_values)))
     params = {**row_values, **audit.entry_params(action=f"{label(entity)}.create", entity=label(entity),
                                                   changed_fields=values)}
-    with repository.reference_errors(entity), db.connection(ident.org_id) as conn:
-        names, rows = wire.scoped_write(conn, ident.org_id, ident.user_id, query, params)
-    return dict(zip(names, rows[0]))  # RETURNING always yields the inserted row
+    with repository.reference_errors(entity):
+        return db.insert_returning(ident.org_id, user_id=ident.user_id, query=query, params=params)
 
 
 @member_required

@@ -17,11 +17,11 @@ from flask.typing import ResponseReturnValue
 
 from app import audit, orgs
 from app.api import get_db, session_scope
-from app.bodies import body
 from app.bodies.requests import AcceptInvitation
 from app.errors import BetterAuthError
 from app.permissions import login_required, people_only, require
 from app.placement.router import on_control_plane
+from app.request_body import body
 
 bp = Blueprint("invitations", __name__, url_prefix="/api/auth/organization")
 

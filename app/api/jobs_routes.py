@@ -12,13 +12,13 @@ from flask import Blueprint, g, request
 from flask.typing import ResponseReturnValue
 
 from app.api import get_db
-from app.bodies import body
 from app.bodies.requests import NewJob
 from app.errors import ValidationError
 from app.jobs import store
 from app.jobs.config import JobConfig
 from app.permissions import require
-from app.state import services
+from app.request_body import body
+from app.request_services import services
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 

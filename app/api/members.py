@@ -23,12 +23,12 @@ from flask.typing import ResponseReturnValue
 from app import audit, cascades, orgs, session_switch
 from app.api import get_db, session_scope
 from app.api.organizations import query_int
-from app.bodies import body
 from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
 from app.errors import BetterAuthError
 from app.idempotency import idempotent
 from app.permissions import login_required, member_required, people_only, require
 from app.placement.router import off_control_plane, on_control_plane
+from app.request_body import body
 
 log = logging.getLogger("atlas.invitations")
 

@@ -12,11 +12,11 @@ import hmac
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from app import metrics
+from app import request_metrics
 from app.errors import ForbiddenError, UnauthorizedError
 from app.identity import sessionless
 from app.permissions import public
-from app.state import services
+from app.request_services import services
 
 bp = Blueprint("operations", __name__)
 NOT_READY_RETRY_AFTER_S = 5
@@ -71,5 +71,5 @@ def metrics_exposition() -> ResponseReturnValue:
     scheme, _, credentials = supplied.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode(), token.encode()):
         raise UnauthorizedError("metrics need Authorization: Bearer <ATLAS_METRICS_TOKEN>")
-    payload, content_type = metrics.exposition(current_app)
+    payload, content_type = request_metrics.exposition(current_app)
     return Response(payload, status=200, content_type=content_type)

@@ -17,11 +17,11 @@ from flask.typing import ResponseReturnValue
 from app import orgs
 from app.api import get_db, session_scope
 from app.api.organizations import refuse_other_org
-from app.bodies import body
 from app.bodies.auth_requests import CheckSlug, HasPermission
 from app.errors import BetterAuthError, NoActiveOrganizationError, ValidationError
 from app.permissions import can, login_required, member_required
 from app.placement.router import on_control_plane
+from app.request_body import body
 
 bp = Blueprint("org_reads", __name__, url_prefix="/api/auth/organization")
 

@@ -12,13 +12,13 @@ from psycopg.types.json import Jsonb
 
 from app import audit, auth, orgs, session_switch
 from app.api import get_db, session_scope
-from app.bodies import body
 from app.bodies.requests import NewOrganization, SetActive, UpdateOrganization
 from app.db import Scope
 from app.errors import BetterAuthError, CrossOrgRefusedError, UnauthorizedError, ValidationError
 from app.idempotency import idempotent, new_org_id
 from app.permissions import can, login_required, login_required_target_org, people_only, require
 from app.placement.router import on_control_plane
+from app.request_body import body
 from app.session_switch import session_kwargs
 
 log = logging.getLogger("atlas.organizations")

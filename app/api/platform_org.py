@@ -22,7 +22,7 @@ from app import audit
 from app.db import Database, Scope
 from app.errors import NotFoundError
 from app.placement.platform_reads import read_in
-from app.state import services
+from app.request_services import services
 
 
 def platform_db() -> Database:

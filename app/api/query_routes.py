@@ -10,21 +10,14 @@ from __future__ import annotations
 from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
-from app.bodies import body, json_body
 from app.bodies.requests import RunQuery
 from app.errors import ValidationError
-from app.identity import Identity
 from app.permissions import member_required
-from app.query_service import Caller
-from app.state import services
+from app.query_service import caller_of
+from app.request_body import body, json_body
+from app.request_services import services
 
 bp = Blueprint("query", __name__, url_prefix="/api/v1")
-
-
-def caller_of(ident: Identity) -> Caller:
-    """The session as a query caller (member_required guarantees its org and role)."""
-    assert ident.org_id is not None
-    return Caller(org_id=ident.org_id, user_id=ident.user_id, role=str(ident.role))
 
 
 @bp.post("/query")

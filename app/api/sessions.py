@@ -17,10 +17,10 @@ from flask.typing import ResponseReturnValue
 
 from app import auth
 from app.api import get_db
-from app.bodies import body
 from app.bodies.auth_requests import RevokeSession
 from app.instants import iso_ms
 from app.permissions import login_required, people_only
+from app.request_body import body
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/auth")
 _HASH = re.compile(r"^[0-9a-f]{64}$")

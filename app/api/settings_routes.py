@@ -13,12 +13,12 @@ from flask.typing import ResponseReturnValue
 
 from app import audit, org_settings
 from app.api import get_db
-from app.bodies import json_body
 from app.db import Scope
 from app.org_settings import FIELDS, OrgSettings
 from app.permissions import require
+from app.request_body import json_body
+from app.request_services import services
 from app.serialize import value_json
-from app.state import services
 
 bp = Blueprint("settings", __name__, url_prefix="/api/v1")
 

@@ -21,7 +21,7 @@ from pydantic import Field
 from app.mcp.calls import TokenOf, authenticate, error_answer, run_tool
 from app.mcp.work import SEMANTIC_READ
 from app.permissions import admit
-from app.state import services
+from app.request_services import services
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 INSTRUCTIONS = (

@@ -16,12 +16,12 @@ from typing import Any
 from flask import Flask
 
 from app import metrics
-from app.api.query_routes import caller_of
-from app.api.semantic_routes import entity_json
 from app.identity import Identity
 from app.mcp.guard import refuse_foreign_arguments
 from app.permissions import Access, admit
-from app.state import services
+from app.query_service import caller_of
+from app.request_services import services
+from app.semantic.store import entity_json
 
 MEMBER = Access("member")
 SEMANTIC_READ = Access("matrix", resource="semantic", action="read")

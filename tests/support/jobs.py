@@ -15,7 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app.jobs import JobConfig, Worker, store
-from app.state import services
+from app.request_services import services
 from tests.support.api import TwoOrgs, two_org_world
 from tests.support.databases import DatabaseFactory, TestDatabase
 

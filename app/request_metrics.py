@@ -1,0 +1,109 @@
+"""The request side of the Prometheus metrics (app/metrics.py declares the series).
+
+Every request is counted by route (the URL rule, never the raw path), method
+and status, with its latency, in the hooks below; every refusal by its error
+code where errors are rendered (app/api_errors.py calls `refused`). A refusal
+not rendered by api_errors reports in one line:
+
+    request_metrics.refused("too_many_concurrent_queries")
+
+Per-org series (`atlas_org_*`) exist only when METRICS_ORG_LABELS is on.
+"""
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, current_app, g, request
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from app.acting import acting
+from app.metrics import (
+    AGENT_QUERIES_IN_FLIGHT,
+    LATENCY,
+    MULTIPROCESS,
+    ORG_REFUSALS,
+    ORG_REQUESTS,
+    REFUSALS,
+    REGISTRY,
+    REQUESTS,
+    forget_dead_workers,
+)
+from app.request_services import services
+
+AGENT_QUERY_ENDPOINTS = frozenset({"query.query"})
+UNMATCHED_ROUTE = "unmatched"  # 404/405 for paths no rule matches: never the raw path
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def refused(reason: str) -> None:
+    """Count one refusal by its stable error code (a bounded set: never put ids or text here)."""
+    REFUSALS.labels(reason).inc()
+    org = _org_label()
+    if org is not None:
+        ORG_REFUSALS.labels(org, reason).inc()
+
+
+def exposition(app: Flask) -> tuple[bytes, str]:
+    """The text a scrape gets: every worker's series (multiprocess) or this process's."""
+    services(app).pool_gauges.sample()  # this worker's pools, fresh; the others' are at most a few seconds old
+    replica = services(app).queries.replica
+    if replica is not None:
+        replica.probe()  # its gauges, at most PROBE_TTL_S old
+    if not MULTIPROCESS:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    forget_dead_workers()
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged)
+    return generate_latest(merged), CONTENT_TYPE_LATEST
+
+
+def route_label() -> str:
+    rule = request.url_rule
+    return rule.rule if rule is not None else UNMATCHED_ROUTE
+
+
+def _method_label() -> str:
+    return request.method if request.method in _METHODS else "OTHER"
+
+
+def _org_label() -> str | None:
+    """The session's org id, only when an operator turned METRICS_ORG_LABELS on."""
+    try:
+        if not current_app.config.get("METRICS_ORG_LABELS"):
+            return None
+    except RuntimeError:  # outside an app (a job): no org label
+        return None
+    org = acting().org_id  # the request's org, or an MCP tool call's
+    return None if org is None else str(org)
+
+
+def _started() -> None:
+    g.metrics_started_at = time.perf_counter()
+    if request.endpoint in AGENT_QUERY_ENDPOINTS:
+        AGENT_QUERIES_IN_FLIGHT.inc()
+        g.metrics_in_flight = True
+
+
+def _answered(response: Response) -> Response:
+    route, method, status = route_label(), _method_label(), str(response.status_code)
+    REQUESTS.labels(route, method, status).inc()
+    started = g.get("metrics_started_at")
+    if started is not None:
+        LATENCY.labels(route, method).observe(time.perf_counter() - started)
+    org = _org_label()
+    if org is not None:
+        ORG_REQUESTS.labels(org, route, status).inc()
+    return response
+
+
+def _finished(_exc: BaseException | None) -> None:
+    if g.pop("metrics_in_flight", False):
+        AGENT_QUERIES_IN_FLIGHT.dec()
+
+
+def init_app(app: Flask) -> None:
+    """Register before every other hook, so a request's latency includes its session lookup."""
+    app.before_request(_started)
+    app.after_request(_answered)
+    app.teardown_request(_finished)
