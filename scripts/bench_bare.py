@@ -27,11 +27,12 @@ from psycopg_pool import ConnectionPool
 
 from app import create_app, repository, wire
 from app.api import get_cursors
+from app.api.responses import json_response
 from app.entities import ENTITIES
 from app.errors import NotFoundError
 from app.paging import Pager, limit_arg
 from app.permissions import public
-from app.serialize import json_response, page_json
+from app.serialize import page_json
 
 RULE = "/api/bench/bare/contacts"
 _POOL = "atlas_bench_bare_pool"
