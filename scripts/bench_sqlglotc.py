@@ -27,7 +27,6 @@ ORG = "6f1c2a4e-0000-4000-8000-000000000001"
 
 def child(repeat: int) -> None:
     """In the child: prepare every corpus entry `repeat` times; print outcomes and seconds as JSON."""
-    sys.path.insert(0, str(ROOT))
     import sqlglot.tokens
 
     from app.errors import AtlasError

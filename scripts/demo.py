@@ -16,22 +16,18 @@ import datetime as dt
 import os
 import random
 import sys
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from app import close_app, create_app, repository  # noqa: E402
-from app.config import Settings  # noqa: E402
-from app.entities import ENTITIES  # noqa: E402
-from app.migrate import migrate  # noqa: E402
-from app.semantic.initialize import run_init  # noqa: E402
-from app.state import services  # noqa: E402
-from scripts import demo_warehouse  # noqa: E402
+from app import close_app, create_app, repository
+from app.config import Settings
+from app.entities import ENTITIES
+from app.migrate import migrate
+from app.semantic.initialize import run_init
+from app.state import services
+from scripts import demo_warehouse
 
 PASSWORD = "atlas-demo-password"
 PLATFORM_ADMIN = "platform@atlas.test"
