@@ -63,7 +63,7 @@ def psql_path() -> str:
 
 
 def audit_command(conninfo: str) -> list[str]:
-    """The documented invocation (README, Makefile `audit`)."""
+    """The documented invocation (docs/testing.md, Makefile `audit`)."""
     return [psql_path(), conninfo, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(AUDIT_SCRIPT)]
 
 
