@@ -74,7 +74,7 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
             "timeoutMs": max(1, round(settings.pool_timeout_s * 1000)),
         }})
     # Imported here, not above: `atlas serve` must set up prometheus_client's mode before its import.
-    from app import api, api_errors, identity, metrics, origins, permissions
+    from app import api, api_errors, endpoint_runtime, identity, metrics, origins, permissions
     from app.state import KEY, build_services
 
     services = build_services(app.config, settings)  # every long-lived service, once (app/state.py)
@@ -89,6 +89,7 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     identity.init_app(app)
     permissions.init_app(app)  # after identity: it reads g.identity
     api.init_app(app)
+    endpoint_runtime.init_app(app)  # after every blueprint: each view wrapped as it is declared
     return app
 
 

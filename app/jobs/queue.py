@@ -24,12 +24,12 @@ from app.db import Database, Row, Scope
 from app.jobs import schedule as cron
 from app.jobs.config import JobConfig
 from app.jobs.store import COLUMNS
+from app.permissions import may_run_jobs
 from app.roles import ROLES
 
 log = logging.getLogger("atlas.jobs")
 
 LOCK_CLASS = 0x4A6F6273  # "Jobs": advisory lock space of the per-org running cap
-ENQUEUERS = ("admin", "owner")  # roles that may enqueue; a job whose creator lost them does not run
 ERROR_CHARS = 4000
 
 
@@ -77,7 +77,7 @@ def claim(db: Database, config: JobConfig, org_id: uuid.UUID, job_id: uuid.UUID,
             _record(scope, "job.dead", row, outcome="error")
             return None
         role = _creator_role(scope, row)
-        refusal, key_role = key_standing(scope, row) if role in ENQUEUERS else (
+        refusal, key_role = key_standing(scope, row) if may_run_jobs(role) else (
             "its creator is no longer an admin or owner of the organization", None)
         if refusal is not None:
             _finish(scope, row, owner=owner, status="dead", error=refusal)
