@@ -159,6 +159,22 @@ def test_the_pages_hold_curl_blocks_and_say_why_one_is_skipped():
         "a `<!-- doc-curls: skip: <why> -->` must give its reason and stand just before a curl block's fence"
 
 
+def test_no_curl_command_hides_outside_a_fenced_shell_block():
+    """A curl command in prose, a table or a block of another language would escape the run below."""
+    stray = []
+    for path in PAGES:
+        language = None  # None: outside a fence
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            fence = FENCE.match(line)
+            if fence and language is None:
+                language = fence.group(1)
+            elif line.strip() == "```" and language is not None:
+                language = None
+            elif language not in SHELLS and re.search(r"(?:^|[\s`$(])curl\s+[-$h]", line):
+                stray.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not stray, "\n".join(stray)
+
+
 def test_every_curl_line_of_the_readme_and_docs_works_against_the_demo(demo: Served, tmp_path: Path):
     blocks = [block for path in PAGES for block in curl_blocks(path)]
     run = [block for block in blocks if block.skip is None]
