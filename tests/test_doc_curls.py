@@ -8,7 +8,8 @@ then docs/*.md by name, so the variables README's demo block defines (ATLAS, TOK
 in every page; the demo's URL http://127.0.0.1:8000 is replaced by the served one.
 
 What the markdown may say, and the test reads:
-- `# -> 404 ...` after a command: every request it makes answers that status;
+- `# -> 404 ...` after a command: every request it makes answers that status (`# -> 400 sql_rejected`:
+  and its body carries that error code);
 - `<!-- doc-curls: skip: <why> -->` on the line before a fence: the block cannot run here (a placeholder
   server, say); it is counted and its reason printed.
 Every other request must get an answer, and none may be a 5xx.
@@ -37,7 +38,7 @@ DEMO_URL = "http://127.0.0.1:8000"
 SHELLS = {"", "sh", "bash", "shell"}
 FENCE = re.compile(r"^```\s*([\w-]*)\s*$")
 SKIP = re.compile(r"<!--\s*doc-curls:\s*skip:\s*(?P<why>\S.*?)\s*-->")
-EXPECT = re.compile(r"#\s*->\s*(\d{3})\b")
+EXPECT = re.compile(r"#\s*->\s*(\d{3})(?:\s+([a-z]+_[a-z_]+|[A-Z]+_[A-Z_]+)\b)?")
 CURL = re.compile(r"(?:^|[\s;|&($])curl\s")
 DEFINES = re.compile(r"^\s*\w+\(\)\s*\{")
 CHEAP_ARGON2 = {"ATLAS_ARGON2_TIME_COST": "1", "ATLAS_ARGON2_MEMORY_KIB": "1024", "ATLAS_ARGON2_PARALLELISM": "1"}
@@ -63,6 +64,7 @@ class Command:
     where: str
     text: str
     expect: int | None
+    code: str | None = None  # `# -> 400 sql_rejected`: the error body's code
 
     @property
     def calls_curl(self) -> bool:
@@ -94,7 +96,8 @@ def _commands(page: str, first_line: int, body: list[str]) -> Iterator[Command]:
             continue
         if joined.strip() and not joined.lstrip().startswith("#"):
             found = EXPECT.search(joined)
-            yield Command(f"{page}:{start}", joined, int(found.group(1)) if found else None)
+            yield Command(f"{page}:{start}", joined, int(found.group(1)) if found else None,
+                          found.group(2) if found else None)
         text = []
 
 
@@ -119,8 +122,10 @@ def curl_blocks(path: Path) -> list[Block]:
 
 
 def shell_script(blocks: list[Block], base_url: str) -> str:
-    """One bash script: a `curl` that records `@@ <where> <status>` per request, then every command."""
-    lines = ['curl() { command curl --max-time 30 -w "%{stderr}@@ $DOC_AT %{http_code}\\n" "$@" 2>>"$DOC_CURL_LOG"; }']
+    """One bash script: a `curl` that records `@@ <where> <status>` per request (and the body, then
+    `@@ <where>`, in DOC_CURL_BODIES), then every command."""
+    lines = ['curl() { command curl --max-time 30 -w "%{stderr}@@ $DOC_AT %{http_code}\\n" "$@" 2>>"$DOC_CURL_LOG"'
+             ' | tee -a "$DOC_CURL_BODIES"; printf "\\n@@ %s\\n" "$DOC_AT" >>"$DOC_CURL_BODIES"; }']
     for block in blocks:
         for command in block.commands:
             lines += [f"DOC_AT='{command.where}'", command.text.replace(DEMO_URL, base_url)]
@@ -187,13 +192,17 @@ def test_every_curl_line_of_the_readme_and_docs_works_against_the_demo(demo: Ser
     log = tmp_path / "statuses.log"
     script = tmp_path / "doc_curls.sh"
     script.write_text(shell_script(run, f"http://127.0.0.1:{demo.port}"))
-    done = subprocess.run(["bash", str(script)], env={"PATH": os.environ["PATH"], "DOC_CURL_LOG": str(log)},
-                          capture_output=True, text=True, timeout=600, check=False)
+    bodies = tmp_path / "bodies.log"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=600, check=False,
+                          env={"PATH": os.environ["PATH"], "DOC_CURL_LOG": str(log), "DOC_CURL_BODIES": str(bodies)})
     answered: dict[str, list[int]] = {}
     for line in log.read_text().splitlines() if log.exists() else []:
         if line.startswith("@@ "):
             _, where, status = line.split()
             answered.setdefault(where, []).append(int(status))
+    said: dict[str, list[str]] = {}
+    for body, where in re.findall(r"(.*?)\n@@ (\S+)\n", bodies.read_text() if bodies.exists() else "", re.DOTALL):
+        said.setdefault(where, []).append(body)
     wrong = []
     for command in (c for block in run for c in block.commands):
         statuses = answered.get(command.where, [])
@@ -201,4 +210,6 @@ def test_every_curl_line_of_the_readme_and_docs_works_against_the_demo(demo: Ser
             wrong.append(f"{command.where}: answered {statuses or 'nothing'}\n    {command.text}")
         elif command.expect is not None and any(s != command.expect for s in statuses):
             wrong.append(f"{command.where}: answered {statuses}, the page says {command.expect}\n    {command.text}")
+        elif command.code and not all(re.search(f'"code": ?"{command.code}"', b) for b in said.get(command.where, [""])):
+            wrong.append(f"{command.where}: the page says {command.code}, the body: {said.get(command.where)}")
     assert not wrong, "\n".join(wrong) + f"\n--- stdout:\n{done.stdout[-3000:]}\n--- stderr:\n{done.stderr[-3000:]}"
