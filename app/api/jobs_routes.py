@@ -14,17 +14,17 @@ from flask.typing import ResponseReturnValue
 from app.api import get_db
 from app.bodies import body
 from app.bodies.requests import NewJob
+from app.config import JobSettings
 from app.errors import ValidationError
 from app.jobs import store
-from app.jobs.config import JobConfig
 from app.permissions import require
 from app.state import services
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 
 
-def _config() -> JobConfig:
-    return JobConfig.from_settings(services().settings)
+def _config() -> JobSettings:
+    return services().jobs
 
 
 def _limit(default: int) -> int:
