@@ -22,9 +22,8 @@ from __future__ import annotations
 import glob
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
@@ -39,7 +38,6 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from app.config import metrics_directory
-from app.errors import ConfigurationError
 
 # Its own registry (not prometheus_client's global one): only Atlas's series, the same in both modes.
 REGISTRY = CollectorRegistry()
@@ -181,10 +179,13 @@ def _method_label() -> str:
     return request.method if request.method in _METHODS else "OTHER"
 
 
+ORG_LABELS_KEY = "atlas.metrics_org_labels"  # ATLAS_METRICS_ORG_LABELS, for the after-request hook
+
+
 def _org_label() -> str | None:
-    """The session's org id, only when an operator turned METRICS_ORG_LABELS on."""
+    """The session's org id, only when an operator turned ATLAS_METRICS_ORG_LABELS on."""
     try:
-        if not current_app.config.get("METRICS_ORG_LABELS"):
+        if not current_app.extensions.get(ORG_LABELS_KEY):
             return None
         ident = g.get("identity")
     except RuntimeError:  # outside a request (MCP over stdio, a job): no org label
@@ -217,14 +218,9 @@ def _finished(_exc: BaseException | None) -> None:
         AGENT_QUERIES_IN_FLIGHT.dec()
 
 
-def check_config(config: Mapping[str, Any]) -> None:
-    """Refuse a METRICS_TOKEN that is not a string at start-up, not at the first scrape."""
-    if not isinstance(config["METRICS_TOKEN"], str):
-        raise ConfigurationError("METRICS_TOKEN (ATLAS_METRICS_TOKEN) must be a string")
-
-
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, org_labels: bool) -> None:
     """Register before every other hook, so a request's latency includes its session lookup."""
+    app.extensions[ORG_LABELS_KEY] = org_labels
     app.before_request(_started)
     app.after_request(_answered)
     app.teardown_request(_finished)
