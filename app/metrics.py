@@ -19,13 +19,14 @@ Per-org series (`atlas_org_*`) exist only when METRICS_ORG_LABELS is on.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -179,13 +180,10 @@ def _method_label() -> str:
     return request.method if request.method in _METHODS else "OTHER"
 
 
-ORG_LABELS_KEY = "atlas.metrics_org_labels"  # ATLAS_METRICS_ORG_LABELS, for the after-request hook
-
-
 def _org_label() -> str | None:
     """The session's org id, only when an operator turned ATLAS_METRICS_ORG_LABELS on."""
     try:
-        if not current_app.extensions.get(ORG_LABELS_KEY):
+        if not g.get("metrics_org_labels"):  # set per request by _started, from ATLAS_METRICS_ORG_LABELS
             return None
         ident = g.get("identity")
     except RuntimeError:  # outside a request (MCP over stdio, a job): no org label
@@ -194,8 +192,9 @@ def _org_label() -> str | None:
     return None if org is None else str(org)
 
 
-def _started() -> None:
+def _started(*, org_labels: bool) -> None:
     g.metrics_started_at = time.perf_counter()
+    g.metrics_org_labels = org_labels
     if request.endpoint in AGENT_QUERY_ENDPOINTS:
         AGENT_QUERIES_IN_FLIGHT.inc()
         g.metrics_in_flight = True
@@ -220,7 +219,6 @@ def _finished(_exc: BaseException | None) -> None:
 
 def init_app(app: Flask, *, org_labels: bool) -> None:
     """Register before every other hook, so a request's latency includes its session lookup."""
-    app.extensions[ORG_LABELS_KEY] = org_labels
-    app.before_request(_started)
+    app.before_request(functools.partial(_started, org_labels=org_labels))
     app.after_request(_answered)
     app.teardown_request(_finished)
