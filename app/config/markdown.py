@@ -1,6 +1,7 @@
 """docs/configuration.md, generated from the settings tree: every variable, its type, default, bounds and meaning."""
 from __future__ import annotations
 
+import os
 import typing
 from typing import Any
 
@@ -20,6 +21,8 @@ app/config/). A malformed or out-of-range value stops `atlas serve`, `atlas work
 other command with a `configuration_error` naming the variable, before anything opens. Tests pass the same
 settings as a mapping: the variable without `ATLAS_`, lower-cased (`create_app({"cache_ttl_s": 5})`).
 """
+
+_REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def markdown() -> str:
@@ -62,6 +65,8 @@ def _default(info: FieldInfo) -> str:
         return "—"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
+    if isinstance(value, str) and value.startswith(_REPOSITORY + os.sep):
+        return f"`{os.path.relpath(value, _REPOSITORY)}/` in the repository"  # the same page on every checkout
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return f"`{value}`"
