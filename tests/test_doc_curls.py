@@ -46,13 +46,13 @@ CHEAP_ARGON2 = {"ATLAS_ARGON2_TIME_COST": "1", "ATLAS_ARGON2_MEMORY_KIB": "1024"
 # scripts/demo.py's main() with the warehouse's database, role and kept secrets renamed for this run; the
 # last line printed is the connection settings the demo's server runs with.
 SEED = """
-import json, sys
+import json, os, sys
 from pathlib import Path
 from scripts import demo, demo_warehouse
 demo_warehouse.DBNAME, demo_warehouse.ROLE, demo_warehouse.KEPT = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 sys.argv = ["demo", "--rows-per-org", "100"]
 status = demo.main()
-print(json.dumps(demo_warehouse.environment(demo.Settings.from_env().database_url)))
+print(json.dumps(demo_warehouse.environment(os.environ["DATABASE_URL"])))
 sys.exit(status)
 """
 
