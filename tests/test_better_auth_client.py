@@ -11,7 +11,7 @@ pinned version is not there yet; Node itself comes from apt when missing.
 The same checks then run against a real Better Auth server (the pinned
 package with its memory adapter, tests/betterauth/reference_server.mjs): the
 checks that differ there must be exactly the deliberate differences listed in
-DELIBERATE (and in README "Better Auth's client").
+DELIBERATE (and in docs/api.md "Better Auth's client").
 """
 from __future__ import annotations
 
