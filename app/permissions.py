@@ -99,7 +99,7 @@ class Access:
     names_target_org: bool = False
     org_optional: bool = False  # matrix: a session without an org is admitted (it sees no org's data)
     refusal: str = ""  # the 403 message, when the default one would not say what was refused
-    refusal_code: str = ""  # matrix: Better Auth's code (and message) for the 403 instead
+    refused_with: type[BetterAuthError] | None = None  # matrix: the refusal to raise instead (Better Auth's code)
     alternatives: tuple[Access, ...] = ()  # either: any one admits
     field: str = ""  # by_field: the body field choosing among `choices` ...
     default: str = ""  # ... and its value when absent
@@ -122,15 +122,17 @@ PLATFORM_ADMIN = Access("platform_admin")
 LOGIN_TARGET_ORG = Access("login", names_target_org=True)
 
 
-def permission(resource: str, action: str, *, org_optional: bool = False, refusal_code: str = "") -> Access:
+def permission(resource: str, action: str, *, org_optional: bool = False,
+               refused_with: type[BetterAuthError] | None = None) -> Access:
     """A matrix cell; unknown names fail at import, not at request time.
 
     With org_optional, a session without an org is admitted too (the view then serves no org's data);
-    refusal_code: Better Auth's code (and message) for the 403.
+    refused_with: the error to refuse with (a Better Auth code's class) instead of ForbiddenError.
     """
     if resource not in PERMISSIONS or action not in ACTIONS:
         raise ValueError(f"unknown permission {resource}:{action}")
-    return Access("matrix", resource=resource, action=action, org_optional=org_optional, refusal_code=refusal_code)
+    return Access("matrix", resource=resource, action=action, org_optional=org_optional,
+                  refused_with=refused_with)
 
 
 def roles(*names: str, refusal: str = "") -> Access:
@@ -167,8 +169,9 @@ platform_admin_required = _declare(PLATFORM_ADMIN)
 login_required_target_org = _declare(LOGIN_TARGET_ORG)
 
 
-def require(resource: str, action: str, *, org_optional: bool = False, refusal_code: str = "") -> Callable[[F], F]:
-    return _declare(permission(resource, action, org_optional=org_optional, refusal_code=refusal_code))
+def require(resource: str, action: str, *, org_optional: bool = False,
+            refused_with: type[BetterAuthError] | None = None) -> Callable[[F], F]:
+    return _declare(permission(resource, action, org_optional=org_optional, refused_with=refused_with))
 
 
 def roles_required(*names: str) -> Callable[[F], F]:
@@ -244,8 +247,8 @@ def admit(ident: Any, access: Access) -> None:
             "no active organization: call POST /api/auth/organization/set-active first"
         )
     if access.kind == "matrix" and not can(ident.role, str(access.resource), str(access.action)):
-        if access.refusal_code:
-            raise BetterAuthError(access.refusal_code, status=403)
+        if access.refused_with is not None:
+            raise access.refused_with()
         raise ForbiddenError(access.refusal or f"role {ident.role!r} may not {access.action} {access.resource}")
     if access.kind == "roles" and ident.role not in access.roles:
         raise ForbiddenError(access.refusal or f"only {' or '.join(access.roles)} may do this")
