@@ -11,14 +11,14 @@ URL map to keep every endpoint declared. Views never check roles themselves.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, current_app, g, request
 
 from app import api_keys, auth, org_guard
-from app.endpoint import amend, endpoint_of
+from app.endpoint import endpoint_of
 from app.errors import (
     AccessUndeclaredError,
     ApiKeyRefusedError,
@@ -29,8 +29,6 @@ from app.errors import (
     ValidationError,
 )
 from app.roles import ROLES
-
-F = TypeVar("F", bound=Callable[..., object])
 
 ACTIONS = ("create", "read", "update", "delete")
 _CRUD = frozenset(ACTIONS)
@@ -106,13 +104,6 @@ class Access:
     choices: tuple[tuple[str, Access], ...] = ()
 
 
-def _declare(access: Access) -> Callable[[F], F]:
-    def mark(view: F) -> F:
-        return amend(view, access=access)
-
-    return mark
-
-
 # The audiences a view declares (`@endpoint(MEMBER, ...)`, app/endpoint.py).
 PUBLIC = Access("public")
 LOGIN = Access("login")
@@ -159,40 +150,6 @@ def chosen_by(field: str, *, default: str, choices: Mapping[str, Access]) -> Acc
     if default not in choices or any(a.kind in ("public", "by_field") for a in choices.values()):
         raise ValueError("chosen_by needs its default among the choices, and no public or nested choice")
     return Access("by_field", field=field, default=default, choices=tuple(choices.items()))
-
-
-# Single-purpose decorators, for views not yet declared with `@endpoint` (each amends the one declaration).
-public = _declare(PUBLIC)
-login_required = _declare(LOGIN)
-member_required = _declare(MEMBER)
-platform_admin_required = _declare(PLATFORM_ADMIN)
-login_required_target_org = _declare(LOGIN_TARGET_ORG)
-
-
-def require(resource: str, action: str, *, org_optional: bool = False,
-            refused_with: type[BetterAuthError] | None = None) -> Callable[[F], F]:
-    return _declare(permission(resource, action, org_optional=org_optional, refused_with=refused_with))
-
-
-def roles_required(*names: str) -> Callable[[F], F]:
-    return _declare(roles(*names))
-
-
-def either(*alternatives: Access, refusal: str) -> Callable[[F], F]:
-    return _declare(any_of(*alternatives, refusal=refusal))
-
-
-def by_field(field: str, *, default: str, choices: Mapping[str, Access]) -> Callable[[F], F]:
-    return _declare(chosen_by(field, default=default, choices=choices))
-
-
-def people_only(view: F) -> F:
-    """Declare a view an API key may not call: it acts on a person's account or sessions, not on the key's org.
-
-    Switching orgs, creating or joining or leaving an org, and minting keys need a person's session:
-    a key is bound to its org and role, and a leaked key must not outlive its revocation by minting others.
-    """
-    return amend(view, people_only=True)
 
 
 def is_platform_admin(ident: Any) -> bool:
