@@ -13,7 +13,7 @@ from app.api import get_db
 from app.bodies import body
 from app.bodies.requests import SignIn, SignUp
 from app.endpoint import endpoint
-from app.errors import BetterAuthError
+from app.errors import InvalidCredentialsError, UserExistsError
 from app.openapi.schemas import SESSION, obj, ref
 from app.permissions import PUBLIC
 from app.session_switch import session_kwargs
@@ -49,7 +49,7 @@ def sign_up() -> ResponseReturnValue:
             )
             new = auth.insert_session(scope, user_id=user_id, org_id=None, **session_kwargs())
     except psycopg.errors.UniqueViolation:
-        raise BetterAuthError("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", status=422) from None
+        raise UserExistsError() from None
     assert user is not None
     return _signed_in(new, auth.user_json(user))
 
@@ -74,7 +74,7 @@ def sign_in() -> ResponseReturnValue:
             (email,),
         )
     if not passwords.verify(user["password_hash"] if user else None, password) or user is None:
-        raise BetterAuthError("INVALID_EMAIL_OR_PASSWORD", status=401)
+        raise InvalidCredentialsError()
     throttle.succeeded(email=email, address=address)
     with db.identity_transaction(user_id=user["id"]) as scope:
         if passwords.needs_rehash(user["password_hash"]):
