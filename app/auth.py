@@ -54,14 +54,6 @@ class Passwords:
     def needs_rehash(self, stored_hash: str) -> bool:
         return self._hasher.check_needs_rehash(stored_hash)
 
-    @classmethod
-    def from_config(cls, config: Mapping[str, object]) -> Passwords:
-        return cls(
-            time_cost=int(str(config.get("ARGON2_TIME_COST", 3))),
-            memory_kib=int(str(config.get("ARGON2_MEMORY_KIB", 65536))),
-            parallelism=int(str(config.get("ARGON2_PARALLELISM", 4))),
-        )
-
 
 class _Lookup(Protocol):
     def get(self, key: str, default: str) -> str: ...

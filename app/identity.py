@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from app import api_keys, auth
 from app.db import Database
 from app.instants import iso_ms
-
-F = TypeVar("F", bound=Callable[..., object])
 
 
 @dataclass(frozen=True)
@@ -101,12 +98,6 @@ def resolve(db: Database, token: str | None) -> Identity | None:
     if api_keys.is_api_key(token):
         return from_api_key(db, token)
     return lookup(db, auth.hash_token(token))
-
-
-def sessionless(view: F) -> F:
-    """Mark a view that never reads a session: no lookup, so probes and scrapes never touch the database."""
-    view.atlas_sessionless = True  # type: ignore[attr-defined]  # a marker attribute on the view function
-    return view
 
 
 def session_json(ident: Identity, *, token: str | None) -> dict:

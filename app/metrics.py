@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -34,7 +33,6 @@ from prometheus_client import (
 )
 
 from app.config import metrics_directory
-from app.errors import ConfigurationError
 
 # Its own registry (not prometheus_client's global one): only Atlas's series, the same in both modes.
 REGISTRY = CollectorRegistry()
@@ -140,7 +138,3 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def check_config(config: Mapping[str, Any]) -> None:
-    """Refuse a METRICS_TOKEN that is not a string at start-up, not at the first scrape."""
-    if not isinstance(config["METRICS_TOKEN"], str):
-        raise ConfigurationError("METRICS_TOKEN (ATLAS_METRICS_TOKEN) must be a string")

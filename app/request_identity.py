@@ -14,9 +14,11 @@ from flask import Flask, Response, current_app, g, request
 
 from app import auth
 from app.acting import NOBODY, Acting, act
+from app.endpoint import Endpoint, endpoint_of
 from app.identity import Identity, resolve
 from app.request_services import services
 
+UNDECLARED = Endpoint()  # app/permissions.py refuses such a view; its session is read as usual
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
@@ -25,12 +27,13 @@ def _before_request() -> None:
     g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
     identify(None)
     view = current_app.view_functions.get(request.endpoint or "")
-    if view is None or getattr(view, "atlas_sessionless", False):
+    declared = endpoint_of(view) or UNDECLARED
+    if view is None or declared.sessionless:
         # No route matched (the 404/405 answer needs no one), or a probe: no database work.
         return
-    if getattr(view, "atlas_one_trip", False) and (
+    if declared.one_trip and (
             request.method in ("GET", "HEAD")
-            or (request.method == "POST" and getattr(view, "atlas_one_trip_write", False)
+            or (request.method == "POST" and declared.one_trip_write
                 and "Idempotency-Key" not in request.headers)):
         # the view reads the session with its data or write (app/hot_reads.py); OPTIONS never runs it
         g.identity_pending = True

@@ -7,13 +7,14 @@ not rendered by api_errors reports in one line:
 
     request_metrics.refused("too_many_concurrent_queries")
 
-Per-org series (`atlas_org_*`) exist only when METRICS_ORG_LABELS is on.
+Per-org series (`atlas_org_*`) exist only when ATLAS_METRICS_ORG_LABELS is on.
 """
 from __future__ import annotations
 
+import functools
 import time
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -68,18 +69,19 @@ def _method_label() -> str:
 
 
 def _org_label() -> str | None:
-    """The session's org id, only when an operator turned METRICS_ORG_LABELS on."""
+    """The caller's org id, only when an operator turned ATLAS_METRICS_ORG_LABELS on."""
     try:
-        if not current_app.config.get("METRICS_ORG_LABELS"):
+        if not g.get("metrics_org_labels"):  # set per request by _started, from ATLAS_METRICS_ORG_LABELS
             return None
-    except RuntimeError:  # outside an app (a job): no org label
+    except RuntimeError:  # outside a request (MCP over stdio, a job): no org label
         return None
     org = acting().org_id  # the request's org, or an MCP tool call's
     return None if org is None else str(org)
 
 
-def _started() -> None:
+def _started(*, org_labels: bool) -> None:
     g.metrics_started_at = time.perf_counter()
+    g.metrics_org_labels = org_labels
     if request.endpoint in AGENT_QUERY_ENDPOINTS:
         AGENT_QUERIES_IN_FLIGHT.inc()
         g.metrics_in_flight = True
@@ -102,8 +104,8 @@ def _finished(_exc: BaseException | None) -> None:
         AGENT_QUERIES_IN_FLIGHT.dec()
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, org_labels: bool) -> None:
     """Register before every other hook, so a request's latency includes its session lookup."""
-    app.before_request(_started)
+    app.before_request(functools.partial(_started, org_labels=org_labels))
     app.after_request(_answered)
     app.teardown_request(_finished)

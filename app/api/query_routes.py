@@ -11,8 +11,10 @@ from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
 from app.bodies.requests import RunQuery
+from app.endpoint import endpoint
 from app.errors import ValidationError
-from app.permissions import member_required
+from app.openapi.schemas import obj
+from app.permissions import MEMBER
 from app.query_service import caller_of
 from app.request_body import body, json_body
 from app.request_services import services
@@ -21,10 +23,22 @@ bp = Blueprint("query", __name__, url_prefix="/api/v1")
 
 
 @bp.post("/query")
-@member_required
+@endpoint(MEMBER, tag="query", body=RunQuery,
+          response=obj(
+            ("columns", "rows", "rowCount", "truncated", "cached"),
+            columns={"type": "array", "items": obj(("name", "type"), name={"type": "string"},
+                                                   type={"type": "string"})},
+            rows={"type": "array", "items": {"type": "array", "items": {}}},
+            rowCount={"type": "integer"}, truncated={"type": "boolean"}, cached={"type": "boolean"},
+            truncatedReason={"type": "string", "enum": ["row_limit", "result_bytes"]}))
 def query() -> ResponseReturnValue:
-    """Run agent SQL for the session's org on `connectionId` (default: Atlas's data); 400 sql_rejected /
-    sql_invalid / query_timeout, 404 unknown connection, 429 rate_limited."""
+    """Run one read-only SQL query through the gateway for the session's org (400 sql_rejected, sql_invalid or
+    query_timeout; 429 rate_limited or too_many_concurrent_queries with Retry-After; 503
+    agent_capacity_exhausted)
+
+    Run agent SQL for the session's org on `connectionId` (default: Atlas's data); 400 sql_rejected /
+    sql_invalid / query_timeout, 404 unknown connection, 429 rate_limited.
+    """
     queries, caller = services().queries, caller_of(g.identity)
     settings = queries.admit(caller)
     sql_text: object = None
