@@ -62,7 +62,16 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     app.config.from_mapping(flask_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it; the base type does not
     # Imported here, not above: `atlas serve` must set up prometheus_client's mode before its import.
-    from app import api, api_errors, endpoint_runtime, metrics, origins, permissions, request_identity, request_metrics
+    from app import (
+        api,
+        api_errors,
+        endpoint_runtime,
+        metrics,
+        origins,
+        request_access,
+        request_identity,
+        request_metrics,
+    )
     from app.state import KEY, build_services
 
     services = build_services(settings)  # every long-lived service, once (app/state.py)
@@ -75,7 +84,7 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     api_errors.init_app(app)
     origins.init_app(app)  # before identity: preflights and refused origins look no session up
     request_identity.init_app(app)
-    permissions.init_app(app)  # after identity: it reads g.identity
+    request_access.init_app(app)  # after identity: it reads g.identity
     api.init_app(app)
     endpoint_runtime.init_app(app)  # after every blueprint: each view wrapped as it is declared
     return app

@@ -12,7 +12,7 @@
 
 The declaration is data: one frozen `Endpoint` on the view function. Everything else reads it:
 
-- app/permissions.py's hook enforces `access` (and refuses an API key on `people_only` views);
+- app/request_access.py's hook enforces `access` (and refuses an API key on `people_only` views);
 - app/identity.py skips the session lookup (`sessionless`) or leaves it to the view (`one_trip`);
 - app/endpoint_runtime.py, when the app is built, wraps each view as declared: control plane,
   one trip, idempotency key, and the parsed query string handed to the view as `args`;

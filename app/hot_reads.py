@@ -1,7 +1,7 @@
 """Hot reads: the request's session and the view's data in one round trip and one snapshot.
 
 A view declared `one_trip` (app/endpoint.py) is not given a session before it runs
-(app/identity.py leaves it pending and app/permissions.py's hook skips it).
+(app/request_identity.py leaves it pending and app/request_access.py's hook skips it).
 It builds its statements, written against the transaction's own org
 (`org_id = (SELECT app.current_org())`, see ORG), and calls `read`, which
 sends, in one round trip (app/wire.py):
@@ -12,7 +12,7 @@ sends, in one round trip (app/wire.py):
     COMMIT
 
 then sets `g.identity` from the first result and enforces the view's declared
-access with app/permissions.check, exactly as the before_request hook would
+access with app/request_access.check, exactly as the before_request hook would
 have: a revoked or expired session, or a user no longer in the org, leaves
 app.org_id unset (RLS admits no row) and is refused from the first result, so
 revocation binds as before, now even within the transaction that reads the data.
@@ -35,7 +35,7 @@ import psycopg
 from flask import current_app, g, request
 from psycopg import sql
 
-from app import api_keys, auth, identity, permissions
+from app import api_keys, auth, identity, permissions, request_access
 from app.db import Database, Params, Result
 from app.errors import AccessUndeclaredError
 from app.request_identity import identify
@@ -140,4 +140,4 @@ def _enforce(ident: identity.Identity | None) -> None:
     access = permissions.access_of(view)
     if access is None:  # declared on every view (tests/test_permissions.py); fail closed regardless
         raise AccessUndeclaredError(f"endpoint {request.endpoint} declares no access rule")
-    permissions.check(access)
+    request_access.check(access)
