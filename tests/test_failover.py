@@ -1,0 +1,211 @@
+"""Failover: lose the primary (or switch over on purpose) under writes, lose no acknowledged write.
+
+One pg_auto_failover formation per module (tests/support/ha.py: a monitor, a primary and a
+synchronous secondary) holds Atlas's database; one real `atlas serve` runs on it for the whole
+module with the multi-host DATABASE_URL (`postgresql://a,b/db?target_session_attrs=read-write`)
+and is never restarted: it goes through the planned switchover and then the loss of the primary.
+Writers of several orgs POST contacts with an Idempotency-Key the whole time. What each test
+measures is printed (run with -s): answers by status, acknowledged, ambiguous and lost writes,
+and how long writes stopped.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pytest
+
+from app.config import RoleNames
+from app.migrate import migrate
+from tests.support import databases
+from tests.support.ha import Formation
+from tests.support.serving import atlas_serve, owner_of_new_org, request
+
+ORGS = 3
+WRITERS_PER_ORG = 2
+RESUME_TARGET_S = 15.0  # issue 28: writes resume within this after the primary is lost
+ROLE_PREFIX = "atlas_ha"
+SERVE_ENV = {"ATLAS_POOL_TIMEOUT_S": "2", "ATLAS_ARGON2_TIME_COST": "1", "ATLAS_ARGON2_MEMORY_KIB": "1024",
+             "ATLAS_ARGON2_PARALLELISM": "1", "ATLAS_CACHE_BACKEND": "none"}
+
+
+@dataclass
+class Served:
+    formation: Formation
+    port: int
+    tokens: list[str]  # one owner per org, each bound to its org
+    database: databases.TestDatabase
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    formation = Formation()
+    formation.start()
+    try:
+        roles = RoleNames.from_prefix(ROLE_PREFIX)
+        migrate(formation.url(), roles=roles)
+        database = databases.TestDatabase(name="atlas_ha", admin_url=formation.url(), app_url=formation.url(user=roles.app),
+                                agent_url=formation.url(user=roles.agent), roles=roles,
+                                platform_url=formation.url(user=roles.platform))
+        log = tmp_path_factory.mktemp("failover") / "serve.log"
+        with atlas_serve(database, log, workers=2, threads=4, env=SERVE_ENV) as server:
+            tokens = [owner_of_new_org(server.port, f"ha-{n}-{uuid.uuid4().hex[:6]}") for n in range(ORGS)]
+            yield Served(formation, server.port, tokens, database)
+            assert server.process.poll() is None, log.read_text()[-3000:]
+    finally:
+        print(f"\n[formation] started in {formation.started_s:.1f} s")
+        formation.remove()
+
+
+# ----- writers: one key per write; an ambiguous answer is kept for the exactly-once check ---------------
+@dataclass
+class Writes:
+    answers: list[tuple[float, float, int | str, bool]] = field(default_factory=list)  # sent, done, status, RA
+    acknowledged: dict[str, tuple[int, str]] = field(default_factory=dict)  # key -> (org, contact id)
+    ambiguous: dict[str, tuple[int, int | str]] = field(default_factory=dict)  # key -> (org, what was seen)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def statuses(self) -> Counter[int | str]:
+        return Counter(status for _, _, status, _ in self.answers)
+
+
+def _post(port: int, token: str, key: str) -> tuple[int, Any, Any]:
+    status, headers, body = request(port, "POST", "/api/v1/contacts",
+                                    {"first_name": "HA", "email": f"{key}@failover.test"}, token, timeout_s=30,
+                                    headers={"Connection": "close", "Idempotency-Key": key})
+    return status, headers, body
+
+
+def _writer(served: Served, org: int, writes: Writes, stop: threading.Event) -> None:
+    token = served.tokens[org]
+    while not stop.is_set():
+        key = f"ha-{uuid.uuid4()}"
+        sent = time.monotonic()
+        try:
+            status, headers, body = _post(served.port, token, key)
+            outcome: int | str = status
+            retry_after = headers.get("Retry-After") is not None
+        except OSError as exc:  # the HTTP server stays up: none is expected, but it would be ambiguous too
+            outcome, retry_after, body = type(exc).__name__, False, None
+        with writes.lock:
+            writes.answers.append((sent, time.monotonic(), outcome, retry_after))
+            if outcome == 201:
+                writes.acknowledged[key] = (org, body["id"])
+            else:
+                writes.ambiguous[key] = (org, outcome)
+        if outcome != 201:
+            time.sleep(0.2)
+
+
+def _under_writes(served: Served, fault: Any) -> tuple[Writes, float, float]:
+    """Writers of every org before, during and after `fault()`; -> (writes, fault start, fault end)."""
+    writes, stop = Writes(), threading.Event()
+    threads = [threading.Thread(target=_writer, args=(served, org, writes, stop))
+               for org in range(ORGS) for _ in range(WRITERS_PER_ORG)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1.5)
+        started = time.monotonic()
+        fault()
+        ended = time.monotonic()
+        deadline = time.monotonic() + 40
+        while not any(status == 201 and sent > ended for sent, _, status, _ in writes.answers):
+            assert time.monotonic() < deadline, f"no write succeeded within 40 s: {writes.statuses()}"
+            time.sleep(0.05)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    return writes, started, ended
+
+
+def _rows(url: str) -> dict[str, list[str]]:
+    """email key -> the ids of its contacts, on the server `url` reaches (read as the superuser, past RLS)."""
+    found: dict[str, list[str]] = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for email, cid in conn.execute("SELECT email, id::text FROM contacts WHERE email LIKE 'ha-%%'"):
+            found.setdefault(str(email).removesuffix("@failover.test"), []).append(cid)
+    return found
+
+
+def _check_exactly_once(served: Served, writes: Writes) -> dict[str, int]:
+    """Every acknowledged write is there once with its id; each ambiguous one is there at most once, and its
+    retry with the same key lands it exactly once (a replay when it was there already)."""
+    rows = _rows(served.formation.url())
+    lost = [key for key, (_, cid) in writes.acknowledged.items() if rows.get(key) != [cid]]
+    applied = {key for key in writes.ambiguous if key in rows}
+    assert all(len(rows[key]) == 1 for key in applied), "an ambiguous write was applied twice"
+    replays = 0
+    for key, (org, _) in writes.ambiguous.items():
+        status, headers, body = _post(served.port, served.tokens[org], key)
+        assert status == 201, (key, status, body)
+        replayed = headers.get("Idempotent-Replayed") == "true"
+        assert replayed == (key in applied), (key, replayed, key in applied)
+        if replayed:
+            assert rows[key] == [body["id"]]
+        replays += replayed
+    after = _rows(served.formation.url())
+    assert all(len(after.get(key, [])) == 1 for key in writes.ambiguous), "a retried key is not there exactly once"
+    return {"acknowledged": len(writes.acknowledged), "lost": len(lost), "ambiguous": len(writes.ambiguous),
+            "ambiguous applied": len(applied), "replayed on retry": replays}
+
+
+def _readiness(served: Served) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while True:
+        status, _, body = request(served.port, "GET", "/readyz", headers={"Connection": "close"})
+        if status == 200 or time.monotonic() > deadline:
+            return {**body, "http": status}
+        time.sleep(0.2)
+
+
+def _stop_gap(writes: Writes, since: float) -> float:
+    """The longest time without an acknowledged write, from `since` on (answer times)."""
+    acked = sorted(done for _, done, status, _ in writes.answers if status == 201 and done >= since)
+    return max((b - a for a, b in zip(acked, acked[1:], strict=False)), default=0.0)
+
+
+# ----- the tests --------------------------------------------------------------------------------------
+def test_a_planned_switchover_under_writes_answers_no_5xx_but_503_and_loses_nothing(served: Served) -> None:
+    formation = served.formation
+    formation.wait_stable()
+    before = formation.primary()
+    writes, started, ended = _under_writes(served, formation.switchover)
+    after = formation.primary()
+    outcome = _check_exactly_once(served, writes)
+    ready = _readiness(served)
+    print(f"\n[switchover {before.name} -> {after.name}] took {ended - started:.2f} s; answers {dict(writes.statuses())};"
+          f" {outcome}; longest stop of acknowledged writes {_stop_gap(writes, started - 1):.2f} s; readyz {ready}")
+    assert after.name != before.name
+    assert set(writes.statuses()) <= {201, 503}, writes.statuses()
+    assert all(ra for _, _, status, ra in writes.answers if status == 503), "a 503 without Retry-After"
+    assert outcome["lost"] == 0
+    assert ready["http"] == 200 and ready["checks"]["database"]["primary"] == after.address, ready
+
+
+def test_losing_the_primary_under_writes_loses_no_acknowledged_write(served: Served) -> None:
+    formation = served.formation
+    formation.wait_stable()
+    victim = formation.primary()
+    writes, killed, _ = _under_writes(served, lambda: formation.lose(victim))
+    survivor = formation.primary()
+    resumed = min(done for sent, done, status, _ in writes.answers if status == 201 and sent > killed) - killed
+    outcome = _check_exactly_once(served, writes)
+    ready = _readiness(served)
+    print(f"\n[lost primary {victim.name}] answers {dict(writes.statuses())}; {outcome};"
+          f" writes resumed {resumed:.2f} s after the SIGKILL; readyz {ready}")
+    print("ambiguous writes: " + ", ".join(f"{key} (org {org}: {seen})" for key, (org, seen) in writes.ambiguous.items()))
+    assert survivor.name != victim.name
+    assert outcome["lost"] == 0
+    assert set(writes.statuses()) <= {201, 503}, writes.statuses()
+    assert all(ra for _, _, status, ra in writes.answers if status == 503), "a 503 without Retry-After"
+    assert resumed < RESUME_TARGET_S, f"writes resumed {resumed:.2f} s after the primary was lost"
+    assert ready["http"] == 200 and ready["checks"]["database"]["primary"] == survivor.address, ready
