@@ -258,12 +258,17 @@ class Database:
     def _scoped(
         self, settings: Mapping[str, str], *, read_only: bool, org: uuid.UUID | None = None
     ) -> Iterator[Scope]:
-        with self.connection(org) as conn, conn.pipeline(), conn.transaction():
-            if read_only:
-                conn.execute("SET TRANSACTION READ ONLY")
-            for statement in scoped_settings(settings):
-                conn.execute(statement)
-            yield Scope(conn, None)
+        with self.connection(org) as conn:
+            try:
+                with conn.pipeline(), conn.transaction():
+                    if read_only:
+                        conn.execute("SET TRANSACTION READ ONLY")
+                    for statement in scoped_settings(settings):
+                        conn.execute(statement)
+                    yield Scope(conn, None)
+            except psycopg.errors.ReadOnlySqlTransaction:
+                conn.close()  # the server is a standby now (a failover): the pool reconnects, to the primary
+                raise
 
     def read_all(self, org_id: object, query: sql.Composable | str, params: Params = None) -> list[Row]:
         """One scoped read-only query in one round trip, prepared (app/wire.py; scripts/bench_rls.py)."""

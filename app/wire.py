@@ -240,6 +240,9 @@ def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
         _trim(conn, cache, deadline)
     state.unsettled = False
     if errors:
+        if isinstance(errors[0][1], psycopg.errors.ReadOnlySqlTransaction):
+            conn.close()  # the server is a standby now (a failover): the pool reconnects, to the primary
+            _states.pop(conn, None)
         raise errors[0][1]
     return results
 

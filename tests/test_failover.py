@@ -24,6 +24,7 @@ import pytest
 from app.config import RoleNames
 from app.migrate import migrate
 from tests.support import databases
+from tests.support.api import close_app, make_app
 from tests.support.ha import Formation
 from tests.support.serving import atlas_serve, owner_of_new_org, request
 
@@ -189,6 +190,32 @@ def test_a_planned_switchover_under_writes_answers_no_5xx_but_503_and_loses_noth
     assert all(ra for _, _, status, ra in writes.answers if status == 503), "a 503 without Retry-After"
     assert outcome["lost"] == 0
     assert ready["http"] == 200 and ready["checks"]["database"]["primary"] == after.address, ready
+
+
+def test_a_write_that_reaches_a_standby_is_a_503_naming_the_fix_and_readiness_fails(served: Served) -> None:
+    """An app whose URL lets it reach a standby (here: the standby's address alone) reads, but each write is
+    a 503 database_unavailable with Retry-After (never a 500), and /readyz says why."""
+    formation = served.formation
+    formation.wait_stable()
+    standby = next(node for node in formation.nodes if node.name != formation.primary().name)
+    roles = served.database.roles
+    on_standby = databases.TestDatabase(name="atlas_ha", admin_url=standby.admin_url, roles=roles,
+                                        app_url="", agent_url="")
+    app = make_app(on_standby, cache_backend="none")
+    try:
+        client, auth = app.test_client(), {"Authorization": f"Bearer {served.tokens[0]}"}
+        listed = client.get("/api/v1/contacts", headers=auth)
+        written = [client.post("/api/v1/contacts", json={"first_name": "RO"}, headers=auth) for _ in range(2)]
+        ready = client.get("/readyz")
+    finally:
+        close_app(app)
+    assert listed.status_code == 200, listed.get_json()
+    for answer in written:
+        body = answer.get_json()
+        assert answer.status_code == 503 and answer.headers.get("Retry-After"), body
+        assert body["code"] == "database_unavailable" and "target_session_attrs" in body["message"], body
+    database = ready.get_json()["checks"]["database"]
+    assert ready.status_code == 503 and standby.address in database["error"] and "standby" in database["error"]
 
 
 def test_losing_the_primary_under_writes_loses_no_acknowledged_write(served: Served) -> None:
