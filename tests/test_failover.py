@@ -10,23 +10,34 @@ and how long writes stopped.
 """
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx2
 import psycopg
 import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 
 from app.config import RoleNames
 from app.migrate import migrate
 from tests.support import databases
 from tests.support.api import close_app, make_app
 from tests.support.ha import Formation
-from tests.support.serving import atlas_serve, owner_of_new_org, request
+from tests.support.jobs import atlas_worker
+from tests.support.ports import free_port
+from tests.support.serving import ATLAS, ROOT, atlas_serve, owner_of_new_org, request
 
 ORGS = 3
 WRITERS_PER_ORG = 2
@@ -34,34 +45,129 @@ RESUME_TARGET_S = 15.0  # issue 28: writes resume within this after the primary 
 ROLE_PREFIX = "atlas_ha"
 SERVE_ENV = {"ATLAS_POOL_TIMEOUT_S": "2", "ATLAS_ARGON2_TIME_COST": "1", "ATLAS_ARGON2_MEMORY_KIB": "1024",
              "ATLAS_ARGON2_PARALLELISM": "1", "ATLAS_CACHE_BACKEND": "none"}
+ENTITY = "table: contacts\ndimensions:\n  - name: first_name\n    sql: first_name\n    type: string\n"
 
 
 @dataclass
 class Served:
     formation: Formation
-    port: int
+    port: int  # atlas serve
+    mcp_port: int  # atlas mcp --http
     tokens: list[str]  # one owner per org, each bound to its org
     database: databases.TestDatabase
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The formation, and on its multi-host URL `atlas serve`, `atlas worker` and `atlas mcp --http`, each
+    started once for the module: what they do after a failover, they do without a restart."""
     formation = Formation()
     formation.start()
     try:
         roles = RoleNames.from_prefix(ROLE_PREFIX)
         migrate(formation.url(), roles=roles)
-        database = databases.TestDatabase(name="atlas_ha", admin_url=formation.url(), app_url=formation.url(user=roles.app),
-                                agent_url=formation.url(user=roles.agent), roles=roles,
-                                platform_url=formation.url(user=roles.platform))
-        log = tmp_path_factory.mktemp("failover") / "serve.log"
-        with atlas_serve(database, log, workers=2, threads=4, env=SERVE_ENV) as server:
+        database = databases.TestDatabase(name="atlas_ha", admin_url=formation.url(), roles=roles,
+                                          app_url=formation.url(user=roles.app), agent_url=formation.url(user=roles.agent),
+                                          platform_url=formation.url(user=roles.platform))
+        folder = tmp_path_factory.mktemp("failover")
+        env = {**SERVE_ENV, "ATLAS_SEMANTIC_ROOT": str(folder)}
+        with atlas_serve(database, folder / "serve.log", workers=2, threads=4, env=env) as server, \
+                atlas_worker(database, folder), ExitStack() as stack:
+            mcp_port = _atlas_mcp(database, folder, stack)
             tokens = [owner_of_new_org(server.port, f"ha-{n}-{uuid.uuid4().hex[:6]}") for n in range(ORGS)]
-            yield Served(formation, server.port, tokens, database)
-            assert server.process.poll() is None, log.read_text()[-3000:]
+            for token in tokens:
+                status, _, body = request(server.port, "PUT", "/api/v1/admin/semantic/org/entities/contacts",
+                                          {"yamlContent": ENTITY}, token)
+                assert status in (200, 201), body
+            ready = Served(formation, server.port, mcp_port, tokens, database)
+            assert _surfaces(ready) == SURFACES_OK  # every process has used its connections before any fault
+            yield ready
+            assert server.process.poll() is None, (folder / "serve.log").read_text()[-3000:]
     finally:
         print(f"\n[formation] started in {formation.started_s:.1f} s")
         formation.remove()
+
+
+def _atlas_mcp(database: databases.TestDatabase, folder: Path, stack: ExitStack) -> int:
+    """`atlas mcp --http` on the formation, stopped when `stack` closes; -> its port once it listens."""
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("ATLAS_")}, "DATABASE_URL": database.admin_url,
+           "ATLAS_ROLE_PREFIX": ROLE_PREFIX, "ATLAS_SEMANTIC_ROOT": str(folder), "PYTHONPATH": str(ROOT),
+           "ATLAS_POOL_MAX_SIZE": "4", "ATLAS_POOL_TIMEOUT_S": "2"}
+    log = stack.enter_context((folder / "mcp.log").open("wb"))
+    server = subprocess.Popen([*ATLAS, "mcp", "--http", "--port", str(port)], env=env, cwd=ROOT, stdout=log,
+                              stderr=subprocess.STDOUT)
+    stack.callback(lambda: (server.terminate(), server.wait(timeout=30)))
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx2.get(f"http://127.0.0.1:{port}/mcp", timeout=2)
+            return port
+        except httpx2.TransportError:
+            assert server.poll() is None, (folder / "mcp.log").read_text()
+            assert time.monotonic() < deadline, "atlas mcp --http did not start listening"
+            time.sleep(0.2)
+
+
+# ----- every other way in: each process reconnects on its own ------------------------------------------
+SURFACES_OK = {"read (the wire)": 200, "agent query": 200, "control plane": 200, "job (atlas worker)": "succeeded",
+               "MCP executeSQL (atlas mcp --http)": "ok"}
+
+
+def _surfaces(served: Served, *, within_s: float = 20.0) -> dict[str, Any]:
+    """What each way in answers, retried (a 503 says retry) until it succeeds or `within_s` passes."""
+    token, port = served.tokens[0], served.port
+    found: dict[str, Any] = {}
+    deadline = time.monotonic() + within_s
+
+    started = time.monotonic()
+
+    def until(name: str, attempt: Any, ok: Any) -> None:
+        while True:
+            found[name] = attempt()
+            if found[name] == ok or time.monotonic() > deadline:
+                print(f"[surfaces] {name}: {found[name]} after {time.monotonic() - started:.2f} s")
+                return
+            time.sleep(0.2)
+
+    until("read (the wire)", lambda: request(port, "GET", "/api/v1/contacts?limit=1", token=token)[0], 200)
+    until("agent query", lambda: request(port, "POST", "/api/v1/query", {"sql": "SELECT count(*) FROM contacts"},
+                                         token=token)[0], 200)
+    until("control plane", lambda: request(port, "GET", "/api/auth/organization/list-invitations",
+                                           token=token)[0], 200)
+    until("job (atlas worker)", lambda: _job(served), "succeeded")
+    until("MCP executeSQL (atlas mcp --http)", lambda: anyio.run(_mcp_query, served), "ok")
+    return found
+
+
+def _job(served: Served) -> str:
+    """A warm_cache job enqueued over the API and run by `atlas worker`: its final status."""
+    status, _, job = request(served.port, "POST", "/api/v1/jobs", {"kind": "warm_cache", "payload": {}},
+                             token=served.tokens[0])
+    if status != 201:
+        return f"enqueue {status}: {job}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        status, _, job = request(served.port, "GET", f"/api/v1/jobs/{job['id']}", token=served.tokens[0])
+        if status == 200 and job["status"] in ("succeeded", "dead", "canceled"):
+            return str(job["status"])
+        time.sleep(0.1)
+    return f"still {job.get('status')}"
+
+
+async def _mcp_query(served: Served) -> str:
+    headers = {"Authorization": f"Bearer {served.tokens[0]}"}
+    try:
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as client, \
+                streamable_http_client(f"http://127.0.0.1:{served.mcp_port}/mcp", http_client=client) as streams, \
+                ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            result = await session.call_tool("executeSQL", {"sql": "SELECT count(*) FROM contacts"})
+    except Exception as exc:  # any failure is reported as what was seen, and retried
+        return f"failed: {type(exc).__name__}"
+    if result.is_error:
+        return "error: " + json.dumps(result.structured_content or result.content[0].model_dump())[:200]
+    return "ok"
 
 
 # ----- writers: one key per write; an ambiguous answer is kept for the exactly-once check ---------------
@@ -70,6 +176,7 @@ class Writes:
     answers: list[tuple[float, float, int | str, bool]] = field(default_factory=list)  # sent, done, status, RA
     acknowledged: dict[str, tuple[int, str]] = field(default_factory=dict)  # key -> (org, contact id)
     ambiguous: dict[str, tuple[int, int | str]] = field(default_factory=dict)  # key -> (org, what was seen)
+    codes: Counter[str] = field(default_factory=Counter)  # the error codes of the refusals
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def statuses(self) -> Counter[int | str]:
@@ -100,6 +207,7 @@ def _writer(served: Served, org: int, writes: Writes, stop: threading.Event) -> 
                 writes.acknowledged[key] = (org, body["id"])
             else:
                 writes.ambiguous[key] = (org, outcome)
+                writes.codes[str(body.get("code") if isinstance(body, dict) else outcome)] += 1
         if outcome != 201:
             time.sleep(0.2)
 
@@ -183,13 +291,15 @@ def test_a_planned_switchover_under_writes_answers_no_5xx_but_503_and_loses_noth
     after = formation.primary()
     outcome = _check_exactly_once(served, writes)
     ready = _readiness(served)
-    print(f"\n[switchover {before.name} -> {after.name}] took {ended - started:.2f} s; answers {dict(writes.statuses())};"
-          f" {outcome}; longest stop of acknowledged writes {_stop_gap(writes, started - 1):.2f} s; readyz {ready}")
+    surfaces = _surfaces(served)
+    print(f"\n[switchover {before.name} -> {after.name}] took {ended - started:.2f} s; answers {dict(writes.statuses())}"
+          f" {dict(writes.codes)}; {outcome}; longest stop of acknowledged writes {_stop_gap(writes, started - 1):.2f} s; readyz {ready}")
     assert after.name != before.name
     assert set(writes.statuses()) <= {201, 503}, writes.statuses()
     assert all(ra for _, _, status, ra in writes.answers if status == 503), "a 503 without Retry-After"
     assert outcome["lost"] == 0
     assert ready["http"] == 200 and ready["checks"]["database"]["primary"] == after.address, ready
+    assert surfaces == SURFACES_OK
 
 
 def test_a_write_that_reaches_a_standby_is_a_503_naming_the_fix_and_readiness_fails(served: Served) -> None:
@@ -227,7 +337,8 @@ def test_losing_the_primary_under_writes_loses_no_acknowledged_write(served: Ser
     resumed = min(done for sent, done, status, _ in writes.answers if status == 201 and sent > killed) - killed
     outcome = _check_exactly_once(served, writes)
     ready = _readiness(served)
-    print(f"\n[lost primary {victim.name}] answers {dict(writes.statuses())}; {outcome};"
+    surfaces = _surfaces(served)
+    print(f"\n[lost primary {victim.name}] answers {dict(writes.statuses())} {dict(writes.codes)}; {outcome};"
           f" writes resumed {resumed:.2f} s after the SIGKILL; readyz {ready}")
     print("ambiguous writes: " + ", ".join(f"{key} (org {org}: {seen})" for key, (org, seen) in writes.ambiguous.items()))
     assert survivor.name != victim.name
@@ -236,3 +347,4 @@ def test_losing_the_primary_under_writes_loses_no_acknowledged_write(served: Ser
     assert all(ra for _, _, status, ra in writes.answers if status == 503), "a 503 without Retry-After"
     assert resumed < RESUME_TARGET_S, f"writes resumed {resumed:.2f} s after the primary was lost"
     assert ready["http"] == 200 and ready["checks"]["database"]["primary"] == survivor.address, ready
+    assert surfaces == SURFACES_OK
