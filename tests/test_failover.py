@@ -304,7 +304,7 @@ def test_a_planned_switchover_under_writes_answers_no_5xx_but_503_and_loses_noth
 
 def test_a_write_that_reaches_a_standby_is_a_503_naming_the_fix_and_readiness_fails(served: Served) -> None:
     """An app whose URL lets it reach a standby (here: the standby's address alone) reads, but each write is
-    a 503 database_unavailable with Retry-After (never a 500), and /readyz says why."""
+    a 503 database_read_only with Retry-After (never a 500), and /readyz says why."""
     formation = served.formation
     formation.wait_stable()
     standby = next(node for node in formation.nodes if node.name != formation.primary().name)
@@ -323,7 +323,8 @@ def test_a_write_that_reaches_a_standby_is_a_503_naming_the_fix_and_readiness_fa
     for answer in written:
         body = answer.get_json()
         assert answer.status_code == 503 and answer.headers.get("Retry-After"), body
-        assert body["code"] == "database_unavailable" and "target_session_attrs" in body["message"], body
+        assert body["code"] == "database_read_only" and "target_session_attrs" in body["message"], body
+        assert standby.address in body["message"], body
     database = ready.get_json()["checks"]["database"]
     assert ready.status_code == 503 and standby.address in database["error"] and "standby" in database["error"]
 
