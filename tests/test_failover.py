@@ -32,7 +32,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from app.config import RoleNames
 from app.migrate import migrate
-from tests.support import databases
+from tests.support import databases, ha
 from tests.support.api import close_app, make_app
 from tests.support.ha import Formation
 from tests.support.jobs import atlas_worker
@@ -61,6 +61,9 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The formation, and on its multi-host URL `atlas serve`, `atlas worker` and `atlas mcp --http`, each
     started once for the module: what they do after a failover, they do without a restart."""
+    reason = ha.unavailable()
+    if reason:
+        pytest.skip(reason)
     formation = Formation()
     formation.start()
     try:

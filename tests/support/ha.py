@@ -29,6 +29,7 @@ from pathlib import Path
 
 import psycopg
 
+from tests.support.choice import forced_path
 from tests.support.ports import free_port
 from tests.support.server import as_pg_user, own_dir
 
@@ -46,6 +47,18 @@ MONITOR_SETTINGS = {
     "pgautofailover.startup_grace_period": "1000",
     "fsync": "off",
 }
+
+
+def unavailable() -> str | None:
+    """Why no formation can run here, or None. pg_auto_failover needs the machine's PostgreSQL 15 (the
+    embedded wheel has no pgautofailover extension): not when ATLAS_TEST_PG=embedded forces the wheel,
+    nor where scripts/without_postgres.sh hides /usr/lib/postgresql (installed, but unseen)."""
+    if forced_path() == "embedded":
+        return "ATLAS_TEST_PG=embedded: pg_auto_failover runs on the machine's PostgreSQL 15 only"
+    hidden = Path("/usr/lib/postgresql")
+    if shutil.which("pg_autoctl") and hidden.is_dir() and not any(hidden.iterdir()):
+        return "the machine's PostgreSQL is hidden (scripts/without_postgres.sh): no pg_auto_failover formation"
+    return None
 
 
 def ensure_installed() -> str:
