@@ -68,15 +68,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     formation.start()
     try:
         roles = RoleNames.from_prefix(ROLE_PREFIX)
+        started = time.monotonic()
         migrate(formation.url(), roles=roles)
+        migrated = time.monotonic() - started
         database = databases.TestDatabase(name="atlas_ha", admin_url=formation.url(), roles=roles,
                                           app_url=formation.url(user=roles.app), agent_url=formation.url(user=roles.agent),
                                           platform_url=formation.url(user=roles.platform))
         folder = tmp_path_factory.mktemp("failover")
         env = {**SERVE_ENV, "ATLAS_SEMANTIC_ROOT": str(folder)}
-        with atlas_serve(database, folder / "serve.log", workers=2, threads=4, env=env) as server, \
-                atlas_worker(database, folder), ExitStack() as stack:
-            mcp_port = _atlas_mcp(database, folder, stack)
+        with ExitStack() as stack:
+            mcp_port = _atlas_mcp(database, folder, stack)  # starting while atlas serve starts
+            server = stack.enter_context(atlas_serve(database, folder / "serve.log", workers=2, threads=4, env=env))
+            stack.enter_context(atlas_worker(database, folder))
+            _wait_listening(mcp_port, folder)
             tokens = [owner_of_new_org(server.port, f"ha-{n}-{uuid.uuid4().hex[:6]}") for n in range(ORGS)]
             for token in tokens:
                 status, _, body = request(server.port, "PUT", "/api/v1/admin/semantic/org/entities/contacts",
@@ -84,15 +88,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 assert status in (200, 201), body
             ready = Served(formation, server.port, mcp_port, tokens, database)
             assert _surfaces(ready) == SURFACES_OK  # every process has used its connections before any fault
+            print(f"\n[set-up] formation {formation.started_s:.1f} s, migrations {migrated:.1f} s, Atlas's processes,"
+                  f" orgs and first answers {time.monotonic() - started - migrated:.1f} s")
             yield ready
             assert server.process.poll() is None, (folder / "serve.log").read_text()[-3000:]
     finally:
-        print(f"\n[formation] started in {formation.started_s:.1f} s")
         formation.remove()
 
 
 def _atlas_mcp(database: databases.TestDatabase, folder: Path, stack: ExitStack) -> int:
-    """`atlas mcp --http` on the formation, stopped when `stack` closes; -> its port once it listens."""
+    """`atlas mcp --http` on the formation, started (stopped when `stack` closes); -> its port."""
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("ATLAS_")}, "DATABASE_URL": database.admin_url,
            "ATLAS_ROLE_PREFIX": ROLE_PREFIX, "ATLAS_SEMANTIC_ROOT": str(folder), "PYTHONPATH": str(ROOT),
@@ -101,14 +106,18 @@ def _atlas_mcp(database: databases.TestDatabase, folder: Path, stack: ExitStack)
     server = subprocess.Popen([*ATLAS, "mcp", "--http", "--port", str(port)], env=env, cwd=ROOT, stdout=log,
                               stderr=subprocess.STDOUT)
     stack.callback(lambda: (server.terminate(), server.wait(timeout=30)))
+    return port
+
+
+def _wait_listening(port: int, folder: Path) -> None:
     deadline = time.monotonic() + 30
     while True:
         try:
             httpx2.get(f"http://127.0.0.1:{port}/mcp", timeout=2)
-            return port
+            return
         except httpx2.TransportError:
-            assert server.poll() is None, (folder / "mcp.log").read_text()
-            assert time.monotonic() < deadline, "atlas mcp --http did not start listening"
+            assert time.monotonic() < deadline, "atlas mcp --http did not start listening: " + \
+                (folder / "mcp.log").read_text()[-2000:]
             time.sleep(0.2)
 
 
@@ -180,6 +189,7 @@ class Writes:
     acknowledged: dict[str, tuple[int, str]] = field(default_factory=dict)  # key -> (org, contact id)
     ambiguous: dict[str, tuple[int, int | str]] = field(default_factory=dict)  # key -> (org, what was seen)
     codes: Counter[str] = field(default_factory=Counter)  # the error codes of the refusals
+    messages: dict[str, str] = field(default_factory=dict)  # code -> one message it came with
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def statuses(self) -> Counter[int | str]:
@@ -210,7 +220,9 @@ def _writer(served: Served, org: int, writes: Writes, stop: threading.Event) -> 
                 writes.acknowledged[key] = (org, body["id"])
             else:
                 writes.ambiguous[key] = (org, outcome)
-                writes.codes[str(body.get("code") if isinstance(body, dict) else outcome)] += 1
+                code = str(body.get("code") if isinstance(body, dict) else outcome)
+                writes.codes[code] += 1
+                writes.messages.setdefault(code, str(body.get("message") if isinstance(body, dict) else body))
         if outcome != 201:
             time.sleep(0.2)
 
@@ -344,6 +356,7 @@ def test_losing_the_primary_under_writes_loses_no_acknowledged_write(served: Ser
     surfaces = _surfaces(served)
     print(f"\n[lost primary {victim.name}] answers {dict(writes.statuses())} {dict(writes.codes)}; {outcome};"
           f" writes resumed {resumed:.2f} s after the SIGKILL; readyz {ready}")
+    print(f"refusals: {writes.messages}")
     print("ambiguous writes: " + ", ".join(f"{key} (org {org}: {seen})" for key, (org, seen) in writes.ambiguous.items()))
     assert survivor.name != victim.name
     assert outcome["lost"] == 0
