@@ -41,6 +41,8 @@ from tests.support.serving import ATLAS, ROOT, atlas_serve, owner_of_new_org, re
 
 ORGS = 3
 WRITERS_PER_ORG = 2
+# What a refusal during a failover may say: the database is away, read-only, or did not answer in time.
+OUTAGE_CODES = {"database_unavailable", "database_read_only", "database_timeout"}
 RESUME_TARGET_S = 15.0  # issue 28: writes resume within this after the primary is lost
 ROLE_PREFIX = "atlas_ha"
 SERVE_ENV = {"ATLAS_POOL_TIMEOUT_S": "2", "ATLAS_ARGON2_TIME_COST": "1", "ATLAS_ARGON2_MEMORY_KIB": "1024",
@@ -307,11 +309,12 @@ def test_a_planned_switchover_under_writes_answers_no_5xx_but_503_and_loses_noth
     outcome = _check_exactly_once(served, writes)
     ready = _readiness(served)
     surfaces = _surfaces(served)
-    print(f"\n[switchover {before.name} -> {after.name}] took {ended - started:.2f} s; answers {dict(writes.statuses())}"
+    print(f"\n[switchover {before.name} -> {after.name}] refusals {writes.messages}; took {ended - started:.2f} s; answers {dict(writes.statuses())}"
           f" {dict(writes.codes)}; {outcome}; longest stop of acknowledged writes {_stop_gap(writes, started - 1):.2f} s; readyz {ready}")
     assert after.name != before.name
     assert set(writes.statuses()) <= {201, 503}, writes.statuses()
     assert all(ra for _, _, status, ra in writes.answers if status == 503), "a 503 without Retry-After"
+    assert set(writes.codes) <= OUTAGE_CODES, writes.messages
     assert outcome["lost"] == 0
     assert ready["http"] == 200 and ready["checks"]["database"]["primary"] == after.address, ready
     assert surfaces == SURFACES_OK
@@ -362,6 +365,7 @@ def test_losing_the_primary_under_writes_loses_no_acknowledged_write(served: Ser
     assert outcome["lost"] == 0
     assert set(writes.statuses()) <= {201, 503}, writes.statuses()
     assert all(ra for _, _, status, ra in writes.answers if status == 503), "a 503 without Retry-After"
+    assert set(writes.codes) <= OUTAGE_CODES, writes.messages
     assert resumed < RESUME_TARGET_S, f"writes resumed {resumed:.2f} s after the primary was lost"
     assert ready["http"] == 200 and ready["checks"]["database"]["primary"] == survivor.address, ready
     assert surfaces == SURFACES_OK

@@ -91,6 +91,7 @@ class Node:
     keeper: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     lost: bool = False  # killed by Formation.lose
+    ipc: list[tuple[str, int]] = field(default_factory=list)  # SysV objects a SIGKILL left: ("-s"|"-m", id)
 
     @property
     def address(self) -> str:
@@ -259,6 +260,7 @@ class Formation:
         """The node is gone: SIGKILL of its keeper (nothing restarts the server) and of its postmaster."""
         postmaster = node.postmaster_pid()
         node.lost = True
+        node.ipc = self._ipc_of(node)
         if node.keeper is not None:
             _signal_group(node.keeper, signal.SIGKILL)
         if postmaster is not None:
@@ -266,6 +268,18 @@ class Formation:
                 os.kill(postmaster, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    def _ipc_of(self, node: Node) -> list[tuple[str, int]]:
+        """The keeper's semaphore set (line 5 of its pid file) and the postmaster's shared memory segment
+        (line 7 of postmaster.pid: key, id): what a clean stop removes and a SIGKILL leaves behind."""
+        found: list[tuple[str, int]] = []
+        keeper_pid = self.base / "run" / "pg_autoctl" / str(node.pgdata).lstrip("/") / "pg_autoctl.pid"
+        for kind, path, line, column in (("-s", keeper_pid, 4, 0), ("-m", node.pgdata / "postmaster.pid", 6, 1)):
+            try:
+                found.append((kind, int(path.read_text().splitlines()[line].split()[column])))
+            except (OSError, IndexError, ValueError):
+                continue
+        return found
 
     def remove(self) -> None:
         """Stop every keeper (SIGTERM: each stops its server), kill what is left of ours, delete the folder."""
@@ -280,6 +294,9 @@ class Formation:
                     _signal_group(node.keeper, signal.SIGKILL)
                     node.keeper.wait(timeout=5)
         _kill_processes_in(self.base)
+        for node in self.nodes:
+            for kind, ident in node.ipc:
+                subprocess.run(["ipcrm", kind, str(ident)], capture_output=True, timeout=10, check=False)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
