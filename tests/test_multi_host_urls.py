@@ -14,8 +14,8 @@ from psycopg.conninfo import conninfo_to_dict
 from app.config import Settings
 from app.connections import own_database
 from app.failover import describe, servers
-from app.jobs.config import JobConfig
 from app.placement.locations import location_of, role_conninfo, same_database
+from app.pools.config import PoolConfig
 
 FORMS = {
     "url": "postgresql://postgres@127.0.0.1:5433,127.0.0.1:5434/atlas?target_session_attrs=read-write",
@@ -34,13 +34,14 @@ def _keeps_every_node(url: str, *, user: str) -> None:
 @pytest.mark.parametrize("form", sorted(FORMS))
 def test_every_derived_url_names_every_node_and_asks_for_the_writable_one(form: str) -> None:
     settings = Settings.from_env({"DATABASE_URL": FORMS[form]})
-    roles = settings.roles
-    for url, user in ((settings.app_database_url, roles.app), (settings.agent_database_url, roles.agent),
-                      (settings.platform_database_url, roles.platform), (settings.inflight_database_url, roles.app),
-                      (JobConfig.from_settings(settings).worker_database_url, roles.worker)):
+    database = settings.database
+    roles = database.roles
+    for url, user in ((database.app_database_url, roles.app), (database.agent_database_url, roles.agent),
+                      (database.platform_database_url, roles.platform), (database.inflight_database_url, roles.app),
+                      (database.worker_database_url, roles.worker)):
         _keeps_every_node(url, user=user)
-    pools = settings.extra["pools"]
-    _keeps_every_node(pools.datasources["default"], user=roles.app)  # type: ignore[attr-defined]
+    pools = PoolConfig.from_mapping(settings.pool_layout, default_url=database.app_database_url)  # as app/state.py
+    _keeps_every_node(pools.datasources["default"], user=roles.app)
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))
@@ -49,9 +50,9 @@ def test_a_dedicated_database_on_a_multi_host_url_keeps_its_nodes_for_every_role
     location = location_of(dedicated)
     assert "user" not in conninfo_to_dict(location) and servers(location) == NODES
     settings = Settings.from_env({"DATABASE_URL": FORMS[form]})
-    placed = role_conninfo(settings.app_database_url, location)
+    placed = role_conninfo(settings.database.app_database_url, location)
     assert servers(placed) == NODES and conninfo_to_dict(placed)["dbname"] == "org_db"
-    assert conninfo_to_dict(placed)["user"] == settings.roles.app
+    assert conninfo_to_dict(placed)["user"] == settings.database.roles.app
     assert same_database(dedicated, placed) and not same_database(dedicated, FORMS[form])
 
 
