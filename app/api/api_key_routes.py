@@ -63,10 +63,7 @@ def create_key() -> ResponseReturnValue:
 @endpoint(permission("apiKey", "read"), tag="admin",
           response=obj(("data",), data={"type": "array", "items": ref("ApiKey")}))
 def list_keys() -> ResponseReturnValue:
-    """The org's API keys, revoked ones included (never a secret)
-
-    The org's keys, revoked ones included; never a secret.
-    """
+    """The org's API keys, revoked ones included (never a secret)"""
     with session_scope(read_only=True) as scope:
         return {"data": [key_json(row) for row in api_keys.list_all(scope)]}
 
