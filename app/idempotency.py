@@ -109,7 +109,7 @@ def _stored_response(scope: Scope, key: str, fingerprint: str) -> Response | Non
 
 def _store(scope: Scope, key: str, fingerprint: str, response: Response) -> None:
     headers = {name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers}
-    ttl_s = services().settings.idempotency_ttl_s
+    ttl_s = services().settings.http.idempotency_ttl_s
     scope.execute(_PURGE, (scope.org_id,))
     scope.execute(_STORE, (scope.org_id, scope.user_id, key, fingerprint, response.status_code,
                            Jsonb(headers), response.get_data(as_text=True), ttl_s))

@@ -35,6 +35,7 @@ from app.errors import NotFoundError
 from app.paging import Pager
 from app.permissions import PUBLIC
 from app.serialize import json_response, page_json
+from app.state import services
 
 RULE = "/api/bench/bare/contacts"
 _POOL = "atlas_bench_bare_pool"
@@ -49,9 +50,9 @@ def create_bench_app() -> Flask:
 
 def register(app: Flask) -> None:
     """Add the bare route and its own pool (closed by `close(app)`)."""
-    settings = app.config["ATLAS_SETTINGS"]
-    pool = ConnectionPool(settings.database_url, min_size=settings.pool_min_size,
-                          max_size=settings.pool_max_size, timeout=settings.pool_timeout_s,
+    settings = services(app).settings
+    pool = ConnectionPool(settings.database.url, min_size=settings.pool.min_size,
+                          max_size=settings.pool.max_size, timeout=settings.pool.timeout_s,
                           kwargs={"autocommit": True}, name="atlas-bench-bare", open=False)
     pool.open(wait=False)
     app.extensions[_POOL] = pool

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from flask import Blueprint, current_app, g, jsonify, redirect, request
+from flask import Blueprint, g, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
 from app import auth, origins
@@ -101,12 +101,12 @@ def change_password() -> ResponseReturnValue:
              bool(change.revokeOtherSessions))
     response = jsonify({"token": new.token if new else None, "user": ident.user})
     if new is not None:
-        auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
+        auth.set_session_cookie(response, new, secure=services().settings.http.cookie_secure)
     return response
 
 
 def _sender() -> Callable[..., Any] | None:
-    spec = str(current_app.config.get("PASSWORD_RESET_SENDER") or "")
+    spec = services().settings.http.password_reset_sender
     if not spec:
         return None
     module, _, name = spec.partition(":")
@@ -143,7 +143,7 @@ def request_password_reset() -> ResponseReturnValue:
                           " VALUES (%s, %s, now() + make_interval(secs => %s))",
                           (auth.hash_token(token), user_id, RESET_TTL_S))
     if user_id is not None:
-        base = str(current_app.config["PUBLIC_URL"]).rstrip("/")
+        base = services().settings.http.public_url.rstrip("/")
         url = f"{base}/api/auth/reset-password/{token}?{urlencode({'callbackURL': redirect_to}, quote_via=quote)}"
         sender = _sender()
         if sender is not None:

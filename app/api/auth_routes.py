@@ -5,7 +5,7 @@ import uuid
 from typing import Any
 
 import psycopg
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from app import auth
@@ -25,7 +25,7 @@ bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 def _signed_in(new: auth.NewSession, user: dict[str, Any], status: int = 200) -> ResponseReturnValue:
     response = jsonify({"redirect": False, "token": new.token, "url": None, "user": user})
     response.status_code = status
-    auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
+    auth.set_session_cookie(response, new, secure=services().settings.http.cookie_secure)
     return response
 
 
@@ -94,7 +94,7 @@ def sign_out() -> ResponseReturnValue:
         token_hash = auth.hash_token(token)
         auth.revoke_session(get_db(), token_hash=token_hash)
     response = jsonify({"success": True})
-    auth.clear_session_cookie(response, secure=bool(current_app.config["COOKIE_SECURE"]))
+    auth.clear_session_cookie(response, secure=services().settings.http.cookie_secure)
     return response
 
 

@@ -15,9 +15,9 @@ from app.api import get_db
 from app.bodies import body
 from app.bodies.queries import JobFilter, JobResultsPage
 from app.bodies.requests import NewJob
+from app.config import JobSettings
 from app.endpoint import endpoint
 from app.jobs import store
-from app.jobs.config import JobConfig
 from app.openapi.schemas import obj, ref
 from app.permissions import permission
 from app.state import services
@@ -25,8 +25,8 @@ from app.state import services
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 
 
-def _config() -> JobConfig:
-    return JobConfig.from_settings(services().settings)
+def _config() -> JobSettings:
+    return services().jobs
 
 
 @bp.post("")

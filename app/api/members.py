@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, g, jsonify
 from flask.typing import ResponseReturnValue
 
 from app import audit, cascades, orgs, session_switch
@@ -40,6 +40,7 @@ from app.errors import (
 from app.openapi.schemas import MEMBER_OBJECT, obj, ref
 from app.permissions import LOGIN, MEMBER, may_manage_owners, permission
 from app.placement.router import off_control_plane
+from app.state import services
 
 log = logging.getLogger("atlas.invitations")
 
@@ -60,7 +61,7 @@ def _owner_only(error: type[BetterAuthError]) -> None:
 
 
 def invitation_link(invitation_id: object) -> str:
-    return f"{str(current_app.config['PUBLIC_URL']).rstrip('/')}/accept-invitation/{invitation_id}"
+    return f"{services().settings.http.public_url.rstrip('/')}/accept-invitation/{invitation_id}"
 
 
 @bp.get("/list-members")

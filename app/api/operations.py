@@ -78,7 +78,7 @@ def metrics_exposition() -> ResponseReturnValue:
 
     Prometheus text format, for a scraper holding METRICS_TOKEN.
     """
-    token = str(current_app.config.get("METRICS_TOKEN") or "")
+    token = services().settings.metrics.token
     if not token:
         raise ForbiddenError("metrics are off: set ATLAS_METRICS_TOKEN and scrape with that bearer token")
     supplied = request.headers.get("Authorization", "")

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import psycopg
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from psycopg.types.json import Jsonb
 
@@ -30,6 +30,7 @@ from app.idempotency import new_org_id
 from app.openapi.schemas import ref
 from app.permissions import LOGIN, LOGIN_TARGET_ORG, can, permission
 from app.session_switch import session_kwargs
+from app.state import services
 
 log = logging.getLogger("atlas.organizations")
 
@@ -151,7 +152,7 @@ def set_active() -> ResponseReturnValue:
         with db.transaction(target, user_id=ident.user_id, read_only=True) as scope:
             payload = orgs.org_json(orgs.get_org(scope, target))
     response = jsonify(payload)
-    auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
+    auth.set_session_cookie(response, new, secure=services().settings.http.cookie_secure)
     return response
 
 

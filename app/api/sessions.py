@@ -12,7 +12,7 @@ import re
 import uuid
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from app import auth
@@ -23,6 +23,7 @@ from app.endpoint import endpoint
 from app.instants import iso_ms
 from app.openapi.schemas import SESSION, STATUS
 from app.permissions import LOGIN
+from app.state import services
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/auth")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -71,7 +72,7 @@ def _revoke(*, user_id: uuid.UUID, only_hash: str | None = None, keep_hash: str 
 def _ended(own_session_ended: bool) -> ResponseReturnValue:
     response = jsonify({"status": True})
     if own_session_ended:
-        auth.clear_session_cookie(response, secure=bool(current_app.config["COOKIE_SECURE"]))
+        auth.clear_session_cookie(response, secure=services().settings.http.cookie_secure)
     return response
 
 
