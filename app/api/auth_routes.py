@@ -8,7 +8,7 @@ import psycopg
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from app import auth
+from app import auth, origins
 from app.api import get_db
 from app.bodies import body
 from app.bodies.requests import SignIn, SignUp
@@ -20,9 +20,12 @@ from app.state import services
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
 
-def _signed_in(new: auth.NewSession, user: dict[str, Any], status: int = 200) -> ResponseReturnValue:
-    response = jsonify({"redirect": False, "token": new.token, "url": None, "user": user})
-    response.status_code = status
+def _signed_in(new: auth.NewSession, user: dict[str, Any], *, callback_url: str | None = None) -> ResponseReturnValue:
+    """Better Auth's answer: with a callbackURL, `redirect: true`, the URL, and a Location header."""
+    response = jsonify({"redirect": bool(callback_url), "token": new.token, "url": callback_url or None,
+                        "user": user})
+    if callback_url:
+        response.headers["Location"] = callback_url
     auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
     return response
 
@@ -52,9 +55,16 @@ def sign_up() -> ResponseReturnValue:
 @bp.post("/sign-in/email")
 @public
 def sign_in() -> ResponseReturnValue:
-    """Verify the password and open a session bound to the user's earliest org; 429 sign_in_throttled in back-off."""
+    """Verify the password and open a session bound to the org used last (else the earliest).
+
+    429 sign_in_throttled in back-off; 403 INVALID_CALLBACK_URL for a callbackURL
+    off the trusted origins, before any password check (as Better Auth's origin
+    check); 403 sso_required when an org of the user signs in by SSO only.
+    """
     credentials = body(SignIn)
     email, password = credentials.email, credentials.password
+    if credentials.callbackURL and not origins.is_trusted(credentials.callbackURL):
+        raise BetterAuthError("INVALID_CALLBACK_URL", status=403)
     db, passwords = get_db(), services().passwords
     address = request.remote_addr or "unknown"
     throttle = services().sign_in_throttle
@@ -72,9 +82,9 @@ def sign_in() -> ResponseReturnValue:
         if passwords.needs_rehash(user["password_hash"]):
             scope.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
                           (passwords.hash(password), user["id"]))
-        org_id = auth.first_org_of(scope, user_id=user["id"])
+        org_id = auth.sign_in_org_of(scope, user_id=user["id"])
         new = auth.insert_session(scope, user_id=user["id"], org_id=org_id, **session_kwargs())
-    return _signed_in(new, auth.user_json(user))
+    return _signed_in(new, auth.user_json(user), callback_url=credentials.callbackURL)
 
 
 @bp.post("/sign-out")
