@@ -277,6 +277,10 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_TOKEN_FILE", "mcp_token_file"),  # atlas mcp (stdio): a file holding that token
     EnvVariable("ATLAS_CONNECTION_KEYS", "connection_keys"),  # app/connections/crypto.py
     EnvVariable("ATLAS_CONNECTION_ALLOWED_HOSTS", "connection_allowed_hosts"),  # app/connections/hosts.py
+    # Single sign-on (app/sso, docs/sso.md).
+    EnvVariable("ATLAS_SSO_CLOCK_SKEW_S", "sso_clock_skew_s", int),
+    EnvVariable("ATLAS_SSO_ALLOW_HTTP_ISSUERS", "sso_allow_http_issuers", flag),
+    EnvVariable("ATLAS_SSO_TXT_RESOLVER", "sso_txt_resolver"),
     EnvVariable("ATLAS_PLACEMENT_CACHE_S", "placement_cache_s", float),
     EnvVariable("ATLAS_MOVE_PAUSE_AT", "move_pause_at"),
     # Background jobs and `atlas worker` (app/jobs/config.py).

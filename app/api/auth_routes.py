@@ -14,7 +14,9 @@ from app.bodies import body
 from app.bodies.requests import SignIn, SignUp
 from app.errors import BetterAuthError
 from app.permissions import public
+from app.placement.router import on_control_plane
 from app.session_switch import session_kwargs
+from app.sso import accounts as sso_accounts
 from app.state import services
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
@@ -53,6 +55,7 @@ def sign_up() -> ResponseReturnValue:
 
 
 @bp.post("/sign-in/email")
+@on_control_plane
 @public
 def sign_in() -> ResponseReturnValue:
     """Verify the password and open a session bound to the org used last (else the earliest).
@@ -78,6 +81,7 @@ def sign_in() -> ResponseReturnValue:
     if not passwords.verify(user["password_hash"] if user else None, password) or user is None:
         raise BetterAuthError("INVALID_EMAIL_OR_PASSWORD", status=401)
     throttle.succeeded(email=email, address=address)
+    sso_accounts.refuse_password(db, user_id=user["id"], platform_role=user["platform_role"])
     with db.identity_transaction(user_id=user["id"]) as scope:
         if passwords.needs_rehash(user["password_hash"]):
             scope.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",

@@ -17,6 +17,7 @@ ADMIN_LINKS: tuple[dict[str, str], ...] = (
     {"path": "/admin/semantic", "label": "Semantic layer", "need": "matrix:semantic:update"},
     {"path": "/admin/settings", "label": "Settings", "need": "matrix:settings:update"},
     {"path": "/admin/api-keys", "label": "API keys", "need": "matrix:apiKey:read"},
+    {"path": "/admin/sso", "label": "Single sign-on", "need": "matrix:ssoProvider:read"},
     {"path": "/admin/connections", "label": "Connections", "need": "roles:admin,owner|platform"},
     {"path": "/admin/audit", "label": "Audit log", "need": "roles:admin,owner"},
     {"path": "/admin/cache", "label": "Cache", "need": "roles:admin,owner|platform"},

@@ -11,6 +11,7 @@ from app.bodies.connections import ConnectionChange, NewConnection
 from app.openapi.auth_operations import AUTH_OPERATIONS, SESSION
 from app.openapi.op import Op
 from app.openapi.schemas import NULLABLE_UUID, PAGE_QUERY, STAMP, UUID, obj, page_of, ref
+from app.openapi.sso_operations import SSO_OPERATIONS
 
 _MEMBER = obj(member=ref("Member"))
 _CONNECTION = obj(
@@ -251,3 +252,4 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         response=obj(("data",), data={"type": "array", "items": ref("JobResult")})),
 }
 OPERATIONS.update(AUTH_OPERATIONS)
+OPERATIONS.update(SSO_OPERATIONS)
