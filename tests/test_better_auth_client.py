@@ -11,7 +11,7 @@ pinned version is not there yet; Node itself comes from apt when missing.
 The same checks then run against a real Better Auth server (the pinned
 package with its memory adapter, tests/betterauth/reference_server.mjs): the
 checks that differ there must be exactly the deliberate differences listed in
-DELIBERATE (and in README "Better Auth's client").
+DELIBERATE (and in docs/api.md "Better Auth's client").
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def atlas(db_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory)
     outbox = tmp_path_factory.mktemp("outbox") / "messages.jsonl"
     try:
         with served_app(db, workers=2, threads=4, trusted_origins=TRUSTED_ORIGIN,
-                        password_reset_sender="tests.support.outbox:deliver", test_outbox=str(outbox)) as server:
+                        password_reset_sender="tests.support.outbox:deliver", TEST_OUTBOX=str(outbox)) as server:
             yield server, outbox
     finally:
         db_factory.drop(db.name)

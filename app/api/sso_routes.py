@@ -19,12 +19,16 @@ from flask.typing import ResponseReturnValue
 from app import audit, auth, origins
 from app.api import get_db, session_scope
 from app.bodies import body
-from app.bodies.sso import ProviderRef, RegisterProvider, SignInSso, UpdateProvider, domains
+from app.bodies.sso import ProviderQuery, ProviderRef, RegisterProvider, SignInSso, UpdateProvider, domains
 from app.connections.crypto import CredentialBox
+from app.endpoint import endpoint
 from app.errors import (
     AtlasError,
-    BetterAuthError,
     ConflictError,
+    DomainVerifiedError,
+    InvalidCallbackUrlError,
+    InvalidErrorCallbackUrlError,
+    InvalidNewUserCallbackUrlError,
     SsoConfigurationError,
     SsoDomainProofError,
     SsoProviderNotFoundError,
@@ -32,10 +36,20 @@ from app.errors import (
     SsoTokenRejectedError,
     ValidationError,
 )
-from app.permissions import platform_admin_required, public, require
-from app.placement.router import on_control_plane
+from app.openapi.schemas import obj
+from app.permissions import PLATFORM_ADMIN, PUBLIC, permission
 from app.session_switch import session_kwargs
-from app.sso import BINDING_COOKIE, FLOW_TTL_S, HTTP_TIMEOUT_S, SsoSettings, accounts, flow, oidc, providers
+from app.sso import (
+    BINDING_COOKIE,
+    FLOW_TTL_S,
+    HTTP_TIMEOUT_S,
+    SsoSettings,
+    accounts,
+    flow,
+    oidc,
+    providers,
+    txt_resolver,
+)
 from app.sso.domains import record_name, unproven_domains
 from app.state import services
 
@@ -43,14 +57,33 @@ log = logging.getLogger("atlas.sso")
 
 bp = Blueprint("sso", __name__)
 CALLBACK_PATH = "/api/auth/sso/callback"
+SUCCESS = obj(("success",), success={"type": "boolean"})
+PROVIDER = obj(
+    ("providerId", "type", "issuer", "domain", "organizationId", "domainVerified", "oidcConfig", "redirectURI"),
+    id={"type": "string", "format": "uuid"}, providerId={"type": "string"}, type={"type": "string", "enum": ["oidc"]},
+    issuer={"type": "string"}, domain={"type": "string", "description": "the email domains, comma-separated"},
+    organizationId={"type": "string", "format": "uuid"}, userId={"type": "string", "format": "uuid", "nullable": True},
+    domainVerified={"type": "boolean"},
+    oidcConfig=obj(issuer={"type": "string"}, pkce={"type": "boolean"}, clientIdLastFour={"type": "string"},
+                   discoveryEndpoint={"type": "string"}, scopes={"type": "array", "items": {"type": "string"}},
+                   tokenEndpointAuthentication={"type": "string"}),
+    redirectURI={"type": "string", "description": "register this at the identity provider"},
+    roleClaim={"type": "string", "nullable": True}, roleMapping={"type": "object"},
+    defaultRole={"type": "string", "enum": ["member", "admin"]}, ssoRequired={"type": "boolean"},
+    domainVerificationToken={"type": "string"}, createdAt={"type": "string", "format": "date-time"},
+    updatedAt={"type": "string", "format": "date-time"})
 
 
 def _settings() -> SsoSettings:
-    return SsoSettings.from_config(current_app.config)
+    return services().settings.sso
 
 
 def _public_url() -> str:
-    return str(current_app.config["PUBLIC_URL"]).rstrip("/")
+    return services().settings.http.public_url.rstrip("/")
+
+
+def _secure() -> bool:
+    return services().settings.http.cookie_secure
 
 
 def _box() -> CredentialBox:
@@ -91,8 +124,8 @@ def _owned(scope: Any, provider_id: str, *, for_update: bool = False) -> dict:
 
 # ----- the org's providers ------------------------------------------------------------------------
 @bp.post("/api/auth/sso/register")
-@on_control_plane
-@require("ssoProvider", "create")
+@endpoint(permission("ssoProvider", "create"), tag="sso", body=RegisterProvider, response=PROVIDER,
+          control_plane=True)
 def register() -> ResponseReturnValue:
     """Register an OIDC provider for the session's org; its discovery document must answer first."""
     new = body(RegisterProvider)
@@ -118,26 +151,26 @@ def register() -> ResponseReturnValue:
 
 
 @bp.get("/api/auth/sso/providers")
-@on_control_plane
-@require("ssoProvider", "read")
+@endpoint(permission("ssoProvider", "read"), tag="sso", control_plane=True,
+          response=obj(("providers",), providers={"type": "array", "items": PROVIDER}))
 def list_providers() -> ResponseReturnValue:
+    """The org's SSO providers (never a client secret)."""
     with session_scope(read_only=True) as scope:
         rows = providers.list_of_org(scope)
     return {"providers": [_answer(row) for row in rows]}
 
 
 @bp.get("/api/auth/sso/get-provider")
-@on_control_plane
-@require("ssoProvider", "read")
-def get_provider() -> ResponseReturnValue:
-    provider_id = request.args.get("providerId", "")
+@endpoint(permission("ssoProvider", "read"), tag="sso", query=ProviderQuery, response=PROVIDER, control_plane=True)
+def get_provider(args: ProviderQuery) -> ResponseReturnValue:
+    """One of the org's SSO providers."""
     with session_scope(read_only=True) as scope:
-        return _answer(_owned(scope, provider_id))
+        return _answer(_owned(scope, args.providerId))
 
 
 @bp.post("/api/auth/sso/update-provider")
-@on_control_plane
-@require("ssoProvider", "update")
+@endpoint(permission("ssoProvider", "update"), tag="sso", body=UpdateProvider, response=PROVIDER,
+          control_plane=True)
 def update_provider() -> ResponseReturnValue:
     """Change what was sent; a new domain list is unverified until proven again."""
     wanted = body(UpdateProvider)
@@ -171,9 +204,9 @@ def update_provider() -> ResponseReturnValue:
 
 
 @bp.post("/api/auth/sso/delete-provider")
-@on_control_plane
-@require("ssoProvider", "delete")
+@endpoint(permission("ssoProvider", "delete"), tag="sso", body=ProviderRef, response=SUCCESS, control_plane=True)
 def delete_provider() -> ResponseReturnValue:
+    """Remove a provider (sign-ins in progress end with it)."""
     provider_id = body(ProviderRef).providerId
     with session_scope() as scope:
         _owned(scope, provider_id, for_update=True)
@@ -184,15 +217,17 @@ def delete_provider() -> ResponseReturnValue:
 
 # ----- proving the domains ------------------------------------------------------------------------
 @bp.post("/api/auth/sso/request-domain-verification")
-@on_control_plane
-@require("ssoProvider", "update")
+@endpoint(permission("ssoProvider", "update"), tag="sso", body=ProviderRef, control_plane=True,
+          response=obj(("domainVerificationToken",), domainVerificationToken={"type": "string"},
+                       records={"type": "array", "items": obj(type={"type": "string"}, name={"type": "string"},
+                                                               value={"type": "string"})}))
 def request_domain_verification() -> ResponseReturnValue:
     """The token to publish, and where: `_better-auth-token-{providerId}.{domain}` TXT."""
     provider_id = body(ProviderRef).providerId
     with session_scope(read_only=True) as scope:
         row = _owned(scope, provider_id)
     if row["domain_verified"]:
-        raise BetterAuthError("DOMAIN_VERIFIED", status=409, message="Domain has already been verified")
+        raise DomainVerifiedError()
     name = record_name(provider_id)
     return {"domainVerificationToken": row["verification_token"],
             "records": [{"type": "TXT", "name": f"{name}.{d}", "value": f"{name}={row['verification_token']}"}
@@ -200,17 +235,17 @@ def request_domain_verification() -> ResponseReturnValue:
 
 
 @bp.post("/api/auth/sso/verify-domain")
-@on_control_plane
-@require("ssoProvider", "update")
+@endpoint(permission("ssoProvider", "update"), tag="sso", body=ProviderRef, response=None, status=204,
+          control_plane=True)
 def verify_domain() -> ResponseReturnValue:
     """204 once every domain's TXT record carries the token and no other org has proven one of them."""
     provider_id = body(ProviderRef).providerId
     with session_scope(read_only=True) as scope:
         row = _owned(scope, provider_id)
     if row["domain_verified"]:
-        raise BetterAuthError("DOMAIN_VERIFIED", status=409, message="Domain has already been verified")
+        raise DomainVerifiedError()
     missing = unproven_domains(provider_id=provider_id, domains=list(row["domains"]),
-                               token=row["verification_token"], resolve=_settings().resolver())
+                               token=row["verification_token"], resolve=txt_resolver(_settings()))
     if missing:
         name = record_name(provider_id)
         raise SsoDomainProofError(
@@ -221,8 +256,9 @@ def verify_domain() -> ResponseReturnValue:
 
 
 @bp.post("/api/v1/admin/sso/verify-domain")
-@on_control_plane
-@platform_admin_required
+@endpoint(PLATFORM_ADMIN, tag="sso", body=ProviderRef, control_plane=True,
+          response=obj(("success",), success={"type": "boolean"}, organizationId={"type": "string", "format": "uuid"},
+                       providerId={"type": "string"}))
 def platform_verify_domain() -> ResponseReturnValue:
     """A platform admin vouches for a provider's domains (any org's): recorded in that org's audit trail."""
     provider_id = body(ProviderRef).providerId
@@ -249,17 +285,16 @@ def _mark_verified(org_id: Any, row: dict, *, by: str) -> None:
 
 # ----- signing in ---------------------------------------------------------------------------------
 @bp.post("/api/auth/sign-in/sso")
-@on_control_plane
-@public
+@endpoint(PUBLIC, tag="sso", body=SignInSso, control_plane=True,
+          response=obj(("url", "redirect"), url={"type": "string"}, redirect={"type": "boolean"}))
 def sign_in_sso() -> ResponseReturnValue:
     """Begin: find the provider (providerId, email's verified domain, domain or organizationSlug), answer its URL."""
     wanted = body(SignInSso)
-    for name in ("callbackURL", "errorCallbackURL", "newUserCallbackURL"):
-        value = getattr(wanted, name)
+    for value, refusal in ((wanted.callbackURL, InvalidCallbackUrlError),
+                           (wanted.errorCallbackURL, InvalidErrorCallbackUrlError),
+                           (wanted.newUserCallbackURL, InvalidNewUserCallbackUrlError)):
         if value and not origins.is_trusted(value):
-            code = {"callbackURL": "INVALID_CALLBACK_URL", "errorCallbackURL": "INVALID_ERROR_CALLBACK_URL",
-                    "newUserCallbackURL": "INVALID_NEW_USER_CALLBACK_URL"}[name]
-            raise BetterAuthError(code, status=403, message=f"Invalid {name}")
+            raise refusal()
     db = get_db()
     domain = wanted.domain or (flow.domain_of(wanted.email) if wanted.email else None)
     found = (providers.find(db, provider_id=wanted.providerId) if wanted.providerId else
@@ -273,13 +308,12 @@ def sign_in_sso() -> ResponseReturnValue:
                          error_url=wanted.errorCallbackURL, new_user_url=wanted.newUserCallbackURL)
     response = jsonify({"url": started.url, "redirect": True})
     response.set_cookie(BINDING_COOKIE, started.binding, max_age=FLOW_TTL_S, httponly=True, samesite="Lax",
-                        secure=bool(current_app.config["COOKIE_SECURE"]), path=CALLBACK_PATH)
+                        secure=_secure(), path=CALLBACK_PATH)
     return response
 
 
 @bp.get(f"{CALLBACK_PATH}/<provider_id>")
-@on_control_plane
-@public
+@endpoint(PUBLIC, tag="sso", response=None, status=302, control_plane=True)
 def callback(provider_id: str) -> ResponseReturnValue:
     """The provider's redirect: the flow consumed, the code exchanged, the user signed in to the provider's org."""
     db = get_db()
@@ -306,7 +340,7 @@ def callback(provider_id: str) -> ResponseReturnValue:
         raise
     target = (started.new_user_url if created and started.new_user_url else started.callback_url) or "/"
     response = _redirect(target)
-    auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
+    auth.set_session_cookie(response, new, secure=_secure())
     response.delete_cookie(BINDING_COOKIE, path=CALLBACK_PATH)
     return response
 

@@ -14,6 +14,7 @@ import pydantic
 
 from app.bodies import Body
 from app.bodies.fields import Choice, Email, Flag, Slug, Text, fail
+from app.bodies.query import Query
 
 PROVIDER_ID = r"[a-z0-9][a-z0-9-]{0,39}"
 PROVIDER_HINT = "1-40 characters of a-z, 0-9 and -, starting with a letter or digit"
@@ -97,3 +98,7 @@ class SignInSso(Body):
     errorCallbackURL: Url | None = None
     newUserCallbackURL: Url | None = None
     loginHint: Annotated[str, Text(max_len=254)] | None = None
+
+
+class ProviderQuery(Query):
+    providerId: str = ""

@@ -15,44 +15,28 @@ Nothing here imports Flask: the views are app/api/sso_routes.py.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 
+from app.config import SsoSettings
 from app.errors import ConfigurationError
 
 FLOW_TTL_S = 600  # how long a started sign-in may take at the provider
 HTTP_TIMEOUT_S = 10.0  # each call to the provider (discovery, token, JWKS, userinfo)
-DEFAULT_CLOCK_SKEW_S = 60
-MAX_CLOCK_SKEW_S = 300
 BINDING_COOKIE = "better-auth.sso_binding"  # ties a flow to the browser that started it (login CSRF)
 
 TxtResolver = Callable[[str], list[str]]
 
+__all__ = ["BINDING_COOKIE", "FLOW_TTL_S", "HTTP_TIMEOUT_S", "SsoSettings", "TxtResolver", "txt_resolver"]
 
-@dataclass(frozen=True)
-class SsoSettings:
-    """ATLAS_SSO_* (README "Configuration", docs/sso.md)."""
 
-    clock_skew_s: int = DEFAULT_CLOCK_SKEW_S
-    allow_http_issuers: bool = False  # tests run their provider on http://127.0.0.1
-    txt_resolver: str = ""  # module:function(name) -> TXT strings; "" is the real DNS (domains.py)
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, object]) -> SsoSettings:
-        skew = config.get("SSO_CLOCK_SKEW_S", DEFAULT_CLOCK_SKEW_S)
-        if isinstance(skew, bool) or not isinstance(skew, int) or not 0 <= skew <= MAX_CLOCK_SKEW_S:
-            raise ConfigurationError(f"ATLAS_SSO_CLOCK_SKEW_S must be an integer from 0 to {MAX_CLOCK_SKEW_S}")
-        return cls(clock_skew_s=skew, allow_http_issuers=bool(config.get("SSO_ALLOW_HTTP_ISSUERS", False)),
-                   txt_resolver=str(config.get("SSO_TXT_RESOLVER") or ""))
-
-    def resolver(self) -> TxtResolver:
-        """The TXT lookup: dnspython's by default, or the module:function ATLAS_SSO_TXT_RESOLVER names."""
-        if not self.txt_resolver:
-            from app.sso.domains import resolve_txt
-            return resolve_txt
-        module, _, name = self.txt_resolver.partition(":")
-        try:
-            found: TxtResolver = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise ConfigurationError(f"ATLAS_SSO_TXT_RESOLVER {self.txt_resolver!r} is not module:function") from exc
-        return found
+def txt_resolver(settings: SsoSettings) -> TxtResolver:
+    """The TXT lookup: dnspython's by default, or the module:function ATLAS_SSO_TXT_RESOLVER names (tests)."""
+    if not settings.txt_resolver:
+        from app.sso.domains import resolve_txt
+        return resolve_txt
+    module, _, name = settings.txt_resolver.partition(":")
+    try:
+        found: TxtResolver = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigurationError(f"ATLAS_SSO_TXT_RESOLVER {settings.txt_resolver!r} is not module:function") from exc
+    return found
