@@ -1,10 +1,20 @@
 """Sign-in lands in the org used last (issue 30 item 4), and callbackURL is Better Auth's, without an open redirect."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from flask import Flask
 
-from tests.support.api import PASSWORD, TwoOrgs, anonymous, create_org
+from tests.support.api import PASSWORD, TwoOrgs, anonymous, create_org, two_org_world
+from tests.support.databases import DatabaseFactory
+
+
+@pytest.fixture(scope="module")
+def two_orgs(db_factory: DatabaseFactory) -> Iterator[TwoOrgs]:
+    """One Acme and Globex for the module: each test signs in as a user no other test moves."""
+    with two_org_world(db_factory) as world:
+        yield world
 
 
 def sign_in(app: Flask, email: str, **extra: object) -> tuple[int, dict, dict]:
