@@ -19,6 +19,9 @@ import pytest
 from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 
+from app.connections.crypto import CredentialBox
+from app.sso.providers import rotate_secrets
+from app.state import services
 from tests.support import dns_zone
 from tests.support.api import PASSWORD, TwoOrgs, anonymous, two_org_world
 from tests.support.databases import DatabaseFactory
@@ -42,6 +45,7 @@ ACCOUNTS = {
 class World:
     orgs: TwoOrgs
     idp: Provider
+    key: str  # ATLAS_CONNECTION_KEYS of the app
 
     def admin(self, org: str) -> Any:
         return self.orgs.user(org, "admin")
@@ -71,10 +75,11 @@ def register(admin: Any, idp: Provider, provider_id: str, domain: str, client_id
 def world(db_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     clients = [{"client_id": cid, "client_secret": f"secret-{cid}", "redirect_uris": [CALLBACK + pid]}
                for cid, pid in (("atlas-a", "a-idp"), ("atlas-b", "b-idp"), ("atlas-a2", "a-second"))]
+    key = Fernet.generate_key().decode()
     with running_provider(clients=clients, accounts=ACCOUNTS, workdir=tmp_path_factory.mktemp("oidc")) as idp, \
-            two_org_world(db_factory, connection_keys=Fernet.generate_key().decode(), sso_allow_http_issuers=True,
+            two_org_world(db_factory, connection_keys=key, sso_allow_http_issuers=True,
                           sso_clock_skew_s=5, sso_txt_resolver="tests.support.dns_zone:resolve_txt") as orgs:
-        world = World(orgs=orgs, idp=idp)
+        world = World(orgs=orgs, idp=idp, key=key)
         r = register(world.admin("a"), idp, "a-idp", "a.example", "atlas-a",
                      roleMapping={"claim": "groups", "values": {"atlas-admins": "admin"}})
         assert r.status_code == 200, r.get_json()
@@ -309,3 +314,14 @@ def test_a_new_domain_list_must_be_proven_again(world: World) -> None:
         world.orgs.user("b", "owner").post("/api/v1/admin/sso/verify-domain", json={"providerId": "b-idp"})
 
 
+
+
+def test_key_rotation_moves_client_secrets_to_the_newest_key_and_sign_in_keeps_working(world: World) -> None:
+    newer = Fernet.generate_key().decode()
+    db = services(world.orgs.app).db
+    for keys in ([newer, world.key], [world.key, newer]):  # to the newer key, then back to the app's
+        with db.transaction(world.orgs.org_a) as scope:
+            count, rotated = rotate_secrets(scope, CredentialBox(keys))
+        assert count >= 1 and rotated == count
+    _, r = sso(world, "alice", providerId="a-idp")
+    assert r.status_code == 302 and "set-auth-token" in r.headers

@@ -15,6 +15,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from app.connections.crypto import CredentialBox
 from app.db import Database, Scope
 from app.instants import iso_ms
 
@@ -155,3 +156,15 @@ def provider_json(row: dict, *, public_url: str) -> dict[str, Any]:
         "createdAt": iso_ms(row["created_at"]),
         "updatedAt": iso_ms(row["updated_at"]),
     }
+
+
+def rotate_secrets(scope: Scope, box: CredentialBox) -> tuple[int, int]:
+    """(providers, re-encrypted) for the scope's org: each client secret moved under the newest key."""
+    rows = scope.fetch_all("SELECT provider_id, client_secret FROM sso_providers ORDER BY provider_id FOR UPDATE")
+    rotated = 0
+    for row in rows:
+        if not box.is_current(row["client_secret"]):
+            scope.execute("UPDATE sso_providers SET client_secret = %s WHERE provider_id = %s",
+                          (box.rotate(row["client_secret"]), row["provider_id"]))
+            rotated += 1
+    return len(rows), rotated
