@@ -60,7 +60,14 @@ class RoleMapping(Body):
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
     claim: Annotated[str, Text(max_len=100)]
-    values: dict[Annotated[str, Text(max_len=200)], SsoRole]
+    values: dict[str, SsoRole]
+
+    @pydantic.field_validator("values")
+    @classmethod
+    def _few_short_values(cls, values: dict[str, str]) -> dict[str, str]:
+        if len(values) > 50 or any(not 1 <= len(key) <= 200 for key in values):
+            fail("must map at most 50 claim values, each 1-200 characters, to member or admin")
+        return values
 
 
 class RegisterProvider(Body):
