@@ -219,6 +219,7 @@ class Database:
         user_id: object = None,
         session_token_hash: str | None = None,
         auth_email: str | None = None,
+        sso_lookup: str | None = None,
     ) -> Iterator[Scope]:
         """A transaction with no org, for sign-up, sign-in and session lookup.
 
@@ -232,6 +233,8 @@ class Database:
             settings["app.session_token_hash"] = session_token_hash
         if auth_email is not None:
             settings["app.auth_email"] = auth_email.lower()
+        if sso_lookup is not None:  # SSO sign-in: a provider id or an email domain (sql/141_sso.sql)
+            settings["app.sso_lookup"] = sso_lookup.lower()
         with self._scoped(settings, read_only=False) as scope:
             yield scope
 

@@ -31,6 +31,7 @@ from app.config.work import (
     QueryLimitSettings,
     ReplicaSettings,
     SemanticSettings,
+    SsoSettings,
 )
 from app.errors import ConfigurationError
 
@@ -51,6 +52,7 @@ class Settings(BaseModel):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     replica: ReplicaSettings = Field(default_factory=ReplicaSettings)
     connections: ConnectionSettings = Field(default_factory=ConnectionSettings)
+    sso: SsoSettings = Field(default_factory=SsoSettings)
     placement: PlacementSettings = Field(default_factory=PlacementSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
