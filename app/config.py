@@ -279,6 +279,12 @@ ENVIRONMENT: tuple[EnvVariable, ...] = (
     EnvVariable("ATLAS_CONNECTION_ALLOWED_HOSTS", "connection_allowed_hosts"),  # app/connections/hosts.py
     EnvVariable("ATLAS_PLACEMENT_CACHE_S", "placement_cache_s", float),
     EnvVariable("ATLAS_MOVE_PAUSE_AT", "move_pause_at"),
+    # Backups, point-in-time restore, export and deletion of an org (app/backup, app/orgdata, docs/operations.md).
+    EnvVariable("ATLAS_BACKUP_CONFIG", "backup_config"),
+    EnvVariable("ATLAS_BACKUP_REPO", "backup_repo"),
+    EnvVariable("ATLAS_BACKUP_SCRATCH_DIR", "backup_scratch_dir"),
+    EnvVariable("ATLAS_PG_BINDIR", "pg_bindir"),
+    EnvVariable("ATLAS_ORG_DELETE_GRACE_S", "org_delete_grace_s", float),
     # Background jobs and `atlas worker` (app/jobs/config.py).
     EnvVariable("ATLAS_WORKER_DATABASE_URL", "worker_database_url"),
     EnvVariable("ATLAS_WORKER_CONCURRENCY", "worker_concurrency", int),
