@@ -5,6 +5,7 @@ Kept apart from app/cli.py and app/cli_operators.py; app/cli.py adds the
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import uuid
 from datetime import datetime
@@ -105,4 +106,41 @@ def org_restore(settings: Settings, org_ref: str, to_time: str, dry_run: bool) -
     restore_org(settings, BackupConfig.from_settings(settings), org_id, when, dry_run=dry_run, say=_say)
 
 
-COMMANDS = (org_restore,)
+@click.command("export")
+@click.argument("org_ref", metavar="ORG")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write here instead of standard output.")
+@click.pass_obj
+def org_export(settings: Settings, org_ref: str, output: str | None) -> None:
+    """Stream ORG's archive (every row it owns, a manifest with counts and sha256) to standard output."""
+    from app.errors import OrgDataError
+    from app.orgdata.archive import export_org
+
+    org_id = existing_org(settings, org_ref)
+    if output is None and sys.stdout.isatty():
+        raise OrgDataError("the archive is binary: redirect it (atlas org export ORG > org.tar.gz) or give --output")
+    with open(output, "wb") if output else contextlib.nullcontext(sys.stdout.buffer) as out:
+        manifest = export_org(settings.database_url, org_id, out, app_role=settings.roles.app)
+    rows = sum(entry["rows"] for entry in manifest["tables"].values())
+    click.echo(f"exported org {org_id}: {len(manifest['tables'])} tables, {rows} rows", err=True)
+
+
+@click.command("import")
+@click.argument("archive", metavar="FILE")
+@click.pass_obj
+def org_import(settings: Settings, archive: str) -> None:
+    """Import an org archive (FILE, or - for standard input) into this Atlas, ids preserved."""
+    from app.errors import OrgDataError
+    from app.orgdata.importing import import_org, unpacked
+
+    try:
+        stream = sys.stdin.buffer if archive == "-" else open(archive, "rb")  # noqa: SIM115  # closed below
+    except OSError as exc:
+        raise OrgDataError(f"cannot read {archive}: {exc.strerror}; give the path of an atlas org export file") \
+            from None
+    with stream, unpacked(stream, archive) as (manifest, workdir):
+        counts = import_org(settings.database_url, manifest, workdir)
+    click.echo(f"imported org {manifest['org']}: {len(counts)} tables, {sum(counts.values())} rows")
+
+
+COMMANDS = (org_restore, org_export, org_import)

@@ -9,18 +9,16 @@ Globex's every row as it was just before the restore.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from tests.support import catalog
 from tests.support.api import ApiUser, TwoOrgs, build_two_orgs, close_app, invite_and_join, make_app, sign_up
 from tests.support.archiving import ArchivingCluster, archiving_cluster
+from tests.support.org_rows import org_snapshot
 from tests.support.placement import atlas
 
 APPEND_ONLY = {"audit_log", "idempotency_keys"}
@@ -41,18 +39,6 @@ def world(archiving: ArchivingCluster) -> Iterator[TwoOrgs]:
     finally:
         close_app(app)
         archiving.factory.drop(db.name)
-
-
-def snapshot(admin_url: str, org: uuid.UUID) -> dict[str, set[str]]:
-    """Every row of the org, as the hashes of its text, per table found in the catalog (and its org row)."""
-    tables = catalog.tenant_tables(admin_url)
-    with psycopg.connect(admin_url) as conn:
-        conn.execute("SET TimeZone = 'UTC'")
-        rows = {t: {r[0] for r in conn.execute(sql.SQL("SELECT md5(t::text) FROM {} t WHERE org_id = %s").format(
-            sql.Identifier(*t.split("."))), (org,))} for t in tables}
-        rows["organizations"] = {r[0] for r in conn.execute(
-            "SELECT md5(o::text) FROM organizations o WHERE id = %s", (org,))}
-    return rows
 
 
 def add_account(user: ApiUser, name: str) -> str:
@@ -95,7 +81,7 @@ def test_restoring_one_org_to_t_gives_its_rows_at_t_and_leaves_the_other_org_as_
     key = a.post("/api/v1/admin/api-keys", json={"name": "before T", "role": "member"})
     assert key.status_code == 201, key.get_json()
     add_account(b, "globex between the backup and T")
-    at_t = snapshot(shared.admin_url, world.org_a)
+    at_t = org_snapshot(shared.admin_url, world.org_a)
     to_time = now_in(shared.admin_url)
     time.sleep(0.3)
 
@@ -110,22 +96,22 @@ def test_restoring_one_org_to_t_gives_its_rows_at_t_and_leaves_the_other_org_as_
     invite_and_join(a, newcomer, "member")
     add_account(b, "globex after T")
     assert a.patch("/api/v1/settings", json={"queryRowLimit": 9}).status_code == 200
-    before_restore_a = snapshot(shared.admin_url, world.org_a)
-    latest_b = snapshot(shared.admin_url, world.org_b)
+    before_restore_a = org_snapshot(shared.admin_url, world.org_a)
+    latest_b = org_snapshot(shared.admin_url, world.org_b)
 
     dry = atlas(shared, "org", "restore", "acme", "--to-time", to_time.isoformat(), "--dry-run", env=env,
                 timeout_s=600)
     assert dry.returncode == 0, dry.stderr + dry.stdout
     assert "accounts: 2 rows now, 2 at T: 1 to remove, 1 to add" in dry.stdout, dry.stdout
     assert "dry run: nothing changed" in dry.stdout
-    assert snapshot(shared.admin_url, world.org_a) == before_restore_a
+    assert org_snapshot(shared.admin_url, world.org_a) == before_restore_a
 
     started = time.monotonic()
     restored = atlas(shared, "org", "restore", "acme", "--to-time", to_time.isoformat(), env=env, timeout_s=600)
     assert restored.returncode == 0, restored.stderr + restored.stdout
     print(f"restore: {time.monotonic() - started:.1f} s\n{restored.stdout}")
 
-    after = snapshot(shared.admin_url, world.org_a)
+    after = org_snapshot(shared.admin_url, world.org_a)
     for table, rows in at_t.items():
         if table in APPEND_ONLY:
             assert rows <= after[table], table  # the trail of what came after T is kept
@@ -133,7 +119,7 @@ def test_restoring_one_org_to_t_gives_its_rows_at_t_and_leaves_the_other_org_as_
             assert len(after[table]) == len(rows)  # the key revoked after T stays revoked (checked below)
         else:
             assert after[table] == rows, table
-    assert snapshot(shared.admin_url, world.org_b) == latest_b
+    assert org_snapshot(shared.admin_url, world.org_b) == latest_b
     with psycopg.connect(shared.admin_url) as conn:
         revoked = conn.execute("SELECT revoked_at IS NOT NULL FROM api_keys WHERE id = %s",
                                (key.get_json()["id"],)).fetchone()
