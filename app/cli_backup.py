@@ -143,4 +143,40 @@ def org_import(settings: Settings, archive: str) -> None:
     click.echo(f"imported org {manifest['org']}: {len(counts)} tables, {sum(counts.values())} rows")
 
 
-COMMANDS = (org_restore, org_export, org_import)
+@click.command("delete")
+@click.argument("org_ref", metavar="ORG")
+@click.option("--cancel", is_flag=True, help="Undo a deletion still in its grace period.")
+@click.pass_obj
+def org_delete(settings: Settings, org_ref: str, cancel: bool) -> None:
+    """Mark ORG for deletion: out of reach at once, erased by atlas org purge after ATLAS_ORG_DELETE_GRACE_S."""
+    from app.backup.config import delete_grace_s
+    from app.orgdata import deletion
+
+    grace_s = delete_grace_s(settings)
+    org_id = existing_org(settings, org_ref)
+    if cancel:
+        members = deletion.cancel(settings, org_id)
+        click.echo(f"deletion of org {org_id} canceled; {members} members are back")
+        return
+    when = deletion.mark(settings, org_id, grace_s=grace_s)
+    click.echo(f"org {org_id} is marked for deletion: nobody reaches it now; atlas org purge erases it from"
+               f" {when.isoformat()} (until then: atlas org delete {org_ref} --cancel)")
+
+
+@click.command("purge")
+@click.argument("org_ref", metavar="[ORG]", required=False)
+@click.pass_obj
+def org_purge(settings: Settings, org_ref: str | None) -> None:
+    """Erase ORG, or every marked org whose grace period is over (run it from cron)."""
+    from app.orgdata import deletion
+
+    orgs = [existing_org(settings, org_ref)] if org_ref else deletion.due(settings)
+    for org_id in orgs:
+        deletion.purge(settings, org_id, say=_say)
+    if not org_ref:
+        waiting = deletion.pending(settings)
+        click.echo(f"{len(orgs)} org(s) purged; {len(waiting)} still in their grace period"
+                   + (f" (next at {waiting[0][1].isoformat()})" if waiting else ""))
+
+
+COMMANDS = (org_restore, org_export, org_import, org_delete, org_purge)
