@@ -19,7 +19,7 @@ import pytest
 from tests.support.api import ApiUser, TwoOrgs, build_two_orgs, close_app, invite_and_join, make_app, sign_up
 from tests.support.archiving import ArchivingCluster, archiving_cluster
 from tests.support.org_rows import org_snapshot
-from tests.support.placement import atlas
+from tests.support.placement import CACHE_S, atlas
 
 APPEND_ONLY = {"audit_log", "idempotency_keys"}
 
@@ -33,7 +33,7 @@ def archiving() -> Iterator[ArchivingCluster]:
 @pytest.fixture
 def world(archiving: ArchivingCluster) -> Iterator[TwoOrgs]:
     db = archiving.factory.clone()
-    app = make_app(db, cache_backend="none")
+    app = make_app(db, cache_backend="none", placement_cache_s=CACHE_S)
     try:
         yield build_two_orgs(app, db)
     finally:
@@ -64,6 +64,16 @@ def test_restoring_one_org_to_t_gives_its_rows_at_t_and_leaves_the_other_org_as_
     a, b = world.user("a", "owner"), world.user("b", "owner")
     add_account(a, "acme before the backup")
     add_account(b, "globex before the backup")
+    dedicated = archiving.factory.empty()  # Globex lives in a database of its own on the same cluster
+    moved = atlas(shared, "org", "move", "globex", "--to", dedicated.admin_url)
+    assert moved.returncode == 0, moved.stderr + moved.stdout
+    time.sleep(CACHE_S * 2 + 0.1)
+
+    def globex() -> dict[str, set[str]]:
+        return {f"{where}.{table}": rows for where, url in (("shared", shared.admin_url),
+                                                            ("dedicated", dedicated.admin_url))
+                for table, rows in org_snapshot(url, world.org_b).items()}
+
     setup = atlas(shared, "backup", "setup", "--apply", env=env)
     assert setup.returncode == 0, setup.stderr + setup.stdout
     checked = atlas(shared, "backup", "check", env=env)
@@ -81,7 +91,7 @@ def test_restoring_one_org_to_t_gives_its_rows_at_t_and_leaves_the_other_org_as_
     key = a.post("/api/v1/admin/api-keys", json={"name": "before T", "role": "member"})
     assert key.status_code == 201, key.get_json()
     add_account(b, "globex between the backup and T")
-    at_t = org_snapshot(shared.admin_url, world.org_a)
+    at_t, globex_at_t = org_snapshot(shared.admin_url, world.org_a), globex()
     to_time = now_in(shared.admin_url)
     time.sleep(0.3)
 
@@ -97,7 +107,7 @@ def test_restoring_one_org_to_t_gives_its_rows_at_t_and_leaves_the_other_org_as_
     add_account(b, "globex after T")
     assert a.patch("/api/v1/settings", json={"queryRowLimit": 9}).status_code == 200
     before_restore_a = org_snapshot(shared.admin_url, world.org_a)
-    latest_b = org_snapshot(shared.admin_url, world.org_b)
+    latest_b = globex()
 
     dry = atlas(shared, "org", "restore", "acme", "--to-time", to_time.isoformat(), "--dry-run", env=env,
                 timeout_s=600)
@@ -119,7 +129,7 @@ def test_restoring_one_org_to_t_gives_its_rows_at_t_and_leaves_the_other_org_as_
             assert len(after[table]) == len(rows)  # the key revoked after T stays revoked (checked below)
         else:
             assert after[table] == rows, table
-    assert org_snapshot(shared.admin_url, world.org_b) == latest_b
+    assert globex() == latest_b
     with psycopg.connect(shared.admin_url) as conn:
         revoked = conn.execute("SELECT revoked_at IS NOT NULL FROM api_keys WHERE id = %s",
                                (key.get_json()["id"],)).fetchone()
@@ -135,6 +145,16 @@ def test_restoring_one_org_to_t_gives_its_rows_at_t_and_leaves_the_other_org_as_
     assert newcomer.get("/api/v1/accounts").status_code == 401
     names = sorted(r["name"] for r in world.user("a", "admin").get("/api/v1/accounts").get_json()["data"])
     assert names == ["acme before the backup", "acme between the backup and T"]
+
+    # Globex, in its dedicated database, back to T too: its placed rows as at T, Acme as just restored.
+    acme_now = org_snapshot(shared.admin_url, world.org_a)
+    again = atlas(shared, "org", "restore", "globex", "--to-time", to_time.isoformat(), env=env, timeout_s=600)
+    assert again.returncode == 0, again.stderr + again.stdout
+    now_b = globex()
+    for table, rows in globex_at_t.items():
+        if table.startswith("dedicated.") and table.split(".")[1] not in APPEND_ONLY | {"members"}:
+            assert now_b[table] == rows, table
+    assert org_snapshot(shared.admin_url, world.org_a) == acme_now
 
     too_early = atlas(shared, "org", "restore", "acme", "--to-time", "2000-01-01T00:00:00Z", env=env)
     assert too_early.returncode == 1 and "before the oldest backup" in too_early.stderr, too_early.stderr

@@ -83,15 +83,15 @@ def _at(url: str, scratch_base: str) -> str:
     return make_conninfo("", **params, **conninfo_to_dict(scratch_base))
 
 
-def _check_org_at(scratch: psycopg.Connection, control_scratch: psycopg.Connection, org: uuid.UUID,
-                  location: str | None, to_time: datetime) -> None:
-    if control_scratch.execute("SELECT 1 FROM organizations WHERE id = %s", (org,)).fetchone() is None:
-        raise RestoreError(f"org {org} did not exist at {to_time.isoformat()}: give a later --to-time")
-    placed = control_scratch.execute("SELECT location FROM org_placements WHERE organization_id = %s",
-                                     (org,)).fetchone()
-    if (placed[0] if placed else None) != location:
-        raise RestoreError(f"org {org} lived in {placed[0] if placed else 'the shared database'} at"
-                           f" {to_time.isoformat()}, not where it lives now: restore it to a time after its move")
+def _check_org_at(scratch: psycopg.Connection, org: uuid.UUID, location: str | None, to_time: datetime) -> None:
+    """The org lived in this database at T (its row, or a dedicated database's mirror of it, and no away mark)."""
+    if scratch.execute("SELECT 1 FROM organizations WHERE id = %s", (org,)).fetchone() is None:
+        raise RestoreError(f"org {org} did not exist in {location or 'the shared database'} at {to_time.isoformat()}:"
+                           " give a later --to-time (after it was created, or moved there)")
+    away = scratch.execute("SELECT 1 FROM atlas_meta.org_away WHERE organization_id = %s", (org,)).fetchone()
+    if away is not None:
+        raise RestoreError(f"org {org} lived in another database at {to_time.isoformat()}, not where it lives now:"
+                           " restore it to a time after its move")
 
 
 def restore_org(settings: Settings, config: BackupConfig, org: uuid.UUID, to_time: datetime, *,
@@ -113,20 +113,18 @@ def restore_org(settings: Settings, config: BackupConfig, org: uuid.UUID, to_tim
     started = time.monotonic()
     with restored(config, cluster, to_time) as scratch_base:
         say(f"scratch cluster at {to_time.isoformat()} ready in {time.monotonic() - started:.1f} s")
-        scratch_url, control_scratch_url = _at(live_url, scratch_base), _at(control_url, scratch_base)
-        return _swap(settings, org, to_time, live_url, scratch_url, control_scratch_url,
+        return _swap(settings, org, to_time, live_url, _at(live_url, scratch_base),
                      shared=location is None, location=location, dry_run=dry_run, say=say)
 
 
-def _swap(settings: Settings, org: uuid.UUID, to_time: datetime, live_url: str, scratch_url: str,
-          control_scratch_url: str, *, shared: bool, location: str | None, dry_run: bool,
-          say: Say) -> list[Change]:
+def _swap(settings: Settings, org: uuid.UUID, to_time: datetime, live_url: str, scratch_url: str, *,
+          shared: bool, location: str | None, dry_run: bool, say: Say) -> list[Change]:
     control_url = settings.database_url
-    with _connect(scratch_url) as scratch, _connect(control_scratch_url) as control_scratch, \
+    with _connect(scratch_url) as scratch, \
             _connect(live_url) as hold, _connect(live_url, replica=True) as live:
         if scratch.execute("SHOW data_directory").fetchone() == live.execute("SHOW data_directory").fetchone():
             raise RestoreError("internal: the scratch connection reached the live cluster; nothing changed")
-        _check_org_at(scratch, control_scratch, org, location, to_time)
+        _check_org_at(scratch, org, location, to_time)
         tables = org_tables(live, app_role=settings.roles.app, with_control=shared)
         if [t.name for t in tables] != [t.name for t in org_tables(scratch, app_role=settings.roles.app,
                                                                      with_control=shared)]:
@@ -145,7 +143,7 @@ def _swap(settings: Settings, org: uuid.UUID, to_time: datetime, live_url: str, 
         try:
             with live.transaction():
                 changes = _replace_rows(scratch, live, tables, org, say)
-                revoked = _after_swap(live if shared else None, control_scratch, org, to_time)
+                revoked = _after_swap(live if shared else None, scratch, org, to_time)
                 if shared:
                     _audit(live, org, to_time, changes, revoked)
             if not shared:
