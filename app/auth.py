@@ -58,14 +58,6 @@ class Passwords:
     def needs_rehash(self, stored_hash: str) -> bool:
         return self._hasher.check_needs_rehash(stored_hash)
 
-    @classmethod
-    def from_config(cls, config: Mapping[str, object]) -> Passwords:
-        return cls(
-            time_cost=int(str(config.get("ARGON2_TIME_COST", 3))),
-            memory_kib=int(str(config.get("ARGON2_MEMORY_KIB", 65536))),
-            parallelism=int(str(config.get("ARGON2_PARALLELISM", 4))),
-        )
-
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)

@@ -29,7 +29,7 @@ def existing_org(settings: Settings, org_ref: str) -> uuid.UUID:
     from app.errors import NotFoundError
 
     org_id = uuid.UUID(resolve_org(settings, org_ref))
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+    with psycopg.connect(settings.database.url, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM organizations WHERE id = %s", (org_id,)).fetchone() is None:
             raise NotFoundError(f"no organization has id or slug {org_ref!r} (atlas org where ORG checks one)")
     return org_id
@@ -48,7 +48,7 @@ def backup_setup(settings: Settings, apply: bool) -> None:
     from app.backup.commands import setup
     from app.backup.config import BackupConfig
 
-    setup(settings.database_url, BackupConfig.from_settings(settings), apply=apply, say=_say)
+    setup(settings.database.url, BackupConfig.from_settings(settings), apply=apply, say=_say)
 
 
 @backup.command("run")
@@ -59,7 +59,7 @@ def backup_run(settings: Settings, kind: str) -> None:
     from app.backup.commands import run_backup
     from app.backup.config import BackupConfig
 
-    run_backup(settings.database_url, BackupConfig.from_settings(settings), kind=kind, say=_say)
+    run_backup(settings.database.url, BackupConfig.from_settings(settings), kind=kind, say=_say)
 
 
 @backup.command("list")
@@ -69,7 +69,7 @@ def backup_list(settings: Settings) -> None:
     from app.backup.commands import list_backups
     from app.backup.config import BackupConfig
 
-    list_backups(settings.database_url, BackupConfig.from_settings(settings), say=_say)
+    list_backups(settings.database.url, BackupConfig.from_settings(settings), say=_say)
 
 
 @backup.command("check")
@@ -79,7 +79,7 @@ def backup_check(settings: Settings) -> None:
     from app.backup.commands import check
     from app.backup.config import BackupConfig
 
-    check(settings.database_url, BackupConfig.from_settings(settings), say=_say)
+    check(settings.database.url, BackupConfig.from_settings(settings), say=_say)
 
 
 def parse_time(value: str) -> datetime:
@@ -120,7 +120,7 @@ def org_export(settings: Settings, org_ref: str, output: str | None) -> None:
     if output is None and sys.stdout.isatty():
         raise OrgDataError("the archive is binary: redirect it (atlas org export ORG > org.tar.gz) or give --output")
     with open(output, "wb") if output else contextlib.nullcontext(sys.stdout.buffer) as out:
-        manifest = export_org(settings.database_url, org_id, out, app_role=settings.roles.app)
+        manifest = export_org(settings.database.url, org_id, out, app_role=settings.database.roles.app)
     rows = sum(entry["rows"] for entry in manifest["tables"].values())
     click.echo(f"exported org {org_id}: {len(manifest['tables'])} tables, {rows} rows", err=True)
 
@@ -139,7 +139,7 @@ def org_import(settings: Settings, archive: str) -> None:
         raise OrgDataError(f"cannot read {archive}: {exc.strerror}; give the path of an atlas org export file") \
             from None
     with stream, unpacked(stream, archive) as (manifest, workdir):
-        counts = import_org(settings.database_url, manifest, workdir)
+        counts = import_org(settings.database.url, manifest, workdir)
     click.echo(f"imported org {manifest['org']}: {len(counts)} tables, {sum(counts.values())} rows")
 
 
@@ -149,10 +149,9 @@ def org_import(settings: Settings, archive: str) -> None:
 @click.pass_obj
 def org_delete(settings: Settings, org_ref: str, cancel: bool) -> None:
     """Mark ORG for deletion: out of reach at once, erased by atlas org purge after ATLAS_ORG_DELETE_GRACE_S."""
-    from app.backup.config import delete_grace_s
     from app.orgdata import deletion
 
-    grace_s = delete_grace_s(settings)
+    grace_s = settings.backup.org_delete_grace_s
     org_id = existing_org(settings, org_ref)
     if cancel:
         members = deletion.cancel(settings, org_id)

@@ -1,10 +1,11 @@
 """Who may do what: the role matrix as data, access declarations, one enforcement point.
 
-Views only *declare* their access (`@public`, `@login_required`,
-`@member_required`, `@require(resource, action)`, `@roles_required(...)`,
-`@platform_admin_required`); a view with two audiences declares both
-(`@either(...)`: any one admits; `@by_field(...)`: a body field chooses). A
-single before_request hook enforces the declaration of the matched endpoint.
+Views only *declare* their access, as the first field of their one declaration
+(`@endpoint(MEMBER, ...)`, app/endpoint.py): PUBLIC, LOGIN, MEMBER,
+PLATFORM_ADMIN, `permission(resource, action)`, `roles(...)`; a view with two
+audiences declares both (`any_of(...)`: any one admits; `chosen_by(...)`: a body
+field chooses). A single before_request hook enforces the declaration of the
+matched endpoint.
 A view that declares nothing is refused (fail closed), and a test walks the
 URL map to keep every endpoint declared. Views never check roles themselves.
 """
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, g, request
 
 from app import api_keys, auth, org_guard
+from app.endpoint import amend, endpoint_of
 from app.errors import (
     AccessUndeclaredError,
     ApiKeyRefusedError,
@@ -70,6 +72,22 @@ def can(role: str | None, resource: str, action: str) -> bool:
     return action in PERMISSIONS.get(resource, {}).get(role or "", frozenset())
 
 
+# Rules beyond the matrix, named here so that no view compares role names itself.
+def may_manage_owners(role: str | None) -> bool:
+    """Only an owner grants, changes or removes the owner role, or invites (or un-invites) an owner."""
+    return role == "owner"
+
+
+def may_see_pool_figures(role: str | None) -> bool:
+    """An org's admins and owners see its connection pools' figures; its members see its connections only."""
+    return role in ("admin", "owner")
+
+
+def may_run_jobs(role: str | None) -> bool:
+    """Whether a job's creator, with this role now, may still have it run (as when enqueueing it)."""
+    return can(role, "job", "create")
+
+
 @dataclass(frozen=True)
 class Access:
     """What a view needs: `kind` is public|login|member|matrix|roles|platform_admin|either|by_field."""
@@ -90,48 +108,67 @@ class Access:
 
 def _declare(access: Access) -> Callable[[F], F]:
     def mark(view: F) -> F:
-        view.atlas_access = access  # type: ignore[attr-defined]  # the declaration travels on the view function
-        return view
+        return amend(view, access=access)
 
     return mark
 
 
-public = _declare(Access("public"))
-login_required = _declare(Access("login"))
-member_required = _declare(Access("member"))
-platform_admin_required = _declare(Access("platform_admin"))
+# The audiences a view declares (`@endpoint(MEMBER, ...)`, app/endpoint.py).
+PUBLIC = Access("public")
+LOGIN = Access("login")
+MEMBER = Access("member")
+PLATFORM_ADMIN = Access("platform_admin")
 # set-active only: its organizationId is the org to switch to, not a foreign reference.
-login_required_target_org = _declare(Access("login", names_target_org=True))
+LOGIN_TARGET_ORG = Access("login", names_target_org=True)
 
 
-def require(resource: str, action: str, *, org_optional: bool = False, refusal_code: str = "") -> Callable[[F], F]:
-    """Declare a matrix cell; unknown names fail at import, not at request time.
+def permission(resource: str, action: str, *, org_optional: bool = False, refusal_code: str = "") -> Access:
+    """A matrix cell; unknown names fail at import, not at request time.
 
-    With org_optional, a session without an org is admitted too (the view then serves no org's data).
+    With org_optional, a session without an org is admitted too (the view then serves no org's data);
+    refusal_code: Better Auth's code (and message) for the 403.
     """
     if resource not in PERMISSIONS or action not in ACTIONS:
         raise ValueError(f"unknown permission {resource}:{action}")
-    return _declare(Access("matrix", resource=resource, action=action, org_optional=org_optional,
-                           refusal_code=refusal_code))
+    return Access("matrix", resource=resource, action=action, org_optional=org_optional, refusal_code=refusal_code)
 
 
 def roles(*names: str, refusal: str = "") -> Access:
-    """The session org's members with one of these roles (an audience for `either` or `by_field`)."""
+    """The session org's members with one of these roles."""
     if not names or any(r not in ROLES for r in names):
         raise ValueError(f"roles must be among {ROLES}")
     return Access("roles", roles=tuple(names), refusal=refusal)
 
 
-def permission(resource: str, action: str) -> Access:
-    """A matrix cell as an audience for `either` (unknown names fail at import)."""
-    if resource not in PERMISSIONS or action not in ACTIONS:
-        raise ValueError(f"unknown permission {resource}:{action}")
-    return Access("matrix", resource=resource, action=action)
-
-
 def platform_admin(*, refusal: str = "") -> Access:
-    """Users whose platform_role is admin (an audience for `either` or `by_field`)."""
+    """Users whose platform_role is admin."""
     return Access("platform_admin", refusal=refusal)
+
+
+def any_of(*alternatives: Access, refusal: str) -> Access:
+    """A view with several audiences: admitted when any alternative admits, else 403 `refusal`."""
+    if len(alternatives) < 2 or any(a.kind in ("public", "either", "by_field") for a in alternatives):
+        raise ValueError("any_of needs two or more plain audiences")
+    return Access("either", alternatives=alternatives, refusal=refusal)
+
+
+def chosen_by(field: str, *, default: str, choices: Mapping[str, Access]) -> Access:
+    """An audience chosen by one JSON body field (absent: `default`); other values are a 400."""
+    if default not in choices or any(a.kind in ("public", "by_field") for a in choices.values()):
+        raise ValueError("chosen_by needs its default among the choices, and no public or nested choice")
+    return Access("by_field", field=field, default=default, choices=tuple(choices.items()))
+
+
+# Single-purpose decorators, for views not yet declared with `@endpoint` (each amends the one declaration).
+public = _declare(PUBLIC)
+login_required = _declare(LOGIN)
+member_required = _declare(MEMBER)
+platform_admin_required = _declare(PLATFORM_ADMIN)
+login_required_target_org = _declare(LOGIN_TARGET_ORG)
+
+
+def require(resource: str, action: str, *, org_optional: bool = False, refusal_code: str = "") -> Callable[[F], F]:
+    return _declare(permission(resource, action, org_optional=org_optional, refusal_code=refusal_code))
 
 
 def roles_required(*names: str) -> Callable[[F], F]:
@@ -139,27 +176,20 @@ def roles_required(*names: str) -> Callable[[F], F]:
 
 
 def either(*alternatives: Access, refusal: str) -> Callable[[F], F]:
-    """A view with several audiences: admitted when any alternative admits, else 403 `refusal`."""
-    if len(alternatives) < 2 or any(a.kind in ("public", "either", "by_field") for a in alternatives):
-        raise ValueError("either needs two or more plain audiences")
-    return _declare(Access("either", alternatives=alternatives, refusal=refusal))
+    return _declare(any_of(*alternatives, refusal=refusal))
 
 
 def by_field(field: str, *, default: str, choices: Mapping[str, Access]) -> Callable[[F], F]:
-    """A view whose audience depends on one JSON body field (absent: `default`); other values are a 400."""
-    if default not in choices or any(a.kind in ("public", "by_field") for a in choices.values()):
-        raise ValueError("by_field needs its default among the choices, and no public or nested choice")
-    return _declare(Access("by_field", field=field, default=default, choices=tuple(choices.items())))
+    return _declare(chosen_by(field, default=default, choices=choices))
 
 
 def people_only(view: F) -> F:
-    """Mark a view an API key may not call: it acts on a person's account or sessions, not on the key's org.
+    """Declare a view an API key may not call: it acts on a person's account or sessions, not on the key's org.
 
     Switching orgs, creating or joining or leaving an org, and minting keys need a person's session:
     a key is bound to its org and role, and a leaked key must not outlive its revocation by minting others.
     """
-    view.atlas_people_only = True  # type: ignore[attr-defined]  # a marker attribute on the view function
-    return view
+    return amend(view, people_only=True)
 
 
 def is_platform_admin(ident: Any) -> bool:
@@ -168,7 +198,8 @@ def is_platform_admin(ident: Any) -> bool:
 
 
 def access_of(view: object) -> Access | None:
-    return getattr(view, "atlas_access", None)
+    declared = endpoint_of(view)
+    return None if declared is None else declared.access
 
 
 def check(access: Access) -> None:
@@ -236,13 +267,12 @@ def _enforce() -> None:
         return
     if g.get("identity_pending"):  # a one-trip view: app/hot_reads.py enforces with the session it reads
         return
-    view = current_app.view_functions.get(request.endpoint)
-    access = access_of(view)
-    if access is None:
+    declared = endpoint_of(current_app.view_functions.get(request.endpoint))
+    if declared is None or declared.access is None:
         raise AccessUndeclaredError(f"endpoint {request.endpoint} declares no access rule")
-    check(access)
+    check(declared.access)
     ident = g.get("identity")
-    if ident is not None and ident.api_key_id is not None and getattr(view, "atlas_people_only", False):
+    if ident is not None and ident.api_key_id is not None and declared.people_only:
         raise ApiKeyRefusedError("an API key may not do this: sign in as a person (a key is bound to its "
                                  "organization and role; switching organizations needs a new key)")
 

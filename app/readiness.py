@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +21,6 @@ import psycopg
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-
-from app.errors import ConfigurationError
 
 RESULT_TTL_S = 1.0
 
@@ -126,14 +123,3 @@ class Readiness:
             result["redis"] = found.get("redis") or Check(
                 False, _ms(started), f"did not answer within {self.timeout_s:g} s")
         return result
-
-
-def readiness_timeout_s(config: Mapping[str, Any]) -> float:
-    """READINESS_TIMEOUT_S, refused at start-up rather than at the first probe when out of range."""
-    try:
-        timeout_s = float(config["READINESS_TIMEOUT_S"])
-    except (TypeError, ValueError):
-        timeout_s = 0.0
-    if not 0 < timeout_s <= 60:
-        raise ConfigurationError("READINESS_TIMEOUT_S (ATLAS_READINESS_TIMEOUT_S) must be between 0 and 60 seconds")
-    return timeout_s

@@ -126,9 +126,9 @@ def a_connection_works(run: int) -> None:
 
     database_url = subprocess.run([sys.executable, "scripts/demo_database.py"], cwd=ROOT, check=True,
                                   capture_output=True, text=True).stdout.strip()
-    own = Settings(database_url=database_url)
+    own = Settings.from_mapping({"database_url": database_url})
     server = url.split("@", 1)[1].rsplit("/", 1)[0]
-    for attack, expected in ((f"postgresql://{own.roles.app}@{server}/{demo_warehouse.DBNAME}", "validation_error"),
+    for attack, expected in ((f"postgresql://{own.database.roles.app}@{server}/{demo_warehouse.DBNAME}", "validation_error"),
                              (url.replace(demo_warehouse.DBNAME, "template1"), "connection_host_not_allowed"),
                              (url.replace(demo_warehouse.DBNAME, "postgres"), "connection_host_not_allowed"),
                              (url.rsplit("/", 1)[0] + "/" + str(database_url.rsplit("/", 1)[1]),

@@ -75,7 +75,7 @@ def atlas(db_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory)
     outbox = tmp_path_factory.mktemp("outbox") / "messages.jsonl"
     try:
         with served_app(db, workers=2, threads=4, trusted_origins=TRUSTED_ORIGIN,
-                        password_reset_sender="tests.support.outbox:deliver", test_outbox=str(outbox)) as server:
+                        password_reset_sender="tests.support.outbox:deliver", TEST_OUTBOX=str(outbox)) as server:
             yield server, outbox
     finally:
         db_factory.drop(db.name)

@@ -18,6 +18,7 @@ import redis
 from cryptography.fernet import Fernet
 from psycopg import sql
 
+from app.state import services
 from tests.support import databases
 from tests.support.api import TwoOrgs, two_org_world
 from tests.support.databases import DatabaseFactory
@@ -69,7 +70,7 @@ def fill(world: TwoOrgs, org: str, ds: object) -> str:
 def env(world: TwoOrgs, **extra: str) -> dict[str, str]:
     return {"ATLAS_CACHE_BACKEND": "redis", "ATLAS_CACHE_REDIS_URL": REDIS_URL,
             "ATLAS_CACHE_KEY_PREFIX": str(world.app.config["TEST_PREFIX"]),
-            "ATLAS_SEMANTIC_ROOT": str(world.app.config["ATLAS_SETTINGS"].semantic_root), **extra}
+            "ATLAS_SEMANTIC_ROOT": str(services(world.app).settings.semantic.root), **extra}
 
 
 def traces(admin_url: str, org: uuid.UUID) -> list[str]:
@@ -105,7 +106,7 @@ def test_a_deleted_org_is_out_of_reach_until_canceled_and_leaves_nothing_once_pu
     fill(world, "b", ds)
     owner, admin = world.user("a", "owner"), world.user("a", "admin")
     assert redis_keys(org) and traces(shared.admin_url, org)
-    semantic = Path(world.app.config["ATLAS_SETTINGS"].semantic_root) / ".orgs" / str(org)
+    semantic = Path(services(world.app).settings.semantic.root) / ".orgs" / str(org)
     assert semantic.exists()
     globex = org_snapshot(shared.admin_url, world.org_b)
 
@@ -163,7 +164,7 @@ def test_bad_delete_input_is_answered_with_the_fix(world: TwoOrgs) -> None:
                               (("org", "delete", "acme", "--cancel"), {}, "is not marked for deletion"),
                               (("org", "purge", "acme"), {}, "is not marked for deletion"),
                               (("org", "delete", "acme"), {"ATLAS_ORG_DELETE_GRACE_S": "-1"},
-                               "ATLAS_ORG_DELETE_GRACE_S must be between 0 and")):
+                               "ATLAS_ORG_DELETE_GRACE_S: Input should be greater than or equal to 0")):
         done = atlas(world.db, *args, env=env(world, **extra))
         assert done.returncode == 1 and said in done.stderr, (args, done.stderr)
     assert atlas(world.db, "org", "delete", "acme", env=env(world)).returncode == 0

@@ -5,15 +5,17 @@ import uuid
 from typing import Any
 
 import psycopg
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from app import auth
 from app.api import get_db
 from app.bodies import body
 from app.bodies.requests import SignIn, SignUp
+from app.endpoint import endpoint
 from app.errors import BetterAuthError
-from app.permissions import public
+from app.openapi.schemas import SESSION, obj, ref
+from app.permissions import PUBLIC
 from app.session_switch import session_kwargs
 from app.state import services
 
@@ -23,14 +25,17 @@ bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 def _signed_in(new: auth.NewSession, user: dict[str, Any], status: int = 200) -> ResponseReturnValue:
     response = jsonify({"redirect": False, "token": new.token, "url": None, "user": user})
     response.status_code = status
-    auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
+    auth.set_session_cookie(response, new, secure=services().settings.http.cookie_secure)
     return response
 
 
 @bp.post("/sign-up/email")
-@public
+@endpoint(PUBLIC, tag="auth", body=SignUp, response=ref("SignedIn"))
 def sign_up() -> ResponseReturnValue:
-    """Create the user and sign them in; the users policy admits only the email being signed up."""
+    """Create a user and sign in (422 if the email is taken)
+
+    Create the user and sign them in; the users policy admits only the email being signed up.
+    """
     signup = body(SignUp)
     email, password, name = signup.email, signup.password, signup.name
     password_hash = services().passwords.hash(password)
@@ -50,9 +55,12 @@ def sign_up() -> ResponseReturnValue:
 
 
 @bp.post("/sign-in/email")
-@public
+@endpoint(PUBLIC, tag="auth", body=SignIn, response=ref("SignedIn"))
 def sign_in() -> ResponseReturnValue:
-    """Verify the password and open a session bound to the user's earliest org; 429 sign_in_throttled in back-off."""
+    """Sign in; the session is bound to the user's earliest org.
+
+    Verify the password and open a session bound to the user's earliest org; 429 sign_in_throttled in back-off.
+    """
     credentials = body(SignIn)
     email, password = credentials.email, credentials.password
     db, passwords = get_db(), services().passwords
@@ -78,22 +86,29 @@ def sign_in() -> ResponseReturnValue:
 
 
 @bp.post("/sign-out")
-@public
+@endpoint(PUBLIC, tag="auth", response=obj(success={"type": "boolean"}))
 def sign_out() -> ResponseReturnValue:
-    """Revoke the presented session (idempotent) and clear the cookie."""
+    """Revoke the presented session (idempotent) and clear the cookie.
+
+    Revoke the presented session (idempotent) and clear the cookie.
+    """
     token = auth.token_from_request(request)
     if token is not None:
         token_hash = auth.hash_token(token)
         auth.revoke_session(get_db(), token_hash=token_hash)
     response = jsonify({"success": True})
-    auth.clear_session_cookie(response, secure=bool(current_app.config["COOKIE_SECURE"]))
+    auth.clear_session_cookie(response, secure=services().settings.http.cookie_secure)
     return response
 
 
 @bp.get("/get-session")
-@public
+@endpoint(PUBLIC, tag="auth",
+          response={**obj(("session", "user"), user=ref("User"), session=SESSION), "nullable": True})
 def get_session() -> ResponseReturnValue:
-    """The session and its user; 200 null without a live session, as Better Auth answers."""
+    """The session, its active org and role, and the user; null without a live session.
+
+    The session and its user; 200 null without a live session, as Better Auth answers.
+    """
     ident = g.identity
     if ident is None:
         return jsonify(None)

@@ -12,16 +12,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 from flask.typing import ResponseReturnValue
 
 from app import audit, orgs
 from app.api import get_db, session_scope
 from app.bodies import body
+from app.bodies.queries import InvitationById
 from app.bodies.requests import AcceptInvitation
+from app.endpoint import endpoint
 from app.errors import BetterAuthError
-from app.permissions import login_required, people_only, require
-from app.placement.router import on_control_plane
+from app.openapi.schemas import INVITATION_IN_ORG, obj, ref
+from app.permissions import LOGIN, may_manage_owners, permission
 
 bp = Blueprint("invitations", __name__, url_prefix="/api/auth/organization")
 
@@ -37,8 +39,7 @@ def _mine(invitation_id: uuid.UUID, *, pending: bool = True) -> dict[str, Any]:
     return row
 
 
-def _invitation_id() -> uuid.UUID:
-    raw = request.args.get("id", "")
+def _invitation_id(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:
@@ -46,9 +47,10 @@ def _invitation_id() -> uuid.UUID:
 
 
 @bp.get("/list-invitations")
-@on_control_plane
-@require("member", "read", refusal_code="YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS")
+@endpoint(permission("member", "read", refusal_code="YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS"), tag="invitations",
+          response={"type": "array", "items": ref("Invitation")}, control_plane=True)
 def list_invitations() -> ResponseReturnValue:
+    """The session org's invitations."""
     ident = g.identity
     with session_scope(read_only=True) as scope:
         rows = orgs.list_invitations(scope, ident.org_id)
@@ -56,11 +58,13 @@ def list_invitations() -> ResponseReturnValue:
 
 
 @bp.get("/list-user-invitations")
-@on_control_plane
-@login_required
-@people_only
+@endpoint(LOGIN, tag="invitations", response={"type": "array", "items": INVITATION_IN_ORG}, control_plane=True,
+          people_only=True)
 def list_user_invitations() -> ResponseReturnValue:
-    """The caller's pending invitations, from every org, with each org's name."""
+    """The caller's pending invitations, with each org's name.
+
+    The caller's pending invitations, from every org, with each org's name.
+    """
     ident, db = g.identity, get_db()
     with db.identity_transaction(user_id=ident.user_id) as scope:
         rows = scope.fetch_all(
@@ -75,12 +79,17 @@ def list_user_invitations() -> ResponseReturnValue:
 
 
 @bp.get("/get-invitation")
-@on_control_plane
-@login_required
-@people_only
-def get_invitation() -> ResponseReturnValue:
-    """One of the caller's pending invitations, with the org's name and slug and the inviter's email."""
-    row = _mine(_invitation_id())
+@endpoint(LOGIN, tag="invitations",
+          response={"allOf": [ref("Invitation"), obj(organizationName={"type": "string"},
+                                                   organizationSlug={"type": "string"},
+                                                   inviterEmail={"type": "string"})]},
+          query=InvitationById, control_plane=True, people_only=True)
+def get_invitation(args: InvitationById) -> ResponseReturnValue:
+    """One of the caller's pending invitations, with org name, slug and inviter email.
+
+    One of the caller's pending invitations, with the org's name and slug and the inviter's email.
+    """
+    row = _mine(_invitation_id(args.id or ""))
     with get_db().transaction(row["org_id"], user_id=g.identity.user_id, read_only=True) as scope:
         org = orgs.get_org(scope, row["org_id"])
         inviter = scope.fetch_value(
@@ -93,10 +102,11 @@ def get_invitation() -> ResponseReturnValue:
 
 
 @bp.post("/reject-invitation")
-@on_control_plane
-@login_required
-@people_only
+@endpoint(LOGIN, tag="invitations", body=AcceptInvitation,
+          response=obj(invitation=ref("Invitation"), member={"type": "object", "nullable": True}),
+          control_plane=True, people_only=True)
 def reject_invitation() -> ResponseReturnValue:
+    """Decline one of the caller's invitations."""
     invitation_id = body(AcceptInvitation).invitationId
     row = _mine(invitation_id)
     with get_db().transaction(row["org_id"], user_id=g.identity.user_id) as scope:
@@ -111,11 +121,14 @@ def reject_invitation() -> ResponseReturnValue:
 
 
 @bp.post("/cancel-invitation")
-@on_control_plane
-@require("member", "create", refusal_code="YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION")
-@people_only
+@endpoint(permission("member", "create", refusal_code="YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION"),
+          tag="invitations", body=AcceptInvitation, response=ref("Invitation"), control_plane=True,
+          people_only=True)
 def cancel_invitation() -> ResponseReturnValue:
-    """Withdraw a pending invitation of the session's org (whoever may invite may withdraw)."""
+    """Withdraw a pending invitation of the session's org (a person's session only)
+
+    Withdraw a pending invitation of the session's org (whoever may invite may withdraw).
+    """
     invitation_id = body(AcceptInvitation).invitationId
     ident = g.identity
     with session_scope() as scope:
@@ -124,7 +137,7 @@ def cancel_invitation() -> ResponseReturnValue:
                                  " WHERE org_id = %s AND id = %s AND status = 'pending' RETURNING {c}"), (ident.org_id, invitation_id))
         if canceled is None:
             raise BetterAuthError("INVITATION_NOT_FOUND")
-        if canceled["role"] == "owner" and ident.role != "owner":
+        if canceled["role"] == "owner" and not may_manage_owners(ident.role):
             raise BetterAuthError("YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION", status=403)
         audit.record(scope, action="invitation.cancel", entity="invitation", entity_id=invitation_id,
                      changed_fields=("status",))

@@ -17,18 +17,20 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, g, jsonify
 from flask.typing import ResponseReturnValue
 
 from app import audit, cascades, orgs, session_switch
 from app.api import get_db, session_scope
-from app.api.organizations import query_int
 from app.bodies import body
+from app.bodies.queries import MembersPage
 from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
+from app.endpoint import endpoint
 from app.errors import BetterAuthError
-from app.idempotency import idempotent
-from app.permissions import login_required, member_required, people_only, require
-from app.placement.router import off_control_plane, on_control_plane
+from app.openapi.schemas import MEMBER_OBJECT, obj, ref
+from app.permissions import LOGIN, MEMBER, may_manage_owners, permission
+from app.placement.router import off_control_plane
+from app.state import services
 
 log = logging.getLogger("atlas.invitations")
 
@@ -45,21 +47,26 @@ def as_uuid(value: object) -> uuid.UUID | None:
 
 
 def _owner_only(code: str) -> None:
-    if g.identity.role != "owner":
+    if not may_manage_owners(g.identity.role):
         raise BetterAuthError(code, status=403)
 
 
 def invitation_link(invitation_id: object) -> str:
-    return f"{str(current_app.config['PUBLIC_URL']).rstrip('/')}/accept-invitation/{invitation_id}"
+    return f"{services().settings.http.public_url.rstrip('/')}/accept-invitation/{invitation_id}"
 
 
 @bp.get("/list-members")
-@on_control_plane
-@member_required
-def list_members() -> ResponseReturnValue:
-    """Any member sees who else is in the org (as in Better Auth); `limit` and `offset` page, `total` counts all."""
+@endpoint(MEMBER, tag="members",
+          response=obj(("members", "total"), members={"type": "array", "items": ref("Member")},
+                     total={"type": "integer"}),
+          query=MembersPage, control_plane=True)
+def list_members(args: MembersPage) -> ResponseReturnValue:
+    """The org's members (any member may list them)
+
+    Any member sees who else is in the org (as in Better Auth); `limit` and `offset` page, `total` counts all.
+    """
     ident = g.identity
-    limit, offset = query_int("limit"), query_int("offset") or 0
+    limit, offset = args.limit, args.offset
     with session_scope(read_only=True) as scope:
         rows = orgs.list_members(scope, ident.org_id, limit=limit, offset=offset)
         total = orgs.count_members(scope, ident.org_id)
@@ -67,12 +74,14 @@ def list_members() -> ResponseReturnValue:
 
 
 @bp.post("/invite-member")
-@on_control_plane
-@require("member", "create", refusal_code="YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION")
-@people_only
-@idempotent()
+@endpoint(permission("member", "create", refusal_code="YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION"),
+          tag="members", body=InviteMember, response=ref("Invitation"), control_plane=True, people_only=True,
+          idempotent=True)
 def invite_member() -> ResponseReturnValue:
-    """Invite by email; `resend: true` renews a pending invitation (a new expiry, the link logged again)."""
+    """Invite by email (the link is logged: no mail server); a person's session only, not an API key.
+
+    Invite by email; `resend: true` renews a pending invitation (a new expiry, the link logged again).
+    """
     invite = body(InviteMember)
     email, role = invite.email, invite.role
     if role == "owner":
@@ -104,11 +113,13 @@ def invite_member() -> ResponseReturnValue:
 
 
 @bp.post("/accept-invitation")
-@on_control_plane
-@login_required
-@people_only
+@endpoint(LOGIN, tag="members", body=AcceptInvitation,
+          response=obj(invitation=ref("Invitation"), member=ref("Member")), control_plane=True, people_only=True)
 def accept_invitation() -> ResponseReturnValue:
-    """Join the invitation's org and make it active, by a fresh session bound to it (see set-active)."""
+    """Join the invitation's org; it becomes active (a fresh token, see set-active)
+
+    Join the invitation's org and make it active, by a fresh session bound to it (see set-active).
+    """
     invitation_id = body(AcceptInvitation).invitationId
     ident, db = g.identity, get_db()
     with db.identity_transaction(user_id=ident.user_id) as scope:
@@ -134,10 +145,11 @@ def accept_invitation() -> ResponseReturnValue:
 
 
 @bp.post("/update-member-role")
-@on_control_plane
-@require("member", "update", refusal_code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER")
-@people_only
+@endpoint(permission("member", "update", refusal_code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER"), tag="members",
+          body=UpdateMemberRole, response=ref("Member"), control_plane=True, people_only=True)
 def update_member_role() -> ResponseReturnValue:
+    """Change a member's role (an org keeps at least one owner; a person's session only); a demotion cancels
+    the member's pending invitations above the new role."""
     change = body(UpdateMemberRole)
     member_id, role = change.memberId, change.role
     ident = g.identity
@@ -159,10 +171,11 @@ def update_member_role() -> ResponseReturnValue:
 
 
 @bp.post("/remove-member")
-@on_control_plane
-@require("member", "delete", refusal_code="YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER")
-@people_only
+@endpoint(permission("member", "delete", refusal_code="YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER"), tag="members",
+          body=RemoveMember, response=MEMBER_OBJECT, control_plane=True, people_only=True)
 def remove_member() -> ResponseReturnValue:
+    """Remove a member by id or email (not the last owner; a person's session only); revokes their API keys,
+    cancels their live jobs and pending invitations."""
     key = body(RemoveMember).key()
     ident = g.identity
     member_id = as_uuid(key)
@@ -185,11 +198,13 @@ def remove_member() -> ResponseReturnValue:
 
 
 @bp.post("/leave")
-@on_control_plane
-@member_required
-@people_only
+@endpoint(MEMBER, tag="members", response=ref("Member"), control_plane=True, people_only=True)
 def leave() -> ResponseReturnValue:
-    """Leave the session's org (the last owner cannot); the answer is the member that left, as in Better Auth."""
+    """Leave the session's org (not the last owner); the member that left; their API keys, live jobs and
+    pending invitations end with it.
+
+    Leave the session's org (the last owner cannot); the answer is the member that left, as in Better Auth.
+    """
     ident = g.identity
     jobs = _live_jobs_of(ident.user_id)
     with session_scope() as scope:

@@ -21,7 +21,7 @@ from app.placement.locations import role_conninfo
 
 def rotate_keys(settings: Settings, box: CredentialBox) -> dict[str, int]:
     """{"orgs", "connections", "rotated"}; ConfigurationError if some token opens with no configured key."""
-    with psycopg.connect(settings.database_url) as conn:
+    with psycopg.connect(settings.database.url) as conn:
         orgs = conn.execute("SELECT o.id, p.location FROM organizations o"
                             " LEFT JOIN org_placements p ON p.organization_id = o.id ORDER BY o.id").fetchall()
     by_location: dict[str | None, list[object]] = {}
@@ -29,7 +29,7 @@ def rotate_keys(settings: Settings, box: CredentialBox) -> dict[str, int]:
         by_location.setdefault(location, []).append(org)
     counts = {"orgs": 0, "connections": 0, "rotated": 0}
     for location, placed in sorted(by_location.items(), key=lambda item: item[0] or ""):
-        url = settings.app_database_url if location is None else role_conninfo(settings.app_database_url, location)
+        url = settings.database.app_database_url if location is None else role_conninfo(settings.database.app_database_url, location)
         db = Database(url, min_size=0, max_size=1, name="atlas-rotate-key").open()
         try:
             for org in placed:

@@ -57,7 +57,7 @@ def run_reprofile(ctx: JobContext) -> dict[str, Any]:
     """Profile the org's rows table by table (one progress step each), then import the entities in one go."""
     db, settings = ctx.services.db, ctx.services.settings
     with db.transaction(ctx.org_id, read_only=True) as scope:
-        available = prof.agent_tables(scope, agent_role=settings.roles.agent)
+        available = prof.agent_tables(scope, agent_role=settings.database.roles.agent)
     wanted = ctx.payload.get("tables")
     chosen = [t for t in available if t in set(wanted)] if wanted else available
     ctx.progress(0, len(chosen), "profiling")

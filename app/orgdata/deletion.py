@@ -40,7 +40,7 @@ Say = Callable[[str], None]
 
 
 def _admin(settings: Settings) -> psycopg.Connection:
-    return psycopg.connect(settings.database_url, autocommit=True)
+    return psycopg.connect(settings.database.url, autocommit=True)
 
 
 def mark(settings: Settings, org: uuid.UUID, *, grace_s: float) -> datetime:
@@ -106,7 +106,7 @@ def purge(settings: Settings, org: uuid.UUID, *, say: Say) -> dict[str, int]:
     if not row[0]:
         raise OrgDataError(f"org {org} may be purged from {row[1].isoformat()} (ATLAS_ORG_DELETE_GRACE_S)")
     counts: dict[str, int] = {}
-    location = org_location(settings.database_url, org)
+    location = org_location(settings.database.url, org)
     if location is not None:
         counts.update(_purge_dedicated(settings, org, location, say))
     counts.update(_purge_shared(settings, org))
@@ -121,7 +121,7 @@ def purge(settings: Settings, org: uuid.UUID, *, say: Say) -> dict[str, int]:
 
 
 def _purge_dedicated(settings: Settings, org: uuid.UUID, location: str, say: Say) -> dict[str, int]:
-    url = role_conninfo(settings.database_url, location)
+    url = role_conninfo(settings.database.url, location)
     with _admin(settings) as conn:
         others = conn.execute("SELECT count(*) FROM org_placements WHERE location = %s AND organization_id <> %s",
                               (location, org)).fetchone()
@@ -133,7 +133,7 @@ def _purge_dedicated(settings: Settings, org: uuid.UUID, location: str, say: Say
         return {}
     counts = {}
     with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
-        for table in reversed(placed_tables(conn, app_role=settings.roles.app)):
+        for table in reversed(placed_tables(conn, app_role=settings.database.roles.app)):
             counts[table.name] = delete_rows(conn, table, org)
         remove_mirror(conn, org)
     return counts
@@ -143,7 +143,7 @@ def _purge_shared(settings: Settings, org: uuid.UUID) -> dict[str, int]:
     counts: dict[str, int] = {}
     with _admin(settings) as conn, conn.transaction():
         conn.execute("SET LOCAL session_replication_role = replica")  # children first, so no cascade is needed
-        for table in reversed([*control_tables(conn), *placed_tables(conn, app_role=settings.roles.app)]):
+        for table in reversed([*control_tables(conn), *placed_tables(conn, app_role=settings.database.roles.app)]):
             counts[table.name] = delete_rows(conn, table, org)
         conn.execute("UPDATE sessions SET active_org_id = NULL, revoked_at = coalesce(revoked_at, now())"
                      " WHERE active_org_id = %s", (org,))
@@ -179,18 +179,17 @@ def _tables_naming(conn: psycopg.Connection, org: uuid.UUID) -> list[str]:
 
 
 def _purge_redis(settings: Settings, org: str) -> int:
-    url = settings.extra.get("cache_redis_url")
-    if not url or settings.extra.get("cache_backend") != "redis":
+    cache = settings.cache
+    if cache.backend != "redis":
         return 0
     import redis
 
-    client = redis.Redis.from_url(str(url), socket_timeout=5)
+    client = redis.Redis.from_url(cache.redis_url, socket_timeout=5)
     try:
         keys = list(client.scan_iter(match=f"*{org}*", count=1000))
         if keys:
             client.delete(*keys)
-        prefix = str(settings.extra.get("cache_key_prefix") or "atlas:qc")
-        client.srem(f"{prefix}:orgs", org)
+        client.srem(f"{cache.key_prefix}:orgs", org)
         return len(keys)
     except redis.RedisError as exc:
         raise OrgDataError(f"Redis at ATLAS_CACHE_REDIS_URL did not answer ({exc}): rerun atlas org purge") from None
@@ -199,7 +198,7 @@ def _purge_redis(settings: Settings, org: str) -> int:
 
 
 def _purge_files(settings: Settings, org: str) -> int:
-    root = Path(settings.semantic_root) / ".orgs" / org
+    root = Path(settings.semantic.root) / ".orgs" / org
     if not root.exists():
         return 0
     count = sum(1 for p in root.rglob("*") if p.is_file())

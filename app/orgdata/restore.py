@@ -97,7 +97,7 @@ def _check_org_at(scratch: psycopg.Connection, org: uuid.UUID, location: str | N
 def restore_org(settings: Settings, config: BackupConfig, org: uuid.UUID, to_time: datetime, *,
                 dry_run: bool, say: Say) -> list[Change]:
     """Put `org` back as it was at `to_time`; returns the per-table changes (made, or planned with dry_run)."""
-    control_url = settings.database_url
+    control_url = settings.database.url
     with psycopg.connect(control_url, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM organizations WHERE id = %s", (org,)).fetchone() is None:
             raise RestoreError(f"no organization has id {org}: check the id or slug (a purged org cannot be"
@@ -119,14 +119,14 @@ def restore_org(settings: Settings, config: BackupConfig, org: uuid.UUID, to_tim
 
 def _swap(settings: Settings, org: uuid.UUID, to_time: datetime, live_url: str, scratch_url: str, *,
           shared: bool, location: str | None, dry_run: bool, say: Say) -> list[Change]:
-    control_url = settings.database_url
+    control_url = settings.database.url
     with _connect(scratch_url) as scratch, \
             _connect(live_url) as hold, _connect(live_url, replica=True) as live:
         if scratch.execute("SHOW data_directory").fetchone() == live.execute("SHOW data_directory").fetchone():
             raise RestoreError("internal: the scratch connection reached the live cluster; nothing changed")
         _check_org_at(scratch, org, location, to_time)
-        tables = org_tables(live, app_role=settings.roles.app, with_control=shared)
-        if [t.name for t in tables] != [t.name for t in org_tables(scratch, app_role=settings.roles.app,
+        tables = org_tables(live, app_role=settings.database.roles.app, with_control=shared)
+        if [t.name for t in tables] != [t.name for t in org_tables(scratch, app_role=settings.database.roles.app,
                                                                      with_control=shared)]:
             raise RestoreError("the tables at --to-time differ from today's (a migration added one since):"
                                " restore to a time after that migration")

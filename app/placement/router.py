@@ -39,6 +39,7 @@ import psycopg
 from app import wire
 from app.checked_pool import CheckedPool
 from app.db import ConnectionSource, as_org_id
+from app.endpoint import amend
 from app.errors import OrgMovingError
 from app.placement import mirror
 from app.placement.locations import role_conninfo
@@ -80,7 +81,12 @@ def off_control_plane() -> Iterator[None]:
 
 
 def on_control_plane(view: F) -> F:
-    """A view whose org transactions are control-plane work (organizations, members, invitations)."""
+    """Declare a view's org transactions control-plane work (prefer `@endpoint(..., control_plane=True)`)."""
+    return amend(view, control_plane=True)
+
+
+def run_on_control_plane(view: F) -> F:
+    """The view, run with its org transactions in the shared database (app/endpoint_runtime.py applies it)."""
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         with control_plane():

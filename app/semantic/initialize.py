@@ -50,18 +50,18 @@ def run_init(settings: Settings, *, org: str | None, tables: Sequence[str] | Non
     """Profile, then write and (with an org) import; 0 on success, AtlasError otherwise."""
     out, err = out or sys.stdout, err or sys.stderr
     org_id = as_org_id(org) if org else None
-    app_url = settings.app_database_url
+    app_url = settings.database.app_database_url
     if org_id is not None:  # an org in a dedicated database is profiled (and imported) there
         from app.placement.locations import org_location, role_conninfo
 
-        location = org_location(settings.database_url, org_id)
+        location = org_location(settings.database.url, org_id)
         app_url = app_url if location is None else role_conninfo(app_url, location)
     _probe(app_url)
     database = Database(app_url, min_size=1, max_size=1,
-                        timeout_s=settings.pool_timeout_s, name="atlas-init").open()
+                        timeout_s=settings.pool.timeout_s, name="atlas-init").open()
     try:
         documents = _profile(database, settings, org_id, tables, err)
-        root = Path(settings.semantic_root)
+        root = Path(settings.semantic.root)
         if org_id is not None and do_import:
             layer = SemanticLayer(database, root=root)
             try:
@@ -115,9 +115,9 @@ def _profile(database: Database, settings: Settings, org_id: object, wanted: Seq
     with scope_cm as scope:
         if org_id is not None:
             _require_org(scope, org_id)
-        available = prof.agent_tables(scope, agent_role=settings.roles.agent)
+        available = prof.agent_tables(scope, agent_role=settings.database.roles.agent)
         if not available:
-            raise NotFoundError(f"no tables are readable by the agent role {settings.roles.agent}; "
+            raise NotFoundError(f"no tables are readable by the agent role {settings.database.roles.agent}; "
                                 "run atlas migrate first")
         chosen = _choose(available, wanted)
         progress = Progress(len(chosen), err)
