@@ -159,6 +159,7 @@ def test_restoring_one_org_to_t_gives_its_rows_at_t_and_leaves_the_other_org_as_
     too_early = atlas(shared, "org", "restore", "acme", "--to-time", "2000-01-01T00:00:00Z", env=env)
     assert too_early.returncode == 1 and "before the oldest backup" in too_early.stderr, too_early.stderr
     listed = atlas(shared, "backup", "list", env=env)
+    print(listed.stdout)
     assert listed.returncode == 0 and "full" in listed.stdout and "restorable from" in listed.stdout
 
 

@@ -2,6 +2,8 @@
 
   tables.py   the org's tables from the catalog: placed tables (app/placement/tables.py) and control tables
   restore.py  `atlas org restore ORG --to-time T`: the org's rows from a scratch cluster at T, swapped in
-  archive.py  `atlas org export` and `atlas org import`: a streamed tar with a manifest of counts and sha256
-  deletion.py `atlas org delete`: marked, then purged after the grace period
+  archive.py   `atlas org export`: a streamed tar with a manifest of counts, sha256 and row checksums
+  importing.py `atlas org import`: that archive checked, then written in one transaction, ids preserved
+  deletion.py  `atlas org delete`: marked (reversible), then `atlas org purge` after the grace period
+  caches.py    the org's Redis query-cache entries flushed;  operator.py: who ran the command (audit)
 """

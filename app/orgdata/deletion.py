@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb
 
 from app.config import Settings
 from app.errors import OrgDataError
-from app.orgdata.restore import operator
+from app.orgdata.operator import operator, who
 from app.orgdata.tables import control_tables
 from app.placement.locations import org_location, role_conninfo
 from app.placement.mirror import remove as remove_mirror
@@ -208,6 +208,5 @@ def _purge_files(settings: Settings, org: str) -> int:
 
 def _platform_audit(conn: psycopg.Connection, org: uuid.UUID, action: str, detail: dict[str, object]) -> None:
     conn.execute("INSERT INTO platform_audit (actor_user_id, action, target_org_id, detail)"
-                 " VALUES (NULL, %s, %s, %s)", (action, org, Jsonb({**detail, "operator": operator(),
-                                                                    "host": socket.gethostname()})))
+                 " VALUES (NULL, %s, %s, %s)", (action, org, Jsonb({**detail, **who()})))
 

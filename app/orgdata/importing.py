@@ -18,7 +18,6 @@ import hashlib
 import json
 import re
 import shutil
-import socket
 import tarfile
 import tempfile
 import uuid
@@ -33,7 +32,7 @@ from psycopg.types.json import Jsonb
 
 from app.errors import OrgDataError
 from app.orgdata.archive import FORMAT, MANIFEST, ORG_COLUMNS, USER_COLUMNS, MemberUsers, OrgRow
-from app.orgdata.restore import operator
+from app.orgdata.operator import who
 from app.placement.mirror import NO_PASSWORD
 from app.placement.tables import Table, checksum, stable_output
 
@@ -183,8 +182,7 @@ def _write(conn: psycopg.Connection, manifest: dict[str, Any], org: uuid.UUID, w
             raise OrgDataError(f"{name}: {count} rows imported ({rows_checksum}), the manifest says {entry['rows']}"
                                f" ({entry['checksum']}); nothing was imported")
         counts[name] = count
-    detail = {"from_export": manifest.get("exported_at"), "operator": operator(), "host": socket.gethostname(),
-              "rows": counts}
+    detail = {"from_export": manifest.get("exported_at"), **who(), "rows": counts}
     conn.execute("INSERT INTO audit_log (org_id, action, entity, entity_id, outcome, detail)"
                  " VALUES (%s, 'organization.import', 'organization', %s, 'ok', %s)", (org, str(org), Jsonb(detail)))
     conn.execute("INSERT INTO platform_audit (actor_user_id, action, target_org_id, detail)"

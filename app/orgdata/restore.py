@@ -19,8 +19,6 @@ trail of what happened after T is kept. `--dry-run` stops after `planned`.
 """
 from __future__ import annotations
 
-import getpass
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -38,6 +36,7 @@ from app.backup.scratch import restorable, restored
 from app.config import Settings
 from app.errors import RestoreError
 from app.orgdata.caches import flush_org_cache
+from app.orgdata.operator import who
 from app.orgdata.tables import org_tables
 from app.placement.locations import org_location, role_conninfo
 from app.placement.tables import Table, checksum, copy_rows, delete_rows, row_hashes, stable_output
@@ -52,13 +51,6 @@ class Change:
     now: int
     added: int
     removed: int
-
-
-def operator() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a container)
-        return "unknown"
 
 
 def _connect(url: str, *, replica: bool = False) -> psycopg.Connection:
@@ -229,8 +221,7 @@ def _after_swap(control: psycopg.Connection | None, control_scratch: psycopg.Con
 
 def _audit(control: psycopg.Connection, org: uuid.UUID, to_time: datetime, changes: list[Change],
            revoked: int) -> None:
-    detail = {"to_time": to_time.isoformat(), "operator": operator(), "host": socket.gethostname(),
-              "sessions_revoked": revoked,
+    detail = {"to_time": to_time.isoformat(), **who(), "sessions_revoked": revoked,
               "tables": {c.table: {"at_t": c.at_t, "before": c.now, "added": c.added, "removed": c.removed}
                          for c in changes}}
     control.execute("INSERT INTO audit_log (org_id, action, entity, entity_id, outcome, detail)"
