@@ -139,7 +139,7 @@ def org_import(settings: Settings, archive: str) -> None:
         raise OrgDataError(f"cannot read {archive}: {exc.strerror}; give the path of an atlas org export file") \
             from None
     with stream, unpacked(stream, archive) as (manifest, workdir):
-        counts = import_org(settings.database.url, manifest, workdir)
+        counts = import_org(settings.database.url, manifest, workdir, app_role=settings.database.roles.app)
     click.echo(f"imported org {manifest['org']}: {len(counts)} tables, {sum(counts.values())} rows")
 
 

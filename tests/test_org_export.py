@@ -8,8 +8,12 @@ import itself).
 from __future__ import annotations
 
 import gzip
+import hashlib
+import io
+import json
 import subprocess
 import tarfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +116,44 @@ def test_bad_export_and_import_input_is_answered_with_the_fix(world: TwoOrgs, fr
     clash = atlas(fresh_db, "org", "import", str(archive))
     assert clash.returncode == 1 and "refused: user owner@acme.test" in clash.stderr, clash.stderr
     assert not any(org_snapshot(fresh_db.admin_url, world.org_a).values())
+
+
+def forged(archive: Path, out: Path, changes: dict[str, bytes]) -> Path:
+    """The archive with some files replaced or added, and a manifest that vouches for them (as a forger would)."""
+    with tarfile.open(archive) as tar:
+        raw = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    manifest = json.loads(raw.pop("manifest.json"))
+    for name, body in changes.items():
+        raw[f"tables/{name}.copy"] = body
+        entry = manifest["tables"].setdefault(name, {**manifest["tables"]["members"], "columns": []})
+        if name not in manifest["order"]:
+            manifest["order"].append(name)
+        entry.update(sha256=hashlib.sha256(body).hexdigest(), rows=body.count(b"\n"))
+    raw["manifest.json"] = json.dumps(manifest).encode()
+    with tarfile.open(out, "w:gz") as tar:
+        for name, body in raw.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return out
+
+
+def test_a_forged_archive_cannot_write_into_another_org_or_a_table_no_org_owns(
+        world: TwoOrgs, fresh_db: databases.TestDatabase, tmp_path: Path) -> None:
+    acme, globex = tmp_path / "acme.tar.gz", tmp_path / "globex.tar.gz"
+    assert export_to(world.db, "acme", acme).returncode == 0
+    assert export_to(world.db, "globex", globex).returncode == 0
+    assert atlas(fresh_db, "org", "import", str(globex)).returncode == 0  # the victim, already here
+    victim = org_snapshot(fresh_db.admin_url, world.org_b, with_users=True)
+    with tarfile.open(acme) as tar:
+        members = tar.extractfile("tables/members.copy").read()  # type: ignore[union-attr]
+    owner_row = next(line for line in members.splitlines() if b"\towner\t" in line)
+    # Acme's owner made an owner of Globex: a members row with Globex's org id, in Acme's archive.
+    into_globex = owner_row.replace(str(world.org_a).encode(), str(world.org_b).encode(), 1)
+    into_globex = into_globex.replace(into_globex.split(b"\t")[1], str(uuid.uuid4()).encode(), 1)
+    for changes, said in (({"members": members + into_globex + b"\n"}, "rows that are not org"),
+                          ({"sessions": b"x\n"}, "which no org owns")):
+        done = atlas(fresh_db, "org", "import", str(forged(acme, tmp_path / "forged.tar.gz", changes)))
+        assert done.returncode == 1 and said in done.stderr, done.stderr
+        assert org_snapshot(fresh_db.admin_url, world.org_b, with_users=True) == victim
+        assert not any(org_snapshot(fresh_db.admin_url, world.org_a).values())

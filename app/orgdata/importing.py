@@ -33,8 +33,9 @@ from psycopg.types.json import Jsonb
 from app.errors import OrgDataError
 from app.orgdata.archive import FORMAT, MANIFEST, ORG_COLUMNS, USER_COLUMNS, MemberUsers, OrgRow
 from app.orgdata.operator import who
+from app.orgdata.tables import control_tables
 from app.placement.mirror import NO_PASSWORD
-from app.placement.tables import Table, checksum, stable_output
+from app.placement.tables import Table, checksum, placed_tables, stable_output
 
 TABLE_FILE = re.compile(r"^tables/([a-z_][a-z0-9_]{0,62})\.copy$")
 CHUNK = 1024 * 1024
@@ -96,8 +97,15 @@ def _table(name: str, columns: list[str], append_only: bool) -> Table:
     return Table(name, tuple(columns), append_only)
 
 
-def _check(conn: psycopg.Connection, manifest: dict[str, Any], org: uuid.UUID, workdir: Path) -> None:
+def _check(conn: psycopg.Connection, manifest: dict[str, Any], org: uuid.UUID, workdir: Path, *,
+           app_role: str) -> None:
     """OrgDataError for whatever would stop the import, before anything is written."""
+    allowed = {"organizations", "users", *(t.name for t in control_tables(conn)),
+               *(t.name for t in placed_tables(conn, app_role=app_role))}
+    strays = sorted(set(manifest["tables"]) - allowed)
+    if strays or sorted(manifest["order"]) != sorted(manifest["tables"]):
+        raise OrgDataError(f"refused: the archive writes {', '.join(strays) or 'tables out of its own list'},"
+                           " which no org owns: give a file written by atlas org export")
     have = {r[0] for r in conn.execute("SELECT version FROM atlas_meta.schema_migrations")}
     newer = sorted(set(manifest.get("migrations", [])) - have)
     if newer:
@@ -135,12 +143,15 @@ def _user_ids(conn: psycopg.Connection, workdir: Path) -> list[tuple[str, str]]:
     return [(line.split("\t")[index_id], line.split("\t")[index_email]) for line in lines]
 
 
-def _copy_in(conn: psycopg.Connection, table: Table, path: Path, *, into_name: str | None = None) -> None:
+def _copy_in(conn: psycopg.Connection, table: Table, path: Path, *, into_name: str | None = None) -> int:
+    """COPY the file into the table; returns the rows written."""
     target = table.ident if into_name is None else sql.Identifier(into_name)
     into = sql.SQL("COPY {} ({}) FROM STDIN").format(target, table.cols)
-    with conn.cursor().copy(into) as writing, path.open("rb") as source:
+    cursor = conn.cursor()
+    with cursor.copy(into) as writing, path.open("rb") as source:
         while chunk := source.read(CHUNK):
             writing.write(chunk)
+    return cursor.rowcount
 
 
 def _copy_users(conn: psycopg.Connection, table: Table, path: Path) -> None:
@@ -152,12 +163,12 @@ def _copy_users(conn: psycopg.Connection, table: Table, path: Path) -> None:
                  (NO_PASSWORD,))
 
 
-def import_org(control_url: str, manifest: dict[str, Any], workdir: Path) -> dict[str, int]:
+def import_org(control_url: str, manifest: dict[str, Any], workdir: Path, *, app_role: str) -> dict[str, int]:
     """Write the unpacked archive into this Atlas's shared database; returns rows per table."""
     org = uuid.UUID(manifest["org"])
     with psycopg.connect(control_url, autocommit=True) as conn:
         stable_output(conn)
-        _check(conn, manifest, org, workdir)
+        _check(conn, manifest, org, workdir, app_role=app_role)
         conn.execute("SET session_replication_role = replica")  # rows arrive parents first; no triggers
         try:
             with conn.transaction():
@@ -176,12 +187,20 @@ def _write(conn: psycopg.Connection, manifest: dict[str, Any], org: uuid.UUID, w
         if name == "users":
             _copy_users(conn, table, workdir / f"{name}.copy")
             continue
-        _copy_in(conn, table, workdir / f"{name}.copy")
+        written = _copy_in(conn, table, workdir / f"{name}.copy")
         count, rows_checksum = checksum(conn, table, org)
+        if written != count:  # a row of another org (or org id) in the file
+            raise OrgDataError(f"refused: {name} holds {written - count} rows that are not org {org}'s;"
+                               " nothing was imported")
         if (count, rows_checksum) != (entry["rows"], entry["checksum"]):
             raise OrgDataError(f"{name}: {count} rows imported ({rows_checksum}), the manifest says {entry['rows']}"
                                f" ({entry['checksum']}); nothing was imported")
         counts[name] = count
+    strangers = conn.execute("SELECT count(*) FROM import_users i WHERE NOT EXISTS (SELECT 1 FROM members m"
+                             " WHERE m.org_id = %s AND m.user_id = i.id)", (org,)).fetchone()
+    if strangers and strangers[0]:
+        raise OrgDataError(f"refused: {strangers[0]} users of the archive are no members of org {org};"
+                           " nothing was imported")
     detail = {"from_export": manifest.get("exported_at"), **who(), "rows": counts}
     conn.execute("INSERT INTO audit_log (org_id, action, entity, entity_id, outcome, detail)"
                  " VALUES (%s, 'organization.import', 'organization', %s, 'ok', %s)", (org, str(org), Jsonb(detail)))
