@@ -568,3 +568,9 @@ class InvalidNewUserCallbackUrlError(BetterAuthForbiddenError):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or "Invalid newUserCallbackURL")
+
+
+class SsoTooManySignInsError(RateLimitedError):
+    """An org has too many SSO sign-ins in progress (started, not yet back from the provider)."""
+
+    code = "sso_too_many_sign_ins"
