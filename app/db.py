@@ -31,6 +31,7 @@ from psycopg_pool import PoolTimeout
 from app import wire
 from app.checked_pool import CheckedPool, wait_timed_out
 from app.errors import ForbiddenError, MissingOrgError
+from app.failover.standby import refused_by_standby
 from app.scoped_settings import scoped_settings
 
 log = logging.getLogger("atlas.db")
@@ -261,12 +262,20 @@ class Database:
     def _scoped(
         self, settings: Mapping[str, str], *, read_only: bool, org: uuid.UUID | None = None
     ) -> Iterator[Scope]:
-        with self.connection(org) as conn, conn.pipeline(), conn.transaction():
-            if read_only:
-                conn.execute("SET TRANSACTION READ ONLY")
-            for statement in scoped_settings(settings):
-                conn.execute(statement)
-            yield Scope(conn, None)
+        with self.connection(org) as conn:
+            try:
+                with conn.pipeline(), conn.transaction():
+                    if read_only:
+                        conn.execute("SET TRANSACTION READ ONLY")
+                    for statement in scoped_settings(settings):
+                        conn.execute(statement)
+                    yield Scope(conn, None)
+            except psycopg.errors.ReadOnlySqlTransaction as exc:
+                standby = refused_by_standby(conn, exc)
+                if standby is None:
+                    raise
+                conn.close()  # the pool replaces it: a new connection reaches the primary
+                raise standby from exc
 
     def read_all(self, org_id: object, query: sql.Composable | str, params: Params = None) -> list[Row]:
         """One scoped read-only query in one round trip, prepared (app/wire.py; scripts/bench_rls.py)."""

@@ -328,6 +328,12 @@ class DatabaseUnavailableError(ServiceUnavailableError):
     code = "database_unavailable"
 
 
+class DatabaseReadOnlyError(DatabaseUnavailableError):
+    """A write reached a server that takes none (a standby: a failover is under way); retry (app/failover)."""
+
+    code = "database_read_only"
+
+
 class ReplicaUnavailableError(ServiceUnavailableError):
     """The agent replica cannot run the query (unreachable, too far behind, or a recovery conflict)."""
 

@@ -97,10 +97,7 @@ def sign_in() -> ResponseReturnValue:
 @bp.post("/sign-out")
 @endpoint(PUBLIC, tag="auth", response=obj(success={"type": "boolean"}))
 def sign_out() -> ResponseReturnValue:
-    """Revoke the presented session (idempotent) and clear the cookie.
-
-    Revoke the presented session (idempotent) and clear the cookie.
-    """
+    """Revoke the presented session (idempotent) and clear the cookie."""
     token = auth.token_from_request(request)
     if token is not None:
         token_hash = auth.hash_token(token)
