@@ -103,7 +103,7 @@ def restore_org(settings: Settings, config: BackupConfig, org: uuid.UUID, to_tim
     pgbackrest.run(config.config_path, cluster.stanza, "check", owner=cluster.owner, timeout_s=300)
     say(f"stanza {cluster.stanza}: WAL archived up to now; restoring to {to_time.isoformat()}")
     started = time.monotonic()
-    with restored(config, cluster, to_time) as scratch_base:
+    with restored(config, cluster, to_time, dbname=str(conninfo_to_dict(live_url).get("dbname"))) as scratch_base:
         say(f"scratch cluster at {to_time.isoformat()} ready in {time.monotonic() - started:.1f} s")
         return _swap(settings, org, to_time, live_url, _at(live_url, scratch_base),
                      shared=location is None, location=location, dry_run=dry_run, say=say)
