@@ -21,10 +21,10 @@ The declaration is data: one frozen `Endpoint` on the view function. Everything 
 
 A view without a declaration is refused (fail closed); tests/test_permissions.py walks the URL map.
 This module imports nothing of the app at run time, so every layer may read a declaration.
+The manual, field by field: docs/endpoints.md.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -73,9 +73,3 @@ def declare(view: F, declaration: Endpoint) -> F:
 
 def endpoint_of(view: object) -> Endpoint | None:
     return getattr(view, ATTRIBUTE, None)
-
-
-def amend(view: F, **fields: Any) -> F:
-    """Change fields of a view's declaration (the single-purpose decorators, `@public`, `@one_trip` ... use it)."""
-    setattr(view, ATTRIBUTE, dataclasses.replace(endpoint_of(view) or Endpoint(), **fields))
-    return view

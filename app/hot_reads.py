@@ -37,7 +37,6 @@ from psycopg import sql
 
 from app import api_keys, auth, identity, permissions
 from app.db import Database, Params
-from app.endpoint import amend
 from app.errors import AccessUndeclaredError
 from app.state import services
 from app.wire import Result
@@ -49,11 +48,6 @@ ORG = sql.SQL("org_id = (SELECT app.current_org())")  # the explicit org predica
 # and `write` hands it back to be written through the org's own database.
 SESSION_ORG = sql.SQL("(SELECT s.org FROM (SELECT app.current_org() AS org) s WHERE NOT EXISTS"
                       " (SELECT 1 FROM org_placements p WHERE p.organization_id = s.org))")
-
-
-def one_trip(view: F) -> F:
-    """Declare a read view that resolves its session together with its data (prefer `@endpoint(..., one_trip=True)`)."""
-    return amend(view, one_trip=True)
 
 
 def wrap(view: F) -> F:
@@ -88,15 +82,6 @@ def read(statements: Sequence[tuple[sql.Composable | str, Params]]) -> list[Resu
         # there (app/placement): what the fused read saw here is not the org's data.
         return db.read_many(g.identity.org_id, statements)
     return results
-
-
-def one_trip_write(view: F) -> F:
-    """Declare a creating view that resolves its session together with its write (through `write`).
-
-    Only without an Idempotency-Key (whose record joins the write's transaction: app/idempotency.py);
-    the fail-closed wrapper of `one_trip` applies. Prefer `@endpoint(..., one_trip_write=True)`.
-    """
-    return amend(view, one_trip=True, one_trip_write=True)
 
 
 def write(query: str, params: Mapping[str, Any]) -> Result | None:

@@ -31,7 +31,7 @@ from psycopg.types.json import Jsonb
 
 from app.api import get_db
 from app.db import Scope
-from app.endpoint import amend, endpoint_of
+from app.endpoint import endpoint_of
 from app.errors import IdempotencyInFlightError, IdempotencyKeyReusedError, ValidationError
 from app.state import services
 
@@ -113,18 +113,6 @@ def _store(scope: Scope, key: str, fingerprint: str, response: Response) -> None
     scope.execute(_PURGE, (scope.org_id,))
     scope.execute(_STORE, (scope.org_id, scope.user_id, key, fingerprint, response.status_code,
                            Jsonb(headers), response.get_data(as_text=True), ttl_s))
-
-
-def idempotent(*, org: Callable[[], object] | None = None) -> Callable[[F], F]:
-    """Declare a creating view retry-safe; `org` names the org its write happens in (default: the session's).
-
-    Prefer `@endpoint(..., idempotent=True)` (app/endpoint.py); app/endpoint_runtime.py applies `wrap`.
-    """
-
-    def decorate(view: F) -> F:
-        return amend(view, idempotent=True, write_org=org)
-
-    return decorate
 
 
 def wrap(view: F, org: Callable[[], object] | None = None) -> F:

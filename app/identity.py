@@ -17,21 +17,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
 from app import api_keys, auth
 from app.db import Database
-from app.endpoint import Endpoint, amend, endpoint_of
+from app.endpoint import Endpoint, endpoint_of
 from app.state import services
 
 UNDECLARED = Endpoint()  # app/permissions.py refuses such a view; its session is read as usual
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
-F = TypeVar("F", bound=Callable[..., object])
 
 
 @dataclass(frozen=True)
@@ -108,11 +106,6 @@ def resolve(db: Database, token: str | None) -> Identity | None:
     if api_keys.is_api_key(token):
         return from_api_key(db, token)
     return lookup(db, auth.hash_token(token))
-
-
-def sessionless(view: F) -> F:
-    """Declare a view that never reads a session (prefer `@endpoint(..., sessionless=True)`)."""
-    return amend(view, sessionless=True)
 
 
 def _before_request() -> None:

@@ -11,14 +11,14 @@ URL map to keep every endpoint declared. Views never check roles themselves.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, current_app, g, request
 
 from app import api_keys, auth, org_guard
-from app.endpoint import amend, endpoint_of
+from app.endpoint import endpoint_of
 from app.errors import (
     AccessUndeclaredError,
     ApiKeyRefusedError,
@@ -29,8 +29,6 @@ from app.errors import (
     ValidationError,
 )
 from app.roles import ROLES
-
-F = TypeVar("F", bound=Callable[..., object])
 
 ACTIONS = ("create", "read", "update", "delete")
 _CRUD = frozenset(ACTIONS)
@@ -58,6 +56,8 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
     },
     # Org-scoped API keys (app/api_keys.py): admins and owners manage them.
     "apiKey": {"admin": frozenset({"create", "read", "delete"}), "owner": frozenset({"create", "read", "delete"})},
+    # The org's single sign-on providers (app/sso, docs/sso.md): admins and owners manage them.
+    "ssoProvider": {"admin": _CRUD, "owner": _CRUD},
     # Background jobs (app/jobs): admins and owners enqueue (create), cancel and retry (update).
     "job": {
         "member": frozenset({"read"}),
@@ -99,18 +99,11 @@ class Access:
     names_target_org: bool = False
     org_optional: bool = False  # matrix: a session without an org is admitted (it sees no org's data)
     refusal: str = ""  # the 403 message, when the default one would not say what was refused
-    refusal_code: str = ""  # matrix: Better Auth's code (and message) for the 403 instead
+    refused_with: type[BetterAuthError] | None = None  # matrix: the refusal to raise instead (Better Auth's code)
     alternatives: tuple[Access, ...] = ()  # either: any one admits
     field: str = ""  # by_field: the body field choosing among `choices` ...
     default: str = ""  # ... and its value when absent
     choices: tuple[tuple[str, Access], ...] = ()
-
-
-def _declare(access: Access) -> Callable[[F], F]:
-    def mark(view: F) -> F:
-        return amend(view, access=access)
-
-    return mark
 
 
 # The audiences a view declares (`@endpoint(MEMBER, ...)`, app/endpoint.py).
@@ -122,15 +115,17 @@ PLATFORM_ADMIN = Access("platform_admin")
 LOGIN_TARGET_ORG = Access("login", names_target_org=True)
 
 
-def permission(resource: str, action: str, *, org_optional: bool = False, refusal_code: str = "") -> Access:
+def permission(resource: str, action: str, *, org_optional: bool = False,
+               refused_with: type[BetterAuthError] | None = None) -> Access:
     """A matrix cell; unknown names fail at import, not at request time.
 
     With org_optional, a session without an org is admitted too (the view then serves no org's data);
-    refusal_code: Better Auth's code (and message) for the 403.
+    refused_with: the error to refuse with (a Better Auth code's class) instead of ForbiddenError.
     """
     if resource not in PERMISSIONS or action not in ACTIONS:
         raise ValueError(f"unknown permission {resource}:{action}")
-    return Access("matrix", resource=resource, action=action, org_optional=org_optional, refusal_code=refusal_code)
+    return Access("matrix", resource=resource, action=action, org_optional=org_optional,
+                  refused_with=refused_with)
 
 
 def roles(*names: str, refusal: str = "") -> Access:
@@ -157,39 +152,6 @@ def chosen_by(field: str, *, default: str, choices: Mapping[str, Access]) -> Acc
     if default not in choices or any(a.kind in ("public", "by_field") for a in choices.values()):
         raise ValueError("chosen_by needs its default among the choices, and no public or nested choice")
     return Access("by_field", field=field, default=default, choices=tuple(choices.items()))
-
-
-# Single-purpose decorators, for views not yet declared with `@endpoint` (each amends the one declaration).
-public = _declare(PUBLIC)
-login_required = _declare(LOGIN)
-member_required = _declare(MEMBER)
-platform_admin_required = _declare(PLATFORM_ADMIN)
-login_required_target_org = _declare(LOGIN_TARGET_ORG)
-
-
-def require(resource: str, action: str, *, org_optional: bool = False, refusal_code: str = "") -> Callable[[F], F]:
-    return _declare(permission(resource, action, org_optional=org_optional, refusal_code=refusal_code))
-
-
-def roles_required(*names: str) -> Callable[[F], F]:
-    return _declare(roles(*names))
-
-
-def either(*alternatives: Access, refusal: str) -> Callable[[F], F]:
-    return _declare(any_of(*alternatives, refusal=refusal))
-
-
-def by_field(field: str, *, default: str, choices: Mapping[str, Access]) -> Callable[[F], F]:
-    return _declare(chosen_by(field, default=default, choices=choices))
-
-
-def people_only(view: F) -> F:
-    """Declare a view an API key may not call: it acts on a person's account or sessions, not on the key's org.
-
-    Switching orgs, creating or joining or leaving an org, and minting keys need a person's session:
-    a key is bound to its org and role, and a leaked key must not outlive its revocation by minting others.
-    """
-    return amend(view, people_only=True)
 
 
 def is_platform_admin(ident: Any) -> bool:
@@ -244,8 +206,8 @@ def admit(ident: Any, access: Access) -> None:
             "no active organization: call POST /api/auth/organization/set-active first"
         )
     if access.kind == "matrix" and not can(ident.role, str(access.resource), str(access.action)):
-        if access.refusal_code:
-            raise BetterAuthError(access.refusal_code, status=403)
+        if access.refused_with is not None:
+            raise access.refused_with()
         raise ForbiddenError(access.refusal or f"role {ident.role!r} may not {access.action} {access.resource}")
     if access.kind == "roles" and ident.role not in access.roles:
         raise ForbiddenError(access.refusal or f"only {' or '.join(access.roles)} may do this")

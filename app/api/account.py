@@ -21,10 +21,20 @@ from app import auth, origins
 from app.api import get_db
 from app.bodies import body
 from app.bodies.auth_requests import ChangePassword, RequestPasswordReset, ResetPassword, UpdateUser
-from app.bodies.queries import ResetLink
+from app.bodies.queries import ResetLink, ResetToken
 from app.bodies.requests import PASSWORD_MAX, PASSWORD_MIN
 from app.endpoint import endpoint
-from app.errors import BetterAuthError, ConfigurationError, ValidationError
+from app.errors import (
+    ConfigurationError,
+    EmailUnchangeableError,
+    InvalidCallbackUrlError,
+    InvalidPasswordError,
+    InvalidRedirectUrlError,
+    InvalidTokenError,
+    PasswordTooLongError,
+    PasswordTooShortError,
+    ValidationError,
+)
 from app.openapi.schemas import STATUS, obj, ref
 from app.permissions import LOGIN, PUBLIC
 from app.session_switch import session_kwargs
@@ -39,9 +49,9 @@ RESET_SENT = "If this email exists in our system, check your email for the reset
 
 def _check_length(password: str) -> None:
     if len(password) < PASSWORD_MIN:
-        raise BetterAuthError("PASSWORD_TOO_SHORT")
+        raise PasswordTooShortError()
     if len(password) > PASSWORD_MAX:
-        raise BetterAuthError("PASSWORD_TOO_LONG")
+        raise PasswordTooLongError()
 
 
 @bp.post("/update-user")
@@ -53,7 +63,7 @@ def update_user() -> ResponseReturnValue:
     """
     changes = body(UpdateUser)
     if changes.email is not None:
-        raise BetterAuthError("EMAIL_CAN_NOT_BE_UPDATED")
+        raise EmailUnchangeableError()
     if changes.image is not None:
         raise ValidationError("Atlas stores no user image", details={"fields": {"image": "is not stored"}})
     if changes.name is None:
@@ -78,7 +88,7 @@ def change_password() -> ResponseReturnValue:
     with db.identity_transaction(user_id=ident.user_id) as scope:
         stored = scope.fetch_value("SELECT password_hash FROM users WHERE id = %s", (ident.user_id,))
     if not passwords.verify(stored, change.currentPassword):
-        raise BetterAuthError("INVALID_PASSWORD")
+        raise InvalidPasswordError()
     new = None
     with db.identity_transaction(user_id=ident.user_id) as scope:
         scope.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
@@ -122,7 +132,7 @@ def request_password_reset() -> ResponseReturnValue:
     wanted = body(RequestPasswordReset)
     redirect_to = wanted.redirectTo or ""
     if redirect_to and not origins.is_trusted(redirect_to):
-        raise BetterAuthError("INVALID_REDIRECT_URL", status=403)
+        raise InvalidRedirectUrlError()
     services().sign_in_throttle.charge(email=wanted.email, address=request.remote_addr or "unknown",
                                        purpose=RESET)
     token = auth.new_token()
@@ -162,7 +172,7 @@ def reset_password_link(token: str, args: ResetLink) -> ResponseReturnValue:
     """
     callback = args.callbackURL
     if not callback or not origins.is_trusted(callback):
-        raise BetterAuthError("INVALID_CALLBACK_URL", status=403)
+        raise InvalidCallbackUrlError()
     ok = len(token) <= 200 and _live_reset(token, consume=False) is not None
     query = {"token": token} if ok else {"error": "INVALID_TOKEN"}
     separator = "&" if "?" in callback else "?"
@@ -170,17 +180,17 @@ def reset_password_link(token: str, args: ResetLink) -> ResponseReturnValue:
 
 
 @bp.post("/reset-password")
-@endpoint(PUBLIC, tag="account", body=ResetPassword, response=STATUS)
-def reset_password() -> ResponseReturnValue:
+@endpoint(PUBLIC, tag="account", body=ResetPassword, query=ResetToken, response=STATUS)
+def reset_password(args: ResetToken) -> ResponseReturnValue:
     """Set a new password with a reset token (once, within an hour); every session is revoked."""
     wanted = body(ResetPassword)
-    token = wanted.token or request.args.get("token") or ""
+    token = wanted.token or args.token or ""
     if not token or len(token) > 200:
-        raise BetterAuthError("INVALID_TOKEN")
+        raise InvalidTokenError()
     _check_length(wanted.newPassword)
     user_id = _live_reset(token, consume=True)
     if user_id is None:
-        raise BetterAuthError("INVALID_TOKEN")
+        raise InvalidTokenError()
     with get_db().identity_transaction(user_id=user_id) as scope:
         scope.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
                       (services().passwords.hash(wanted.newPassword), user_id))

@@ -26,7 +26,17 @@ from app.bodies import body
 from app.bodies.queries import MembersPage
 from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
 from app.endpoint import endpoint
-from app.errors import BetterAuthError
+from app.errors import (
+    AlreadyInvitedError,
+    AlreadyMemberError,
+    BetterAuthError,
+    InvitationNotFoundError,
+    NotAllowedToDeleteMemberError,
+    NotAllowedToInviteError,
+    NotAllowedToInviteRoleError,
+    NotAllowedToUpdateMemberError,
+    OnlyOwnerError,
+)
 from app.openapi.schemas import MEMBER_OBJECT, obj, ref
 from app.permissions import LOGIN, MEMBER, may_manage_owners, permission
 from app.placement.router import off_control_plane
@@ -35,7 +45,6 @@ from app.state import services
 log = logging.getLogger("atlas.invitations")
 
 bp = Blueprint("members", __name__, url_prefix="/api/auth/organization")
-ONLY_OWNER = "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER"
 
 
 def as_uuid(value: object) -> uuid.UUID | None:
@@ -46,9 +55,9 @@ def as_uuid(value: object) -> uuid.UUID | None:
         return None
 
 
-def _owner_only(code: str) -> None:
+def _owner_only(error: type[BetterAuthError]) -> None:
     if not may_manage_owners(g.identity.role):
-        raise BetterAuthError(code, status=403)
+        raise error()
 
 
 def invitation_link(invitation_id: object) -> str:
@@ -74,7 +83,7 @@ def list_members(args: MembersPage) -> ResponseReturnValue:
 
 
 @bp.post("/invite-member")
-@endpoint(permission("member", "create", refusal_code="YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION"),
+@endpoint(permission("member", "create", refused_with=NotAllowedToInviteError),
           tag="members", body=InviteMember, response=ref("Invitation"), control_plane=True, people_only=True,
           idempotent=True)
 def invite_member() -> ResponseReturnValue:
@@ -85,20 +94,20 @@ def invite_member() -> ResponseReturnValue:
     invite = body(InviteMember)
     email, role = invite.email, invite.role
     if role == "owner":
-        _owner_only("YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE")
+        _owner_only(NotAllowedToInviteRoleError)
     ident = g.identity
     with session_scope() as scope:
         already = scope.fetch_value(
             "SELECT 1 FROM members m JOIN users u ON u.id = m.user_id"
             " WHERE m.org_id = %s AND u.email = %s", (ident.org_id, email))
         if already:
-            raise BetterAuthError("USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION")
+            raise AlreadyMemberError()
         pending = orgs.pending_invitation(scope, ident.org_id, email)
         if pending is not None and not invite.resend:
-            raise BetterAuthError("USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION")
+            raise AlreadyInvitedError()
         if pending is not None:
             if pending["role"] == "owner":
-                _owner_only("YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE")
+                _owner_only(NotAllowedToInviteRoleError)
             row = orgs.renew_invitation(scope, ident.org_id, pending["id"])
             action = "invitation.resend"
         else:
@@ -125,7 +134,7 @@ def accept_invitation() -> ResponseReturnValue:
     with db.identity_transaction(user_id=ident.user_id) as scope:
         found = orgs.invitation_for_invitee(scope, invitation_id, ident.email)
     if found["status"] != "pending":
-        raise BetterAuthError("INVITATION_NOT_FOUND")
+        raise InvitationNotFoundError()
     with db.transaction(found["org_id"], user_id=ident.user_id) as scope:
         row = scope.fetch_one(
             "UPDATE invitations SET status = 'accepted' WHERE org_id = %s AND id = %s"
@@ -133,7 +142,7 @@ def accept_invitation() -> ResponseReturnValue:
             " RETURNING id, org_id, email, role, status, inviter_id, expires_at, created_at",
             (found["org_id"], invitation_id))
         if row is None:
-            raise BetterAuthError("INVITATION_NOT_FOUND")
+            raise InvitationNotFoundError()
         member = orgs.insert_member(scope, found["org_id"], user_id=ident.user_id, role=row["role"])
         audit.record(scope, action="invitation.accept", entity="invitation", entity_id=invitation_id,
                      changed_fields=("status",))
@@ -145,7 +154,7 @@ def accept_invitation() -> ResponseReturnValue:
 
 
 @bp.post("/update-member-role")
-@endpoint(permission("member", "update", refusal_code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER"), tag="members",
+@endpoint(permission("member", "update", refused_with=NotAllowedToUpdateMemberError), tag="members",
           body=UpdateMemberRole, response=ref("Member"), control_plane=True, people_only=True)
 def update_member_role() -> ResponseReturnValue:
     """Change a member's role (an org keeps at least one owner; a person's session only); a demotion cancels
@@ -157,7 +166,7 @@ def update_member_role() -> ResponseReturnValue:
         owners = orgs.lock_owners(scope, ident.org_id)
         target = orgs.find_member(scope, ident.org_id, member_id=member_id)
         if "owner" in (role, target["role"]) and role != target["role"]:
-            _owner_only("YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER")
+            _owner_only(NotAllowedToUpdateMemberError)
         if role != "owner":
             orgs.keep_an_owner(owners, losing=target)
         scope.execute("UPDATE members SET role = %s WHERE org_id = %s AND id = %s",
@@ -171,7 +180,7 @@ def update_member_role() -> ResponseReturnValue:
 
 
 @bp.post("/remove-member")
-@endpoint(permission("member", "delete", refusal_code="YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER"), tag="members",
+@endpoint(permission("member", "delete", refused_with=NotAllowedToDeleteMemberError), tag="members",
           body=RemoveMember, response=MEMBER_OBJECT, control_plane=True, people_only=True)
 def remove_member() -> ResponseReturnValue:
     """Remove a member by id or email (not the last owner; a person's session only); revokes their API keys,
@@ -187,8 +196,8 @@ def remove_member() -> ResponseReturnValue:
         owners = orgs.lock_owners(scope, ident.org_id)
         target = orgs.find_member(scope, ident.org_id, member_id=member_id, email=email)
         if target["role"] == "owner":
-            _owner_only("YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER")
-        orgs.keep_an_owner(owners, losing=target, code=ONLY_OWNER)
+            _owner_only(NotAllowedToDeleteMemberError)
+        orgs.keep_an_owner(owners, losing=target, error=OnlyOwnerError)
         scope.execute("DELETE FROM members WHERE org_id = %s AND id = %s", (ident.org_id, target["id"]))
         audit.record(scope, action="member.delete", entity="member", entity_id=target["id"],
                      detail={"userId": str(target["user_id"]), "role": target["role"]})
@@ -210,7 +219,7 @@ def leave() -> ResponseReturnValue:
     with session_scope() as scope:
         owners = orgs.lock_owners(scope, ident.org_id)
         me = orgs.find_member(scope, ident.org_id, email=ident.email)
-        orgs.keep_an_owner(owners, losing=me, code=ONLY_OWNER)
+        orgs.keep_an_owner(owners, losing=me, error=OnlyOwnerError)
         scope.execute("DELETE FROM members WHERE org_id = %s AND id = %s", (ident.org_id, me["id"]))
         audit.record(scope, action="member.leave", entity="member", entity_id=me["id"],
                      detail={"userId": str(ident.user_id), "role": me["role"]})

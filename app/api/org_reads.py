@@ -21,7 +21,7 @@ from app.bodies import body
 from app.bodies.auth_requests import CheckSlug, HasPermission
 from app.bodies.queries import OrgBySlug, RoleOf
 from app.endpoint import endpoint
-from app.errors import BetterAuthError, NoActiveOrganizationError, ValidationError
+from app.errors import NoActiveOrganizationError, NotAMemberError, SlugTakenError, ValidationError
 from app.openapi.schemas import ROLE, STATUS, obj, ref
 from app.permissions import LOGIN, MEMBER, can
 
@@ -49,7 +49,7 @@ def check_slug() -> ResponseReturnValue:
             scope.execute("INSERT INTO organizations (id, name, slug) VALUES (app.current_org(), 'slug probe', %s)",
                           (slug,))
     except psycopg.errors.UniqueViolation:
-        raise BetterAuthError("ORGANIZATION_SLUG_ALREADY_TAKEN") from None
+        raise SlugTakenError() from None
     return {"status": True}
 
 
@@ -85,10 +85,7 @@ def get_active_member() -> ResponseReturnValue:
 @bp.get("/get-active-member-role")
 @endpoint(MEMBER, tag="members", query=RoleOf, response=obj(("role",), role=ROLE), control_plane=True)
 def get_active_member_role(args: RoleOf) -> ResponseReturnValue:
-    """The caller's (or userId's) role in the session's org.
-
-    The caller's role in the session's org, or (userId) another member's.
-    """
+    """The caller's (or userId's) role in the session's org."""
     ident = g.identity
     user_id = args.userId
     if not user_id or user_id == str(ident.user_id):
@@ -96,12 +93,12 @@ def get_active_member_role(args: RoleOf) -> ResponseReturnValue:
     try:
         wanted = uuid.UUID(user_id)
     except ValueError:
-        raise BetterAuthError("YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", status=403) from None
+        raise NotAMemberError() from None
     with session_scope(read_only=True) as scope:
         role = scope.fetch_value("SELECT role FROM members WHERE org_id = %s AND user_id = %s",
                                  (ident.org_id, wanted))
     if role is None:
-        raise BetterAuthError("YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", status=403)
+        raise NotAMemberError()
     return {"role": role}
 
 

@@ -17,7 +17,15 @@ from app.bodies.queries import FullOrgQuery
 from app.bodies.requests import DeleteOrganization, NewOrganization, SetActive, UpdateOrganization
 from app.db import Scope
 from app.endpoint import endpoint
-from app.errors import BetterAuthError, CrossOrgRefusedError, UnauthorizedError
+from app.errors import (
+    CrossOrgRefusedError,
+    NotAllowedToDeleteOrganizationError,
+    NotAllowedToUpdateOrganizationError,
+    OrganizationExistsError,
+    SlugTakenError,
+    UnauthorizedError,
+    UserNotMemberError,
+)
 from app.idempotency import new_org_id
 from app.openapi.schemas import ref
 from app.permissions import LOGIN, LOGIN_TARGET_ORG, can, permission
@@ -67,7 +75,7 @@ def create() -> ResponseReturnValue:
             result = orgs.org_json(orgs.get_org(scope, org_id))
             fresh = session_switch.mint(scope, ident, org_id)
     except psycopg.errors.UniqueViolation:
-        raise BetterAuthError("ORGANIZATION_ALREADY_EXISTS") from None
+        raise OrganizationExistsError() from None
     result["members"] = [orgs.member_json(owner)]
     return session_switch.hand_over(jsonify(result), fresh)
 
@@ -137,7 +145,7 @@ def set_active() -> ResponseReturnValue:
             audit.record_refusal(db, org_id=ident.org_id, action="session.set_active",
                                  entity="organization", entity_id=str(target or slug),
                                  detail={"reason": "not a member"})
-        raise BetterAuthError("USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", status=403)
+        raise UserNotMemberError()
     target = found["org_id"]
     payload: dict | None = None  # the org, as Better Auth answers (get-full-organization has the rest)
     if target is not None:
@@ -149,7 +157,7 @@ def set_active() -> ResponseReturnValue:
 
 
 @bp.post("/update")
-@endpoint(permission("organization", "update", refusal_code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION"),
+@endpoint(permission("organization", "update", refused_with=NotAllowedToUpdateOrganizationError),
           tag="organizations", body=UpdateOrganization, response=ref("Organization"), control_plane=True)
 def update() -> ResponseReturnValue:
     """Rename or re-slug the session's org."""
@@ -163,7 +171,7 @@ def update() -> ResponseReturnValue:
                          entity_id=ident.org_id, changed_fields=changes)
             result = orgs.org_json(orgs.get_org(scope, ident.org_id))
     except psycopg.errors.UniqueViolation:
-        raise BetterAuthError("ORGANIZATION_SLUG_ALREADY_TAKEN") from None
+        raise SlugTakenError() from None
     return result
 
 
@@ -180,7 +188,7 @@ def _update_column(scope: Scope, org_id: uuid.UUID, column: str, value: object) 
 
 
 @bp.post("/delete")
-@endpoint(permission("organization", "delete", refusal_code="YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION"),
+@endpoint(permission("organization", "delete", refused_with=NotAllowedToDeleteOrganizationError),
           tag="organizations", body=DeleteOrganization, response=ref("Organization"), control_plane=True)
 def delete() -> ResponseReturnValue:
     """Delete the session's org and everything it owns.

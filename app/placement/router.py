@@ -39,7 +39,6 @@ import psycopg
 from app import wire
 from app.checked_pool import CheckedPool
 from app.db import ConnectionSource, as_org_id
-from app.endpoint import amend
 from app.errors import OrgMovingError
 from app.placement import mirror
 from app.placement.locations import role_conninfo
@@ -78,11 +77,6 @@ def off_control_plane() -> Iterator[None]:
         yield
     finally:
         _control.reset(token)
-
-
-def on_control_plane(view: F) -> F:
-    """Declare a view's org transactions control-plane work (prefer `@endpoint(..., control_plane=True)`)."""
-    return amend(view, control_plane=True)
 
 
 def run_on_control_plane(view: F) -> F:
