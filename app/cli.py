@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import click
 
+from app.cli_backup import COMMANDS as BACKUP_COMMANDS
+from app.cli_backup import backup
 from app.config import Settings
 from app.errors import AtlasError
 
@@ -329,6 +331,9 @@ def rotate_key(settings: Settings) -> None:
 
 cli.add_command(org)
 cli.add_command(connections)
+cli.add_command(backup)
+for _command in BACKUP_COMMANDS:  # atlas org restore|export|import|delete
+    org.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
