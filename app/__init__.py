@@ -3,7 +3,7 @@
 `create_app(config)` takes its configuration (a mapping in tests, Settings
 from the environment in the CLI and under atlas serve); nothing deeper reads the
 environment. Every long-lived service is built here, once, into one
-AtlasServices (app/state.py); each concern then registers its request hooks
+AtlasServices (app/services.py); each concern then registers its request hooks
 through its own `init_app(app)`, and blueprints hold views only.
 """
 from __future__ import annotations
@@ -62,19 +62,16 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     app.config.from_mapping(flask_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it; the base type does not
     # Imported here, not above: `atlas serve` must set up prometheus_client's mode before its import.
-    from app import (
-        api,
-        api_errors,
-        endpoint_runtime,
-        metrics,
-        origins,
-        request_access,
-        request_identity,
-        request_metrics,
-    )
-    from app.state import KEY, build_services
+    from app import api
+    from app.http import access as request_access
+    from app.http import endpoint_runtime, origins
+    from app.http import errors as api_errors
+    from app.http import identity as request_identity
+    from app.http import metrics as request_metrics
+    from app.ops import metrics
+    from app.services import KEY, build_services
 
-    services = build_services(settings)  # every long-lived service, once (app/state.py)
+    services = build_services(settings)  # every long-lived service, once (app/services.py)
     app.extensions[KEY] = services
     if metrics.MULTIPROCESS:  # under atlas serve: create_app runs in the worker, after the fork
         metrics.forget_dead_workers()  # a worker that replaces a killed one drops its live gauges
@@ -95,6 +92,6 @@ def close_app(app: Flask) -> None:
 
     Called by `atlas serve` when a worker exits, and by the tests.
     """
-    from app.request_services import services
+    from app.http.context import services
 
     services(app).close()

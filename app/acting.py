@@ -1,7 +1,7 @@
 """Who the work in this context is done for: the audit trail's actor, API key, org and request id.
 
-The HTTP layer sets it where it resolves a request's identity (app/request_identity.py,
-app/hot_reads.py) and clears it when the request ends; an MCP tool call sets it for the call
+The HTTP layer sets it where it resolves a request's identity (app/http/identity.py,
+app/http/hot_reads.py) and clears it when the request ends; an MCP tool call sets it for the call
 (app/mcp/calls.py). Code below the HTTP layer reads it here instead of Flask's `g`, so the
 audit trail (app/audit.py) imports no web framework. Work outside both (the job worker, the
 CLI) acts for nobody and passes its actor explicitly.

@@ -80,7 +80,7 @@ def record(
 
 
 REQUEST_ACTOR = sql.Placeholder("audit_actor")  # the actor of entry_params: the request's identity
-SESSION_USER = sql.SQL("app.current_user_id()")  # the actor of a write fused with its session (app/hot_reads.py)
+SESSION_USER = sql.SQL("app.current_user_id()")  # the actor of a write fused with its session (app/http/hot_reads.py)
 
 
 def logged_with(change: sql.Composable, *, actor: sql.Composable = REQUEST_ACTOR) -> sql.Composed:

@@ -45,8 +45,8 @@ def resolve_org(settings: Settings, org: str) -> str:
 @click.pass_obj
 def migrate(settings: Settings, status: bool, policy_form: str | None) -> None:
     """Apply pending sql/ migrations to DATABASE_URL (an admin connection)."""
-    from app.migrate import migrate as apply
-    from app.migrate import pending
+    from app.db.migrate import migrate as apply
+    from app.db.migrate import pending
 
     if status:
         waiting = pending(settings.database.url)
@@ -124,7 +124,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int, 
     metrics_dir = tempfile.mkdtemp(prefix="atlas-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # inherited by the forked workers, never read here
     try:
-        from app.state import check  # after PROMETHEUS_MULTIPROC_DIR: the services import prometheus_client
+        from app.services import check  # after PROMETHEUS_MULTIPROC_DIR: the services import prometheus_client
 
         check(configured)  # here, not in each worker after the fork: a bad setting ends atlas serve at once
         # On SIGTERM a worker stops accepting and finishes the requests it holds for up to --graceful-timeout
@@ -215,8 +215,8 @@ def worker(settings: Settings, concurrency: int | None, once: bool) -> None:
     import threading
 
     from app import close_app, create_app
+    from app.http.context import services
     from app.jobs import Worker
-    from app.request_services import services
 
     config = settings.jobs
     if concurrency is not None:
@@ -322,8 +322,8 @@ def connections() -> None:
 @click.pass_obj
 def rotate_key(settings: Settings) -> None:
     """Re-encrypt every stored connection password under the first key of ATLAS_CONNECTION_KEYS."""
-    from app.connections.crypto import CredentialBox
     from app.connections.rotate import rotate_keys
+    from app.credentials import CredentialBox
 
     counts = rotate_keys(settings, CredentialBox(settings.connections.keys))
     click.echo(json.dumps(counts))

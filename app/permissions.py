@@ -1,10 +1,10 @@
-"""Who may do what: the role matrix as data and access declarations (enforced by app/request_access.py).
+"""Who may do what: the role matrix as data and access declarations (enforced by app/http/access.py).
 
 Views only *declare* their access, as the first field of their one declaration
 (`@endpoint(MEMBER, ...)`, app/endpoint.py): PUBLIC, LOGIN, MEMBER,
 PLATFORM_ADMIN, `permission(resource, action)`, `roles(...)`; a view with two
 audiences declares both (`any_of(...)`: any one admits; `chosen_by(...)`: a body
-field chooses). A single before_request hook (app/request_access.py) enforces the
+field chooses). A single before_request hook (app/http/access.py) enforces the
 declaration of the matched endpoint; the MCP door and the job queue ask `admit` and the rules here.
 A view that declares nothing is refused (fail closed), and a test walks the
 URL map to keep every endpoint declared. Views never check roles themselves.
@@ -47,7 +47,7 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "admin": frozenset({"read", "update"}),
         "owner": frozenset({"read", "update"}),
     },
-    # Org-scoped API keys (app/api_keys.py): admins and owners manage them.
+    # Org-scoped API keys (app/auth/api_keys.py): admins and owners manage them.
     "apiKey": {"admin": frozenset({"create", "read", "delete"}), "owner": frozenset({"create", "read", "delete"})},
     # The org's single sign-on providers (app/sso, docs/sso.md): admins and owners manage them.
     "ssoProvider": {"admin": _CRUD, "owner": _CRUD},
@@ -164,7 +164,7 @@ def admit(ident: Any, access: Access, *, choose: Callable[[Access], Access] | No
     """
     if access.kind == "by_field":
         if choose is None:
-            raise TypeError("a chosen_by access needs the request that chooses (app/request_access.py)")
+            raise TypeError("a chosen_by access needs the request that chooses (app/http/access.py)")
         admit(ident, choose(access), choose=choose)
         return
     if access.kind == "either":

@@ -28,20 +28,20 @@ import psycopg
 from psycopg_pool import PoolTimeout
 
 from app import audit, org_settings
+from app.auth.identity import Identity
 from app.cache import QueryCache
-from app.checked_pool import CheckedPool, wait_timed_out
 from app.config import QueryLimitSettings
 from app.connections import DEFAULT, Connections, Resolved
 from app.db import Database
+from app.db.checked_pool import CheckedPool, wait_timed_out
 from app.errors import NotFoundError, SqlInvalidError, SqlRejectedError, ValidationError
 from app.gateway import QueryResult, run_query
-from app.identity import Identity
-from app.inflight import InflightLimiter
+from app.limits.inflight import InflightLimiter
+from app.limits.ratelimit import RateLimiter
 from app.org_settings import InflightBounds, OrgSettings, RateBounds
 from app.placement import PlacedSource
 from app.pools import PoolConfig
 from app.query_settings import QueryBounds, QuerySettings
-from app.ratelimit import RateLimiter
 from app.replica import AgentReplica
 from app.semantic import SemanticLayer
 

@@ -31,10 +31,10 @@ import psycopg
 from psycopg import errors as pg
 from psycopg_pool import PoolTimeout
 
-from app import metrics
-from app.checked_pool import CheckedPool
-from app.database_errors import is_connection_failure
+from app.db.checked_pool import CheckedPool
+from app.db.refusals import is_connection_failure
 from app.errors import ConfigurationError, ReplicaUnavailableError
+from app.ops import metrics
 
 log = logging.getLogger("atlas.replica")
 
@@ -80,7 +80,7 @@ class AgentReplica:
             raise ConfigurationError("ATLAS_AGENT_MAX_LAG_S must be a positive number of seconds")
         self.url, self.max_lag_s, self.fallback = url, float(max_lag_s), fallback
         self._pool_size, self._timeout_s = pool_size, timeout_s
-        self._prepared_statements = prepared_statements  # False behind PgBouncer < 1.21 (app/wire.py WireConfig)
+        self._prepared_statements = prepared_statements  # False behind PgBouncer < 1.21 (app/db/wire.py WireConfig)
         self._pool: CheckedPool | None = None
         self._lock = threading.Lock()
         self._down_until = 0.0

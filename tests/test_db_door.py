@@ -1,4 +1,4 @@
-"""The org-scoped door (app/db.py): no org, no SQL; pooled connections keep no tenant state."""
+"""The org-scoped door (app/db/__init__.py): no org, no SQL; pooled connections keep no tenant state."""
 from __future__ import annotations
 
 import uuid

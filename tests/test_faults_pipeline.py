@@ -1,7 +1,7 @@
 """An error in the middle of a pipeline never leaves a connection that fails the next org (issue 24, item 12).
 
 Org A's requests fail mid-pipeline on every hot path (the fused session read, CRM read,
-CRM create on app/wire.py, CRM update and the agent query on psycopg's pipeline), by each
+CRM create on app/db/wire.py, CRM update and the agent query on psycopg's pipeline), by each
 fault the issue names: a lock timeout, a statement timeout, a cancel, a terminated backend,
 a client-side deadline and a serialization failure. Then org B sends 200 requests over the
 same paths and every one must succeed, and A's own next requests too. The lock-based faults
@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from flask import Flask
 
-from app.request_services import services
+from app.http.context import services
 from tests.support import databases
 from tests.support.api import ApiUser, close_app, create_org, make_app, sign_up
 from tests.support.serving import atlas_serve, request

@@ -17,8 +17,8 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from app.errors import ConfigurationError, TooManyConcurrentQueriesError
-from app.inflight import InflightLimiter
-from app.request_services import services
+from app.http.context import services
+from app.limits.inflight import InflightLimiter
 from tests.support import databases, pgbouncer
 from tests.support.api import close_app, make_app
 from tests.support.databases import DatabaseFactory

@@ -4,7 +4,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from app.request_services import services
+from app.http.context import services
 from tests.support.api import build_two_orgs, close_app, make_app
 
 POOLS = {

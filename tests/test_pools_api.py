@@ -7,8 +7,8 @@ import psycopg
 import pytest
 
 from app.endpoint import endpoint
+from app.http.context import services
 from app.permissions import PUBLIC
-from app.request_services import services
 from tests.support.api import anonymous, build_two_orgs, close_app, make_app
 from tests.support.errors import error_of
 

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from app.api.responses import json_response
 from app.entities import ENTITIES
+from app.http.responses import json_response
 from app.serialize import dumps, page_json, row_json, rows_json
 from tests.support.api import close_app, make_app
 

@@ -19,8 +19,8 @@ import pytest
 from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 
-from app.connections.crypto import CredentialBox
-from app.request_services import services
+from app.credentials import CredentialBox
+from app.http.context import services
 from app.sso.flow import MAX_LIVE_FLOWS
 from app.sso.providers import rotate_secrets
 from tests.support import dns_zone

@@ -1,4 +1,4 @@
-"""app/wire.py: a scoped read in one round trip on a prepared statement."""
+"""app/db/wire.py: a scoped read in one round trip on a prepared statement."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import uuid
 import psycopg
 import pytest
 
-from app import wire
+from app.db import wire
 from app.errors import DatabaseTimeoutError
 from tests.support import rows
 

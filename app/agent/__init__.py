@@ -26,10 +26,10 @@ from typing import Any
 from app.agent import conversation, usage
 from app.agent.provider import Provider
 from app.agent.slots import AskLimiter
+from app.auth.identity import Identity
 from app.config import AgentSettings
 from app.db import Database
 from app.errors import AgentNotConfiguredError
-from app.identity import Identity
 
 __all__ = ["Agent"]
 log = logging.getLogger("atlas.agent")
@@ -63,7 +63,7 @@ class Agent:
         return body
 
     def admit(self, ident: Identity, conversation_id: uuid.UUID) -> ExitStack:
-        """One of the org's ask slots for a new ask (close the stack when done); app/agent/loop.py `start` asks.
+        """One of the org's ask slots for a new ask (close the stack when done); app/mcp/agent_loop.py `start` asks.
 
         Raises AgentNotConfiguredError (409), NotFoundError (404), AgentBudgetSpentError and
         TooManyConcurrentAsksError (429) before any model call.

@@ -23,16 +23,16 @@ from flask import Blueprint, Response, current_app, g, stream_with_context
 from flask.typing import ResponseReturnValue
 
 from app.agent import usage
-from app.agent.loop import Event, start, stream
 from app.api.crm import path_id
 from app.api.platform_org import read_org_rows
+from app.api.spec.schemas import AGENT_USAGE, obj
 from app.bodies.queries import UsageDays
 from app.bodies.requests import AskQuestion
 from app.endpoint import endpoint
-from app.openapi.schemas import AGENT_USAGE, obj
+from app.http.body import body
+from app.http.context import services
+from app.mcp.agent_loop import Event, start, stream
 from app.permissions import MEMBER, PLATFORM_ADMIN, permission, roles
-from app.request_body import body
-from app.request_services import services
 
 bp = Blueprint("agent", __name__, url_prefix="/api/v1")
 MAX_DAYS = 366

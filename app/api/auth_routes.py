@@ -8,16 +8,18 @@ import psycopg
 from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from app import auth, identity, origins
+from app import auth
 from app.api import get_db
+from app.api.spec.schemas import SESSION, obj, ref
+from app.auth import identity
 from app.bodies.requests import SignIn, SignUp
 from app.endpoint import endpoint
 from app.errors import InvalidCallbackUrlError, InvalidCredentialsError, UserExistsError
-from app.openapi.schemas import SESSION, obj, ref
+from app.http import origins
+from app.http.body import body
+from app.http.context import services
+from app.http.session_switch import session_kwargs
 from app.permissions import PUBLIC
-from app.request_body import body
-from app.request_services import services
-from app.session_switch import session_kwargs
 from app.sso import accounts as sso_accounts
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")

@@ -21,20 +21,22 @@ from typing import Any
 from flask import Blueprint, g, request
 from flask.typing import ResponseReturnValue
 
-from app import audit, hot_reads, org_guard, repository
+from app import audit
 from app.api import get_cursors, get_db, session_scope
-from app.api.responses import json_response, object_response
+from app.api.spec.schemas import page_of, ref
 from app.bodies.crm import CREATE, LIST, UPDATE, EntityPage, component_name
+from app.crm import repository
+from app.crm.writes import validate_write
+from app.db.statement_text import rendered
 from app.endpoint import Endpoint, declare
 from app.entities import ENTITIES, Entity
 from app.errors import NotFoundError
-from app.openapi.schemas import page_of, ref
+from app.http import hot_reads, org_guard
+from app.http.body import json_body
+from app.http.responses import json_response, object_response
 from app.paging import Pager
 from app.permissions import MEMBER
-from app.request_body import json_body
 from app.serialize import dumps, page_json
-from app.statement_text import rendered
-from app.validation import validate_write
 
 bp = Blueprint("crm", __name__, url_prefix="/api/v1")
 
@@ -116,7 +118,7 @@ def create_row(entity_name: str) -> ResponseReturnValue:
 
 
 def _create_with_session(entity: Entity, values: dict[str, Any]) -> dict[str, Any] | None:
-    """The session, the row and its audit row in one round trip (app/hot_reads.py), or None: write as usual."""
+    """The session, the row and its audit row in one round trip (app/http/hot_reads.py), or None: write as usual."""
     if entity.table in SERVER_SET or org_guard.names_an_org():  # they need the identity before the write
         hot_reads.identity_first()
         return None

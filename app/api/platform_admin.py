@@ -13,11 +13,11 @@ from typing import Any
 from flask import Blueprint, g
 
 from app.api.platform_org import platform_db, record_platform_look, require_organization, target_org_id
+from app.api.spec.schemas import STAMP, UUID, obj, ref
 from app.endpoint import endpoint
-from app.openapi.schemas import STAMP, UUID, obj, ref
+from app.http.context import services
 from app.permissions import PLATFORM_ADMIN
 from app.placement.platform_reads import placed_orgs, read_elsewhere
-from app.request_services import services
 from app.serialize import value_json as to_json
 
 bp = Blueprint("platform_admin", __name__, url_prefix="/api/v1/admin/organizations")

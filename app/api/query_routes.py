@@ -10,14 +10,14 @@ from __future__ import annotations
 from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
+from app.api.spec.schemas import obj
 from app.bodies.requests import RunQuery
 from app.endpoint import endpoint
 from app.errors import ValidationError
-from app.openapi.schemas import obj
+from app.http.body import body, json_body
+from app.http.context import services
 from app.permissions import MEMBER
 from app.query_service import caller_of
-from app.request_body import body, json_body
-from app.request_services import services
 
 bp = Blueprint("query", __name__, url_prefix="/api/v1")
 

@@ -14,13 +14,13 @@ from flask import Blueprint, Flask, g
 from flask.typing import ResponseReturnValue
 
 from app import audit
+from app.api.spec.schemas import obj, ref
 from app.bodies.requests import Explore, PutSemanticEntity
 from app.db import Scope
 from app.endpoint import endpoint
-from app.openapi.schemas import obj, ref
+from app.http.body import body
+from app.http.context import services
 from app.permissions import permission
-from app.request_body import body
-from app.request_services import services
 from app.semantic import SemanticLayer
 from app.semantic.store import entity_json
 

@@ -31,10 +31,11 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from app import api_errors, request_metrics
 from app.console.pages import ADMIN_LINKS, ANALYTICS_LINKS, JOB_FORMS, crm_view, entity_links
 from app.endpoint import endpoint
 from app.entities import ENTITIES
+from app.http import errors as api_errors
+from app.http import metrics as request_metrics
 from app.jobs.kinds import PUBLIC_KINDS
 from app.permissions import PERMISSIONS, PUBLIC
 from app.roles import ROLES

@@ -5,7 +5,7 @@ create_app, so the services, the door and the audit trail are the ones the
 HTTP API uses), acting for the caller (app/acting.py: user, org, API key and a
 request id), so every audit entry names the caller (and the API key) as the
 HTTP API's do. Refusals and failures leave through the HTTP API's own error renderer
-(app/api_errors.py): the tool error carries its JSON body, the same code and
+(app/http/errors.py): the tool error carries its JSON body, the same code and
 message, never a traceback.
 """
 from __future__ import annotations
@@ -20,12 +20,13 @@ from flask import Flask
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent
 
-from app import api_errors, identity
 from app.acting import Acting, acting_as
+from app.auth import identity
+from app.auth.identity import Identity
 from app.errors import UnauthorizedError
-from app.identity import Identity
+from app.http import errors as api_errors
+from app.http.context import services
 from app.mcp.work import call_as
-from app.request_services import services
 
 log = logging.getLogger("atlas.mcp")
 
@@ -83,7 +84,7 @@ def _answer(body: dict[str, Any]) -> CallToolResult:
 
 
 def error_answer(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """Status, JSON body and headers the HTTP API answers `exc` with (app/api_errors.py `answer`)."""
+    """Status, JSON body and headers the HTTP API answers `exc` with (app/http/errors.py `answer`)."""
     return api_errors.answer(exc)
 
 

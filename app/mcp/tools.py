@@ -18,10 +18,10 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from app.http.context import services
 from app.mcp.calls import TokenOf, authenticate, error_answer, run_tool
 from app.mcp.work import TOOLS, access_of
 from app.permissions import admit
-from app.request_services import services
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 INSTRUCTIONS = (

@@ -15,13 +15,13 @@ from typing import Any
 
 from flask import Flask
 
-from app import metrics
+from app.auth.identity import Identity
 from app.endpoint import endpoint_of
-from app.identity import Identity
+from app.http.context import services
 from app.mcp.guard import refuse_foreign_arguments
+from app.ops import metrics
 from app.permissions import Access, admit
 from app.query_service import caller_of
-from app.request_services import services
 from app.semantic.store import entity_json
 
 

@@ -3,7 +3,7 @@
 Wraps the per-org pool registry (app/pools). For an org placed in a dedicated
 database the connection comes from a small pool of that database, logged in
 with the same role (app/placement/locations.py); for every other org, and for
-work without an org, the registry answers as before. app/db.py is unchanged:
+work without an org, the registry answers as before. app/db/__init__.py is unchanged:
 it asks its source for a connection with the transaction's org.
 
 An org's placement is read in the shared database (org_placements, in a
@@ -12,7 +12,7 @@ A worker that is that stale after a move writes nowhere wrong: the database it
 still routes to refuses the org's writes (sql/095_placement.sql), the refusal
 is answered 503 with Retry-After, and the cached placement is dropped.
 
-A lookup that decides who may act (an API key, app/api_keys.py) cannot wait
+A lookup that decides who may act (an API key, app/auth/api_keys.py) cannot wait
 for the cache: `placed_read` reads the placement in the same snapshot as the
 rows in the shared database, and reads the dedicated database only when the
 org lives there (docs/placement.md: every lookup of a placed table comes here).
@@ -36,8 +36,8 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 
-from app.checked_pool import CheckedPool
 from app.db import ConnectionSource, Row, WireConfig, as_org_id, read_on
+from app.db.checked_pool import CheckedPool
 from app.errors import OrgMovingError
 from app.placement import mirror
 from app.placement.locations import role_conninfo
@@ -79,7 +79,7 @@ def off_control_plane() -> Iterator[None]:
 
 
 def run_on_control_plane(view: F) -> F:
-    """The view, run with its org transactions in the shared database (app/endpoint_runtime.py applies it)."""
+    """The view, run with its org transactions in the shared database (app/http/endpoint_runtime.py applies it)."""
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         with control_plane():

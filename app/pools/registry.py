@@ -1,7 +1,7 @@
 """The connection registry: every connection to a datasource, for every org, comes from here.
 
 `connection(org_id, datasource)` yields an autocommit connection; the caller
-(app/db.py's door) opens the org-scoped transaction on it. What both modes
+(app/db/__init__.py's door) opens the org-scoped transaction on it. What both modes
 share is written here and in app/pools/admission.py (the org LRU, eviction,
 capacity waits, failure counting and drains): the base pools, the door, and
 the counting around every checkout. A mode subclass says only what an org's

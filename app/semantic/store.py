@@ -2,7 +2,7 @@
 
 Every function takes a Scope from ``Database.transaction(org_id)``: the rows it
 sees and writes are the scope's org's (RLS), and each query also names the org
-explicitly, like app/repository.py, so a missing policy would not widen it.
+explicitly, like app/crm/repository.py, so a missing policy would not widen it.
 """
 from __future__ import annotations
 
