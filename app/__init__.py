@@ -63,10 +63,7 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it; the base type does not
     # Imported here, not above: `atlas serve` must set up prometheus_client's mode before its import.
     from app import api
-    from app.http import access as request_access
-    from app.http import endpoint_runtime, origins
-    from app.http import errors as api_errors
-    from app.http import identity as request_identity
+    from app.http import access, endpoint_runtime, errors, identity, origins
     from app.http import metrics as request_metrics
     from app.ops import metrics
     from app.services import KEY, build_services
@@ -78,10 +75,10 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
         services.pool_gauges.start()
 
     request_metrics.init_app(app, org_labels=settings.metrics.org_labels)  # first: its before_request starts the latency clock
-    api_errors.init_app(app)
+    errors.init_app(app)
     origins.init_app(app)  # before identity: preflights and refused origins look no session up
-    request_identity.init_app(app)
-    request_access.init_app(app)  # after identity: it reads g.identity
+    identity.init_app(app)
+    access.init_app(app)  # after identity: it reads g.identity
     api.init_app(app)
     endpoint_runtime.init_app(app)  # after every blueprint: each view wrapped as it is declared
     return app

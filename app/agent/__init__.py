@@ -3,8 +3,9 @@
     (settings)       ATLAS_AGENT_* settings and budgets: AgentSettings in app/config/work.py
     provider.py      the model server (OpenAI-compatible chat completions, the `openai` client)
     prompt.py        the system prompt, built per ask from the asking org's own layer
-    tools.py         the MCP tools, offered to the model with the MCP SDK's schemas
-    loop.py          one ask: model turns, tool calls as the member, events, the answer
+    (app/mcp/agent_tools.py)  the MCP tools, offered to the model with the MCP SDK's schemas
+    (app/mcp/agent_loop.py)   one ask: model turns, tool calls as the member, events, the answer;
+                              it runs MCP's tools as the asking member, so it sits with the MCP door
     conversation.py  the ask's messages in the org's conversation
     usage.py         tokens, steps, queries and time per org and UTC day; the daily token budget
     slots.py         questions answered at once, per org and per worker
