@@ -13,7 +13,7 @@ class AtlasError(Exception):
     status = 500
     code = "internal_error"
     # Under /api/auth, for Better Auth's client: its code (and status, when it differs) for this refusal;
-    # without one, the code is upper-cased there (app/api_errors.py).
+    # without one, the code is upper-cased there (app/http/errors.py).
     auth_code = ""
     auth_status = 0
     # Seconds a client should wait before retrying; rendered as the Retry-After header.
@@ -272,7 +272,7 @@ class NotAllowedToCancelInvitationError(BetterAuthForbiddenError):
 
 
 class OriginRefusedError(ForbiddenError):
-    """A cookie-authenticated unsafe request came from an untrusted origin, or named none (app/origins.py)."""
+    """A cookie-authenticated unsafe request came from an untrusted origin, or named none (app/http/origins.py)."""
 
     code = "invalid_origin"
 
@@ -345,7 +345,7 @@ class ReplicaUnavailableError(ServiceUnavailableError):
 
 
 class DatabaseTimeoutError(ServiceUnavailableError):
-    """The database did not answer a read in time (app/wire.py): the connection was closed, retry."""
+    """The database did not answer a read in time (app/db/wire.py): the connection was closed, retry."""
 
     code = "database_timeout"
 

@@ -20,8 +20,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app.api.spec import build_document, component_name, documented_operations, openapi_path
 from app.entities import ENTITIES
-from app.openapi import build_document, component_name, documented_operations, openapi_path
 from app.permissions import can
 from tests.support import databases
 from tests.support.api import (

@@ -8,11 +8,11 @@ from contextlib import AbstractContextManager
 
 from flask import Flask, g, request
 
-from app.api.json_input import CheckedJSONProvider
 from app.db import Database, Scope
 from app.errors import ValidationError
+from app.http.context import services
+from app.http.json_input import CheckedJSONProvider
 from app.paging import Cursors
-from app.state import services
 
 # Dotted paths of modules exporting `bp`; add yours here (one line).
 BLUEPRINTS: tuple[str, ...] = (

@@ -21,19 +21,21 @@ from flask import Blueprint, g, url_for
 from flask.typing import ResponseReturnValue
 from psycopg import sql
 
-from app import audit, hot_reads
+from app import audit
 from app.api import get_cursors, session_scope
 from app.api.crm import path_id
-from app.bodies import body
+from app.api.spec.schemas import page_of, ref
 from app.bodies.queries import Page
 from app.bodies.requests import NewConversation, NewMessage
+from app.db.statement_text import rendered
 from app.endpoint import endpoint
 from app.errors import NotFoundError
-from app.openapi.schemas import page_of, ref
+from app.http import hot_reads
+from app.http.body import body
+from app.http.responses import json_response
 from app.paging import Keyset, Pager
 from app.permissions import permission
-from app.serialize import dumps, json_response, page_json, row_json
-from app.statement_text import rendered
+from app.serialize import dumps, page_json, row_json
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1/conversations")
 
@@ -42,7 +44,7 @@ _CONVERSATION = sql.SQL(", ").join(
 ORDER = Keyset("conversations", "updated_at", "datetime", descending=True)
 _MESSAGE = sql.SQL(", ").join(
     map(sql.Identifier, ("id", "conversation_id", "role", "content", "created_by", "created_at")))
-# The get's two hot reads, rendered once (app/statement_text.py).
+# The get's two hot reads, rendered once (app/db/statement_text.py).
 _ONE_CONVERSATION = sql.SQL("SELECT {} FROM conversations WHERE {} AND id = %(id)s").format(
     _CONVERSATION, hot_reads.ORG).as_string(None)
 _ITS_MESSAGES = sql.SQL("SELECT {} FROM messages WHERE {} AND conversation_id = %(id)s ORDER BY created_at, id").format(

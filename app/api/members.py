@@ -20,9 +20,9 @@ import uuid
 from flask import Blueprint, g, jsonify
 from flask.typing import ResponseReturnValue
 
-from app import audit, cascades, orgs, session_switch
+from app import audit, cascades, orgs
 from app.api import get_db, session_scope
-from app.bodies import body
+from app.api.spec.schemas import MEMBER_OBJECT, obj, ref
 from app.bodies.queries import MembersPage
 from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
 from app.endpoint import endpoint
@@ -37,10 +37,11 @@ from app.errors import (
     NotAllowedToUpdateMemberError,
     OnlyOwnerError,
 )
-from app.openapi.schemas import MEMBER_OBJECT, obj, ref
+from app.http import session_switch
+from app.http.body import body
+from app.http.context import services
 from app.permissions import LOGIN, MEMBER, may_manage_owners, permission
 from app.placement.router import off_control_plane
-from app.state import services
 
 log = logging.getLogger("atlas.invitations")
 

@@ -17,12 +17,12 @@ from flask.typing import ResponseReturnValue
 from app import orgs
 from app.api import get_db, session_scope
 from app.api.organizations import refuse_other_org
-from app.bodies import body
+from app.api.spec.schemas import ROLE, STATUS, obj, ref
 from app.bodies.auth_requests import CheckSlug, HasPermission
 from app.bodies.queries import OrgBySlug, RoleOf
 from app.endpoint import endpoint
 from app.errors import NoActiveOrganizationError, NotAMemberError, SlugTakenError, ValidationError
-from app.openapi.schemas import ROLE, STATUS, obj, ref
+from app.http.body import body
 from app.permissions import LOGIN, MEMBER, can
 
 bp = Blueprint("org_reads", __name__, url_prefix="/api/auth/organization")

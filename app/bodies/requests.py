@@ -26,7 +26,7 @@ Role = Annotated[str, Choice(options=ROLES, null=REQUIRED, one_item_list=True)]
 AnyId = Annotated[uuid.UUID, Id(message="must be an id (a UUID)", strings_only=False, null=REQUIRED)]
 Logo = Annotated[str, Text(max_len=2000, blank=True)]
 Metadata = dict[str, Any]
-# Checked by the org guard (app/org_guard.py) before the view runs: documented here, not validated again.
+# Checked by the org guard (app/http/org_guard.py) before the view runs: documented here, not validated again.
 OrgEcho = Annotated[Any, WithJsonSchema({"type": "string", "format": "uuid",
                                          "description": "optional; must be the session's org (else 403)"})]
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
