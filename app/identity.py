@@ -25,6 +25,7 @@ from flask import Flask, Response, current_app, g, request
 from app import api_keys, auth
 from app.db import Database
 from app.endpoint import Endpoint, endpoint_of
+from app.oauth import grants
 from app.state import services
 
 UNDECLARED = Endpoint()  # app/permissions.py refuses such a view; its session is read as usual
@@ -96,6 +97,22 @@ def from_api_key(db: Database, token: str) -> Identity | None:
         session_id=row["api_key_id"], email=row["email"], name=row["name"], expires_at=row["expires_at"],
         token_hash=auth.hash_token(token), session_created_at=row["created_at"], user=row["user"],
         api_key_id=row["api_key_id"],
+    )
+
+
+def from_oauth_token(db: Database, token: str, *, resource: str | None) -> Identity | None:
+    """An MCP client's live OAuth access token (app/oauth/) for `resource`: its user in its org, with the
+    member's current role; None for any other resource (a token is for the MCP endpoint it was issued for)."""
+    row = grants.identity_row(db, token)
+    if row is None or resource is None or row["resource"] != resource:
+        return None
+    user = auth.user_json({"id": row["user_id"], "email": row["email"], "name": row["name"],
+                           "email_verified": row["email_verified"], "platform_role": row["platform_role"],
+                           "created_at": row["user_created_at"], "updated_at": row["user_updated_at"]})
+    return Identity(
+        user_id=row["user_id"], org_id=row["org_id"], role=row["role"], platform_role="user",
+        session_id=row["token_id"], email=row["email"], name=row["name"], expires_at=row["expires_at"],
+        token_hash=auth.hash_token(token), session_created_at=row["created_at"], user=user,
     )
 
 

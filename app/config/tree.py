@@ -23,6 +23,7 @@ from app.config.groups import (
     PoolSettings,
     SignInSettings,
 )
+from app.config.oauth import OAuthSettings
 from app.config.work import (
     AgentSettings,
     ConnectionSettings,
@@ -55,6 +56,7 @@ class Settings(BaseModel):
     jobs: JobSettings = Field(default_factory=JobSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     cli: CliSettings = Field(default_factory=CliSettings)
+    oauth: OAuthSettings = Field(default_factory=OAuthSettings)
     # The pool layout, shaped like atlas.yaml (datasources, pool, maxTotalConnections) with the
     # ATLAS_POOL_* overrides applied; app/pools/config.py validates it into a PoolConfig.
     pool_layout: Mapping[str, Any] = {}

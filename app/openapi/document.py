@@ -96,7 +96,8 @@ def declared_routes(app: Flask) -> Iterator[tuple[str, str, Any, Endpoint, Acces
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
         declared = endpoint_of(view)
-        if declared is None or declared.access is None or rule.endpoint.startswith("console."):
+        if declared is None or declared.access is None or rule.endpoint.startswith("console.") \
+                or not declared.documented:
             continue
         for method in sorted((rule.methods or set()) - _IGNORED_METHODS):
             yield method, openapi_path(rule.rule), view, declared, declared.access
