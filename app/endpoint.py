@@ -21,6 +21,7 @@ The declaration is data: one frozen `Endpoint` on the view function. Everything 
 
 A view without a declaration is refused (fail closed); tests/test_permissions.py walks the URL map.
 This module imports nothing of the app at run time, so every layer may read a declaration.
+The manual, field by field: docs/endpoints.md.
 """
 from __future__ import annotations
 

@@ -21,10 +21,20 @@ from app.placement.router import run_on_control_plane
 View = Callable[..., Any]
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed(model: type[Query], query_string: bytes) -> Query:
+    """This request's query string (`query_string` is its raw text) as `model`.
+
+    Cached by the raw text: the models are frozen, and a list read again with the same
+    parameters (the common case) parses nothing. A refusal is raised afresh every time.
+    """
+    return validated_query(model, request.args)
+
+
 def _with_args(view: View, model: type[Query]) -> View:
     @functools.wraps(view)
     def parsed(*args: Any, **kwargs: Any) -> Any:
-        return view(*args, args=validated_query(model, request.args), **kwargs)
+        return view(*args, args=_parsed(model, request.query_string), **kwargs)
     return parsed
 
 

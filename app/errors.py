@@ -328,6 +328,12 @@ class DatabaseUnavailableError(ServiceUnavailableError):
     code = "database_unavailable"
 
 
+class DatabaseReadOnlyError(DatabaseUnavailableError):
+    """A write reached a server that takes none (a standby: a failover is under way); retry (app/failover)."""
+
+    code = "database_read_only"
+
+
 class ReplicaUnavailableError(ServiceUnavailableError):
     """The agent replica cannot run the query (unreachable, too far behind, or a recovery conflict)."""
 
@@ -483,6 +489,109 @@ class AgentProviderError(AtlasError):
 
     status = 502
     code = "agent_provider_error"
+
+
+class SsoProviderNotFoundError(NotFoundError):
+    """No SSO provider answers to this provider id, verified email domain or organization slug (app/sso/)."""
+
+    code = "sso_provider_not_found"
+
+
+class SsoStateError(AtlasError):
+    """An SSO callback whose state is unknown, used, expired or not this browser's: start the sign-in again."""
+
+    status = 400
+    code = "sso_invalid_state"
+
+
+class SsoTokenRejectedError(AtlasError):
+    """The identity provider refused the code, or its ID token failed a check; `details["reason"]` says which."""
+
+    status = 401
+    code = "sso_token_rejected"
+
+    def __init__(self, message: str, *, reason: str = "token") -> None:
+        super().__init__(message, details={"reason": reason})
+
+
+class SsoEmailNotAllowedError(ForbiddenError):
+    """The identity provider asserted an email outside the org's verified SSO domains."""
+
+    code = "sso_email_domain_not_allowed"
+
+
+class SsoDomainNotVerifiedError(ForbiddenError):
+    """The provider's email domains are not verified yet (DNS TXT record or a platform admin)."""
+
+    code = "sso_domain_not_verified"
+
+
+class SsoRequiredError(ForbiddenError):
+    """An org of this user signs in by SSO only: passwords are refused (platform admins excepted)."""
+
+    code = "sso_required"
+
+
+class SsoProviderUnavailableError(ServiceUnavailableError):
+    """The identity provider could not be reached, or answered something that is not OpenID Connect."""
+
+    code = "sso_provider_unavailable"
+
+
+class SsoConfigurationError(ConfigurationError):
+    """SSO cannot run: ATLAS_CONNECTION_KEYS (to encrypt client secrets) is not set."""
+
+    code = "sso_not_configured"
+    status = 503
+
+
+class SsoDomainProofError(AtlasError):
+    """verify-domain found no TXT record carrying the provider's token on some of its domains."""
+
+    status = 400
+    code = "sso_domain_verification_failed"
+
+
+class DomainVerifiedError(BetterAuthError):
+    """verify-domain or request-domain-verification for a provider whose domains are verified already."""
+
+    status = 409
+    code = "DOMAIN_VERIFIED"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Domain has already been verified")
+
+
+class InvalidErrorCallbackUrlError(BetterAuthForbiddenError):
+    code = "INVALID_ERROR_CALLBACK_URL"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Invalid errorCallbackURL")
+
+
+class InvalidNewUserCallbackUrlError(BetterAuthForbiddenError):
+    code = "INVALID_NEW_USER_CALLBACK_URL"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Invalid newUserCallbackURL")
+
+
+class BackupError(AtlasError):
+    """`atlas backup` cannot go on: pgBackRest is missing, misconfigured or failed; the message says what to fix."""
+
+    code = "backup_error"
+
+
+class RestoreError(AtlasError):
+    """`atlas org restore` cannot go on (bad time, no backup, a check failed); the live org is unchanged."""
+
+    code = "restore_error"
+
+
+class OrgDataError(AtlasError):
+    """`atlas org export|import|delete` refused the input (a bad archive, a clash); nothing was written."""
+
+    code = "org_data_error"
 
 
 class OAuthError(AtlasError):

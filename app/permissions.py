@@ -56,6 +56,8 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
     },
     # Org-scoped API keys (app/api_keys.py): admins and owners manage them.
     "apiKey": {"admin": frozenset({"create", "read", "delete"}), "owner": frozenset({"create", "read", "delete"})},
+    # The org's single sign-on providers (app/sso, docs/sso.md): admins and owners manage them.
+    "ssoProvider": {"admin": _CRUD, "owner": _CRUD},
     # Background jobs (app/jobs): admins and owners enqueue (create), cancel and retry (update).
     "job": {
         "member": frozenset({"read"}),

@@ -106,6 +106,8 @@ DELIBERATE = {
     "the fresh session keeps the org": "change-password's fresh session stays on the org in Atlas",
     "the refused requests changed nothing": "follows from the one above (Better Auth's fresh session has no org)",
     "revokeSession by the handle listSessions gave": "Atlas lists other sessions by a handle, not their token",
+    "a new signIn.email lands in the org used last": "Better Auth's sign-in starts without an active org "
+                                                     "(its issues #685, #9070); Atlas restores the last one",
     "CORS preflight from the trusted origin": "Better Auth leaves CORS to the host framework",
     "CORS exposes set-auth-token to the trusted origin": "Better Auth leaves CORS to the host framework",
 }

@@ -42,6 +42,8 @@ EXPECTED = {  # resource: (member, admin, owner)
     "apiKey": (set(), {"create", "read", "delete"}, {"create", "read", "delete"}),
     # issue 14: admins and owners enqueue, cancel and retry jobs; members see them.
     "job": ({"read"}, {"create", "read", "update"}, {"create", "read", "update"}),
+    # issue 30: admins and owners manage the org's SSO providers.
+    "ssoProvider": (set(), {"create", "read", "update", "delete"}, {"create", "read", "update", "delete"}),
 }
 ROLES = ("member", "admin", "owner")
 CELLS = [(res, role, action) for res in EXPECTED for role in ROLES for action in ACTIONS]

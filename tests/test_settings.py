@@ -95,6 +95,12 @@ def test_a_malformed_variable_is_named_in_the_error(env, variable):
     assert variable in raised.value.message and raised.value.code == "configuration_error"
 
 
+def test_every_bad_variable_is_named_at_once():
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_env({"ATLAS_CACHE_TTL_S": "soon", "ATLAS_JOB_LEASE_S": "0", "ATLAS_COOKIE_SECURE": "perhaps"})
+    assert all(name in raised.value.message for name in ("ATLAS_CACHE_TTL_S", "ATLAS_JOB_LEASE_S", "ATLAS_COOKIE_SECURE"))
+
+
 def test_a_secret_is_named_but_never_echoed():
     with pytest.raises(ConfigurationError) as raised:
         Settings.from_env({"ATLAS_CURSOR_SECRET": "tiny-secret"})

@@ -21,7 +21,7 @@ from app import auth, origins
 from app.api import get_db
 from app.bodies import body
 from app.bodies.auth_requests import ChangePassword, RequestPasswordReset, ResetPassword, UpdateUser
-from app.bodies.queries import ResetLink
+from app.bodies.queries import ResetLink, ResetToken
 from app.bodies.requests import PASSWORD_MAX, PASSWORD_MIN
 from app.endpoint import endpoint
 from app.errors import (
@@ -180,11 +180,11 @@ def reset_password_link(token: str, args: ResetLink) -> ResponseReturnValue:
 
 
 @bp.post("/reset-password")
-@endpoint(PUBLIC, tag="account", body=ResetPassword, response=STATUS)
-def reset_password() -> ResponseReturnValue:
+@endpoint(PUBLIC, tag="account", body=ResetPassword, query=ResetToken, response=STATUS)
+def reset_password(args: ResetToken) -> ResponseReturnValue:
     """Set a new password with a reset token (once, within an hour); every session is revoked."""
     wanted = body(ResetPassword)
-    token = wanted.token or request.args.get("token") or ""
+    token = wanted.token or args.token or ""
     if not token or len(token) > 200:
         raise InvalidTokenError()
     _check_length(wanted.newPassword)

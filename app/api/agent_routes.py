@@ -95,10 +95,7 @@ def _today() -> str:
 @bp.get("/admin/agent/usage")
 @endpoint(roles("admin", "owner"), tag="agent", query=UsageDays, response=AGENT_USAGE)
 def org_usage(args: UsageDays) -> ResponseReturnValue:
-    """The org's agent usage per UTC day, newest first: asks, steps, queries, refusals, tokens, time.
-
-    The session org's agent usage per UTC day, newest first.
-    """
+    """The org's agent usage per UTC day, newest first: asks, steps, queries, refusals, tokens, time."""
     days = args.days
     with services().db.transaction(g.identity.org_id, read_only=True) as scope:
         rows = scope.fetch_all(usage.DAYS_SQL, {"days": days})

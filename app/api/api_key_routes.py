@@ -23,6 +23,7 @@ from app.errors import ForbiddenError, NotFoundError
 from app.openapi.schemas import obj, ref
 from app.permissions import permission
 from app.placement.router import control_plane
+from app.roles import outranks
 from app.serialize import value_json
 from app.validation import parse_uuid
 
@@ -46,7 +47,7 @@ def create_key() -> ResponseReturnValue:
     201 with the key's `key` (the only time it is shown); 403 for a role above the creator's.
     """
     wanted, ident = body(NewApiKey), g.identity
-    if api_keys.outranks(wanted.role, ident.role):
+    if outranks(wanted.role, ident.role):
         raise ForbiddenError(f"a {ident.role} may not create a key with role {wanted.role!r}: "
                              "a key acts with at most its creator's role")
     with session_scope() as scope:
@@ -63,10 +64,7 @@ def create_key() -> ResponseReturnValue:
 @endpoint(permission("apiKey", "read"), tag="admin",
           response=obj(("data",), data={"type": "array", "items": ref("ApiKey")}))
 def list_keys() -> ResponseReturnValue:
-    """The org's API keys, revoked ones included (never a secret)
-
-    The org's keys, revoked ones included; never a secret.
-    """
+    """The org's API keys, revoked ones included (never a secret)"""
     with session_scope(read_only=True) as scope:
         return {"data": [key_json(row) for row in api_keys.list_all(scope)]}
 

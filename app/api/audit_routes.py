@@ -57,10 +57,7 @@ def _conditions(args: AuditFilter, params: dict[str, Any]) -> list[sql.Composabl
 @bp.get("/audit")
 @endpoint(roles("admin", "owner"), tag="audit", query=AuditFilter, response=page_of(ref("AuditEntry")))
 def list_audit(args: AuditFilter) -> ResponseReturnValue:
-    """The org's audit trail, newest first.
-
-    One keyset page of the session org's entries, newest first.
-    """
+    """The org's audit trail, newest first."""
     org_id = g.identity.org_id
     params: dict[str, Any] = {"org_id": org_id}
     where = _conditions(args, params)

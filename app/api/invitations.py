@@ -66,10 +66,7 @@ def list_invitations() -> ResponseReturnValue:
 @endpoint(LOGIN, tag="invitations", response={"type": "array", "items": INVITATION_IN_ORG}, control_plane=True,
           people_only=True)
 def list_user_invitations() -> ResponseReturnValue:
-    """The caller's pending invitations, with each org's name.
-
-    The caller's pending invitations, from every org, with each org's name.
-    """
+    """The caller's pending invitations, with each org's name."""
     ident, db = g.identity, get_db()
     with db.identity_transaction(user_id=ident.user_id) as scope:
         rows = scope.fetch_all(
@@ -90,10 +87,7 @@ def list_user_invitations() -> ResponseReturnValue:
                                                    inviterEmail={"type": "string"})]},
           query=InvitationById, control_plane=True, people_only=True)
 def get_invitation(args: InvitationById) -> ResponseReturnValue:
-    """One of the caller's pending invitations, with org name, slug and inviter email.
-
-    One of the caller's pending invitations, with the org's name and slug and the inviter's email.
-    """
+    """One of the caller's pending invitations, with org name, slug and inviter email."""
     row = _mine(_invitation_id(args.id or ""))
     with get_db().transaction(row["org_id"], user_id=g.identity.user_id, read_only=True) as scope:
         org = orgs.get_org(scope, row["org_id"])

@@ -85,10 +85,7 @@ def get_active_member() -> ResponseReturnValue:
 @bp.get("/get-active-member-role")
 @endpoint(MEMBER, tag="members", query=RoleOf, response=obj(("role",), role=ROLE), control_plane=True)
 def get_active_member_role(args: RoleOf) -> ResponseReturnValue:
-    """The caller's (or userId's) role in the session's org.
-
-    The caller's role in the session's org, or (userId) another member's.
-    """
+    """The caller's (or userId's) role in the session's org."""
     ident = g.identity
     user_id = args.userId
     if not user_id or user_id == str(ident.user_id):

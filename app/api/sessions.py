@@ -46,10 +46,7 @@ def _session_row_json(row: dict[str, Any], *, own_token: str | None, own_hash: s
 @bp.get("/list-sessions")
 @endpoint(LOGIN, tag="sessions", response={"type": "array", "items": SESSION}, people_only=True)
 def list_sessions() -> ResponseReturnValue:
-    """The user's live sessions, newest first.
-
-    The user's live sessions, newest first.
-    """
+    """The user's live sessions, newest first."""
     ident = g.identity
     with get_db().identity_transaction(user_id=ident.user_id) as scope:
         rows = scope.fetch_all(

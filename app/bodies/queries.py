@@ -104,6 +104,12 @@ class InvitationById(Query):
     id: Annotated[str | None, Field(json_schema_extra={"format": "uuid"})] = None
 
 
+class ResetToken(Query):
+    """Better Auth's client may send the reset token in the query string instead of the body."""
+
+    token: str | None = None
+
+
 class ResetLink(Query):
     callbackURL: str = ""  # Better Auth's name
 

@@ -27,7 +27,9 @@ class DatabaseSettings(Group):
 
     title = "Database and roles"
     url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias="DATABASE_URL", description=(
-        "admin connection used by `atlas migrate` and `atlas init`; the roles' connections are derived from it"))
+        "admin connection used by `atlas migrate` and `atlas init`; the roles' connections are derived from it. "
+        "For failover name every node: `postgresql://u@db1:5432,db2:5432/atlas?target_session_attrs=read-write` "
+        "(docs/operations.md)"))
     role_prefix: str = Field(default="", description="prefix of the roles (default: the database name)")
     app_database_url: str = Field(default="", description="the application's connection (default: `DATABASE_URL` "
                                                   "with user `<prefix>_app`)")

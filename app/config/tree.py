@@ -12,6 +12,7 @@ import yaml
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.config.backup import BackupSettings
 from app.config.base import Group, build_group, read_group
 from app.config.groups import (
     CacheSettings,
@@ -32,6 +33,7 @@ from app.config.work import (
     QueryLimitSettings,
     ReplicaSettings,
     SemanticSettings,
+    SsoSettings,
 )
 from app.errors import ConfigurationError
 
@@ -52,8 +54,10 @@ class Settings(BaseModel):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     replica: ReplicaSettings = Field(default_factory=ReplicaSettings)
     connections: ConnectionSettings = Field(default_factory=ConnectionSettings)
+    sso: SsoSettings = Field(default_factory=SsoSettings)
     placement: PlacementSettings = Field(default_factory=PlacementSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     cli: CliSettings = Field(default_factory=CliSettings)
     oauth: OAuthSettings = Field(default_factory=OAuthSettings)
@@ -82,10 +86,18 @@ class Settings(BaseModel):
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read DATABASE_URL and the ATLAS_* variables, then atlas.yaml: the one place the environment is read.
 
-        ConfigurationError names the variable of the first group with a bad value.
+        One ConfigurationError names every bad variable, so an operator fixes them in one round.
         """
         env = os.environ if env is None else env
-        groups = {name: build_group(group, read_group(group, env)) for name, group in cls.groups().items()}
+        groups: dict[str, Group] = {}
+        problems: list[str] = []
+        for name, group in cls.groups().items():
+            try:
+                groups[name] = build_group(group, read_group(group, env))
+            except ConfigurationError as exc:
+                problems.append(exc.message)
+        if problems:
+            raise ConfigurationError("; ".join(problems))
         pool = groups["pool"]
         assert isinstance(pool, PoolSettings)
         return cls.model_validate({**groups, "pool_layout": with_overrides(_read_layout(Path(pool.config)), pool)})
@@ -112,8 +124,10 @@ class Settings(BaseModel):
         groups: dict[str, Any] = {}
         for name, kind in cls.groups().items():
             given = whole.get(name)
-            if isinstance(given, kind):
-                groups[name] = given.model_copy(update=chosen[name]) if chosen[name] else given
+            if isinstance(given, kind) and not chosen[name]:
+                groups[name] = given
+            elif isinstance(given, kind):  # a branch and some of its keys: validated together
+                groups[name] = build_group(kind, {**given.model_dump(exclude_unset=True), **chosen[name]})
             else:
                 groups[name] = build_group(kind, {**dict(given or {}), **chosen[name]})
         layout = values.get("pools")

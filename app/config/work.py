@@ -105,6 +105,20 @@ class ConnectionSettings(Group):
         "comma-separated (unset: org connections are off)"))
 
 
+class SsoSettings(Group):
+    """Single sign-on over OpenID Connect (app/sso, docs/sso.md); client secrets use ATLAS_CONNECTION_KEYS."""
+
+    title = "Single sign-on"
+    model_config = Group.model_config | {"env_prefix": "ATLAS_SSO_"}
+    clock_skew_s: int = Field(default=60, ge=0, le=300, description=(
+        "how far an identity provider's clock may be off when Atlas checks an ID token's `exp` and `iat`"))
+    allow_http_issuers: bool = Field(default=False, description=(
+        "tests only: accept `http://` issuers (a provider on 127.0.0.1); production issuers are `https://`"))
+    txt_resolver: str = Field(default="", pattern=r"^$|^[\w.]+:\w+$", description=(
+        "tests only: `module:function(name) -> list[str]` that answers TXT lookups for domain proofs "
+        "(unset: the real DNS, through dnspython)"))
+
+
 class PlacementSettings(Group):
     """Orgs in dedicated databases (app/placement, docs/placement.md)."""
 

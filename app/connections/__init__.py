@@ -16,6 +16,7 @@ from app.connections.crypto import CredentialBox
 from app.connections.hosts import HostPolicy, parse_allowed
 from app.connections.service import DEFAULT, Connections, OwnDatabase, Resolved
 from app.db import Database
+from app.failover import servers
 from app.pools import PoolRegistry
 
 __all__ = ["DEFAULT", "Connections", "CredentialBox", "HostPolicy", "Resolved", "build_connections"]
@@ -29,16 +30,17 @@ def build_connections(settings: Settings, *, db: Database, pools: PoolRegistry) 
 
 
 def own_database(settings: Settings) -> OwnDatabase:
-    """Atlas's database (its name, port, the addresses of its host) and every role Atlas logs in as."""
+    """Atlas's database (its name, the address and port of each of its servers: every node of a
+    multi-host DATABASE_URL) and every role Atlas logs in as."""
     info = conninfo_to_dict(settings.database.url)
-    host = str(info.get("host") or "localhost").split(",")[0]
-    port = int(str(info.get("port") or 5432).split(",")[0])
-    addresses: set[str] = set()
-    if not host.startswith("/"):
+    found: set[tuple[str, int]] = set()
+    for host, port in servers(settings.database.url):
+        if host.startswith("/"):
+            continue
         try:
-            addresses = {str(i[4][0]) for i in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+            found |= {(str(i[4][0]), port) for i in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
         except OSError:
-            addresses = {host}
+            found.add((host, port))
     roles = {*vars(settings.database.roles).values(), str(info.get("user") or "postgres")}
     urls = [getattr(settings.database, name) for name in type(settings.database).model_fields
             if name.endswith("database_url")]
@@ -49,5 +51,5 @@ def own_database(settings: Settings) -> OwnDatabase:
                 roles.add(str(conninfo_to_dict(url).get("user") or ""))
             except psycopg.ProgrammingError:
                 continue  # a malformed URL fails where it is used, with its own message
-    return OwnDatabase(dbname=str(info.get("dbname") or "atlas"), port=port, addresses=frozenset(addresses),
+    return OwnDatabase(dbname=str(info.get("dbname") or "atlas"), servers=frozenset(found),
                        roles=frozenset(r for r in roles if r))

@@ -21,6 +21,7 @@ from app.api import (
     platform_admin,
     semantic_routes,
     settings_routes,
+    sso_routes,
 )
 from app.endpoint import endpoint_of
 from app.entities import ENTITIES, Entity, Field
@@ -54,6 +55,7 @@ ADMIN_LINKS: tuple[dict[str, str], ...] = (
     {"path": "/admin/semantic", "label": "Semantic layer", "need": shown_to(semantic_routes.put_entity)},
     {"path": "/admin/settings", "label": "Settings", "need": shown_to(settings_routes.patch_settings)},
     {"path": "/admin/api-keys", "label": "API keys", "need": shown_to(api_key_routes.list_keys)},
+    {"path": "/admin/sso", "label": "Single sign-on", "need": shown_to(sso_routes.list_providers)},
     {"path": "/admin/connections", "label": "Connections",
      "need": shown_to(connection_routes.create_connection, platform_admin.list_organizations)},
     {"path": "/admin/audit", "label": "Audit log", "need": shown_to(audit_routes.list_audit)},

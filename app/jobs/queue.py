@@ -25,7 +25,7 @@ from app.db import Database, Row, Scope
 from app.jobs import schedule as cron
 from app.jobs.store import COLUMNS
 from app.permissions import may_run_jobs
-from app.roles import ROLES
+from app.roles import outranks
 
 log = logging.getLogger("atlas.jobs")
 
@@ -83,7 +83,7 @@ def claim(db: Database, config: JobSettings, org_id: uuid.UUID, job_id: uuid.UUI
             _finish(scope, row, owner=owner, status="dead", error=refusal)
             _record(scope, "job.refused", row, outcome="refused", detail={"reason": refusal})
             return None
-    if key_role is not None and ROLES.index(key_role) < ROLES.index(str(role)):
+    if key_role is not None and outranks(str(role), key_role):
         role = key_role  # as in a request: the lower of the key's role and its creator's
     return row, str(role)
 

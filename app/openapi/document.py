@@ -96,8 +96,7 @@ def declared_routes(app: Flask) -> Iterator[tuple[str, str, Any, Endpoint, Acces
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
         declared = endpoint_of(view)
-        if declared is None or declared.access is None or rule.endpoint.startswith("console.") \
-                or not declared.documented:
+        if declared is None or declared.access is None or rule.endpoint.startswith("console."):
             continue
         for method in sorted((rule.methods or set()) - _IGNORED_METHODS):
             yield method, openapi_path(rule.rule), view, declared, declared.access
@@ -108,6 +107,8 @@ def build_document(app: Flask | None = None, *, server_url: str | None = None) -
     paths: dict[str, Schema] = {}
     bodies = []
     for method, path, view, declared, access in declared_routes(app or _bare_app()):
+        if not declared.documented:
+            continue
         item = paths.setdefault(path, {})
         if "{" in path and "parameters" not in item:
             item["parameters"] = _path_parameters(path)

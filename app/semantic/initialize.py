@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
 from app.config import Settings
 from app.db import Database, Scope, as_org_id
 from app.errors import NotFoundError, ServiceUnavailableError, ValidationError
+from app.failover import describe
 from app.semantic import profile as prof
 from app.semantic.layer import SemanticLayer
 from app.semantic.schema import validate_entity_yaml
@@ -98,8 +98,7 @@ def _probe(conninfo: str) -> None:
     try:
         psycopg.connect(conninfo, connect_timeout=CONNECT_TIMEOUT_S).close()
     except psycopg.OperationalError as exc:
-        info = conninfo_to_dict(conninfo)
-        where = f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+        where = describe(conninfo)
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise ServiceUnavailableError(
             f"cannot reach the internal database at {where} ({reason}); check DATABASE_URL "
