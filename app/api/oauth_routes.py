@@ -20,13 +20,15 @@ from app.oauth import clients, grants
 from app.oauth.authorization import expected_resource
 from app.oauth.metadata import ASM_PATH, authorization_server
 from app.openapi.schemas import obj
-from app.permissions import MEMBER, PUBLIC
+from app.permissions import PUBLIC, roles
+from app.roles import ROLES
 from app.serialize import value_json
 from app.state import services
 from app.validation import parse_uuid
 
 bp = Blueprint("oauth", __name__)
 _OPEN = {"type": "object"}
+ANY_MEMBER = roles(*ROLES)  # every member, for their own grants (the console shows the page to each role)
 
 
 def client_key() -> bytes:
@@ -121,7 +123,7 @@ def grant_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/api/v1/oauth/grants")
-@endpoint(MEMBER, tag="oauth", response=obj(("data",), data={"type": "array", "items": _OPEN}), people_only=True)
+@endpoint(ANY_MEMBER, tag="oauth", response=obj(("data",), data={"type": "array", "items": _OPEN}), people_only=True)
 def list_grants() -> ResponseReturnValue:
     """The MCP clients the signed-in person authorized in this organization (live tokens)"""
     with session_scope(read_only=True) as tx:
@@ -129,7 +131,7 @@ def list_grants() -> ResponseReturnValue:
 
 
 @bp.delete("/api/v1/oauth/grants/<grant_id>")
-@endpoint(MEMBER, tag="oauth", response=obj(("id",), id={"type": "string"}), people_only=True)
+@endpoint(ANY_MEMBER, tag="oauth", response=obj(("id",), id={"type": "string"}), people_only=True)
 def revoke_grant(grant_id: str) -> ResponseReturnValue:
     """Revoke one of the signed-in person's MCP client grants; its next MCP call is refused"""
     try:
