@@ -309,14 +309,15 @@ def test_a_removed_member_s_token_stops_at_once(world):
     owner = world.orgs.user("a", "owner")
     leaver = sign_up(world.orgs.app, f"leaver-{uuid.uuid4().hex[:8]}@acme.test")
     invite_and_join(owner, leaver, "member")
-    tokens = world.flow().tokens(leaver.token)
+    flow = world.flow()
+    tokens = flow.tokens(leaver.token)
     assert mcp_sql(world, tokens["access_token"], "SELECT 1")[0] == 200
     r = owner.post("/api/auth/organization/remove-member", json={"memberIdOrEmail": leaver.email})
     assert r.status_code == 200, r.get_json()
     assert mcp_sql(world, tokens["access_token"], "SELECT 1")[0] == 401
     refreshed = httpx2.post(f"{world.base}/oauth/token", data={
-        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": ""})
-    assert refreshed.status_code in (400, 401)
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": flow.client_id})
+    assert refreshed.status_code == 400 and "no longer a member" in refreshed.json()["error_description"]
 
 
 def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(world):
@@ -341,3 +342,14 @@ def test_a_token_for_another_resource_is_refused_by_this_mcp_server(world):
     elsewhere = Flow(world.base, "http://127.0.0.1:9/mcp")
     tokens = elsewhere.tokens(world.orgs.user("a", "member").token)
     assert mcp_sql(world, tokens["access_token"], "SELECT 1")[0] == 401
+
+
+def test_denied_consent_issues_nothing_and_an_anonymous_visitor_is_asked_to_sign_in(world):
+    flow = world.flow()
+    flow.register()
+    location = approve(world.base, flow.authorize_url(), world.orgs.user("a", "member").token, decision="deny")
+    assert query_of(location) == {"error": "access_denied", "error_description": "the user denied the request",
+                                  "state": "st4te"}
+    assert "oauth.consent_denied" in audit_actions(world, "a")
+    page = httpx2.get(flow.authorize_url())
+    assert page.status_code == 401 and 'href="/sign-in"' in page.text and "location" not in page.headers
