@@ -594,6 +594,12 @@ class OrgDataError(AtlasError):
     code = "org_data_error"
 
 
+class SsoTooManySignInsError(RateLimitedError):
+    """An org has too many SSO sign-ins in progress (started, not yet back from the provider)."""
+
+    code = "sso_too_many_sign_ins"
+
+
 class OAuthError(AtlasError):
     """An OAuth request (app/oauth/) is malformed; rendered as RFC 6749's `{"error", "error_description"}`."""
 
