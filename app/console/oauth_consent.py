@@ -42,7 +42,7 @@ def _page(status: int, *, form_origin: str = "", **context: Any) -> Response:
         "frame-ancestors 'none'", "base-uri 'none'"))
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" makes browsers post Origin: null, refused
     return response
 
 

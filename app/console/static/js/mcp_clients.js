@@ -1,4 +1,4 @@
-// Admin › MCP clients: the signed-in person's OAuth grants in this organization, with revoke
+// MCP clients: the signed-in person's OAuth grants in this organization, with revoke
 // (GET, DELETE /api/v1/oauth/grants). A revoked grant's next MCP call is refused.
 import { api } from './api.js';
 import { $, el, fillTable, notice, ready, showError, when } from './dom.js';
