@@ -57,6 +57,7 @@ class Endpoint:
     sessionless: bool = False  # never reads a session (probes, console pages)
     people_only: bool = False  # an API key may not call it: a person's session only
     control_plane: bool = False  # its org transactions run in the shared database (app/placement)
+    documented: bool = True  # False: another standard's protocol (OAuth's RFC shapes), not in the OpenAPI document
 
 
 def endpoint(access: Access, **contract: Any) -> Callable[[F], F]:

@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.api.spec import build_document, component_name, documented_operations, openapi_path
+from app.endpoint import endpoint_of
 from app.entities import ENTITIES
 from app.permissions import can
 from tests.support import databases
@@ -49,10 +50,12 @@ def served(app: Flask) -> dict[str, Any]:
 
 
 def url_map_operations(app: Flask) -> dict[tuple[str, str], str]:
-    """(METHOD, OpenAPI path) -> endpoint, for every rule the app routes (the console's HTML pages are not API)."""
+    """(METHOD, OpenAPI path) -> endpoint, for every rule the app routes (the console's HTML pages are not API,
+    nor another standard's protocol declared `documented=False`: OAuth's endpoints, app/api/oauth_routes.py)."""
     return {
         (method, openapi_path(rule.rule)): rule.endpoint
         for rule in app.url_map.iter_rules() if rule.endpoint != "static" and not rule.endpoint.startswith("console.")
+        and getattr(endpoint_of(app.view_functions[rule.endpoint]), "documented", True)
         for method in sorted(rule.methods - IGNORED_METHODS)
     }
 

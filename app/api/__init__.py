@@ -32,6 +32,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.jobs_routes",
     "app.api.agent_routes",
     "app.api.sso_routes",
+    "app.api.oauth_routes", "app.console.oauth_consent",  # OAuth for MCP clients (app/oauth/)
 )
 
 

@@ -197,6 +197,12 @@ def jobs() -> ResponseReturnValue:
     return _page("jobs.html", page="jobs", title="Jobs", kinds=[(k, JOB_FORMS[k]) for k in PUBLIC_KINDS])
 
 
+@bp.get("/mcp-clients")
+@endpoint(PUBLIC, sessionless=True)
+def mcp_clients() -> ResponseReturnValue:
+    return _page("mcp_clients.html", page="mcp-clients", title="MCP clients")
+
+
 @bp.get("/jobs/<job_id>")
 @endpoint(PUBLIC, sessionless=True)
 def job(job_id: str) -> ResponseReturnValue:

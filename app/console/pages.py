@@ -18,6 +18,7 @@ from app.api import (
     connection_routes,
     invitations,
     jobs_routes,
+    oauth_routes,
     platform_admin,
     semantic_routes,
     settings_routes,
@@ -65,6 +66,8 @@ ADMIN_LINKS: tuple[dict[str, str], ...] = (
 # Pages beside Ask that are not administration: every role the matrix lets read them sees them.
 ANALYTICS_LINKS: tuple[dict[str, str], ...] = (
     {"path": "/jobs", "label": "Jobs", "need": shown_to(jobs_routes.list_jobs)},
+    # every member's own OAuth grants (not administration: each person sees only theirs)
+    {"path": "/mcp-clients", "label": "MCP clients", "need": shown_to(oauth_routes.list_grants)},
 )
 
 # The queue form's fields per job kind the API offers (app/jobs/kinds.py PUBLIC_KINDS checks them; a

@@ -27,10 +27,13 @@ from app.errors import UnauthorizedError
 from app.http import errors as api_errors
 from app.http.context import services
 from app.mcp.work import call_as
+from app.oauth import grants
+from app.oauth import identity as oauth_identity
 
 log = logging.getLogger("atlas.mcp")
 
 TokenOf = Callable[[Context], "str | None"]
+RESOURCE = "atlas_mcp_resource"  # app.extensions key: this server's OAuth resource URL (app/mcp/http.py)
 
 
 def bearer(header: str | None) -> str | None:
@@ -47,11 +50,16 @@ def token_from_headers(ctx: Context) -> str | None:
 
 
 def authenticate(app: Flask, token: str | None) -> Identity:
-    """The token's identity, read afresh (nothing is cached); UnauthorizedError if there is none."""
-    ident = identity.resolve(services(app).db, token)
+    """The token's identity, read afresh (nothing is cached); UnauthorizedError if there is none.
+
+    An OAuth access token (app/oauth/) counts only for the resource this server is (`RESOURCE`)."""
+    if token is not None and grants.is_access_token(token):
+        ident = oauth_identity.from_oauth_token(services(app).db, token, resource=app.extensions.get(RESOURCE))
+    else:
+        ident = identity.resolve(services(app).db, token)
     if ident is None:
         raise UnauthorizedError("no valid token: it is missing, malformed, expired or revoked "
-                                "(pass a session token or an API key)")
+                                "(pass a session token, an API key or an OAuth access token)")
     return ident
 
 

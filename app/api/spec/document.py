@@ -107,6 +107,8 @@ def build_document(app: Flask | None = None, *, server_url: str | None = None) -
     paths: dict[str, Schema] = {}
     bodies = []
     for method, path, view, declared, access in declared_routes(app or _bare_app()):
+        if not declared.documented:
+            continue
         item = paths.setdefault(path, {})
         if "{" in path and "parameters" not in item:
             item["parameters"] = _path_parameters(path)
