@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -51,6 +51,7 @@ class Identity:
     session_created_at: dt.datetime
     user: dict[str, Any]
     api_key_id: uuid.UUID | None = None
+    permission: Mapping[str, frozenset[str]] | None = None  # a custom role's cells (sql/144_custom_roles.sql)
     user_agent: str | None = None
     ip_address: str | None = None
 
@@ -78,9 +79,18 @@ def from_row(row: dict[str, Any] | None, token_hash: str) -> Identity | None:
         token_hash=token_hash,
         session_created_at=row["session_created_at"],
         user=auth.user_json(row),
+        permission=custom_cells(row.get("permission")),
         user_agent=row["user_agent"],
         ip_address=row["ip_address"],
     )
+
+
+def custom_cells(stored: object) -> Mapping[str, frozenset[str]] | None:
+    """A custom role's stored {resource: [action, ...]} as frozensets; None for a built-in role."""
+    if not isinstance(stored, dict):
+        return None
+    return {str(resource): frozenset(map(str, actions)) for resource, actions in stored.items()
+            if isinstance(actions, list)}
 
 
 def from_api_key(db: Database, token: str) -> Identity | None:

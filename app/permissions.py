@@ -62,12 +62,28 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "admin": frozenset({"create", "read", "update"}),
         "owner": frozenset({"create", "read", "update"}),
     },
+    # Custom roles (Better Auth's dynamic access control, app/org_roles): everyone sees the org's roles.
+    "ac": {"member": frozenset({"read"}), "admin": _CRUD, "owner": _CRUD},
 }
 
 
 def can(role: str | None, resource: str, action: str) -> bool:
-    """True if `role` may do `action` on `resource` per PERMISSIONS."""
+    """True if the built-in `role` may do `action` on `resource` per PERMISSIONS."""
     return action in PERMISSIONS.get(resource, {}).get(role or "", frozenset())
+
+
+def allows(ident: Any, resource: str, action: str) -> bool:
+    """True if the identity's role may do `action` on `resource`: the matrix for a built-in role, the
+    cells its org gave a custom role (resolved with the session, sql/144_custom_roles.sql) otherwise.
+
+    A custom role whose cells did not come with the identity (an API key, a role deleted meanwhile)
+    may do nothing.
+    """
+    role = ident.role
+    if role in ROLES:
+        return can(role, resource, action)
+    cells = getattr(ident, "permission", None)
+    return cells is not None and action in cells.get(resource, frozenset()) and resource in PERMISSIONS
 
 
 @dataclass(frozen=True)
@@ -212,7 +228,7 @@ def admit(ident: Any, access: Access) -> None:
         raise NoActiveOrganizationError(
             "no active organization: call POST /api/auth/organization/set-active first"
         )
-    if access.kind == "matrix" and not can(ident.role, str(access.resource), str(access.action)):
+    if access.kind == "matrix" and not allows(ident, str(access.resource), str(access.action)):
         if access.refusal_code:
             raise BetterAuthError(access.refusal_code, status=403)
         raise ForbiddenError(access.refusal or f"role {ident.role!r} may not {access.action} {access.resource}")

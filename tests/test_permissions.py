@@ -42,6 +42,8 @@ EXPECTED = {  # resource: (member, admin, owner)
     "apiKey": (set(), {"create", "read", "delete"}, {"create", "read", "delete"}),
     # issue 14: admins and owners enqueue, cancel and retry jobs; members see them.
     "job": ({"read"}, {"create", "read", "update"}, {"create", "read", "update"}),
+    # issue 30: custom roles (Better Auth's `ac`): members see the org's roles, admins and owners manage them.
+    "ac": ({"read"}, _ALL, _ALL),
 }
 ROLES = ("member", "admin", "owner")
 CELLS = [(res, role, action) for res in EXPECTED for role in ROLES for action in ACTIONS]

@@ -27,6 +27,7 @@ from app.bodies import body
 from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
 from app.errors import BetterAuthError
 from app.idempotency import idempotent
+from app.org_roles import store as role_store
 from app.permissions import login_required, member_required, people_only, require
 from app.placement.router import off_control_plane, on_control_plane
 
@@ -146,6 +147,10 @@ def update_member_role() -> ResponseReturnValue:
         target = orgs.find_member(scope, ident.org_id, member_id=member_id)
         if "owner" in (role, target["role"]) and role != target["role"]:
             _owner_only("YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER")
+        # Nobody assigns a role holding a cell they lack, nor changes a member whose role does (custom roles).
+        for held in (role, target["role"]):
+            role_store.within_reach(ident, role_store.cells_of_role(scope, held, lock=held == role),
+                                    code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER")
         if role != "owner":
             orgs.keep_an_owner(owners, losing=target)
         scope.execute("UPDATE members SET role = %s WHERE org_id = %s AND id = %s",

@@ -20,7 +20,7 @@ from app.api.organizations import refuse_other_org
 from app.bodies import body
 from app.bodies.auth_requests import CheckSlug, HasPermission
 from app.errors import BetterAuthError, NoActiveOrganizationError, ValidationError
-from app.permissions import can, login_required, member_required
+from app.permissions import allows, login_required, member_required
 from app.placement.router import on_control_plane
 
 bp = Blueprint("org_reads", __name__, url_prefix="/api/auth/organization")
@@ -110,6 +110,6 @@ def has_permission() -> ResponseReturnValue:
                               details={"fields": {"permissions": "is required"}})
     if ident.org_id is None:
         raise NoActiveOrganizationError("no active organization: call POST /api/auth/organization/set-active first")
-    allowed = all(can(ident.role, *_ALIASES.get((resource, action), (resource, action)))
+    allowed = all(allows(ident, *_ALIASES.get((resource, action), (resource, action)))
                   for resource, actions in asked.items() for action in actions)
     return {"error": None, "success": allowed}

@@ -16,7 +16,7 @@ from pydantic import WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from app.bodies import Body
-from app.bodies.fields import Choice, Email, Flag, Id, Slug, Text
+from app.bodies.fields import Choice, Email, Flag, Id, RoleRef, Slug, Text
 from app.errors import ValidationError
 from app.roles import ROLES
 
@@ -96,7 +96,7 @@ class AcceptInvitation(Body):
 
 class UpdateMemberRole(Body):
     memberId: AnyId
-    role: Role
+    role: Annotated[str, RoleRef(builtin=ROLES, null=REQUIRED)]  # or a custom role (app/org_roles)
     organizationId: OrgEcho = None
 
 

@@ -10,6 +10,7 @@ from app.bodies import requests as r
 from app.bodies.connections import ConnectionChange, NewConnection
 from app.openapi.auth_operations import AUTH_OPERATIONS, SESSION
 from app.openapi.op import Op
+from app.openapi.role_operations import ROLE_OPERATIONS
 from app.openapi.schemas import NULLABLE_UUID, PAGE_QUERY, STAMP, UUID, obj, page_of, ref
 
 _MEMBER = obj(member=ref("Member"))
@@ -251,3 +252,4 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         response=obj(("data",), data={"type": "array", "items": ref("JobResult")})),
 }
 OPERATIONS.update(AUTH_OPERATIONS)
+OPERATIONS.update(ROLE_OPERATIONS)
