@@ -179,6 +179,7 @@ def session_json(ident: Identity, *, token: str | None) -> dict:
         "token": token,
         "userId": str(ident.user_id),
         "activeOrganizationId": None if ident.org_id is None else str(ident.org_id),
+        "activeTeamId": None if ident.active_team_id is None else str(ident.active_team_id),
         "role": ident.role,
         "expiresAt": iso_ms(ident.expires_at),
         "createdAt": iso_ms(ident.session_created_at),

@@ -69,6 +69,7 @@ MESSAGES: dict[str, str] = {
     # teams (app/teams)
     "TEAM_NOT_FOUND": "Team not found",
     "TEAM_ALREADY_EXISTS": "Team already exists",
+    "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_TEAMS": "You have reached the maximum number of teams",
     "YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION":
         "You are not allowed to create teams in this organization",
     "YOU_ARE_NOT_ALLOWED_TO_DELETE_TEAMS_IN_THIS_ORGANIZATION":

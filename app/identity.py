@@ -52,6 +52,7 @@ class Identity:
     user: dict[str, Any]
     api_key_id: uuid.UUID | None = None
     permission: Mapping[str, frozenset[str]] | None = None  # a custom role's cells (sql/144_custom_roles.sql)
+    active_team_id: uuid.UUID | None = None  # Better Auth's activeTeamId: a preference, never a grant (sql/145)
     user_agent: str | None = None
     ip_address: str | None = None
 
@@ -80,6 +81,7 @@ def from_row(row: dict[str, Any] | None, token_hash: str) -> Identity | None:
         session_created_at=row["session_created_at"],
         user=auth.user_json(row),
         permission=custom_cells(row.get("permission")),
+        active_team_id=row.get("active_team_id") if role is not None else None,
         user_agent=row["user_agent"],
         ip_address=row["ip_address"],
     )

@@ -64,6 +64,8 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
     },
     # Custom roles (Better Auth's dynamic access control, app/org_roles): everyone sees the org's roles.
     "ac": {"member": frozenset({"read"}), "admin": _CRUD, "owner": _CRUD},
+    # Teams (app/teams): every member sees the org's teams; admins and owners manage them and their members.
+    "team": {"member": frozenset({"read"}), "admin": _CRUD, "owner": _CRUD},
 }
 
 

@@ -32,6 +32,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.jobs_routes",
     "app.api.agent_routes",
     "app.api.role_routes",
+    "app.api.team_routes",
 )
 
 

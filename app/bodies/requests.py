@@ -149,6 +149,13 @@ class Strict(Body):
 
 class NewConversation(Strict):
     title: Annotated[str, Text(max_len=300, strip=False)] | None = None
+    teamId: Annotated[uuid.UUID, Id(message="must be a team's id (a UUID)", strings_only=False)] | None = None
+
+
+class ConversationTeam(Strict):
+    """Share a conversation with one team of the org, or (null) with the whole org."""
+
+    teamId: Annotated[uuid.UUID, Id(message="must be a team's id (a UUID)", strings_only=False)] | None
 
 
 class AskQuestion(Strict):

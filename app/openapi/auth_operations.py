@@ -14,7 +14,7 @@ SESSION: Schema = obj(
     ("id", "token", "userId", "expiresAt"), id=UUID,
     token={"type": "string", "nullable": True,
            "description": "the caller's own token for its session; for the others, a revocation handle"},
-    userId=UUID, activeOrganizationId=NULLABLE_UUID, role={**ROLE, "nullable": True}, expiresAt=STAMP,
+    userId=UUID, activeOrganizationId=NULLABLE_UUID, activeTeamId=NULLABLE_UUID, role={**ROLE, "nullable": True}, expiresAt=STAMP,
     createdAt=STAMP, updatedAt=STAMP, ipAddress={"type": "string", "nullable": True},
     userAgent={"type": "string", "nullable": True})
 _INVITATION_IN_ORG: Schema = {"allOf": [ref("Invitation"), obj(organizationName={"type": "string"})]}

@@ -12,6 +12,7 @@ from app.openapi.auth_operations import AUTH_OPERATIONS, SESSION
 from app.openapi.op import Op
 from app.openapi.role_operations import ROLE_OPERATIONS
 from app.openapi.schemas import NULLABLE_UUID, PAGE_QUERY, STAMP, UUID, obj, page_of, ref
+from app.openapi.team_operations import TEAM_OPERATIONS
 
 _MEMBER = obj(member=ref("Member"))
 _CONNECTION = obj(
@@ -253,3 +254,4 @@ OPERATIONS: dict[tuple[str, str], Op] = {
 }
 OPERATIONS.update(AUTH_OPERATIONS)
 OPERATIONS.update(ROLE_OPERATIONS)
+OPERATIONS.update(TEAM_OPERATIONS)
