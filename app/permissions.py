@@ -66,6 +66,8 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
     "ac": {"member": frozenset({"read"}), "admin": _CRUD, "owner": _CRUD},
     # Teams (app/teams): every member sees the org's teams; admins and owners manage them and their members.
     "team": {"member": frozenset({"read"}), "admin": _CRUD, "owner": _CRUD},
+    # SCIM provisioning tokens (app/scim): admins and owners create, list and revoke them.
+    "scim": {"admin": frozenset({"create", "read", "delete"}), "owner": frozenset({"create", "read", "delete"})},
 }
 
 

@@ -45,6 +45,7 @@ EXPECTED = {  # resource: (member, admin, owner)
     # issue 30: custom roles (Better Auth's `ac`): members see the org's roles, admins and owners manage them.
     "ac": ({"read"}, _ALL, _ALL),
     "team": ({"read"}, _ALL, _ALL),
+    "scim": (set(), {"create", "read", "delete"}, {"create", "read", "delete"}),
 }
 ROLES = ("member", "admin", "owner")
 CELLS = [(res, role, action) for res in EXPECTED for role in ROLES for action in ACTIONS]

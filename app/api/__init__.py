@@ -33,6 +33,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.agent_routes",
     "app.api.role_routes",
     "app.api.team_routes",
+    "app.api.scim_routes", "app.api.scim_token_routes",
 )
 
 

@@ -152,6 +152,12 @@ class NewConversation(Strict):
     teamId: Annotated[uuid.UUID, Id(message="must be a team's id (a UUID)", strings_only=False)] | None = None
 
 
+class NewScimToken(Strict):
+    """A SCIM token for an identity provider (app/scim): a name to recognise it by."""
+
+    name: Name
+
+
 class ConversationTeam(Strict):
     """Share a conversation with one team of the org, or (null) with the whole org."""
 

@@ -12,6 +12,7 @@ from app.openapi.auth_operations import AUTH_OPERATIONS, SESSION
 from app.openapi.op import Op
 from app.openapi.role_operations import ROLE_OPERATIONS
 from app.openapi.schemas import NULLABLE_UUID, PAGE_QUERY, STAMP, UUID, obj, page_of, ref
+from app.openapi.scim_operations import SCIM_OPERATIONS
 from app.openapi.team_operations import TEAM_OPERATIONS
 
 _MEMBER = obj(member=ref("Member"))
@@ -255,3 +256,4 @@ OPERATIONS: dict[tuple[str, str], Op] = {
 OPERATIONS.update(AUTH_OPERATIONS)
 OPERATIONS.update(ROLE_OPERATIONS)
 OPERATIONS.update(TEAM_OPERATIONS)
+OPERATIONS.update(SCIM_OPERATIONS)
