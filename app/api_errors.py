@@ -21,7 +21,7 @@ from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from app import database_errors, metrics
-from app.better_auth_codes import AUTH_ANSWERS, MESSAGES
+from app.better_auth_codes import MESSAGES
 from app.errors import AtlasError
 
 log = logging.getLogger("atlas.api")
@@ -40,8 +40,8 @@ _HTTP_CODES = {
 
 
 def error_response(status: int, code: str, message: str, *, fields: dict[str, Any] | None = None,
-                   retry_after_s: int | None = None) -> ResponseReturnValue:
-    status, code, message = _wire(status, code, message)
+                   retry_after_s: int | None = None, auth_code: str = "", auth_status: int = 0) -> ResponseReturnValue:
+    status, code, message = _wire(status, code, message, auth_code=auth_code, auth_status=auth_status)
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
@@ -53,17 +53,16 @@ def error_response(status: int, code: str, message: str, *, fields: dict[str, An
     return jsonify(body), status, headers
 
 
-def _wire(status: int, code: str, message: str) -> tuple[int, str, str]:
+def _wire(status: int, code: str, message: str, *, auth_code: str = "", auth_status: int = 0) -> tuple[int, str, str]:
     """Status, code and message as the request's API spells them: Better Auth's under /api/auth.
 
-    An Atlas refusal that Better Auth also has takes Better Auth's status,
-    code and message there; any other keeps its status and message, its code upper-cased.
+    An Atlas refusal that Better Auth also has (its class names Better Auth's code, app/errors.py) takes
+    Better Auth's status, code and message there; any other keeps its status and message, its code upper-cased.
     """
     if not has_request_context() or not request.path.startswith("/api/auth/") or code.isupper():
         return status, code, message
-    if code in AUTH_ANSWERS:
-        status, code = AUTH_ANSWERS[code]
-        return status, code, MESSAGES.get(code, message)
+    if auth_code:
+        return auth_status or status, auth_code, MESSAGES.get(auth_code, message)
     return status, code.upper(), message
 
 
@@ -74,7 +73,8 @@ def _atlas_error(exc: AtlasError) -> ResponseReturnValue:
         log.error("request %s failed: %s", _request_id(), exc.message)
         return error_response(500, "internal_error", _internal_message())
     fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
-    return error_response(exc.status, exc.code, exc.message, fields=fields, retry_after_s=exc.retry_after_s)
+    return error_response(exc.status, exc.code, exc.message, fields=fields, retry_after_s=exc.retry_after_s,
+                          auth_code=exc.auth_code, auth_status=exc.auth_status)
 
 
 def _database_error(exc: BaseException) -> ResponseReturnValue:

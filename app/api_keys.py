@@ -30,7 +30,7 @@ from app import wire
 from app.auth import hash_token, user_json
 from app.db import Database, Scope
 from app.errors import AtlasError
-from app.roles import ROLES
+from app.roles import outranks
 
 log = logging.getLogger("atlas.api_keys")
 
@@ -70,11 +70,6 @@ def org_of(token: str) -> uuid.UUID | None:
 
 def new_secret(org_id: uuid.UUID) -> str:
     return f"{PREFIX}{org_id.hex}_{secrets.token_urlsafe(32)}"
-
-
-def outranks(role: str, other: str | None) -> bool:
-    """True if `role` is above `other` in the matrix's order (member < admin < owner)."""
-    return other not in ROLES or ROLES.index(role) > ROLES.index(str(other))
 
 
 def lookup(db: Database, token: str) -> dict[str, Any] | None:

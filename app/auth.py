@@ -58,14 +58,6 @@ class Passwords:
     def needs_rehash(self, stored_hash: str) -> bool:
         return self._hasher.check_needs_rehash(stored_hash)
 
-    @classmethod
-    def from_config(cls, config: Mapping[str, object]) -> Passwords:
-        return cls(
-            time_cost=int(str(config.get("ARGON2_TIME_COST", 3))),
-            memory_kib=int(str(config.get("ARGON2_MEMORY_KIB", 65536))),
-            parallelism=int(str(config.get("ARGON2_PARALLELISM", 4))),
-        )
-
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
@@ -107,13 +99,20 @@ def insert_session(
     user_agent: str | None,
     ip_address: str | None,
 ) -> NewSession:
-    """A new session row for `user_id` (the scope must carry app.user_id = user_id)."""
+    """A new session row for `user_id` (the scope must carry app.user_id = user_id).
+
+    A session bound to an org also records that org as the user's last one
+    (users.last_org_id, sql/140_last_org.sql), in the same statement: the
+    next sign-in lands there.
+    """
     token = new_token()
     row = scope.fetch_one(
-        "INSERT INTO sessions (token_hash, user_id, active_org_id, user_agent, ip_address, expires_at)"
+        "WITH s AS (INSERT INTO sessions (token_hash, user_id, active_org_id, user_agent, ip_address, expires_at)"
         " VALUES (%(hash)s, %(user)s, %(org)s, %(agent)s, %(ip)s,"
         "         now() + make_interval(secs => %(ttl)s))"
-        " RETURNING id, expires_at",
+        " RETURNING id, expires_at),"
+        " last AS (UPDATE users SET last_org_id = %(org)s WHERE id = %(user)s AND %(org)s::uuid IS NOT NULL)"
+        " SELECT id, expires_at FROM s",
         {"hash": hash_token(token), "user": user_id, "org": org_id,
          "agent": (user_agent or None) and user_agent[:500], "ip": ip_address, "ttl": ttl_s},
     )
@@ -147,11 +146,13 @@ def consume_session(scope: Scope, *, token_hash: str) -> uuid.UUID | None:
     )
 
 
-def first_org_of(scope: Scope, *, user_id: uuid.UUID) -> uuid.UUID | None:
-    """The org a fresh sign-in binds to: the user's earliest membership, if any."""
+def sign_in_org_of(scope: Scope, *, user_id: uuid.UUID) -> uuid.UUID | None:
+    """The org a fresh sign-in binds to: the one used last while the user is still its member, else the earliest."""
     return scope.fetch_value(
-        "SELECT org_id FROM members WHERE user_id = %s ORDER BY created_at, org_id LIMIT 1",
-        (user_id,),
+        "SELECT m.org_id FROM members m WHERE m.user_id = %(user)s"
+        " ORDER BY m.org_id IS NOT DISTINCT FROM (SELECT u.last_org_id FROM users u WHERE u.id = %(user)s) DESC,"
+        "          m.created_at, m.org_id LIMIT 1",
+        {"user": user_id},
     )
 
 

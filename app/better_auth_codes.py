@@ -3,7 +3,9 @@
 Answers under /api/auth carry these upper-snake codes with Better Auth's own
 messages and statuses, so an application's `error.code` comparisons and
 translations work unchanged; /api/v1 keeps Atlas's documented lower-case codes.
-Only the codes Atlas can answer with are listed (copied from
+Each code Atlas answers with is an error class in app/errors.py that names
+it (`code` for Better Auth-only refusals, `auth_code` for Atlas refusals that
+Better Auth also has). Only the codes Atlas can answer with are listed (copied from
 `@better-auth/core/dist/error/codes.mjs` and
 `better-auth/dist/plugins/organization/error-codes.mjs`).
 """
@@ -80,12 +82,4 @@ MESSAGES: dict[str, str] = {
     "YOU_DO_NOT_HAVE_AN_ACTIVE_TEAM": "You do not have an active team",
     "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_TEAM_MEMBER": "You are not allowed to create a new member",
     "YOU_ARE_NOT_ALLOWED_TO_REMOVE_A_TEAM_MEMBER": "You are not allowed to remove a team member",
-}
-
-# Atlas's own refusals, as they read under /api/auth: (status, code). Better Auth answers "no active
-# organization" and "last owner" with 400; anything not listed keeps its status and upper-cases its code.
-AUTH_ANSWERS: dict[str, tuple[int, str]] = {
-    "no_active_organization": (400, "NO_ACTIVE_ORGANIZATION"),
-    "last_owner": (400, "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER"),
-    "user_already_exists": (422, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"),
 }

@@ -7,10 +7,7 @@ decide what RLS shows (the member's role) and the org's config version
 the org is also a separate part of every key, so an org flush never touches
 another org and no lookup can cross orgs even if two digests collided.
 
-Configuration comes from app config keys CACHE_BACKEND
-(memory | redis | none), CACHE_TTL_S, CACHE_MAX_SIZE, CACHE_MAX_BYTES,
-CACHE_MAX_ENTRY_BYTES, CACHE_REDIS_URL, CACHE_KEY_PREFIX, CACHE_REDIS_TIMEOUT_MS,
-CACHE_REDIS_COOLDOWN_S (Settings.from_env fills them from ATLAS_CACHE_*).
+Configured by its branch of the settings, CacheSettings (the ATLAS_CACHE_* variables).
 """
 from __future__ import annotations
 
@@ -20,70 +17,13 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
-from app.errors import ConfigurationError
+from app.config import CacheSettings
 from app.gateway.result import CacheKey, QueryResult
 
 log = logging.getLogger("atlas.cache")
-BACKENDS = ("memory", "redis", "none")
-
-
-@dataclass(frozen=True)
-class CacheConfig:
-    """How results are cached; `key_prefix` isolates app instances (and tests) sharing one Redis."""
-
-    backend: str = "memory"
-    ttl_s: float = 300.0
-    max_size: int = 1_000
-    max_bytes: int = 64 * 1024 * 1024  # memory backend: per process, counted as result_bytes() says
-    max_entry_bytes: int = 4 * 1024 * 1024  # larger results are not cached
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    key_prefix: str = "atlas:qc"
-    redis_timeout_ms: int = 200  # socket and connect timeout of every Redis call
-    redis_cooldown_s: float = 5.0  # after a failure, Redis is skipped this long (circuit open)
-
-    def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ConfigurationError(f"CACHE_BACKEND must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
-        if not self.ttl_s > 0:
-            raise ConfigurationError("CACHE_TTL_S must be a positive number of seconds")
-        if self.max_size < 1:
-            raise ConfigurationError("CACHE_MAX_SIZE must be at least 1")
-        if not 1 <= self.max_entry_bytes <= self.max_bytes:
-            raise ConfigurationError("CACHE_MAX_ENTRY_BYTES must be from 1 to CACHE_MAX_BYTES")
-        if not self.key_prefix or any(c.isspace() for c in self.key_prefix):
-            raise ConfigurationError("CACHE_KEY_PREFIX must be non-empty, without spaces")
-        if not 1 <= self.redis_timeout_ms <= 10_000:
-            raise ConfigurationError("CACHE_REDIS_TIMEOUT_MS must be between 1 and 10000")
-        if not 0 <= self.redis_cooldown_s <= 3600:
-            raise ConfigurationError("CACHE_REDIS_COOLDOWN_S must be between 0 and 3600")
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> CacheConfig:
-        """From app config (Settings.from_env fills it from ATLAS_CACHE_*), else the defaults."""
-        values: dict[str, Any] = {}
-        for field_name, name, parse in (
-            ("backend", "CACHE_BACKEND", str),
-            ("ttl_s", "CACHE_TTL_S", float),
-            ("max_size", "CACHE_MAX_SIZE", int),
-            ("max_bytes", "CACHE_MAX_BYTES", int),
-            ("max_entry_bytes", "CACHE_MAX_ENTRY_BYTES", int),
-            ("redis_url", "CACHE_REDIS_URL", str),
-            ("key_prefix", "CACHE_KEY_PREFIX", str),
-            ("redis_timeout_ms", "CACHE_REDIS_TIMEOUT_MS", int),
-            ("redis_cooldown_s", "CACHE_REDIS_COOLDOWN_S", float),
-        ):
-            raw = config.get(name)
-            if raw is None:
-                continue
-            try:
-                values[field_name] = parse(raw)
-            except ValueError as exc:
-                raise ConfigurationError(f"{name} (ATLAS_{name}) is not a valid {parse.__name__}") from exc
-        return cls(**values)
 
 
 class QueryCache(Protocol):
@@ -119,8 +59,8 @@ class MemoryCache:
     evicts the least recently used entries first.
     """
 
-    def __init__(self, *, ttl_s: float, max_size: int, max_bytes: int = CacheConfig.max_bytes,
-                 max_entry_bytes: int = CacheConfig.max_entry_bytes,
+    def __init__(self, *, ttl_s: float, max_size: int, max_bytes: int = CacheSettings().max_bytes,
+                 max_entry_bytes: int = CacheSettings().max_entry_bytes,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl_s = ttl_s
         self._max_size = max_size
@@ -190,7 +130,7 @@ class MemoryCache:
         self.flush_all()
 
 
-def make_cache(config: CacheConfig) -> QueryCache | None:
+def make_cache(config: CacheSettings) -> QueryCache | None:
     """The configured backend; None when caching is off."""
     if config.backend == "none":
         return None

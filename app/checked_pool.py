@@ -10,15 +10,18 @@ so the first request after a restart succeeds. A connection given back is checke
 too (`putconn`): one whose state is unknown (app/wire.py's `lendable`) is discarded.
 
 When a wait for a connection times out, the pool's own counters tell whether
-connecting was failing (the database is unreachable) or every connection was
-busy (the pool is too small); the 503 says which, so operators are not sent
-to the pool size while the database is down.
+connecting was failing (the database is unreachable), had failed until moments
+ago (the database is back from a restart or a failover, and the pool is still
+reopening its connections while writes that waited for the new primary finish),
+or every connection was busy (the pool is too small); the 503 says which, so
+operators are not sent to the pool size while the database is down.
 """
 from __future__ import annotations
 
 import logging
 import random
 import select
+import time
 from typing import Any
 
 import psycopg
@@ -32,6 +35,7 @@ log = logging.getLogger("atlas.pools")
 
 
 RECONNECT_MAX_DELAY_S = 0.5  # longest pause between two attempts to connect while connecting fails
+RECOVERING_S = 10.0  # after connecting works again, a wait that times out is still the outage's
 
 
 class PromptAttempt(AttemptWithBackoff):
@@ -64,6 +68,7 @@ class CheckedPool(ConnectionPool):
 
     def __init__(self, conninfo: str, **kwargs: Any) -> None:
         self._errors_at_last_connect = 0
+        self._recovered_at = float("-inf")  # when a connection opened after failed attempts
         kwargs.setdefault("check", self._check_before_lending)
         kwargs.setdefault("configure", self._connected)
         super().__init__(conninfo, **kwargs)
@@ -105,11 +110,19 @@ class CheckedPool(ConnectionPool):
     def _connected(self, conn: psycopg.Connection) -> None:
         """Called for each new connection: connecting works again (and the statement mode, app/wire.py)."""
         wire.configure_connection(conn)
-        self._errors_at_last_connect = self.get_stats().get("connections_errors", 0)
+        errors = self.get_stats().get("connections_errors", 0)
+        if errors > self._errors_at_last_connect:
+            self._recovered_at = time.monotonic()
+        self._errors_at_last_connect = errors
 
     def connecting_fails(self) -> bool:
         """True when an attempt to open a connection failed after the last one that worked."""
         return self.get_stats().get("connections_errors", 0) > self._errors_at_last_connect
+
+    def recovering(self) -> float | None:
+        """Seconds since connecting worked again after failing, while under RECOVERING_S; else None."""
+        since = time.monotonic() - self._recovered_at
+        return since if since < RECOVERING_S else None
 
 
 def wait_timed_out(pool: ConnectionPool, *, waited_s: float, what: str, hint: str) -> ServiceUnavailableError:
@@ -118,4 +131,9 @@ def wait_timed_out(pool: ConnectionPool, *, waited_s: float, what: str, hint: st
         return DatabaseUnavailableError(
             f"the database is unreachable: no connection could be opened for {what} within"
             f" {waited_s:.1f} s; check that PostgreSQL is running and accepting connections")
+    recovering = pool.recovering() if isinstance(pool, CheckedPool) else None
+    if recovering is not None:
+        return DatabaseUnavailableError(
+            f"the database is back from an outage (a restart or a failover) since {recovering:.1f} s and"
+            f" {what} is still reopening its connections: none came free within {waited_s:.1f} s; retry shortly")
     return ServiceUnavailableError(f"no connection free in {what} after {waited_s:.1f} s; {hint}")

@@ -1,12 +1,12 @@
 """The `atlas` command (click, which Flask ships): one subcommand per operation.
 
 Settings are read from the environment once, by `Settings.from_env` in the
-group callback, and handed to each subcommand; options that stand for an
-environment variable say so with `envvar=`, so `--help` shows both.
+group callback, and handed to each subcommand (a bad variable ends the command
+with a message naming it, exit status 1); an option that stands for a variable
+takes its default from the settings and says so in its help.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import sys
@@ -32,7 +32,7 @@ def resolve_org(settings: Settings, org: str) -> str:
     """One org resolver for every command: an id as is, or a slug looked up once."""
     from app.gateway.org_lookup import resolve_org_id
 
-    return str(resolve_org_id(settings.database_url, org))
+    return str(resolve_org_id(settings.database.url, org))
 
 
 @cli.command()
@@ -47,10 +47,10 @@ def migrate(settings: Settings, status: bool, policy_form: str | None) -> None:
     from app.migrate import pending
 
     if status:
-        waiting = pending(settings.database_url)
+        waiting = pending(settings.database.url)
         click.echo("\n".join(waiting) if waiting else "up to date")
         return
-    applied = apply(settings.database_url, roles=settings.roles, policy_form=policy_form)
+    applied = apply(settings.database.url, roles=settings.database.roles, policy_form=policy_form)
     for name in applied:
         click.echo(f"applied {name}")
     if not applied:
@@ -58,9 +58,9 @@ def migrate(settings: Settings, status: bool, policy_form: str | None) -> None:
     from app.errors import MigrationError
     from app.placement.locations import placed_locations, role_conninfo
 
-    for location in placed_locations(settings.database_url):  # every dedicated database too
+    for location in placed_locations(settings.database.url):  # every dedicated database too
         try:
-            done = apply(role_conninfo(settings.database_url, location), roles=settings.roles,
+            done = apply(role_conninfo(settings.database.url, location), roles=settings.database.roles,
                          policy_form=policy_form)
         except MigrationError as exc:
             raise MigrationError(f"dedicated database {location}: {exc.message}") from exc
@@ -68,19 +68,21 @@ def migrate(settings: Settings, status: bool, policy_form: str | None) -> None:
 
 
 @cli.command()
-@click.option("--org", required=True, envvar="ATLAS_ORG_ID", help="Organization id or slug (ATLAS_ORG_ID).")
+@click.option("--org", help="Organization id or slug (default ATLAS_ORG_ID); required.")
 @click.argument("sql")
 @click.pass_obj
-def query(settings: Settings, org: str, sql: str) -> None:
+def query(settings: Settings, org: str | None, sql: str) -> None:
     """Run agent SQL (one SELECT) for one org through the SQL gateway, as the agent role; print JSON."""
     import psycopg
 
     from app.gateway import run_query
     from app.placement.locations import org_location, role_conninfo
 
-    org_id = resolve_org(settings, org)
-    location = org_location(settings.database_url, org_id)  # an org in a dedicated database is queried there
-    agent_url = settings.agent_database_url if location is None else role_conninfo(settings.agent_database_url, location)
+    if not (org or settings.cli.org_id):
+        raise click.UsageError("give --org ORG (or set ATLAS_ORG_ID)")
+    org_id = resolve_org(settings, org or settings.cli.org_id)
+    location = org_location(settings.database.url, org_id)  # an org in a dedicated database is queried there
+    agent_url = settings.database.agent_database_url if location is None else role_conninfo(settings.database.agent_database_url, location)
     result = run_query(sql, org_id=org_id, connect=lambda: psycopg.connect(agent_url, autocommit=True))
     click.echo(json.dumps(result.to_json(), indent=2))
 
@@ -108,14 +110,21 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int, 
     from app import close_app, create_app
     from app.serving import run
 
+    if "public_url" in settings.http.model_fields_set:
+        configured = settings
+    else:  # links and the default trusted origin name the address served
+        configured = settings.model_copy(update={"http": settings.http.model_copy(
+            update={"public_url": f"http://{host}:{port}"})})
     if "prometheus_client" in sys.modules:  # its mode is fixed at import: too late to share metrics
         raise AtlasError("internal: prometheus_client was imported before atlas serve set it up")
     if workers < 1 or threads < 1:
         raise click.BadParameter("--workers and --threads must be at least 1")
     metrics_dir = tempfile.mkdtemp(prefix="atlas-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # inherited by the forked workers, never read here
-    configured = dataclasses.replace(settings, extra={"public_url": f"http://{host}:{port}", **settings.extra})
     try:
+        from app.state import check  # after PROMETHEUS_MULTIPROC_DIR: the services import prometheus_client
+
+        check(configured)  # here, not in each worker after the fork: a bad setting ends atlas serve at once
         # On SIGTERM a worker stops accepting and finishes the requests it holds for up to --graceful-timeout
         # seconds (a request may wait ATLAS_POOL_TIMEOUT_S for a connection, then run); only then is it killed.
         run(lambda: create_app(configured), close=close_app, host=host, port=port, workers=workers,
@@ -125,25 +134,26 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int, 
 
 
 @cli.command()
-@click.option("--org", envvar="ATLAS_ORG_ID",
-              help="Organization id or slug (ATLAS_ORG_ID): profile its rows, write "
+@click.option("--org",
+              help="Organization id or slug (default ATLAS_ORG_ID): profile its rows, write "
                    "semantic/.orgs/<org>/entities/ and import into semantic_entities.")
 @click.option("--no-import", is_flag=True,
               help="With --org, write files only, for review (the server later restores the "
                    "database's layer in that directory).")
 @click.option("--tables", multiple=True, metavar="TABLE", help="Profile only this table (repeatable).")
 @click.argument("more_tables", nargs=-1, metavar="[TABLE]...")
-@click.option("--database-url", envvar="DATABASE_URL", metavar="URL",
-              help="The internal database (DATABASE_URL); required.")
+@click.option("--database-url", metavar="URL", hidden=True,
+              help="Refused unless DATABASE_URL names the same database: the settings are read from the environment.")
 @click.pass_obj
 def init(settings: Settings, org: str | None, no_import: bool, tables: tuple[str, ...],
          more_tables: tuple[str, ...], database_url: str | None) -> None:
     """Profile the datasource into semantic entity YAML (semantic/README.md)."""
     from app.semantic.initialize import run_init
 
-    if not database_url:
+    if "url" not in settings.database.model_fields_set or (database_url and database_url != settings.database.url):
         raise AtlasError("No internal database configured: set DATABASE_URL to a PostgreSQL "
                          "connection string (postgresql://user:pass@host:5432/atlas)")
+    org = org or settings.cli.org_id or None
     chosen = [*tables, *more_tables] or None
     run_init(settings, org=resolve_org(settings, org) if org else None, tables=chosen,
              do_import=not no_import)
@@ -172,8 +182,7 @@ def mcp(settings: Settings, refused_token: str | None, token_file: str | None, o
     if refused_token is not None:
         raise click.UsageError(REFUSED_FLAG)
     token = None if over_http else resolve_token(
-        token_file=token_file, env_token_file=str(settings.extra.get("mcp_token_file") or "") or None,
-        env_token=str(settings.extra.get("mcp_token") or "") or None)
+        token_file=token_file, env_token_file=settings.cli.token_file or None, env_token=settings.cli.token or None)
     if token is None and not over_http:
         raise AtlasError("no token: pass --token-file PATH, or set ATLAS_TOKEN_FILE or ATLAS_TOKEN "
                          "(a session token or an API key)")
@@ -204,14 +213,14 @@ def worker(settings: Settings, concurrency: int | None, once: bool) -> None:
     import threading
 
     from app import close_app, create_app
-    from app.jobs import JobConfig, Worker
+    from app.jobs import Worker
     from app.state import services
 
-    config = JobConfig.from_settings(settings)
+    config = settings.jobs
     if concurrency is not None:
         if concurrency < 1:
             raise click.BadParameter("must be at least 1", param_hint="--concurrency")
-        config = dataclasses.replace(config, concurrency=concurrency)
+        config = config.model_copy(update={"concurrency": concurrency})
     app = create_app(settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -230,11 +239,29 @@ def worker(settings: Settings, concurrency: int | None, once: bool) -> None:
         close_app(app)
 
 
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="Print docs/configuration.md (every variable) instead.")
+@click.pass_obj
+def settings_command(settings: Settings, markdown: bool) -> None:
+    """Print the settings in effect as JSON, secrets masked; or, with --markdown, the page of every variable."""
+    if markdown:
+        from app.config.markdown import markdown as page
+
+        click.echo(page(), nl=False)
+        return
+    click.echo(json.dumps(settings.masked(), indent=2, default=str))
+
+
 def _add_operator_groups() -> None:
     from app.cli_operators import connections, org
 
     cli.add_command(org)
     cli.add_command(connections)
+    from app.cli_backup import COMMANDS, backup
+
+    cli.add_command(backup)
+    for command in COMMANDS:  # atlas org restore|export|import|delete
+        org.add_command(command)
 
 
 _add_operator_groups()

@@ -41,7 +41,7 @@ def org_move(settings: Settings, org_ref: str, to_url: str | None, back: bool, a
     if sum((bool(to_url), back, abort)) != 1:
         raise click.UsageError("give exactly one of --to URL, --back and --abort")
     org_id = uuid.UUID(resolve_org(settings, org_ref))
-    pause_at = str(settings.extra.get("move_pause_at") or "")
+    pause_at = settings.placement.move_pause_at
 
     def say(line: str) -> None:
         click.echo(line)
@@ -53,11 +53,10 @@ def org_move(settings: Settings, org_ref: str, to_url: str | None, back: bool, a
             time.sleep(3600)
 
     if abort:
-        move.abort(move.pending_plan(settings.database_url, settings.roles, org_id), say=say)
+        move.abort(move.pending_plan(settings.database.url, settings.database.roles, org_id), say=say)
         return
-    plan = move.plan_move(settings.database_url, settings.roles, org_id, to_url=None if back else to_url)
-    cache_s = settings.extra.get("placement_cache_s", 1.0)
-    move.run(plan, cache_s=float(cache_s) if isinstance(cache_s, (int, float, str)) else 1.0, say=say, pause=pause)
+    plan = move.plan_move(settings.database.url, settings.database.roles, org_id, to_url=None if back else to_url)
+    move.run(plan, cache_s=settings.placement.cache_s, say=say, pause=pause)
 
 
 @org.command("where")
@@ -68,7 +67,7 @@ def org_where(settings: Settings, org_ref: str) -> None:
     import psycopg
 
     org_id = resolve_org(settings, org_ref)
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+    with psycopg.connect(settings.database.url, autocommit=True) as conn:
         placed = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s", (org_id,)).fetchone()
         moving = conn.execute("SELECT step, target FROM atlas_meta.org_moves WHERE organization_id = %s",
                               (org_id,)).fetchone()
@@ -86,8 +85,8 @@ def connections() -> None:
 @click.pass_obj
 def rotate_key(settings: Settings) -> None:
     """Re-encrypt every stored connection password under the first key of ATLAS_CONNECTION_KEYS."""
-    from app.connections.crypto import CredentialBox, parse_keys
+    from app.connections.crypto import CredentialBox
     from app.connections.rotate import rotate_keys
 
-    counts = rotate_keys(settings, CredentialBox(parse_keys(settings.extra.get("connection_keys"))))
+    counts = rotate_keys(settings, CredentialBox(settings.connections.keys))
     click.echo(json.dumps(counts))

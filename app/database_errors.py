@@ -52,9 +52,15 @@ _REFUSALS: tuple[tuple[type[BaseException], Refusal], ...] = (
     *((cls, Refusal(409, "transaction_conflict",
                     "the change conflicted with a concurrent one and was rolled back; retry it", retry_after_s=1))
       for cls in (pg.SerializationFailure, pg.DeadlockDetected, pg.TransactionRollback)),
+    # A write refused as read-only. The door tells a standby (a failover) from a READ ONLY transaction
+    # itself (app/failover/standby.py); a path that does not is answered as the likelier of the two.
+    (pg.ReadOnlySqlTransaction, Refusal(503, "database_read_only",
+                                        "the database refused a write as read-only: the server reached may be a"
+                                        " standby (a failover is under way, or DATABASE_URL lacks"
+                                        " target_session_attrs=read-write); retry shortly", retry_after_s=1)),
     (pg.QueryCanceled, Refusal(503, "statement_timeout",
                                "the database took too long to answer; retry shortly (ATLAS_APP_STATEMENT_TIMEOUT_MS)")),
-    (psycopg.OperationalError, Refusal(503, "service_unavailable",
+    (psycopg.OperationalError, Refusal(503, "database_unavailable",
                                        "the database is unavailable right now; retry shortly")),
     # Pools Atlas opens raise their own 503 naming the cause (app/checked_pool.py); this is the fallback.
     (PoolTimeout, Refusal(503, "service_unavailable",

@@ -31,6 +31,7 @@ from psycopg_pool import PoolTimeout
 from app import wire
 from app.checked_pool import CheckedPool, wait_timed_out
 from app.errors import ForbiddenError, MissingOrgError
+from app.failover.standby import refused_by_standby
 from app.scoped_settings import scoped_settings
 
 log = logging.getLogger("atlas.db")
@@ -218,6 +219,7 @@ class Database:
         user_id: object = None,
         session_token_hash: str | None = None,
         auth_email: str | None = None,
+        sso_lookup: str | None = None,
     ) -> Iterator[Scope]:
         """A transaction with no org, for sign-up, sign-in and session lookup.
 
@@ -231,6 +233,8 @@ class Database:
             settings["app.session_token_hash"] = session_token_hash
         if auth_email is not None:
             settings["app.auth_email"] = auth_email.lower()
+        if sso_lookup is not None:  # SSO sign-in: a provider id or an email domain (sql/141_sso.sql)
+            settings["app.sso_lookup"] = sso_lookup.lower()
         with self._scoped(settings, read_only=False) as scope:
             yield scope
 
@@ -258,12 +262,20 @@ class Database:
     def _scoped(
         self, settings: Mapping[str, str], *, read_only: bool, org: uuid.UUID | None = None
     ) -> Iterator[Scope]:
-        with self.connection(org) as conn, conn.pipeline(), conn.transaction():
-            if read_only:
-                conn.execute("SET TRANSACTION READ ONLY")
-            for statement in scoped_settings(settings):
-                conn.execute(statement)
-            yield Scope(conn, None)
+        with self.connection(org) as conn:
+            try:
+                with conn.pipeline(), conn.transaction():
+                    if read_only:
+                        conn.execute("SET TRANSACTION READ ONLY")
+                    for statement in scoped_settings(settings):
+                        conn.execute(statement)
+                    yield Scope(conn, None)
+            except psycopg.errors.ReadOnlySqlTransaction as exc:
+                standby = refused_by_standby(conn, exc)
+                if standby is None:
+                    raise
+                conn.close()  # the pool replaces it: a new connection reaches the primary
+                raise standby from exc
 
     def read_all(self, org_id: object, query: sql.Composable | str, params: Params = None) -> list[Row]:
         """One scoped read-only query in one round trip, prepared (app/wire.py; scripts/bench_rls.py)."""

@@ -12,6 +12,10 @@ class AtlasError(Exception):
 
     status = 500
     code = "internal_error"
+    # Under /api/auth, for Better Auth's client: its code (and status, when it differs) for this refusal;
+    # without one, the code is upper-cased there (app/api_errors.py).
+    auth_code = ""
+    auth_status = 0
     # Seconds a client should wait before retrying; rendered as the Retry-After header.
     retry_after_s: int | None = None
 
@@ -135,18 +139,232 @@ class UserExistsError(UnprocessableError):
     """Signing up with an email that already has an account (Better Auth answers 422)."""
 
     code = "user_already_exists"
+    auth_code = "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"
+
+    def __init__(self, message: str = MESSAGES[auth_code]) -> None:
+        super().__init__(message)
 
 
 class BetterAuthError(AtlasError):
-    """A refusal under /api/auth with Better Auth's own code, message and status (app/better_auth_codes.py)."""
+    """A refusal only /api/auth answers, in Better Auth's words: its code, status and message.
+
+    Each code Atlas answers with is a subclass below (raise the class, never a code string); the
+    message is Better Auth's (app/better_auth_codes.py) unless one is given.
+    """
 
     status = 400
     code = "VALIDATION_ERROR"
 
-    def __init__(self, code: str, *, status: int = 400, message: str | None = None) -> None:
-        super().__init__(message or MESSAGES[code])
-        self.code = code
-        self.status = status
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or MESSAGES.get(self.code, self.code))
+
+
+class BetterAuthForbiddenError(BetterAuthError):
+    """A Better Auth refusal answered 403."""
+
+    status = 403
+
+
+# Better Auth's codes, one class each (the organization plugin's and the core's, as its client compares them).
+class OrganizationNotFoundError(BetterAuthError):
+    code = "ORGANIZATION_NOT_FOUND"
+
+
+class OrganizationExistsError(BetterAuthError):
+    code = "ORGANIZATION_ALREADY_EXISTS"
+
+
+class SlugTakenError(BetterAuthError):
+    code = "ORGANIZATION_SLUG_ALREADY_TAKEN"
+
+
+class MemberNotFoundError(BetterAuthError):
+    code = "MEMBER_NOT_FOUND"
+
+
+class AlreadyMemberError(BetterAuthError):
+    code = "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION"
+
+
+class AlreadyInvitedError(BetterAuthError):
+    code = "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION"
+
+
+class InvitationNotFoundError(BetterAuthError):
+    code = "INVITATION_NOT_FOUND"
+
+
+class InviterGoneError(BetterAuthError):
+    code = "INVITER_IS_NO_LONGER_A_MEMBER_OF_THE_ORGANIZATION"
+
+
+class PasswordTooShortError(BetterAuthError):
+    code = "PASSWORD_TOO_SHORT"
+
+
+class PasswordTooLongError(BetterAuthError):
+    code = "PASSWORD_TOO_LONG"
+
+
+class InvalidPasswordError(BetterAuthError):
+    code = "INVALID_PASSWORD"
+
+
+class EmailUnchangeableError(BetterAuthError):
+    code = "EMAIL_CAN_NOT_BE_UPDATED"
+
+
+class InvalidTokenError(BetterAuthError):
+    code = "INVALID_TOKEN"
+
+
+class InvalidCredentialsError(BetterAuthError):
+    status = 401
+    code = "INVALID_EMAIL_OR_PASSWORD"
+
+
+class InvalidRedirectUrlError(BetterAuthForbiddenError):
+    code = "INVALID_REDIRECT_URL"
+
+
+class InvalidCallbackUrlError(BetterAuthForbiddenError):
+    code = "INVALID_CALLBACK_URL"
+
+
+class NotAMemberError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION"
+
+
+class UserNotMemberError(BetterAuthForbiddenError):
+    code = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+
+
+class NotAllowedToUpdateOrganizationError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION"
+
+
+class NotAllowedToDeleteOrganizationError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION"
+
+
+class NotAllowedToInviteError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION"
+
+
+class NotAllowedToInviteRoleError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE"
+
+
+class NotAllowedToUpdateMemberError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER"
+
+
+class NotAllowedToDeleteMemberError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER"
+
+
+class NotAllowedToListInvitationsError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS"
+
+
+class NotAllowedToCancelInvitationError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION"
+
+
+# Custom roles (Better Auth's dynamic access control, app/org_roles).
+class RoleNotFoundError(BetterAuthError):
+    code = "ROLE_NOT_FOUND"
+
+
+class RoleNameTakenError(BetterAuthError):
+    code = "ROLE_NAME_IS_ALREADY_TAKEN"
+
+
+class InvalidRoleNameError(BetterAuthError):
+    code = "INVALID_ROLE_NAME"
+
+
+class InvalidResourceError(BetterAuthError):
+    code = "INVALID_RESOURCE"
+
+
+class TooManyRolesError(BetterAuthError):
+    code = "TOO_MANY_ROLES"
+
+
+class RoleInUseError(BetterAuthError):
+    code = "ROLE_IS_ASSIGNED_TO_MEMBERS"
+
+
+class PredefinedRoleError(BetterAuthError):
+    code = "CANNOT_DELETE_A_PRE_DEFINED_ROLE"
+
+
+class NotAllowedToCreateRoleError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_ROLE"
+
+
+class NotAllowedToUpdateRoleError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_A_ROLE"
+
+
+class NotAllowedToDeleteRoleError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_DELETE_A_ROLE"
+
+
+class NotAllowedToReadRoleError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_READ_A_ROLE"
+
+
+class NotAllowedToListRolesError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_LIST_A_ROLE"
+
+
+# Teams (app/teams).
+class TeamNotFoundError(BetterAuthError):
+    code = "TEAM_NOT_FOUND"
+
+
+class TeamExistsError(BetterAuthError):
+    code = "TEAM_ALREADY_EXISTS"
+
+
+class TooManyTeamsError(BetterAuthError):
+    code = "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_TEAMS"
+
+
+class NotInTeamError(BetterAuthError):
+    code = "USER_IS_NOT_A_MEMBER_OF_THE_TEAM"
+
+
+class NotInTeamForbiddenError(BetterAuthForbiddenError):
+    """Setting as active a team one is not in (Better Auth answers this one 403)."""
+
+    code = "USER_IS_NOT_A_MEMBER_OF_THE_TEAM"
+
+
+class NoActiveTeamError(BetterAuthError):
+    code = "YOU_DO_NOT_HAVE_AN_ACTIVE_TEAM"
+
+
+class NotAllowedToCreateTeamsError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION"
+
+
+class NotAllowedToDeleteTeamsError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_DELETE_TEAMS_IN_THIS_ORGANIZATION"
+
+
+class NotAllowedToUpdateTeamError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_TEAM"
+
+
+class NotAllowedToAddTeamMemberError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_TEAM_MEMBER"
+
+
+class NotAllowedToRemoveTeamMemberError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_REMOVE_A_TEAM_MEMBER"
 
 
 class OriginRefusedError(ForbiddenError):
@@ -163,6 +381,16 @@ class LastOwnerError(ConflictError):
     """The change would leave an organization without an owner."""
 
     code = "last_owner"
+    auth_code, auth_status = "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER", 400
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or MESSAGES[self.auth_code])
+
+
+class OnlyOwnerError(LastOwnerError):
+    """The only owner would leave (or be removed from) the organization."""
+
+    auth_code = "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER"
 
 
 class CrossOrgRefusedError(ForbiddenError):
@@ -181,6 +409,7 @@ class NoActiveOrganizationError(ForbiddenError):
     """The session has no org (or the user is no longer a member of it)."""
 
     code = "no_active_organization"
+    auth_code, auth_status = "NO_ACTIVE_ORGANIZATION", 400
 
 
 class AccessUndeclaredError(AtlasError):
@@ -193,6 +422,12 @@ class DatabaseUnavailableError(ServiceUnavailableError):
     """The database cannot be reached (down, restarting, refusing connections): not a pool-size problem."""
 
     code = "database_unavailable"
+
+
+class DatabaseReadOnlyError(DatabaseUnavailableError):
+    """A write reached a server that takes none (a standby: a failover is under way); retry (app/failover)."""
+
+    code = "database_read_only"
 
 
 class ReplicaUnavailableError(ServiceUnavailableError):
@@ -350,3 +585,106 @@ class AgentProviderError(AtlasError):
 
     status = 502
     code = "agent_provider_error"
+
+
+class SsoProviderNotFoundError(NotFoundError):
+    """No SSO provider answers to this provider id, verified email domain or organization slug (app/sso/)."""
+
+    code = "sso_provider_not_found"
+
+
+class SsoStateError(AtlasError):
+    """An SSO callback whose state is unknown, used, expired or not this browser's: start the sign-in again."""
+
+    status = 400
+    code = "sso_invalid_state"
+
+
+class SsoTokenRejectedError(AtlasError):
+    """The identity provider refused the code, or its ID token failed a check; `details["reason"]` says which."""
+
+    status = 401
+    code = "sso_token_rejected"
+
+    def __init__(self, message: str, *, reason: str = "token") -> None:
+        super().__init__(message, details={"reason": reason})
+
+
+class SsoEmailNotAllowedError(ForbiddenError):
+    """The identity provider asserted an email outside the org's verified SSO domains."""
+
+    code = "sso_email_domain_not_allowed"
+
+
+class SsoDomainNotVerifiedError(ForbiddenError):
+    """The provider's email domains are not verified yet (DNS TXT record or a platform admin)."""
+
+    code = "sso_domain_not_verified"
+
+
+class SsoRequiredError(ForbiddenError):
+    """An org of this user signs in by SSO only: passwords are refused (platform admins excepted)."""
+
+    code = "sso_required"
+
+
+class SsoProviderUnavailableError(ServiceUnavailableError):
+    """The identity provider could not be reached, or answered something that is not OpenID Connect."""
+
+    code = "sso_provider_unavailable"
+
+
+class SsoConfigurationError(ConfigurationError):
+    """SSO cannot run: ATLAS_CONNECTION_KEYS (to encrypt client secrets) is not set."""
+
+    code = "sso_not_configured"
+    status = 503
+
+
+class SsoDomainProofError(AtlasError):
+    """verify-domain found no TXT record carrying the provider's token on some of its domains."""
+
+    status = 400
+    code = "sso_domain_verification_failed"
+
+
+class DomainVerifiedError(BetterAuthError):
+    """verify-domain or request-domain-verification for a provider whose domains are verified already."""
+
+    status = 409
+    code = "DOMAIN_VERIFIED"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Domain has already been verified")
+
+
+class InvalidErrorCallbackUrlError(BetterAuthForbiddenError):
+    code = "INVALID_ERROR_CALLBACK_URL"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Invalid errorCallbackURL")
+
+
+class InvalidNewUserCallbackUrlError(BetterAuthForbiddenError):
+    code = "INVALID_NEW_USER_CALLBACK_URL"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Invalid newUserCallbackURL")
+
+
+class BackupError(AtlasError):
+    """`atlas backup` cannot go on: pgBackRest is missing, misconfigured or failed; the message says what to fix."""
+
+    code = "backup_error"
+
+
+class RestoreError(AtlasError):
+    """`atlas org restore` cannot go on (bad time, no backup, a check failed); the live org is unchanged."""
+
+    code = "restore_error"
+
+
+class OrgDataError(AtlasError):
+    """`atlas org export|import|delete` refused the input (a bad archive, a clash); nothing was written."""
+
+    code = "org_data_error"

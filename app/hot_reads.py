@@ -1,6 +1,6 @@
 """Hot reads: the request's session and the view's data in one round trip and one snapshot.
 
-A view marked `@one_trip` is not given a session before it runs
+A view declared `one_trip` (app/endpoint.py) is not given a session before it runs
 (app/identity.py leaves it pending and app/permissions.py's hook skips it).
 It builds its statements, written against the transaction's own org
 (`org_id = (SELECT app.current_org())`, see ORG), and calls `read`, which
@@ -17,7 +17,7 @@ have: a revoked or expired session, or a user no longer in the org, leaves
 app.org_id unset (RLS admits no row) and is refused from the first result, so
 revocation binds as before, now even within the transaction that reads the data.
 
-The decorator fails closed: whatever the view does, if it returns or raises
+Its wrapper fails closed: whatever the view does, if it returns or raises
 without having enforced its access, the session is resolved and the access
 checked then (a 401 still comes before a 400 for a bad argument).
 
@@ -50,8 +50,8 @@ SESSION_ORG = sql.SQL("(SELECT s.org FROM (SELECT app.current_org() AS org) s WH
                       " (SELECT 1 FROM org_placements p WHERE p.organization_id = s.org))")
 
 
-def one_trip(view: F) -> F:
-    """Mark a read view that resolves its session together with its data (through `read`)."""
+def wrap(view: F) -> F:
+    """The view, failing closed: its access is enforced after it ran if `read` or `write` did not (app/endpoint_runtime.py)."""
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -62,7 +62,6 @@ def one_trip(view: F) -> F:
         identity_first()
         return response
 
-    wrapper.atlas_one_trip = True  # type: ignore[attr-defined]  # read by app/identity.py's hook
     return wrapper  # type: ignore[return-value]  # same signature as the view
 
 
@@ -83,17 +82,6 @@ def read(statements: Sequence[tuple[sql.Composable | str, Params]]) -> list[Resu
         # there (app/placement): what the fused read saw here is not the org's data.
         return db.read_many(g.identity.org_id, statements)
     return results
-
-
-def one_trip_write(view: F) -> F:
-    """Mark a creating view that resolves its session together with its write (through `write`).
-
-    Only without an Idempotency-Key (whose record joins the write's transaction: app/idempotency.py);
-    the fail-closed wrapper of `one_trip` applies.
-    """
-    wrapped = one_trip(view)
-    wrapped.atlas_one_trip_write = True  # type: ignore[attr-defined]  # read by app/identity.py's hook
-    return wrapped
 
 
 def write(query: str, params: Mapping[str, Any]) -> Result | None:

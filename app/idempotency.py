@@ -1,6 +1,6 @@
 """Safe retries: with an `Idempotency-Key` header, a creating request takes effect at most once.
 
-A view marked `@idempotent()` runs, when the request carries the header, inside
+A view declared `idempotent` (app/endpoint.py) runs, when the request carries the header, inside
 one org-scoped transaction that also records the key and the response
 (Database.joining in app/db.py): the write and its key commit together or not
 at all. So a client whose response was lost (a 503 while the commit went
@@ -31,6 +31,7 @@ from psycopg.types.json import Jsonb
 
 from app.api import get_db
 from app.db import Scope
+from app.endpoint import endpoint_of
 from app.errors import IdempotencyInFlightError, IdempotencyKeyReusedError, ValidationError
 from app.state import services
 
@@ -108,36 +109,34 @@ def _stored_response(scope: Scope, key: str, fingerprint: str) -> Response | Non
 
 def _store(scope: Scope, key: str, fingerprint: str, response: Response) -> None:
     headers = {name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers}
-    ttl_s = services().settings.idempotency_ttl_s
+    ttl_s = services().settings.http.idempotency_ttl_s
     scope.execute(_PURGE, (scope.org_id,))
     scope.execute(_STORE, (scope.org_id, scope.user_id, key, fingerprint, response.status_code,
                            Jsonb(headers), response.get_data(as_text=True), ttl_s))
 
 
-def idempotent(*, org: Callable[[], object] = _session_org) -> Callable[[F], F]:
-    """Mark a creating view as retry-safe; `org` names the org its write happens in (default: the session's)."""
+def wrap(view: F, org: Callable[[], object] | None = None) -> F:
+    """The view, run with its Idempotency-Key (when the request has one) in one transaction with its write."""
+    org_of = org or _session_org
 
-    def decorate(view: F) -> F:
-        @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            key = request_key()
-            if key is None:
-                return view(*args, **kwargs)
-            fingerprint, db = _fingerprint(), get_db()
-            with db.transaction(org(), user_id=g.identity.user_id) as scope:
-                stored = _stored_response(scope, key, fingerprint)
-                if stored is not None:
-                    return stored
-                with db.joining(scope):
-                    response = current_app.make_response(view(*args, **kwargs))
-                _store(scope, key, fingerprint, response)
-            return response
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        key = request_key()
+        if key is None:
+            return view(*args, **kwargs)
+        fingerprint, db = _fingerprint(), get_db()
+        with db.transaction(org_of(), user_id=g.identity.user_id) as scope:
+            stored = _stored_response(scope, key, fingerprint)
+            if stored is not None:
+                return stored
+            with db.joining(scope):
+                response = current_app.make_response(view(*args, **kwargs))
+            _store(scope, key, fingerprint, response)
+        return response
 
-        wrapper.atlas_idempotent = True  # type: ignore[attr-defined]  # a marker attribute on the view
-        return wrapper  # type: ignore[return-value]  # functools.wraps keeps the view's signature
-
-    return decorate
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the view's signature
 
 
 def is_idempotent(view: object) -> bool:
-    return bool(getattr(view, "atlas_idempotent", False))
+    declared = endpoint_of(view)
+    return declared is not None and declared.idempotent

@@ -17,18 +17,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
 from app import api_keys, auth
 from app.db import Database
+from app.endpoint import Endpoint, endpoint_of
 from app.state import services
 
+UNDECLARED = Endpoint()  # app/permissions.py refuses such a view; its session is read as usual
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
-F = TypeVar("F", bound=Callable[..., object])
 
 
 @dataclass(frozen=True)
@@ -119,23 +121,18 @@ def resolve(db: Database, token: str | None) -> Identity | None:
     return lookup(db, auth.hash_token(token))
 
 
-def sessionless(view: F) -> F:
-    """Mark a view that never reads a session: no lookup, so probes and scrapes never touch the database."""
-    view.atlas_sessionless = True  # type: ignore[attr-defined]  # a marker attribute on the view function
-    return view
-
-
 def _before_request() -> None:
     supplied = request.headers.get("X-Request-Id", "")
     g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
     view = current_app.view_functions.get(request.endpoint or "")
-    if view is None or getattr(view, "atlas_sessionless", False):
+    declared = endpoint_of(view) or UNDECLARED
+    if view is None or declared.sessionless:
         # No route matched (the 404/405 answer needs no one), or a probe: no database work.
         g.identity = None
         return
-    if getattr(view, "atlas_one_trip", False) and (
+    if declared.one_trip and (
             request.method in ("GET", "HEAD")
-            or (request.method == "POST" and getattr(view, "atlas_one_trip_write", False)
+            or (request.method == "POST" and declared.one_trip_write
                 and "Idempotency-Key" not in request.headers)):
         # the view reads the session with its data or write (app/hot_reads.py); OPTIONS never runs it
         g.identity = None

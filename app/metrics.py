@@ -19,14 +19,14 @@ Per-org series (`atlas_org_*`) exist only when METRICS_ORG_LABELS is on.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -39,7 +39,6 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from app.config import metrics_directory
-from app.errors import ConfigurationError
 
 # Its own registry (not prometheus_client's global one): only Atlas's series, the same in both modes.
 REGISTRY = CollectorRegistry()
@@ -182,9 +181,9 @@ def _method_label() -> str:
 
 
 def _org_label() -> str | None:
-    """The session's org id, only when an operator turned METRICS_ORG_LABELS on."""
+    """The session's org id, only when an operator turned ATLAS_METRICS_ORG_LABELS on."""
     try:
-        if not current_app.config.get("METRICS_ORG_LABELS"):
+        if not g.get("metrics_org_labels"):  # set per request by _started, from ATLAS_METRICS_ORG_LABELS
             return None
         ident = g.get("identity")
     except RuntimeError:  # outside a request (MCP over stdio, a job): no org label
@@ -193,8 +192,9 @@ def _org_label() -> str | None:
     return None if org is None else str(org)
 
 
-def _started() -> None:
+def _started(*, org_labels: bool) -> None:
     g.metrics_started_at = time.perf_counter()
+    g.metrics_org_labels = org_labels
     if request.endpoint in AGENT_QUERY_ENDPOINTS:
         AGENT_QUERIES_IN_FLIGHT.inc()
         g.metrics_in_flight = True
@@ -217,14 +217,8 @@ def _finished(_exc: BaseException | None) -> None:
         AGENT_QUERIES_IN_FLIGHT.dec()
 
 
-def check_config(config: Mapping[str, Any]) -> None:
-    """Refuse a METRICS_TOKEN that is not a string at start-up, not at the first scrape."""
-    if not isinstance(config["METRICS_TOKEN"], str):
-        raise ConfigurationError("METRICS_TOKEN (ATLAS_METRICS_TOKEN) must be a string")
-
-
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, org_labels: bool) -> None:
     """Register before every other hook, so a request's latency includes its session lookup."""
-    app.before_request(_started)
+    app.before_request(functools.partial(_started, org_labels=org_labels))
     app.after_request(_answered)
     app.teardown_request(_finished)

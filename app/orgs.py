@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from psycopg import sql
 
 from app.db import Scope
-from app.errors import BetterAuthError
+from app.errors import (
+    AlreadyMemberError,
+    InvitationNotFoundError,
+    LastOwnerError,
+    MemberNotFoundError,
+    OrganizationNotFoundError,
+)
 from app.instants import iso_ms
 
 # Fixed SQL fragments composed with psycopg.sql (never with string operations).
@@ -65,7 +71,7 @@ def invitations_sql(template: str) -> sql.Composed:
 def get_org(scope: Scope, org_id: uuid.UUID) -> dict:
     row = scope.fetch_one(_q("SELECT {c} FROM organizations WHERE id = %s", c=_ORG_COLUMNS), (org_id,))
     if row is None:
-        raise BetterAuthError("ORGANIZATION_NOT_FOUND")
+        raise OrganizationNotFoundError()
     return row
 
 
@@ -111,7 +117,7 @@ def find_member(scope: Scope, org_id: uuid.UUID, *, member_id: uuid.UUID | None 
         {"org": org_id, "id": member_id, "email": email},
     )
     if row is None:
-        raise BetterAuthError("MEMBER_NOT_FOUND")
+        raise MemberNotFoundError()
     return row
 
 
@@ -119,7 +125,7 @@ def member_of(scope: Scope, org_id: uuid.UUID, *, user_id: uuid.UUID) -> dict:
     """A user's membership of the org, for reading (no lock)."""
     row = scope.fetch_one(_q("{m} AND m.user_id = %(user)s", m=_MEMBER_SELECT), {"org": org_id, "user": user_id})
     if row is None:
-        raise BetterAuthError("MEMBER_NOT_FOUND")
+        raise MemberNotFoundError()
     return row
 
 
@@ -130,7 +136,7 @@ def insert_member(scope: Scope, org_id: uuid.UUID, *, user_id: uuid.UUID, role: 
         (org_id, user_id, role),
     )
     if row is None:
-        raise BetterAuthError("USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION")
+        raise AlreadyMemberError()
     return find_member(scope, org_id, member_id=row["id"])
 
 
@@ -147,10 +153,10 @@ def lock_owners(scope: Scope, org_id: uuid.UUID) -> set[uuid.UUID]:
 
 
 def keep_an_owner(owners: set[uuid.UUID], *, losing: Mapping[str, object],
-                  code: str = "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER") -> None:
-    """Refuse (Better Auth's `code`, 400) if `losing` (about to stop being an owner) is the only owner."""
+                  error: type[LastOwnerError] = LastOwnerError) -> None:
+    """Refuse (`error`) if `losing` (about to stop being an owner) is the only owner."""
     if losing["role"] == "owner" and not owners - {losing["id"]}:
-        raise BetterAuthError(code)
+        raise error()
 
 
 def pending_invitation(scope: Scope, org_id: uuid.UUID, email: str) -> dict | None:
@@ -191,5 +197,5 @@ def invitation_for_invitee(scope: Scope, invitation_id: uuid.UUID, email: str) -
         (invitation_id, email),
     )
     if row is None:
-        raise BetterAuthError("INVITATION_NOT_FOUND")
+        raise InvitationNotFoundError()
     return row

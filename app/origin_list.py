@@ -1,8 +1,9 @@
-"""The trusted origins, from config: a leaf module, so app/state.py builds the list once without a cycle."""
+"""The trusted origins, from the HTTP settings: a leaf module, so app/state.py builds the list once without a cycle."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from urllib.parse import urlsplit
+
+from app.config import HttpSettings
 
 
 def origin_of(url: str) -> str | None:
@@ -13,12 +14,10 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
-def trusted_origins(config: Mapping[str, object]) -> frozenset[str]:
-    """TRUSTED_ORIGINS (a list, or a comma-separated string), else PUBLIC_URL's origin."""
-    configured = config.get("TRUSTED_ORIGINS") or ""
-    items = configured.split(",") if isinstance(configured, str) else list(configured)  # type: ignore[call-overload]  # a list from a test's mapping
-    origins = {o for o in (origin_of(str(item)) for item in items if str(item).strip()) if o}
+def trusted_origins(http: HttpSettings) -> frozenset[str]:
+    """ATLAS_TRUSTED_ORIGINS, else the origin of ATLAS_PUBLIC_URL."""
+    origins = {o for o in (origin_of(item) for item in http.trusted_origins) if o}
     if not origins:
-        public = origin_of(str(config.get("PUBLIC_URL") or ""))
+        public = origin_of(http.public_url)
         origins = {public} if public else set()
     return frozenset(origins)

@@ -18,6 +18,7 @@ switch. Preflights are answered here, before any session lookup.
 """
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
@@ -35,11 +36,18 @@ EXPOSED_HEADERS = "set-auth-token, Retry-After, X-Request-Id, Idempotent-Replaye
 PREFLIGHT_MAX_AGE_S = 600
 
 
+# A path on this origin, as Better Auth admits one (trusted-origins.ts): no second slash or backslash
+# (or their percent-encodings) after the first: browsers read a backslash there as "//evil.example".
+_RELATIVE = re.compile(r"/(?!/|\\|%2f|%5c)[\w\-.+/@]*(?:\?[\w\-.+/=&%@]*)?", re.IGNORECASE | re.ASCII)
+
+
 def is_trusted(url: str) -> bool:
-    """A URL on a trusted origin (or a path on this one: no scheme, no host)."""
-    parts = urlsplit(url.strip())
-    if not parts.scheme and not parts.netloc:
-        return url.strip().startswith("/") and not url.strip().startswith("//")
+    """A URL on a trusted origin, or a plain path on this one (callbackURL, redirectTo): never an open redirect."""
+    if url.startswith("/"):
+        return _RELATIVE.fullmatch(url) is not None
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or url != url.strip():
+        return False
     return origin_of(url) in services().trusted_origins
 
 

@@ -192,17 +192,3 @@ class Pager:
         rows = rows[:self.limit]
         last = rows[-1]
         return Page(rows, self.cursors.encode(self.keyset, self.org_id, last[self.keyset.column], last["id"]))
-
-
-def limit_arg(raw: str | None) -> int:
-    """`limit` from the query string: 1..MAX_LIMIT, default DEFAULT_LIMIT."""
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    try:
-        limit = int(raw)
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
-        message = f"must be an integer between 1 and {MAX_LIMIT}"
-        raise ValidationError(f"limit {message}", details={"fields": {"limit": message}})
-    return limit

@@ -1,22 +1,24 @@
 """Who may do what: the role matrix as data, access declarations, one enforcement point.
 
-Views only *declare* their access (`@public`, `@login_required`,
-`@member_required`, `@require(resource, action)`, `@roles_required(...)`,
-`@platform_admin_required`); a view with two audiences declares both
-(`@either(...)`: any one admits; `@by_field(...)`: a body field chooses). A
-single before_request hook enforces the declaration of the matched endpoint.
+Views only *declare* their access, as the first field of their one declaration
+(`@endpoint(MEMBER, ...)`, app/endpoint.py): PUBLIC, LOGIN, MEMBER,
+PLATFORM_ADMIN, `permission(resource, action)`, `roles(...)`; a view with two
+audiences declares both (`any_of(...)`: any one admits; `chosen_by(...)`: a body
+field chooses). A single before_request hook enforces the declaration of the
+matched endpoint.
 A view that declares nothing is refused (fail closed), and a test walks the
 URL map to keep every endpoint declared. Views never check roles themselves.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, current_app, g, request
 
 from app import api_keys, auth, org_guard
+from app.endpoint import endpoint_of
 from app.errors import (
     AccessUndeclaredError,
     ApiKeyRefusedError,
@@ -27,8 +29,6 @@ from app.errors import (
     ValidationError,
 )
 from app.roles import ROLES
-
-F = TypeVar("F", bound=Callable[..., object])
 
 ACTIONS = ("create", "read", "update", "delete")
 _CRUD = frozenset(ACTIONS)
@@ -56,6 +56,8 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
     },
     # Org-scoped API keys (app/api_keys.py): admins and owners manage them.
     "apiKey": {"admin": frozenset({"create", "read", "delete"}), "owner": frozenset({"create", "read", "delete"})},
+    # The org's single sign-on providers (app/sso, docs/sso.md): admins and owners manage them.
+    "ssoProvider": {"admin": _CRUD, "owner": _CRUD},
     # Background jobs (app/jobs): admins and owners enqueue (create), cancel and retry (update).
     "job": {
         "member": frozenset({"read"}),
@@ -90,6 +92,22 @@ def allows(ident: Any, resource: str, action: str) -> bool:
     return cells is not None and action in cells.get(resource, frozenset()) and resource in PERMISSIONS
 
 
+# Rules beyond the matrix, named here so that no view compares role names itself.
+def may_manage_owners(role: str | None) -> bool:
+    """Only an owner grants, changes or removes the owner role, or invites (or un-invites) an owner."""
+    return role == "owner"
+
+
+def may_see_pool_figures(role: str | None) -> bool:
+    """An org's admins and owners see its connection pools' figures; its members see its connections only."""
+    return role in ("admin", "owner")
+
+
+def may_run_jobs(role: str | None) -> bool:
+    """Whether a job's creator, with this role now, may still have it run (as when enqueueing it)."""
+    return can(role, "job", "create")
+
+
 @dataclass(frozen=True)
 class Access:
     """What a view needs: `kind` is public|login|member|matrix|roles|platform_admin|either|by_field."""
@@ -101,85 +119,59 @@ class Access:
     names_target_org: bool = False
     org_optional: bool = False  # matrix: a session without an org is admitted (it sees no org's data)
     refusal: str = ""  # the 403 message, when the default one would not say what was refused
-    refusal_code: str = ""  # matrix: Better Auth's code (and message) for the 403 instead
+    refused_with: type[BetterAuthError] | None = None  # matrix: the refusal to raise instead (Better Auth's code)
     alternatives: tuple[Access, ...] = ()  # either: any one admits
     field: str = ""  # by_field: the body field choosing among `choices` ...
     default: str = ""  # ... and its value when absent
     choices: tuple[tuple[str, Access], ...] = ()
 
 
-def _declare(access: Access) -> Callable[[F], F]:
-    def mark(view: F) -> F:
-        view.atlas_access = access  # type: ignore[attr-defined]  # the declaration travels on the view function
-        return view
-
-    return mark
-
-
-public = _declare(Access("public"))
-login_required = _declare(Access("login"))
-member_required = _declare(Access("member"))
-platform_admin_required = _declare(Access("platform_admin"))
+# The audiences a view declares (`@endpoint(MEMBER, ...)`, app/endpoint.py).
+PUBLIC = Access("public")
+LOGIN = Access("login")
+MEMBER = Access("member")
+PLATFORM_ADMIN = Access("platform_admin")
 # set-active only: its organizationId is the org to switch to, not a foreign reference.
-login_required_target_org = _declare(Access("login", names_target_org=True))
+LOGIN_TARGET_ORG = Access("login", names_target_org=True)
 
 
-def require(resource: str, action: str, *, org_optional: bool = False, refusal_code: str = "") -> Callable[[F], F]:
-    """Declare a matrix cell; unknown names fail at import, not at request time.
+def permission(resource: str, action: str, *, org_optional: bool = False,
+               refused_with: type[BetterAuthError] | None = None) -> Access:
+    """A matrix cell; unknown names fail at import, not at request time.
 
-    With org_optional, a session without an org is admitted too (the view then serves no org's data).
+    With org_optional, a session without an org is admitted too (the view then serves no org's data);
+    refused_with: the error to refuse with (a Better Auth code's class) instead of ForbiddenError.
     """
     if resource not in PERMISSIONS or action not in ACTIONS:
         raise ValueError(f"unknown permission {resource}:{action}")
-    return _declare(Access("matrix", resource=resource, action=action, org_optional=org_optional,
-                           refusal_code=refusal_code))
+    return Access("matrix", resource=resource, action=action, org_optional=org_optional,
+                  refused_with=refused_with)
 
 
 def roles(*names: str, refusal: str = "") -> Access:
-    """The session org's members with one of these roles (an audience for `either` or `by_field`)."""
+    """The session org's members with one of these roles."""
     if not names or any(r not in ROLES for r in names):
         raise ValueError(f"roles must be among {ROLES}")
     return Access("roles", roles=tuple(names), refusal=refusal)
 
 
-def permission(resource: str, action: str) -> Access:
-    """A matrix cell as an audience for `either` (unknown names fail at import)."""
-    if resource not in PERMISSIONS or action not in ACTIONS:
-        raise ValueError(f"unknown permission {resource}:{action}")
-    return Access("matrix", resource=resource, action=action)
-
-
 def platform_admin(*, refusal: str = "") -> Access:
-    """Users whose platform_role is admin (an audience for `either` or `by_field`)."""
+    """Users whose platform_role is admin."""
     return Access("platform_admin", refusal=refusal)
 
 
-def roles_required(*names: str) -> Callable[[F], F]:
-    return _declare(roles(*names))
-
-
-def either(*alternatives: Access, refusal: str) -> Callable[[F], F]:
+def any_of(*alternatives: Access, refusal: str) -> Access:
     """A view with several audiences: admitted when any alternative admits, else 403 `refusal`."""
     if len(alternatives) < 2 or any(a.kind in ("public", "either", "by_field") for a in alternatives):
-        raise ValueError("either needs two or more plain audiences")
-    return _declare(Access("either", alternatives=alternatives, refusal=refusal))
+        raise ValueError("any_of needs two or more plain audiences")
+    return Access("either", alternatives=alternatives, refusal=refusal)
 
 
-def by_field(field: str, *, default: str, choices: Mapping[str, Access]) -> Callable[[F], F]:
-    """A view whose audience depends on one JSON body field (absent: `default`); other values are a 400."""
+def chosen_by(field: str, *, default: str, choices: Mapping[str, Access]) -> Access:
+    """An audience chosen by one JSON body field (absent: `default`); other values are a 400."""
     if default not in choices or any(a.kind in ("public", "by_field") for a in choices.values()):
-        raise ValueError("by_field needs its default among the choices, and no public or nested choice")
-    return _declare(Access("by_field", field=field, default=default, choices=tuple(choices.items())))
-
-
-def people_only(view: F) -> F:
-    """Mark a view an API key may not call: it acts on a person's account or sessions, not on the key's org.
-
-    Switching orgs, creating or joining or leaving an org, and minting keys need a person's session:
-    a key is bound to its org and role, and a leaked key must not outlive its revocation by minting others.
-    """
-    view.atlas_people_only = True  # type: ignore[attr-defined]  # a marker attribute on the view function
-    return view
+        raise ValueError("chosen_by needs its default among the choices, and no public or nested choice")
+    return Access("by_field", field=field, default=default, choices=tuple(choices.items()))
 
 
 def is_platform_admin(ident: Any) -> bool:
@@ -188,7 +180,8 @@ def is_platform_admin(ident: Any) -> bool:
 
 
 def access_of(view: object) -> Access | None:
-    return getattr(view, "atlas_access", None)
+    declared = endpoint_of(view)
+    return None if declared is None else declared.access
 
 
 def check(access: Access) -> None:
@@ -233,8 +226,8 @@ def admit(ident: Any, access: Access) -> None:
             "no active organization: call POST /api/auth/organization/set-active first"
         )
     if access.kind == "matrix" and not allows(ident, str(access.resource), str(access.action)):
-        if access.refusal_code:
-            raise BetterAuthError(access.refusal_code, status=403)
+        if access.refused_with is not None:
+            raise access.refused_with()
         raise ForbiddenError(access.refusal or f"role {ident.role!r} may not {access.action} {access.resource}")
     if access.kind == "roles" and ident.role not in access.roles:
         raise ForbiddenError(access.refusal or f"only {' or '.join(access.roles)} may do this")
@@ -256,13 +249,12 @@ def _enforce() -> None:
         return
     if g.get("identity_pending"):  # a one-trip view: app/hot_reads.py enforces with the session it reads
         return
-    view = current_app.view_functions.get(request.endpoint)
-    access = access_of(view)
-    if access is None:
+    declared = endpoint_of(current_app.view_functions.get(request.endpoint))
+    if declared is None or declared.access is None:
         raise AccessUndeclaredError(f"endpoint {request.endpoint} declares no access rule")
-    check(access)
+    check(declared.access)
     ident = g.get("identity")
-    if ident is not None and ident.api_key_id is not None and getattr(view, "atlas_people_only", False):
+    if ident is not None and ident.api_key_id is not None and declared.people_only:
         raise ApiKeyRefusedError("an API key may not do this: sign in as a person (a key is bound to its "
                                  "organization and role; switching organizations needs a new key)")
 

@@ -30,7 +30,7 @@ from psycopg_pool import PoolTimeout
 from app import audit, org_settings
 from app.cache import QueryCache
 from app.checked_pool import CheckedPool, wait_timed_out
-from app.config import Settings
+from app.config import QueryLimitSettings
 from app.connections import DEFAULT, Connections, Resolved
 from app.db import Database
 from app.errors import NotFoundError, SqlInvalidError, SqlRejectedError, ValidationError
@@ -70,12 +70,12 @@ class QueryLimits:
     per_org_connections: int | None = None  # pool.perOrg.maxConnections, when per-org pools are on
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, rate_per_minute: int, pools: PoolConfig) -> QueryLimits:
+    def from_settings(cls, settings: QueryLimitSettings, *, pools: PoolConfig) -> QueryLimits:
         inflight = InflightBounds()
-        default = min(max(settings.query_max_in_flight, inflight.minimum), inflight.maximum)
-        return cls(base=QuerySettings(result_max_bytes=settings.query_result_max_bytes,
-                                      max_value_bytes=settings.query_max_value_bytes),
-                   rate=RateBounds(per_minute_default=rate_per_minute),
+        default = min(max(settings.max_in_flight, inflight.minimum), inflight.maximum)
+        return cls(base=QuerySettings(result_max_bytes=settings.result_max_bytes,
+                                      max_value_bytes=settings.max_value_bytes),
+                   rate=RateBounds(per_minute_default=settings.rate_per_minute),
                    inflight_bounds=replace(inflight, default=default),
                    per_org_connections=pools.per_org.max_connections if pools.per_org is not None else None)
 

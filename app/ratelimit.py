@@ -12,7 +12,7 @@ last 60 s), so there is no burst at a window edge.
   sorted set, checked first by one atomic Lua script, so a flood of queries
   over the limit is refused without touching PostgreSQL; an admitted query is
   then taken from PostgreSQL too. Redis down, hung or restarted empty changes
-  nothing about the limit: PostgreSQL still decides (README "Limits").
+  nothing about the limit: PostgreSQL still decides (docs/limits.md).
 There is no per-process counter: a process never admits on its own.
 """
 from __future__ import annotations

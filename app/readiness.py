@@ -8,13 +8,17 @@ under `wait_for`, the Redis probe in a thread joined with the same deadline
 an answer takes at most about one timeout. A result is reused for
 RESULT_TTL_S and one probe runs at a time per process, so a flood of
 /readyz cannot become a flood of database connections.
+
+The database check names the server it reached (`primary`: host:port): with a
+multi-host DATABASE_URL and target_session_attrs=read-write that is the node
+writes go to now, so an operator sees a failover in the probe (docs/operations.md).
+A server in recovery (a standby) fails the check: writes would be refused there.
 """
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +26,6 @@ import psycopg
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-
-from app.errors import ConfigurationError
 
 RESULT_TTL_S = 1.0
 
@@ -35,33 +37,42 @@ class Check:
     ok: bool
     ms: float
     error: str | None = None
+    primary: str | None = None  # the database server reached, host:port, when it accepts writes
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"status": "ok" if self.ok else "failed", "ms": round(self.ms, 1)}
+        if self.primary:
+            body["primary"] = self.primary
         if self.error:
             body["error"] = self.error
         return body
 
 
-async def _select_one(url: str) -> None:
+async def _server_reached(url: str) -> tuple[str, bool]:
+    """-> (host:port of the server the URL reached, whether it is in recovery)."""
     conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=10,
                                                  application_name="atlas-readyz")
     try:
-        await conn.execute("SELECT 1")
+        cursor = await conn.execute("SELECT pg_is_in_recovery()")
+        row = await cursor.fetchone()
+        return f"{conn.info.host}:{conn.info.port}", bool(row and row[0])
     finally:
         await conn.close()  # never a ROLLBACK: that would wait on a silent server again
 
 
 def check_database(url: str, *, timeout_s: float) -> Check:
-    """`SELECT 1` on a fresh connection, abandoned after timeout_s."""
+    """Which server the URL reaches, on a fresh connection abandoned after timeout_s; a standby fails."""
     started = time.monotonic()
     try:
-        asyncio.run(asyncio.wait_for(_select_one(url), timeout_s))
+        server, in_recovery = asyncio.run(asyncio.wait_for(_server_reached(url), timeout_s))
     except TimeoutError:
         return Check(False, _ms(started), f"did not answer within {timeout_s:g} s")
     except psycopg.Error as exc:
         return Check(False, _ms(started), f"unavailable ({type(exc).__name__})")
-    return Check(True, _ms(started))
+    if in_recovery:
+        return Check(False, _ms(started), f"{server} is a standby (read-only): a failover is under way, or"
+                                          " DATABASE_URL lacks target_session_attrs=read-write")
+    return Check(True, _ms(started), primary=server)
 
 
 def check_redis(client: redis.Redis, *, timeout_s: float) -> Check:
@@ -126,14 +137,3 @@ class Readiness:
             result["redis"] = found.get("redis") or Check(
                 False, _ms(started), f"did not answer within {self.timeout_s:g} s")
         return result
-
-
-def readiness_timeout_s(config: Mapping[str, Any]) -> float:
-    """READINESS_TIMEOUT_S, refused at start-up rather than at the first probe when out of range."""
-    try:
-        timeout_s = float(config["READINESS_TIMEOUT_S"])
-    except (TypeError, ValueError):
-        timeout_s = 0.0
-    if not 0 < timeout_s <= 60:
-        raise ConfigurationError("READINESS_TIMEOUT_S (ATLAS_READINESS_TIMEOUT_S) must be between 0 and 60 seconds")
-    return timeout_s

@@ -20,6 +20,7 @@ SETTINGS = frozenset({
     "app.user_id",
     "app.session_token_hash",  # session lookup before any org is known
     "app.auth_email",  # sign-in and sign-up
+    "app.sso_lookup",  # an SSO sign-in's provider id or email domain (sql/141_sso.sql)
     "app.platform_scope",  # the platform role's cross-org policies require it
     "statement_timeout",  # an agent query's limits
     "work_mem",

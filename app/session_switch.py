@@ -15,15 +15,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 
 from app import auth
 from app.db import Scope
+from app.state import services
 
 
 def session_kwargs() -> dict[str, Any]:
     return {
-        "ttl_s": int(current_app.config["SESSION_TTL_S"]),
+        "ttl_s": services().settings.http.session_ttl_s,
         "user_agent": request.user_agent.string or None,
         "ip_address": request.remote_addr,
     }
@@ -41,5 +42,5 @@ def mint(scope: Scope, ident: Any, org_id: uuid.UUID) -> auth.NewSession:
 def hand_over(response: Response, new: auth.NewSession | None) -> Response:
     """Give the client its new token, as cookie and `set-auth-token` header."""
     if new is not None:
-        auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
+        auth.set_session_cookie(response, new, secure=services().settings.http.cookie_secure)
     return response

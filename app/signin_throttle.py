@@ -23,12 +23,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from app.config import SignInSettings
 from app.db import Database
-from app.errors import ConfigurationError, RateLimitedError, SignInThrottledError
+from app.errors import RateLimitedError, SignInThrottledError
 
 log = logging.getLogger("atlas.signin")
 SIGN_IN, RESET = "sign_in", "reset"
@@ -50,46 +50,10 @@ _PURPOSES = {SIGN_IN: _Purpose("account", "address", "sign-in attempts", "sign-i
                              RateLimitedError)}
 
 
-@dataclass(frozen=True)
-class ThrottlePolicy:
-    """App config SIGN_IN_ACCOUNT_FREE_ATTEMPTS ... SIGN_IN_FORGET_AFTER_S (README, Configuration)."""
-
-    account_free: int = 5
-    address_free: int = 20
-    base_s: float = 1.0
-    max_s: float = 300.0
-    forget_s: float = 900.0
-
-    def __post_init__(self) -> None:
-        if self.account_free < 1 or self.address_free < 1:
-            raise ConfigurationError("SIGN_IN_ACCOUNT_FREE_ATTEMPTS and SIGN_IN_ADDRESS_FREE_ATTEMPTS must be >= 1")
-        if not 0 < self.base_s <= self.max_s:
-            raise ConfigurationError("SIGN_IN_BACKOFF_BASE_S must be > 0 and <= SIGN_IN_BACKOFF_MAX_S")
-        if self.forget_s < self.max_s:
-            raise ConfigurationError("SIGN_IN_FORGET_AFTER_S must be >= SIGN_IN_BACKOFF_MAX_S")
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> ThrottlePolicy:
-        values: dict[str, Any] = {}
-        for field_name, key, cast in (
-            ("account_free", "SIGN_IN_ACCOUNT_FREE_ATTEMPTS", int),
-            ("address_free", "SIGN_IN_ADDRESS_FREE_ATTEMPTS", int),
-            ("base_s", "SIGN_IN_BACKOFF_BASE_S", float),
-            ("max_s", "SIGN_IN_BACKOFF_MAX_S", float),
-            ("forget_s", "SIGN_IN_FORGET_AFTER_S", float),
-        ):
-            if config.get(key) is not None:
-                try:
-                    values[field_name] = cast(config[key])
-                except (TypeError, ValueError) as exc:
-                    raise ConfigurationError(f"{key} is not a valid {cast.__name__}") from exc
-        return cls(**values)
-
-
 class SignInThrottle:
     """`charge` before checking a password, `succeeded` after a correct one."""
 
-    def __init__(self, db: Database, policy: ThrottlePolicy, *,
+    def __init__(self, db: Database, policy: SignInSettings, *,
                  clock: Callable[[], dt.datetime] | None = None) -> None:
         self._db = db
         self.policy = policy
@@ -104,8 +68,8 @@ class SignInThrottle:
             row = scope.fetch_one(
                 "SELECT refused_scope, retry_after_s, failures FROM app.charge_attempt("
                 "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (what.account_scope, what.address_scope, email.lower(), address, p.account_free, p.address_free,
-                 p.base_s, p.max_s, p.forget_s, at))
+                (what.account_scope, what.address_scope, email.lower(), address, p.account_free_attempts,
+                 p.address_free_attempts, p.backoff_base_s, p.backoff_max_s, p.forget_after_s, at))
         assert row is not None
         if row["refused_scope"] is not None:
             wait_s = math.ceil(row["retry_after_s"])
@@ -116,7 +80,7 @@ class SignInThrottle:
                 f"too many {what.counted} for {'this account' if by_account else 'this address'};"
                 f" wait {wait_s} s before trying again", retry_after_s=wait_s)
         failures = int(row["failures"])
-        if failures >= p.account_free:
+        if failures >= p.account_free_attempts:
             log.warning("%s back-off engaged for account %s after %d attempts", what.logged_as, email.lower(), failures)
         return failures
 

@@ -9,32 +9,32 @@ reach the services through `services()`; blueprints build nothing.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from flask import Flask, current_app
 
-from app import metrics, wire
+from app import wire
 from app.auth import Passwords
-from app.cache import CacheConfig, QueryCache, make_cache
-from app.config import Settings
-from app.connections import Connections, build_connections
+from app.cache import QueryCache, make_cache
+from app.config import JobSettings, Settings
+from app.connections import Connections, CredentialBox, build_connections
+from app.connections.hosts import parse_allowed
 from app.db import Database
 from app.inflight import InflightLimiter
 from app.origin_list import trusted_origins
 from app.paging import Cursors
 from app.placement import PlacedSource
 from app.pool_gauges import Sampler
-from app.pools import PoolRegistry
+from app.pools import PoolConfig, PoolRegistry
 from app.pools.extension import create_registry_for
 from app.query_service import QueryLimits, QueryService
 from app.ratelimit import PostgresRateLimiter, RateLimiter, RedisFirstRateLimiter, RedisRateLimiter
-from app.readiness import Readiness, readiness_timeout_s
+from app.readiness import Readiness
 from app.redis_cache import RedisCache
 from app.replica import AgentReplica
 from app.semantic import SemanticLayer
-from app.signin_throttle import SignInThrottle, ThrottlePolicy
+from app.signin_throttle import SignInThrottle
 
 if TYPE_CHECKING:  # app.agent imports views' helpers, which import this module
     from app.agent import Agent
@@ -64,6 +64,7 @@ class AtlasServices:
     pool_gauges: Sampler  # pool totals for GET /metrics
     trusted_origins: frozenset[str]  # cookie-authenticated writes and CORS (app/origins.py)
     agent: Agent  # the analytics agent: model client, ask slots, budgets (app/agent)
+    jobs: JobSettings  # leases, retries and per-org limits of background jobs (app/jobs)
 
     def close(self) -> None:
         """Release everything, in the reverse order of building."""
@@ -77,72 +78,77 @@ class AtlasServices:
         self.db.close()  # closes `pools` too
 
 
-def build_services(config: Mapping[str, Any], settings: Settings) -> AtlasServices:
-    """Build every service from the app's config; a bad setting raises ConfigurationError before anything opens."""
-    cache_config = CacheConfig.from_config(config)  # Settings.from_env put ATLAS_CACHE_* in config
-    throttle_policy = ThrottlePolicy.from_config(config)
-    readiness_timeout = readiness_timeout_s(config)
-    metrics.check_config(config)
-    rate_per_minute = int(config.get("QUERY_RATE_PER_MINUTE", 60))
+def build_services(settings: Settings) -> AtlasServices:
+    """Build every service from its branch of the settings; a bad layout raises ConfigurationError before anything opens."""
 
     # The one-round-trip reads (app/wire.py): statements named or not, and how long to wait for an
     # answer: longer than the server's own statement timeout, whose error says more.
-    wire.configure(named=settings.db_prepared_statements == "named",
-                   timeout_s=settings.app_statement_timeout_ms / 1000 + 5 if settings.app_statement_timeout_ms else 60)
-    pools = create_registry_for(config, settings)
-    placed = _placed(config, settings, pools)  # each org's transactions to its database (app/placement)
+    wire.configure(named=settings.database.db_prepared_statements == "named",
+                   timeout_s=settings.database.app_statement_timeout_ms / 1000 + 5 if settings.database.app_statement_timeout_ms else 60)
+    pools = create_registry_for(settings)
+    placed = _placed(settings, pools)  # each org's transactions to its database (app/placement)
     db = Database(source=placed).open(wait=False)
 
-    cache = make_cache(cache_config)
-    limiter = _rate_limiter(db, cache, key_prefix=cache_config.key_prefix)
-    inflight = InflightLimiter(settings.inflight_database_url, process_threads=settings.agent_threads_per_worker,
-                               platform_limit=settings.query_max_in_flight_total)
-    limits = QueryLimits.from_settings(settings, rate_per_minute=rate_per_minute, pools=pools.config)
+    cache = make_cache(settings.cache)
+    limiter = _rate_limiter(db, cache, key_prefix=settings.cache.key_prefix)
+    inflight = InflightLimiter(settings.database.inflight_database_url, process_threads=settings.agent.threads_per_worker,
+                               platform_limit=settings.query.max_in_flight_total)
+    limits = QueryLimits.from_settings(settings.query, pools=pools.config)
 
-    semantic = SemanticLayer(db, root=settings.semantic_root)
-    connections = build_connections(config, settings, db=db, pools=pools)
+    semantic = SemanticLayer(db, root=settings.semantic.root)
+    connections = build_connections(settings, db=db, pools=pools)
     queries = QueryService(db=db, semantic=semantic, cache=cache, limiter=limiter, inflight=inflight,
-                           limits=limits, agent_url=settings.agent_database_url,
-                           agent_pool_timeout_s=settings.pool_timeout_s, connections=connections,
+                           limits=limits, agent_url=settings.database.agent_database_url,
+                           agent_pool_timeout_s=settings.pool.timeout_s, connections=connections,
                            placement=placed, replica=_agent_replica(settings))
 
-    platform_db = Database(settings.platform_database_url, min_size=0, max_size=2,
-                           timeout_s=settings.pool_timeout_s).open(wait=False)
-    throttle = SignInThrottle(db, throttle_policy)
+    platform_db = Database(settings.database.platform_database_url, min_size=0, max_size=2,
+                           timeout_s=settings.pool.timeout_s).open(wait=False)
+    throttle = SignInThrottle(db, settings.sign_in)
 
     from app.agent import Agent
 
-    readiness = Readiness(database_url=settings.app_database_url,
+    readiness = Readiness(database_url=settings.database.app_database_url,
                           redis_client=cache.client if isinstance(cache, RedisCache) else None,
-                          timeout_s=readiness_timeout)
+                          timeout_s=settings.http.readiness_timeout_s)
     return AtlasServices(
-        settings=settings, passwords=Passwords.from_config(config),
-        cursors=Cursors(settings.cursor_secret.encode()), pools=pools, db=db, placement=placed, cache=cache,
+        settings=settings, passwords=Passwords(**settings.passwords.model_dump()),
+        cursors=Cursors(settings.http.cursor_secret.encode()), pools=pools, db=db, placement=placed, cache=cache,
         limiter=limiter,
         inflight=inflight, semantic=semantic, connections=connections, queries=queries, platform_db=platform_db,
         sign_in_throttle=throttle, readiness=readiness, pool_gauges=Sampler(pools, placed),
-        trusted_origins=trusted_origins(config), agent=Agent(config, settings, db=db),
+        trusted_origins=trusted_origins(settings.http), agent=Agent(settings.agent, db=db,
+                                                                   slots_url=settings.database.inflight_database_url),
+        jobs=settings.jobs,
     )
 
 
-def _placed(config: Mapping[str, Any], settings: Settings, pools: PoolRegistry) -> PlacedSource:
+def check(settings: Settings) -> None:
+    """Refuse, before anything is built, what build_services would refuse (atlas serve checks this in its
+    master, so a bad setting ends it with one message instead of failing in every worker after the fork)."""
+    PoolConfig.from_mapping(settings.pool_layout, default_url=settings.database.app_database_url)
+    CredentialBox(settings.connections.keys)
+    parse_allowed(settings.connections.allowed_hosts)
+
+
+def _placed(settings: Settings, pools: PoolRegistry) -> PlacedSource:
     """The registry behind placement routing; a dedicated database's pools are sized like an org's."""
     per_org = pools.config.per_org
     return PlacedSource(
-        pools, app_url=pools.config.datasources["default"], agent_url=settings.agent_database_url,
-        cache_s=float(config.get("PLACEMENT_CACHE_S", 1.0)),
+        pools, app_url=pools.config.datasources["default"], agent_url=settings.database.agent_database_url,
+        cache_s=settings.placement.cache_s,
         pool_max_size=per_org.max_connections if per_org else pools.config.base_max_connections,
-        agent_pool_max_size=settings.agent_threads_per_worker, timeout_s=pools.config.timeout_s,
-        platform_url=settings.platform_database_url)
+        agent_pool_max_size=settings.agent.threads_per_worker, timeout_s=pools.config.timeout_s,
+        platform_url=settings.database.platform_database_url)
 
 
 def _agent_replica(settings: Settings) -> AgentReplica | None:
     """The hot standby agent SQL runs on, when ATLAS_AGENT_REPLICA_URL names one."""
-    if not settings.agent_replica_url:
+    if not settings.replica.replica_url:
         return None
-    return AgentReplica(settings.agent_replica_url, max_lag_s=settings.agent_max_lag_s,
-                        fallback=settings.agent_replica_fallback, pool_size=settings.agent_threads_per_worker,
-                        timeout_s=settings.pool_timeout_s)
+    return AgentReplica(settings.replica.replica_url, max_lag_s=settings.replica.max_lag_s,
+                        fallback=settings.replica.replica_fallback, pool_size=settings.agent.threads_per_worker,
+                        timeout_s=settings.pool.timeout_s)
 
 
 def _rate_limiter(db: Database, cache: QueryCache | None, *, key_prefix: str) -> RateLimiter:

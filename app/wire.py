@@ -40,6 +40,7 @@ from psycopg import abc, pq
 from psycopg.adapt import PyFormat, Transformer
 
 from app.errors import DatabaseTimeoutError
+from app.failover.standby import refused_by_standby
 from app.placeholders import to_positional
 from app.scoped_settings import set_local_id
 
@@ -240,6 +241,11 @@ def _pipeline(conn: psycopg.Connection, begin: bytes, settings: list[bytes],
         _trim(conn, cache, deadline)
     state.unsettled = False
     if errors:
+        standby = refused_by_standby(conn, errors[0][1])
+        if standby is not None:
+            conn.close()  # the pool replaces it: a new connection reaches the primary
+            _states.pop(conn, None)
+            raise standby from errors[0][1]
         raise errors[0][1]
     return results
 

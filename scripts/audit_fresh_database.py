@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file (scripts/ is sys.path[0]), not as a module
-    sys.path.insert(0, str(ROOT))
-
-from tests.support.audit import audit_command  # noqa: E402
-from tests.support.databases import DatabaseFactory  # noqa: E402
-from tests.support.server import Server, find_or_start  # noqa: E402
+from app.devdb.audit import audit_command
+from app.devdb.databases import DatabaseFactory
+from app.devdb.server import Server, find_or_start
 
 
 def audit_fresh_database(server: Server, *, timeout_s: float = 300.0) -> int:

@@ -1,7 +1,7 @@
 """Noisy neighbours for the analytics agent: does org B keep its Ask and CRM latency while org A floods
 the agent with questions?
 
-Run: .venv/bin/python scripts/bench_agent_noisy.py [--phase-s 10] [--rate 20] [--model-delay-s 0.3]
+Run: .venv/bin/python -m scripts.bench_agent_noisy [--phase-s 10] [--rate 20] [--model-delay-s 0.3]
                                                    [--flood-factor 4] [--flood-query heavy|light]
                                                    [--workers 2] [--threads 4]
 A sibling of scripts/bench_noisy.py (its helpers, its server layout: granian as atlas serve runs it, 2 workers x 4
@@ -34,15 +34,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-from bench_api import free_port, must, stop_server, wait_until_up  # noqa: E402
-from bench_noisy import Attacker, measure_b, percentile, seed  # noqa: E402
+from app.devdb.databases import DatabaseFactory, TestDatabase
+from app.devdb.server import find_or_start
+from scripts.bench_api import free_port, must, stop_server, wait_until_up
+from scripts.bench_noisy import Attacker, measure_b, percentile, seed
+from tests.support.model_server import ScriptedModel, scripted_model
 
-from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
-from tests.support.model_server import ScriptedModel, scripted_model  # noqa: E402
-from tests.support.server import find_or_start  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET_RATIO = 1.5
 MAX_ASKS_PER_ORG = 2

@@ -1,6 +1,6 @@
 """What the API costs per request, against the ceiling of the web stack, all in the same server.
 
-Run: .venv/bin/python scripts/bench_api.py [--contacts 1000] [--rounds 6] [--round-s 1.5]
+Run: .venv/bin/python -m scripts.bench_api [--contacts 1000] [--rounds 6] [--round-s 1.5]
                                            [--clients 4] [--workers 2] [--threads 4]
 
 Builds a migrated database of its own (roles included) on the configured server,
@@ -44,13 +44,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from app.db import Database
+from app.devdb.databases import DatabaseFactory, TestDatabase
+from app.devdb.server import find_or_start
+from scripts.cpu_split import CpuSampler
 
-from app.db import Database  # noqa: E402
-from scripts.cpu_split import CpuSampler  # noqa: E402
-from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
-from tests.support.server import find_or_start  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # (numerator, denominator, target): throughput ratios the issue asks for (issue 12).
 TARGETS = (("full", "nodb", 0.40), ("get", "nodb", 0.55), ("create", "nodb", 0.25), ("full", "bare", 0.90))

@@ -27,11 +27,15 @@ from psycopg_pool import ConnectionPool
 
 from app import create_app, repository, wire
 from app.api import get_cursors
+from app.bodies.queries import Page
+from app.bodies.query import validated_query
+from app.endpoint import endpoint
 from app.entities import ENTITIES
 from app.errors import NotFoundError
-from app.paging import Pager, limit_arg
-from app.permissions import public
+from app.paging import Pager
+from app.permissions import PUBLIC
 from app.serialize import json_response, page_json
+from app.state import services
 
 RULE = "/api/bench/bare/contacts"
 _POOL = "atlas_bench_bare_pool"
@@ -46,9 +50,9 @@ def create_bench_app() -> Flask:
 
 def register(app: Flask) -> None:
     """Add the bare route and its own pool (closed by `close(app)`)."""
-    settings = app.config["ATLAS_SETTINGS"]
-    pool = ConnectionPool(settings.database_url, min_size=settings.pool_min_size,
-                          max_size=settings.pool_max_size, timeout=settings.pool_timeout_s,
+    settings = services(app).settings
+    pool = ConnectionPool(settings.database.url, min_size=settings.pool.min_size,
+                          max_size=settings.pool.max_size, timeout=settings.pool.timeout_s,
                           kwargs={"autocommit": True}, name="atlas-bench-bare", open=False)
     pool.open(wait=False)
     app.extensions[_POOL] = pool
@@ -61,7 +65,7 @@ def close(app: Flask) -> None:
         pool.close()
 
 
-@public
+@endpoint(PUBLIC)
 def bare_contacts() -> ResponseReturnValue:
     """One page of the named org's contacts: the list view's SQL and JSON, without tenancy."""
     try:
@@ -70,7 +74,7 @@ def bare_contacts() -> ResponseReturnValue:
         raise NotFoundError("org must be an organization id") from None
     entity = ENTITIES["contacts"]
     pager = Pager(repository.keyset(entity), cursors=get_cursors(), org_id=org,
-                  limit=limit_arg(request.args.get("limit")))
+                  limit=validated_query(Page, request.args).limit)
     params: dict[str, object] = {"org_id": org}
     query = repository.list_statement(entity, pager, None, params, org=sql.SQL("org_id = %(org_id)s"))
     pool: ConnectionPool = current_app.extensions[_POOL]

@@ -25,12 +25,9 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import psycopg
 
-import psycopg  # noqa: E402
-
-from tests.support.server import find_or_start  # noqa: E402
+from app.devdb.server import find_or_start
 
 SMALL = "SELECT count(*) FROM generate_series(1, 200)"
 HEAVY = "SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b"

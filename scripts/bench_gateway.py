@@ -1,6 +1,6 @@
 """What lock 1 costs: the SQL gateway's validate + rewrite + cross-check, against execution.
 
-Run: .venv/bin/python scripts/bench_gateway.py [--rows 5000] [--repeat 300]
+Run: .venv/bin/python -m scripts.bench_gateway [--rows 5000] [--repeat 300]
 
 Builds a migrated database of its own on the configured server (as the tests
 do), seeds the three gateway orgs and then --rows extra rows per CRM table for
@@ -25,20 +25,16 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import psycopg
 
-import psycopg  # noqa: E402
-
-from app.cache import MemoryCache  # noqa: E402
-from app.gateway import crosscheck, prepare, run_query  # noqa: E402
-from app.gateway.execute import execute  # noqa: E402
-from app.query_settings import CRM_TABLES, QuerySettings  # noqa: E402
-from tests.gateway_corpus.seed import seed  # noqa: E402
-from tests.support.databases import DatabaseFactory  # noqa: E402
-from tests.support.server import find_or_start  # noqa: E402
+from app.cache import MemoryCache
+from app.devdb.databases import DatabaseFactory
+from app.devdb.server import find_or_start
+from app.gateway import crosscheck, prepare, run_query
+from app.gateway.execute import execute
+from app.query_settings import CRM_TABLES, QuerySettings
+from tests.gateway_corpus.seed import seed
 
 QUERIES = {
     "short": "SELECT count(*) FROM contacts WHERE lifecycle_stage = 'customer'",

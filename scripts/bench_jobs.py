@@ -34,11 +34,8 @@ from typing import Any
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
-from tests.support.server import find_or_start  # noqa: E402
+from app.devdb.databases import DatabaseFactory, TestDatabase
+from app.devdb.server import find_or_start
 
 
 def make_org_admin(conn: psycopg.Connection, name: str) -> tuple[uuid.UUID, uuid.UUID]:
@@ -60,7 +57,7 @@ def enqueue(conn: psycopg.Connection, org: tuple[uuid.UUID, uuid.UUID], *, count
 
 
 def start_workers(db: TestDatabase, *, count: int, poll_s: float, workdir: str, log: Any) -> list[subprocess.Popen]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": db.admin_url,
+    env = {**os.environ, "DATABASE_URL": db.admin_url,
            "ATLAS_ROLE_PREFIX": db.roles.owner.removesuffix("_owner"), "ATLAS_CONFIG": os.devnull + ".absent",
            "ATLAS_SEMANTIC_ROOT": workdir, "ATLAS_JOB_POLL_S": str(poll_s), "ATLAS_JOB_MAX_RUNNING_PER_ORG": "2"}
     return [subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], cwd=workdir, env=env,

@@ -24,17 +24,13 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import psycopg
+from psycopg.rows import dict_row
 
-import psycopg  # noqa: E402
-from psycopg.rows import dict_row  # noqa: E402
-
-from app.serialize import page_json, rows_json  # noqa: E402
-from tests.support.databases import DatabaseFactory  # noqa: E402
-from tests.support.server import find_or_start  # noqa: E402
+from app.devdb.databases import DatabaseFactory
+from app.devdb.server import find_or_start
+from app.serialize import page_json, rows_json
 
 COLUMNS = ("id, org_id, name, account_id, primary_contact_id, owner_id, amount, currency, stage,"
            " probability, close_date, created_at, updated_at")

@@ -1,6 +1,6 @@
 """Org B's reads while org A's writes wait for a lock: per-org pools off and on (issue 24 item 13).
 
-Run: .venv/bin/python scripts/bench_lock_isolation.py [--writers 8] [--reads 101] [--rate 10]
+Run: .venv/bin/python -m scripts.bench_lock_isolation [--writers 8] [--reads 101] [--rate 10]
                                                      [--per-org-connections 1] [--workers 2] [--threads 4]
                                                      [--mode shared|dedicated]
 Builds a migrated database of its own and starts `atlas serve` (granian, --workers x --threads)
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -25,11 +24,9 @@ from typing import Any
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
-from tests.support.server import find_or_start  # noqa: E402
-from tests.support.serving import atlas_serve, request  # noqa: E402
+from app.devdb.databases import DatabaseFactory, TestDatabase
+from app.devdb.server import find_or_start
+from tests.support.serving import atlas_serve, request
 
 
 def signed_in_org(port: int, name: str) -> str:

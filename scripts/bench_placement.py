@@ -1,6 +1,6 @@
 """What dedicated placement costs an org that never moves: the write hold and the placement lookup.
 
-Run: .venv/bin/python scripts/bench_placement.py [--seconds 6]
+Run: .venv/bin/python -m scripts.bench_placement [--seconds 6]
 
 Builds a migrated database of its own on the configured server and times, on
 one connection and one thread, as the application role with the org set:
@@ -19,18 +19,14 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import psycopg
 
-import psycopg  # noqa: E402
-
-from app import wire  # noqa: E402
-from app.scoped_settings import set_local  # noqa: E402
-from tests.support import rows  # noqa: E402
-from tests.support.databases import DatabaseFactory  # noqa: E402
-from tests.support.server import find_or_start  # noqa: E402
+from app import wire
+from app.devdb.databases import DatabaseFactory
+from app.devdb.server import find_or_start
+from app.scoped_settings import set_local
+from tests.support import rows
 
 ROUND_S = 0.25
 

@@ -1,6 +1,6 @@
 """The two policy forms side by side: (SELECT app.current_org()) against app.current_org() (Citus).
 
-Run: .venv/bin/python scripts/bench_policy_forms.py [--orgs 1000] [--rows 1000000] [--seconds 10]
+Run: .venv/bin/python -m scripts.bench_policy_forms [--orgs 1000] [--rows 1000000] [--seconds 10]
 
 Seeds one database as scripts/bench_rls.py does, clones it (the same pages, the
 same statistics), rewrites every policy of the clone into the citus form
@@ -28,15 +28,15 @@ import random
 import re
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+import psycopg
+from psycopg import sql
 
-import psycopg  # noqa: E402
-from bench_rls import (  # noqa: E402
+from app.db import Database
+from app.devdb.databases import DatabaseFactory
+from app.devdb.server import find_or_start
+from scripts.bench_rls import (
     QUERIES,
     _nodes,
     _set_org,
@@ -47,11 +47,6 @@ from bench_rls import (  # noqa: E402
     statement_us,
     workload,
 )
-from psycopg import sql  # noqa: E402
-
-from app.db import Database  # noqa: E402
-from tests.support.databases import DatabaseFactory  # noqa: E402
-from tests.support.server import find_or_start  # noqa: E402
 
 FORMS = ("subquery", "citus")
 

@@ -29,18 +29,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import psycopg
+from psycopg import sql
 
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-
-from app.pools import PerOrgLimits, PoolConfig, PoolRegistry, create_registry  # noqa: E402
-from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
-from tests.support.server import find_or_start  # noqa: E402
+from app.devdb.databases import DatabaseFactory, TestDatabase
+from app.devdb.server import find_or_start
+from app.pools import PerOrgLimits, PoolConfig, PoolRegistry, create_registry
 
 MODES = ("dedicated", "shared")
 NOISY_THREADS = 20

@@ -32,19 +32,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
 
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-from psycopg.rows import dict_row  # noqa: E402
-
-from app.db import Database  # noqa: E402
-from tests.support.databases import DatabaseFactory, TestDatabase  # noqa: E402
-from tests.support.server import find_or_start  # noqa: E402
+from app.db import Database
+from app.devdb.databases import DatabaseFactory, TestDatabase
+from app.devdb.server import find_or_start
 
 TARGETS = {"point": 0.90, "aggregate": 0.97, "list": 0.97}  # door/raw throughput (issue 12); None: report
 ROUND_S = 0.25

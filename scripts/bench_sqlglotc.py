@@ -1,6 +1,6 @@
 """Whether sqlglotc (mypyc-compiled sqlglot, the pinned version) makes the gateway faster with identical results.
 
-Run: .venv/bin/python scripts/bench_sqlglotc.py --overlay DIR [--repeat 5]
+Run: .venv/bin/python -m scripts.bench_sqlglotc --overlay DIR [--repeat 5]
      DIR holds a copy of the pinned sqlglot package with sqlglotc's compiled modules copied over it
      (pip install --no-deps --target T sqlglotc==<sqlglot's version>; cp -r <site-packages>/sqlglot DIR/;
      cp -r T/sqlglot/. DIR/sqlglot/): extension modules load before the .py files beside them.
@@ -27,7 +27,6 @@ ORG = "6f1c2a4e-0000-4000-8000-000000000001"
 
 def child(repeat: int) -> None:
     """In the child: prepare every corpus entry `repeat` times; print outcomes and seconds as JSON."""
-    sys.path.insert(0, str(ROOT))
     import sqlglot.tokens
 
     from app.errors import AtlasError
@@ -53,9 +52,10 @@ def child(repeat: int) -> None:
 
 def run(repeat: int, overlay: str | None) -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (overlay, str(ROOT), env.get("PYTHONPATH")) if p)
-    out = subprocess.run([sys.executable, __file__, "--child", "--repeat", str(repeat)], env=env, cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (overlay, env.get("PYTHONPATH")) if p)
+    # As a module from the root (which reaches tests/gateway_corpus); the overlay still comes before site-packages.
+    out = subprocess.run([sys.executable, "-m", "scripts.bench_sqlglotc", "--child", "--repeat", str(repeat)], env=env,
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 

@@ -26,12 +26,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file (scripts/ is sys.path[0]), not as a module
-    sys.path.insert(0, str(ROOT))
+from app.config import Settings
+from scripts import demo_warehouse
 
-from app.config import Settings  # noqa: E402
-from scripts import demo_warehouse  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BASE = "http://127.0.0.1:8000"
 PASSWORD = "atlas-demo-password"
@@ -126,9 +124,9 @@ def a_connection_works(run: int) -> None:
 
     database_url = subprocess.run([sys.executable, "scripts/demo_database.py"], cwd=ROOT, check=True,
                                   capture_output=True, text=True).stdout.strip()
-    own = Settings(database_url=database_url)
+    own = Settings.from_mapping({"database_url": database_url})
     server = url.split("@", 1)[1].rsplit("/", 1)[0]
-    for attack, expected in ((f"postgresql://{own.roles.app}@{server}/{demo_warehouse.DBNAME}", "validation_error"),
+    for attack, expected in ((f"postgresql://{own.database.roles.app}@{server}/{demo_warehouse.DBNAME}", "validation_error"),
                              (url.replace(demo_warehouse.DBNAME, "template1"), "connection_host_not_allowed"),
                              (url.replace(demo_warehouse.DBNAME, "postgres"), "connection_host_not_allowed"),
                              (url.rsplit("/", 1)[0] + "/" + str(database_url.rsplit("/", 1)[1]),

@@ -16,22 +16,18 @@ import datetime as dt
 import os
 import random
 import sys
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from app import close_app, create_app, repository  # noqa: E402
-from app.config import Settings  # noqa: E402
-from app.entities import ENTITIES  # noqa: E402
-from app.migrate import migrate  # noqa: E402
-from app.semantic.initialize import run_init  # noqa: E402
-from app.state import services  # noqa: E402
-from scripts import demo_warehouse  # noqa: E402
+from app import close_app, create_app, repository
+from app.config import Settings
+from app.entities import ENTITIES
+from app.migrate import migrate
+from app.semantic.initialize import run_init
+from app.state import services
+from scripts import demo_warehouse
 
 PASSWORD = "atlas-demo-password"
 PLATFORM_ADMIN = "platform@atlas.test"
@@ -83,7 +79,7 @@ def seed_org(client, app, name: str, slug: str, *, rows_per_org: int, rng: rando
 
 def profile_empty_layers(settings: Settings) -> None:
     """`atlas init --org` for every seeded org without semantic entities: the agent may read only declared tables."""
-    with psycopg.connect(settings.database_url) as conn:
+    with psycopg.connect(settings.database.url) as conn:
         bare = conn.execute(
             "SELECT o.id, o.slug FROM organizations o WHERE o.slug = ANY(%s)"
             " AND NOT EXISTS (SELECT 1 FROM semantic_entities e WHERE e.org_id = o.id) ORDER BY o.slug",
@@ -118,14 +114,14 @@ def _seed_crm(app, org_id: str, slug: str, *, rows_per_org: int, rng: random.Ran
 
 
 def already_seeded(settings: Settings) -> bool:
-    with psycopg.connect(settings.database_url) as conn:
+    with psycopg.connect(settings.database.url) as conn:
         return bool(conn.execute("SELECT count(*) FROM organizations WHERE slug IN ('acme', 'globex')").fetchone()[0])
 
 
 def connect_warehouse(settings: Settings) -> None:
     """The sample warehouse and Acme's connection to it, as an Acme admin makes it (every run: idempotent)."""
-    warehouse = demo_warehouse.warehouse_for(settings.database_url)
-    if demo_warehouse.ensure_database(settings.database_url, warehouse):
+    warehouse = demo_warehouse.warehouse_for(settings.database.url)
+    if demo_warehouse.ensure_database(settings.database.url, warehouse):
         print(f"made the sample warehouse {demo_warehouse.DBNAME} ({demo_warehouse.ORDERS} orders)"
               f" and its read-only role {demo_warehouse.ROLE}")
     app = create_app(settings)
@@ -160,7 +156,7 @@ Try it (one org never sees the other):
   curl -s {base_url}/api/v1/query -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
       -d '{{"sql": "SELECT lifecycle_stage, count(*) FROM contacts GROUP BY 1"}}'    # agent SQL: Acme's rows only
 
-An agent over MCP (README "MCP"), with an API key an Acme admin makes:
+An agent over MCP (docs/mcp.md), with an API key an Acme admin makes:
   ADMIN=$(curl -s {base_url}/api/auth/sign-in/email -H 'Content-Type: application/json' \\
       -d '{{"email":"admin@acme.test","password":"{PASSWORD}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   KEY=$(curl -s {base_url}/api/v1/admin/api-keys -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \\
@@ -176,7 +172,7 @@ Acme's own warehouse (docs/connections.md): an org connection to a database of i
       -d '{{"connectionId": "{demo_warehouse.CONNECTION}", "sql": "{demo_warehouse.QUERY}"}}'
   The console's Connections page ({base_url}/admin/connections, as admin@acme.test) adds, tests, edits and deletes them.
 
-A background job (README "Background jobs"), run by the demo's own atlas worker:
+A background job (docs/jobs.md), run by the demo's own atlas worker:
   curl -s {base_url}/api/v1/jobs -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -d '{{"kind":"reprofile"}}'
   curl -s {base_url}/api/v1/jobs?limit=1 -H "Authorization: Bearer $ADMIN"    # queued, then running, then succeeded
 """)
@@ -188,10 +184,10 @@ def main() -> int:
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
     args = parser.parse_args()
     # Before anything reads the environment (one thread so far): the connection settings the demo runs with.
-    os.environ.update(demo_warehouse.environment(os.environ.get("DATABASE_URL", Settings().database_url)))
+    os.environ.update(demo_warehouse.environment(os.environ.get("DATABASE_URL", Settings().database.url)))
     settings = Settings.from_env()
-    ensure_database(settings.database_url)
-    for name in migrate(settings.database_url, roles=settings.roles):
+    ensure_database(settings.database.url)
+    for name in migrate(settings.database.url, roles=settings.database.roles):
         print(f"applied {name}")
     if not already_seeded(settings):
         app = create_app(settings)
@@ -202,14 +198,14 @@ def main() -> int:
             for name, slug in ORGS:
                 seed_org(client, app, name, slug, rows_per_org=args.rows_per_org, rng=rng)
             _sign_up(client, PLATFORM_ADMIN, "Platform Admin")
-        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        with psycopg.connect(settings.database.url, autocommit=True) as conn:
             # The platform role is an operator's decision, never an API call.
             conn.execute("UPDATE users SET platform_role = 'admin' WHERE email = %s", (PLATFORM_ADMIN,))
         close_app(app)
         print(f"seeded {', '.join(n for n, _ in ORGS)} with {args.rows_per_org} CRM rows each")
     profile_empty_layers(settings)
     connect_warehouse(settings)
-    print_guide(args.base_url, settings.database_url)
+    print_guide(args.base_url, settings.database.url)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The demo's database, in the order of tests/support/choice.py: prints its DATABASE_URL on stdout and on
+"""The demo's database, in the order of app/devdb/choice.py: prints its DATABASE_URL on stdout and on
 stderr which PostgreSQL it is and why.
 
 - configured: `DATABASE_URL` as given (or `PG*`, database `atlas_demo` unless `PGDATABASE` names one);
@@ -19,12 +19,10 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file (scripts/ is sys.path[0]), not as a module
-    sys.path.insert(0, str(ROOT))
+from app.devdb.choice import Choice, answers, choose, require_bindir
+from app.devdb.server import Cluster
 
-from tests.support.choice import Choice, answers, choose, require_bindir  # noqa: E402
-from tests.support.server import Cluster  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEMO_DB = "atlas_demo"
 KEPT = {"throwaway": (ROOT / ".pgdata", 54329), "embedded": (ROOT / ".pgdata" / "embedded", 54330)}

@@ -16,11 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file (scripts/ is sys.path[0]), not as a module
-    sys.path.insert(0, str(ROOT))
-
-from scripts import demo_warehouse  # noqa: E402
+from scripts import demo_warehouse
 
 ATLAS = str(Path(sys.executable).with_name("atlas"))
 STOP_WAIT_S = 60.0  # longer than `atlas serve`'s graceful timeout, so it is never cut short

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs a command as on a machine where PostgreSQL was never installed, to prove that `make demo` and
-# `make test` then take the embedded path (README "Which PostgreSQL"). It needs root (unshare); the
+# `make test` then take the embedded path (docs/testing.md "Which PostgreSQL"). It needs root (unshare); the
 # machine's own PostgreSQL keeps running, unseen:
 # - its own network namespace: nothing answers at 127.0.0.1:5432 (Redis, which is not PostgreSQL, is
 #   started inside on 127.0.0.1:6379 for the tests that use it);

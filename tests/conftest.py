@@ -20,7 +20,7 @@ _state: dict[str, object] = {}
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    """Which PostgreSQL this run uses, and why (tests/support/choice.py), at the top of the output."""
+    """Which PostgreSQL this run uses, and why (app/devdb/choice.py), at the top of the output."""
     return choose(forced=forced_path()).describe()
 
 

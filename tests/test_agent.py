@@ -9,6 +9,7 @@ import threading
 import psycopg
 import pytest
 
+from app.state import services
 from tests.support.agent_world import ALPHA_LAYER, API_KEY, agent_world, ask, parse_sse
 from tests.support.api import anonymous, make_app, two_org_world
 from tests.support.api import close_app as close
@@ -69,7 +70,7 @@ def test_the_model_server_gets_the_key_and_nothing_else_ever_shows_it(world, cap
     assert world.model.authorizations == [f"Bearer {API_KEY}"]
     stored = world.user("a").get(f"/api/v1/conversations/{conversation}").get_data(as_text=True)
     assert API_KEY not in stored and API_KEY not in caplog.text
-    assert API_KEY not in repr(world.orgs.app.config["ATLAS_SETTINGS"])
+    assert API_KEY not in repr(services(world.orgs.app).settings)
 
 
 def test_org_admins_read_their_usage_members_do_not_and_platform_admins_read_any_org(world):

@@ -1,6 +1,6 @@
 """Agent SQL on a real hot standby (app/replica.py): isolation, lag, revocation, a dead replica.
 
-One primary and one streaming standby for the module (tests/support/standby.py, a few seconds). Three
+One primary and one streaming standby for the module (app/devdb/standby.py, a few seconds). Three
 apps share the primary's database and differ only in what they do past the lag bound. Lag is made on
 purpose by pausing replay (pg_wal_replay_pause) and writing on the primary. The adversarial corpus
 runs against the standby under each lock alone (the test functions of tests/test_gateway_attacks.py,

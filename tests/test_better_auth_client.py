@@ -11,7 +11,7 @@ pinned version is not there yet; Node itself comes from apt when missing.
 The same checks then run against a real Better Auth server (the pinned
 package with its memory adapter, tests/betterauth/reference_server.mjs): the
 checks that differ there must be exactly the deliberate differences listed in
-DELIBERATE (and in README "Better Auth's client").
+DELIBERATE (and in docs/api.md "Better Auth's client").
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def atlas(db_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory)
     outbox = tmp_path_factory.mktemp("outbox") / "messages.jsonl"
     try:
         with served_app(db, workers=2, threads=4, trusted_origins=TRUSTED_ORIGIN,
-                        password_reset_sender="tests.support.outbox:deliver", test_outbox=str(outbox)) as server:
+                        password_reset_sender="tests.support.outbox:deliver", TEST_OUTBOX=str(outbox)) as server:
             yield server, outbox
     finally:
         db_factory.drop(db.name)
@@ -106,6 +106,8 @@ DELIBERATE = {
     "the fresh session keeps the org": "change-password's fresh session stays on the org in Atlas",
     "the refused requests changed nothing": "follows from the one above (Better Auth's fresh session has no org)",
     "revokeSession by the handle listSessions gave": "Atlas lists other sessions by a handle, not their token",
+    "a new signIn.email lands in the org used last": "Better Auth's sign-in starts without an active org "
+                                                     "(its issues #685, #9070); Atlas restores the last one",
     "CORS preflight from the trusted origin": "Better Auth leaves CORS to the host framework",
     "CORS exposes set-auth-token to the trusted origin": "Better Auth leaves CORS to the host framework",
 }

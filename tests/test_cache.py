@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from app.cache import CacheConfig, MemoryCache, make_cache
-from app.config import Settings
+from app.cache import MemoryCache, make_cache
+from app.config import CacheSettings, Settings
 from app.errors import ConfigurationError, ServiceUnavailableError
 from app.gateway.result import CacheKey, QueryResult
 from app.redis_cache import RedisCache
@@ -187,16 +187,15 @@ def test_redis_down_is_a_miss_but_a_flush_is_refused():
 
 def test_the_environment_reaches_the_cache_through_settings_and_defaults_fill_the_rest():
     env = {"ATLAS_CACHE_BACKEND": "redis", "ATLAS_CACHE_TTL_S": "12", "ATLAS_CACHE_KEY_PREFIX": "env:qc"}
-    app_config = {key.upper(): value for key, value in Settings.from_env(env).extra.items()}
-    config = CacheConfig.from_config({**app_config, "CACHE_MAX_SIZE": 7})
-    assert config == CacheConfig(backend="redis", ttl_s=12.0, max_size=7, key_prefix="env:qc")
-    assert CacheConfig.from_config({}) == CacheConfig()
-    assert isinstance(make_cache(CacheConfig()), MemoryCache) and make_cache(CacheConfig(backend="none")) is None
+    config = Settings.from_env({**env, "ATLAS_CACHE_MAX_SIZE": "7"}).cache
+    assert config == CacheSettings(backend="redis", ttl_s=12.0, max_size=7, key_prefix="env:qc")
+    assert Settings.from_env({}).cache == CacheSettings()
+    assert isinstance(make_cache(CacheSettings()), MemoryCache) and make_cache(CacheSettings(backend="none")) is None
 
 
-@pytest.mark.parametrize("config", [{"CACHE_BACKEND": "memcached"}, {"CACHE_TTL_S": "soon"},
-                                    {"CACHE_TTL_S": 0}, {"CACHE_MAX_SIZE": 0}])
+@pytest.mark.parametrize("config", [{"ATLAS_CACHE_BACKEND": "memcached"}, {"ATLAS_CACHE_TTL_S": "soon"},
+                                    {"ATLAS_CACHE_TTL_S": "0"}, {"ATLAS_CACHE_MAX_SIZE": "0"}])
 def test_bad_cache_settings_are_named(config):
     with pytest.raises(ConfigurationError) as raised:
-        CacheConfig.from_config(config)
-    assert "CACHE_" in raised.value.message
+        Settings.from_env(config)
+    assert next(iter(config)) in raised.value.message

@@ -4,14 +4,15 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from app.connections.crypto import CredentialBox, parse_keys
+from app.config import split_commas
+from app.connections.crypto import CredentialBox
 from app.connections.hosts import HostPolicy, parse_allowed
 from app.connections.target import parse_url
 from app.errors import ConfigurationError, ConnectionHostRefusedError, ValidationError
 
 
 def policy(setting: str | None) -> HostPolicy:
-    return HostPolicy(parse_allowed(setting))
+    return HostPolicy(parse_allowed(split_commas(setting)))
 
 
 def check(setting: str | None, host: str, port: int = 5432, dbname: str = "warehouse") -> str:
@@ -103,7 +104,7 @@ def test_socket_paths_and_host_lists_are_refused():
 def test_a_malformed_allowlist_entry_is_a_configuration_error():
     for bad in ("db:notaport", "db.example/24", "db:5432/a/b", "10.0.0.1:99999", "[::1"):
         with pytest.raises(ConfigurationError, match="ATLAS_CONNECTION_ALLOWED_HOSTS"):
-            parse_allowed(bad)
+            parse_allowed(split_commas(bad))
 
 
 def test_the_url_keeps_only_host_port_database_user_password_and_sslmode():
@@ -122,7 +123,7 @@ def test_the_url_keeps_only_host_port_database_user_password_and_sslmode():
 def test_a_rotated_key_ring_reads_old_tokens_and_writes_under_the_newest_key():
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     token = CredentialBox([old]).encrypt("s3cret")
-    ring = CredentialBox(parse_keys(f"{new}, {old}"))
+    ring = CredentialBox(split_commas(f"{new}, {old}"))
     assert ring.decrypt(token) == "s3cret" and not ring.is_current(token)
     rotated = ring.rotate(token)
     assert ring.is_current(rotated) and CredentialBox([new]).decrypt(rotated) == "s3cret"

@@ -32,7 +32,7 @@ def test_rotate_key_reencrypts_every_orgs_password_and_the_old_key_can_then_go(d
         monkeypatch.setenv("ATLAS_ROLE_PREFIX", world.db.roles.owner.removesuffix("_owner"))
         monkeypatch.setenv("ATLAS_CONNECTION_KEYS", f"{new},{old}")
         assert main(["connections", "rotate-key"]) == 0
-        assert json.loads(capsys.readouterr().out) == {"orgs": 2, "connections": 2, "rotated": 2}
+        assert json.loads(capsys.readouterr().out) == {"orgs": 2, "connections": 2, "rotated": 2, "ssoProviders": 0, "ssoRotated": 0}
         after = tokens(world.db.admin_url)
         assert set(after) == set(before) and all(after[k] != before[k] for k in after)
         assert {CredentialBox([new]).decrypt(t) for t in after.values()} == {ds.password}
@@ -82,7 +82,7 @@ def test_rotate_key_reencrypts_the_passwords_of_an_org_in_a_dedicated_database(d
             monkeypatch.setenv("ATLAS_ROLE_PREFIX", world.db.roles.owner.removesuffix("_owner"))
             monkeypatch.setenv("ATLAS_CONNECTION_KEYS", f"{new},{old}")
             assert main(["connections", "rotate-key"]) == 0
-            assert json.loads(capsys.readouterr().out) == {"orgs": 2, "connections": 2, "rotated": 2}
+            assert json.loads(capsys.readouterr().out) == {"orgs": 2, "connections": 2, "rotated": 2, "ssoProviders": 0, "ssoRotated": 0}
             after = tokens(dedicated.admin_url)
             assert after.keys() == before.keys() and CredentialBox([new]).decrypt(after[f"{world.org_a}/wh-a"]) \
                 == ds.password

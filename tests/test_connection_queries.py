@@ -127,7 +127,7 @@ def test_the_byte_limit_holds(world):
 
 def test_the_in_flight_limit_holds(world, org_settings):
     org_settings(queryMaxInFlight=1)
-    other_worker = InflightLimiter(services(world.app).settings.app_database_url, process_threads=2)
+    other_worker = InflightLimiter(services(world.app).settings.database.app_database_url, process_threads=2)
     try:
         with other_worker.slot(world.org_a, limit=1):
             r = ask(world, "SELECT max(id) AS top FROM sales WHERE id < 7")

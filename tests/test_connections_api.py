@@ -220,7 +220,7 @@ def test_with_the_allowlist_unset_no_connection_can_be_made(db_factory, tmp_path
 
 
 def test_without_a_key_a_password_is_refused_naming_the_setting_not_a_bare_500(world, ds):
-    """The README promises configuration_error naming ATLAS_CONNECTION_KEYS (it used to be 'quote request id')."""
+    """docs/connections.md promises configuration_error naming ATLAS_CONNECTION_KEYS (it used to be 'quote request id')."""
     app = make_app(world.db, connection_allowed_hosts=ds.allowed())  # the same database, no key configured
     try:
         before = stored(world, "a")

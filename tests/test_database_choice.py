@@ -1,4 +1,4 @@
-"""The order of choice for the demo's and the tests' PostgreSQL (tests/support/choice.py), as the
+"""The order of choice for the demo's and the tests' PostgreSQL (app/devdb/choice.py), as the
 demo's chooser answers it in a process of its own with the environment a person would set.
 
 The last two paths (the machine's binaries, the embedded wheel) are proven where nothing else

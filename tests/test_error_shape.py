@@ -12,8 +12,9 @@ from flask import Blueprint, g
 
 from app import errors as app_errors
 from app.api import get_db
+from app.endpoint import endpoint
 from app.errors import AtlasError
-from app.permissions import member_required, public
+from app.permissions import MEMBER, PUBLIC
 from tests.support.api import PASSWORD, close_app, make_app, sign_up, two_org_world
 from tests.support.errors import error_of, is_exact_error
 
@@ -69,7 +70,7 @@ def probe_blueprint() -> Blueprint:
     bp = Blueprint("error_probe", __name__, url_prefix="/_err")
 
     @bp.get("/db/<name>")
-    @member_required
+    @endpoint(MEMBER)
     def db(name: str):  # type: ignore[no-untyped-def]
         with get_db().transaction(g.identity.org_id, user_id=g.identity.user_id) as scope:
             for statement in _DB_PROBES[name][0].split("; "):
@@ -77,7 +78,7 @@ def probe_blueprint() -> Blueprint:
         return {"unreachable": True}
 
     @bp.get("/raise/<name>")
-    @public
+    @endpoint(PUBLIC)
     def raise_error(name: str):  # type: ignore[no-untyped-def]
         cls = {c.__name__: c for c in _atlas_errors()}[name]
         # Server faults (500) may carry internal text; it must not reach the client.
@@ -89,7 +90,7 @@ def probe_blueprint() -> Blueprint:
         raise cls("SELECT secret FROM audit_log" if internal else f"{name} happened")
 
     @bp.get("/crash")
-    @public
+    @endpoint(PUBLIC)
     def crash():  # type: ignore[no-untyped-def]
         raise RuntimeError('File "app.py": SELECT password_hash FROM users')
 

@@ -1,7 +1,7 @@
 """Database faults: restarts, crashes and killed backends during writes, and SIGTERM to atlas serve.
 
 Each test runs against a PostgreSQL cluster this module starts itself
-(tests/support/server.py's Cluster) and restarts or kills at will, on a database of
+(app/devdb/server.py's Cluster) and restarts or kills at will, on a database of
 its own. What each measures is printed (run with -s): writes answered 2xx and
 lost (must be 0), the statuses seen during the outage, the time to recover.
 """

@@ -7,10 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from flask import Flask
 
-from app.idempotency import is_idempotent
-from app.openapi import build_document, openapi_path
 from tests.support.api import ApiUser, TwoOrgs
 from tests.support.api_module import audit_rows
 from tests.support.errors import error_of
@@ -179,18 +176,3 @@ def test_expired_keys_are_forgotten_and_deleted(shared_orgs: TwoOrgs) -> None:
     assert _count(db, "SELECT count(*) FROM idempotency_keys WHERE idempotency_key = %s", (old,)) == 0
     again = _keyed(user, "/api/v1/contacts", {"first_name": "Expiring"}, old)
     assert again.status_code == 201 and again.get_json()["id"] != first.get_json()["id"]
-
-
-def test_every_idempotent_view_documents_the_header_and_only_those(shared_orgs: TwoOrgs) -> None:
-    app: Flask = shared_orgs.app
-    document = build_document()
-    keyed_in_code, keyed_in_doc = set(), set()
-    for rule in app.url_map.iter_rules():
-        if is_idempotent(app.view_functions[rule.endpoint]):
-            keyed_in_code |= {(m, openapi_path(rule.rule)) for m in rule.methods - {"HEAD", "OPTIONS"}}
-    for path, item in document["paths"].items():
-        for method, op in item.items():
-            if isinstance(op, dict) and any(p.get("name") == "Idempotency-Key" for p in op.get("parameters", [])):
-                keyed_in_doc.add((method.upper(), path))
-    assert keyed_in_code == keyed_in_doc
-    assert ("POST", "/api/v1/contacts") in keyed_in_code and ("POST", "/api/auth/organization/create") in keyed_in_code

@@ -98,10 +98,8 @@ def test_a_failing_job_is_retried_with_backoff_then_succeeds(jobs):
 
 def test_backoff_doubles_up_to_its_cap():
     from app.config import Settings
-    from app.jobs.config import JobConfig
 
-    config = JobConfig.from_mapping({"job_backoff_base_s": 2, "job_backoff_max_s": 10},
-                                    settings=Settings.from_mapping({}))
+    config = Settings.from_mapping({"job_backoff_base_s": 2, "job_backoff_max_s": 10}).jobs
     assert [config.backoff_s(n) for n in (1, 2, 3, 4)] == [2, 4, 8, 10]
 
 
@@ -176,7 +174,7 @@ def test_an_org_never_runs_more_jobs_at_once_than_its_cap(jobs):
     config, db = job_config(jobs), services(jobs.app).db
     claimed = [queue.claim(db, config, jobs.org_a, job_id, owner=f"w{n}") for n, job_id in enumerate(ids)]
     assert [c is not None for c in claimed] == [True, True, False]
-    with psycopg.connect(config.worker_database_url) as conn:
+    with psycopg.connect(services(jobs.app).settings.database.worker_database_url) as conn:
         due = conn.execute("SELECT org_id FROM app.due_jobs(2, 10, NULL)").fetchall()
     assert due == []  # at its cap, the org is not offered at all
 
@@ -184,8 +182,7 @@ def test_an_org_never_runs_more_jobs_at_once_than_its_cap(jobs):
 def test_the_worker_role_can_only_ask_for_due_job_ids(jobs):
     enqueue(jobs, "a")
     enqueue(jobs, "b")
-    config = job_config(jobs)
-    with psycopg.connect(config.worker_database_url, autocommit=True) as conn:
+    with psycopg.connect(services(jobs.app).settings.database.worker_database_url, autocommit=True) as conn:
         cur = conn.execute("SELECT * FROM app.due_jobs(2, 10, NULL)")
         assert [c.name for c in cur.description] == ["org_id", "job_id"]
         assert {r[0] for r in cur.fetchall()} == {jobs.org_a, jobs.org_b}

@@ -99,14 +99,14 @@ def test_readyz_is_ready_when_the_database_answers(api_app: Flask) -> None:
 
 
 def test_readyz_checks_redis_when_the_cache_uses_it(fresh_db: databases.TestDatabase) -> None:
-    with app_on(fresh_db, CACHE_BACKEND="redis", CACHE_KEY_PREFIX=f"atlas-test-{uuid.uuid4().hex}") as app:
+    with app_on(fresh_db, cache_backend="redis", cache_key_prefix=f"atlas-test-{uuid.uuid4().hex}") as app:
         r = anonymous(app).get("/readyz")
         assert r.status_code == 200, r.get_json()
         assert {k: v["status"] for k, v in r.get_json()["checks"].items()} == {"database": "ok", "redis": "ok"}
 
 
 def test_readyz_is_503_with_retry_after_when_the_database_is_unreachable(fresh_db: databases.TestDatabase) -> None:
-    with app_on(fresh_db, database_url=closed_port_url(fresh_db), READINESS_TIMEOUT_S=TIMEOUT_S) as app:
+    with app_on(fresh_db, database_url=closed_port_url(fresh_db), readiness_timeout_s=TIMEOUT_S) as app:
         r, elapsed = timed_readyz(app)
     assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1
     body = r.get_json()
@@ -118,7 +118,7 @@ def test_readyz_is_503_with_retry_after_when_the_database_is_unreachable(fresh_d
 def test_readyz_gives_up_on_a_database_that_accepts_and_never_answers(fresh_db: databases.TestDatabase) -> None:
     with silent_server() as port, app_on(fresh_db, database_url=make_conninfo(fresh_db.admin_url, host="127.0.0.1",
                                                                                port=port),
-                                         READINESS_TIMEOUT_S=TIMEOUT_S) as app:
+                                         readiness_timeout_s=TIMEOUT_S) as app:
         r, elapsed = timed_readyz(app)
     assert r.status_code == 503 and r.headers["Retry-After"]
     assert r.get_json()["checks"]["database"] == {
@@ -133,8 +133,8 @@ def test_readyz_is_503_when_redis_is_configured_but_unreachable(
 ) -> None:
     with silent_server() as silent:
         port = free_port() if redis_kind == "closed port" else silent
-        with app_on(fresh_db, CACHE_BACKEND="redis", CACHE_REDIS_URL=f"redis://127.0.0.1:{port}/0",
-                    CACHE_KEY_PREFIX=f"atlas-test-{uuid.uuid4().hex}", READINESS_TIMEOUT_S=TIMEOUT_S) as app:
+        with app_on(fresh_db, cache_backend="redis", cache_redis_url=f"redis://127.0.0.1:{port}/0",
+                    cache_key_prefix=f"atlas-test-{uuid.uuid4().hex}", readiness_timeout_s=TIMEOUT_S) as app:
             r, elapsed = timed_readyz(app)
     assert r.status_code == 503 and r.headers["Retry-After"]
     checks = r.get_json()["checks"]
@@ -166,12 +166,12 @@ def test_readyz_probes_at_most_once_a_second_however_often_it_is_asked(
 
 def test_a_readiness_timeout_out_of_range_is_refused_at_start_up(fresh_db: databases.TestDatabase) -> None:
     with pytest.raises(ConfigurationError, match="READINESS_TIMEOUT_S"):
-        make_app(fresh_db, READINESS_TIMEOUT_S=0)
+        make_app(fresh_db, readiness_timeout_s=0)
 
 
 # ----- /metrics: access ----------------------------------------------------------------------------
 def test_metrics_are_refused_without_the_token(fresh_db: databases.TestDatabase) -> None:
-    with app_on(fresh_db, METRICS_TOKEN=TOKEN) as app:
+    with app_on(fresh_db, metrics_token=TOKEN) as app:
         session_like = "Bearer " + uuid.uuid4().hex
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
                         {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": session_like}):
@@ -191,7 +191,7 @@ def test_metrics_are_off_until_a_token_is_configured(api_app: Flask) -> None:
 # ----- /metrics: what they say -------------------------------------------------------------------
 @pytest.fixture
 def watched(db_factory: databases.DatabaseFactory) -> Iterator[TwoOrgs]:
-    with two_org_world(db_factory, METRICS_TOKEN=TOKEN, QUERY_RATE_PER_MINUTE=1) as world:
+    with two_org_world(db_factory, metrics_token=TOKEN, query_rate_per_minute=1) as world:
         yield world
 
 
@@ -235,7 +235,7 @@ def test_counters_label_routes_and_statuses_and_never_an_org(watched: TwoOrgs) -
 
 
 def test_org_labels_appear_only_when_an_operator_turns_them_on(db_factory: databases.DatabaseFactory) -> None:
-    with two_org_world(db_factory, METRICS_TOKEN=TOKEN, METRICS_ORG_LABELS=True) as world:
+    with two_org_world(db_factory, metrics_token=TOKEN, metrics_org_labels=True) as world:
         member = world.user("a", "member")
         assert member.get("/api/v1/contacts").status_code == 200
         assert member.get(f"/api/v1/contacts/{uuid.uuid4()}").status_code == 404
@@ -245,11 +245,15 @@ def test_org_labels_appear_only_when_an_operator_turns_them_on(db_factory: datab
     assert value(found, "atlas_org_refusals_total", org_id=org, reason="not_found") >= 1
 
 
-def test_agent_work_outside_http_reports_in_flight_in_one_line(api_app: Flask) -> None:
+def test_agent_work_outside_http_reports_in_flight_in_one_line(fresh_db) -> None:
+    with app_on(fresh_db, metrics_token=TOKEN) as api_app:
+        _in_flight_counts_work_outside_http(api_app)
+
+
+def _in_flight_counts_work_outside_http(api_app: Flask) -> None:
     def in_flight() -> float:
         return value(samples(scrape(api_app).get_data(as_text=True)), "atlas_agent_queries_in_flight")
 
-    api_app.config["METRICS_TOKEN"] = TOKEN
     with metrics.agent_query_in_flight(), metrics.agent_query_in_flight():
         assert in_flight() == 2
     assert in_flight() == 0
@@ -259,8 +263,7 @@ def test_agent_work_outside_http_reports_in_flight_in_one_line(api_app: Flask) -
 def test_operator_settings_are_read_from_the_environment() -> None:
     settings = Settings.from_env({"ATLAS_METRICS_TOKEN": "t0k", "ATLAS_METRICS_ORG_LABELS": "yes",
                                   "ATLAS_READINESS_TIMEOUT_S": "0.25"})
-    operator = {k: v for k, v in settings.extra.items() if k != "pools"}  # pools: the resolved pool layout
-    assert operator == {"metrics_token": "t0k", "metrics_org_labels": True, "readiness_timeout_s": 0.25}
+    assert (settings.metrics.token, settings.metrics.org_labels, settings.http.readiness_timeout_s) == ("t0k", True, 0.25)
     with pytest.raises(ConfigurationError, match="ATLAS_METRICS_ORG_LABELS"):
         Settings.from_env({"ATLAS_METRICS_ORG_LABELS": "maybe"})
 

@@ -15,10 +15,11 @@ import pytest
 from psycopg.rows import dict_row
 
 from app.placement.locations import location_of
+from app.state import services
 from tests.support import databases, rows
 from tests.support.api import ApiUser, TwoOrgs
 from tests.support.databases import DatabaseFactory
-from tests.support.jobs import enqueue, job_config, jobs_world, run_one, worker
+from tests.support.jobs import enqueue, jobs_world, run_one, worker
 from tests.support.placement import CACHE_S, atlas, placement_of, start_paused
 
 SEEDED = {"a": ["Acme East", "Acme West"], "b": ["Globex Main"]}
@@ -120,7 +121,7 @@ def test_an_unreachable_dedicated_database_does_not_stop_the_others(jobs: TwoOrg
 
 
 def test_the_worker_role_learns_locations_only(jobs: TwoOrgs, dedicated: databases.TestDatabase) -> None:
-    with psycopg.connect(job_config(jobs).worker_database_url, autocommit=True) as conn:
+    with psycopg.connect(services(jobs.app).settings.database.worker_database_url, autocommit=True) as conn:
         assert [r[0] for r in conn.execute("SELECT * FROM app.job_databases()")] == \
             [location_of(dedicated.admin_url)]
         for attack in ("SELECT location FROM public.org_placements", "SELECT organization_id FROM public.org_placements"):

@@ -6,7 +6,8 @@ import uuid
 import psycopg
 import pytest
 
-from app.permissions import public
+from app.endpoint import endpoint
+from app.permissions import PUBLIC
 from app.pools import extension
 from tests.support.api import anonymous, build_two_orgs, close_app, make_app
 from tests.support.errors import error_of
@@ -84,7 +85,7 @@ def test_the_capacity_error_is_a_503_naming_the_settings(fresh_db):
     app = make_app(fresh_db, pools={**POOLS, "pool": {**POOLS["pool"], "perOrg": {"maxOrgs": 1, "maxConnections": 1}}})
     busy, blocked = uuid.uuid4(), uuid.uuid4()
 
-    @public
+    @endpoint(PUBLIC)
     def use_blocked_org():
         with extension.serving(app).connection(blocked):
             return {}

@@ -5,12 +5,18 @@ from pathlib import Path
 
 import pytest
 
+from app.config import PoolSettings, Settings
 from app.errors import ConfigurationError
-from app.pools import PerOrgLimits, PoolConfig, load_pool_config
-from app.pools.config import ENV_OVERRIDES
+from app.pools import PerOrgLimits, PoolConfig
 
 URL = "postgresql://app@db.example/atlas"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "pools.md"
+
+
+def load_pool_config(path: Path | None = None, *, env: dict[str, str], default_url: str | None = None) -> PoolConfig:
+    """The layout Settings.from_env resolves (atlas.yaml at ATLAS_CONFIG, then the variables), validated."""
+    settings = Settings.from_env({**env, **({"ATLAS_CONFIG": str(path)} if path else {})})
+    return PoolConfig.from_mapping(settings.pool_layout, default_url=default_url or settings.database.app_database_url)
 
 
 def test_defaults_are_the_documented_ones():
@@ -89,6 +95,6 @@ def test_no_datasource_at_all_is_refused():
         PoolConfig.from_mapping({})
 
 
-@pytest.mark.parametrize("name", sorted(ENV_OVERRIDES) + ["ATLAS_POOL_PER_ORG", "ATLAS_CONFIG", "ATLAS_POOL_TIMEOUT_S"])
+@pytest.mark.parametrize("name", sorted(variable for _, variable, _ in PoolSettings.variables()))
 def test_every_environment_override_is_documented(name):
     assert name in DOCS.read_text()

@@ -352,7 +352,7 @@ def limited(world: World) -> Iterator[tuple[World, object]]:
 
 
 def query_semantic_root(world: World) -> str:
-    return world.orgs.app.config["ATLAS_SETTINGS"].semantic_root
+    return services(world.orgs.app).settings.semantic.root
 
 
 def on(app, user: ApiUser) -> ApiUser:  # type: ignore[no-untyped-def]

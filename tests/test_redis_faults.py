@@ -1,6 +1,6 @@
 """Redis hung (SIGSTOP) or dead and restarted empty, on a redis-server the test starts itself.
 
-Documented choice (README "Limits"): the agent endpoint keeps answering with
+Documented choice (docs/limits.md): the agent endpoint keeps answering with
 cache misses; PostgreSQL keeps deciding the rate, so no outage or restart lets
 an org past its limit; the circuit breaker keeps a hung Redis from costing more
 than one short timeout per cool-down.

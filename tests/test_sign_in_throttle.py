@@ -11,8 +11,9 @@ import logging
 import psycopg
 import pytest
 
+from app.config import Settings, SignInSettings
 from app.errors import SignInThrottledError
-from app.signin_throttle import SignInThrottle, ThrottlePolicy
+from app.signin_throttle import SignInThrottle
 from tests.support.api import PASSWORD, sign_up
 from tests.support.errors import error_of
 
@@ -75,8 +76,8 @@ def test_the_back_off_grows_and_is_capped(fresh_db):
 
     db = Database(fresh_db.app_url, min_size=0, max_size=1).open()
     now = [dt.datetime(2030, 1, 1, tzinfo=dt.UTC)]
-    throttle = SignInThrottle(db, ThrottlePolicy(account_free=2, address_free=100, base_s=1, max_s=8,
-                                                 forget_s=60), clock=lambda: now[0])
+    throttle = SignInThrottle(db, SignInSettings(account_free_attempts=2, address_free_attempts=100,
+                                                 backoff_base_s=1, backoff_max_s=8, forget_after_s=60), clock=lambda: now[0])
     waits = []
     try:
         for _ in range(8):
@@ -97,13 +98,13 @@ def test_the_back_off_grows_and_is_capped(fresh_db):
         db.close()
 
 
-@pytest.mark.parametrize("config", [{"SIGN_IN_ACCOUNT_FREE_ATTEMPTS": 0}, {"SIGN_IN_BACKOFF_BASE_S": "x"},
-                                    {"SIGN_IN_BACKOFF_MAX_S": 10, "SIGN_IN_FORGET_AFTER_S": 5}])
+@pytest.mark.parametrize("config", [{"ATLAS_SIGN_IN_ACCOUNT_FREE_ATTEMPTS": "0"}, {"ATLAS_SIGN_IN_BACKOFF_BASE_S": "x"},
+                                    {"ATLAS_SIGN_IN_BACKOFF_MAX_S": "10", "ATLAS_SIGN_IN_FORGET_AFTER_S": "5"}])
 def test_bad_throttle_settings_are_named(config):
     from app.errors import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match="SIGN_IN_"):
-        ThrottlePolicy.from_config(config)
+    with pytest.raises(ConfigurationError, match="ATLAS_SIGN_IN_"):
+        Settings.from_env(config)
 
 
 # ----- password-reset requests (sql/097_reset_request_throttle.sql) -----------------------------

@@ -1,6 +1,6 @@
 """The analytics agent: a member's question becomes SQL through the org's semantic layer, rows and an answer.
 
-    config.py        ATLAS_AGENT_* settings and budgets
+    (settings)       ATLAS_AGENT_* settings and budgets: AgentSettings in app/config/work.py
     provider.py      the model server (OpenAI-compatible chat completions, the `openai` client)
     prompt.py        the system prompt, built per ask from the asking org's own layer
     tools.py         the MCP tools, offered to the model with the MCP SDK's schemas
@@ -19,38 +19,37 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
 from flask import Flask
 
 from app.agent import conversation, usage
-from app.agent.config import AgentConfig
 from app.agent.loop import Ask, Event
 from app.agent.provider import Provider
 from app.agent.slots import AskLimiter
 from app.agent.tools import openai_tools
-from app.config import Settings
+from app.config import AgentSettings
 from app.db import Database
 from app.errors import AgentNotConfiguredError
 from app.identity import Identity
 
-__all__ = ["Agent", "AgentConfig", "Ask", "Event"]
+__all__ = ["Agent", "Ask", "Event"]
 log = logging.getLogger("atlas.agent")
 
 
 class Agent:
     """The app's agent: its settings, its model client and its ask slots (built once by build_services)."""
 
-    def __init__(self, config: Mapping[str, Any], settings: Settings, *, db: Database) -> None:
-        self.config = AgentConfig.from_config(config, settings)
+    def __init__(self, config: AgentSettings, *, db: Database, slots_url: str) -> None:
+        self.config = config
         if self.config.configured and self.config.asks_per_worker <= self.config.max_asks_per_org:
             log.warning("ATLAS_AGENT_ASKS_PER_WORKER (%d) is not above ATLAS_AGENT_MAX_ASKS_PER_ORG (%d): one org's "
                         "questions can take every ask slot of a worker", self.config.asks_per_worker,
                         self.config.max_asks_per_org)
         self.db = db
-        self.slots = AskLimiter(settings.inflight_database_url, process_threads=self.config.asks_per_worker)
+        self.slots = AskLimiter(slots_url, process_threads=self.config.asks_per_worker)
         self._provider: Provider | None = None
         self._tools: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
@@ -105,7 +104,7 @@ class Agent:
         self.slots.close()
 
 
-def _not_configured_message(config: AgentConfig) -> str:
+def _not_configured_message(config: AgentSettings) -> str:
     return (f"the analytics agent has no model server: set {' and '.join(config.missing())} (and "
             "ATLAS_AGENT_API_KEY if the server wants a key), then restart; see docs/agent.md. "
             "SQL mode (POST /api/v1/query) works without it")

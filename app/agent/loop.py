@@ -24,9 +24,9 @@ from flask import Flask
 
 from app import audit, metrics
 from app.agent import conversation, usage
-from app.agent.config import AgentConfig
 from app.agent.prompt import system_prompt, tool_result_text
 from app.agent.provider import Completion, Provider
+from app.config import AgentSettings
 from app.errors import AgentBudgetSpentError, AgentProviderError, AtlasError, ValidationError
 from app.identity import Identity
 from app.mcp.calls import error_answer
@@ -56,7 +56,7 @@ class Tally:
 class Ask:
     """One member's question in one conversation; iterate `events()` once."""
 
-    def __init__(self, app: Flask, *, config: AgentConfig, provider: Provider, tools: list[dict[str, Any]],
+    def __init__(self, app: Flask, *, config: AgentSettings, provider: Provider, tools: list[dict[str, Any]],
                  ident: Identity, conversation_id: uuid.UUID, question: str) -> None:
         assert ident.org_id is not None
         self.app, self.config, self.provider, self.tools = app, config, provider, tools

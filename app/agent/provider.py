@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import openai
 
-from app.agent.config import AgentConfig
+from app.config import AgentSettings
 from app.errors import AgentProviderError
 
 log = logging.getLogger("atlas.agent")
@@ -33,7 +33,7 @@ class Completion:
 class Provider:
     """One client per app (it keeps a connection pool); thread-safe, as the openai client is."""
 
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentSettings) -> None:
         self.config = config
         self._client = openai.OpenAI(api_key=config.api_key or NO_KEY, base_url=config.base_url, max_retries=0,
                                      timeout=config.time_budget_s, organization=None, project=None)

@@ -31,6 +31,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.api_key_routes",
     "app.api.jobs_routes",
     "app.api.agent_routes",
+    "app.api.sso_routes",
     "app.api.role_routes",
     "app.api.team_routes",
     "app.api.scim_routes", "app.api.scim_token_routes",

@@ -14,16 +14,29 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from flask import Blueprint, current_app, g, jsonify, redirect, request
+from flask import Blueprint, g, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
 from app import auth, origins
 from app.api import get_db
 from app.bodies import body
 from app.bodies.auth_requests import ChangePassword, RequestPasswordReset, ResetPassword, UpdateUser
+from app.bodies.queries import ResetLink, ResetToken
 from app.bodies.requests import PASSWORD_MAX, PASSWORD_MIN
-from app.errors import BetterAuthError, ConfigurationError, ValidationError
-from app.permissions import login_required, people_only, public
+from app.endpoint import endpoint
+from app.errors import (
+    ConfigurationError,
+    EmailUnchangeableError,
+    InvalidCallbackUrlError,
+    InvalidPasswordError,
+    InvalidRedirectUrlError,
+    InvalidTokenError,
+    PasswordTooLongError,
+    PasswordTooShortError,
+    ValidationError,
+)
+from app.openapi.schemas import STATUS, obj, ref
+from app.permissions import LOGIN, PUBLIC
 from app.session_switch import session_kwargs
 from app.signin_throttle import RESET
 from app.state import services
@@ -36,19 +49,21 @@ RESET_SENT = "If this email exists in our system, check your email for the reset
 
 def _check_length(password: str) -> None:
     if len(password) < PASSWORD_MIN:
-        raise BetterAuthError("PASSWORD_TOO_SHORT")
+        raise PasswordTooShortError()
     if len(password) > PASSWORD_MAX:
-        raise BetterAuthError("PASSWORD_TOO_LONG")
+        raise PasswordTooLongError()
 
 
 @bp.post("/update-user")
-@login_required
-@people_only
+@endpoint(LOGIN, tag="account", body=UpdateUser, response=STATUS, people_only=True)
 def update_user() -> ResponseReturnValue:
-    """Change the user's name (the email cannot change here; Atlas stores no image)."""
+    """Change the user's name.
+
+    Change the user's name (the email cannot change here; Atlas stores no image).
+    """
     changes = body(UpdateUser)
     if changes.email is not None:
-        raise BetterAuthError("EMAIL_CAN_NOT_BE_UPDATED")
+        raise EmailUnchangeableError()
     if changes.image is not None:
         raise ValidationError("Atlas stores no user image", details={"fields": {"image": "is not stored"}})
     if changes.name is None:
@@ -60,17 +75,20 @@ def update_user() -> ResponseReturnValue:
 
 
 @bp.post("/change-password")
-@login_required
-@people_only
+@endpoint(LOGIN, tag="account", body=ChangePassword,
+          response=obj(("user",), token={"type": "string", "nullable": True}, user=ref("User")), people_only=True)
 def change_password() -> ResponseReturnValue:
-    """With revokeOtherSessions, every session ends and a fresh one (same org) is handed over."""
+    """Change the password; revokeOtherSessions ends every session and hands over a fresh one.
+
+    With revokeOtherSessions, every session ends and a fresh one (same org) is handed over.
+    """
     change = body(ChangePassword)
     _check_length(change.newPassword)
     ident, passwords, db = g.identity, services().passwords, get_db()
     with db.identity_transaction(user_id=ident.user_id) as scope:
         stored = scope.fetch_value("SELECT password_hash FROM users WHERE id = %s", (ident.user_id,))
     if not passwords.verify(stored, change.currentPassword):
-        raise BetterAuthError("INVALID_PASSWORD")
+        raise InvalidPasswordError()
     new = None
     with db.identity_transaction(user_id=ident.user_id) as scope:
         scope.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
@@ -83,12 +101,12 @@ def change_password() -> ResponseReturnValue:
              bool(change.revokeOtherSessions))
     response = jsonify({"token": new.token if new else None, "user": ident.user})
     if new is not None:
-        auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
+        auth.set_session_cookie(response, new, secure=services().settings.http.cookie_secure)
     return response
 
 
 def _sender() -> Callable[..., Any] | None:
-    spec = str(current_app.config.get("PASSWORD_RESET_SENDER") or "")
+    spec = services().settings.http.password_reset_sender
     if not spec:
         return None
     module, _, name = spec.partition(":")
@@ -100,9 +118,13 @@ def _sender() -> Callable[..., Any] | None:
 
 
 @bp.post("/request-password-reset")
-@public
+@endpoint(PUBLIC, tag="account", body=RequestPasswordReset,
+          response=obj(("status",), status={"type": "boolean"}, message={"type": "string"}))
 def request_password_reset() -> ResponseReturnValue:
-    """Always the same answer, whether or not the email has an account; 429 when requests come too often.
+    """Send (or log) a reset link; the same answer whether or not the email has an account; 429 RATE_LIMITED
+    with Retry-After when requests for the email or from the address come too often.
+
+    Always the same answer, whether or not the email has an account; 429 when requests come too often.
 
     Charged per email and per address before anything is looked up (app/signin_throttle.py),
     whether or not the email has an account, so the 429 tells nothing about that either.
@@ -110,7 +132,7 @@ def request_password_reset() -> ResponseReturnValue:
     wanted = body(RequestPasswordReset)
     redirect_to = wanted.redirectTo or ""
     if redirect_to and not origins.is_trusted(redirect_to):
-        raise BetterAuthError("INVALID_REDIRECT_URL", status=403)
+        raise InvalidRedirectUrlError()
     services().sign_in_throttle.charge(email=wanted.email, address=request.remote_addr or "unknown",
                                        purpose=RESET)
     token = auth.new_token()
@@ -121,7 +143,7 @@ def request_password_reset() -> ResponseReturnValue:
                           " VALUES (%s, %s, now() + make_interval(secs => %s))",
                           (auth.hash_token(token), user_id, RESET_TTL_S))
     if user_id is not None:
-        base = str(current_app.config["PUBLIC_URL"]).rstrip("/")
+        base = services().settings.http.public_url.rstrip("/")
         url = f"{base}/api/auth/reset-password/{token}?{urlencode({'callbackURL': redirect_to}, quote_via=quote)}"
         sender = _sender()
         if sender is not None:
@@ -142,12 +164,15 @@ def _live_reset(token: str, *, consume: bool) -> Any:
 
 
 @bp.get("/reset-password/<token>")
-@public
-def reset_password_link(token: str) -> ResponseReturnValue:
-    """The emailed link: on to callbackURL with ?token= (or ?error=INVALID_TOKEN), as Better Auth does."""
-    callback = request.args.get("callbackURL", "")
+@endpoint(PUBLIC, tag="account", query=ResetLink, response=None, status=302)
+def reset_password_link(token: str, args: ResetLink) -> ResponseReturnValue:
+    """The emailed link: a redirect to callbackURL with ?token= or ?error=INVALID_TOKEN.
+
+    The emailed link: on to callbackURL with ?token= (or ?error=INVALID_TOKEN), as Better Auth does.
+    """
+    callback = args.callbackURL
     if not callback or not origins.is_trusted(callback):
-        raise BetterAuthError("INVALID_CALLBACK_URL", status=403)
+        raise InvalidCallbackUrlError()
     ok = len(token) <= 200 and _live_reset(token, consume=False) is not None
     query = {"token": token} if ok else {"error": "INVALID_TOKEN"}
     separator = "&" if "?" in callback else "?"
@@ -155,16 +180,17 @@ def reset_password_link(token: str) -> ResponseReturnValue:
 
 
 @bp.post("/reset-password")
-@public
-def reset_password() -> ResponseReturnValue:
+@endpoint(PUBLIC, tag="account", body=ResetPassword, query=ResetToken, response=STATUS)
+def reset_password(args: ResetToken) -> ResponseReturnValue:
+    """Set a new password with a reset token (once, within an hour); every session is revoked."""
     wanted = body(ResetPassword)
-    token = wanted.token or request.args.get("token") or ""
+    token = wanted.token or args.token or ""
     if not token or len(token) > 200:
-        raise BetterAuthError("INVALID_TOKEN")
+        raise InvalidTokenError()
     _check_length(wanted.newPassword)
     user_id = _live_reset(token, consume=True)
     if user_id is None:
-        raise BetterAuthError("INVALID_TOKEN")
+        raise InvalidTokenError()
     with get_db().identity_transaction(user_id=user_id) as scope:
         scope.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
                       (services().passwords.hash(wanted.newPassword), user_id))

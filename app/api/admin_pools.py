@@ -15,23 +15,33 @@ from typing import Any
 
 from flask import Blueprint, g
 
-from app.permissions import can, either, is_platform_admin, permission, platform_admin
+from app.endpoint import endpoint
+from app.openapi.schemas import CONNECTION, UUID, obj
+from app.permissions import any_of, can, is_platform_admin, may_see_pool_figures, permission, platform_admin
 from app.state import services
 
 bp = Blueprint("admin_pools", __name__, url_prefix="/api/v1/admin")
-POOL_ROLES = ("admin", "owner")
 
 
 @bp.get("/connections")
-@either(platform_admin(), permission("connection", "read"),
-        refusal="only an org's members, or platform admins, may see connections")
+@endpoint(any_of(platform_admin(), permission("connection", "read"),
+        refusal="only an org's members, or platform admins, may see connections"),
+          tag="admin",
+          response=obj(("scope",), scope={"type": "string", "enum": ["platform", "organization"]}, org_id=UUID,
+                     connections={"type": "array", "items": CONNECTION},
+                     dedicated={"type": "array", "items": {"type": "object"},
+                                "description": "this process's pools on dedicated databases"}))
 def connections() -> dict[str, Any]:
-    """Platform admins need no active org; an org admin sees their org's numbers only; members no numbers."""
+    """The session org's connections (every member; never a password) and connection pools: every org's for
+    platform admins, the session org's for its admins and owners.
+
+    Platform admins need no active org; an org admin sees their org's numbers only; members no numbers.
+    """
     ident, state = g.identity, services()
     body: dict[str, Any]
     if is_platform_admin(ident):
         body = {"scope": "platform", **state.pools.snapshot(), "dedicated": state.placement.pool_rows()}
-    elif ident.role in POOL_ROLES:
+    elif may_see_pool_figures(ident.role):
         body = {"scope": "organization", "org_id": str(ident.org_id), **state.pools.snapshot(ident.org_id),
                 "dedicated": state.placement.pool_rows(ident.org_id)}
     else:

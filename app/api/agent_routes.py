@@ -19,16 +19,18 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request, stream_with_context
+from flask import Blueprint, Response, current_app, g, stream_with_context
 from flask.typing import ResponseReturnValue
 
 from app.agent import Event, stream, usage
 from app.api.crm import path_id
 from app.api.platform_org import read_org_rows
 from app.bodies import body
+from app.bodies.queries import UsageDays
 from app.bodies.requests import AskQuestion
-from app.errors import ValidationError
-from app.permissions import member_required, platform_admin_required, require, roles_required
+from app.endpoint import endpoint
+from app.openapi.schemas import AGENT_USAGE, obj
+from app.permissions import MEMBER, PLATFORM_ADMIN, permission, roles
 from app.state import services
 
 bp = Blueprint("agent", __name__, url_prefix="/api/v1")
@@ -36,16 +38,31 @@ MAX_DAYS = 366
 
 
 @bp.get("/agent")
-@member_required
+@endpoint(MEMBER, tag="agent",
+          response=obj(("configured", "missingSettings"), configured={"type": "boolean"},
+                              missingSettings={"type": "array", "items": {"type": "string"}},
+                              model={"type": "string"}, message={"type": "string"},
+                              maxSteps={"type": "integer"}, timeBudgetS={"type": "number"},
+                              tokensPerDay={"type": "integer"}))
 def agent_status() -> ResponseReturnValue:
-    """Whether Ask works here, and if not which settings an operator must set."""
+    """Whether the analytics agent has a model server, and which settings are missing if not.
+
+    Whether Ask works here, and if not which settings an operator must set.
+    """
     return services().agent.status()
 
 
 @bp.post("/conversations/<conversation_id>/ask")
-@require("conversation", "create")
+@endpoint(permission("conversation", "create"), tag="agent", body=AskQuestion,
+          response={"type": "string", "description": "text/event-stream"}, media_type="text/event-stream")
 def ask(conversation_id: str) -> ResponseReturnValue:
-    """Stream one ask's events; refusals before the first model call are JSON errors."""
+    """Ask the analytics agent a question in plain language: server-sent events `started`, `step`, `tool`,
+    `rows`, `refused`, then `answer` (text, sql, columns, rows, chart), `stopped` (a step, time or token
+    budget) or `error`; the question, each step and the answer join the conversation. 409 agent_not_configured
+    names the settings to set; 429 agent_budget_spent / too_many_concurrent_asks.
+
+    Stream one ask's events; refusals before the first model call are JSON errors.
+    """
     target = path_id(conversation_id, what="conversation")
     question = body(AskQuestion).question
     the_ask, stack = services().agent.start(current_app._get_current_object(), g.identity,  # type: ignore[attr-defined]  # the real app, kept by the stream
@@ -59,14 +76,6 @@ def ask(conversation_id: str) -> ResponseReturnValue:
 def _sse(events: Iterator[Event]) -> Iterator[str]:
     for name, data in events:
         yield f"event: {name}\ndata: {json.dumps(data, default=str, ensure_ascii=False)}\n\n"
-
-
-def _days() -> int:
-    raw = request.args.get("days", "30")
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3) or not 1 <= int(raw) <= MAX_DAYS:
-        raise ValidationError(f"days must be an integer from 1 to {MAX_DAYS}",
-                              details={"fields": {"days": f"must be from 1 to {MAX_DAYS}"}})
-    return int(raw)
 
 
 def _usage_body(org_id: uuid.UUID, rows: list[dict[str, Any]], days: int) -> dict[str, Any]:
@@ -84,21 +93,24 @@ def _today() -> str:
 
 
 @bp.get("/admin/agent/usage")
-@roles_required("admin", "owner")
-def org_usage() -> ResponseReturnValue:
-    """The session org's agent usage per UTC day, newest first."""
-    days = _days()
+@endpoint(roles("admin", "owner"), tag="agent", query=UsageDays, response=AGENT_USAGE)
+def org_usage(args: UsageDays) -> ResponseReturnValue:
+    """The org's agent usage per UTC day, newest first: asks, steps, queries, refusals, tokens, time."""
+    days = args.days
     with services().db.transaction(g.identity.org_id, read_only=True) as scope:
         rows = scope.fetch_all(usage.DAYS_SQL, {"days": days})
     return _usage_body(g.identity.org_id, rows, days)
 
 
 @bp.get("/admin/organizations/<target_id>/agent-usage")
-@platform_admin_required
-def platform_usage(target_id: str) -> ResponseReturnValue:
-    """One org's agent usage, for platform admins (platform_audit and the org's own audit trail), read in the
-    database where the org lives (an org placed in a dedicated database keeps its agent_usage rows there)."""
-    days = _days()
+@endpoint(PLATFORM_ADMIN, tag="platform", query=UsageDays, response=AGENT_USAGE)
+def platform_usage(target_id: str, args: UsageDays) -> ResponseReturnValue:
+    """One organization's agent usage per UTC day (platform admins; audited in the org too)
+
+    One org's agent usage, for platform admins (platform_audit and the org's own audit trail), read in the
+    database where the org lives (an org placed in a dedicated database keeps its agent_usage rows there).
+    """
+    days = args.days
     target, rows = read_org_rows(target_id, action="platform.organization.agent_usage", query=usage.DAYS_SQL,
                                  params={"days": days})
     return _usage_body(target, rows, days)

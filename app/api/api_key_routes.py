@@ -18,9 +18,12 @@ from app import api_keys, audit, cascades
 from app.api import session_scope
 from app.bodies import body
 from app.bodies.requests import NewApiKey
+from app.endpoint import endpoint
 from app.errors import ForbiddenError, NotFoundError
-from app.permissions import people_only, require
+from app.openapi.schemas import obj, ref
+from app.permissions import permission
 from app.placement.router import control_plane
+from app.roles import outranks
 from app.serialize import value_json
 from app.validation import parse_uuid
 
@@ -35,12 +38,16 @@ def key_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.post("/api-keys")
-@require("apiKey", "create")
-@people_only
+@endpoint(permission("apiKey", "create"), tag="admin", body=NewApiKey,
+          response={"allOf": [ref("ApiKey"), obj(("key",), key={"type": "string"})]}, status=201, people_only=True)
 def create_key() -> ResponseReturnValue:
-    """201 with the key's `key` (the only time it is shown); 403 for a role above the creator's."""
+    """Create an org-scoped API key (role at most the creator's; a person's session only); the answer's `key`
+    is shown once.
+
+    201 with the key's `key` (the only time it is shown); 403 for a role above the creator's.
+    """
     wanted, ident = body(NewApiKey), g.identity
-    if api_keys.outranks(wanted.role, ident.role):
+    if outranks(wanted.role, ident.role):
         raise ForbiddenError(f"a {ident.role} may not create a key with role {wanted.role!r}: "
                              "a key acts with at most its creator's role")
     with session_scope() as scope:
@@ -54,18 +61,23 @@ def create_key() -> ResponseReturnValue:
 
 
 @bp.get("/api-keys")
-@require("apiKey", "read")
+@endpoint(permission("apiKey", "read"), tag="admin",
+          response=obj(("data",), data={"type": "array", "items": ref("ApiKey")}))
 def list_keys() -> ResponseReturnValue:
-    """The org's keys, revoked ones included; never a secret."""
+    """The org's API keys, revoked ones included (never a secret)"""
     with session_scope(read_only=True) as scope:
         return {"data": [key_json(row) for row in api_keys.list_all(scope)]}
 
 
 @bp.delete("/api-keys/<key_id>")
-@require("apiKey", "delete")
+@endpoint(permission("apiKey", "delete"), tag="admin", response=ref("ApiKey"))
 def revoke_key(key_id: str) -> ResponseReturnValue:
-    """Revoke at once: the key's next request is refused on every worker, its live jobs and pending
-    invitations are canceled (a revoked key's again: idempotent); 404 for another org's key."""
+    """Revoke an API key at once (idempotent); cancels the jobs it enqueued that are queued or running and the
+    invitations it sent that are pending.
+
+    Revoke at once: the key's next request is refused on every worker, its live jobs and pending
+    invitations are canceled (a revoked key's again: idempotent); 404 for another org's key.
+    """
     ident = g.identity
     try:
         target = parse_uuid(key_id)

@@ -9,21 +9,21 @@ shared database are merged into one trail.
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from flask import Blueprint, g, request
+from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 from psycopg import sql
 
 from app.api import get_cursors, get_db
-from app.errors import ValidationError
+from app.bodies.queries import AuditFilter
+from app.endpoint import endpoint
 from app.hot_reads import placed_elsewhere
-from app.paging import Keyset, Pager, limit_arg
-from app.permissions import roles_required
+from app.openapi.schemas import page_of, ref
+from app.paging import Keyset, Pager
+from app.permissions import roles
 from app.placement.router import control_plane
 from app.serialize import rows_json
-from app.validation import parse_uuid
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/admin")
 
@@ -33,55 +33,36 @@ _COLUMNS = sql.SQL(", ").join(map(sql.Identifier, (
 )))
 ORDER = Keyset("audit", "occurred_at", "datetime", descending=True)
 _EXACT = {"action": "action", "entity": "entity", "outcome": "outcome"}
-_KNOWN = frozenset({"actor", "since", "until", "limit", "cursor", *_EXACT})
 
 
-def _bad(name: str, message: str) -> ValidationError:
-    return ValidationError(f"{name} {message}", details={"fields": {name: message}})
-
-
-def _instant(name: str, raw: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise _bad(name, "must be an ISO 8601 date or date-time") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
-def _conditions(args: Any, params: dict[str, Any]) -> list[sql.Composable]:
-    """WHERE terms for the query-string filters; unknown parameters are refused, not ignored."""
-    unknown = sorted(set(args) - _KNOWN)
-    if unknown:
-        raise _bad(unknown[0], f"is not a filter; filters: {', '.join(sorted(_KNOWN))}")
+def _conditions(args: AuditFilter, params: dict[str, Any]) -> list[sql.Composable]:
+    """WHERE terms for the query-string filters (unknown ones were refused by AuditFilter)."""
     where: list[sql.Composable] = [sql.SQL("org_id = %(org_id)s")]
-    if args.get("actor"):
-        try:
-            params["actor"] = parse_uuid(args["actor"])
-        except ValueError as exc:
-            raise _bad("actor", str(exc)) from None
+    if args.actor:
+        params["actor"] = args.actor
         where.append(sql.SQL("actor_user_id = %(actor)s"))
     for name, column in _EXACT.items():
-        if args.get(name):
-            params[name] = args[name]
+        if getattr(args, name):
+            params[name] = getattr(args, name)
             where.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(name)))
-    if args.get("since"):
-        params["since"] = _instant("since", args["since"])
+    if args.since:
+        params["since"] = args.since
         where.append(sql.SQL("occurred_at >= %(since)s"))
-    if args.get("until"):
-        params["until"] = _instant("until", args["until"])
+    if args.until:
+        params["until"] = args.until
         where.append(sql.SQL("occurred_at < %(until)s"))
     return where
 
 
 @bp.get("/audit")
-@roles_required("admin", "owner")
-def list_audit() -> ResponseReturnValue:
-    """One keyset page of the session org's entries, newest first."""
+@endpoint(roles("admin", "owner"), tag="audit", query=AuditFilter, response=page_of(ref("AuditEntry")))
+def list_audit(args: AuditFilter) -> ResponseReturnValue:
+    """The org's audit trail, newest first."""
     org_id = g.identity.org_id
     params: dict[str, Any] = {"org_id": org_id}
-    where = _conditions(request.args, params)
-    pager = Pager(ORDER, cursors=get_cursors(), org_id=org_id, limit=limit_arg(request.args.get("limit")),
-                  cursor=request.args.get("cursor") or None)
+    where = _conditions(args, params)
+    pager = Pager(ORDER, cursors=get_cursors(), org_id=org_id, limit=args.limit,
+                  cursor=args.cursor or None)
     query = pager.select(columns=_COLUMNS, table=sql.Identifier("audit_log"), where=where, params=params)
     db = get_db()
     rows = db.read_all(org_id, query, params)

@@ -5,32 +5,41 @@ import uuid
 from typing import Any
 
 import psycopg
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from app import auth
+from app import auth, origins
 from app.api import get_db
 from app.bodies import body
 from app.bodies.requests import SignIn, SignUp
-from app.errors import BetterAuthError
-from app.permissions import public
+from app.endpoint import endpoint
+from app.errors import InvalidCallbackUrlError, InvalidCredentialsError, UserExistsError
+from app.openapi.schemas import SESSION, obj, ref
+from app.permissions import PUBLIC
 from app.session_switch import session_kwargs
+from app.sso import accounts as sso_accounts
 from app.state import services
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
 
-def _signed_in(new: auth.NewSession, user: dict[str, Any], status: int = 200) -> ResponseReturnValue:
-    response = jsonify({"redirect": False, "token": new.token, "url": None, "user": user})
-    response.status_code = status
-    auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
+def _signed_in(new: auth.NewSession, user: dict[str, Any], *, callback_url: str | None = None) -> ResponseReturnValue:
+    """Better Auth's answer: with a callbackURL, `redirect: true`, the URL, and a Location header."""
+    response = jsonify({"redirect": bool(callback_url), "token": new.token, "url": callback_url or None,
+                        "user": user})
+    if callback_url:
+        response.headers["Location"] = callback_url
+    auth.set_session_cookie(response, new, secure=services().settings.http.cookie_secure)
     return response
 
 
 @bp.post("/sign-up/email")
-@public
+@endpoint(PUBLIC, tag="auth", body=SignUp, response=ref("SignedIn"))
 def sign_up() -> ResponseReturnValue:
-    """Create the user and sign them in; the users policy admits only the email being signed up."""
+    """Create a user and sign in (422 if the email is taken)
+
+    Create the user and sign them in; the users policy admits only the email being signed up.
+    """
     signup = body(SignUp)
     email, password, name = signup.email, signup.password, signup.name
     password_hash = services().passwords.hash(password)
@@ -44,17 +53,24 @@ def sign_up() -> ResponseReturnValue:
             )
             new = auth.insert_session(scope, user_id=user_id, org_id=None, **session_kwargs())
     except psycopg.errors.UniqueViolation:
-        raise BetterAuthError("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", status=422) from None
+        raise UserExistsError() from None
     assert user is not None
     return _signed_in(new, auth.user_json(user))
 
 
 @bp.post("/sign-in/email")
-@public
+@endpoint(PUBLIC, tag="auth", body=SignIn, response=ref("SignedIn"), control_plane=True)
 def sign_in() -> ResponseReturnValue:
-    """Verify the password and open a session bound to the user's earliest org; 429 sign_in_throttled in back-off."""
+    """Sign in; the session is bound to the org used last (else the earliest); callbackURL as Better Auth's.
+
+    429 sign_in_throttled in back-off; 403 INVALID_CALLBACK_URL for a callbackURL off the trusted
+    origins, before any password check (as Better Auth's origin check); 403 sso_required when an
+    org of the user signs in by SSO only (app/sso/accounts.py).
+    """
     credentials = body(SignIn)
     email, password = credentials.email, credentials.password
+    if credentials.callbackURL and not origins.is_trusted(credentials.callbackURL):
+        raise InvalidCallbackUrlError()
     db, passwords = get_db(), services().passwords
     address = request.remote_addr or "unknown"
     throttle = services().sign_in_throttle
@@ -66,19 +82,20 @@ def sign_in() -> ResponseReturnValue:
             (email,),
         )
     if not passwords.verify(user["password_hash"] if user else None, password) or user is None:
-        raise BetterAuthError("INVALID_EMAIL_OR_PASSWORD", status=401)
+        raise InvalidCredentialsError()
     throttle.succeeded(email=email, address=address)
+    sso_accounts.refuse_password(db, user_id=user["id"], platform_role=user["platform_role"])
     with db.identity_transaction(user_id=user["id"]) as scope:
         if passwords.needs_rehash(user["password_hash"]):
             scope.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
                           (passwords.hash(password), user["id"]))
-        org_id = auth.first_org_of(scope, user_id=user["id"])
+        org_id = auth.sign_in_org_of(scope, user_id=user["id"])
         new = auth.insert_session(scope, user_id=user["id"], org_id=org_id, **session_kwargs())
-    return _signed_in(new, auth.user_json(user))
+    return _signed_in(new, auth.user_json(user), callback_url=credentials.callbackURL)
 
 
 @bp.post("/sign-out")
-@public
+@endpoint(PUBLIC, tag="auth", response=obj(success={"type": "boolean"}))
 def sign_out() -> ResponseReturnValue:
     """Revoke the presented session (idempotent) and clear the cookie."""
     token = auth.token_from_request(request)
@@ -86,14 +103,18 @@ def sign_out() -> ResponseReturnValue:
         token_hash = auth.hash_token(token)
         auth.revoke_session(get_db(), token_hash=token_hash)
     response = jsonify({"success": True})
-    auth.clear_session_cookie(response, secure=bool(current_app.config["COOKIE_SECURE"]))
+    auth.clear_session_cookie(response, secure=services().settings.http.cookie_secure)
     return response
 
 
 @bp.get("/get-session")
-@public
+@endpoint(PUBLIC, tag="auth",
+          response={**obj(("session", "user"), user=ref("User"), session=SESSION), "nullable": True})
 def get_session() -> ResponseReturnValue:
-    """The session and its user; 200 null without a live session, as Better Auth answers."""
+    """The session, its active org and role, and the user; null without a live session.
+
+    The session and its user; 200 null without a live session, as Better Auth answers.
+    """
     ident = g.identity
     if ident is None:
         return jsonify(None)

@@ -15,20 +15,28 @@ from psycopg.types.json import Jsonb
 from app import audit
 from app.api import session_scope
 from app.bodies import json_body
+from app.bodies.requests import FlushCache
 from app.cache import QueryCache
-from app.permissions import by_field, platform_admin, roles
+from app.endpoint import endpoint
+from app.openapi.schemas import obj
+from app.permissions import chosen_by, platform_admin, roles
 from app.state import services
 
 bp = Blueprint("cache", __name__, url_prefix="/api/v1")
 
 
 @bp.post("/admin/cache/flush")
-@by_field("scope", default="organization", choices={
+@endpoint(chosen_by("scope", default="organization", choices={
     "organization": roles("admin", "owner", refusal="only admin or owner may flush the organization's query cache"),
     "all": platform_admin(refusal="only platform administrators may flush every organization's cache"),
-})
+}),
+          tag="query", body=FlushCache,
+          response=obj(("scope", "flushed"), scope={"type": "string"}, flushed={"type": "integer"}))
 def flush_cache() -> ResponseReturnValue:
-    """`{"scope": "organization"}` (default; org admins and owners) or `{"scope": "all"}` (platform admins)."""
+    """Flush cached query results: the session org's (admins, owners) or every org's (platform admins)
+
+    `{"scope": "organization"}` (default; org admins and owners) or `{"scope": "all"}` (platform admins).
+    """
     cache = services().cache
     if json_body().get("scope", "organization") == "all":
         return {"scope": "all", "flushed": _flush_all_audited(cache)}

@@ -12,43 +12,62 @@ from flask.typing import ResponseReturnValue
 
 from app.bodies import body
 from app.bodies.connections import ConnectionChange, NewConnection
-from app.permissions import require
+from app.endpoint import endpoint
+from app.openapi.schemas import CONNECTION, obj
+from app.permissions import permission
 from app.state import services
 
 bp = Blueprint("connections", __name__, url_prefix="/api/v1/admin/connections")
 
 
 @bp.post("")
-@require("connection", "create")
+@endpoint(permission("connection", "create"), tag="connections", body=NewConnection, response=CONNECTION,
+          status=201)
 def create_connection() -> ResponseReturnValue:
-    """Add a datasource: {id, url, password?, description?}; 400 connection_host_not_allowed, 409 taken id."""
+    """Add one of the org's PostgreSQL datasources (400 connection_host_not_allowed names the platform
+    setting; 409 if the id is taken); the password is stored encrypted and never returned; audited.
+
+    Add a datasource: {id, url, password?, description?}; 400 connection_host_not_allowed, 409 taken id.
+    """
     new = body(NewConnection)
     return services().connections.create(g.identity.org_id, new, user_id=g.identity.user_id), 201
 
 
 @bp.get("/<connection_id>")
-@require("connection", "read")
+@endpoint(permission("connection", "read"), tag="connections", response=CONNECTION)
 def get_connection(connection_id: str) -> ResponseReturnValue:
+    """One of the org's connections (404 for any other org's id)"""
     return services().connections.get(g.identity.org_id, connection_id)
 
 
 @bp.patch("/<connection_id>")
-@require("connection", "update")
+@endpoint(permission("connection", "update"), tag="connections", body=ConnectionChange, response=CONNECTION)
 def update_connection(connection_id: str) -> ResponseReturnValue:
-    """Change url, password or description; the connection's pool and cached results are retired."""
+    """Change a connection's url, password or description; its pool and cached results retire; audited.
+
+    Change url, password or description; the connection's pool and cached results are retired.
+    """
     change = body(ConnectionChange)
     return services().connections.update(g.identity.org_id, connection_id, change, user_id=g.identity.user_id)
 
 
 @bp.delete("/<connection_id>")
-@require("connection", "delete")
+@endpoint(permission("connection", "delete"), tag="connections", status=204)
 def delete_connection(connection_id: str) -> ResponseReturnValue:
+    """Delete a connection; audited."""
     services().connections.delete(g.identity.org_id, connection_id, user_id=g.identity.user_id)
     return "", 204
 
 
 @bp.post("/<connection_id>/test")
-@require("connection", "update")
+@endpoint(permission("connection", "update"), tag="connections",
+          response=obj(
+            ("id", "ok"), id={"type": "string"}, ok={"type": "boolean"}, latencyMs={"type": "number"},
+            serverVersion={"type": "string"}, warnings={"type": "array", "items": {"type": "string"}},
+            error={"type": "string"}))
 def test_connection(connection_id: str) -> ResponseReturnValue:
-    """Connect once and report: {ok, latencyMs, serverVersion, warnings} or {ok: false, error}."""
+    """Connect once and report latency, server version and warnings about the role's privileges; audited.
+
+    Connect once and report: {ok, latencyMs, serverVersion, warnings} or {ok: false, error}.
+    """
     return services().connections.test(g.identity.org_id, connection_id, user_id=g.identity.user_id)

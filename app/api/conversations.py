@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, g, request, url_for
+from flask import Blueprint, g, url_for
 from flask.typing import ResponseReturnValue
 from psycopg import sql
 
@@ -29,12 +29,13 @@ from app import audit, hot_reads
 from app.api import get_cursors, session_scope
 from app.api.crm import path_id
 from app.bodies import body
+from app.bodies.queries import Page
 from app.bodies.requests import ConversationTeam, NewConversation, NewMessage
+from app.endpoint import endpoint
 from app.errors import NotFoundError
-from app.hot_reads import one_trip
-from app.idempotency import idempotent
-from app.paging import Keyset, Pager, limit_arg
-from app.permissions import require
+from app.openapi.schemas import page_of, ref
+from app.paging import Keyset, Pager
+from app.permissions import permission
 from app.serialize import dumps, json_response, page_json, row_json
 from app.statement_text import rendered
 from app.teams import sharing
@@ -60,14 +61,16 @@ def _not_found(conversation_id: uuid.UUID) -> NotFoundError:
 
 
 @bp.get("")
-@require("conversation", "read")
-@one_trip
-def list_conversations() -> ResponseReturnValue:
-    """Most recently active first; ordered like the (org_id, updated_at DESC, id) index."""
-    cursor = request.args.get("cursor") or None
+@endpoint(permission("conversation", "read"), tag="conversations", query=Page,
+          response=page_of(ref("Conversation")), one_trip=True)
+def list_conversations(args: Page) -> ResponseReturnValue:
+    """The org's conversations, most recently active first.
+
+    Most recently active first; ordered like the (org_id, updated_at DESC, id) index.
+    """
+    cursor = args.cursor or None
     org_id = hot_reads.identity_first().org_id if cursor else None  # a cursor is checked before any SQL
-    pager = Pager(ORDER, cursors=get_cursors(), org_id=org_id, limit=limit_arg(request.args.get("limit")),
-                  cursor=cursor)
+    pager = Pager(ORDER, cursors=get_cursors(), org_id=org_id, limit=args.limit, cursor=cursor)
     params: dict[str, Any] = {}
     pager.bind(params)
     query = rendered(("conversations", pager.after is not None), lambda: pager.select(
@@ -79,9 +82,10 @@ def list_conversations() -> ResponseReturnValue:
 
 
 @bp.post("")
-@require("conversation", "create")
-@idempotent()
+@endpoint(permission("conversation", "create"), tag="conversations", body=NewConversation,
+          response=ref("ConversationWithMessages"), status=201, idempotent=True)
 def create_conversation() -> ResponseReturnValue:
+    """Start a conversation."""
     new = body(NewConversation)
     with session_scope() as scope:
         if new.teamId is not None:
@@ -100,9 +104,10 @@ def create_conversation() -> ResponseReturnValue:
 
 
 @bp.get("/<conversation_id>")
-@require("conversation", "read")
-@one_trip
+@endpoint(permission("conversation", "read"), tag="conversations", response=ref("ConversationWithMessages"),
+          one_trip=True)
 def get_conversation(conversation_id: str) -> ResponseReturnValue:
+    """A conversation with its messages, oldest first."""
     target = path_id(conversation_id, what="conversation")
     params = {"id": target}
     (names, rows), (message_names, messages) = hot_reads.read([(_ONE_CONVERSATION, params), (_ITS_MESSAGES, params)])
@@ -113,9 +118,12 @@ def get_conversation(conversation_id: str) -> ResponseReturnValue:
 
 
 @bp.delete("/<conversation_id>")
-@require("conversation", "delete")
+@endpoint(permission("conversation", "delete"), tag="conversations")
 def delete_conversation(conversation_id: str) -> ResponseReturnValue:
-    """Deletes the conversation and (by cascade) its messages."""
+    """Delete a conversation and its messages.
+
+    Deletes the conversation and (by cascade) its messages.
+    """
     target = path_id(conversation_id, what="conversation")
     with session_scope() as scope:
         row = scope.fetch_one("DELETE FROM conversations WHERE org_id = %(org_id)s AND id = %(id)s RETURNING id",
@@ -127,10 +135,13 @@ def delete_conversation(conversation_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/<conversation_id>/messages")
-@require("conversation", "create")
-@idempotent()
+@endpoint(permission("conversation", "create"), tag="conversations", body=NewMessage, response=ref("Message"),
+          status=201, idempotent=True)
 def add_message(conversation_id: str) -> ResponseReturnValue:
-    """Append a message; touching the conversation first locks it and finds it (or 404s) in one statement."""
+    """Append a user or assistant message.
+
+    Append a message; touching the conversation first locks it and finds it (or 404s) in one statement.
+    """
     target = path_id(conversation_id, what="conversation")
     message = body(NewMessage)
     params = {"org_id": g.identity.org_id, "id": target, "role": message.role or "user", "content": message.content,
@@ -152,9 +163,11 @@ def add_message(conversation_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/<conversation_id>/team")
-@require("conversation", "create")
+@endpoint(permission("conversation", "create"), tag="conversations", body=ConversationTeam,
+          response=ref("Conversation"))
 def share_conversation(conversation_id: str) -> ResponseReturnValue:
-    """Share with one team (`teamId`) or the whole org (null): its creator, or an owner or admin; audited."""
+    """Share a conversation with one team of the org, or (null) the whole org: its creator, owners and admins;
+    audited"""
     target = path_id(conversation_id, what="conversation")
     team_id = body(ConversationTeam).teamId
     with session_scope() as scope:

@@ -13,6 +13,7 @@ names the session's org, so another org's row is simply not there.
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,12 +24,13 @@ from flask.typing import ResponseReturnValue
 from app import audit, hot_reads, org_guard, repository, wire
 from app.api import get_cursors, get_db, session_scope
 from app.bodies import json_body
+from app.bodies.crm import CREATE, LIST, UPDATE, EntityPage, component_name
+from app.endpoint import Endpoint, declare
 from app.entities import ENTITIES, Entity
-from app.errors import NotFoundError, ValidationError
-from app.hot_reads import one_trip
-from app.idempotency import idempotent
-from app.paging import Pager, limit_arg
-from app.permissions import member_required
+from app.errors import NotFoundError
+from app.openapi.schemas import page_of, ref
+from app.paging import Pager
+from app.permissions import MEMBER
 from app.serialize import dumps, json_response, object_response, page_json
 from app.statement_text import rendered
 from app.validation import validate_write
@@ -44,13 +46,6 @@ def path_id(raw: str, *, what: str) -> uuid.UUID:
         return uuid.UUID(raw)
     except ValueError:
         raise NotFoundError(f"{what} {raw[:100]} not found") from None
-
-
-def descending_arg(raw: str | None, *, default: str = "asc") -> bool:
-    order = (raw or default).lower()
-    if order not in ("asc", "desc"):
-        raise ValidationError("order must be asc or desc", details={"fields": {"order": "must be asc or desc"}})
-    return order == "desc"
 
 
 def label(entity: Entity) -> str:
@@ -77,18 +72,15 @@ def _server_set(entity: Entity, values: dict[str, Any], *, creating: bool) -> di
     return derive(dict(values), creating=creating) if derive else values
 
 
-@member_required
-@one_trip
-def list_rows(entity_name: str) -> ResponseReturnValue:
+def list_rows(entity_name: str, args: EntityPage) -> ResponseReturnValue:
     """A keyset page; `nextCursor` is null on the last page. A first page is one round trip with the session."""
     entity = ENTITIES[entity_name]
-    args = request.args
-    filters = {name: value for name, value in args.items() if name not in PAGE_ARGS}
-    cursor = args.get("cursor") or None
+    filters = {name: value for name, value in request.args.items() if name not in PAGE_ARGS}
+    cursor = args.cursor or None
     # A cursor is signed for its org, so it is checked (the session resolved) before any SQL.
     org_id = hot_reads.identity_first().org_id if cursor else None
-    pager = Pager(repository.keyset(entity, args.get("sort") or None, descending=descending_arg(args.get("order"))),
-                  cursors=get_cursors(), org_id=org_id, limit=limit_arg(args.get("limit")), cursor=cursor)
+    pager = Pager(repository.keyset(entity, args.sort or None, descending=args.order == "desc"),
+                  cursors=get_cursors(), org_id=org_id, limit=args.limit, cursor=cursor)
     params: dict[str, Any] = {}
     query = repository.list_statement(entity, pager, filters, params, org=hot_reads.ORG)
     (names, rows), = hot_reads.read([(query, params)])
@@ -97,8 +89,6 @@ def list_rows(entity_name: str) -> ResponseReturnValue:
     return json_response(page_json(names, rows, next_cursor=next_cursor))
 
 
-@member_required
-@one_trip
 def get_row(entity_name: str, row_id: str) -> ResponseReturnValue:
     entity = ENTITIES[entity_name]
     target = path_id(row_id, what=label(entity))
@@ -109,9 +99,6 @@ def get_row(entity_name: str, row_id: str) -> ResponseReturnValue:
     return json_response(dumps(dict(zip(names, rows[0]))))
 
 
-@member_required
-@hot_reads.one_trip_write
-@idempotent()
 def create_row(entity_name: str) -> ResponseReturnValue:
     """Validate, insert in the session's org, audit in the same statement: with the session, one round trip."""
     entity = ENTITIES[entity_name]
@@ -162,7 +149,6 @@ def _create(entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
     return dict(zip(names, rows[0]))  # RETURNING always yields the inserted row
 
 
-@member_required
 def update_row(entity_name: str, row_id: str) -> ResponseReturnValue:
     """Change the named fields; the audit entry lists the fields the request wrote."""
     entity = ENTITIES[entity_name]
@@ -175,7 +161,6 @@ def update_row(entity_name: str, row_id: str) -> ResponseReturnValue:
     return object_response(row)
 
 
-@member_required
 def delete_row(entity_name: str, row_id: str) -> ResponseReturnValue:
     entity = ENTITIES[entity_name]
     target = path_id(row_id, what=label(entity))
@@ -194,12 +179,39 @@ ROUTES: tuple[tuple[str, str, Callable[..., ResponseReturnValue], bool], ...] = 
     ("delete", "DELETE", delete_row, True),
 )
 
+def declarations(entity: Entity) -> dict[str, Endpoint]:
+    """The five views' contracts for one entity: its body and list models, its row schema, its summaries."""
+    label_, name = entity.singular or entity.name, component_name(entity)
+    row, tag = ref(name), entity.name
+    return {
+        "list": Endpoint(access=MEMBER, tag=tag, summary=f"List {entity.name} (keyset pages).", query=LIST[entity.name],
+                         response=page_of(row), one_trip=True),
+        "create": Endpoint(access=MEMBER, tag=tag, summary=f"Create a {label_}.", body=CREATE[entity.name],
+                           response=row, status=201, one_trip=True, one_trip_write=True, idempotent=True),
+        "get": Endpoint(access=MEMBER, tag=tag, summary=f"One {label_} (another org's id is a 404).", response=row,
+                        one_trip=True),
+        "update": Endpoint(access=MEMBER, tag=tag, summary=f"Change fields of a {label_}.", body=UPDATE[entity.name],
+                           response=row),
+        "delete": Endpoint(access=MEMBER, tag=tag, summary=f"Delete a {label_}.", response=None, status=204),
+    }
+
+
+def _declared(view: Callable[..., ResponseReturnValue], declaration: Endpoint) -> Callable[..., ResponseReturnValue]:
+    """`view` for one entity, carrying that entity's declaration."""
+    @functools.wraps(view)
+    def entity_view(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        return view(*args, **kwargs)
+
+    return declare(entity_view, declaration)
+
+
 for _entity in ENTITIES.values():
+    _declared_views = declarations(_entity)
     for _suffix, _method, _view, _item in ROUTES:
         bp.add_url_rule(
             f"/{_entity.name}/<row_id>" if _item else f"/{_entity.name}",
             endpoint=f"{_entity.table}_{_suffix}",
-            view_func=_view,
+            view_func=_declared(_view, _declared_views[_suffix]),
             methods=[_method],
             defaults={"entity_name": _entity.name},
         )

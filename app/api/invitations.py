@@ -12,16 +12,23 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 from flask.typing import ResponseReturnValue
 
 from app import audit, orgs
 from app.api import get_db, session_scope
 from app.bodies import body
+from app.bodies.queries import InvitationById
 from app.bodies.requests import AcceptInvitation
-from app.errors import BetterAuthError
-from app.permissions import login_required, people_only, require
-from app.placement.router import on_control_plane
+from app.endpoint import endpoint
+from app.errors import (
+    InvitationNotFoundError,
+    InviterGoneError,
+    NotAllowedToCancelInvitationError,
+    NotAllowedToListInvitationsError,
+)
+from app.openapi.schemas import INVITATION_IN_ORG, obj, ref
+from app.permissions import LOGIN, may_manage_owners, permission
 
 bp = Blueprint("invitations", __name__, url_prefix="/api/auth/organization")
 
@@ -33,22 +40,22 @@ def _mine(invitation_id: uuid.UUID, *, pending: bool = True) -> dict[str, Any]:
         row = orgs.invitation_for_invitee(scope, invitation_id, ident.email)
         live = scope.fetch_value("SELECT %s > now()", (row["expires_at"],))
     if pending and (row["status"] != "pending" or not live):
-        raise BetterAuthError("INVITATION_NOT_FOUND")
+        raise InvitationNotFoundError()
     return row
 
 
-def _invitation_id() -> uuid.UUID:
-    raw = request.args.get("id", "")
+def _invitation_id(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise BetterAuthError("INVITATION_NOT_FOUND") from None
+        raise InvitationNotFoundError() from None
 
 
 @bp.get("/list-invitations")
-@on_control_plane
-@require("member", "read", refusal_code="YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS")
+@endpoint(permission("member", "read", refused_with=NotAllowedToListInvitationsError), tag="invitations",
+          response={"type": "array", "items": ref("Invitation")}, control_plane=True)
 def list_invitations() -> ResponseReturnValue:
+    """The session org's invitations."""
     ident = g.identity
     with session_scope(read_only=True) as scope:
         rows = orgs.list_invitations(scope, ident.org_id)
@@ -56,11 +63,10 @@ def list_invitations() -> ResponseReturnValue:
 
 
 @bp.get("/list-user-invitations")
-@on_control_plane
-@login_required
-@people_only
+@endpoint(LOGIN, tag="invitations", response={"type": "array", "items": INVITATION_IN_ORG}, control_plane=True,
+          people_only=True)
 def list_user_invitations() -> ResponseReturnValue:
-    """The caller's pending invitations, from every org, with each org's name."""
+    """The caller's pending invitations, with each org's name."""
     ident, db = g.identity, get_db()
     with db.identity_transaction(user_id=ident.user_id) as scope:
         rows = scope.fetch_all(
@@ -75,28 +81,31 @@ def list_user_invitations() -> ResponseReturnValue:
 
 
 @bp.get("/get-invitation")
-@on_control_plane
-@login_required
-@people_only
-def get_invitation() -> ResponseReturnValue:
-    """One of the caller's pending invitations, with the org's name and slug and the inviter's email."""
-    row = _mine(_invitation_id())
+@endpoint(LOGIN, tag="invitations",
+          response={"allOf": [ref("Invitation"), obj(organizationName={"type": "string"},
+                                                   organizationSlug={"type": "string"},
+                                                   inviterEmail={"type": "string"})]},
+          query=InvitationById, control_plane=True, people_only=True)
+def get_invitation(args: InvitationById) -> ResponseReturnValue:
+    """One of the caller's pending invitations, with org name, slug and inviter email."""
+    row = _mine(_invitation_id(args.id or ""))
     with get_db().transaction(row["org_id"], user_id=g.identity.user_id, read_only=True) as scope:
         org = orgs.get_org(scope, row["org_id"])
         inviter = scope.fetch_value(
             "SELECT u.email FROM members m JOIN users u ON u.id = m.user_id WHERE m.org_id = %s AND m.user_id = %s",
             (row["org_id"], row["inviter_id"]))
     if inviter is None:
-        raise BetterAuthError("INVITER_IS_NO_LONGER_A_MEMBER_OF_THE_ORGANIZATION")
+        raise InviterGoneError()
     return orgs.invitation_json(row) | {"organizationName": org["name"], "organizationSlug": org["slug"],
                                         "inviterEmail": inviter}
 
 
 @bp.post("/reject-invitation")
-@on_control_plane
-@login_required
-@people_only
+@endpoint(LOGIN, tag="invitations", body=AcceptInvitation,
+          response=obj(invitation=ref("Invitation"), member={"type": "object", "nullable": True}),
+          control_plane=True, people_only=True)
 def reject_invitation() -> ResponseReturnValue:
+    """Decline one of the caller's invitations."""
     invitation_id = body(AcceptInvitation).invitationId
     row = _mine(invitation_id)
     with get_db().transaction(row["org_id"], user_id=g.identity.user_id) as scope:
@@ -104,18 +113,21 @@ def reject_invitation() -> ResponseReturnValue:
             orgs.invitations_sql("UPDATE invitations SET status = 'rejected'"
                                  " WHERE org_id = %s AND id = %s AND status = 'pending' RETURNING {c}"), (row["org_id"], invitation_id))
         if rejected is None:
-            raise BetterAuthError("INVITATION_NOT_FOUND")
+            raise InvitationNotFoundError()
         audit.record(scope, action="invitation.reject", entity="invitation", entity_id=invitation_id,
                      changed_fields=("status",))
     return {"invitation": orgs.invitation_json(rejected), "member": None}
 
 
 @bp.post("/cancel-invitation")
-@on_control_plane
-@require("member", "create", refusal_code="YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION")
-@people_only
+@endpoint(permission("member", "create", refused_with=NotAllowedToCancelInvitationError),
+          tag="invitations", body=AcceptInvitation, response=ref("Invitation"), control_plane=True,
+          people_only=True)
 def cancel_invitation() -> ResponseReturnValue:
-    """Withdraw a pending invitation of the session's org (whoever may invite may withdraw)."""
+    """Withdraw a pending invitation of the session's org (a person's session only)
+
+    Withdraw a pending invitation of the session's org (whoever may invite may withdraw).
+    """
     invitation_id = body(AcceptInvitation).invitationId
     ident = g.identity
     with session_scope() as scope:
@@ -123,9 +135,9 @@ def cancel_invitation() -> ResponseReturnValue:
             orgs.invitations_sql("UPDATE invitations SET status = 'canceled'"
                                  " WHERE org_id = %s AND id = %s AND status = 'pending' RETURNING {c}"), (ident.org_id, invitation_id))
         if canceled is None:
-            raise BetterAuthError("INVITATION_NOT_FOUND")
-        if canceled["role"] == "owner" and ident.role != "owner":
-            raise BetterAuthError("YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION", status=403)
+            raise InvitationNotFoundError()
+        if canceled["role"] == "owner" and not may_manage_owners(ident.role):
+            raise NotAllowedToCancelInvitationError()
         audit.record(scope, action="invitation.cancel", entity="invitation", entity_id=invitation_id,
                      changed_fields=("status",))
     return orgs.invitation_json(canceled)

@@ -8,48 +8,32 @@ actor of everything the job does.
 """
 from __future__ import annotations
 
-from flask import Blueprint, g, request
+from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
 from app.api import get_db
 from app.bodies import body
+from app.bodies.queries import JobFilter, JobResultsPage
 from app.bodies.requests import NewJob
-from app.errors import ValidationError
+from app.config import JobSettings
+from app.endpoint import endpoint
 from app.jobs import store
-from app.jobs.config import JobConfig
-from app.permissions import require
+from app.openapi.schemas import obj, ref
+from app.permissions import permission
 from app.state import services
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 
 
-def _config() -> JobConfig:
-    return JobConfig.from_settings(services().settings)
-
-
-def _limit(default: int) -> int:
-    raw = request.args.get("limit")
-    if raw is None:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= store.MAX_LIST:
-        raise ValidationError(f"limit must be an integer from 1 to {store.MAX_LIST}",
-                              details={"fields": {"limit": f"must be from 1 to {store.MAX_LIST}"}})
-    return int(raw)
-
-
-def _scheduled() -> bool | None:
-    raw = request.args.get("scheduled")
-    if raw in (None, ""):
-        return None
-    if raw not in ("true", "false"):
-        raise ValidationError("scheduled must be true (recurring jobs only) or false (one-off jobs only)",
-                              details={"fields": {"scheduled": "must be true or false"}})
-    return raw == "true"
+def _config() -> JobSettings:
+    return services().jobs
 
 
 @bp.post("")
-@require("job", "create")
+@endpoint(permission("job", "create"), tag="jobs", body=NewJob, response=ref("Job"), status=201)
 def enqueue_job() -> ResponseReturnValue:
+    """Enqueue a background job in the session's org (kinds: reprofile, scheduled_query with a cron schedule,
+    warm_cache); audited."""
     new = body(NewJob)
     ident = g.identity
     row = store.enqueue(get_db(), _config(), org_id=ident.org_id, user_id=ident.user_id, kind=new.kind,
@@ -59,33 +43,40 @@ def enqueue_job() -> ResponseReturnValue:
 
 
 @bp.get("")
-@require("job", "read")
-def list_jobs() -> ResponseReturnValue:
-    rows = store.list_jobs(get_db(), g.identity.org_id, status=request.args.get("status") or None,
-                           kind=request.args.get("kind") or None, scheduled=_scheduled(), limit=_limit(50))
+@endpoint(permission("job", "read"), tag="jobs", query=JobFilter,
+          response=obj(("data",), data={"type": "array", "items": ref("Job")}))
+def list_jobs(args: JobFilter) -> ResponseReturnValue:
+    """The org's jobs, newest first."""
+    rows = store.list_jobs(get_db(), g.identity.org_id, status=args.status or None,
+                           kind=args.kind or None, scheduled=args.scheduled, limit=args.limit)
     return {"data": [store.to_json(r) for r in rows]}
 
 
 @bp.get("/<job_id>")
-@require("job", "read")
+@endpoint(permission("job", "read"), tag="jobs", response=ref("Job"))
 def get_job(job_id: str) -> ResponseReturnValue:
+    """One job of the org, with its progress and last error."""
     return store.to_json(store.get(get_db(), g.identity.org_id, job_id))
 
 
 @bp.post("/<job_id>/cancel")
-@require("job", "update")
+@endpoint(permission("job", "update"), tag="jobs", response=ref("Job"))
 def cancel_job(job_id: str) -> ResponseReturnValue:
+    """Cancel a queued or running job (409 job_state_conflict otherwise); audited."""
     return store.to_json(store.cancel(get_db(), g.identity.org_id, job_id, user_id=g.identity.user_id))
 
 
 @bp.post("/<job_id>/retry")
-@require("job", "update")
+@endpoint(permission("job", "update"), tag="jobs", response=ref("Job"))
 def retry_job(job_id: str) -> ResponseReturnValue:
+    """Queue a dead or canceled job again, attempts from zero (409 job_state_conflict otherwise); audited."""
     return store.to_json(store.retry(get_db(), g.identity.org_id, job_id, user_id=g.identity.user_id))
 
 
 @bp.get("/<job_id>/results")
-@require("job", "read")
-def job_results(job_id: str) -> ResponseReturnValue:
-    rows = store.results(get_db(), g.identity.org_id, job_id, limit=_limit(20))
+@endpoint(permission("job", "read"), tag="jobs", query=JobResultsPage,
+          response=obj(("data",), data={"type": "array", "items": ref("JobResult")}))
+def job_results(job_id: str, args: JobResultsPage) -> ResponseReturnValue:
+    """A scheduled query's kept results, newest first (kept ATLAS_JOB_RESULT_TTL_S)"""
+    rows = store.results(get_db(), g.identity.org_id, job_id, limit=args.limit)
     return {"data": [store.result_json(r) for r in rows]}

@@ -17,24 +17,35 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, g, jsonify
 from flask.typing import ResponseReturnValue
 
 from app import audit, cascades, orgs, session_switch
 from app.api import get_db, session_scope
-from app.api.organizations import query_int
 from app.bodies import body
+from app.bodies.queries import MembersPage
 from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
-from app.errors import BetterAuthError
-from app.idempotency import idempotent
+from app.endpoint import endpoint
+from app.errors import (
+    AlreadyInvitedError,
+    AlreadyMemberError,
+    BetterAuthError,
+    InvitationNotFoundError,
+    NotAllowedToDeleteMemberError,
+    NotAllowedToInviteError,
+    NotAllowedToInviteRoleError,
+    NotAllowedToUpdateMemberError,
+    OnlyOwnerError,
+)
+from app.openapi.schemas import MEMBER_OBJECT, obj, ref
 from app.org_roles import store as role_store
-from app.permissions import login_required, member_required, people_only, require
-from app.placement.router import off_control_plane, on_control_plane
+from app.permissions import LOGIN, MEMBER, may_manage_owners, permission
+from app.placement.router import off_control_plane
+from app.state import services
 
 log = logging.getLogger("atlas.invitations")
 
 bp = Blueprint("members", __name__, url_prefix="/api/auth/organization")
-ONLY_OWNER = "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER"
 
 
 def as_uuid(value: object) -> uuid.UUID | None:
@@ -45,22 +56,27 @@ def as_uuid(value: object) -> uuid.UUID | None:
         return None
 
 
-def _owner_only(code: str) -> None:
-    if g.identity.role != "owner":
-        raise BetterAuthError(code, status=403)
+def _owner_only(error: type[BetterAuthError]) -> None:
+    if not may_manage_owners(g.identity.role):
+        raise error()
 
 
 def invitation_link(invitation_id: object) -> str:
-    return f"{str(current_app.config['PUBLIC_URL']).rstrip('/')}/accept-invitation/{invitation_id}"
+    return f"{services().settings.http.public_url.rstrip('/')}/accept-invitation/{invitation_id}"
 
 
 @bp.get("/list-members")
-@on_control_plane
-@member_required
-def list_members() -> ResponseReturnValue:
-    """Any member sees who else is in the org (as in Better Auth); `limit` and `offset` page, `total` counts all."""
+@endpoint(MEMBER, tag="members",
+          response=obj(("members", "total"), members={"type": "array", "items": ref("Member")},
+                     total={"type": "integer"}),
+          query=MembersPage, control_plane=True)
+def list_members(args: MembersPage) -> ResponseReturnValue:
+    """The org's members (any member may list them)
+
+    Any member sees who else is in the org (as in Better Auth); `limit` and `offset` page, `total` counts all.
+    """
     ident = g.identity
-    limit, offset = query_int("limit"), query_int("offset") or 0
+    limit, offset = args.limit, args.offset
     with session_scope(read_only=True) as scope:
         rows = orgs.list_members(scope, ident.org_id, limit=limit, offset=offset)
         total = orgs.count_members(scope, ident.org_id)
@@ -68,29 +84,31 @@ def list_members() -> ResponseReturnValue:
 
 
 @bp.post("/invite-member")
-@on_control_plane
-@require("member", "create", refusal_code="YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION")
-@people_only
-@idempotent()
+@endpoint(permission("member", "create", refused_with=NotAllowedToInviteError),
+          tag="members", body=InviteMember, response=ref("Invitation"), control_plane=True, people_only=True,
+          idempotent=True)
 def invite_member() -> ResponseReturnValue:
-    """Invite by email; `resend: true` renews a pending invitation (a new expiry, the link logged again)."""
+    """Invite by email (the link is logged: no mail server); a person's session only, not an API key.
+
+    Invite by email; `resend: true` renews a pending invitation (a new expiry, the link logged again).
+    """
     invite = body(InviteMember)
     email, role = invite.email, invite.role
     if role == "owner":
-        _owner_only("YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE")
+        _owner_only(NotAllowedToInviteRoleError)
     ident = g.identity
     with session_scope() as scope:
         already = scope.fetch_value(
             "SELECT 1 FROM members m JOIN users u ON u.id = m.user_id"
             " WHERE m.org_id = %s AND u.email = %s", (ident.org_id, email))
         if already:
-            raise BetterAuthError("USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION")
+            raise AlreadyMemberError()
         pending = orgs.pending_invitation(scope, ident.org_id, email)
         if pending is not None and not invite.resend:
-            raise BetterAuthError("USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION")
+            raise AlreadyInvitedError()
         if pending is not None:
             if pending["role"] == "owner":
-                _owner_only("YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE")
+                _owner_only(NotAllowedToInviteRoleError)
             row = orgs.renew_invitation(scope, ident.org_id, pending["id"])
             action = "invitation.resend"
         else:
@@ -105,17 +123,19 @@ def invite_member() -> ResponseReturnValue:
 
 
 @bp.post("/accept-invitation")
-@on_control_plane
-@login_required
-@people_only
+@endpoint(LOGIN, tag="members", body=AcceptInvitation,
+          response=obj(invitation=ref("Invitation"), member=ref("Member")), control_plane=True, people_only=True)
 def accept_invitation() -> ResponseReturnValue:
-    """Join the invitation's org and make it active, by a fresh session bound to it (see set-active)."""
+    """Join the invitation's org; it becomes active (a fresh token, see set-active)
+
+    Join the invitation's org and make it active, by a fresh session bound to it (see set-active).
+    """
     invitation_id = body(AcceptInvitation).invitationId
     ident, db = g.identity, get_db()
     with db.identity_transaction(user_id=ident.user_id) as scope:
         found = orgs.invitation_for_invitee(scope, invitation_id, ident.email)
     if found["status"] != "pending":
-        raise BetterAuthError("INVITATION_NOT_FOUND")
+        raise InvitationNotFoundError()
     with db.transaction(found["org_id"], user_id=ident.user_id) as scope:
         row = scope.fetch_one(
             "UPDATE invitations SET status = 'accepted' WHERE org_id = %s AND id = %s"
@@ -123,7 +143,7 @@ def accept_invitation() -> ResponseReturnValue:
             " RETURNING id, org_id, email, role, status, inviter_id, expires_at, created_at",
             (found["org_id"], invitation_id))
         if row is None:
-            raise BetterAuthError("INVITATION_NOT_FOUND")
+            raise InvitationNotFoundError()
         member = orgs.insert_member(scope, found["org_id"], user_id=ident.user_id, role=row["role"])
         audit.record(scope, action="invitation.accept", entity="invitation", entity_id=invitation_id,
                      changed_fields=("status",))
@@ -135,10 +155,11 @@ def accept_invitation() -> ResponseReturnValue:
 
 
 @bp.post("/update-member-role")
-@on_control_plane
-@require("member", "update", refusal_code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER")
-@people_only
+@endpoint(permission("member", "update", refused_with=NotAllowedToUpdateMemberError), tag="members",
+          body=UpdateMemberRole, response=ref("Member"), control_plane=True, people_only=True)
 def update_member_role() -> ResponseReturnValue:
+    """Change a member's role (an org keeps at least one owner; a person's session only); a demotion cancels
+    the member's pending invitations above the new role."""
     change = body(UpdateMemberRole)
     member_id, role = change.memberId, change.role
     ident = g.identity
@@ -146,11 +167,11 @@ def update_member_role() -> ResponseReturnValue:
         owners = orgs.lock_owners(scope, ident.org_id)
         target = orgs.find_member(scope, ident.org_id, member_id=member_id)
         if "owner" in (role, target["role"]) and role != target["role"]:
-            _owner_only("YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER")
+            _owner_only(NotAllowedToUpdateMemberError)
         # Nobody assigns a role holding a cell they lack, nor changes a member whose role does (custom roles).
         for held in (role, target["role"]):
             role_store.within_reach(ident, role_store.cells_of_role(scope, held, lock=held == role),
-                                    code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER")
+                                    refused_with=NotAllowedToUpdateMemberError)
         if role != "owner":
             orgs.keep_an_owner(owners, losing=target)
         scope.execute("UPDATE members SET role = %s WHERE org_id = %s AND id = %s",
@@ -164,10 +185,11 @@ def update_member_role() -> ResponseReturnValue:
 
 
 @bp.post("/remove-member")
-@on_control_plane
-@require("member", "delete", refusal_code="YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER")
-@people_only
+@endpoint(permission("member", "delete", refused_with=NotAllowedToDeleteMemberError), tag="members",
+          body=RemoveMember, response=MEMBER_OBJECT, control_plane=True, people_only=True)
 def remove_member() -> ResponseReturnValue:
+    """Remove a member by id or email (not the last owner; a person's session only); revokes their API keys,
+    cancels their live jobs and pending invitations."""
     key = body(RemoveMember).key()
     ident = g.identity
     member_id = as_uuid(key)
@@ -179,8 +201,8 @@ def remove_member() -> ResponseReturnValue:
         owners = orgs.lock_owners(scope, ident.org_id)
         target = orgs.find_member(scope, ident.org_id, member_id=member_id, email=email)
         if target["role"] == "owner":
-            _owner_only("YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER")
-        orgs.keep_an_owner(owners, losing=target, code=ONLY_OWNER)
+            _owner_only(NotAllowedToDeleteMemberError)
+        orgs.keep_an_owner(owners, losing=target, error=OnlyOwnerError)
         scope.execute("DELETE FROM members WHERE org_id = %s AND id = %s", (ident.org_id, target["id"]))
         audit.record(scope, action="member.delete", entity="member", entity_id=target["id"],
                      detail={"userId": str(target["user_id"]), "role": target["role"]})
@@ -190,17 +212,19 @@ def remove_member() -> ResponseReturnValue:
 
 
 @bp.post("/leave")
-@on_control_plane
-@member_required
-@people_only
+@endpoint(MEMBER, tag="members", response=ref("Member"), control_plane=True, people_only=True)
 def leave() -> ResponseReturnValue:
-    """Leave the session's org (the last owner cannot); the answer is the member that left, as in Better Auth."""
+    """Leave the session's org (not the last owner); the member that left; their API keys, live jobs and
+    pending invitations end with it.
+
+    Leave the session's org (the last owner cannot); the answer is the member that left, as in Better Auth.
+    """
     ident = g.identity
     jobs = _live_jobs_of(ident.user_id)
     with session_scope() as scope:
         owners = orgs.lock_owners(scope, ident.org_id)
         me = orgs.find_member(scope, ident.org_id, email=ident.email)
-        orgs.keep_an_owner(owners, losing=me, code=ONLY_OWNER)
+        orgs.keep_an_owner(owners, losing=me, error=OnlyOwnerError)
         scope.execute("DELETE FROM members WHERE org_id = %s AND id = %s", (ident.org_id, me["id"]))
         audit.record(scope, action="member.leave", entity="member", entity_id=me["id"],
                      detail={"userId": str(ident.user_id), "role": me["role"]})

@@ -6,9 +6,10 @@ import functools
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from app.endpoint import endpoint
 from app.openapi import build_document
 from app.openapi.schemas import Schema
-from app.permissions import public
+from app.permissions import PUBLIC
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -20,8 +21,9 @@ def _document() -> Schema:
 
 
 @bp.get("/openapi.json")
-@public
+@endpoint(PUBLIC, tag="meta", response={"type": "object"})
 def openapi_document() -> ResponseReturnValue:
+    """This document."""
     response = jsonify(_document())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

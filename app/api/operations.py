@@ -13,9 +13,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from app import metrics
+from app.endpoint import endpoint
 from app.errors import ForbiddenError, UnauthorizedError
-from app.identity import sessionless
-from app.permissions import public
+from app.openapi.schemas import obj
+from app.permissions import PUBLIC
 from app.state import services
 
 bp = Blueprint("operations", __name__)
@@ -23,12 +24,15 @@ NOT_READY_RETRY_AFTER_S = 5
 
 
 @bp.get("/healthz")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="operations", response=obj(("status",), status={"type": "string", "enum": ["ok"]}),
+          sessionless=True)
 def healthz() -> ResponseReturnValue:
-    """Liveness: the process answers. Restart it when this fails, never because a dependency is down.
+    """Liveness: the process answers (touches no database)
 
-    With an agent replica, its last known state is reported (no probe: liveness asks no one)."""
+    Liveness: the process answers. Restart it when this fails, never because a dependency is down.
+
+    With an agent replica, its last known state is reported (no probe: liveness asks no one).
+    """
     replica = services().queries.replica
     if replica is None:
         return {"status": "ok"}
@@ -37,13 +41,21 @@ def healthz() -> ResponseReturnValue:
 
 
 @bp.get("/readyz")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="operations",
+          response=obj(("status", "checks"), status={"type": "string"}, checks={
+            "type": "object", "additionalProperties": obj(
+                ("status",), status={"type": "string", "enum": ["ok", "failed"]}, ms={"type": "number"},
+                error={"type": "string"})}),
+          sessionless=True)
 def readyz() -> ResponseReturnValue:
-    """Readiness: 200 when every dependency answers in time; else 503, Retry-After and the failed checks.
+    """Readiness: the database (and Redis, when the cache uses it) answered within READINESS_TIMEOUT_S; else
+    503 not_ready with Retry-After, and checks naming what failed.
+
+    Readiness: 200 when every dependency answers in time; else 503, Retry-After and the failed checks.
 
     The agent replica is reported beside the checks, never gating them: without it agent SQL falls
-    back or is refused (ATLAS_AGENT_REPLICA_FALLBACK), and every other request is served as before."""
+    back or is refused (ATLAS_AGENT_REPLICA_FALLBACK), and every other request is served as before.
+    """
     checks = services().readiness.checks()
     body = {name: check.as_json() for name, check in checks.items()}
     failed = sorted(name for name, check in checks.items() if not check.ok)
@@ -60,11 +72,13 @@ def readyz() -> ResponseReturnValue:
 
 
 @bp.get("/metrics")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="operations", response={"type": "string"}, media_type="text/plain", sessionless=True)
 def metrics_exposition() -> ResponseReturnValue:
-    """Prometheus text format, for a scraper holding METRICS_TOKEN."""
-    token = str(current_app.config.get("METRICS_TOKEN") or "")
+    """Prometheus metrics; needs Authorization: Bearer <METRICS_TOKEN> (not a session), off while unset.
+
+    Prometheus text format, for a scraper holding METRICS_TOKEN.
+    """
+    token = services().settings.metrics.token
     if not token:
         raise ForbiddenError("metrics are off: set ATLAS_METRICS_TOKEN and scrape with that bearer token")
     supplied = request.headers.get("Authorization", "")

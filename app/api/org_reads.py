@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 
 import psycopg
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 from flask.typing import ResponseReturnValue
 
 from app import orgs
@@ -19,9 +19,11 @@ from app.api import get_db, session_scope
 from app.api.organizations import refuse_other_org
 from app.bodies import body
 from app.bodies.auth_requests import CheckSlug, HasPermission
-from app.errors import BetterAuthError, NoActiveOrganizationError, ValidationError
-from app.permissions import allows, login_required, member_required
-from app.placement.router import on_control_plane
+from app.bodies.queries import OrgBySlug, RoleOf
+from app.endpoint import endpoint
+from app.errors import NoActiveOrganizationError, NotAMemberError, SlugTakenError, ValidationError
+from app.openapi.schemas import ROLE, STATUS, obj, ref
+from app.permissions import LOGIN, MEMBER, allows
 
 bp = Blueprint("org_reads", __name__, url_prefix="/api/auth/organization")
 
@@ -30,10 +32,11 @@ _ALIASES = {("invitation", "create"): ("member", "create"), ("invitation", "canc
 
 
 @bp.post("/check-slug")
-@on_control_plane
-@login_required
+@endpoint(LOGIN, tag="organizations", body=CheckSlug, response=STATUS, control_plane=True)
 def check_slug() -> ResponseReturnValue:
-    """Is the slug free? Asked of the unique index itself: an insert that is always rolled back.
+    """Is the slug free? (400 ORGANIZATION_SLUG_ALREADY_TAKEN if not)
+
+    Is the slug free? Asked of the unique index itself: an insert that is always rolled back.
 
     Organizations are visible only to their members, so looking the slug up
     would miss other orgs' slugs; the index sees them all, and tells no more
@@ -46,30 +49,33 @@ def check_slug() -> ResponseReturnValue:
             scope.execute("INSERT INTO organizations (id, name, slug) VALUES (app.current_org(), 'slug probe', %s)",
                           (slug,))
     except psycopg.errors.UniqueViolation:
-        raise BetterAuthError("ORGANIZATION_SLUG_ALREADY_TAKEN") from None
+        raise SlugTakenError() from None
     return {"status": True}
 
 
 @bp.get("/get-organization")
-@on_control_plane
-@login_required
-def get_organization() -> ResponseReturnValue:
-    """The session's org (no members); 200 null without one. Another org's id or slug is refused (403)."""
+@endpoint(LOGIN, tag="organizations", query=OrgBySlug, response={**ref("Organization"), "nullable": True},
+          control_plane=True)
+def get_organization(args: OrgBySlug) -> ResponseReturnValue:
+    """The session's org without members (null without one)
+
+    The session's org (no members); 200 null without one. Another org's id or slug is refused (403).
+    """
     ident = g.identity
     if ident.org_id is None:
         return jsonify(None)
     with session_scope(read_only=True) as scope:
         org = orgs.org_json(orgs.get_org(scope, ident.org_id))
-    slug = request.args.get("organizationSlug")
+    slug = args.organizationSlug
     if slug is not None and slug != org["slug"]:
         refuse_other_org("organizationSlug", slug)
     return org
 
 
 @bp.get("/get-active-member")
-@on_control_plane
-@member_required
+@endpoint(MEMBER, tag="members", response=ref("Member"), control_plane=True)
 def get_active_member() -> ResponseReturnValue:
+    """The caller's membership in the session's org."""
     ident = g.identity
     with session_scope(read_only=True) as scope:
         me = orgs.member_of(scope, ident.org_id, user_id=ident.user_id)
@@ -77,31 +83,34 @@ def get_active_member() -> ResponseReturnValue:
 
 
 @bp.get("/get-active-member-role")
-@on_control_plane
-@member_required
-def get_active_member_role() -> ResponseReturnValue:
-    """The caller's role in the session's org, or (userId) another member's."""
+@endpoint(MEMBER, tag="members", query=RoleOf, response=obj(("role",), role=ROLE), control_plane=True)
+def get_active_member_role(args: RoleOf) -> ResponseReturnValue:
+    """The caller's (or userId's) role in the session's org."""
     ident = g.identity
-    user_id = request.args.get("userId")
+    user_id = args.userId
     if not user_id or user_id == str(ident.user_id):
         return {"role": ident.role}
     try:
         wanted = uuid.UUID(user_id)
     except ValueError:
-        raise BetterAuthError("YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", status=403) from None
+        raise NotAMemberError() from None
     with session_scope(read_only=True) as scope:
         role = scope.fetch_value("SELECT role FROM members WHERE org_id = %s AND user_id = %s",
                                  (ident.org_id, wanted))
     if role is None:
-        raise BetterAuthError("YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", status=403)
+        raise NotAMemberError()
     return {"role": role}
 
 
 @bp.post("/has-permission")
-@on_control_plane
-@login_required
+@endpoint(LOGIN, tag="members", body=HasPermission,
+          response=obj(("success",), success={"type": "boolean"}, error={"type": "string", "nullable": True}),
+          control_plane=True)
 def has_permission() -> ResponseReturnValue:
-    """{"success": true} when the caller's role in the session's org may do every listed action."""
+    """May the caller's role do all these actions? (Atlas's matrix)
+
+    {"success": true} when the caller's role in the session's org may do every listed action.
+    """
     ident = g.identity
     wanted = body(HasPermission)
     asked = wanted.permissions if wanted.permissions is not None else wanted.permission

@@ -6,20 +6,31 @@ import uuid
 from typing import Any
 
 import psycopg
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from psycopg.types.json import Jsonb
 
 from app import audit, auth, orgs, session_switch
 from app.api import get_db, session_scope
 from app.bodies import body
-from app.bodies.requests import NewOrganization, SetActive, UpdateOrganization
+from app.bodies.queries import FullOrgQuery
+from app.bodies.requests import DeleteOrganization, NewOrganization, SetActive, UpdateOrganization
 from app.db import Scope
-from app.errors import BetterAuthError, CrossOrgRefusedError, UnauthorizedError, ValidationError
-from app.idempotency import idempotent, new_org_id
-from app.permissions import can, login_required, login_required_target_org, people_only, require
-from app.placement.router import on_control_plane
+from app.endpoint import endpoint
+from app.errors import (
+    CrossOrgRefusedError,
+    NotAllowedToDeleteOrganizationError,
+    NotAllowedToUpdateOrganizationError,
+    OrganizationExistsError,
+    SlugTakenError,
+    UnauthorizedError,
+    UserNotMemberError,
+)
+from app.idempotency import new_org_id
+from app.openapi.schemas import ref
+from app.permissions import LOGIN, LOGIN_TARGET_ORG, can, permission
 from app.session_switch import session_kwargs
+from app.state import services
 
 log = logging.getLogger("atlas.organizations")
 
@@ -36,12 +47,13 @@ def full_org(scope: Scope, org_id: uuid.UUID, role: str | None, *, members_limit
 
 
 @bp.post("/create")
-@on_control_plane
-@login_required
-@people_only
-@idempotent(org=new_org_id)
+@endpoint(LOGIN, tag="organizations", body=NewOrganization, response=ref("FullOrganization"), control_plane=True,
+          people_only=True, idempotent=True, write_org=new_org_id)
 def create() -> ResponseReturnValue:
-    """The creator becomes owner, and the new org becomes active: by a fresh session, as set-active does.
+    """Create an org; the caller becomes its owner and it becomes active (a fresh token, see set-active); 400
+    ORGANIZATION_ALREADY_EXISTS if the slug is taken.
+
+    The creator becomes owner, and the new org becomes active: by a fresh session, as set-active does.
 
     The presented session stays live (bound to its own org), so a retry with
     the same Idempotency-Key can still replay this answer.
@@ -63,46 +75,39 @@ def create() -> ResponseReturnValue:
             result = orgs.org_json(orgs.get_org(scope, org_id))
             fresh = session_switch.mint(scope, ident, org_id)
     except psycopg.errors.UniqueViolation:
-        raise BetterAuthError("ORGANIZATION_ALREADY_EXISTS") from None
+        raise OrganizationExistsError() from None
     result["members"] = [orgs.member_json(owner)]
     return session_switch.hand_over(jsonify(result), fresh)
 
 
 @bp.get("/list")
-@on_control_plane
-@login_required
-@people_only
+@endpoint(LOGIN, tag="organizations", response={"type": "array", "items": ref("Organization")},
+          control_plane=True, people_only=True)
 def list_organizations() -> ResponseReturnValue:
+    """The caller's organizations."""
     with get_db().identity_transaction(user_id=g.identity.user_id) as scope:
         rows = orgs.orgs_of_user(scope, g.identity.user_id)
     return jsonify([orgs.org_json(r) for r in rows])
 
 
 @bp.get("/get-full-organization")
-@on_control_plane
-@login_required
-def get_full_organization() -> ResponseReturnValue:
-    """The session's org in full; 200 null without one, as Better Auth answers."""
+@endpoint(LOGIN, tag="organizations", query=FullOrgQuery, response={**ref("FullOrganization"), "nullable": True},
+          control_plane=True)
+def get_full_organization(args: FullOrgQuery) -> ResponseReturnValue:
+    """The session's org with its members (invitations for admins and owners); null without one.
+
+    The session's org in full; 200 null without one, as Better Auth answers.
+    """
     ident = g.identity
     if ident.org_id is None:
         return jsonify(None)
-    limit = query_int("membersLimit")
+    limit = args.membersLimit
     with session_scope(read_only=True) as scope:
         org = full_org(scope, ident.org_id, ident.role, members_limit=limit)
-    slug = request.args.get("organizationSlug")
+    slug = args.organizationSlug
     if slug is not None and slug != org["slug"]:
         refuse_other_org("organizationSlug", slug)
     return org
-
-
-def query_int(name: str) -> int | None:
-    """A non-negative integer query parameter (Better Auth's limit, offset, membersLimit), or None."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit():
-        raise ValidationError(f"{name} must be a non-negative integer", details={"fields": {name: "must be a non-negative integer"}})
-    return int(raw)
 
 
 def refuse_other_org(field: str, value: str) -> None:
@@ -113,11 +118,12 @@ def refuse_other_org(field: str, value: str) -> None:
 
 
 @bp.post("/set-active")
-@on_control_plane
-@login_required_target_org
-@people_only
+@endpoint(LOGIN_TARGET_ORG, tag="organizations", body=SetActive,
+          response={**ref("Organization"), "nullable": True}, control_plane=True, people_only=True)
 def set_active() -> ResponseReturnValue:
-    """Switching orgs forces a fresh session: a new token bound to the org, minted only by consuming the old one.
+    """Switch orgs: a fresh token (header set-auth-token and cookie) bound to the org; the old one is revoked.
+
+    Switching orgs forces a fresh session: a new token bound to the org, minted only by consuming the old one.
 
     One transaction checks the membership, revokes the presented session (if
     it is still live) and inserts the new session: a token already
@@ -139,21 +145,22 @@ def set_active() -> ResponseReturnValue:
             audit.record_refusal(db, org_id=ident.org_id, action="session.set_active",
                                  entity="organization", entity_id=str(target or slug),
                                  detail={"reason": "not a member"})
-        raise BetterAuthError("USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", status=403)
+        raise UserNotMemberError()
     target = found["org_id"]
     payload: dict | None = None  # the org, as Better Auth answers (get-full-organization has the rest)
     if target is not None:
         with db.transaction(target, user_id=ident.user_id, read_only=True) as scope:
             payload = orgs.org_json(orgs.get_org(scope, target))
     response = jsonify(payload)
-    auth.set_session_cookie(response, new, secure=bool(current_app.config["COOKIE_SECURE"]))
+    auth.set_session_cookie(response, new, secure=services().settings.http.cookie_secure)
     return response
 
 
 @bp.post("/update")
-@on_control_plane
-@require("organization", "update", refusal_code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION")
+@endpoint(permission("organization", "update", refused_with=NotAllowedToUpdateOrganizationError),
+          tag="organizations", body=UpdateOrganization, response=ref("Organization"), control_plane=True)
 def update() -> ResponseReturnValue:
+    """Rename or re-slug the session's org."""
     changes = body(UpdateOrganization).data.given()
     ident = g.identity
     try:
@@ -164,7 +171,7 @@ def update() -> ResponseReturnValue:
                          entity_id=ident.org_id, changed_fields=changes)
             result = orgs.org_json(orgs.get_org(scope, ident.org_id))
     except psycopg.errors.UniqueViolation:
-        raise BetterAuthError("ORGANIZATION_SLUG_ALREADY_TAKEN") from None
+        raise SlugTakenError() from None
     return result
 
 
@@ -181,10 +188,13 @@ def _update_column(scope: Scope, org_id: uuid.UUID, column: str, value: object) 
 
 
 @bp.post("/delete")
-@on_control_plane
-@require("organization", "delete", refusal_code="YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION")
+@endpoint(permission("organization", "delete", refused_with=NotAllowedToDeleteOrganizationError),
+          tag="organizations", body=DeleteOrganization, response=ref("Organization"), control_plane=True)
 def delete() -> ResponseReturnValue:
-    """Delete the session's org and, by cascade, everything it owns (its audit trail included)."""
+    """Delete the session's org and everything it owns.
+
+    Delete the session's org and, by cascade, everything it owns (its audit trail included).
+    """
     ident = g.identity
     with session_scope() as scope:
         row = orgs.get_org(scope, ident.org_id)

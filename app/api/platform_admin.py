@@ -13,7 +13,9 @@ from typing import Any
 from flask import Blueprint, g
 
 from app.api.platform_org import platform_db, record_platform_look, require_organization, target_org_id
-from app.permissions import platform_admin_required
+from app.endpoint import endpoint
+from app.openapi.schemas import STAMP, UUID, obj, ref
+from app.permissions import PLATFORM_ADMIN
 from app.placement.platform_reads import placed_orgs, read_elsewhere
 from app.serialize import value_json as to_json
 from app.state import services
@@ -33,8 +35,13 @@ _PLACED_STATS = (
 
 
 @bp.get("")
-@platform_admin_required
+@endpoint(PLATFORM_ADMIN, tag="platform",
+          response=obj(("data",), data={"type": "array", "items": obj(
+            ("id", "name", "slug"), id=UUID, name={"type": "string"}, slug={"type": "string"},
+            createdAt=STAMP, memberCount={"type": "integer"}, jobsQueued={"type": "integer"},
+            jobsRunning={"type": "integer"})}))
 def list_organizations() -> dict[str, Any]:
+    """Every organization with its member count and job queue depth (platform admins; audited)"""
     with platform_db().platform_transaction(user_id=g.identity.user_id) as scope:
         rows = scope.fetch_all(
             "SELECT o.id, o.name, o.slug, o.created_at,"
@@ -55,8 +62,12 @@ def list_organizations() -> dict[str, Any]:
 
 
 @bp.get("/<target_id>")
-@platform_admin_required
+@endpoint(PLATFORM_ADMIN, tag="platform",
+          response={"allOf": [ref("Organization"), obj(
+            members={"type": "array", "items": ref("Member")},
+            invitations={"type": "array", "items": {"type": "object"}})]})
 def get_organization(target_id: str) -> dict[str, Any]:
+    """One organization with its members and invitations (platform admins; audited in the org too)"""
     target = target_org_id(target_id)
     with platform_db().platform_transaction(user_id=g.identity.user_id, org_id=target) as scope:
         org = require_organization(scope, target)
@@ -79,8 +90,14 @@ def get_organization(target_id: str) -> dict[str, Any]:
 
 
 @bp.get("/<target_id>/stats")
-@platform_admin_required
+@endpoint(PLATFORM_ADMIN, tag="platform",
+          response=obj(
+            ("organizationId",), organizationId=UUID, conversations={"type": "integer"},
+            members={"type": "integer"}, queries={"type": "integer"}, jobsQueued={"type": "integer"},
+            jobsRunning={"type": "integer"}, jobsDead={"type": "integer"}))
 def organization_stats(target_id: str) -> dict[str, Any]:
+    """Counts of an organization's conversations, members, queries and jobs by state (platform admins;
+    audited)"""
     target = target_org_id(target_id)
     with platform_db().platform_transaction(user_id=g.identity.user_id, org_id=target) as scope:
         require_organization(scope, target)

@@ -12,9 +12,11 @@ from flask.typing import ResponseReturnValue
 
 from app.bodies import body, json_body
 from app.bodies.requests import RunQuery
+from app.endpoint import endpoint
 from app.errors import ValidationError
 from app.identity import Identity
-from app.permissions import member_required
+from app.openapi.schemas import obj
+from app.permissions import MEMBER
 from app.query_service import Caller
 from app.state import services
 
@@ -28,10 +30,22 @@ def caller_of(ident: Identity) -> Caller:
 
 
 @bp.post("/query")
-@member_required
+@endpoint(MEMBER, tag="query", body=RunQuery,
+          response=obj(
+            ("columns", "rows", "rowCount", "truncated", "cached"),
+            columns={"type": "array", "items": obj(("name", "type"), name={"type": "string"},
+                                                   type={"type": "string"})},
+            rows={"type": "array", "items": {"type": "array", "items": {}}},
+            rowCount={"type": "integer"}, truncated={"type": "boolean"}, cached={"type": "boolean"},
+            truncatedReason={"type": "string", "enum": ["row_limit", "result_bytes"]}))
 def query() -> ResponseReturnValue:
-    """Run agent SQL for the session's org on `connectionId` (default: Atlas's data); 400 sql_rejected /
-    sql_invalid / query_timeout, 404 unknown connection, 429 rate_limited."""
+    """Run one read-only SQL query through the gateway for the session's org (400 sql_rejected, sql_invalid or
+    query_timeout; 429 rate_limited or too_many_concurrent_queries with Retry-After; 503
+    agent_capacity_exhausted)
+
+    Run agent SQL for the session's org on `connectionId` (default: Atlas's data); 400 sql_rejected /
+    sql_invalid / query_timeout, 404 unknown connection, 429 rate_limited.
+    """
     queries, caller = services().queries, caller_of(g.identity)
     settings = queries.admit(caller)
     sql_text: object = None

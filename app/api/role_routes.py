@@ -15,53 +15,69 @@ from app.api import session_scope
 from app.api.members import as_uuid
 from app.bodies import body
 from app.bodies.org_roles import CreateRole, RoleKey, UpdateRole
-from app.errors import BetterAuthError
+from app.endpoint import endpoint
+from app.errors import (
+    NotAllowedToCreateRoleError,
+    NotAllowedToDeleteRoleError,
+    NotAllowedToListRolesError,
+    NotAllowedToReadRoleError,
+    NotAllowedToUpdateRoleError,
+    PredefinedRoleError,
+    RoleNotFoundError,
+)
+from app.openapi.schemas import STAMP, UUID, obj
 from app.org_roles import store
-from app.permissions import people_only, require
-from app.placement.router import on_control_plane
+from app.permissions import permission
 from app.roles import ROLES
 
 bp = Blueprint("org_roles", __name__, url_prefix="/api/auth/organization")
+CELLS = {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+ROLE_DATA = obj(("id", "organizationId", "role", "permission"), id=UUID, organizationId=UUID,
+                role={"type": "string"}, permission=CELLS, createdAt=STAMP, updatedAt=STAMP)
+_SUCCESS = {"type": "boolean"}
 
 
 @bp.post("/create-role")
-@on_control_plane
-@require("ac", "create", refusal_code="YOU_ARE_NOT_ALLOWED_TO_CREATE_A_ROLE")
-@people_only
+@endpoint(permission("ac", "create", refused_with=NotAllowedToCreateRoleError), tag="roles", body=CreateRole,
+          response=obj(("success", "roleData"), success=_SUCCESS, roleData=ROLE_DATA, statements=CELLS),
+          control_plane=True, people_only=True)
 def create_role() -> ResponseReturnValue:
+    """Create a custom role from the matrix's cells, none above the caller's own; audited"""
     wanted = body(CreateRole)
     name, cells = store.role_name(wanted.role), store.checked_cells(wanted.permission)
-    store.within_reach(g.identity, cells, code="YOU_ARE_NOT_ALLOWED_TO_CREATE_A_ROLE")
+    store.within_reach(g.identity, cells, refused_with=NotAllowedToCreateRoleError)
     with session_scope() as scope:
         row = store.create(scope, name=name, cells=cells)
     return {"success": True, "roleData": store.role_json(row), "statements": cells}
 
 
 @bp.get("/list-roles")
-@on_control_plane
-@require("ac", "read", refusal_code="YOU_ARE_NOT_ALLOWED_TO_LIST_A_ROLE")
+@endpoint(permission("ac", "read", refused_with=NotAllowedToListRolesError), tag="roles",
+          response={"type": "array", "items": ROLE_DATA}, control_plane=True)
 def list_roles() -> ResponseReturnValue:
+    """The session org's custom roles"""
     with session_scope(read_only=True) as scope:
         rows = store.list_roles(scope)
     return jsonify([store.role_json(row) for row in rows])
 
 
 @bp.get("/get-role")
-@on_control_plane
-@require("ac", "read", refusal_code="YOU_ARE_NOT_ALLOWED_TO_READ_A_ROLE")
+@endpoint(permission("ac", "read", refused_with=NotAllowedToReadRoleError), tag="roles", response=ROLE_DATA,
+          control_plane=True)
 def get_role() -> ResponseReturnValue:
+    """One custom role, by `roleName` or `roleId` in the query"""
     name, role_id = request.args.get("roleName"), as_uuid(request.args.get("roleId"))
     if not name and role_id is None:
-        raise BetterAuthError("ROLE_NOT_FOUND")
+        raise RoleNotFoundError()
     with session_scope(read_only=True) as scope:
         row = store.find(scope, name=(name or "").lower() or None, role_id=role_id)
     return store.role_json(row)
 
 
 @bp.post("/update-role")
-@on_control_plane
-@require("ac", "update", refusal_code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_A_ROLE")
-@people_only
+@endpoint(permission("ac", "update", refused_with=NotAllowedToUpdateRoleError), tag="roles", body=UpdateRole,
+          response=obj(("success", "roleData"), success=_SUCCESS, roleData=ROLE_DATA), control_plane=True,
+          people_only=True)
 def update_role() -> ResponseReturnValue:
     """New cells must all be the caller's, and so must the old ones: nobody edits a role above them."""
     wanted = body(UpdateRole)
@@ -69,25 +85,24 @@ def update_role() -> ResponseReturnValue:
     name = None if wanted.data.roleName is None else store.role_name(wanted.data.roleName)
     with session_scope() as scope:
         current = store.find(scope, name=_lower(wanted.roleName), role_id=wanted.roleId, lock="update")
-        store.within_reach(g.identity, current["permission"], code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_A_ROLE")
+        store.within_reach(g.identity, current["permission"], refused_with=NotAllowedToUpdateRoleError)
         if cells is not None:
-            store.within_reach(g.identity, cells, code="YOU_ARE_NOT_ALLOWED_TO_UPDATE_A_ROLE")
+            store.within_reach(g.identity, cells, refused_with=NotAllowedToUpdateRoleError)
         row = store.update(scope, current, name=name, cells=cells)
     return {"success": True, "roleData": store.role_json(row)}
 
 
 @bp.post("/delete-role")
-@on_control_plane
-@require("ac", "delete", refusal_code="YOU_ARE_NOT_ALLOWED_TO_DELETE_A_ROLE")
-@people_only
+@endpoint(permission("ac", "delete", refused_with=NotAllowedToDeleteRoleError), tag="roles", body=RoleKey,
+          response=obj(("success",), success=_SUCCESS), control_plane=True, people_only=True)
 def delete_role() -> ResponseReturnValue:
     """Refused while a member holds the role (ROLE_IS_ASSIGNED_TO_MEMBERS): reassign them first."""
     wanted = body(RoleKey)
     if _lower(wanted.roleName) in ROLES:
-        raise BetterAuthError("CANNOT_DELETE_A_PRE_DEFINED_ROLE")
+        raise PredefinedRoleError()
     with session_scope() as scope:
         current = store.find(scope, name=_lower(wanted.roleName), role_id=wanted.roleId, lock="update")
-        store.within_reach(g.identity, current["permission"], code="YOU_ARE_NOT_ALLOWED_TO_DELETE_A_ROLE")
+        store.within_reach(g.identity, current["permission"], refused_with=NotAllowedToDeleteRoleError)
         store.delete(scope, current)
     return {"success": True}
 

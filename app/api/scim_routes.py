@@ -33,9 +33,9 @@ from werkzeug.exceptions import HTTPException
 
 from app import auth, cascades
 from app.db import Scope
+from app.endpoint import endpoint
 from app.errors import AtlasError
-from app.identity import sessionless
-from app.permissions import public
+from app.permissions import PUBLIC
 from app.placement.router import control_plane
 from app.scim import discovery, groups, tokens, users
 from app.state import services
@@ -143,8 +143,7 @@ def _one(resource: Any, context: Context, status: int = 200) -> Response:
 
 # ----- discovery ----------------------------------------------------------------------------------------------
 @bp.get("/ServiceProviderConfig")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def service_provider_config() -> ResponseReturnValue:
     return _answer(discovery.provider().config.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, mode="json"))  # type: ignore[union-attr]
 
@@ -165,16 +164,14 @@ def _discovered(kind: str, items: tuple[Any, ...], key: Callable[[Any], str], wa
 
 @bp.get("/Schemas", defaults={"schema_id": None})
 @bp.get("/Schemas/<schema_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def schemas(schema_id: str | None) -> ResponseReturnValue:
     return _discovered("Schema", discovery.provider().schemas, lambda s: str(s.id), schema_id)
 
 
 @bp.get("/ResourceTypes", defaults={"type_id": None})
 @bp.get("/ResourceTypes/<type_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def resource_types(type_id: str | None) -> ResponseReturnValue:
     return _discovered("ResourceType", discovery.provider().resource_types, lambda r: str(r.id), type_id)
 
@@ -186,8 +183,7 @@ def _user(row: Any) -> User:
 
 @bp.get("/Users")
 @bp.post("/Users/.search")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def list_users() -> ResponseReturnValue:
     with _control(), _scope(read_only=True) as scope:
         rows = users.rows(scope)
@@ -195,8 +191,7 @@ def list_users() -> ResponseReturnValue:
 
 
 @bp.get("/Users/<user_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def get_user(user_id: str) -> ResponseReturnValue:
     with _control(), _scope(read_only=True) as scope:
         row = users.find(scope, _id(user_id))
@@ -204,8 +199,7 @@ def get_user(user_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/Users")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def create_user() -> ResponseReturnValue:
     wanted = users.parse(_body(), Context.RESOURCE_CREATION_REQUEST)
     with _control(), _scope() as scope:
@@ -228,16 +222,14 @@ def _store_user(user_id: uuid.UUID | None, change: Callable[[User], User]) -> Re
 
 
 @bp.put("/Users/<user_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def replace_user(user_id: str) -> ResponseReturnValue:
     wanted = users.parse(_body(), Context.RESOURCE_REPLACEMENT_REQUEST)
     return _store_user(_id(user_id), lambda _current: wanted)
 
 
 @bp.patch("/Users/<user_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def patch_user(user_id: str) -> ResponseReturnValue:
     operations = _patch(User)
 
@@ -248,8 +240,7 @@ def patch_user(user_id: str) -> ResponseReturnValue:
 
 
 @bp.delete("/Users/<user_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def delete_user(user_id: str) -> ResponseReturnValue:
     jobs = _live_jobs(_id(user_id))
     with _control(), _scope() as scope:
@@ -288,8 +279,7 @@ def _patch(model: Any) -> Any:
 
 
 @bp.post("/.search")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def search_all() -> ResponseReturnValue:
     """A SearchRequest over Users and Groups alike (RFC 7644 3.4.3: the server root)."""
     with _control(), _scope(read_only=True) as scope:
@@ -306,8 +296,7 @@ def _group(row: Any) -> Group:
 
 @bp.get("/Groups")
 @bp.post("/Groups/.search")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def list_groups() -> ResponseReturnValue:
     with _scope(read_only=True) as scope:
         rows = groups.rows(scope)
@@ -315,8 +304,7 @@ def list_groups() -> ResponseReturnValue:
 
 
 @bp.get("/Groups/<group_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def get_group(group_id: str) -> ResponseReturnValue:
     with _scope(read_only=True) as scope:
         row = groups.find(scope, _id(group_id))
@@ -324,8 +312,7 @@ def get_group(group_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/Groups")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def create_group() -> ResponseReturnValue:
     wanted = groups.parse(_body(), Context.RESOURCE_CREATION_REQUEST)
     with _scope() as scope:
@@ -334,8 +321,7 @@ def create_group() -> ResponseReturnValue:
 
 
 @bp.put("/Groups/<group_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def replace_group(group_id: str) -> ResponseReturnValue:
     wanted = groups.parse(_body(), Context.RESOURCE_REPLACEMENT_REQUEST)
     with _scope() as scope:
@@ -346,8 +332,7 @@ def replace_group(group_id: str) -> ResponseReturnValue:
 
 
 @bp.patch("/Groups/<group_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def patch_group(group_id: str) -> ResponseReturnValue:
     operations = _patch(Group)
     with _scope() as scope:
@@ -360,8 +345,7 @@ def patch_group(group_id: str) -> ResponseReturnValue:
 
 
 @bp.delete("/Groups/<group_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def delete_group(group_id: str) -> ResponseReturnValue:
     with _scope() as scope:
         groups.delete(scope, g.scim, groups.find(scope, _id(group_id)))
@@ -369,8 +353,7 @@ def delete_group(group_id: str) -> ResponseReturnValue:
 
 
 @bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@public
-@sessionless
+@endpoint(PUBLIC, tag="scim", sessionless=True)  # the SCIM token is checked by _authenticate
 def unknown_endpoint(unknown: str) -> ResponseReturnValue:
     """Anything else under /scim/v2 is SCIM's 404 (not the console's page); a write to discovery is a 405."""
     if unknown.split("/")[0] in _DISCOVERY:

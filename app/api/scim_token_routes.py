@@ -13,28 +13,34 @@ from app.api import session_scope
 from app.api.crm import path_id
 from app.bodies import body
 from app.bodies.requests import NewScimToken
+from app.endpoint import endpoint
 from app.errors import NotFoundError
-from app.permissions import people_only, require
-from app.placement.router import on_control_plane
+from app.openapi.schemas import STAMP, UUID, obj
+from app.permissions import permission
 from app.scim import tokens
 
 bp = Blueprint("scim_tokens", __name__, url_prefix="/api/v1/admin/scim-tokens")
+_TOKEN = obj(("id", "name", "start"), id=UUID, name={"type": "string"}, start={"type": "string"},
+             createdBy={"type": "string", "nullable": True}, createdAt=STAMP,
+             lastUsedAt={**STAMP, "nullable": True}, revokedAt={**STAMP, "nullable": True})
 
 
 @bp.get("")
-@on_control_plane
-@require("scim", "read")
+@endpoint(permission("scim", "read"), tag="scim", response=obj(("data",), data={"type": "array", "items": _TOKEN}),
+          control_plane=True)
 def list_tokens() -> ResponseReturnValue:
+    """The org's SCIM tokens (never their secret)"""
     with session_scope(read_only=True) as scope:
         rows = tokens.list_tokens(scope)
     return jsonify({"data": [tokens.token_json(row) for row in rows]})
 
 
 @bp.post("")
-@on_control_plane
-@require("scim", "create")
-@people_only
+@endpoint(permission("scim", "create"), tag="scim", body=NewScimToken,
+          response={"allOf": [_TOKEN, obj(("token",), token={"type": "string"})]}, status=201, control_plane=True,
+          people_only=True)
 def create_token() -> ResponseReturnValue:
+    """Create a SCIM token for an identity provider; its text is answered once; audited"""
     name = body(NewScimToken).name
     with session_scope() as scope:
         row, token = tokens.create(scope, name=name, created_by=g.identity.user_id)
@@ -42,10 +48,9 @@ def create_token() -> ResponseReturnValue:
 
 
 @bp.delete("/<token_id>")
-@on_control_plane
-@require("scim", "delete")
-@people_only
+@endpoint(permission("scim", "delete"), tag="scim", status=204, control_plane=True, people_only=True)
 def revoke_token(token_id: str) -> ResponseReturnValue:
+    """Revoke a SCIM token at once; audited"""
     target = path_id(token_id, what="SCIM token")
     with session_scope() as scope:
         if tokens.revoke(scope, target) is None:

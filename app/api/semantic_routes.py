@@ -17,7 +17,9 @@ from app import audit
 from app.bodies import body
 from app.bodies.requests import Explore, PutSemanticEntity
 from app.db import Scope
-from app.permissions import require
+from app.endpoint import endpoint
+from app.openapi.schemas import obj, ref
+from app.permissions import permission
 from app.semantic import SemanticLayer
 from app.serialize import value_json
 from app.state import services
@@ -46,21 +48,28 @@ def _audit(scope: Scope, action: str, row: dict[str, Any]) -> None:
 
 
 @bp.get("/admin/semantic/org/entities")
-@require("semantic", "read")
+@endpoint(permission("semantic", "read"), tag="semantic",
+          response=obj(("data",), data={"type": "array", "items": ref("SemanticEntity")}))
 def list_entities() -> ResponseReturnValue:
+    """The org's semantic entities."""
     return {"data": [entity_json(r) for r in get_layer().list(g.identity.org_id)]}
 
 
 @bp.get("/admin/semantic/org/entities/<name>")
-@require("semantic", "read")
+@endpoint(permission("semantic", "read"), tag="semantic", response=ref("SemanticEntity"))
 def get_entity(name: str) -> ResponseReturnValue:
+    """One semantic entity."""
     return entity_json(get_layer().get(g.identity.org_id, name))
 
 
 @bp.put("/admin/semantic/org/entities/<name>")
-@require("semantic", "update")
+@endpoint(permission("semantic", "update"), tag="semantic", body=PutSemanticEntity,
+          response={"allOf": [ref("SemanticEntity"), obj(changed={"type": "boolean"}, synced={"type": "boolean"})]})
 def put_entity(name: str) -> ResponseReturnValue:
-    """Create or replace; 201 when created, 200 otherwise; `synced` false means the disk lags (logged)."""
+    """Create (201) or replace (200) a semantic entity from YAML.
+
+    Create or replace; 201 when created, 200 otherwise; `synced` false means the disk lags (logged).
+    """
     content = body(PutSemanticEntity).yamlContent
     ident = g.identity
     row = get_layer().put(ident.org_id, name, content, user_id=ident.user_id, audit=_audit)
@@ -69,17 +78,22 @@ def put_entity(name: str) -> ResponseReturnValue:
 
 
 @bp.delete("/admin/semantic/org/entities/<name>")
-@require("semantic", "update")
+@endpoint(permission("semantic", "update"), tag="semantic")
 def delete_entity(name: str) -> ResponseReturnValue:
+    """Delete a semantic entity."""
     ident = g.identity
     get_layer().delete(ident.org_id, name, user_id=ident.user_id, audit=_audit)
     return "", 204
 
 
 @bp.post("/semantic/explore")
-@require("semantic", "read", org_optional=True)
+@endpoint(permission("semantic", "read", org_optional=True), tag="semantic", body=Explore,
+          response={"type": "object"})
 def explore() -> ResponseReturnValue:
-    """ls/cat/grep in the session org's layer; a session without an org reads the default layer."""
+    """ls, cat or grep in the session org's semantic layer.
+
+    ls/cat/grep in the session org's layer; a session without an org reads the default layer.
+    """
     ident = g.identity
     wanted = body(Explore)
     return get_layer().explore(wanted.command, wanted.path or "", wanted.pattern or "",

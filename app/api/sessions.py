@@ -12,15 +12,18 @@ import re
 import uuid
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from app import auth
 from app.api import get_db
 from app.bodies import body
 from app.bodies.auth_requests import RevokeSession
+from app.endpoint import endpoint
 from app.instants import iso_ms
-from app.permissions import login_required, people_only
+from app.openapi.schemas import SESSION, STATUS
+from app.permissions import LOGIN
+from app.state import services
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/auth")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -41,8 +44,7 @@ def _session_row_json(row: dict[str, Any], *, own_token: str | None, own_hash: s
 
 
 @bp.get("/list-sessions")
-@login_required
-@people_only
+@endpoint(LOGIN, tag="sessions", response={"type": "array", "items": SESSION}, people_only=True)
 def list_sessions() -> ResponseReturnValue:
     """The user's live sessions, newest first."""
     ident = g.identity
@@ -70,15 +72,17 @@ def _revoke(*, user_id: uuid.UUID, only_hash: str | None = None, keep_hash: str 
 def _ended(own_session_ended: bool) -> ResponseReturnValue:
     response = jsonify({"status": True})
     if own_session_ended:
-        auth.clear_session_cookie(response, secure=bool(current_app.config["COOKIE_SECURE"]))
+        auth.clear_session_cookie(response, secure=services().settings.http.cookie_secure)
     return response
 
 
 @bp.post("/revoke-session")
-@login_required
-@people_only
+@endpoint(LOGIN, tag="sessions", body=RevokeSession, response=STATUS, people_only=True)
 def revoke_session() -> ResponseReturnValue:
-    """Revoke one of the user's sessions by its token or listed handle; another user's is silently untouched."""
+    """Revoke one of the user's sessions by its token (or listed handle)
+
+    Revoke one of the user's sessions by its token or listed handle; another user's is silently untouched.
+    """
     token = body(RevokeSession).token
     token_hash = token if _HASH.match(token) else auth.hash_token(token)
     ident = g.identity
@@ -87,17 +91,19 @@ def revoke_session() -> ResponseReturnValue:
 
 
 @bp.post("/revoke-sessions")
-@login_required
-@people_only
+@endpoint(LOGIN, tag="sessions", response=STATUS, people_only=True)
 def revoke_sessions() -> ResponseReturnValue:
-    """Sign the user out everywhere, this session included."""
+    """Revoke every session of the user, this one included.
+
+    Sign the user out everywhere, this session included.
+    """
     _revoke(user_id=g.identity.user_id)
     return _ended(True)
 
 
 @bp.post("/revoke-other-sessions")
-@login_required
-@people_only
+@endpoint(LOGIN, tag="sessions", response=STATUS, people_only=True)
 def revoke_other_sessions() -> ResponseReturnValue:
+    """Revoke every session of the user but this one."""
     _revoke(user_id=g.identity.user_id, keep_hash=g.identity.token_hash)
     return _ended(False)

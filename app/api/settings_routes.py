@@ -14,9 +14,12 @@ from flask.typing import ResponseReturnValue
 from app import audit, org_settings
 from app.api import get_db
 from app.bodies import json_body
+from app.bodies.requests import SettingsChange
 from app.db import Scope
+from app.endpoint import endpoint
+from app.openapi.schemas import ref
 from app.org_settings import FIELDS, OrgSettings
-from app.permissions import require
+from app.permissions import permission
 from app.serialize import value_json
 from app.state import services
 
@@ -45,15 +48,19 @@ def _settings_json(row: OrgSettings) -> dict[str, Any]:
 
 
 @bp.get("/settings")
-@require("settings", "read")
+@endpoint(permission("settings", "read"), tag="settings", response=ref("OrgSettings"))
 def get_settings() -> ResponseReturnValue:
+    """The org's settings: agent query limits, effective values and platform bounds."""
     return _settings_json(org_settings.load(get_db(), g.identity.org_id))
 
 
 @bp.patch("/settings")
-@require("settings", "update")
+@endpoint(permission("settings", "update"), tag="settings", body=SettingsChange, response=ref("OrgSettings"))
 def patch_settings() -> ResponseReturnValue:
-    """Set some of queryRowLimit, queryStatementTimeoutMs, queryRatePerMinute, queryMaxInFlight (null: default)."""
+    """Change agent query limits within the platform bounds (null: platform default); audited.
+
+    Set some of queryRowLimit, queryStatementTimeoutMs, queryRatePerMinute, queryMaxInFlight (null: default).
+    """
     state = services().queries.limits
     changes = org_settings.validate_changes(json_body(), bounds=state.bounds, rate=state.rate,
                                             inflight=state.inflight_bounds)

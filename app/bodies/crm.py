@@ -1,4 +1,4 @@
-"""The CRM bodies, generated from app/entities.py: <Name>Create and <Name>Update for every entity.
+"""The CRM bodies and list queries, generated from app/entities.py: <Name>Create, <Name>Update, <Name>List.
 
 Each writable field becomes a model field with the rule its kind calls for
 (app/bodies/fields.py); a create requires the `required` fields, an update
@@ -16,6 +16,8 @@ import pydantic
 
 from app.bodies import Body
 from app.bodies.fields import Amount, Choice, Email, Flag, Id, Integer, IsoDate, IsoDateTime, Text
+from app.bodies.queries import Page
+from app.bodies.query import OneOf
 from app.entities import ENTITIES, Entity, Field
 
 
@@ -73,3 +75,23 @@ def _model(entity: Entity, *, partial: bool) -> type[EntityBody]:
 
 CREATE: dict[str, type[EntityBody]] = {name: _model(e, partial=False) for name, e in ENTITIES.items()}
 UPDATE: dict[str, type[EntityBody]] = {name: _model(e, partial=True) for name, e in ENTITIES.items()}
+
+
+class EntityPage(Page):
+    """A CRM list's query string: the page, its order, and (besides these) the entity's filters."""
+
+    order: Annotated[str, OneOf(options=("asc", "desc"))] = "asc"
+    sort: str | None = None  # one of the entity's sortable fields (app/repository.py checks it)
+
+
+def _list_model(entity: Entity) -> type[EntityPage]:
+    fields: dict[str, Any] = {
+        f.name: (Annotated[str | None, pydantic.Field(description=f"only rows whose {f.name} equals this ({f.kind})")],
+                 None) for f in entity.filterable.values()}
+    fields["sort"] = (Annotated[str | None, pydantic.Field(json_schema_extra={
+        "enum": list(entity.sortable), "default": entity.default_sort})], None)
+    return pydantic.create_model(f"{component_name(entity)}List", __base__=EntityPage, __module__=__name__, **fields)
+
+
+# The list's filters are checked by app/repository.py against the entity (by kind); the model describes them.
+LIST: dict[str, type[EntityPage]] = {name: _list_model(e) for name, e in ENTITIES.items()}

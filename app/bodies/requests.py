@@ -42,6 +42,8 @@ class SignUp(Body):
 class SignIn(Body):
     email: Annotated[str, Email(null=REQUIRED)]
     password: Annotated[str, Text(strip=False, blank=True, min_len=1, max_len=PASSWORD_MAX, null=REQUIRED)]
+    # Where the client goes next: a path here or a URL on a trusted origin (else 403 INVALID_CALLBACK_URL).
+    callbackURL: Annotated[str, Text(max_len=2000, strip=False, blank=True)] | None = None
 
 
 # ----- organizations ------------------------------------------------------------------------------

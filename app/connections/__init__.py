@@ -1,55 +1,55 @@
 """Org connections: each org's own PostgreSQL datasources (the `connection` resource).
 
-`build_connections` makes the service from the app's config: the encryption
+`build_connections` makes the service from its settings: the encryption
 keys (ATLAS_CONNECTION_KEYS, crypto.py) and the host allowlist
 (ATLAS_CONNECTION_ALLOWED_HOSTS, hosts.py). See docs/connections.md.
 """
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
-from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from app.config import Settings
-from app.connections.crypto import CredentialBox, parse_keys
+from app.connections.crypto import CredentialBox
 from app.connections.hosts import HostPolicy, parse_allowed
 from app.connections.service import DEFAULT, Connections, OwnDatabase, Resolved
 from app.db import Database
+from app.failover import servers
 from app.pools import PoolRegistry
 
 __all__ = ["DEFAULT", "Connections", "CredentialBox", "HostPolicy", "Resolved", "build_connections"]
 
 
-def build_connections(config: Mapping[str, Any], settings: Settings, *, db: Database,
-                      pools: PoolRegistry) -> Connections:
+def build_connections(settings: Settings, *, db: Database, pools: PoolRegistry) -> Connections:
     """Raises ConfigurationError for a malformed key or allowlist entry, before anything opens."""
-    box = CredentialBox(parse_keys(config.get("CONNECTION_KEYS")))
-    hosts = HostPolicy(parse_allowed(config.get("CONNECTION_ALLOWED_HOSTS")))
+    box = CredentialBox(settings.connections.keys)
+    hosts = HostPolicy(parse_allowed(settings.connections.allowed_hosts))
     return Connections(db=db, box=box, hosts=hosts, pools=pools, own=own_database(settings))
 
 
 def own_database(settings: Settings) -> OwnDatabase:
-    """Atlas's database (its name, port, the addresses of its host) and every role Atlas logs in as."""
-    info = conninfo_to_dict(settings.database_url)
-    host = str(info.get("host") or "localhost").split(",")[0]
-    port = int(str(info.get("port") or 5432).split(",")[0])
-    addresses: set[str] = set()
-    if not host.startswith("/"):
+    """Atlas's database (its name, the address and port of each of its servers: every node of a
+    multi-host DATABASE_URL) and every role Atlas logs in as."""
+    info = conninfo_to_dict(settings.database.url)
+    found: set[tuple[str, int]] = set()
+    for host, port in servers(settings.database.url):
+        if host.startswith("/"):
+            continue
         try:
-            addresses = {str(i[4][0]) for i in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+            found |= {(str(i[4][0]), port) for i in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
         except OSError:
-            addresses = {host}
-    roles = {*vars(settings.roles).values(), str(info.get("user") or "postgres")}
-    urls = [getattr(settings, name) for name in vars(settings) if name.endswith("database_url")]
-    urls += [value for name, value in settings.extra.items() if name.endswith("database_url")]
+            found.add((host, port))
+    roles = {*vars(settings.database.roles).values(), str(info.get("user") or "postgres")}
+    urls = [getattr(settings.database, name) for name in type(settings.database).model_fields
+            if name.endswith("database_url")]
+    urls.append(settings.replica.replica_url)
     for url in urls:
         if isinstance(url, str) and url:
             try:
                 roles.add(str(conninfo_to_dict(url).get("user") or ""))
             except psycopg.ProgrammingError:
                 continue  # a malformed URL fails where it is used, with its own message
-    return OwnDatabase(dbname=str(info.get("dbname") or "atlas"), port=port, addresses=frozenset(addresses),
+    return OwnDatabase(dbname=str(info.get("dbname") or "atlas"), servers=frozenset(found),
                        roles=frozenset(r for r in roles if r))

@@ -18,14 +18,6 @@ from app.errors import ConfigurationError, ConnectionsConfigurationError
 SETTING = "ATLAS_CONNECTION_KEYS"
 
 
-def parse_keys(value: object) -> tuple[str, ...]:
-    """The keys of a comma-separated setting (or a list), newest first; empty when unset."""
-    if value is None or value == "":
-        return ()
-    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
-    return tuple(str(item).strip() for item in items if str(item).strip())
-
-
 class CredentialBox:
     """Encrypts and decrypts connection passwords; refuses to work without a key."""
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from app.errors import ConfigurationError, ConnectionHostRefusedError
@@ -62,11 +62,8 @@ def _entry(item: str) -> Allowed:
     return Allowed(name=None if network else host.lower(), network=network, port=port, dbname=match["dbname"])
 
 
-def parse_allowed(value: object) -> tuple[Allowed, ...]:
-    """The setting's entries; unset or empty: none (org connections are off)."""
-    if value is None or value == "":
-        return ()
-    raw = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+def parse_allowed(raw: Sequence[str]) -> tuple[Allowed, ...]:
+    """The setting's entries (ATLAS_CONNECTION_ALLOWED_HOSTS, already split); none: org connections are off."""
     entries = []
     for item in (str(i).strip() for i in raw):
         if not item:

@@ -17,25 +17,37 @@ from app.connections import store
 from app.connections.crypto import CredentialBox
 from app.db import Database
 from app.placement.locations import role_conninfo
+from app.sso import providers as sso_providers
 
 
 def rotate_keys(settings: Settings, box: CredentialBox) -> dict[str, int]:
-    """{"orgs", "connections", "rotated"}; ConfigurationError if some token opens with no configured key."""
-    with psycopg.connect(settings.database_url) as conn:
+    """{"orgs", "connections", "rotated", "ssoProviders", "ssoRotated"}; ConfigurationError if some token opens
+    with no configured key."""
+    with psycopg.connect(settings.database.url) as conn:
         orgs = conn.execute("SELECT o.id, p.location FROM organizations o"
                             " LEFT JOIN org_placements p ON p.organization_id = o.id ORDER BY o.id").fetchall()
     by_location: dict[str | None, list[object]] = {}
     for org, location in orgs:
         by_location.setdefault(location, []).append(org)
-    counts = {"orgs": 0, "connections": 0, "rotated": 0}
+    counts = {"orgs": 0, "connections": 0, "rotated": 0, "ssoProviders": 0, "ssoRotated": 0}
     for location, placed in sorted(by_location.items(), key=lambda item: item[0] or ""):
-        url = settings.app_database_url if location is None else role_conninfo(settings.app_database_url, location)
+        url = settings.database.app_database_url if location is None else role_conninfo(settings.database.app_database_url, location)
         db = Database(url, min_size=0, max_size=1, name="atlas-rotate-key").open()
         try:
             for org in placed:
                 _rotate_org(db, box, org, counts)
         finally:
             db.close()
+    # SSO client secrets (app/sso) live in the shared database whatever an org's placement.
+    db = Database(settings.database.app_database_url, min_size=0, max_size=1, name="atlas-rotate-key").open()
+    try:
+        for org, _ in orgs:
+            with db.transaction(org) as scope:
+                providers, rotated = sso_providers.rotate_secrets(scope, box)
+            counts["ssoProviders"] += providers
+            counts["ssoRotated"] += rotated
+    finally:
+        db.close()
     return counts
 
 

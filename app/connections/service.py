@@ -224,8 +224,7 @@ class OwnDatabase:
     Atlas's credentials sent somewhere or a way into Atlas's own data through another address."""
 
     dbname: str
-    port: int
-    addresses: frozenset[str]
+    servers: frozenset[tuple[str, int]]  # (address, port) of each server: every node of a multi-host URL
     roles: frozenset[str]
 
     def refuse_role(self, target: Target) -> None:
@@ -236,7 +235,7 @@ class OwnDatabase:
                 details={"fields": {"url": "logs in as one of Atlas's own roles"}})
 
     def refuse(self, target: Target, address: str) -> None:
-        if address in self.addresses and target.port == self.port and target.dbname == self.dbname:
+        if (address, target.port) in self.servers and target.dbname == self.dbname:
             raise ValidationError(
                 "invalid connection: url must not point at Atlas's own database",
                 details={"fields": {"url": "is Atlas's own database"}})

@@ -33,10 +33,10 @@ from werkzeug.wrappers import Response
 
 from app import api_errors, metrics
 from app.console.pages import ADMIN_LINKS, ANALYTICS_LINKS, JOB_FORMS, crm_view, entity_links
+from app.endpoint import endpoint
 from app.entities import ENTITIES
-from app.identity import sessionless
 from app.jobs.kinds import PUBLIC_KINDS
-from app.permissions import PERMISSIONS, public
+from app.permissions import PERMISSIONS, PUBLIC
 from app.roles import ROLES
 
 STATIC = Path(__file__).parent / "static"
@@ -114,15 +114,13 @@ def _headers(response: Response) -> Response:
 
 
 @bp.get("/")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def home() -> ResponseReturnValue:
     return redirect("/crm/contacts", code=302)
 
 
 @bp.get("/static/console/<path:filename>")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def asset(filename: str) -> ResponseReturnValue:
     response = send_from_directory(STATIC, filename, max_age=300)
     response.headers["Cache-Control"] = "public, max-age=300"
@@ -130,46 +128,40 @@ def asset(filename: str) -> ResponseReturnValue:
 
 
 @bp.get("/sign-in")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def sign_in() -> ResponseReturnValue:
     return _page("auth.html", page="sign-in", title="Sign in")
 
 
 @bp.get("/sign-up")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def sign_up() -> ResponseReturnValue:
     return _page("auth.html", page="sign-up", title="Create an account")
 
 
 @bp.get("/accept-invitation/<invitation_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def accept_invitation(invitation_id: str) -> ResponseReturnValue:
     """The link Atlas logs for an invitation: sign in or sign up, then accept."""
     return _page("auth.html", page="accept-invitation", title="Accept an invitation", invitation_id=invitation_id)
 
 
 @bp.get("/crm/<entity>")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def crm_list(entity: str) -> ResponseReturnValue:
     view = _entity(entity)
     return _page("crm_list.html", page="crm-list", title=view["title"], view=view)
 
 
 @bp.get("/crm/<entity>/new")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def crm_new(entity: str) -> ResponseReturnValue:
     view = _entity(entity)
     return _page("crm_form.html", page="crm-new", title=f"New {view['singular']}", view=view, row_id="")
 
 
 @bp.get("/crm/<entity>/<row_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def crm_detail(entity: str, row_id: str) -> ResponseReturnValue:
     view = _entity(entity)
     return _page("crm_form.html", page="crm-detail", title=view["singular"].capitalize(), view=view,
@@ -177,22 +169,19 @@ def crm_detail(entity: str, row_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/ask")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def ask() -> ResponseReturnValue:
     return _page("ask.html", page="ask", title="Ask")
 
 
 @bp.get("/no-organization")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def no_organization() -> ResponseReturnValue:
     return _page("no_org.html", page="no-org", title="No organization")
 
 
 @bp.get("/admin/<section>")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def admin(section: str) -> ResponseReturnValue:
     link = next((link for link in ADMIN_LINKS if link["path"] == f"/admin/{section}"), None)
     if link is None:
@@ -202,29 +191,25 @@ def admin(section: str) -> ResponseReturnValue:
 
 
 @bp.get("/jobs")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def jobs() -> ResponseReturnValue:
     return _page("jobs.html", page="jobs", title="Jobs", kinds=[(k, JOB_FORMS[k]) for k in PUBLIC_KINDS])
 
 
 @bp.get("/jobs/<job_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def job(job_id: str) -> ResponseReturnValue:
     return _page("job.html", page="job", title="Job", job_id=job_id)
 
 
 @bp.get("/platform/organizations")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def platform_organizations() -> ResponseReturnValue:
     return _page("platform.html", page="platform-orgs", title="All organizations", org_id="")
 
 
 @bp.get("/platform/organizations/<org_id>")
-@public
-@sessionless
+@endpoint(PUBLIC, sessionless=True)
 def platform_organization(org_id: str) -> ResponseReturnValue:
     return _page("platform.html", page="platform-org", title="Organization", org_id=org_id)
 

@@ -2,29 +2,69 @@
 
 `need` strings are read by static/console/js/shell.js against the role matrix
 (app/permissions.py) the shell embeds: `matrix:<resource>:<action>`,
-`roles:<role>,<role>`, `platform`, joined by `|` (any one admits). They only
-decide which links are shown; the API decides what anyone may do.
+`roles:<role>,<role>`, `platform`, joined by `|` (any one admits). A link's
+need is the declared access (app/endpoint.py) of the API endpoints its page
+acts through, so it is never written twice. Needs only decide which links are
+shown; the API decides what anyone may do.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from app.api import (
+    api_key_routes,
+    audit_routes,
+    cache_routes,
+    connection_routes,
+    invitations,
+    jobs_routes,
+    platform_admin,
+    semantic_routes,
+    settings_routes,
+    sso_routes,
+)
+from app.endpoint import endpoint_of
 from app.entities import ENTITIES, Entity, Field
-from app.jobs.kinds import WARM_RECENT_DEFAULT, WARM_RECENT_MAX
+from app.jobs.payloads import WARM_RECENT_DEFAULT, WARM_RECENT_MAX
+from app.permissions import Access
+
+
+def need_of(access: Access) -> str:
+    """An access declaration in the shell's notation (one audience; `|` for several)."""
+    if access.kind == "matrix":
+        return f"matrix:{access.resource}:{access.action}"
+    if access.kind == "roles":
+        return "roles:" + ",".join(access.roles)
+    if access.kind == "platform_admin":
+        return "platform"
+    if access.kind == "either":
+        return "|".join(need_of(a) for a in access.alternatives)
+    if access.kind == "by_field":
+        return "|".join(need_of(a) for _, a in access.choices)
+    raise ValueError(f"the console shows no link for access {access.kind!r}")
+
+
+def shown_to(*views: object) -> str:
+    """Who sees a page's link: whoever may call one of the endpoints the page acts through."""
+    return "|".join(need_of(declared.access) for declared in map(endpoint_of, views)
+                    if declared is not None and declared.access is not None)
+
 
 ADMIN_LINKS: tuple[dict[str, str], ...] = (
-    {"path": "/admin/members", "label": "Members & invitations", "need": "matrix:member:read"},
-    {"path": "/admin/semantic", "label": "Semantic layer", "need": "matrix:semantic:update"},
-    {"path": "/admin/settings", "label": "Settings", "need": "matrix:settings:update"},
-    {"path": "/admin/api-keys", "label": "API keys", "need": "matrix:apiKey:read"},
-    {"path": "/admin/connections", "label": "Connections", "need": "roles:admin,owner|platform"},
-    {"path": "/admin/audit", "label": "Audit log", "need": "roles:admin,owner"},
-    {"path": "/admin/cache", "label": "Cache", "need": "roles:admin,owner|platform"},
+    {"path": "/admin/members", "label": "Members & invitations", "need": shown_to(invitations.list_invitations)},
+    {"path": "/admin/semantic", "label": "Semantic layer", "need": shown_to(semantic_routes.put_entity)},
+    {"path": "/admin/settings", "label": "Settings", "need": shown_to(settings_routes.patch_settings)},
+    {"path": "/admin/api-keys", "label": "API keys", "need": shown_to(api_key_routes.list_keys)},
+    {"path": "/admin/sso", "label": "Single sign-on", "need": shown_to(sso_routes.list_providers)},
+    {"path": "/admin/connections", "label": "Connections",
+     "need": shown_to(connection_routes.create_connection, platform_admin.list_organizations)},
+    {"path": "/admin/audit", "label": "Audit log", "need": shown_to(audit_routes.list_audit)},
+    {"path": "/admin/cache", "label": "Cache", "need": shown_to(cache_routes.flush_cache)},
 )
 
 # Pages beside Ask that are not administration: every role the matrix lets read them sees them.
 ANALYTICS_LINKS: tuple[dict[str, str], ...] = (
-    {"path": "/jobs", "label": "Jobs", "need": "matrix:job:read"},
+    {"path": "/jobs", "label": "Jobs", "need": shown_to(jobs_routes.list_jobs)},
 )
 
 # The queue form's fields per job kind the API offers (app/jobs/kinds.py PUBLIC_KINDS checks them; a

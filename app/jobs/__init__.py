@@ -8,8 +8,8 @@ looks across orgs, through app.due_jobs() on a role that can do nothing else
 """
 from __future__ import annotations
 
-from app.jobs.config import JobConfig
+from app.config import JobSettings
 from app.jobs.kinds import KINDS, PUBLIC_KINDS
 from app.jobs.worker import Worker
 
-__all__ = ["KINDS", "PUBLIC_KINDS", "JobConfig", "Worker"]
+__all__ = ["KINDS", "PUBLIC_KINDS", "JobSettings", "Worker"]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.jobs.config import JobConfig
+from app.config import JobSettings
 
 if TYPE_CHECKING:
     from app.state import AtlasServices
@@ -27,7 +27,7 @@ class JobContext:
     actor_user_id: uuid.UUID
     actor_role: str
     services: AtlasServices
-    config: JobConfig
+    config: JobSettings
     reporter: Reporter
 
     @property

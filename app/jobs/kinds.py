@@ -18,12 +18,11 @@ from app import audit
 from app.db import Scope
 from app.errors import JobStoppedError, SqlInvalidError, SqlRejectedError, ValidationError
 from app.jobs.context import JobContext
+from app.jobs.payloads import WARM_RECENT_DEFAULT, Payload, Reprofile, ScheduledQuery, Sleep, WarmCache, checked
 from app.query_service import Caller
 from app.semantic import profile as prof
 from app.semantic.schema import validate_entity_yaml
 
-WARM_RECENT_DEFAULT = 20
-WARM_RECENT_MAX = 100
 WARM_RECENT_WINDOW = "24 hours"  # recent agent queries: successful ones from this long ago until now
 
 
@@ -33,31 +32,21 @@ class Kind:
 
     name: str
     run: Callable[[JobContext], dict[str, Any]]
-    check: Callable[[Mapping[str, Any]], dict[str, Any]]
+    payload: type[Payload]
     public: bool = True
     scheduled: bool = False
 
-
-def _bad(field: str, message: str) -> ValidationError:
-    return ValidationError(f"invalid payload: {field} {message}", details={"fields": {f"payload.{field}": message}})
+    def check(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The payload as stored, or a 400 naming the bad field (app/jobs/payloads.py)."""
+        return checked(self.payload, payload)
 
 
 # ----- reprofile: what `atlas init --org` does, with progress -----------------------------------------
-def check_reprofile(payload: Mapping[str, Any]) -> dict[str, Any]:
-    tables = payload.get("tables")
-    if tables is None:
-        return {}
-    if not isinstance(tables, list) or not all(isinstance(t, str) and 0 < len(t) <= 63 for t in tables) \
-            or len(tables) > 200:
-        raise _bad("tables", "must be a list of table names")
-    return {"tables": sorted(set(tables))}
-
-
 def run_reprofile(ctx: JobContext) -> dict[str, Any]:
     """Profile the org's rows table by table (one progress step each), then import the entities in one go."""
     db, settings = ctx.services.db, ctx.services.settings
     with db.transaction(ctx.org_id, read_only=True) as scope:
-        available = prof.agent_tables(scope, agent_role=settings.roles.agent)
+        available = prof.agent_tables(scope, agent_role=settings.database.roles.agent)
     wanted = ctx.payload.get("tables")
     chosen = [t for t in available if t in set(wanted)] if wanted else available
     ctx.progress(0, len(chosen), "profiling")
@@ -82,13 +71,6 @@ def run_reprofile(ctx: JobContext) -> dict[str, Any]:
 
 
 # ----- scheduled_query: an agent query on a cron schedule, results kept per org -------------------------
-def check_scheduled_query(payload: Mapping[str, Any]) -> dict[str, Any]:
-    sql_text = payload.get("sql")
-    if not isinstance(sql_text, str) or not sql_text.strip() or len(sql_text) > 100_000:
-        raise _bad("sql", "must be one SELECT statement (at most 100000 characters)")
-    return {"sql": sql_text}
-
-
 def run_scheduled_query(ctx: JobContext) -> dict[str, Any]:
     """Run the SQL through the gateway as the creator (the org's limits, cache and audit); keep the result."""
     caller = Caller(org_id=ctx.org_id, user_id=ctx.actor_user_id, role=ctx.actor_role)
@@ -110,13 +92,6 @@ def run_scheduled_query(ctx: JobContext) -> dict[str, Any]:
 
 
 # ----- warm_cache: the org's saved queries, run ahead of their readers ---------------------------------
-def check_warm_cache(payload: Mapping[str, Any]) -> dict[str, Any]:
-    recent = payload.get("recent", WARM_RECENT_DEFAULT)
-    if isinstance(recent, bool) or not isinstance(recent, int) or not 0 <= recent <= WARM_RECENT_MAX:
-        raise _bad("recent", f"must be an integer from 0 to {WARM_RECENT_MAX}")
-    return {"recent": recent}
-
-
 def saved_queries(scope: Scope, org_id: object, *, recent: int) -> list[str]:
     """The org's saved queries: its scheduled queries' SQL, then its `recent` latest distinct successful
     agent queries of the last 24 hours (from the audit trail), without repeats."""
@@ -156,15 +131,6 @@ def run_warm_cache(ctx: JobContext) -> dict[str, Any]:
 
 
 # ----- sleep: a diagnostic kind for benchmarks and tests (not enqueueable over the API) ----------------
-def check_sleep(payload: Mapping[str, Any]) -> dict[str, Any]:
-    seconds, fail = payload.get("seconds", 0), payload.get("failAttempts", 0)
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
-        raise _bad("seconds", "must be a number from 0 to 3600")
-    if isinstance(fail, bool) or not isinstance(fail, int) or fail < 0:
-        raise _bad("failAttempts", "must be an integer >= 0")
-    return {"seconds": seconds, "failAttempts": fail}
-
-
 def run_sleep(ctx: JobContext) -> dict[str, Any]:
     """Hold a worker for `seconds`, reporting progress 10 times; fail the first `failAttempts` attempts."""
     seconds, fail = float(ctx.payload.get("seconds", 0)), int(ctx.payload.get("failAttempts", 0))
@@ -178,9 +144,9 @@ def run_sleep(ctx: JobContext) -> dict[str, Any]:
 
 
 KINDS: Mapping[str, Kind] = {kind.name: kind for kind in (
-    Kind("reprofile", run_reprofile, check_reprofile),
-    Kind("scheduled_query", run_scheduled_query, check_scheduled_query, scheduled=True),
-    Kind("warm_cache", run_warm_cache, check_warm_cache),
-    Kind("sleep", run_sleep, check_sleep, public=False),
+    Kind("reprofile", run_reprofile, Reprofile),
+    Kind("scheduled_query", run_scheduled_query, ScheduledQuery, scheduled=True),
+    Kind("warm_cache", run_warm_cache, WarmCache),
+    Kind("sleep", run_sleep, Sleep, public=False),
 )}
 PUBLIC_KINDS = tuple(name for name, kind in KINDS.items() if kind.public)

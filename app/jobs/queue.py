@@ -20,16 +20,16 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from app import audit
+from app.config import JobSettings
 from app.db import Database, Row, Scope
 from app.jobs import schedule as cron
-from app.jobs.config import JobConfig
 from app.jobs.store import COLUMNS
-from app.roles import ROLES
+from app.permissions import may_run_jobs
+from app.roles import outranks
 
 log = logging.getLogger("atlas.jobs")
 
 LOCK_CLASS = 0x4A6F6273  # "Jobs": advisory lock space of the per-org running cap
-ENQUEUERS = ("admin", "owner")  # roles that may enqueue; a job whose creator lost them does not run
 ERROR_CHARS = 4000
 
 
@@ -37,7 +37,7 @@ def org_lock_key(org_id: uuid.UUID) -> int:
     return int.from_bytes(org_id.bytes[:4], "big", signed=True)
 
 
-def claim(db: Database, config: JobConfig, org_id: uuid.UUID, job_id: uuid.UUID, *,
+def claim(db: Database, config: JobSettings, org_id: uuid.UUID, job_id: uuid.UUID, *,
           owner: str) -> tuple[Row, str] | None:
     """Lease the job (or, if another worker took it, the org's next due one) for `owner` if the org is
     under its cap: (job, the role it runs with: its creator's, or its API key's when that is lower).
@@ -77,13 +77,13 @@ def claim(db: Database, config: JobConfig, org_id: uuid.UUID, job_id: uuid.UUID,
             _record(scope, "job.dead", row, outcome="error")
             return None
         role = _creator_role(scope, row)
-        refusal, key_role = key_standing(scope, row) if role in ENQUEUERS else (
+        refusal, key_role = key_standing(scope, row) if may_run_jobs(role) else (
             "its creator is no longer an admin or owner of the organization", None)
         if refusal is not None:
             _finish(scope, row, owner=owner, status="dead", error=refusal)
             _record(scope, "job.refused", row, outcome="refused", detail={"reason": refusal})
             return None
-    if key_role is not None and ROLES.index(key_role) < ROLES.index(str(role)):
+    if key_role is not None and outranks(str(role), key_role):
         role = key_role  # as in a request: the lower of the key's role and its creator's
     return row, str(role)
 
@@ -108,7 +108,7 @@ def key_standing(scope: Scope, job: Row) -> tuple[str | None, str | None]:
     return None, key["role"]
 
 
-def renew(db: Database, config: JobConfig, job: Row, *, owner: str, progress: tuple[int, int | None, str] | None
+def renew(db: Database, config: JobSettings, job: Row, *, owner: str, progress: tuple[int, int | None, str] | None
           = None) -> bool:
     """Extend the lease (and record progress); False when the lease is no longer ours (lost or canceled)."""
     done, total, message = progress if progress is not None else (None, None, None)
@@ -139,7 +139,7 @@ def succeed(db: Database, job: Row, *, owner: str, result: dict[str, Any]) -> bo
     return True
 
 
-def fail(db: Database, config: JobConfig, job: Row, *, owner: str, error: str, permanent: bool) -> str | None:
+def fail(db: Database, config: JobSettings, job: Row, *, owner: str, error: str, permanent: bool) -> str | None:
     """Queue a retry after the backoff, or (last attempt, or a permanent error) move to the dead letter."""
     with db.transaction(job["org_id"]) as scope:
         if permanent or job["attempts"] >= job["max_attempts"]:

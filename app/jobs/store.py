@@ -16,10 +16,10 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from app import audit
+from app.config import JobSettings
 from app.db import Database, Row, Scope
 from app.errors import JobStateError, NotFoundError, UnauthorizedError, ValidationError
 from app.jobs import schedule as cron
-from app.jobs.config import JobConfig
 from app.jobs.kinds import KINDS
 from app.serialize import value_json
 
@@ -39,7 +39,7 @@ def job_id(raw: object) -> uuid.UUID:
         raise NotFoundError(f"job {raw} not found") from None
 
 
-def enqueue(db: Database, config: JobConfig, *, org_id: object, user_id: object, kind: str,
+def enqueue(db: Database, config: JobSettings, *, org_id: object, user_id: object, kind: str,
             payload: Mapping[str, Any] | None = None, schedule: str | None = None,
             max_attempts: int | None = None, api_key_id: object = None, public_only: bool = True,
             audit_actor: object = None) -> Row:

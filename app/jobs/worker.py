@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from app.config import JobSettings
 from app.errors import AtlasError, JobStoppedError, RateLimitedError, ServiceUnavailableError
 from app.jobs import queue
-from app.jobs.config import JobConfig
 from app.jobs.context import JobContext
 from app.jobs.discovery import Discovery
 from app.jobs.kinds import KINDS
@@ -42,7 +42,7 @@ def permanent(exc: BaseException) -> bool:
 class Worker:
     """Runs jobs with the app's services; `run` until `stop` is set, or `run_once` for one job."""
 
-    def __init__(self, services: AtlasServices, config: JobConfig, *, name: str | None = None) -> None:
+    def __init__(self, services: AtlasServices, config: JobSettings, *, name: str | None = None) -> None:
         self.services, self.config = services, config
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._local = threading.local()
@@ -88,7 +88,7 @@ class Worker:
     def _finder(self) -> Discovery:
         finder = getattr(self._local, "finder", None)
         if finder is None:
-            finder = self._local.finder = Discovery(self.config.worker_database_url,
+            finder = self._local.finder = Discovery(self.services.settings.database.worker_database_url,
                                                     placed_at=self.services.placement.location)
         return finder
 

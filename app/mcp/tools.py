@@ -19,7 +19,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from app.mcp.calls import TokenOf, authenticate, error_answer, run_tool
-from app.mcp.work import SEMANTIC_READ
+from app.mcp.work import TOOLS
 from app.permissions import admit
 from app.state import services
 
@@ -80,7 +80,7 @@ def build_server(app: Flask, *, token_of: TokenOf) -> MCPServer:
         with app.app_context():
             try:
                 ident = authenticate(app, token_of(ctx))
-                admit(ident, SEMANTIC_READ)
+                admit(ident, TOOLS["describeEntity"].access)
                 return str(layer.get(ident.org_id, name)["yaml_content"])
             except Exception as exc:  # the HTTP API's code and message, never a traceback
                 error = error_answer(exc)[1]

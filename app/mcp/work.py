@@ -16,15 +16,24 @@ from typing import Any
 from flask import Flask
 
 from app import metrics
+from app.api import query_routes, semantic_routes
 from app.api.query_routes import caller_of
 from app.api.semantic_routes import entity_json
+from app.endpoint import endpoint_of
 from app.identity import Identity
 from app.mcp.guard import refuse_foreign_arguments
 from app.permissions import Access, admit
 from app.state import services
 
-MEMBER = Access("member")
-SEMANTIC_READ = Access("matrix", resource="semantic", action="read")
+
+def _as_endpoint(view: object) -> Access:
+    """The access a tool needs: its HTTP endpoint's declaration (app/endpoint.py), whose service it calls."""
+    declared = endpoint_of(view)
+    if declared is None or declared.access is None:
+        raise TypeError(f"{view!r} declares no access")
+    return declared.access
+
+
 Work = Callable[[Flask, Identity, Mapping[str, Any]], Mapping[str, Any]]
 
 
@@ -56,11 +65,13 @@ def _describe_entity(app: Flask, ident: Identity, args: Mapping[str, Any]) -> Ma
     return entity_json(services(app).semantic.get(ident.org_id, args.get("name")))  # type: ignore[arg-type]  # validated by get
 
 
+# explore reads the token's org's layer like listEntities (over HTTP, a session without an org explores the
+# default layer; a token always acts in its org, so the tool needs the org's read access).
 TOOLS: Mapping[str, Tool] = {
-    "explore": Tool(SEMANTIC_READ, _explore),
-    "executeSQL": Tool(MEMBER, _execute_sql, takes=frozenset({"connectionId"})),
-    "listEntities": Tool(SEMANTIC_READ, _list_entities),
-    "describeEntity": Tool(SEMANTIC_READ, _describe_entity),
+    "explore": Tool(_as_endpoint(semantic_routes.list_entities), _explore),
+    "executeSQL": Tool(_as_endpoint(query_routes.query), _execute_sql, takes=frozenset({"connectionId"})),
+    "listEntities": Tool(_as_endpoint(semantic_routes.list_entities), _list_entities),
+    "describeEntity": Tool(_as_endpoint(semantic_routes.get_entity), _describe_entity),
 }
 
 

@@ -1,4 +1,4 @@
-"""The API's OpenAPI document: assembled in document.py from the operations table and the body models."""
+"""The API's OpenAPI document, derived in document.py from the URL map and each view's declaration."""
 from __future__ import annotations
 
 from app.bodies.crm import component_name

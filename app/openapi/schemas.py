@@ -13,7 +13,6 @@ from typing import Any
 
 from app.bodies import Body
 from app.bodies.requests import SettingsChange
-from app.repository import DEFAULT_LIMIT, MAX_LIMIT
 from app.roles import ROLES
 
 Schema = dict[str, Any]
@@ -43,17 +42,17 @@ def body_components(models: Iterable[type[Body]]) -> dict[str, Schema]:
         schema = model.model_json_schema(ref_template=REF)
         for name, nested in [*schema.pop("$defs", {}).items(), (model.__name__, schema)]:
             nested.pop("description", None)  # a model's docstring is written for this codebase's readers
-            components[name] = _oas30(nested)
+            components[name] = oas30(nested)
     return components
 
 
-def _oas30(schema: Any) -> Any:
+def oas30(schema: Any) -> Any:
     """A JSON Schema 2020-12 value in OpenAPI 3.0's dialect."""
     if isinstance(schema, list):
-        return [_oas30(item) for item in schema]
+        return [oas30(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    schema = {k: ({name: _oas30(p) for name, p in v.items()} if k in ("properties", "$defs") else _oas30(v))
+    schema = {k: ({name: oas30(p) for name, p in v.items()} if k in ("properties", "$defs") else oas30(v))
               for k, v in schema.items() if k != "title" and not (k == "default" and v is None)}
     options = schema.get("anyOf", ())
     if {"type": "null"} in options:
@@ -69,10 +68,6 @@ UUID: Schema = {"type": "string", "format": "uuid"}
 STAMP: Schema = {"type": "string", "format": "date-time"}
 NULLABLE_UUID: Schema = {**UUID, "nullable": True}
 ROLE: Schema = {"type": "string", "enum": list(ROLES)}
-PAGE_QUERY = (
-    ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
-    ("cursor", {"type": "string", "description": "nextCursor of the previous page"}),
-)
 NULLABLE_INT: Schema = {"type": "integer", "nullable": True}
 SETTINGS = tuple(SettingsChange.model_fields)
 
@@ -145,3 +140,29 @@ RESPONSES: dict[str, Schema] = {
     "JobResult": obj(("id", "jobId", "createdAt", "expiresAt", "result"), id=UUID, jobId=UUID,
                      createdAt=STAMP, expiresAt=STAMP, result={"type": "object"}),
 }
+
+# ----- response shapes several operations share (each operation names its own in its @endpoint) -------------
+STATUS: Schema = obj(("status",), status={"type": "boolean"})
+SESSION: Schema = obj(
+    ("id", "token", "userId", "expiresAt"), id=UUID,
+    token={"type": "string", "nullable": True,
+           "description": "the caller's own token for its session; for the others, a revocation handle"},
+    userId=UUID, activeOrganizationId=NULLABLE_UUID, role={**ROLE, "nullable": True}, expiresAt=STAMP,
+    createdAt=STAMP, updatedAt=STAMP, ipAddress={"type": "string", "nullable": True},
+    userAgent={"type": "string", "nullable": True})
+INVITATION_IN_ORG: Schema = {"allOf": [ref("Invitation"), obj(organizationName={"type": "string"})]}
+MEMBER_OBJECT: Schema = obj(member=ref("Member"))
+CONNECTION: Schema = obj(
+    ("id", "url", "host", "port", "database", "username", "hasPassword", "version"),
+    id={"type": "string"}, description={"type": "string"}, url={"type": "string"}, host={"type": "string"},
+    port={"type": "integer"}, database={"type": "string"}, username={"type": "string"},
+    hasPassword={"type": "boolean"}, options={"type": "object"}, version={"type": "integer"},
+    createdAt=STAMP, updatedAt=STAMP, createdBy=NULLABLE_UUID)
+AGENT_USAGE: Schema = obj(
+    ("organizationId", "days", "tokensPerDay", "tokensToday", "data"), organizationId=UUID,
+    days={"type": "integer"}, tokensPerDay={"type": "integer"}, tokensToday={"type": "integer"},
+    data={"type": "array", "items": obj(
+        ("day", "asks", "steps", "queries", "refused", "promptTokens", "completionTokens", "tokens", "timeMs"),
+        day={"type": "string", "format": "date"}, asks={"type": "integer"}, steps={"type": "integer"},
+        queries={"type": "integer"}, refused={"type": "integer"}, promptTokens={"type": "integer"},
+        completionTokens={"type": "integer"}, tokens={"type": "integer"}, timeMs={"type": "integer"})})

@@ -18,7 +18,15 @@ from psycopg.types.json import Jsonb
 
 from app import audit
 from app.db import Row, Scope
-from app.errors import BetterAuthError
+from app.errors import (
+    BetterAuthForbiddenError,
+    InvalidResourceError,
+    InvalidRoleNameError,
+    RoleInUseError,
+    RoleNameTakenError,
+    RoleNotFoundError,
+    TooManyRolesError,
+)
 from app.instants import iso_ms
 from app.permissions import ACTIONS, PERMISSIONS, allows
 from app.roles import ROLES
@@ -41,10 +49,10 @@ def role_name(value: str) -> str:
     """Better Auth lowercases role names; a built-in name or a malformed one is refused."""
     name = value.strip().lower()
     if name in ROLES:
-        raise BetterAuthError("ROLE_NAME_IS_ALREADY_TAKEN")
+        raise RoleNameTakenError()
     if not NAME.match(name):
-        raise BetterAuthError("INVALID_ROLE_NAME", message=(
-            "role must start with a letter and hold only a-z, 0-9, '-' and '_' (at most 63 characters)"))
+        raise InvalidRoleNameError(
+            "role must start with a letter and hold only a-z, 0-9, '-' and '_' (at most 63 characters)")
     return name
 
 
@@ -53,7 +61,7 @@ def checked_cells(permission: Mapping[str, list[str]]) -> Cells:
     cells: Cells = {}
     for resource, actions in permission.items():
         if resource not in PERMISSIONS or any(action not in ACTIONS for action in actions):
-            raise BetterAuthError("INVALID_RESOURCE")
+            raise InvalidResourceError()
         if actions:
             cells[resource] = sorted(set(actions))
     return cells
@@ -65,19 +73,12 @@ def missing_cells(ident: Any, cells: Mapping[str, list[str]] | Mapping[str, froz
             if not allows(ident, resource, action)]
 
 
-def within_reach(ident: Any, cells: Mapping[str, Any], *, code: str) -> None:
-    """403 `code` unless `ident` holds every cell: nobody grants above their own permissions."""
+def within_reach(ident: Any, cells: Mapping[str, Any], *, refused_with: type[BetterAuthForbiddenError]) -> None:
+    """403 `refused_with` unless `ident` holds every cell: nobody grants above their own permissions."""
     missing = missing_cells(ident, cells)
     if missing:
-        raise BetterAuthError(code, status=403, message=(
-            f"{MESSAGES_PREFIX.get(code, 'You are not allowed to do this')}: your role lacks "
-            f"{', '.join(missing)}, so a role you create, edit or assign may not hold it"))
-
-
-MESSAGES_PREFIX = {"YOU_ARE_NOT_ALLOWED_TO_CREATE_A_ROLE": "You are not allowed to create a role",
-                   "YOU_ARE_NOT_ALLOWED_TO_UPDATE_A_ROLE": "You are not allowed to update a role",
-                   "YOU_ARE_NOT_ALLOWED_TO_DELETE_A_ROLE": "You are not allowed to delete a role",
-                   "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER": "You are not allowed to update this member"}
+        raise refused_with(f"{refused_with().args[0]}: your role lacks {', '.join(missing)}, so a role you create,"
+                           " edit or assign may not hold it")
 
 
 def built_in_cells(role: str) -> dict[str, frozenset[str]]:
@@ -98,7 +99,7 @@ def find(scope: Scope, *, name: str | None = None, role_id: uuid.UUID | None = N
             _COLUMNS, _LOCKS[lock]),
         {"org": scope.org_id, "name": name, "id": role_id})
     if row is None:
-        raise BetterAuthError("ROLE_NOT_FOUND")
+        raise RoleNotFoundError()
     return row
 
 
@@ -113,9 +114,9 @@ def cells_of_role(scope: Scope, role: str, *, lock: bool = False) -> Mapping[str
 def create(scope: Scope, *, name: str, cells: Cells) -> Row:
     count = scope.fetch_value("SELECT count(*) FROM org_roles WHERE org_id = %s", (scope.org_id,))
     if count is not None and int(count) >= MAX_ROLES_PER_ORG:
-        raise BetterAuthError("TOO_MANY_ROLES")
+        raise TooManyRolesError()
     if scope.fetch_value("SELECT 1 FROM org_roles WHERE org_id = %s AND name = %s", (scope.org_id, name)):
-        raise BetterAuthError("ROLE_NAME_IS_ALREADY_TAKEN")
+        raise RoleNameTakenError()
     row = scope.fetch_one(
         sql.SQL("INSERT INTO org_roles (org_id, name, permission) VALUES (%s, %s, %s) RETURNING {}").format(
             _COLUMNS),
@@ -130,7 +131,7 @@ def update(scope: Scope, current: Row, *, name: str | None, cells: Cells | None)
     """Rename (the members holding it follow) and/or replace the cells of a locked role row."""
     if name is not None and name != current["name"] and scope.fetch_value(
             "SELECT 1 FROM org_roles WHERE org_id = %s AND name = %s", (scope.org_id, name)):
-        raise BetterAuthError("ROLE_NAME_IS_ALREADY_TAKEN")
+        raise RoleNameTakenError()
     new_name = name or current["name"]
     row = scope.fetch_one(
         sql.SQL("UPDATE org_roles SET name = %s, permission = %s, updated_at = now()"
@@ -151,7 +152,7 @@ def delete(scope: Scope, current: Row) -> None:
     """Delete a locked role row; refused while a member holds it (reassign them first)."""
     if scope.fetch_value("SELECT 1 FROM members WHERE org_id = %s AND role = %s LIMIT 1",
                          (scope.org_id, current["name"])):
-        raise BetterAuthError("ROLE_IS_ASSIGNED_TO_MEMBERS")
+        raise RoleInUseError()
     scope.execute("DELETE FROM org_roles WHERE org_id = %s AND id = %s", (scope.org_id, current["id"]))
     audit.record(scope, action="role.delete", entity="org_role", entity_id=current["id"],
                  detail={"role": current["name"], "permission": current["permission"]})

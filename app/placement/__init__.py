@@ -8,6 +8,6 @@
 from __future__ import annotations
 
 from app.placement.locations import location_of, role_conninfo
-from app.placement.router import PlacedSource, control_plane, on_control_plane
+from app.placement.router import PlacedSource, control_plane
 
-__all__ = ["PlacedSource", "control_plane", "on_control_plane", "location_of", "role_conninfo"]
+__all__ = ["PlacedSource", "control_plane", "location_of", "role_conninfo"]

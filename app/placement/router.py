@@ -79,8 +79,8 @@ def off_control_plane() -> Iterator[None]:
         _control.reset(token)
 
 
-def on_control_plane(view: F) -> F:
-    """A view whose org transactions are control-plane work (organizations, members, invitations)."""
+def run_on_control_plane(view: F) -> F:
+    """The view, run with its org transactions in the shared database (app/endpoint_runtime.py applies it)."""
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         with control_plane():

@@ -8,14 +8,14 @@ metrics. See docs/pools.md.
 """
 from __future__ import annotations
 
-from app.pools.config import DEFAULT_MODE, MODES, PerOrgLimits, PoolConfig, load_pool_config
+from app.pools.config import DEFAULT_MODE, MODES, PerOrgLimits, PoolConfig
 from app.pools.dedicated import DedicatedRegistry
 from app.pools.registry import PoolRegistry
 from app.pools.shared import SharedRegistry
 
 __all__ = [
     "DEFAULT_MODE", "MODES", "DedicatedRegistry", "PerOrgLimits", "PoolConfig", "PoolRegistry",
-    "SharedRegistry", "create_registry", "load_pool_config",
+    "SharedRegistry", "create_registry",
 ]
 
 

@@ -1,19 +1,15 @@
 """Pool settings: the `datasources`, `pool` and `maxTotalConnections` keys of atlas.yaml.
 
-Read once, from a mapping shaped like the YAML (tests pass dicts), with
-environment overrides applied by `load_pool_config`. Every error names the key
-to fix. Without `pool.perOrg`, every org shares the base pool of a datasource.
+Read once, from a mapping shaped like the YAML: Settings.pool_layout, atlas.yaml with the
+ATLAS_POOL_* overrides already applied (app/config/tree.py), or a test's dict. Every error
+names the key to fix. Without `pool.perOrg`, every org shares the base pool of a datasource.
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from app.errors import ConfigurationError
 
@@ -197,82 +193,6 @@ def _datasources(section: object, default_url: str | None) -> dict[str, str]:
     if "default" not in urls and default_url:
         urls["default"] = default_url
     return urls
-
-
-# Environment variable -> (dotted key, path into the mapping)
-ENV_OVERRIDES = {
-    "ATLAS_POOL_MODE": ("pool", "mode"),
-    "ATLAS_MAX_TOTAL_CONNECTIONS": ("maxTotalConnections",),
-    "ATLAS_POOL_MIN_SIZE": ("pool", "base", "minConnections"),
-    "ATLAS_POOL_MAX_SIZE": ("pool", "base", "maxConnections"),
-    "ATLAS_POOL_PER_ORG_MAX_CONNECTIONS": ("pool", "perOrg", "maxConnections"),
-    "ATLAS_POOL_PER_ORG_IDLE_TIMEOUT_MS": ("pool", "perOrg", "idleTimeoutMs"),
-    "ATLAS_POOL_PER_ORG_MAX_ORGS": ("pool", "perOrg", "maxOrgs"),
-    "ATLAS_POOL_PER_ORG_WARMUP_PROBES": ("pool", "perOrg", "warmupProbes"),
-    "ATLAS_POOL_PER_ORG_DRAIN_THRESHOLD": ("pool", "perOrg", "drainThreshold"),
-    "ATLAS_POOL_PER_ORG_MAX_WAITING": ("pool", "perOrg", "maxWaiting"),
-    "ATLAS_DATASOURCE_URL": ("datasources", "default", "url"),
-}
-
-
-def apply_env(values: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """A copy of `values` with ATLAS_* overrides; ATLAS_POOL_PER_ORG=off removes pool.perOrg.
-
-    Setting any ATLAS_POOL_PER_ORG_* variable turns per-org limits on.
-    """
-    merged = _deep_copy(values)
-    for name, path in ENV_OVERRIDES.items():
-        if env.get(name):
-            target = merged
-            for key in path[:-1]:
-                child = target.get(key)
-                if not isinstance(child, dict):
-                    child = target[key] = {}
-                target = child
-            target[path[-1]] = env[name]
-    if env.get("ATLAS_POOL_TIMEOUT_S"):  # seconds, as app/config.py reads it for the base pool
-        try:
-            timeout_ms = round(float(env["ATLAS_POOL_TIMEOUT_S"]) * 1000)
-        except ValueError:
-            raise ConfigurationError("ATLAS_POOL_TIMEOUT_S is not a valid float") from None
-        merged.setdefault("pool", {})["timeoutMs"] = timeout_ms
-    switch = env.get("ATLAS_POOL_PER_ORG", "").strip().lower()
-    if switch in ("off", "false", "0", "no"):
-        merged.get("pool", {}).pop("perOrg", None)
-    elif switch in ("on", "true", "1", "yes"):
-        merged.setdefault("pool", {}).setdefault("perOrg", {})
-    elif switch:
-        raise ConfigurationError(f"ATLAS_POOL_PER_ORG must be on or off (got {switch!r})")
-    return merged
-
-
-def _deep_copy(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in values.items()}
-
-
-def load_pool_config(
-    path: str | os.PathLike[str] | None = None,
-    *,
-    env: Mapping[str, str],
-    default_url: str | None = None,
-) -> PoolConfig:
-    """Read atlas.yaml (ATLAS_CONFIG or ./atlas.yaml; absent is fine), then apply env overrides.
-
-    `env` is the environment that Settings.from_env read (nothing else reads it).
-    """
-    candidate = Path(path or env.get("ATLAS_CONFIG") or "atlas.yaml")
-    values: Mapping[str, Any] = {}
-    if candidate.is_file():
-        try:
-            loaded = yaml.safe_load(candidate.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigurationError(f"{candidate} is not valid YAML: {exc}") from exc
-        if not isinstance(loaded, Mapping):
-            raise ConfigurationError(f"{candidate} must hold a mapping at the top level")
-        values = loaded
-    elif path is not None:
-        raise ConfigurationError(f"configuration file {candidate} does not exist")
-    return PoolConfig.from_mapping(apply_env(values, env), default_url=default_url)
 
 
 def describe(config: PoolConfig) -> dict[str, Any]:

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
 from app.config import Settings
 from app.db import Database, Scope, as_org_id
 from app.errors import NotFoundError, ServiceUnavailableError, ValidationError
+from app.failover import describe
 from app.semantic import profile as prof
 from app.semantic.layer import SemanticLayer
 from app.semantic.schema import validate_entity_yaml
@@ -50,18 +50,18 @@ def run_init(settings: Settings, *, org: str | None, tables: Sequence[str] | Non
     """Profile, then write and (with an org) import; 0 on success, AtlasError otherwise."""
     out, err = out or sys.stdout, err or sys.stderr
     org_id = as_org_id(org) if org else None
-    app_url = settings.app_database_url
+    app_url = settings.database.app_database_url
     if org_id is not None:  # an org in a dedicated database is profiled (and imported) there
         from app.placement.locations import org_location, role_conninfo
 
-        location = org_location(settings.database_url, org_id)
+        location = org_location(settings.database.url, org_id)
         app_url = app_url if location is None else role_conninfo(app_url, location)
     _probe(app_url)
     database = Database(app_url, min_size=1, max_size=1,
-                        timeout_s=settings.pool_timeout_s, name="atlas-init").open()
+                        timeout_s=settings.pool.timeout_s, name="atlas-init").open()
     try:
         documents = _profile(database, settings, org_id, tables, err)
-        root = Path(settings.semantic_root)
+        root = Path(settings.semantic.root)
         if org_id is not None and do_import:
             layer = SemanticLayer(database, root=root)
             try:
@@ -98,8 +98,7 @@ def _probe(conninfo: str) -> None:
     try:
         psycopg.connect(conninfo, connect_timeout=CONNECT_TIMEOUT_S).close()
     except psycopg.OperationalError as exc:
-        info = conninfo_to_dict(conninfo)
-        where = f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+        where = describe(conninfo)
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise ServiceUnavailableError(
             f"cannot reach the internal database at {where} ({reason}); check DATABASE_URL "
@@ -115,9 +114,9 @@ def _profile(database: Database, settings: Settings, org_id: object, wanted: Seq
     with scope_cm as scope:
         if org_id is not None:
             _require_org(scope, org_id)
-        available = prof.agent_tables(scope, agent_role=settings.roles.agent)
+        available = prof.agent_tables(scope, agent_role=settings.database.roles.agent)
         if not available:
-            raise NotFoundError(f"no tables are readable by the agent role {settings.roles.agent}; "
+            raise NotFoundError(f"no tables are readable by the agent role {settings.database.roles.agent}; "
                                 "run atlas migrate first")
         chosen = _choose(available, wanted)
         progress = Progress(len(chosen), err)

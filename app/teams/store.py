@@ -15,7 +15,7 @@ from psycopg import sql
 
 from app import audit
 from app.db import Row, Scope
-from app.errors import BetterAuthError
+from app.errors import NotInTeamError, TeamExistsError, TeamNotFoundError, TooManyTeamsError, UserNotMemberError
 from app.instants import iso_ms
 
 MAX_TEAMS_PER_ORG = 500
@@ -51,7 +51,7 @@ def find(scope: Scope, team_id: uuid.UUID | None, *, lock: bool = False) -> Row:
         sql.SQL("SELECT {} FROM teams WHERE org_id = %s AND id = %s{}").format(
             _TEAM, sql.SQL(" FOR UPDATE") if lock else sql.SQL("")), (scope.org_id, team_id))
     if row is None:
-        raise BetterAuthError("TEAM_NOT_FOUND")
+        raise TeamNotFoundError()
     return row
 
 
@@ -63,13 +63,13 @@ def is_member(scope: Scope, team_id: uuid.UUID, user_id: uuid.UUID) -> bool:
 def create(scope: Scope, *, name: str) -> Row:
     count = scope.fetch_value("SELECT count(*) FROM teams WHERE org_id = %s", (scope.org_id,))
     if count is not None and int(count) >= MAX_TEAMS_PER_ORG:
-        raise BetterAuthError("YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_TEAMS")
+        raise TooManyTeamsError()
     try:
         with scope.conn.transaction():
             row = scope.fetch_one(sql.SQL("INSERT INTO teams (org_id, name) VALUES (%s, %s) RETURNING {}").format(
                 _TEAM), (scope.org_id, name))
     except psycopg.errors.UniqueViolation:
-        raise BetterAuthError("TEAM_ALREADY_EXISTS") from None
+        raise TeamExistsError() from None
     assert row is not None
     audit.record(scope, action="team.create", entity="team", entity_id=row["id"], changed_fields=("name",),
                  detail={"name": name})
@@ -83,7 +83,7 @@ def rename(scope: Scope, team: Row, *, name: str) -> Row:
                 "UPDATE teams SET name = %s, updated_at = now() WHERE org_id = %s AND id = %s RETURNING {}").format(
                 _TEAM), (name, scope.org_id, team["id"]))
     except psycopg.errors.UniqueViolation:
-        raise BetterAuthError("TEAM_ALREADY_EXISTS") from None
+        raise TeamExistsError() from None
     assert row is not None
     audit.record(scope, action="team.update", entity="team", entity_id=team["id"], changed_fields=("name",),
                  detail={"from": team["name"], "to": name})
@@ -105,7 +105,7 @@ def members_of(scope: Scope, team_id: uuid.UUID) -> list[Row]:
 def add_member(scope: Scope, team: Row, user_id: uuid.UUID) -> Row:
     """Add an org member to the team (the same member again answers their row); not an org member: 400."""
     if not scope.fetch_value("SELECT 1 FROM members WHERE org_id = %s AND user_id = %s", (scope.org_id, user_id)):
-        raise BetterAuthError("USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION")
+        raise UserNotMemberError()
     row = scope.fetch_one(sql.SQL(
         "INSERT INTO team_members (org_id, team_id, user_id) VALUES (%s, %s, %s)"
         " ON CONFLICT (org_id, team_id, user_id) DO NOTHING RETURNING {}").format(_MEMBER),
@@ -125,6 +125,6 @@ def remove_member(scope: Scope, team: Row, user_id: uuid.UUID) -> None:
     gone = scope.fetch_one("DELETE FROM team_members WHERE org_id = %s AND team_id = %s AND user_id = %s RETURNING id",
                            (scope.org_id, team["id"], user_id))
     if gone is None:
-        raise BetterAuthError("USER_IS_NOT_A_MEMBER_OF_THE_TEAM")
+        raise NotInTeamError()
     audit.record(scope, action="team.member_remove", entity="team", entity_id=team["id"],
                  changed_fields=("members",), detail={"userId": str(user_id), "team": team["name"]})

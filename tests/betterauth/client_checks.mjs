@@ -91,6 +91,22 @@ async function main() {
   answer = await anonymous.client.signIn.email({ email: ownerEmail, password: "wrong password" });
   refused("signIn.email with a wrong password", answer, 401, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password");
 
+  // callbackURL: Better Auth answers redirect true and the URL, and refuses one off the trusted origins.
+  const landing = `${trustedOrigin}/dashboard?tab=1`;
+  answer = await makeClient().client.signIn.email({ email: ownerEmail, password: PASSWORD, callbackURL: landing });
+  check("signIn.email with a callbackURL answers redirect true and the url", answer.data?.redirect === true
+    && answer.data?.url === landing && answer.data?.token, json(answer));
+  answer = await makeClient().client.signIn.email({ email: ownerEmail, password: PASSWORD, callbackURL: "/welcome" });
+  check("signIn.email with a path as callbackURL answers it", answer.data?.redirect === true && answer.data?.url === "/welcome",
+    json(answer));
+  answer = await makeClient().client.signIn.email({ email: ownerEmail, password: PASSWORD });
+  check("signIn.email without a callbackURL answers redirect false", answer.data?.redirect === false && !answer.data?.url,
+    json(answer));
+  for (const hostile of ["https://evil.example/steal", "//evil.example/x", "/\\evil.example", "/%2F%2Fevil.example"]) {
+    answer = await makeClient().client.signIn.email({ email: ownerEmail, password: PASSWORD, callbackURL: hostile });
+    refused(`signIn.email refuses the callbackURL ${hostile}`, answer, 403, "INVALID_CALLBACK_URL", "Invalid callbackURL");
+  }
+
   answer = await owner.client.signIn.email({ email: ownerEmail, password: PASSWORD });
   check("signIn.email answers token and user", answer.data?.token && answer.data?.user?.id === ownerId, json(answer));
   answer = await owner.client.getSession();
@@ -286,6 +302,10 @@ async function main() {
   check("organization.setActive answers the org", answer.data?.id === org?.id && answer.data?.slug === slug, json(answer));
   answer = await owner.client.getSession();
   check("after setActive the client holds a session bound to the org", answer.data?.session?.activeOrganizationId === org?.id, json(answer));
+  const returning = makeClient();
+  await returning.client.signIn.email({ email: ownerEmail, password: PASSWORD });
+  answer = await returning.client.getSession();
+  check("a new signIn.email lands in the org used last", answer.data?.session?.activeOrganizationId === org?.id, json(answer));
 
   // ----- account -------------------------------------------------------------------------------------------
   answer = await owner.client.updateUser({ name: "Owner Renamed" });

@@ -33,7 +33,7 @@ def app_config(db: TestDatabase, **overrides: Any) -> dict[str, Any]:
         "argon2_time_cost": 1,
         "argon2_memory_kib": 1024,
         "argon2_parallelism": 1,
-        "testing": True,
+        "TESTING": True,
     }
     config.update(overrides)
     return config

@@ -14,7 +14,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from app.jobs import JobConfig, Worker, store
+from app.config import JobSettings
+from app.jobs import Worker, store
 from app.state import services
 from tests.support.api import TwoOrgs, two_org_world
 from tests.support.databases import DatabaseFactory, TestDatabase
@@ -34,8 +35,8 @@ def jobs_world(db_factory: DatabaseFactory, semantic_root: str, **overrides: Any
         yield world
 
 
-def job_config(world: TwoOrgs) -> JobConfig:
-    return JobConfig.from_settings(services(world.app).settings)
+def job_config(world: TwoOrgs) -> JobSettings:
+    return services(world.app).jobs
 
 
 def worker(world: TwoOrgs, name: str = "test-worker") -> Worker:

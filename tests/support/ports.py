@@ -1,11 +1,3 @@
-"""A free TCP port, for the servers tests start themselves (atlas serve, redis-server, PostgreSQL)."""
-from __future__ import annotations
-
-import socket
-
-
-def free_port() -> int:
-    """A port nothing listens on now (bound and released at once)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+"""Moved to app/devdb/ports.py (the local-PostgreSQL toolkit, shared with the demo, the scripts and `make audit`);
+re-exported here so tests import it as before."""
+from app.devdb.ports import *  # noqa: F403

@@ -9,6 +9,7 @@ be seedable to be covered by the cross-tenant harness.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import re
 import uuid
@@ -41,6 +42,10 @@ def _value_for(column: catalog.Column, tag: str) -> Any:
         return f"{tag}@example.test"
     if t == "uuid":
         return uuid.uuid4()
+    if t.endswith("[]"):
+        return [tag]
+    if column.name.endswith("_hash") and t == "text":  # a sha256 hex digest (sessions, sso_flows)
+        return hashlib.sha256(tag.encode()).hexdigest()
     if t.startswith(("text", "character varying")):
         return tag
     if t.startswith("character("):
@@ -56,8 +61,6 @@ def _value_for(column: catalog.Column, tag: str) -> Any:
         return dt.datetime.now(dt.UTC)
     if t == "date":
         return dt.date(2000, 1, 1) + dt.timedelta(days=next(_DAYS))
-    if t.endswith("[]"):
-        return []
     if t == "inet":
         return "127.0.0.1"
     raise NotImplementedError(f"rows.py cannot make a value of type {t} ({column.name})")

@@ -1,6 +1,6 @@
 // The console's one way to the server: the same JSON API and session cookie as every other client.
 
-// An error answer: {code, message, fields?}, the one shape of every endpoint (README "The API").
+// An error answer: {code, message, fields?}, the one shape of every endpoint (docs/api.md).
 export function errorOf(body, status) {
   const inner = body;
   if (inner && typeof inner === 'object' && typeof inner.message === 'string') {
