@@ -36,7 +36,7 @@ from app.console.pages import ADMIN_LINKS, ANALYTICS_LINKS, JOB_FORMS, crm_view,
 from app.endpoint import endpoint
 from app.entities import ENTITIES
 from app.jobs.kinds import PUBLIC_KINDS
-from app.permissions import PERMISSIONS, PUBLIC
+from app.permissions import ACTIONS, PERMISSIONS, PUBLIC
 from app.roles import ROLES
 
 STATIC = Path(__file__).parent / "static"
@@ -187,7 +187,7 @@ def admin(section: str) -> ResponseReturnValue:
     if link is None:
         abort(404)
     return _page(f"admin_{section.replace('-', '_')}.html", page=f"admin-{section}", title=link["label"],
-                 roles=ROLES)
+                 roles=ROLES, cells={resource: list(ACTIONS) for resource in PERMISSIONS})
 
 
 @bp.get("/jobs")
