@@ -91,13 +91,15 @@ def _bare_app() -> Flask:
     return app
 
 
+SCIM_ROOT = "/scim/v2/"
+
+
 def declared_routes(app: Flask) -> Iterator[tuple[str, str, Any, Endpoint, Access]]:
     """(METHOD, OpenAPI path, view, declaration, access) of every declared API route (not the console's pages)."""
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
         declared = endpoint_of(view)
-        # not the console's pages, nor SCIM (its own protocol: it describes itself, RFC 7644; app/api/scim_routes.py)
-        if declared is None or declared.access is None or rule.endpoint.startswith(("console.", "scim.")):
+        if declared is None or declared.access is None or rule.endpoint.startswith("console."):
             continue
         for method in sorted((rule.methods or set()) - _IGNORED_METHODS):
             yield method, openapi_path(rule.rule), view, declared, declared.access
@@ -108,6 +110,8 @@ def build_document(app: Flask | None = None, *, server_url: str | None = None) -
     paths: dict[str, Schema] = {}
     bodies = []
     for method, path, view, declared, access in declared_routes(app or _bare_app()):
+        if path.startswith(SCIM_ROOT):  # its own protocol: it describes itself (RFC 7644; app/api/scim_routes.py)
+            continue
         item = paths.setdefault(path, {})
         if "{" in path and "parameters" not in item:
             item["parameters"] = _path_parameters(path)
