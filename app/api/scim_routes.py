@@ -261,7 +261,11 @@ def _live_jobs(user_id: uuid.UUID | None) -> list[uuid.UUID]:
 
 def _stop_work(user_id: uuid.UUID, jobs: list[uuid.UUID]) -> None:
     """After a membership went: the member-removal cascade (app/cascades.py), invitations in the shared database,
-    keys and jobs where the org's rows live."""
+    keys and jobs where the org's rows live; and every session of theirs bound to this org is revoked (their
+    sessions in other orgs stay: one org's provider ends only its own)."""
+    with services().db.identity_transaction(user_id=user_id) as scope:  # sessions: their user's rows (RLS)
+        scope.execute("UPDATE sessions SET revoked_at = now()"
+                      " WHERE user_id = %s AND active_org_id = %s AND revoked_at IS NULL", (user_id, g.scim.org_id))
     with _control(), _scope() as scope:
         cascades.cancel_invitations(scope, reason="scim.deactivate", inviter_id=user_id)
     with _scope() as scope:

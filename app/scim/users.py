@@ -10,7 +10,7 @@ changed by SCIM, so one org's provider cannot rename a person other orgs share.
 
 - `active: false` removes the membership, with the member-removal cascade (their
   API keys revoked, their live jobs and pending invitations canceled:
-  app/cascades.py); every session of theirs loses the org on its next request.
+  app/cascades.py); every session of theirs bound to the org is revoked (their sessions in other orgs stay).
   `active: true` makes them a member again.
 - `roles`: the first value that names an org role (member, admin, or a custom
   role) becomes the member's role; owner is never provisioned, and owners are
