@@ -688,3 +688,9 @@ class OrgDataError(AtlasError):
     """`atlas org export|import|delete` refused the input (a bad archive, a clash); nothing was written."""
 
     code = "org_data_error"
+
+
+class SsoTooManySignInsError(RateLimitedError):
+    """An org has too many SSO sign-ins in progress (started, not yet back from the provider)."""
+
+    code = "sso_too_many_sign_ins"

@@ -27,6 +27,7 @@ class ClusterFacts:
     archive_mode: str
     archive_command: str
     wal_level: str
+    full_page_writes: str
     databases: tuple[str, ...] = field(default=())  # admin URLs of Atlas's databases on it
 
     @property
@@ -46,7 +47,8 @@ def facts(admin_url: str) -> ClusterFacts:
                 "SELECT (SELECT system_identifier FROM pg_control_system()), current_setting('data_directory'),"
                 " current_setting('port')::int, split_part(current_setting('unix_socket_directories'), ',', 1),"
                 " current_setting('server_version_num')::int / 10000, current_setting('archive_mode'),"
-                " current_setting('archive_command'), current_setting('wal_level')").fetchone()
+                " current_setting('archive_command'), current_setting('wal_level'),"
+                " current_setting('full_page_writes')").fetchone()
     except psycopg.errors.InsufficientPrivilege:
         raise BackupError("DATABASE_URL must be a superuser's (it reads data_directory and sets archive_command)") \
             from None
@@ -54,9 +56,9 @@ def facts(admin_url: str) -> ClusterFacts:
         where = conninfo_to_dict(admin_url).get("host", "localhost")
         raise BackupError(f"cannot reach the database at {where}: {exc}") from None
     assert row is not None
-    system_id, data_dir, port, socket_dir, major, mode, command, wal_level = row
+    system_id, data_dir, port, socket_dir, major, mode, command, wal_level, full_page_writes = row
     return ClusterFacts(stanza_of(int(system_id)), int(system_id), data_dir, int(port),
-                        str(socket_dir).strip() or "/tmp", int(major), mode, command, wal_level, (admin_url,))
+                        str(socket_dir).strip() or "/tmp", int(major), mode, command, wal_level, full_page_writes, (admin_url,))
 
 
 def every_cluster(database_url: str) -> list[ClusterFacts]:

@@ -83,7 +83,7 @@ def _set(cluster: ClusterFacts, values: dict[str, str]) -> list[str]:
             if current is not None and current[0] == value:
                 continue
             conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
-            if name != "archive_command":
+            if name != "archive_command":  # the others take effect at a restart
                 restart.append(name)
         conn.execute("SELECT pg_reload_conf()")
     return restart
@@ -125,7 +125,7 @@ def check(settings_db: str, config: BackupConfig, *, say: Say) -> None:
     for cluster in _clusters_checked(settings_db, config):
         for name, value in required_settings(config, cluster).items():
             current = {"archive_mode": cluster.archive_mode, "archive_command": cluster.archive_command,
-                       "wal_level": cluster.wal_level}[name]
+                       "wal_level": cluster.wal_level, "full_page_writes": cluster.full_page_writes}[name]
             if current != value and not (name == "archive_mode" and current == "always"):
                 raise BackupError(f"cluster {cluster.data_dir}: {name} is {current!r}, must be {value!r}:"
                                   " set it in postgresql.conf (or run atlas backup setup --apply) and restart")

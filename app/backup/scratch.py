@@ -60,9 +60,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def restored(config: BackupConfig, cluster: ClusterFacts, to_time: datetime, *,
+def restored(config: BackupConfig, cluster: ClusterFacts, to_time: datetime, *, dbname: str,
              timeout_s: float = 3600) -> Iterator[str]:
-    """Yield a superuser conninfo (no dbname) to the cluster as it was at `to_time`; removed afterwards."""
+    """Yield a superuser conninfo (no dbname) to the cluster as it was at `to_time`; removed afterwards.
+
+    The whole cluster is restored. pgBackRest's `--db-include=dbname` (other databases as zeroed files)
+    would cost one database instead, but WAL replay then fails on those files now and again ("WAL
+    contains references to invalid pages": a visibility-map record without a full-page image), so
+    `dbname` only names the database the caller will read.
+    """
     bindir = _bindir(config, cluster)
     owner = cluster.owner
     base = Path(tempfile.mkdtemp(prefix="atlas-restore-", dir=config.scratch_dir or None))

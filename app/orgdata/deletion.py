@@ -147,6 +147,9 @@ def _purge_shared(settings: Settings, org: uuid.UUID) -> dict[str, int]:
             counts[table.name] = delete_rows(conn, table, org)
         conn.execute("UPDATE sessions SET active_org_id = NULL, revoked_at = coalesce(revoked_at, now())"
                      " WHERE active_org_id = %s", (org,))
+        # The org's own rows are gone; for the organizations row the foreign keys' actions run again, so a
+        # global table's reference to it (users.last_org_id, ON DELETE SET NULL) follows without a list here.
+        conn.execute("SET LOCAL session_replication_role = origin")
         for statement in ("DELETE FROM org_placements WHERE organization_id = %s",
                           "DELETE FROM atlas_meta.org_moves WHERE organization_id = %s",
                           "DELETE FROM atlas_meta.org_away WHERE organization_id = %s",

@@ -103,7 +103,7 @@ def restore_org(settings: Settings, config: BackupConfig, org: uuid.UUID, to_tim
     pgbackrest.run(config.config_path, cluster.stanza, "check", owner=cluster.owner, timeout_s=300)
     say(f"stanza {cluster.stanza}: WAL archived up to now; restoring to {to_time.isoformat()}")
     started = time.monotonic()
-    with restored(config, cluster, to_time) as scratch_base:
+    with restored(config, cluster, to_time, dbname=str(conninfo_to_dict(live_url).get("dbname"))) as scratch_base:
         say(f"scratch cluster at {to_time.isoformat()} ready in {time.monotonic() - started:.1f} s")
         return _swap(settings, org, to_time, live_url, _at(live_url, scratch_base),
                      shared=location is None, location=location, dry_run=dry_run, say=say)
@@ -135,13 +135,17 @@ def _swap(settings: Settings, org: uuid.UUID, to_time: datetime, live_url: str, 
         try:
             with live.transaction():
                 changes = _replace_rows(scratch, live, tables, org, say)
-                revoked = _after_swap(live if shared else None, scratch, org, to_time)
+                revoked = _after_swap(live if shared else None, scratch, org, to_time, say)
                 if shared:
                     _audit(live, org, to_time, changes, revoked)
             if not shared:
                 with _connect(control_url) as control, control.transaction():
-                    revoked = _after_swap(control, None, org, to_time)
+                    revoked = _after_swap(control, None, org, to_time, say)
                     _audit(control, org, to_time, changes, revoked)
+        except (RestoreError, psycopg.Error) as exc:  # nothing changed: say so in the trail too
+            with _connect(control_url) as control:
+                _audit(control, org, to_time, [], 0, error=str(exc))
+            raise
         finally:
             hold.execute("SELECT pg_advisory_unlock(app.org_hold_key(%s))", (org,))
         say(f"swapped; writes released after {time.monotonic() - held:.2f} s; {revoked} session(s) revoked")
@@ -202,8 +206,9 @@ def _verify(scratch: psycopg.Connection, live: psycopg.Connection, table: Table,
 
 
 def _after_swap(control: psycopg.Connection | None, control_scratch: psycopg.Connection | None,
-                org: uuid.UUID, to_time: datetime) -> int:
-    """The organizations row as at T (slug only if still free); sessions of the org issued after T revoked."""
+                org: uuid.UUID, to_time: datetime, say: Say) -> int:
+    """The organizations row as at T (slug only if still free); members whose user is gone since T dropped;
+    sessions of the org issued after T revoked (returns how many)."""
     if control is None:
         return 0
     if control_scratch is not None:
@@ -215,16 +220,25 @@ def _after_swap(control: psycopg.Connection | None, control_scratch: psycopg.Con
                 " slug = CASE WHEN EXISTS (SELECT 1 FROM organizations o WHERE o.slug = %s AND o.id <> %s)"
                 " THEN slug ELSE %s END WHERE id = %s",
                 (row[0], row[2], Jsonb(row[3]), row[1], org, row[1], org))
+        gone = control.execute("DELETE FROM members m WHERE m.org_id = %s AND NOT EXISTS"
+                               " (SELECT 1 FROM users u WHERE u.id = m.user_id)", (org,)).rowcount
+        if gone:
+            say(f"members: {gone} of T left out, their users were deleted since")
     return control.execute("UPDATE sessions SET revoked_at = now() WHERE active_org_id = %s AND created_at > %s"
                            " AND revoked_at IS NULL", (org, to_time)).rowcount
 
 
 def _audit(control: psycopg.Connection, org: uuid.UUID, to_time: datetime, changes: list[Change],
-           revoked: int) -> None:
-    detail = {"to_time": to_time.isoformat(), **who(), "sessions_revoked": revoked,
-              "tables": {c.table: {"at_t": c.at_t, "before": c.now, "added": c.added, "removed": c.removed}
-                         for c in changes}}
+           revoked: int, *, error: str | None = None) -> None:
+    detail: dict[str, object] = {
+        "to_time": to_time.isoformat(), **who(), "sessions_revoked": revoked,
+        "tables": {c.table: {"at_t": c.at_t, "before": c.now, "added": c.added, "removed": c.removed}
+                   for c in changes}}
+    if error is not None:
+        detail["error"] = error[:1000]
+    outcome = "ok" if error is None else "error"
     control.execute("INSERT INTO audit_log (org_id, action, entity, entity_id, outcome, detail)"
-                    " VALUES (%s, 'organization.restore', 'organization', %s, 'ok', %s)", (org, str(org), Jsonb(detail)))
+                    " VALUES (%s, 'organization.restore', 'organization', %s, %s, %s)",
+                    (org, str(org), outcome, Jsonb(detail)))
     control.execute("INSERT INTO platform_audit (actor_user_id, action, target_org_id, detail)"
-                    " VALUES (NULL, 'organization.restore', %s, %s)", (org, Jsonb(detail)))
+                    " VALUES (NULL, 'organization.restore', %s, %s)", (org, Jsonb({**detail, "outcome": outcome})))

@@ -19,7 +19,8 @@ from pathlib import Path
 from tests.support.databases import DatabaseFactory
 from tests.support.server import DURABLE, Cluster, own_dir
 
-ARCHIVING = f"{DURABLE} -c wal_level=replica -c archive_mode=on -c archive_timeout=0"
+# full_page_writes back on (DURABLE turns it off), as a production cluster has it.
+ARCHIVING = f"{DURABLE} -c wal_level=replica -c archive_mode=on -c full_page_writes=on"
 
 
 def ensure_pgbackrest() -> str:
