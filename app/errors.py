@@ -271,6 +271,102 @@ class NotAllowedToCancelInvitationError(BetterAuthForbiddenError):
     code = "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION"
 
 
+# Custom roles (Better Auth's dynamic access control, app/org_roles).
+class RoleNotFoundError(BetterAuthError):
+    code = "ROLE_NOT_FOUND"
+
+
+class RoleNameTakenError(BetterAuthError):
+    code = "ROLE_NAME_IS_ALREADY_TAKEN"
+
+
+class InvalidRoleNameError(BetterAuthError):
+    code = "INVALID_ROLE_NAME"
+
+
+class InvalidResourceError(BetterAuthError):
+    code = "INVALID_RESOURCE"
+
+
+class TooManyRolesError(BetterAuthError):
+    code = "TOO_MANY_ROLES"
+
+
+class RoleInUseError(BetterAuthError):
+    code = "ROLE_IS_ASSIGNED_TO_MEMBERS"
+
+
+class PredefinedRoleError(BetterAuthError):
+    code = "CANNOT_DELETE_A_PRE_DEFINED_ROLE"
+
+
+class NotAllowedToCreateRoleError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_ROLE"
+
+
+class NotAllowedToUpdateRoleError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_A_ROLE"
+
+
+class NotAllowedToDeleteRoleError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_DELETE_A_ROLE"
+
+
+class NotAllowedToReadRoleError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_READ_A_ROLE"
+
+
+class NotAllowedToListRolesError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_LIST_A_ROLE"
+
+
+# Teams (app/teams).
+class TeamNotFoundError(BetterAuthError):
+    code = "TEAM_NOT_FOUND"
+
+
+class TeamExistsError(BetterAuthError):
+    code = "TEAM_ALREADY_EXISTS"
+
+
+class TooManyTeamsError(BetterAuthError):
+    code = "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_TEAMS"
+
+
+class NotInTeamError(BetterAuthError):
+    code = "USER_IS_NOT_A_MEMBER_OF_THE_TEAM"
+
+
+class NotInTeamForbiddenError(BetterAuthForbiddenError):
+    """Setting as active a team one is not in (Better Auth answers this one 403)."""
+
+    code = "USER_IS_NOT_A_MEMBER_OF_THE_TEAM"
+
+
+class NoActiveTeamError(BetterAuthError):
+    code = "YOU_DO_NOT_HAVE_AN_ACTIVE_TEAM"
+
+
+class NotAllowedToCreateTeamsError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION"
+
+
+class NotAllowedToDeleteTeamsError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_DELETE_TEAMS_IN_THIS_ORGANIZATION"
+
+
+class NotAllowedToUpdateTeamError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_TEAM"
+
+
+class NotAllowedToAddTeamMemberError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_TEAM_MEMBER"
+
+
+class NotAllowedToRemoveTeamMemberError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_REMOVE_A_TEAM_MEMBER"
+
+
 class OriginRefusedError(ForbiddenError):
     """A cookie-authenticated unsafe request came from an untrusted origin, or named none (app/http/origins.py)."""
 

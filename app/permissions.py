@@ -57,12 +57,32 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "admin": frozenset({"create", "read", "update"}),
         "owner": frozenset({"create", "read", "update"}),
     },
+    # Custom roles (Better Auth's dynamic access control, app/org_roles): everyone sees the org's roles.
+    "ac": {"member": frozenset({"read"}), "admin": _CRUD, "owner": _CRUD},
+    # Teams (app/teams): every member sees the org's teams; admins and owners manage them and their members.
+    "team": {"member": frozenset({"read"}), "admin": _CRUD, "owner": _CRUD},
+    # SCIM provisioning tokens (app/scim): admins and owners create, list and revoke them.
+    "scim": {"admin": frozenset({"create", "read", "delete"}), "owner": frozenset({"create", "read", "delete"})},
 }
 
 
 def can(role: str | None, resource: str, action: str) -> bool:
-    """True if `role` may do `action` on `resource` per PERMISSIONS."""
+    """True if the built-in `role` may do `action` on `resource` per PERMISSIONS."""
     return action in PERMISSIONS.get(resource, {}).get(role or "", frozenset())
+
+
+def allows(ident: Any, resource: str, action: str) -> bool:
+    """True if the identity's role may do `action` on `resource`: the matrix for a built-in role, the
+    cells its org gave a custom role (resolved with the session, sql/144_custom_roles.sql) otherwise.
+
+    A custom role whose cells did not come with the identity (an API key, a role deleted meanwhile)
+    may do nothing.
+    """
+    role = ident.role
+    if role in ROLES:
+        return can(role, resource, action)
+    cells = getattr(ident, "permission", None)
+    return cells is not None and action in cells.get(resource, frozenset()) and resource in PERMISSIONS
 
 
 # Rules beyond the matrix, named here so that no view compares role names itself.
@@ -187,7 +207,7 @@ def admit(ident: Any, access: Access, *, choose: Callable[[Access], Access] | No
         raise NoActiveOrganizationError(
             "no active organization: call POST /api/auth/organization/set-active first"
         )
-    if access.kind == "matrix" and not can(ident.role, str(access.resource), str(access.action)):
+    if access.kind == "matrix" and not allows(ident, str(access.resource), str(access.action)):
         if access.refused_with is not None:
             raise access.refused_with()
         raise ForbiddenError(access.refusal or f"role {ident.role!r} may not {access.action} {access.resource}")

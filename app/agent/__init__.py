@@ -73,7 +73,7 @@ class Agent:
             raise AgentNotConfiguredError(_not_configured_message(self.config),
                                           details={"settings": self.config.missing()})
         assert ident.org_id is not None
-        conversation.require(self.db, ident.org_id, conversation_id)
+        conversation.require(self.db, ident.org_id, conversation_id, user_id=ident.user_id)
         usage.check_budget(self.db, ident.org_id, tokens_per_day=self.config.tokens_per_day)
         stack = ExitStack()
         stack.enter_context(self.slots.slot(ident.org_id, limit=self.config.max_asks_per_org))

@@ -33,6 +33,9 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.agent_routes",
     "app.api.sso_routes",
     "app.api.oauth_routes", "app.console.oauth_consent",  # OAuth for MCP clients (app/oauth/)
+    "app.api.role_routes",
+    "app.api.team_routes",
+    "app.api.scim_routes", "app.api.scim_token_routes",
 )
 
 

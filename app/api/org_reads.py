@@ -23,7 +23,7 @@ from app.bodies.queries import OrgBySlug, RoleOf
 from app.endpoint import endpoint
 from app.errors import NoActiveOrganizationError, NotAMemberError, SlugTakenError, ValidationError
 from app.http.body import body
-from app.permissions import LOGIN, MEMBER, can
+from app.permissions import LOGIN, MEMBER, allows
 
 bp = Blueprint("org_reads", __name__, url_prefix="/api/auth/organization")
 
@@ -119,6 +119,6 @@ def has_permission() -> ResponseReturnValue:
                               details={"fields": {"permissions": "is required"}})
     if ident.org_id is None:
         raise NoActiveOrganizationError("no active organization: call POST /api/auth/organization/set-active first")
-    allowed = all(can(ident.role, *_ALIASES.get((resource, action), (resource, action)))
+    allowed = all(allows(ident, *_ALIASES.get((resource, action), (resource, action)))
                   for resource, actions in asked.items() for action in actions)
     return {"error": None, "success": allowed}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,8 @@ class Identity:
     session_created_at: dt.datetime
     user: dict[str, Any]
     api_key_id: uuid.UUID | None = None
+    permission: Mapping[str, frozenset[str]] | None = None  # a custom role's cells (sql/144_custom_roles.sql)
+    active_team_id: uuid.UUID | None = None  # Better Auth's activeTeamId: a preference, never a grant (sql/145)
     user_agent: str | None = None
     ip_address: str | None = None
 
@@ -72,9 +75,19 @@ def from_row(row: dict[str, Any] | None, token_hash: str) -> Identity | None:
         token_hash=token_hash,
         session_created_at=row["session_created_at"],
         user=auth.user_json(row),
+        permission=custom_cells(row.get("permission")),
+        active_team_id=row.get("active_team_id") if role is not None else None,
         user_agent=row["user_agent"],
         ip_address=row["ip_address"],
     )
+
+
+def custom_cells(stored: object) -> Mapping[str, frozenset[str]] | None:
+    """A custom role's stored {resource: [action, ...]} as frozensets; None for a built-in role."""
+    if not isinstance(stored, dict):
+        return None
+    return {str(resource): frozenset(map(str, actions)) for resource, actions in stored.items()
+            if isinstance(actions, list)}
 
 
 def from_api_key(db: Database, token: str) -> Identity | None:
@@ -111,6 +124,7 @@ def session_json(ident: Identity, *, token: str | None) -> dict:
         "token": token,
         "userId": str(ident.user_id),
         "activeOrganizationId": None if ident.org_id is None else str(ident.org_id),
+        "activeTeamId": None if ident.active_team_id is None else str(ident.active_team_id),
         "role": ident.role,
         "expiresAt": iso_ms(ident.expires_at),
         "createdAt": iso_ms(ident.session_created_at),

@@ -37,7 +37,7 @@ from app.entities import ENTITIES
 from app.http import errors as api_errors
 from app.http import metrics as request_metrics
 from app.jobs.kinds import PUBLIC_KINDS
-from app.permissions import PERMISSIONS, PUBLIC
+from app.permissions import ACTIONS, PERMISSIONS, PUBLIC
 from app.roles import ROLES
 
 STATIC = Path(__file__).parent / "static"
@@ -188,7 +188,7 @@ def admin(section: str) -> ResponseReturnValue:
     if link is None:
         abort(404)
     return _page(f"admin_{section.replace('-', '_')}.html", page=f"admin-{section}", title=link["label"],
-                 roles=ROLES)
+                 roles=ROLES, cells={resource: list(ACTIONS) for resource in PERMISSIONS})
 
 
 @bp.get("/jobs")

@@ -91,6 +91,9 @@ def _bare_app() -> Flask:
     return app
 
 
+SCIM_ROOT = "/scim/v2/"
+
+
 def declared_routes(app: Flask) -> Iterator[tuple[str, str, Any, Endpoint, Access]]:
     """(METHOD, OpenAPI path, view, declaration, access) of every declared API route (not the console's pages)."""
     for rule in app.url_map.iter_rules():
@@ -107,7 +110,7 @@ def build_document(app: Flask | None = None, *, server_url: str | None = None) -
     paths: dict[str, Schema] = {}
     bodies = []
     for method, path, view, declared, access in declared_routes(app or _bare_app()):
-        if not declared.documented:
+        if not declared.documented or path.startswith(SCIM_ROOT):  # another protocol: OAuth's (RFC 6749 errors), SCIM (describes itself, RFC 7644)
             continue
         item = paths.setdefault(path, {})
         if "{" in path and "parameters" not in item:

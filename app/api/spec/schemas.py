@@ -99,7 +99,7 @@ RESPONSES: dict[str, Schema] = {
         members={"type": "array", "items": ref("Member")},
         invitations={"type": "array", "items": ref("Invitation"), "description": "admins and owners only"},
     )]},
-    "Conversation": obj(("id", "title"), id=UUID, org_id=UUID, title={"type": "string"},
+    "Conversation": obj(("id", "title"), id=UUID, org_id=UUID, title={"type": "string"}, team_id=NULLABLE_UUID,
                         created_by=NULLABLE_UUID, created_at=STAMP, updated_at=STAMP),
     "Message": obj(("id", "role", "content"), id=UUID, conversation_id=UUID,
                    role={"type": "string", "enum": ["user", "assistant", "system", "tool"]},
