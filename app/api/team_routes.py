@@ -110,10 +110,16 @@ def set_active_team() -> ResponseReturnValue:
             team = store.find(scope, _team_id(team_id))
             if not store.is_member(scope, team["id"], ident.user_id):
                 raise NotInTeamForbiddenError()
-    with get_db().identity_transaction(session_token_hash=ident.token_hash) as scope:
-        scope.execute("UPDATE sessions SET active_team_id = %s WHERE token_hash = %s AND revoked_at IS NULL",
-                      (None if team is None else team["id"], ident.token_hash))
+    _remember_team(ident.token_hash, None if team is None else team["id"])
     return jsonify(None if team is None else store.team_json(team))
+
+
+def _remember_team(token_hash: str, team_id: uuid.UUID | None) -> None:
+    """The session row (control plane, in the shared database) keeps the active team; the team itself was
+    read where the org's rows live."""
+    with get_db().identity_transaction(session_token_hash=token_hash) as scope:
+        scope.execute("UPDATE sessions SET active_team_id = %s WHERE token_hash = %s AND revoked_at IS NULL",
+                      (team_id, token_hash))
 
 
 @bp.get("/list-user-teams")
