@@ -257,6 +257,11 @@ def _add_operator_groups() -> None:
 
     cli.add_command(org)
     cli.add_command(connections)
+    from app.cli_backup import COMMANDS, backup
+
+    cli.add_command(backup)
+    for command in COMMANDS:  # atlas org restore|export|import|delete
+        org.add_command(command)
 
 
 _add_operator_groups()

@@ -25,23 +25,25 @@ View = Callable[..., Any]
 def _parsed(model: type[Query], query_string: bytes) -> Query:
     """This request's query string (`query_string` is its raw text) as `model`.
 
-    Cached by the raw text: the models are frozen, and a list read again with the same
-    parameters (the common case) parses nothing. A refusal is raised afresh every time.
+    Cached by the raw text, for the hot reads only (app/hot_reads.py: lists read again with the
+    same parameters, whose query strings carry no secret): the models are frozen, so a repeated
+    read parses nothing. A refusal is raised afresh every time.
     """
     return validated_query(model, request.args)
 
 
-def _with_args(view: View, model: type[Query]) -> View:
+def _with_args(view: View, model: type[Query], *, cached: bool) -> View:
     @functools.wraps(view)
     def parsed(*args: Any, **kwargs: Any) -> Any:
-        return view(*args, args=_parsed(model, request.query_string), **kwargs)
+        query = _parsed(model, request.query_string) if cached else validated_query(model, request.args)
+        return view(*args, args=query, **kwargs)
     return parsed
 
 
 def run_as_declared(view: View, declared: Endpoint) -> View:
     """`view` wrapped in what its declaration asks for (the view itself when it asks for nothing)."""
     if declared.query is not None:
-        view = _with_args(view, declared.query)
+        view = _with_args(view, declared.query, cached=declared.one_trip)
     if declared.idempotent:
         view = idempotency.wrap(view, declared.write_org)
     if declared.one_trip:

@@ -574,3 +574,27 @@ class InvalidNewUserCallbackUrlError(BetterAuthForbiddenError):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or "Invalid newUserCallbackURL")
+
+
+class BackupError(AtlasError):
+    """`atlas backup` cannot go on: pgBackRest is missing, misconfigured or failed; the message says what to fix."""
+
+    code = "backup_error"
+
+
+class RestoreError(AtlasError):
+    """`atlas org restore` cannot go on (bad time, no backup, a check failed); the live org is unchanged."""
+
+    code = "restore_error"
+
+
+class OrgDataError(AtlasError):
+    """`atlas org export|import|delete` refused the input (a bad archive, a clash); nothing was written."""
+
+    code = "org_data_error"
+
+
+class SsoTooManySignInsError(RateLimitedError):
+    """An org has too many SSO sign-ins in progress (started, not yet back from the provider)."""
+
+    code = "sso_too_many_sign_ins"

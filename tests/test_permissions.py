@@ -1,7 +1,7 @@
 """The role matrix: every cell, through the HTTP stack, allowed gives 2xx and denied gives 403.
 
 EXPECTED is the issue's table, copied here by hand: the app's PERMISSIONS must
-equal it, and every cell is exercised through `require()` on a probe route
+equal it, and every cell is exercised through `permission()` on a probe route
 (resources without endpoints yet) and through the real endpoints for
 organization and member.
 """
@@ -13,20 +13,20 @@ import psycopg
 import pytest
 from flask import Blueprint
 
+from app.endpoint import endpoint
 from app.permissions import (
     ACTIONS,
+    LOGIN,
+    MEMBER,
     PERMISSIONS,
-    by_field,
+    PLATFORM_ADMIN,
+    PUBLIC,
+    any_of,
     can,
-    either,
-    login_required,
-    member_required,
+    chosen_by,
+    permission,
     platform_admin,
-    platform_admin_required,
-    public,
-    require,
     roles,
-    roles_required,
 )
 from tests.support.api import sign_up, two_org_world
 from tests.support.errors import error_of
@@ -60,20 +60,20 @@ def probe_blueprint() -> Blueprint:
         for action in ACTIONS:
             def view(resource: str = resource, action: str = action) -> dict:
                 return {"resource": resource, "action": action}
-            bp.add_url_rule(f"/{resource}/{action}", f"{resource}_{action}", require(resource, action)(view))
-    bp.add_url_rule("/roles/admin-owner", "roles", roles_required("admin", "owner")(lambda: {"ok": True}))
-    bp.add_url_rule("/platform", "platform", platform_admin_required(lambda: {"ok": True}))
-    bp.add_url_rule("/member", "member", member_required(lambda: {"ok": True}))
-    bp.add_url_rule("/login", "login", login_required(lambda: {"ok": True}))
-    bp.add_url_rule("/public", "public", public(lambda: {"ok": True}))
+            bp.add_url_rule(f"/{resource}/{action}", f"{resource}_{action}", endpoint(permission(resource, action))(view))
+    bp.add_url_rule("/roles/admin-owner", "roles", endpoint(roles("admin", "owner"))(lambda: {"ok": True}))
+    bp.add_url_rule("/platform", "platform", endpoint(PLATFORM_ADMIN)(lambda: {"ok": True}))
+    bp.add_url_rule("/member", "member", endpoint(MEMBER)(lambda: {"ok": True}))
+    bp.add_url_rule("/login", "login", endpoint(LOGIN)(lambda: {"ok": True}))
+    bp.add_url_rule("/public", "public", endpoint(PUBLIC)(lambda: {"ok": True}))
     bp.add_url_rule("/undeclared", "undeclared", lambda: {"reached": True})
-    bp.add_url_rule("/either", "either", either(platform_admin(), roles("admin", "owner"),
-                                                refusal="probe: admins or platform admins")(lambda: {"ok": True}))
-    bp.add_url_rule("/by-field", "by_field", by_field("scope", default="org", choices={
+    bp.add_url_rule("/either", "either", endpoint(any_of(platform_admin(), roles("admin", "owner"),
+                                                         refusal="probe: admins or platform admins"))(lambda: {"ok": True}))
+    bp.add_url_rule("/by-field", "by_field", endpoint(chosen_by("scope", default="org", choices={
         "org": roles("admin", "owner", refusal="probe: org admins only"),
         "all": platform_admin(refusal="probe: platform admins only"),
-    })(lambda: {"ok": True}), methods=["POST"])
-    bp.add_url_rule("/org-optional", "org_optional", require("semantic", "update", org_optional=True)(
+    }))(lambda: {"ok": True}), methods=["POST"])
+    bp.add_url_rule("/org-optional", "org_optional", endpoint(permission("semantic", "update", org_optional=True))(
         lambda: {"ok": True}))
     return bp
 
@@ -165,9 +165,9 @@ def test_every_non_public_endpoint_answers_401_without_a_session(api_app):
 
 def test_unknown_permission_fails_at_declaration():
     with pytest.raises(ValueError):
-        require("organisation", "update")
+        permission("organisation", "update")
     with pytest.raises(ValueError):
-        require("member", "list")
+        permission("member", "list")
     assert can(None, "member", "read") is False
 
 
@@ -220,9 +220,9 @@ def test_org_optional_admits_a_session_without_an_org_but_not_a_role_without_the
 
 def test_two_audience_declarations_are_checked_when_declared():
     with pytest.raises(ValueError):
-        either(platform_admin(), refusal="one audience is not two")
+        any_of(platform_admin(), refusal="one audience is not two")
     with pytest.raises(ValueError):
-        by_field("scope", default="missing", choices={"org": roles("admin")})
+        chosen_by("scope", default="missing", choices={"org": roles("admin")})
 
 
 # ----- the real endpoints for the resources that have them -----

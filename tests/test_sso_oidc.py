@@ -20,6 +20,7 @@ from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 
 from app.connections.crypto import CredentialBox
+from app.sso.flow import MAX_LIVE_FLOWS
 from app.sso.providers import rotate_secrets
 from app.state import services
 from tests.support import dns_zone
@@ -325,3 +326,21 @@ def test_key_rotation_moves_client_secrets_to_the_newest_key_and_sign_in_keeps_w
         assert count >= 1 and rotated == count
     _, r = sso(world, "alice", providerId="a-idp")
     assert r.status_code == 302 and "set-auth-token" in r.headers
+
+
+def test_an_org_with_too_many_sign_ins_in_progress_refuses_more_until_they_expire(world: World) -> None:
+    with psycopg.connect(world.orgs.db.admin_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO sso_flows (org_id, provider_id, state_hash, binding_hash, nonce, code_verifier,"
+                     " expires_at) SELECT %s, 'b-idp', md5(i::text) || md5(i::text), md5(i::text) || md5(i::text),"
+                     " 'n', 'v', now() + interval '10 minutes' FROM generate_series(1, %s) i",
+                     (world.orgs.org_b, MAX_LIVE_FLOWS))
+        try:
+            _, r = begin(world, providerId="b-idp")
+            assert r.status_code == 429 and r.get_json()["code"] == "SSO_TOO_MANY_SIGN_INS"
+            assert r.headers["Retry-After"] == "60"
+            _, r = begin(world, providerId="a-idp")  # another org is not held up
+            assert r.status_code == 200
+        finally:
+            conn.execute("DELETE FROM sso_flows WHERE org_id = %s", (world.orgs.org_b,))
+    _, r = begin(world, providerId="b-idp")
+    assert r.status_code == 200

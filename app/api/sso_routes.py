@@ -19,7 +19,15 @@ from flask.typing import ResponseReturnValue
 from app import audit, auth, origins
 from app.api import get_db, session_scope
 from app.bodies import body
-from app.bodies.sso import ProviderQuery, ProviderRef, RegisterProvider, SignInSso, UpdateProvider, domains
+from app.bodies.sso import (
+    OidcCallback,
+    ProviderQuery,
+    ProviderRef,
+    RegisterProvider,
+    SignInSso,
+    UpdateProvider,
+    domains,
+)
 from app.connections.crypto import CredentialBox
 from app.endpoint import endpoint
 from app.errors import (
@@ -313,20 +321,20 @@ def sign_in_sso() -> ResponseReturnValue:
 
 
 @bp.get(f"{CALLBACK_PATH}/<provider_id>")
-@endpoint(PUBLIC, tag="sso", response=None, status=302, control_plane=True)
-def callback(provider_id: str) -> ResponseReturnValue:
+@endpoint(PUBLIC, tag="sso", query=OidcCallback, response=None, status=302, control_plane=True)
+def callback(provider_id: str, args: OidcCallback) -> ResponseReturnValue:
     """The provider's redirect: the flow consumed, the code exchanged, the user signed in to the provider's org."""
     db = get_db()
     found = providers.find(db, provider_id=provider_id[:40])
     if found is None:
         raise SsoProviderNotFoundError(f"no SSO provider {provider_id[:40]!r}")
-    started = flow.consume(db, found, state=request.args.get("state"), binding=request.cookies.get(BINDING_COOKIE))
+    started = flow.consume(db, found, state=args.state, binding=request.cookies.get(BINDING_COOKIE))
     try:
-        if request.args.get("error"):
-            raise SsoTokenRejectedError(f"the identity provider refused the sign-in: {request.args['error'][:100]}",
+        if args.error:
+            raise SsoTokenRejectedError(f"the identity provider refused the sign-in: {args.error[:100]}",
                                         reason="provider")
-        provider, claims = flow.identify(db, _settings(), _box(), started, code=request.args.get("code"),
-                                         issuer_param=request.args.get("iss"), public_url=_public_url())
+        provider, claims = flow.identify(db, _settings(), _box(), started, code=args.code,
+                                         issuer_param=args.iss, public_url=_public_url())
         new, user, created = accounts.sign_in(db, provider=provider, claims=claims, session=session_kwargs())
     except AtlasError as refused:
         log.warning("SSO sign-in at %s refused: %s (%s)", provider_id, refused.code, refused.message)

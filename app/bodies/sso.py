@@ -109,3 +109,12 @@ class SignInSso(Body):
 
 class ProviderQuery(Query):
     providerId: str = ""
+
+
+class OidcCallback(Query):
+    """What the identity provider's redirect carries (OpenID Connect's authorization response)."""
+
+    state: str | None = None
+    code: str | None = None
+    error: str | None = None
+    iss: str | None = None

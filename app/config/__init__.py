@@ -22,6 +22,7 @@ lower-cased: `create_app({"cache_ttl_s": 5, ...})` (Settings.from_mapping).
 """
 from __future__ import annotations
 
+from app.config.backup import BackupSettings
 from app.config.base import CommaList, Group, split_commas
 from app.config.groups import (
     DEFAULT_DATABASE_URL,
@@ -59,7 +60,7 @@ from app.config.work import (
 
 __all__ = [
     "DEFAULT_DATABASE_URL", "DEFAULT_SEMANTIC_ROOT", "DEFAULT_SESSION_TTL_S", "MIN_CURSOR_SECRET_BYTES",
-    "AgentSettings", "CacheSettings", "CliSettings", "CommaList", "ConnectionSettings", "DatabaseSettings", "Group",
+    "AgentSettings", "BackupSettings", "CacheSettings", "CliSettings", "CommaList", "ConnectionSettings", "DatabaseSettings", "Group",
     "HttpSettings", "JobSettings", "MetricsSettings", "PasswordSettings", "PlacementSettings", "PoolSettings",
     "QueryLimitSettings", "ReplicaSettings", "RoleNames", "SemanticSettings", "Settings", "SignInSettings", "SsoSettings",
     "conninfo_as", "default_role_prefix", "flat_keys", "libpq_environment", "metrics_directory", "split_commas",

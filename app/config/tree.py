@@ -12,6 +12,7 @@ import yaml
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.config.backup import BackupSettings
 from app.config.base import Group, build_group, read_group
 from app.config.groups import (
     CacheSettings,
@@ -55,6 +56,7 @@ class Settings(BaseModel):
     sso: SsoSettings = Field(default_factory=SsoSettings)
     placement: PlacementSettings = Field(default_factory=PlacementSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     cli: CliSettings = Field(default_factory=CliSettings)
     # The pool layout, shaped like atlas.yaml (datasources, pool, maxTotalConnections) with the

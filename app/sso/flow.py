@@ -24,8 +24,11 @@ from app.errors import (
     SsoProviderNotFoundError,
     SsoStateError,
     SsoTokenRejectedError,
+    SsoTooManySignInsError,
 )
 from app.sso import FLOW_TTL_S, HTTP_TIMEOUT_S, SsoSettings, oidc, providers
+
+MAX_LIVE_FLOWS = 1000  # per org: sign-ins begun and not yet back (each expires after FLOW_TTL_S)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,11 @@ def begin(db: Database, sso: SsoSettings, found: providers.Found, *, public_url:
             " (POST /api/auth/sso/verify-domain after publishing the DNS TXT record, or ask a platform admin)")
     if email is not None and domain_of(email) not in provider["domains"]:
         raise SsoEmailNotAllowedError(f"{domain_of(email)} is not an email domain of this organization's SSO")
+    with db.transaction(found.org_id, read_only=True) as scope:
+        live = scope.fetch_value("SELECT count(*) FROM sso_flows WHERE expires_at > now()")
+    if live >= MAX_LIVE_FLOWS:  # a bound on what an anonymous caller can make Atlas store and fetch
+        raise SsoTooManySignInsError(f"this organization has {MAX_LIVE_FLOWS} SSO sign-ins in progress; try again"
+                                     " in a few minutes", retry_after_s=60)
     endpoints = oidc.discover(provider["issuer"], timeout_s=HTTP_TIMEOUT_S)
     state, nonce, verifier, binding = (secrets.token_urlsafe(32), secrets.token_urlsafe(32),
                                        secrets.token_urlsafe(64), secrets.token_urlsafe(32))
