@@ -20,7 +20,7 @@ import pytest
 from tests.support import databases, rows
 from tests.support.databases import DatabaseFactory
 from tests.support.logical import leftovers
-from tests.support.placement import atlas, ids_in, placement_of, start_paused
+from tests.support.placement import ATLAS, ROOT, atlas, atlas_env, ids_in, placement_of, start_paused
 
 
 def kill(process: subprocess.Popen[str]) -> None:
@@ -96,7 +96,8 @@ def test_a_move_from_a_server_without_logical_wal_level_names_the_setting_and_co
     if level == "logical":
         pytest.skip("the shared test server has wal_level = logical: nothing to refuse here")
     org, ids = org_with_accounts(fresh_db, 5)
-    refused = atlas(fresh_db, "org", "move", str(org), "--to", empty_db.admin_url)
+    refused = subprocess.run([*ATLAS, "org", "move", str(org), "--to", empty_db.admin_url], env=atlas_env(fresh_db),
+                             capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)  # no --copy added
     assert refused.returncode != 0
     assert "wal_level = logical" in refused.stderr and "--copy" in refused.stderr, refused.stderr
     assert placement_of(fresh_db, org) is None and ids_in(fresh_db.admin_url, "accounts", org) == ids
