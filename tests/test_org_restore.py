@@ -74,6 +74,11 @@ def test_restoring_one_org_to_t_gives_its_rows_at_t_and_leaves_the_other_org_as_
                                                             ("dedicated", dedicated.admin_url))
                 for table, rows in org_snapshot(url, world.org_b).items()}
 
+    told = atlas(shared, "backup", "setup", env=env)  # without --apply: says what to set, sets nothing
+    assert told.returncode == 0 and "archive_command = '" in told.stdout, told.stderr + told.stdout
+    unset = atlas(shared, "backup", "check", env=env)
+    assert unset.returncode == 1 and "archive_command is ''" in unset.stderr and "--apply" in unset.stderr, \
+        unset.stderr
     setup = atlas(shared, "backup", "setup", "--apply", env=env)
     assert setup.returncode == 0, setup.stderr + setup.stdout
     checked = atlas(shared, "backup", "check", env=env)

@@ -29,11 +29,8 @@ def archive_command(config: BackupConfig, cluster: ClusterFacts) -> str:
 
 def required_settings(config: BackupConfig, cluster: ClusterFacts) -> dict[str, str]:
     """What the cluster's postgresql.conf must say for continuous archiving into the stanza."""
-    # full_page_writes: a restore replays WAL into the zeroed files of the databases it leaves out
-    # (--db-include); without full-page images that replay fails ("references to invalid pages").
     return {"archive_mode": "on", "archive_command": archive_command(config, cluster),
-            "wal_level": "replica" if cluster.wal_level == "minimal" else cluster.wal_level,
-            "full_page_writes": "on"}
+            "wal_level": "replica" if cluster.wal_level == "minimal" else cluster.wal_level}
 
 
 def _read(config: BackupConfig) -> configparser.ConfigParser:
@@ -86,7 +83,7 @@ def _set(cluster: ClusterFacts, values: dict[str, str]) -> list[str]:
             if current is not None and current[0] == value:
                 continue
             conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
-            if name not in ("archive_command", "full_page_writes"):  # these two take effect on reload
+            if name != "archive_command":  # the others take effect at a restart
                 restart.append(name)
         conn.execute("SELECT pg_reload_conf()")
     return restart

@@ -64,8 +64,10 @@ def restored(config: BackupConfig, cluster: ClusterFacts, to_time: datetime, *, 
              timeout_s: float = 3600) -> Iterator[str]:
     """Yield a superuser conninfo (no dbname) to the cluster as it was at `to_time`; removed afterwards.
 
-    Only `dbname` (and the built-in databases) is restored (`--db-include`): the cluster's other
-    databases are written as sparse, zeroed files, so a restore costs one database, not the cluster.
+    The whole cluster is restored. pgBackRest's `--db-include=dbname` (other databases as zeroed files)
+    would cost one database instead, but WAL replay then fails on those files now and again ("WAL
+    contains references to invalid pages": a visibility-map record without a full-page image), so
+    `dbname` only names the database the caller will read.
     """
     bindir = _bindir(config, cluster)
     owner = cluster.owner
@@ -77,7 +79,7 @@ def restored(config: BackupConfig, cluster: ClusterFacts, to_time: datetime, *, 
     try:
         pgbackrest.run(config.config_path, cluster.stanza, "restore", f"--pg1-path={data}", "--type=time",
                        f"--target={to_time.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}+00", "--target-action=promote",
-                       "--archive-mode=off", f"--db-include={dbname}", owner=owner, timeout_s=timeout_s)
+                       "--archive-mode=off", owner=owner, timeout_s=timeout_s)
         hba = base / "pg_hba.conf"
         hba.write_text("local all all trust\n")
         (data / "postgresql.conf").touch()  # Debian keeps it in /etc: the backup may have none

@@ -19,7 +19,7 @@ from pathlib import Path
 from tests.support.databases import DatabaseFactory
 from tests.support.server import DURABLE, Cluster, own_dir
 
-# full_page_writes back on (DURABLE turns it off): `atlas backup check` requires it, as restores need it.
+# full_page_writes back on (DURABLE turns it off), as a production cluster has it.
 ARCHIVING = f"{DURABLE} -c wal_level=replica -c archive_mode=on -c full_page_writes=on"
 
 
