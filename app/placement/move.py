@@ -216,9 +216,9 @@ def _run(plan: Plan, *, cache_s: float, say: Say, pause: Say) -> None:
         with _connect(plan.url(plan.source_url)) as hold:
             hold.execute("SET lock_timeout = '60s'")
             hold.execute("SELECT pg_advisory_lock(app.org_hold_key(%s))", (plan.org,))
+            held_at = time.monotonic()
             say("writes held")
             _step(plan, "held", pause)
-            held_at = time.monotonic()
             if plan.method == "logical":
                 _applied(plan, tables, say)
             else:
