@@ -70,7 +70,7 @@ def keep_writing(shared: TestDatabase, dedicated: TestDatabase, org: uuid.UUID, 
 
 
 def measure(shared: TestDatabase, dedicated: TestDatabase, org: uuid.UUID, *, method: str, moves: int,
-            writers: int, rate: float) -> dict[str, float]:
+            writers: int, rate: float) -> dict[str, object]:
     stop = threading.Event()
     states = [Writer() for _ in range(writers)]
     threads = [threading.Thread(target=keep_writing, args=(shared, dedicated, org, stop, s, rate)) for s in states]
@@ -92,10 +92,15 @@ def measure(shared: TestDatabase, dedicated: TestDatabase, org: uuid.UUID, *, me
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
-    ordered = sorted(holds)
-    return {"p50": statistics.median(ordered), "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
-            "max": ordered[-1], "move_s": statistics.median(took), "written": sum(s.written for s in states),
+    return {"holds": holds, "took": took, "written": sum(s.written for s in states),
             "refused": sum(s.refused for s in states)}
+
+
+def summary(got: dict[str, list[float]]) -> dict[str, float]:
+    ordered = sorted(got["holds"])
+    return {"p50": statistics.median(ordered), "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+            "max": ordered[-1], "move_s": statistics.median(got["took"]), "written": sum(got["written"]),
+            "refused": sum(got["refused"])}
 
 
 def run(*, moves: int, rows_n: int, writers: int, rate: float) -> None:
@@ -109,9 +114,16 @@ def run(*, moves: int, rows_n: int, writers: int, rate: float) -> None:
             org = rows.make_org(admin, "Bench")
             admin.execute("INSERT INTO accounts (org_id, name) SELECT %s, 'seed ' || g FROM generate_series(1, %s) g",
                           (org, rows_n))
-        for method in ("copy", "logical"):
-            got = measure(shared, dedicated, org, method=method, moves=moves, writers=writers, rate=rate)
-            print(f"{method:8} write hold over {moves} moves of {rows_n}+ accounts, {writers} writers at {rate:.0f}/s:"
+        runs: dict[str, dict[str, list[float]]] = {m: {"holds": [], "took": [], "written": [], "refused": []}
+                                                   for m in ("copy", "logical")}
+        for _ in range(max(1, moves // 2)):  # a move there and back per method in turn: the org grows alike
+            for method, into in runs.items():
+                one = measure(shared, dedicated, org, method=method, moves=2, writers=writers, rate=rate)
+                for key, value in one.items():
+                    into[key] += value if isinstance(value, list) else [float(value)]  # type: ignore[arg-type]
+        for method, raw in runs.items():
+            got = summary(raw)
+            print(f"{method:8} write hold over {len(raw['holds'])} moves of {rows_n}+ accounts, {writers} writers at {rate:.0f}/s:"
                   f" p50 {1000 * got['p50']:.0f} ms, p99 {1000 * got['p99']:.0f} ms, max {1000 * got['max']:.0f} ms;"
                   f" move {got['move_s']:.1f} s (median); {got['written']:.0f} writes, {got['refused']:.0f} refused",
                   flush=True)
