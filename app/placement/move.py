@@ -292,7 +292,7 @@ def _applied(plan: Plan, tables: list[Table], say: Say) -> None:
         lsn = logical.mark(source, plan.org)
         logical.wait_applied(target, plan.org, lsn)
         say(f"the target applied the source's changes up to LSN {lsn}")
-    verify_both(plan.url(plan.source_url), plan.url(plan.target_url), tables, plan.org, say)
+        verify_both(source, target, tables, plan.org, say)
 
 
 def _catch_up(plan: Plan, tables: list[Table], say: Say) -> None:

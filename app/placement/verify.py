@@ -20,19 +20,22 @@ Say = Callable[[str], None]
 Reading = dict[str, tuple[int, str] | set[str]]
 
 
-def _read(url: str, tables: list[Table], org: uuid.UUID) -> Reading:
-    with psycopg.connect(url, autocommit=True) as conn:
-        stable_output(conn)
-        return {t.name: row_hashes(conn, t, org) if t.append_only else checksum(conn, t, org) for t in tables}
+def _read(conn: psycopg.Connection, tables: list[Table], org: uuid.UUID) -> Reading:
+    stable_output(conn)
+    return {t.name: row_hashes(conn, t, org) if t.append_only else checksum(conn, t, org) for t in tables}
 
 
-def verify_both(source_url: str, target_url: str, tables: list[Table], org: uuid.UUID, say: Say) -> None:
-    """MoveError naming the first table that differs; nothing is switched then."""
+def verify_both(source: psycopg.Connection, target: psycopg.Connection, tables: list[Table], org: uuid.UUID,
+                say: Say) -> None:
+    """MoveError naming the first table that differs; nothing is switched then.
+
+    Each connection is used by one thread only, and by nothing else until this returns.
+    """
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="atlas-verify") as pool:
-        here, there = (pool.submit(_read, url, tables, org) for url in (source_url, target_url))
-        source, target = here.result(), there.result()
+        here, there = (pool.submit(_read, conn, tables, org) for conn in (source, target))
+        in_source, in_target = here.result(), there.result()
     for table in tables:
-        mine, theirs = source[table.name], target[table.name]
+        mine, theirs = in_source[table.name], in_target[table.name]
         if isinstance(mine, set) and isinstance(theirs, set):
             if mine - theirs:
                 raise MoveError(f"{table.name}: {len(mine - theirs)} rows of the source are missing in the target")
