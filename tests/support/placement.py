@@ -65,6 +65,8 @@ def start_paused(shared: TestDatabase, step: str, *args: str) -> subprocess.Pope
         if line.strip() == f"paused at {step}":
             return process
         assert time.monotonic() < deadline, "".join(seen)
+    process.wait(timeout=30)
+    process.stdout.close()  # an unclosed pipe would fail the next test's setup (filterwarnings = error)
     raise AssertionError(f"the move ended before {step}:\n" + "".join(seen))
 
 
