@@ -267,8 +267,11 @@ def org() -> None:
               help="Admin URL of the dedicated database (created beforehand, empty or Atlas-migrated).")
 @click.option("--back", is_flag=True, help="Move the org home to the shared database.")
 @click.option("--abort", is_flag=True, help="Drop an unfinished move's copy; the org stays where it is.")
+@click.option("--copy", "by_copy", is_flag=True,
+              help="Copy under a snapshot and catch up row by row instead of logical replication"
+                   " (a source whose wal_level is not logical; writes are held longer).")
 @click.pass_obj
-def org_move(settings: Settings, org_ref: str, to_url: str | None, back: bool, abort: bool) -> None:
+def org_move(settings: Settings, org_ref: str, to_url: str | None, back: bool, abort: bool, by_copy: bool) -> None:
     """Move ORG's rows to a dedicated database (--to URL) or home (--back); rerun to resume."""
     import time
     import uuid
@@ -292,7 +295,8 @@ def org_move(settings: Settings, org_ref: str, to_url: str | None, back: bool, a
     if abort:
         move.abort(move.pending_plan(settings.database.url, settings.database.roles, org_id), say=say)
         return
-    plan = move.plan_move(settings.database.url, settings.database.roles, org_id, to_url=None if back else to_url)
+    plan = move.plan_move(settings.database.url, settings.database.roles, org_id, to_url=None if back else to_url,
+                          method="copy" if by_copy else "logical")
     move.run(plan, cache_s=settings.placement.cache_s, say=say, pause=pause)
 
 

@@ -141,7 +141,8 @@ global_allowlist (name) AS (
     VALUES ('public.organizations'), ('public.users'), ('public.sessions'), ('public.platform_audit'),
            ('public.sign_in_throttle'), ('public.password_resets'), ('public.org_placements'), ('atlas_meta.schema_migrations'),
            ('atlas_meta.roles'), ('atlas_meta.org_moves'), ('atlas_meta.org_away'), ('atlas_meta.policy_form'),
-           ('atlas_meta.org_deletions')
+           ('atlas_meta.org_deletions'),
+           ('atlas_meta.move_marks')  -- a move's LSN mark, written by the mover alone (sql/155)
 ),
 policy AS (
     SELECT p.polrelid, p.polname, p.polcmd, p.polpermissive,

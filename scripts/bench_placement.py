@@ -11,6 +11,10 @@ one connection and one thread, as the application role with the org set:
            ATLAS_PLACEMENT_CACHE_S (app/placement/router.py), in microseconds.
 Short alternating rounds cancel drift; prints throughput ratios measured in
 this run. Everything it created is dropped at the end.
+
+With --moves N it then measures what a move costs the moving org: the write
+hold of N moves by logical replication against N by --copy, under concurrent
+writes, on a wal_level = logical cluster of its own (scripts/bench_move_hold.py).
 """
 from __future__ import annotations
 
@@ -61,6 +65,7 @@ def rounds(seconds: float, ways: dict[str, Callable[[], None]],
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--moves", type=int, default=0, help="then time the write hold of this many moves")
     args = parser.parse_args()
     server = find_or_start()
     factory = DatabaseFactory(server)
@@ -86,9 +91,13 @@ def main() -> int:
         print(f"write (INSERT + UPDATE per transaction): {measured['with hold']:.0f}/s with the hold,"
               f" {measured['without']:.0f}/s without: ratio {ratio:.3f}")
         print(f"placement lookup: {1e6 / lookups['lookup']:.0f} us each (once per org per ATLAS_PLACEMENT_CACHE_S)")
-        return 0
     finally:
         factory.drop_all()
+    if args.moves:
+        from scripts.bench_move_hold import run
+
+        run(moves=args.moves, rows_n=20000, writers=4, rate=50.0)
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from tests.support.databases import DatabaseFactory, TestDatabase
 from tests.support.server import find_or_start
 
 # Fixture modules shared by many test modules (api_app, two_orgs, shared_orgs).
-pytest_plugins = ["tests.support.api", "tests.support.api_module"]
+pytest_plugins = ["tests.support.api", "tests.support.api_module", "tests.support.logical"]
 
 _state: dict[str, object] = {}
 

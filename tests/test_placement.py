@@ -27,9 +27,16 @@ from tests.support.api import TwoOrgs, invite_and_join, sign_up, two_org_world
 from tests.support.audit import run_audit
 from tests.support.databases import DatabaseFactory
 from tests.support.errors import error_code
+from tests.support.logical import leftovers
 from tests.support.placement import CACHE_S, atlas, ids_in, org_rows, placement_of, start_paused
 
 CONTROL = {"members", "invitations"}
+
+
+@pytest.fixture(scope="session")
+def db_factory(logical_factory: DatabaseFactory) -> DatabaseFactory:
+    """Moves stream by logical replication: this module's databases live on a wal_level = logical cluster."""
+    return logical_factory
 
 
 @pytest.fixture
@@ -79,10 +86,12 @@ def test_org_moves_to_its_own_database_and_home_with_every_row(world: TwoOrgs, d
     assert placement_of(shared, world.org_a) == location_of(dedicated.admin_url)
     # Every placed row of Acme is in its database and none is left in the shared one; Globex is untouched.
     moved_rows = org_rows(dedicated.admin_url, world.org_a, tables)
-    with psycopg.connect(dedicated.admin_url) as conn:  # the move's own audit entries of the steps before the hold
+    # The move's own audit entries, streamed until the subscription is dropped after the switch.
+    with psycopg.connect(dedicated.admin_url) as conn:
         audited = conn.execute("SELECT count(*) FROM audit_log WHERE org_id = %s AND action = 'organization.move'",
                                (world.org_a,)).fetchone()[0]  # type: ignore[index]  # count(*) always answers
-    assert audited == 4
+    assert audited == len(("started", "migrated", "copied", "held", "verified", "switched"))
+    assert leftovers(shared.admin_url, dedicated.admin_url, world.org_a) == []
     assert {**moved_rows, "audit_log": moved_rows["audit_log"] - audited} == before_a
     assert not any(org_rows(shared.admin_url, world.org_a, [t for t in tables if t != "audit_log"]).values())
     assert org_rows(shared.admin_url, world.org_b, tables) == before_b
@@ -189,6 +198,7 @@ def test_a_move_killed_at_each_step_leaves_a_served_org_and_can_be_rerun(
         assert ids <= ids_in(dedicated.admin_url if switched else shared.admin_url, "accounts", org)
     finished = atlas(shared, "org", "move", "acme", "--to", dedicated.admin_url)
     assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert leftovers(shared.admin_url, dedicated.admin_url, org) == []
     assert ids_in(dedicated.admin_url, "accounts", org) == ids and not ids_in(shared.admin_url, "accounts", org)
 
     for step in ("copied", "held", "marked", "switched"):  # and home again, killed at each step
@@ -205,6 +215,7 @@ def test_a_move_killed_at_each_step_leaves_a_served_org_and_can_be_rerun(
             ids.add(assert_served(world, "a", ids))
     home = atlas(shared, "org", "move", "acme", "--back")
     assert home.returncode == 0, home.stdout + home.stderr
+    assert leftovers(dedicated.admin_url, shared.admin_url, org) == []
     assert ids_in(shared.admin_url, "accounts", org) == ids and not ids_in(dedicated.admin_url, "accounts", org)
     assert_served(world, "a", ids)
     assert {row["id"] for row in world.user("b", "owner").get("/api/v1/accounts").get_json()["data"]} == b_ids

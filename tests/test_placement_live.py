@@ -38,6 +38,12 @@ def keep_writing(port: int, token: str, tag: str, stop: threading.Event, into: W
             into.refused.append((status, error_code(body), headers.get("Retry-After")))
 
 
+@pytest.fixture(scope="session")
+def db_factory(logical_factory: DatabaseFactory) -> DatabaseFactory:
+    """Moves stream by logical replication: this module's databases live on a wal_level = logical cluster."""
+    return logical_factory
+
+
 @pytest.fixture
 def databases(db_factory: DatabaseFactory) -> Iterator[tuple]:
     shared, dedicated = db_factory.clone(), db_factory.empty()

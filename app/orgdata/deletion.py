@@ -101,6 +101,9 @@ def purge(settings: Settings, org: uuid.UUID, *, say: Say) -> dict[str, int]:
     with _admin(settings) as conn:
         row = conn.execute("SELECT purge_after <= now(), purge_after FROM atlas_meta.org_deletions"
                            " WHERE organization_id = %s", (org,)).fetchone()
+        moving = conn.execute("SELECT 1 FROM atlas_meta.org_moves WHERE organization_id = %s", (org,)).fetchone()
+    if moving is not None:  # its replication slot would outlive it: `--abort` drops the slot and the copy
+        raise OrgDataError(f"org {org} has an unfinished move: abort it (atlas org move ORG --abort) first")
     if row is None:
         raise OrgDataError(f"org {org} is not marked for deletion: run atlas org delete ORG first")
     if not row[0]:

@@ -4,12 +4,16 @@ The order of work (each step's name is a checkpoint, recorded in atlas_meta.org_
 
   started    the move is recorded; a second move of the org must finish or abort first
   migrated   the target has every migration (and so the same roles, RLS and org_hold triggers)
-  copied     the org's rows, read under one snapshot of the source, are in the target
+  copied     the org's rows are in the target: streamed by logical replication (a publication
+             with row filters in the source, a subscription in the target, app/placement/logical.py),
+             or with --copy read under one snapshot of the source
   held       the org's writes in the source are held (pg_advisory_lock on the org's hold key:
              open writes finish first, new ones are answered 503; no other org is touched)
-  verified   rows changed since the copy are caught up; counts and checksums match per table
+  verified   the target has applied the source's LSN at the hold (--copy: rows changed since the
+             copy are caught up); counts and checksums match per table
   marked     (home moves only) the dedicated source refuses the org's writes from now on
-  switched   the placement changed in the shared database; the hold is released
+  switched   the placement changed in the shared database; the hold is released; the
+             subscription, its slot and the publication are dropped
   cleaned    the org's rows are gone from the source, once every worker's cache has expired
 
 Every step, a rerun, an abort and a failure is audited as it happens, in the
@@ -20,7 +24,8 @@ has no Atlas user (sql/103_move_audit.sql).
 
 Until `switched` the org is served from the source and the target copy is not read, so a
 failure or a kill leaves the org where it was (a dead mover's hold dies with its connection);
-rerun the move to go on, or `--abort` to drop the copy. After `switched` the org is served
+rerun the move to go on (a logical move subscribes afresh), or `--abort` to drop the copy and
+the replication objects. After `switched` the org is served
 from the target, and a rerun finishes the clean-up.
 """
 from __future__ import annotations
@@ -39,9 +44,10 @@ from psycopg.types.json import Jsonb
 from app.config import RoleNames
 from app.db.migrate import migrate
 from app.errors import MoveError
-from app.placement import mirror
+from app.placement import logical, mirror
 from app.placement.locations import location_of, role_conninfo
 from app.placement.tables import Table, checksum, copy_rows, delete_rows, placed_tables, row_hashes, stable_output
+from app.placement.verify import verify_both
 
 Say = Callable[[str], None]
 
@@ -53,6 +59,7 @@ class Plan:
     source_url: str | None  # admin URLs; None is the shared database
     target_url: str | None
     roles: RoleNames
+    method: str = "logical"  # or "copy" (`--copy`): how the rows reach the target, recorded with the move
 
     def url(self, which: str | None) -> str:
         return self.control_url if which is None else which
@@ -88,12 +95,24 @@ def _identity(url: str) -> tuple[object, ...]:
     return tuple(row)
 
 
-def plan_move(control_url: str, roles: RoleNames, org: uuid.UUID, *, to_url: str | None) -> Plan:
-    """Where the org is and where it goes (to_url None: home to the shared database)."""
+def plan_move(control_url: str, roles: RoleNames, org: uuid.UUID, *, to_url: str | None,
+              method: str = "logical") -> Plan:
+    """Where the org is and where it goes (to_url None: home to the shared database), and by which method.
+
+    A logical move checks the source's wal_level (and free slots) first; MoveError names the setting.
+    """
+    plan = _plan(control_url, roles, org, to_url=to_url, method=method)
+    if plan.method == "logical":
+        with _connect(plan.url(plan.source_url)) as source:
+            logical.require_logical(source)
+    return plan
+
+
+def _plan(control_url: str, roles: RoleNames, org: uuid.UUID, *, to_url: str | None, method: str) -> Plan:
     with _connect(control_url) as conn:
         if conn.execute("SELECT 1 FROM organizations WHERE id = %s", (org,)).fetchone() is None:
             raise MoveError(f"no organization has id {org}")
-        pending = conn.execute("SELECT source, target FROM atlas_meta.org_moves WHERE organization_id = %s",
+        pending = conn.execute("SELECT source, target, method FROM atlas_meta.org_moves WHERE organization_id = %s",
                                (org,)).fetchone()
         here = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s", (org,)).fetchone()
     wanted = None if to_url is None else location_of(to_url)
@@ -101,7 +120,7 @@ def plan_move(control_url: str, roles: RoleNames, org: uuid.UUID, *, to_url: str
         if pending[1] != wanted:
             raise MoveError(f"org {org} has an unfinished move to {pending[1] or 'the shared database'}:"
                             " rerun that move, or abort it with `atlas org move ORG --abort`")
-        return Plan(org, control_url, _admin(control_url, pending[0]), to_url if to_url else None, roles)
+        return Plan(org, control_url, _admin(control_url, pending[0]), to_url if to_url else None, roles, pending[2])
     if to_url is not None and _identity(to_url) == _identity(control_url):
         raise MoveError("the target is the shared database itself: give a database of the org's own")
     current = here[0] if here else None
@@ -109,17 +128,17 @@ def plan_move(control_url: str, roles: RoleNames, org: uuid.UUID, *, to_url: str
         raise MoveError(f"org {org} is already in {wanted or 'the shared database'}")
     if current is not None and wanted is not None:
         raise MoveError(f"org {org} is in a dedicated database: move it home (--back) first")
-    return Plan(org, control_url, _admin(control_url, current), to_url, roles)
+    return Plan(org, control_url, _admin(control_url, current), to_url, roles, method)
 
 
 def pending_plan(control_url: str, roles: RoleNames, org: uuid.UUID) -> Plan:
     """The plan of the org's unfinished move, from its recorded locations (for --abort)."""
     with _connect(control_url) as conn:
-        row = conn.execute("SELECT source, target FROM atlas_meta.org_moves WHERE organization_id = %s",
+        row = conn.execute("SELECT source, target, method FROM atlas_meta.org_moves WHERE organization_id = %s",
                            (org,)).fetchone()
     if row is None:
         raise MoveError(f"org {org} has no unfinished move")
-    return Plan(org, control_url, _admin(control_url, row[0]), _admin(control_url, row[1]), roles)
+    return Plan(org, control_url, _admin(control_url, row[0]), _admin(control_url, row[1]), roles, row[2])
 
 
 def _operator() -> str:
@@ -176,8 +195,9 @@ def _run(plan: Plan, *, cache_s: float, say: Say, pause: Say) -> None:
     with _connect(plan.control_url) as conn, conn.transaction():
         row = conn.execute("SELECT step FROM atlas_meta.org_moves WHERE organization_id = %s", (plan.org,)).fetchone()
         if row is None:
-            conn.execute("INSERT INTO atlas_meta.org_moves (organization_id, source, target, step)"
-                         " VALUES (%s, %s, %s, 'started')", (plan.org, plan.source_location, plan.target_location))
+            conn.execute("INSERT INTO atlas_meta.org_moves (organization_id, source, target, step, method)"
+                         " VALUES (%s, %s, %s, 'started', %s)",
+                         (plan.org, plan.source_location, plan.target_location, plan.method))
         _audit(conn, plan, "started" if row is None else "resumed")
         placed = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s",
                               (plan.org,)).fetchone()
@@ -188,18 +208,27 @@ def _run(plan: Plan, *, cache_s: float, say: Say, pause: Say) -> None:
             migrate(plan.target_url, roles=plan.roles)
         _step(plan, "migrated", pause)
         tables = _tables(plan)
-        _copy(plan, tables, say)
+        if plan.method == "logical":
+            _replicate(plan, tables, say)
+        else:
+            _copy(plan, tables, say)
         _step(plan, "copied", pause)
         with _connect(plan.url(plan.source_url)) as hold:
             hold.execute("SET lock_timeout = '60s'")
             hold.execute("SELECT pg_advisory_lock(app.org_hold_key(%s))", (plan.org,))
+            held_at = time.monotonic()
             say("writes held")
             _step(plan, "held", pause)
-            _catch_up(plan, tables, say)
+            if plan.method == "logical":
+                _applied(plan, tables, say)
+            else:
+                _catch_up(plan, tables, say)
             _step(plan, "verified", pause)
             _switch(plan, pause)
-        say("switched; writes released")
+        say(f"switched; writes released after {1000 * (time.monotonic() - held_at):.0f} ms held")
+        _unreplicate(plan)
         pause("switched")
+    _unreplicate(plan)  # a rerun after a kill at `switched`
     tables = _tables(plan)
     time.sleep(2 * cache_s + 0.5)  # every worker has read the new placement by now
     with _connect(plan.url(plan.source_url)) as source, _connect(plan.url(plan.target_url)) as target:
@@ -229,6 +258,41 @@ def _copy(plan: Plan, tables: list[Table], say: Say) -> None:
                     missing = sorted(row_hashes(source, table, plan.org) - row_hashes(target, table, plan.org))
                 copy_rows(source, target, table, plan.org, hashes=missing)
                 say(f"copied {table.name}: {checksum(target, table, plan.org)[0]} rows")
+
+
+def _unreplicate(plan: Plan) -> None:
+    """Drop the move's subscription, slot and publication (any method: a --copy rerun of a logical move too)."""
+    with _connect(plan.url(plan.source_url)) as source, _connect(plan.url(plan.target_url)) as target:
+        logical.teardown(source, target, plan.org)
+
+
+def _replicate(plan: Plan, tables: list[Table], say: Say) -> None:
+    """Subscribe the target afresh to the org's rows in the source; return once copied and caught up."""
+    _unreplicate(plan)  # a rerun starts over: the earlier attempt's slot is dropped, not trusted
+    with _connect(plan.control_url) as control, _connect(plan.url(plan.source_url)) as source, \
+            _connect(plan.url(plan.target_url), replica=True) as target:
+        logical.check_identity(source, tables)
+        _purge(target, source, tables, plan.org)  # leftovers of an earlier attempt would conflict with the copy
+        if plan.target_url is not None:
+            mirror.sync(control, target, plan.org, with_org_row=True)
+        logical.subscribe(source, target, tables, plan.org, source_conninfo=plan.url(plan.source_url))
+        say("subscribed: the target copies the org's rows and streams its changes")
+        logical.wait_copied(target, plan.org, say)
+        started = time.monotonic()
+        logical.wait_applied(target, plan.org, logical.mark(source, plan.org))  # unheld: the held wait is short
+        say(f"caught up in {1000 * (time.monotonic() - started):.0f} ms")
+
+
+def _applied(plan: Plan, tables: list[Table], say: Say) -> None:
+    """With writes held: the target has applied the source's LSN at the hold; counts and checksums match."""
+    with _connect(plan.control_url) as control, _connect(plan.url(plan.source_url)) as source, \
+            _connect(plan.url(plan.target_url), replica=True) as target:
+        if plan.target_url is not None:
+            mirror.sync(control, target, plan.org, with_org_row=True)
+        lsn = logical.mark(source, plan.org)
+        logical.wait_applied(target, plan.org, lsn)
+        say(f"the target applied the source's changes up to LSN {lsn}")
+        verify_both(source, target, tables, plan.org, say)
 
 
 def _catch_up(plan: Plan, tables: list[Table], say: Say) -> None:
@@ -319,9 +383,11 @@ def abort(plan: Plan, *, say: Say) -> None:
         tables = _tables(plan)
     except MoveError:
         tables = []  # the target never got its migrations: it holds nothing of the org
+    if tables:  # the subscription first: it would write what the purge removes
+        _unreplicate(plan)
     with _connect(plan.url(plan.target_url)) as target, _connect(plan.url(plan.source_url)) as source:
         _purge(target, source, tables, plan.org)
-        if plan.target_url is not None:
+        if plan.target_url is not None and tables:  # an unmigrated target has no mirror (nor tables)
             mirror.remove(target, plan.org)
     with _connect(plan.control_url) as conn, conn.transaction():
         conn.execute("DELETE FROM atlas_meta.org_moves WHERE organization_id = %s", (plan.org,))
