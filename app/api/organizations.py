@@ -30,6 +30,7 @@ from app.idempotency import new_org_id
 from app.openapi.schemas import ref
 from app.permissions import LOGIN, LOGIN_TARGET_ORG, can, permission
 from app.session_switch import session_kwargs
+from app.sso import gate
 from app.state import services
 
 log = logging.getLogger("atlas.organizations")
@@ -137,9 +138,15 @@ def set_active() -> ResponseReturnValue:
         found = (orgs.membership(scope, user_id=ident.user_id, org_id=target, slug=slug)
                  if target is not None or slug is not None else {"org_id": None, "role": None})
         if found is not None:
+            method = gate.method_of(scope, ident.token_hash)
+            if found["org_id"] is not None:  # an org that requires SSO: a session of its own provider only
+                with db.transaction(found["org_id"], user_id=ident.user_id, read_only=True) as target_scope:
+                    gate.admit(target_scope, org_id=found["org_id"], auth_method=method,
+                               platform_role=ident.platform_role)
             if auth.consume_session(scope, token_hash=ident.token_hash) is None:
                 raise UnauthorizedError("this session has ended (signed out, switched or expired); sign in again")
-            new = auth.insert_session(scope, user_id=ident.user_id, org_id=found["org_id"], **session_kwargs())
+            new = auth.insert_session(scope, user_id=ident.user_id, org_id=found["org_id"], auth_method=method,
+                                      **session_kwargs())
     if found is None:
         if ident.org_id is not None:
             audit.record_refusal(db, org_id=ident.org_id, action="session.set_active",
