@@ -46,4 +46,4 @@ def test_a_marked_orgs_queued_and_scheduled_jobs_wait_untouched_and_run_again_af
     assert job_row(world, once)["status"] == "succeeded"
     again = job_row(world, scheduled)
     assert (again["status"], again["attempts"], again["last_error"]) == ("queued", 0, None)
-    assert again["run_after"] > dt.datetime.now(dt.timezone.utc)  # its next time, as any schedule
+    assert again["run_after"] > dt.datetime.now(dt.UTC)  # its next time, as any schedule

@@ -14,8 +14,11 @@ import pytest
 
 from app.errors import SsoProviderAddressRefusedError
 from app.sso import egress, oidc
+from tests import test_sso_oidc
 from tests.support.api import ApiUser, anonymous, close_app, make_app
-from tests.test_sso_oidc import World, refused, session_of, sso, world  # noqa: F401  (world: the fixture)
+from tests.test_sso_oidc import World, refused, session_of, sso
+
+world = test_sso_oidc.world  # its module fixture: one provider and two orgs for this module
 
 SETTING = "ATLAS_SSO_ALLOW_HTTP_ISSUERS"
 
