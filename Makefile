@@ -50,10 +50,12 @@ test-embedded: install-embedded
 test-without-postgres: install-embedded
 	scripts/without_postgres.sh $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile
 
-## lint: ruff over the code, tests and scripts, and mypy over app/ (rules in pyproject.toml)
+## lint: ruff over the code, tests and scripts, mypy over app/, and the floors of app/ (lint-imports:
+## no circles, no upward imports, Flask only on the HTTP floor and above; docs/layers.md)
 lint: install
 	$(BIN)/ruff check app tests scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 ## demo: a database (docs/testing.md "Which PostgreSQL"; kept in .pgdata/ if we start it), two seeded orgs, the API on :8000
 ## and one `atlas worker` for background jobs (stopped with the server)

@@ -3,7 +3,7 @@
 `create_app(config)` takes its configuration (a mapping in tests, Settings
 from the environment in the CLI and under atlas serve); nothing deeper reads the
 environment. Every long-lived service is built here, once, into one
-AtlasServices (app/state.py); each concern then registers its request hooks
+AtlasServices (app/services.py); each concern then registers its request hooks
 through its own `init_app(app)`, and blueprints hold views only.
 """
 from __future__ import annotations
@@ -62,20 +62,23 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     app.config.from_mapping(flask_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it; the base type does not
     # Imported here, not above: `atlas serve` must set up prometheus_client's mode before its import.
-    from app import api, api_errors, endpoint_runtime, identity, metrics, origins, permissions
-    from app.state import KEY, build_services
+    from app import api
+    from app.http import access, endpoint_runtime, errors, identity, origins
+    from app.http import metrics as request_metrics
+    from app.ops import metrics
+    from app.services import KEY, build_services
 
-    services = build_services(settings)  # every long-lived service, once (app/state.py)
+    services = build_services(settings)  # every long-lived service, once (app/services.py)
     app.extensions[KEY] = services
     if metrics.MULTIPROCESS:  # under atlas serve: create_app runs in the worker, after the fork
         metrics.forget_dead_workers()  # a worker that replaces a killed one drops its live gauges
         services.pool_gauges.start()
 
-    metrics.init_app(app, org_labels=settings.metrics.org_labels)  # first: its before_request starts the latency clock
-    api_errors.init_app(app)
+    request_metrics.init_app(app, org_labels=settings.metrics.org_labels)  # first: its before_request starts the latency clock
+    errors.init_app(app)
     origins.init_app(app)  # before identity: preflights and refused origins look no session up
     identity.init_app(app)
-    permissions.init_app(app)  # after identity: it reads g.identity
+    access.init_app(app)  # after identity: it reads g.identity
     api.init_app(app)
     endpoint_runtime.init_app(app)  # after every blueprint: each view wrapped as it is declared
     return app
@@ -86,6 +89,6 @@ def close_app(app: Flask) -> None:
 
     Called by `atlas serve` when a worker exits, and by the tests.
     """
-    from app.state import services
+    from app.http.context import services
 
     services(app).close()

@@ -3,8 +3,8 @@
 `record` writes inside the caller's scope, so the entry commits or rolls back
 with the change it describes. `record_refusal` opens its own transaction: a
 refused request's work is rolled back, but the refusal must still be kept.
-Actor, API key and request id default to the current request's (`g`, which
-the MCP server fills too); the CLI passes them. Work done with an API key is
+Actor, API key and request id default to the current caller's (app/acting.py: the
+HTTP request's, or the MCP tool call's); the job worker and the CLI pass them. Work done with an API key is
 recorded with its creator as the actor and the key in `api_key_id`.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping
 
-from flask import g, has_app_context
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from app.acting import acting
 from app.db import Database, Scope
 
 log = logging.getLogger("atlas.audit")
@@ -25,26 +25,21 @@ OUTCOMES = ("ok", "refused", "error")
 _FROM_REQUEST: object = object()
 
 
-def _identity() -> object:
-    return g.get("identity") if has_app_context() else None
-
-
 def _actor(actor_user_id: object) -> uuid.UUID | None:
     if actor_user_id is _FROM_REQUEST:
-        ident = _identity()
-        return getattr(ident, "user_id", None)
+        return acting().user_id
     return None if actor_user_id is None else uuid.UUID(str(actor_user_id))
 
 
 def _api_key(api_key_id: object) -> uuid.UUID | None:
     if api_key_id is _FROM_REQUEST:
-        return getattr(_identity(), "api_key_id", None)
+        return acting().api_key_id
     return None if api_key_id is None else uuid.UUID(str(api_key_id))
 
 
 def _request_id(request_id: object) -> str | None:
     if request_id is _FROM_REQUEST:
-        return g.get("request_id") if has_app_context() else None
+        return acting().request_id
     return None if request_id is None else str(request_id)
 
 
@@ -85,7 +80,7 @@ def record(
 
 
 REQUEST_ACTOR = sql.Placeholder("audit_actor")  # the actor of entry_params: the request's identity
-SESSION_USER = sql.SQL("app.current_user_id()")  # the actor of a write fused with its session (app/hot_reads.py)
+SESSION_USER = sql.SQL("app.current_user_id()")  # the actor of a write fused with its session (app/http/hot_reads.py)
 
 
 def logged_with(change: sql.Composable, *, actor: sql.Composable = REQUEST_ACTOR) -> sql.Composed:

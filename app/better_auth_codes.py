@@ -55,4 +55,31 @@ MESSAGES: dict[str, str] = {
     "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE": "You are not allowed to invite a user with this role",
     "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER": "You are not allowed to update this member",
     "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION": "You are not a member of this organization",
+    # dynamic access control (custom roles, app/org_roles)
+    "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_ROLE": "You are not allowed to create a role",
+    "YOU_ARE_NOT_ALLOWED_TO_UPDATE_A_ROLE": "You are not allowed to update a role",
+    "YOU_ARE_NOT_ALLOWED_TO_DELETE_A_ROLE": "You are not allowed to delete a role",
+    "YOU_ARE_NOT_ALLOWED_TO_READ_A_ROLE": "You are not allowed to read a role",
+    "YOU_ARE_NOT_ALLOWED_TO_LIST_A_ROLE": "You are not allowed to list a role",
+    "TOO_MANY_ROLES": "This organization has too many roles",
+    "INVALID_RESOURCE": "The provided permission includes an invalid resource",
+    "ROLE_NAME_IS_ALREADY_TAKEN": "That role name is already taken",
+    "CANNOT_DELETE_A_PRE_DEFINED_ROLE": "Cannot delete a pre-defined role",
+    "ROLE_IS_ASSIGNED_TO_MEMBERS":
+        "Cannot delete a role that is assigned to members. Please reassign the members to a different role first",
+    "INVALID_ROLE_NAME": "Invalid role name",
+    # teams (app/teams)
+    "TEAM_NOT_FOUND": "Team not found",
+    "TEAM_ALREADY_EXISTS": "Team already exists",
+    "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_TEAMS": "You have reached the maximum number of teams",
+    "YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION":
+        "You are not allowed to create teams in this organization",
+    "YOU_ARE_NOT_ALLOWED_TO_DELETE_TEAMS_IN_THIS_ORGANIZATION":
+        "You are not allowed to delete teams in this organization",
+    "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_TEAM": "You are not allowed to update this team",
+    "USER_IS_NOT_A_MEMBER_OF_THE_TEAM": "User is not a member of the team",
+    "YOU_CAN_NOT_ACCESS_THE_MEMBERS_OF_THIS_TEAM": "You are not allowed to list the members of this team",
+    "YOU_DO_NOT_HAVE_AN_ACTIVE_TEAM": "You do not have an active team",
+    "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_TEAM_MEMBER": "You are not allowed to create a new member",
+    "YOU_ARE_NOT_ALLOWED_TO_REMOVE_A_TEAM_MEMBER": "You are not allowed to remove a team member",
 }

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import click
 
+from app.cli_backup import COMMANDS as BACKUP_COMMANDS
+from app.cli_backup import backup
 from app.config import Settings
 from app.errors import AtlasError
 
@@ -43,8 +45,8 @@ def resolve_org(settings: Settings, org: str) -> str:
 @click.pass_obj
 def migrate(settings: Settings, status: bool, policy_form: str | None) -> None:
     """Apply pending sql/ migrations to DATABASE_URL (an admin connection)."""
-    from app.migrate import migrate as apply
-    from app.migrate import pending
+    from app.db.migrate import migrate as apply
+    from app.db.migrate import pending
 
     if status:
         waiting = pending(settings.database.url)
@@ -122,7 +124,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int, 
     metrics_dir = tempfile.mkdtemp(prefix="atlas-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # inherited by the forked workers, never read here
     try:
-        from app.state import check  # after PROMETHEUS_MULTIPROC_DIR: the services import prometheus_client
+        from app.services import check  # after PROMETHEUS_MULTIPROC_DIR: the services import prometheus_client
 
         check(configured)  # here, not in each worker after the fork: a bad setting ends atlas serve at once
         # On SIGTERM a worker stops accepting and finishes the requests it holds for up to --graceful-timeout
@@ -213,8 +215,8 @@ def worker(settings: Settings, concurrency: int | None, once: bool) -> None:
     import threading
 
     from app import close_app, create_app
+    from app.http.context import services
     from app.jobs import Worker
-    from app.state import services
 
     config = settings.jobs
     if concurrency is not None:
@@ -252,19 +254,86 @@ def settings_command(settings: Settings, markdown: bool) -> None:
     click.echo(json.dumps(settings.masked(), indent=2, default=str))
 
 
-def _add_operator_groups() -> None:
-    from app.cli_operators import connections, org
+# Operators' command groups: where an org's data lives (`atlas org`) and org connections' keys.
 
-    cli.add_command(org)
-    cli.add_command(connections)
-    from app.cli_backup import COMMANDS, backup
-
-    cli.add_command(backup)
-    for command in COMMANDS:  # atlas org restore|export|import|delete
-        org.add_command(command)
+@click.group()
+def org() -> None:
+    """Where an organization's data lives (README "Dedicated databases")."""
 
 
-_add_operator_groups()
+@org.command("move")
+@click.argument("org_ref", metavar="ORG")
+@click.option("--to", "to_url", metavar="URL",
+              help="Admin URL of the dedicated database (created beforehand, empty or Atlas-migrated).")
+@click.option("--back", is_flag=True, help="Move the org home to the shared database.")
+@click.option("--abort", is_flag=True, help="Drop an unfinished move's copy; the org stays where it is.")
+@click.pass_obj
+def org_move(settings: Settings, org_ref: str, to_url: str | None, back: bool, abort: bool) -> None:
+    """Move ORG's rows to a dedicated database (--to URL) or home (--back); rerun to resume."""
+    import time
+    import uuid
+
+    from app.placement import move
+
+    if sum((bool(to_url), back, abort)) != 1:
+        raise click.UsageError("give exactly one of --to URL, --back and --abort")
+    org_id = uuid.UUID(resolve_org(settings, org_ref))
+    pause_at = settings.placement.move_pause_at
+
+    def say(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()  # a test (or an operator's pipe) reads progress as it happens
+
+    def pause(step: str) -> None:
+        if step == pause_at:  # ATLAS_MOVE_PAUSE_AT: tests stop (kill) the move here
+            say(f"paused at {step}")
+            time.sleep(3600)
+
+    if abort:
+        move.abort(move.pending_plan(settings.database.url, settings.database.roles, org_id), say=say)
+        return
+    plan = move.plan_move(settings.database.url, settings.database.roles, org_id, to_url=None if back else to_url)
+    move.run(plan, cache_s=settings.placement.cache_s, say=say, pause=pause)
+
+
+@org.command("where")
+@click.argument("org_ref", metavar="ORG")
+@click.pass_obj
+def org_where(settings: Settings, org_ref: str) -> None:
+    """Print ORG's database (shared, or a dedicated location) and any unfinished move."""
+    import psycopg
+
+    org_id = resolve_org(settings, org_ref)
+    with psycopg.connect(settings.database.url, autocommit=True) as conn:
+        placed = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s", (org_id,)).fetchone()
+        moving = conn.execute("SELECT step, target FROM atlas_meta.org_moves WHERE organization_id = %s",
+                              (org_id,)).fetchone()
+    click.echo(f"database: {placed[0] if placed else 'shared'}")
+    if moving:
+        click.echo(f"unfinished move to {moving[1] or 'shared'}: last step {moving[0]}")
+
+
+@click.group()
+def connections() -> None:
+    """Org connections (datasources): see docs/connections.md."""
+
+
+@connections.command("rotate-key")
+@click.pass_obj
+def rotate_key(settings: Settings) -> None:
+    """Re-encrypt every stored connection password under the first key of ATLAS_CONNECTION_KEYS."""
+    from app.connections.rotate import rotate_keys
+    from app.credentials import CredentialBox
+
+    counts = rotate_keys(settings, CredentialBox(settings.connections.keys))
+    click.echo(json.dumps(counts))
+
+
+cli.add_command(org)
+cli.add_command(connections)
+cli.add_command(backup)
+for _command in BACKUP_COMMANDS:  # atlas org restore|export|import|delete
+    org.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

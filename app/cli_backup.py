@@ -25,10 +25,10 @@ def existing_org(settings: Settings, org_ref: str) -> uuid.UUID:
     """The org's id; NotFoundError (naming the input) for an unknown id or slug."""
     import psycopg
 
-    from app.cli import resolve_org
     from app.errors import NotFoundError
+    from app.gateway.org_lookup import resolve_org_id
 
-    org_id = uuid.UUID(resolve_org(settings, org_ref))
+    org_id = resolve_org_id(settings.database.url, org_ref)
     with psycopg.connect(settings.database.url, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM organizations WHERE id = %s", (org_id,)).fetchone() is None:
             raise NotFoundError(f"no organization has id or slug {org_ref!r} (atlas org where ORG checks one)")

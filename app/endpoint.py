@@ -12,9 +12,9 @@
 
 The declaration is data: one frozen `Endpoint` on the view function. Everything else reads it:
 
-- app/permissions.py's hook enforces `access` (and refuses an API key on `people_only` views);
-- app/identity.py skips the session lookup (`sessionless`) or leaves it to the view (`one_trip`);
-- app/endpoint_runtime.py, when the app is built, wraps each view as declared: control plane,
+- app/http/access.py's hook enforces `access` (and refuses an API key on `people_only` views);
+- app/auth/identity.py skips the session lookup (`sessionless`) or leaves it to the view (`one_trip`);
+- app/http/endpoint_runtime.py, when the app is built, wraps each view as declared: control plane,
   one trip, idempotency key, and the parsed query string handed to the view as `args`;
 - app/openapi/ builds the operation from it: the summary is the docstring's first paragraph,
   parameters, body and response come from `query`, `body` and `response`.
@@ -50,13 +50,14 @@ class Endpoint:
     response: dict[str, Any] | None = None  # the success response's schema; None: no body
     status: int = 200
     media_type: str = "application/json"
-    idempotent: bool = False  # takes an Idempotency-Key header (app/idempotency.py)
+    idempotent: bool = False  # takes an Idempotency-Key header (app/http/idempotency.py)
     write_org: Callable[[], object] | None = None  # idempotent: the org written in, when not the session's
-    one_trip: bool = False  # reads its session with its data (app/hot_reads.py)
-    one_trip_write: bool = False  # creates in one round trip with its session (app/hot_reads.py)
+    one_trip: bool = False  # reads its session with its data (app/http/hot_reads.py)
+    one_trip_write: bool = False  # creates in one round trip with its session (app/http/hot_reads.py)
     sessionless: bool = False  # never reads a session (probes, console pages)
     people_only: bool = False  # an API key may not call it: a person's session only
     control_plane: bool = False  # its org transactions run in the shared database (app/placement)
+    documented: bool = True  # False: another standard's protocol (OAuth's RFC shapes), not in the OpenAPI document
 
 
 def endpoint(access: Access, **contract: Any) -> Callable[[F], F]:

@@ -13,7 +13,7 @@ class AtlasError(Exception):
     status = 500
     code = "internal_error"
     # Under /api/auth, for Better Auth's client: its code (and status, when it differs) for this refusal;
-    # without one, the code is upper-cased there (app/api_errors.py).
+    # without one, the code is upper-cased there (app/http/errors.py).
     auth_code = ""
     auth_status = 0
     # Seconds a client should wait before retrying; rendered as the Retry-After header.
@@ -271,8 +271,104 @@ class NotAllowedToCancelInvitationError(BetterAuthForbiddenError):
     code = "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION"
 
 
+# Custom roles (Better Auth's dynamic access control, app/org_roles).
+class RoleNotFoundError(BetterAuthError):
+    code = "ROLE_NOT_FOUND"
+
+
+class RoleNameTakenError(BetterAuthError):
+    code = "ROLE_NAME_IS_ALREADY_TAKEN"
+
+
+class InvalidRoleNameError(BetterAuthError):
+    code = "INVALID_ROLE_NAME"
+
+
+class InvalidResourceError(BetterAuthError):
+    code = "INVALID_RESOURCE"
+
+
+class TooManyRolesError(BetterAuthError):
+    code = "TOO_MANY_ROLES"
+
+
+class RoleInUseError(BetterAuthError):
+    code = "ROLE_IS_ASSIGNED_TO_MEMBERS"
+
+
+class PredefinedRoleError(BetterAuthError):
+    code = "CANNOT_DELETE_A_PRE_DEFINED_ROLE"
+
+
+class NotAllowedToCreateRoleError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_ROLE"
+
+
+class NotAllowedToUpdateRoleError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_A_ROLE"
+
+
+class NotAllowedToDeleteRoleError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_DELETE_A_ROLE"
+
+
+class NotAllowedToReadRoleError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_READ_A_ROLE"
+
+
+class NotAllowedToListRolesError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_LIST_A_ROLE"
+
+
+# Teams (app/teams).
+class TeamNotFoundError(BetterAuthError):
+    code = "TEAM_NOT_FOUND"
+
+
+class TeamExistsError(BetterAuthError):
+    code = "TEAM_ALREADY_EXISTS"
+
+
+class TooManyTeamsError(BetterAuthError):
+    code = "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_TEAMS"
+
+
+class NotInTeamError(BetterAuthError):
+    code = "USER_IS_NOT_A_MEMBER_OF_THE_TEAM"
+
+
+class NotInTeamForbiddenError(BetterAuthForbiddenError):
+    """Setting as active a team one is not in (Better Auth answers this one 403)."""
+
+    code = "USER_IS_NOT_A_MEMBER_OF_THE_TEAM"
+
+
+class NoActiveTeamError(BetterAuthError):
+    code = "YOU_DO_NOT_HAVE_AN_ACTIVE_TEAM"
+
+
+class NotAllowedToCreateTeamsError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION"
+
+
+class NotAllowedToDeleteTeamsError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_DELETE_TEAMS_IN_THIS_ORGANIZATION"
+
+
+class NotAllowedToUpdateTeamError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_TEAM"
+
+
+class NotAllowedToAddTeamMemberError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_TEAM_MEMBER"
+
+
+class NotAllowedToRemoveTeamMemberError(BetterAuthForbiddenError):
+    code = "YOU_ARE_NOT_ALLOWED_TO_REMOVE_A_TEAM_MEMBER"
+
+
 class OriginRefusedError(ForbiddenError):
-    """A cookie-authenticated unsafe request came from an untrusted origin, or named none (app/origins.py)."""
+    """A cookie-authenticated unsafe request came from an untrusted origin, or named none (app/http/origins.py)."""
 
     code = "invalid_origin"
 
@@ -345,7 +441,7 @@ class ReplicaUnavailableError(ServiceUnavailableError):
 
 
 class DatabaseTimeoutError(ServiceUnavailableError):
-    """The database did not answer a read in time (app/wire.py): the connection was closed, retry."""
+    """The database did not answer a read in time (app/db/wire.py): the connection was closed, retry."""
 
     code = "database_timeout"
 
@@ -606,3 +702,53 @@ class SsoTooManySignInsError(RateLimitedError):
     """An org has too many SSO sign-ins in progress (started, not yet back from the provider)."""
 
     code = "sso_too_many_sign_ins"
+
+
+class OAuthError(AtlasError):
+    """An OAuth request (app/oauth/) is malformed; rendered as RFC 6749's `{"error", "error_description"}`."""
+
+    status = 400
+    code = "invalid_request"
+
+
+class InvalidClientError(OAuthError):
+    """The client_id is unknown or was not issued by this server (register again: POST /oauth/register)."""
+
+    status = 401
+    code = "invalid_client"
+
+
+class InvalidGrantError(OAuthError):
+    """The code or refresh token is unknown, expired, used, revoked, or bound to another client or redirect_uri."""
+
+    code = "invalid_grant"
+
+
+class InvalidClientMetadataError(OAuthError):
+    """A registration (RFC 7591) asks for something this server does not offer; the message names the field."""
+
+    code = "invalid_client_metadata"
+
+
+class InvalidRedirectUriError(OAuthError):
+    """A redirect URI is not https, nor http on a loopback address, or carries a fragment."""
+
+    code = "invalid_redirect_uri"
+
+
+class InvalidScopeError(OAuthError):
+    """The scope asked for is not one of `scopes_supported` (`mcp`)."""
+
+    code = "invalid_scope"
+
+
+class InvalidTargetError(OAuthError):
+    """The resource (RFC 8707) is not this deployment's MCP endpoint (ATLAS_OAUTH_MCP_URL + /mcp)."""
+
+    code = "invalid_target"
+
+
+class UnsupportedGrantTypeError(OAuthError):
+    """Only authorization_code (with PKCE S256) and refresh_token are granted."""
+
+    code = "unsupported_grant_type"

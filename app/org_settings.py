@@ -33,7 +33,7 @@ class RateBounds:
 
 @dataclass(frozen=True)
 class InflightBounds:
-    """Per-org agent queries in flight (app/inflight.py): the platform default and bounds."""
+    """Per-org agent queries in flight (app/limits/inflight.py): the platform default and bounds."""
 
     default: int = 2
     minimum: int = 1
@@ -94,7 +94,7 @@ _LOAD = sql.SQL("SELECT {} FROM org_settings WHERE org_id = (SELECT app.current_
 
 def load(db: Database, org_id: object) -> OrgSettings:
     """The org's settings; an org that never changed any has version 0 and no overrides."""
-    # One round trip on a prepared statement (app/wire.py); a statement psycopg's DEALLOCATE ALL
+    # One round trip on a prepared statement (app/db/wire.py); a statement psycopg's DEALLOCATE ALL
     # dropped behind the wire's back is prepared again there.
     row = db.read_one(org_id, _LOAD)
     if row is None:

@@ -1,4 +1,4 @@
-"""The trusted origins, from the HTTP settings: a leaf module, so app/state.py builds the list once without a cycle."""
+"""The trusted origins, from the HTTP settings: a leaf module, so app/services.py builds the list once without a cycle."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit

@@ -1,32 +1,25 @@
-"""Who may do what: the role matrix as data, access declarations, one enforcement point.
+"""Who may do what: the role matrix as data and access declarations (enforced by app/http/access.py).
 
 Views only *declare* their access, as the first field of their one declaration
 (`@endpoint(MEMBER, ...)`, app/endpoint.py): PUBLIC, LOGIN, MEMBER,
 PLATFORM_ADMIN, `permission(resource, action)`, `roles(...)`; a view with two
 audiences declares both (`any_of(...)`: any one admits; `chosen_by(...)`: a body
-field chooses). A single before_request hook enforces the declaration of the
-matched endpoint.
+field chooses). A single before_request hook (app/http/access.py) enforces the
+declaration of the matched endpoint; the MCP door and the job queue ask `admit` and the rules here.
 A view that declares nothing is refused (fail closed), and a test walks the
 URL map to keep every endpoint declared. Views never check roles themselves.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, g, request
-
-from app import api_keys, auth, org_guard
 from app.endpoint import endpoint_of
 from app.errors import (
-    AccessUndeclaredError,
-    ApiKeyRefusedError,
     BetterAuthError,
     ForbiddenError,
     NoActiveOrganizationError,
-    UnauthorizedError,
-    ValidationError,
 )
 from app.roles import ROLES
 
@@ -54,7 +47,7 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "admin": frozenset({"read", "update"}),
         "owner": frozenset({"read", "update"}),
     },
-    # Org-scoped API keys (app/api_keys.py): admins and owners manage them.
+    # Org-scoped API keys (app/auth/api_keys.py): admins and owners manage them.
     "apiKey": {"admin": frozenset({"create", "read", "delete"}), "owner": frozenset({"create", "read", "delete"})},
     # The org's single sign-on providers (app/sso, docs/sso.md): admins and owners manage them.
     "ssoProvider": {"admin": _CRUD, "owner": _CRUD},
@@ -64,12 +57,32 @@ PERMISSIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "admin": frozenset({"create", "read", "update"}),
         "owner": frozenset({"create", "read", "update"}),
     },
+    # Custom roles (Better Auth's dynamic access control, app/org_roles): everyone sees the org's roles.
+    "ac": {"member": frozenset({"read"}), "admin": _CRUD, "owner": _CRUD},
+    # Teams (app/teams): every member sees the org's teams; admins and owners manage them and their members.
+    "team": {"member": frozenset({"read"}), "admin": _CRUD, "owner": _CRUD},
+    # SCIM provisioning tokens (app/scim): admins and owners create, list and revoke them.
+    "scim": {"admin": frozenset({"create", "read", "delete"}), "owner": frozenset({"create", "read", "delete"})},
 }
 
 
 def can(role: str | None, resource: str, action: str) -> bool:
-    """True if `role` may do `action` on `resource` per PERMISSIONS."""
+    """True if the built-in `role` may do `action` on `resource` per PERMISSIONS."""
     return action in PERMISSIONS.get(resource, {}).get(role or "", frozenset())
+
+
+def allows(ident: Any, resource: str, action: str) -> bool:
+    """True if the identity's role may do `action` on `resource`: the matrix for a built-in role, the
+    cells its org gave a custom role (resolved with the session, sql/144_custom_roles.sql) otherwise.
+
+    A custom role whose cells did not come with the identity (an API key, a role deleted meanwhile)
+    may do nothing.
+    """
+    role = ident.role
+    if role in ROLES:
+        return can(role, resource, action)
+    cells = getattr(ident, "permission", None)
+    return cells is not None and action in cells.get(resource, frozenset()) and resource in PERMISSIONS
 
 
 # Rules beyond the matrix, named here so that no view compares role names itself.
@@ -164,31 +177,20 @@ def access_of(view: object) -> Access | None:
     return None if declared is None else declared.access
 
 
-def check(access: Access) -> None:
-    """Raise the right error if the current identity does not satisfy `access`."""
-    if access.kind == "public":
-        return
-    ident = g.get("identity")
-    if ident is None:
-        token = auth.token_from_request(request)
-        if token is not None and api_keys.is_api_key(token):
-            raise UnauthorizedError("this API key is not valid: it may have been revoked or expired,"
-                                    " or its creator may have left the organization")
-        raise UnauthorizedError("sign in first: no valid session (it may have expired or been revoked)")
-    if not access.names_target_org:
-        org_guard.refuse_foreign_org(ident)
-    admit(ident, access)
+def admit(ident: Any, access: Access, *, choose: Callable[[Access], Access] | None = None) -> None:
+    """Raise ForbiddenError (NoActiveOrganizationError when an org is needed) unless `ident` qualifies.
 
-
-def admit(ident: Any, access: Access) -> None:
-    """Raise ForbiddenError (NoActiveOrganizationError when an org is needed) unless `ident` qualifies."""
+    `choose` picks the audience of a `chosen_by` access (the HTTP hook reads the request's body field).
+    """
     if access.kind == "by_field":
-        admit(ident, _chosen(access))
+        if choose is None:
+            raise TypeError("a chosen_by access needs the request that chooses (app/http/access.py)")
+        admit(ident, choose(access), choose=choose)
         return
     if access.kind == "either":
         for alternative in access.alternatives:
             try:
-                admit(ident, alternative)
+                admit(ident, alternative, choose=choose)
                 return
             except ForbiddenError:
                 continue
@@ -205,40 +207,9 @@ def admit(ident: Any, access: Access) -> None:
         raise NoActiveOrganizationError(
             "no active organization: call POST /api/auth/organization/set-active first"
         )
-    if access.kind == "matrix" and not can(ident.role, str(access.resource), str(access.action)):
+    if access.kind == "matrix" and not allows(ident, str(access.resource), str(access.action)):
         if access.refused_with is not None:
             raise access.refused_with()
         raise ForbiddenError(access.refusal or f"role {ident.role!r} may not {access.action} {access.resource}")
     if access.kind == "roles" and ident.role not in access.roles:
         raise ForbiddenError(access.refusal or f"only {' or '.join(access.roles)} may do this")
-
-
-def _chosen(access: Access) -> Access:
-    """The audience the request's body field names; 400 for a value that names none."""
-    body = request.get_json(silent=True) if request.is_json else None
-    value = body.get(access.field, access.default) if isinstance(body, dict) else access.default
-    names = [name for name, _ in access.choices]
-    if not isinstance(value, str) or value not in names:
-        raise ValidationError(f"{access.field} must be " + " or ".join(f'"{name}"' for name in names),
-                              details={"fields": {access.field: "must be " + " or ".join(names)}})
-    return dict(access.choices)[value]
-
-
-def _enforce() -> None:
-    if request.endpoint is None:  # no route matched: the 404/405 handler answers
-        return
-    if g.get("identity_pending"):  # a one-trip view: app/hot_reads.py enforces with the session it reads
-        return
-    declared = endpoint_of(current_app.view_functions.get(request.endpoint))
-    if declared is None or declared.access is None:
-        raise AccessUndeclaredError(f"endpoint {request.endpoint} declares no access rule")
-    check(declared.access)
-    ident = g.get("identity")
-    if ident is not None and ident.api_key_id is not None and declared.people_only:
-        raise ApiKeyRefusedError("an API key may not do this: sign in as a person (a key is bound to its "
-                                 "organization and role; switching organizations needs a new key)")
-
-
-def init_app(app: Flask) -> None:
-    """Register after identity.init_app: the check needs g.identity."""
-    app.before_request(_enforce)

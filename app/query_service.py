@@ -28,19 +28,20 @@ import psycopg
 from psycopg_pool import PoolTimeout
 
 from app import audit, org_settings
+from app.auth.identity import Identity
 from app.cache import QueryCache
-from app.checked_pool import CheckedPool, wait_timed_out
 from app.config import QueryLimitSettings
 from app.connections import DEFAULT, Connections, Resolved
 from app.db import Database
+from app.db.checked_pool import CheckedPool, wait_timed_out
 from app.errors import NotFoundError, SqlInvalidError, SqlRejectedError, ValidationError
 from app.gateway import QueryResult, run_query
-from app.inflight import InflightLimiter
+from app.limits.inflight import InflightLimiter
+from app.limits.ratelimit import RateLimiter
 from app.org_settings import InflightBounds, OrgSettings, RateBounds
 from app.placement import PlacedSource
 from app.pools import PoolConfig
 from app.query_settings import QueryBounds, QuerySettings
-from app.ratelimit import RateLimiter
 from app.replica import AgentReplica
 from app.semantic import SemanticLayer
 
@@ -57,6 +58,12 @@ class Caller:
     org_id: uuid.UUID
     user_id: uuid.UUID | None
     role: str
+
+
+def caller_of(ident: Identity) -> Caller:
+    """The session as a query caller (member_required guarantees its org and role)."""
+    assert ident.org_id is not None
+    return Caller(org_id=ident.org_id, user_id=ident.user_id, role=str(ident.role))
 
 
 @dataclass(frozen=True)
@@ -198,7 +205,7 @@ class QueryService:
                 self._pool = CheckedPool(
                     self._agent_url, min_size=0, max_size=self.inflight.process_threads,
                     kwargs={"autocommit": True}, timeout=self._agent_pool_timeout_s, open=False,
-                    name="atlas-agent",
+                    name="atlas-agent", prepared_statements=self.db.wire.named,
                 )
                 self._pool.open(wait=False)
             return self._pool

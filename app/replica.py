@@ -31,10 +31,10 @@ import psycopg
 from psycopg import errors as pg
 from psycopg_pool import PoolTimeout
 
-from app import metrics
-from app.checked_pool import CheckedPool
-from app.database_errors import is_connection_failure
+from app.db.checked_pool import CheckedPool
+from app.db.refusals import is_connection_failure
 from app.errors import ConfigurationError, ReplicaUnavailableError
+from app.ops import metrics
 
 log = logging.getLogger("atlas.replica")
 
@@ -72,13 +72,15 @@ class ReplicaStatus:
 class AgentReplica:
     """The replica's pool (opened on first use), its lag check and its fallback rule."""
 
-    def __init__(self, url: str, *, max_lag_s: float, fallback: str, pool_size: int, timeout_s: float) -> None:
+    def __init__(self, url: str, *, max_lag_s: float, fallback: str, pool_size: int, timeout_s: float,
+                 prepared_statements: bool = True) -> None:
         if fallback not in FALLBACKS:
             raise ConfigurationError(f"ATLAS_AGENT_REPLICA_FALLBACK must be primary or refuse, not {fallback!r}")
         if not (isinstance(max_lag_s, (int, float)) and max_lag_s > 0 and math.isfinite(max_lag_s)):
             raise ConfigurationError("ATLAS_AGENT_MAX_LAG_S must be a positive number of seconds")
         self.url, self.max_lag_s, self.fallback = url, float(max_lag_s), fallback
         self._pool_size, self._timeout_s = pool_size, timeout_s
+        self._prepared_statements = prepared_statements  # False behind PgBouncer < 1.21 (app/db/wire.py WireConfig)
         self._pool: CheckedPool | None = None
         self._lock = threading.Lock()
         self._down_until = 0.0
@@ -197,6 +199,7 @@ class AgentReplica:
                 self._pool = CheckedPool(
                     self.url, min_size=0, max_size=self._pool_size, timeout=self._timeout_s, open=False,
                     kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S}, name="atlas-agent-replica",
+                    prepared_statements=self._prepared_statements,
                 )
                 self._pool.open(wait=False)
             return self._pool

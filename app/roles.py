@@ -13,6 +13,6 @@ def outranks(role: str, other: str | None) -> bool:
     """True if `role` is above `other` in this order (a role that is not one counts as below every role).
 
     What a key or a job may do is capped by it: a key never acts above its creator's role
-    (app/api_keys.py), a job runs with the lower of its key's role and its creator's (app/jobs/queue.py).
+    (app/auth/api_keys.py), a job runs with the lower of its key's role and its creator's (app/jobs/queue.py).
     """
     return other not in ROLES or ROLES.index(role) > ROLES.index(str(other))

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
-from flask import Response
 
 
 def value_json(value: Any) -> Any:
@@ -60,13 +59,3 @@ def dumps(value: Any) -> bytes:
 def page_json(names: Sequence[str], rows: Iterable[Sequence[Any]], *, next_cursor: str | None) -> bytes:
     """`{"data": [...], "nextCursor": ...}` from rows as tuples, keys in column order."""
     return dumps({"data": [dict(zip(names, row)) for row in rows], "nextCursor": next_cursor})
-
-
-def json_response(body: bytes, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    """Encoded JSON as the response, as Flask's provider would send it (one trailing newline)."""
-    return Response(body + b"\n", status=status, headers=dict(headers or {}), mimetype="application/json")
-
-
-def object_response(row: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    """One row as the response body."""
-    return json_response(dumps(row), status, headers)

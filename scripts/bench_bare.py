@@ -2,14 +2,14 @@
 
 scripts/bench_api.py compares `GET /api/v1/contacts?limit=50` through the whole
 stack (session lookup, role check, org-scoped door, RLS) with this view in the
-SAME server process: the same SQL (app.repository.list_statement, with an explicit
+SAME server process: the same SQL (app.crm.repository.list_statement, with an explicit
 `org_id = %(org_id)s` where the API's says `(SELECT app.current_org())`) and the
 same JSON rendering (app.serialize.page_json), but no tenancy at all. No
 session is read or checked (the client sends none; the view is public) and it
 reads through a pool of its own on DATABASE_URL, the admin/superuser
 connection, so no `SET LOCAL app.org_id` and no RLS policy applies. The
 transaction shape (BEGIN READ ONLY, prepared query, COMMIT, one round trip through
-app/wire.py) matches the API's.
+app/db/wire.py) matches the API's.
 
 It serves any org's contacts to anyone, so it lives here, outside the
 application package: no setting or environment variable can switch it on in a
@@ -25,17 +25,20 @@ from flask.typing import ResponseReturnValue
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from app import create_app, repository, wire
+from app import create_app
 from app.api import get_cursors
 from app.bodies.queries import Page
 from app.bodies.query import validated_query
+from app.crm import repository
+from app.db import wire
 from app.endpoint import endpoint
 from app.entities import ENTITIES
 from app.errors import NotFoundError
+from app.http.context import services
+from app.http.responses import json_response
 from app.paging import Pager
 from app.permissions import PUBLIC
-from app.serialize import json_response, page_json
-from app.state import services
+from app.serialize import page_json
 
 RULE = "/api/bench/bare/contacts"
 _POOL = "atlas_bench_bare_pool"

@@ -11,7 +11,7 @@ org A, and measures, in one run, for a short, a medium and a long query:
   execute  median microseconds of app.gateway.execute on a warm agent-role
            connection (one pipelined round trip under RLS);
   fraction prepare median / execute median;
-  cache    run_query served from the in-process result cache (app/cache.py;
+  cache    run_query served from the in-process result cache (app/cache/__init__.py;
            the key is the normalized final SQL, and prepare itself is
            remembered per text, org and limits) against run_query executing
            (a result-cache miss; prepare remembered): what the caches save

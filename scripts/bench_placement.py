@@ -22,10 +22,10 @@ from collections.abc import Callable
 
 import psycopg
 
-from app import wire
+from app.db import wire
+from app.db.scoped_settings import set_local
 from app.devdb.databases import DatabaseFactory
 from app.devdb.server import find_or_start
-from app.scoped_settings import set_local
 from tests.support import rows
 
 ROUND_S = 0.25

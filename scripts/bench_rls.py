@@ -13,7 +13,7 @@ Short alternating rounds cancel drift. EXPLAIN (as the app role, org set with
 SET LOCAL) must show the org predicate as an Index Cond and the policy's
 (SELECT app.current_org()) as an InitPlan, or the script exits 1 (a missed
 throughput target is printed as MISS but does not fail the run: timings are
-machine-dependent). --proposals also times prototypes of changes to app/db.py
+machine-dependent). --proposals also times prototypes of changes to app/db/__init__.py
 (p1-p3, see one_sync/one_message/one_message_prepared) and, server-side only,
 an inlinable app.current_org() (p4, INLINABLE_CURRENT_ORG).
 Everything it created is dropped at the end, also on failure or Ctrl-C.
@@ -313,7 +313,7 @@ def explain(app_url: str, op: str, params: dict) -> dict[str, tuple[bool, str]]:
     return verdicts
 
 
-# ----- prototypes of changes to app/db.py (--proposals); the door itself is not edited -------
+# ----- prototypes of changes to app/db/__init__.py (--proposals); the door itself is not edited -------
 def _set_org(org: object) -> sql.Composed:
     return sql.SQL("SET LOCAL app.org_id = {}").format(sql.Literal(str(org)))
 
@@ -321,7 +321,7 @@ def _set_org(org: object) -> sql.Composed:
 def one_sync(door: Database, query: sql.Composed) -> Callable[[dict], list]:
     """read_all without its explicit pipeline.sync(): leaving the pipeline block is the only Sync."""
     def read(p: dict) -> list:
-        with door.connection() as conn:
+        with door._connection() as conn:
             try:
                 with conn.pipeline():
                     conn.execute("BEGIN READ ONLY")
@@ -342,7 +342,7 @@ def one_message(door: Database, query: sql.Composable) -> Callable[[dict], list]
         sql.Placeholder("org_setting"), query)
 
     def read(p: dict) -> list:
-        with door.connection() as conn:
+        with door._connection() as conn:
             cur = psycopg.ClientCursor(conn, row_factory=dict_row)
             try:
                 cur.execute(text, {**p, "org_setting": str(p["org"])})
@@ -489,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="unrecorded seconds per read per path")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--proposals", action="store_true",
-                        help="also time prototypes of changes to app/db.py (p1..p3)")
+                        help="also time prototypes of changes to app/db/__init__.py (p1..p3)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 50 orgs, 20k rows, 1 s")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # progress shows up even when piped to a file

@@ -21,12 +21,13 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from app import close_app, create_app, repository
+from app import close_app, create_app
 from app.config import Settings
+from app.crm import repository
+from app.db.migrate import migrate
 from app.entities import ENTITIES
-from app.migrate import migrate
+from app.http.context import services
 from app.semantic.initialize import run_init
-from app.state import services
 from scripts import demo_warehouse
 
 PASSWORD = "atlas-demo-password"

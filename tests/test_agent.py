@@ -9,7 +9,7 @@ import threading
 import psycopg
 import pytest
 
-from app.state import services
+from app.http.context import services
 from tests.support.agent_world import ALPHA_LAYER, API_KEY, agent_world, ask, parse_sse
 from tests.support.api import anonymous, make_app, two_org_world
 from tests.support.api import close_app as close

@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 
 from app import replica
-from app.metrics import REGISTRY
+from app.ops.metrics import REGISTRY
 from tests.gateway_corpus.seed import seeded
 from tests.support import databases, rows
 from tests.support.api import ApiUser, TwoOrgs, build_two_orgs, close_app, make_app

@@ -13,7 +13,6 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from app import wire
 from tests.support import pgbouncer
 from tests.support.api import TwoOrgs, build_two_orgs, close_app, make_app
 from tests.support.databases import DatabaseFactory
@@ -41,7 +40,6 @@ def shared_orgs(bouncer_db) -> Iterator[TwoOrgs]:  # overrides tests/support/api
         yield build_two_orgs(app, db)
     finally:
         close_app(app)
-        wire.configure(named=True)  # the statement mode is per process: give the next module the default
 
 
 def test_the_app_role_really_goes_through_the_bouncer(bouncer_db, shared_orgs):

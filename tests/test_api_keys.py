@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
-from app import api_keys
+from app.auth import api_keys
 from tests.support.api import ApiUser, TwoOrgs, sign_up, two_org_world
 from tests.support.api_module import org_snapshot
 from tests.support.errors import error_code, error_of

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from app.api.spec import build_document
 from app.bodies import Body, requests, validated
 from app.bodies.crm import CREATE, UPDATE
 from app.errors import ValidationError
-from app.openapi import build_document
 
 DOCUMENT = build_document()
 SCHEMAS = DOCUMENT["components"]["schemas"]

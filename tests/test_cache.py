@@ -14,10 +14,10 @@ import pytest
 import redis
 
 from app.cache import MemoryCache, make_cache
+from app.cache.redis_cache import RedisCache
 from app.config import CacheSettings, Settings
 from app.errors import ConfigurationError, ServiceUnavailableError
 from app.gateway.result import CacheKey, QueryResult
-from app.redis_cache import RedisCache
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ORG_A, ORG_B = str(uuid.uuid4()), str(uuid.uuid4())

@@ -1,4 +1,4 @@
-"""app/checked_pool.py: the pool checks what it gets back and never lends it in an unknown state."""
+"""app/db/checked_pool.py: the pool checks what it gets back and never lends it in an unknown state."""
 from __future__ import annotations
 
 import uuid
@@ -9,8 +9,8 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import PoolTimeout
 
-from app import wire
-from app.checked_pool import CheckedPool, wait_timed_out
+from app.db import wire
+from app.db.checked_pool import CheckedPool, wait_timed_out
 from app.errors import DatabaseUnavailableError
 
 

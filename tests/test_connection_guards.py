@@ -5,9 +5,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from app.config import split_commas
-from app.connections.crypto import CredentialBox
 from app.connections.hosts import HostPolicy, parse_allowed
 from app.connections.target import parse_url
+from app.credentials import CredentialBox
 from app.errors import ConfigurationError, ConnectionHostRefusedError, ValidationError
 
 

@@ -7,7 +7,7 @@ import psycopg
 from cryptography.fernet import Fernet
 
 from app.cli import main
-from app.connections.crypto import CredentialBox
+from app.credentials import CredentialBox
 from tests.support.api import close_app, make_app, two_org_world
 from tests.support.datasource import external_datasource
 from tests.support.placement import atlas

@@ -10,9 +10,9 @@ from app.connections import Resolved
 from app.errors import SqlRejectedError
 from app.gateway.execute import execute
 from app.gateway.result import PreparedQuery
-from app.inflight import InflightLimiter
+from app.http.context import services
+from app.limits.inflight import InflightLimiter
 from app.query_settings import QuerySettings
-from app.state import services
 from tests.support.api import TwoOrgs, two_org_world
 from tests.support.datasource import SALES_ROWS, external_datasource
 from tests.support.errors import error_code, error_of

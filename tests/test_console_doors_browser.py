@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from selenium.webdriver.common.keys import Keys
 
-from app import api_keys
+from app.auth import api_keys
 from tests.support import databases
 from tests.support.browser import Page, chromium, console_server
 from tests.support.console_world import PASSWORD, World, build_world

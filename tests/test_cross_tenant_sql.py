@@ -15,6 +15,7 @@ EXPECTED_TENANT_TABLES = {
     "accounts", "activities", "audit_log", "contacts", "conversations", "invitations",
     "jobs", "knowledge_files", "leads", "members", "messages", "notes", "opportunities",
     "org_connections", "projects", "semantic_entities", "sites", "job_results", "api_keys",
+    "oauth_codes", "oauth_tokens",
 }
 
 

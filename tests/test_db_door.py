@@ -1,4 +1,4 @@
-"""The org-scoped door (app/db.py): no org, no SQL; pooled connections keep no tenant state."""
+"""The org-scoped door (app/db/__init__.py): no org, no SQL; pooled connections keep no tenant state."""
 from __future__ import annotations
 
 import uuid
@@ -48,7 +48,7 @@ def test_a_reused_connection_carries_no_tenant_state(seeded):
     database, org_a, org_b = seeded
     with database.transaction(org_a) as scope:
         backend_a = scope.fetch_value("SELECT pg_backend_pid()")
-    with database.connection() as conn:
+    with database._connection() as conn:  # the door's own pooled connection, white-box
         assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] == backend_a
         assert conn.execute("SELECT current_setting('app.org_id', true)").fetchone()[0] in (None, "")
         assert conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0

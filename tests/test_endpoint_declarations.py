@@ -6,13 +6,13 @@ from typing import Any
 import pytest
 from flask import Flask, g
 
-from app import endpoint_runtime
+from app.api.spec.document import _bare_app, declared_routes
 from app.bodies.crm import LIST
 from app.bodies.queries import AuditFilter, JobFilter, MembersPage, Page
 from app.bodies.query import validated_query
 from app.endpoint import Endpoint, endpoint, endpoint_of
 from app.errors import ValidationError
-from app.openapi.document import _bare_app, declared_routes
+from app.http import endpoint_runtime
 from app.permissions import MEMBER, PUBLIC
 from app.placement import router
 
@@ -64,7 +64,7 @@ def test_the_runtime_runs_a_view_as_declared_and_parses_a_repeated_query_once() 
     assert endpoint_of(wrapped) == endpoint_of(view)  # the declaration travels on the wrapper
     for _ in range(2):
         with app.test_request_context("/things?limit=5"):
-            g.identity = None  # resolved already (app/hot_reads.py asks only when it is pending)
+            g.identity = None  # resolved already (app/http/hot_reads.py asks only when it is pending)
             assert wrapped() == "ok"
     (first, on_control), (second, _) = seen
     assert first.limit == 5 and on_control is True and second is first  # parsed once, frozen

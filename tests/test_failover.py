@@ -31,7 +31,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from app.config import RoleNames
-from app.migrate import migrate
+from app.db.migrate import migrate
 from tests.support import databases, ha
 from tests.support.api import close_app, make_app
 from tests.support.ha import Formation

@@ -1,7 +1,7 @@
 """An error in the middle of a pipeline never leaves a connection that fails the next org (issue 24, item 12).
 
 Org A's requests fail mid-pipeline on every hot path (the fused session read, CRM read,
-CRM create on app/wire.py, CRM update and the agent query on psycopg's pipeline), by each
+CRM create on app/db/wire.py, CRM update and the agent query on psycopg's pipeline), by each
 fault the issue names: a lock timeout, a statement timeout, a cancel, a terminated backend,
 a client-side deadline and a serialization failure. Then org B sends 200 requests over the
 same paths and every one must succeed, and A's own next requests too. The lock-based faults
@@ -10,6 +10,7 @@ failure is raised at Execute by a restrictive policy that only org A trips.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -21,7 +22,7 @@ import psycopg
 import pytest
 from flask import Flask
 
-from app import wire
+from app.http.context import services
 from tests.support import databases
 from tests.support.api import ApiUser, close_app, create_org, make_app, sign_up
 from tests.support.serving import atlas_serve, request
@@ -166,9 +167,11 @@ def test_after_a_mid_pipeline_error_every_other_request_succeeds(fault_db, monke
     world = World(fault_db, pools, pool_max_size=3, **FAULTS[fault])
     try:
         if fault == "client_deadline":
-            monkeypatch.setattr(wire._Config, "timeout_s", 0.5)  # set by create_app: patched after it
+            door = services(world.app).db  # its wire settings are built by create_app: patched after it
+            monkeypatch.setattr(door, "wire", dataclasses.replace(door.wire, timeout_s=0.5))
         failed = _fail_a_on_every_path(world, fault)
-        monkeypatch.setattr(wire._Config, "timeout_s", 30.0)
+        door = services(world.app).db
+        monkeypatch.setattr(door, "wire", dataclasses.replace(door.wire, timeout_s=30.0))
         answers: Counter = Counter()
         paths = world.hot_paths(world.b)
         for i in range(200):

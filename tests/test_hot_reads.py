@@ -1,6 +1,6 @@
-"""Hot reads (app/hot_reads.py): session and data in one round trip, refusing exactly as before.
+"""Hot reads (app/http/hot_reads.py): session and data in one round trip, refusing exactly as before.
 
-Round trips are counted by wrapping app.wire._run, through which every one-round-trip
+Round trips are counted by wrapping app.db.wire._run, through which every one-round-trip
 statement batch goes (each call is one pipeline behind one Sync); the wrapper calls
 through, so the answers are the real ones.
 """
@@ -11,7 +11,7 @@ import uuid
 import psycopg
 import pytest
 
-from app import wire
+from app.db import wire
 from tests.support import errors
 from tests.support.api_module import org_snapshot
 
@@ -21,9 +21,9 @@ def trips(monkeypatch):
     calls: list[int] = []
     real = wire._run
 
-    def counted(conn, begin, settings, statements):  # type: ignore[no-untyped-def]
+    def counted(conn, config, begin, settings, statements):  # type: ignore[no-untyped-def]
         calls.append(len(statements))
-        return real(conn, begin, settings, statements)
+        return real(conn, config, begin, settings, statements)
 
     monkeypatch.setattr(wire, "_run", counted)
     return calls

@@ -11,7 +11,7 @@ import pytest
 
 from app.errors import AgentCapacityError, AgentPlatformBusyError, SqlRejectedError, TooManyConcurrentQueriesError
 from app.gateway import prepare
-from app.inflight import InflightLimiter
+from app.limits.inflight import InflightLimiter
 from tests.support.errors import error_of
 from tests.support.serving import atlas_serve, request
 

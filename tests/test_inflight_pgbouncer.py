@@ -16,10 +16,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from app import wire
 from app.errors import ConfigurationError, TooManyConcurrentQueriesError
-from app.inflight import InflightLimiter
-from app.state import services
+from app.http.context import services
+from app.limits.inflight import InflightLimiter
 from tests.support import databases, pgbouncer
 from tests.support.api import close_app, make_app
 from tests.support.databases import DatabaseFactory
@@ -79,4 +78,3 @@ def test_with_a_direct_url_of_its_own_the_limit_holds_while_the_app_goes_through
             pass
     finally:
         close_app(app)
-        wire.configure(named=True)  # the statement mode is per process: give the next module the default

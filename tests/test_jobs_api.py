@@ -8,7 +8,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from app.state import services
+from app.http.context import services
 from tests.support import rows
 from tests.support.errors import error_code, error_of
 from tests.support.jobs import admin_sql, audit_actions, clear_jobs, job_row, jobs_world, run_one

@@ -17,8 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from app.http.context import services
 from app.jobs import queue
-from app.state import services
 from tests.support.jobs import (
     admin_sql,
     audit_actions,

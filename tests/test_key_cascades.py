@@ -23,10 +23,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from app.db.migrate import SQL_DIR, migrate
 from app.errors import UnauthorizedError
+from app.http.context import services
 from app.jobs import queue, store
-from app.migrate import SQL_DIR, migrate
-from app.state import services
 from tests.support import databases, rows
 from tests.support.api import ApiUser, TwoOrgs, invite_and_join, sign_up
 from tests.support.databases import DatabaseFactory

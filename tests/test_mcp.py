@@ -261,14 +261,16 @@ def test_a_revoked_key_stops_the_next_call(world, transport):
 
 
 def _raw_http(world: World, token: str | None) -> tuple[int, dict]:
-    """One JSON-RPC POST to /mcp with `token` (or none); -> (status, JSON body); a 401 must ask for a bearer."""
+    """One JSON-RPC POST to /mcp with `token` (or none); -> (status, JSON body); a 401 must ask for a bearer
+    and say where the OAuth metadata is (docs/mcp-oauth.md)."""
     headers = {"Accept": "application/json, text/event-stream"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     r = httpx2.post(f"http://127.0.0.1:{world.http_port}/mcp", headers=headers,
                     json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, timeout=10)
     if r.status_code == 401:
-        assert r.headers["www-authenticate"] == "Bearer"
+        assert r.headers["www-authenticate"] == (f'Bearer resource_metadata="http://127.0.0.1:{world.http_port}'
+                                                 '/.well-known/oauth-protected-resource/mcp", scope="mcp"')
     return r.status_code, r.json()
 
 

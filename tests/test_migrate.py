@@ -8,8 +8,8 @@ import psycopg
 import pytest
 
 from app import cli
+from app.db.migrate import SQL_DIR, discover, migrate, pending
 from app.errors import MigrationError
-from app.migrate import SQL_DIR, discover, migrate, pending
 
 
 def _applied(url: str) -> list[str]:

@@ -40,7 +40,7 @@ def test_every_derived_url_names_every_node_and_asks_for_the_writable_one(form: 
                       (database.platform_database_url, roles.platform), (database.inflight_database_url, roles.app),
                       (database.worker_database_url, roles.worker)):
         _keeps_every_node(url, user=user)
-    pools = PoolConfig.from_mapping(settings.pool_layout, default_url=database.app_database_url)  # as app/state.py
+    pools = PoolConfig.from_mapping(settings.pool_layout, default_url=database.app_database_url)  # as app/services.py
     _keeps_every_node(pools.datasources["default"], user=roles.app)
 
 

@@ -20,8 +20,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app.api.spec import build_document, component_name, documented_operations, openapi_path
+from app.endpoint import endpoint_of
 from app.entities import ENTITIES
-from app.openapi import build_document, component_name, documented_operations, openapi_path
 from app.permissions import can
 from tests.support import databases
 from tests.support.api import (
@@ -49,10 +50,15 @@ def served(app: Flask) -> dict[str, Any]:
 
 
 def url_map_operations(app: Flask) -> dict[tuple[str, str], str]:
-    """(METHOD, OpenAPI path) -> endpoint, for every rule the app routes (the console's HTML pages are not API)."""
+    """(METHOD, OpenAPI path) -> endpoint, for every rule the app routes (the console's HTML pages are not API,
+    nor another standard's protocol: OAuth's endpoints declared `documented=False` (app/api/oauth_routes.py), and
+    SCIM under /scim/v2, which describes itself at ServiceProviderConfig, Schemas and ResourceTypes and answers
+    SCIM's error message, RFC 7644; tests/test_scim.py runs scim2-tester against it)."""
     return {
         (method, openapi_path(rule.rule)): rule.endpoint
-        for rule in app.url_map.iter_rules() if rule.endpoint != "static" and not rule.endpoint.startswith("console.")
+        for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+        and not rule.endpoint.startswith(("console.", "scim."))
+        and getattr(endpoint_of(app.view_functions[rule.endpoint]), "documented", True)
         for method in sorted(rule.methods - IGNORED_METHODS)
     }
 

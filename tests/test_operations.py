@@ -18,9 +18,9 @@ from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import make_conninfo
 
-from app import metrics
 from app.config import Settings
 from app.errors import ConfigurationError
+from app.ops import metrics
 from tests.support import databases
 from tests.support.api import (
     TwoOrgs,
@@ -147,7 +147,7 @@ def test_readyz_probes_at_most_once_a_second_however_often_it_is_asked(
     api_app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Public and unauthenticated, so a flood must not become a flood of database connections."""
-    from app import readiness
+    from app.ops import readiness
 
     probes: list[float] = []
     real_check = readiness.check_database

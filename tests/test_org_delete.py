@@ -18,7 +18,7 @@ import redis
 from cryptography.fernet import Fernet
 from psycopg import sql
 
-from app.state import services
+from app.http.context import services
 from tests.support import databases
 from tests.support.api import TwoOrgs, two_org_world
 from tests.support.databases import DatabaseFactory

@@ -42,6 +42,11 @@ EXPECTED = {  # resource: (member, admin, owner)
     "apiKey": (set(), {"create", "read", "delete"}, {"create", "read", "delete"}),
     # issue 14: admins and owners enqueue, cancel and retry jobs; members see them.
     "job": ({"read"}, {"create", "read", "update"}, {"create", "read", "update"}),
+    # issue 30: custom roles (Better Auth's `ac`): members see the org's roles, admins and owners manage them;
+    # teams: members see them, admins and owners manage them; SCIM tokens: admins and owners.
+    "ac": ({"read"}, _ALL, _ALL),
+    "team": ({"read"}, _ALL, _ALL),
+    "scim": (set(), {"create", "read", "delete"}, {"create", "read", "delete"}),
     # issue 30: admins and owners manage the org's SSO providers.
     "ssoProvider": (set(), {"create", "read", "update", "delete"}, {"create", "read", "update", "delete"}),
 }

@@ -16,12 +16,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from app.db.scoped_settings import set_local
 from app.errors import MoveError
-from app.metrics import REGISTRY
+from app.http.context import services
+from app.ops.metrics import REGISTRY
 from app.placement import tables as placement_tables
 from app.placement.locations import location_of
-from app.scoped_settings import set_local
-from app.state import services
 from tests.support import catalog, databases, harness
 from tests.support.api import TwoOrgs, invite_and_join, sign_up, two_org_world
 from tests.support.audit import run_audit

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from app.http.context import services
 from app.placement.locations import location_of
-from app.state import services
 from tests.support import databases, rows
 from tests.support.api import ApiUser, TwoOrgs
 from tests.support.databases import DatabaseFactory

@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "placement.md"
 
 # Calls that reach the shared database (or a database named outright), whatever the org's placement.
-SHARED_DOORS = frozenset({"connect", "base_connection", "session_read", "identity_transaction",
+SHARED_DOORS = frozenset({"connect", "base_connection", "base_read", "session_read", "identity_transaction",
                           "platform_transaction"})
-# `x.connection()` without an org is the shared database's base pool (Database.connection, a pool's own).
+# `x.connection()` without an org is the shared database's base pool (a pool's own; the door's is private).
 ORGLESS_CONNECTION = "connection"
 
 # (module, function) -> why its connection outside the router is right. Reviewed; keep each reason true.

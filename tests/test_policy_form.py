@@ -17,8 +17,8 @@ import pytest
 from pglast import ast, parse_sql
 from psycopg import sql
 
+from app.db.migrate import SQL_DIR, migrate
 from app.errors import MigrationError
-from app.migrate import SQL_DIR, migrate
 from tests.support import catalog
 from tests.support.audit import run_audit
 

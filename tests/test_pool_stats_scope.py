@@ -4,7 +4,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from app.pools import extension
+from app.http.context import services
 from tests.support.api import build_two_orgs, close_app, make_app
 
 POOLS = {
@@ -35,7 +35,7 @@ def world(request, fresh_db):
     try:
         yield build_two_orgs(app, fresh_db)
     finally:
-        extension.close(app)
+        services(app).pools.close()
         close_app(app)
 
 

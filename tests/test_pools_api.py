@@ -7,8 +7,8 @@ import psycopg
 import pytest
 
 from app.endpoint import endpoint
+from app.http.context import services
 from app.permissions import PUBLIC
-from app.pools import extension
 from tests.support.api import anonymous, build_two_orgs, close_app, make_app
 from tests.support.errors import error_of
 
@@ -24,12 +24,12 @@ def world(fresh_db):
     """Two orgs built through the API; each has used its pool once."""
     app = make_app(fresh_db, pools=POOLS)
     world = build_two_orgs(app, fresh_db)
-    registry = extension.serving(app)
+    registry = services(app).pools
     for org in (world.org_a, world.org_b):
         with registry.connection(org) as conn:
             conn.execute("SELECT 1")
     yield world
-    extension.close(app)
+    services(app).pools.close()
     close_app(app)
 
 
@@ -87,12 +87,12 @@ def test_the_capacity_error_is_a_503_naming_the_settings(fresh_db):
 
     @endpoint(PUBLIC)
     def use_blocked_org():
-        with extension.serving(app).connection(blocked):
+        with services(app).pools.connection(blocked):
             return {}
 
     app.add_url_rule("/test/pool", view_func=use_blocked_org)
     try:
-        with extension.serving(app).connection(busy):
+        with services(app).pools.connection(busy):
             response = anonymous(app).get("/test/pool")
         assert response.status_code == 503
         error = error_of(response)
@@ -101,5 +101,5 @@ def test_the_capacity_error_is_a_503_naming_the_settings(fresh_db):
             assert setting in error["message"]
         assert anonymous(app).get("/test/pool").status_code == 200  # busy org is idle again
     finally:
-        extension.close(app)
+        services(app).pools.close()
         close_app(app)

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 import redis
 
-from app.state import services
+from app.http.context import services
 from tests.support import rows
 from tests.support.api import ApiUser, TwoOrgs, build_two_orgs, close_app, make_app
 from tests.support.errors import error_of

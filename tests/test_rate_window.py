@@ -13,11 +13,11 @@ import psycopg
 import pytest
 import redis
 
-from app.circuit import CircuitBreaker
 from app.db import Database
 from app.errors import RateLimitedError, RedisUnavailableError
-from app.ratelimit import PostgresRateLimiter, RedisFirstRateLimiter, RedisRateLimiter
-from app.redis_link import RedisLink
+from app.limits.circuit import CircuitBreaker
+from app.limits.ratelimit import PostgresRateLimiter, RedisFirstRateLimiter, RedisRateLimiter
+from app.limits.redis_link import RedisLink
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 EPOCH = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)

@@ -6,12 +6,12 @@ import uuid
 import psycopg
 import pytest
 
-from app import repository
+from app.crm import repository
+from app.crm.writes import validate_write
 from app.db import Database
 from app.entities import ENTITIES
 from app.errors import NotFoundError, ValidationError
 from app.paging import Cursors
-from app.validation import validate_write
 from tests.support import catalog, rows
 
 ENTITY_NAMES = sorted(ENTITIES)

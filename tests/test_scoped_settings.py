@@ -1,4 +1,4 @@
-"""app/scoped_settings.py: the one builder of SET LOCAL, attacked with hostile values and names."""
+"""app/db/scoped_settings.py: the one builder of SET LOCAL, attacked with hostile values and names."""
 from __future__ import annotations
 
 import uuid
@@ -6,7 +6,7 @@ import uuid
 import psycopg
 import pytest
 
-from app.scoped_settings import SETTINGS, scoped_settings, set_local, set_local_id
+from app.db.scoped_settings import SETTINGS, scoped_settings, set_local, set_local_id
 
 HOSTILE = "x'; RESET ROLE; SELECT set_config('app.org_id', 'other', false); --"
 

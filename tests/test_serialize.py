@@ -16,7 +16,8 @@ import pytest
 from psycopg import sql
 
 from app.entities import ENTITIES
-from app.serialize import dumps, json_response, page_json, row_json, rows_json
+from app.http.responses import json_response
+from app.serialize import dumps, page_json, row_json, rows_json
 from tests.support.api import close_app, make_app
 
 TEXT = 'naïve "quoted" \\ ✓ 名前 </script>'

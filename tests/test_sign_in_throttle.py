@@ -11,9 +11,9 @@ import logging
 import psycopg
 import pytest
 
+from app.auth.signin_throttle import SignInThrottle
 from app.config import Settings, SignInSettings
 from app.errors import SignInThrottledError
-from app.signin_throttle import SignInThrottle
 from tests.support.api import PASSWORD, sign_up
 from tests.support.errors import error_of
 

@@ -19,10 +19,10 @@ import pytest
 from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 
-from app.connections.crypto import CredentialBox
+from app.credentials import CredentialBox
+from app.http.context import services
 from app.sso.flow import MAX_LIVE_FLOWS
 from app.sso.providers import rotate_secrets
-from app.state import services
 from tests.support import dns_zone
 from tests.support.api import PASSWORD, TwoOrgs, anonymous, two_org_world
 from tests.support.databases import DatabaseFactory

@@ -1,7 +1,7 @@
 """A request that matches no route answers 404/405 without touching the database, session or not.
 
 A scanner replaying a stolen token against made-up paths must cost no round trip: the identity
-hook resolves a session only for a matched endpoint (app/identity.py). Proved with the database
+hook resolves a session only for a matched endpoint (app/auth/identity.py). Proved with the database
 refusing every connection: the unrouted request still answers at once, while the same token on
 a real endpoint (the control) needs the database and gets a 503.
 """

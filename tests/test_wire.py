@@ -1,4 +1,4 @@
-"""app/wire.py: a scoped read in one round trip on a prepared statement."""
+"""app/db/wire.py: a scoped read in one round trip on a prepared statement."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import uuid
 import psycopg
 import pytest
 
-from app import wire
+from app.db import wire
 from app.errors import DatabaseTimeoutError
 from tests.support import rows
 
@@ -124,12 +124,11 @@ def test_evicted_statements_are_closed_by_the_protocol_not_by_sql(world, monkeyp
     assert left == (1,)
 
 
-def test_a_read_past_its_deadline_answers_503_and_closes_the_connection(template_db, monkeypatch):
-    monkeypatch.setattr(wire._Config, "timeout_s", 0.3)
+def test_a_read_past_its_deadline_answers_503_and_closes_the_connection(template_db):
     conn = psycopg.connect(template_db.app_url, autocommit=True)
     try:
         with pytest.raises(DatabaseTimeoutError) as caught:
-            wire.scoped_read(conn, uuid.uuid4(), "SELECT pg_sleep(3)")
+            wire.scoped_read(conn, uuid.uuid4(), "SELECT pg_sleep(3)", config=wire.WireConfig(timeout_s=0.3))
         assert caught.value.status == 503 and conn.closed
     finally:
         conn.close()
@@ -153,12 +152,11 @@ def test_a_connection_whose_descriptor_is_above_1024_is_read(world, template_db)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def test_unnamed_statements_read_in_one_round_trip_and_prepare_nothing(world, monkeypatch):
+def test_unnamed_statements_read_in_one_round_trip_and_prepare_nothing(world):
     conn, org_a, _ = world
-    monkeypatch.setattr(wire._Config, "named", False)
     query = "SELECT count(*) AS unnamed FROM contacts WHERE last_name = %s"
     for _ in range(3):
-        assert wire.scoped_read(conn, org_a, query, ("100%",)) == [{"unnamed": 3}]
+        assert wire.scoped_read(conn, org_a, query, ("100%",), config=wire.WireConfig(named=False)) == [{"unnamed": 3}]
     left = conn.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%unnamed%%'").fetchone()
     assert left == (0,)
 

@@ -3,13 +3,14 @@
     (settings)       ATLAS_AGENT_* settings and budgets: AgentSettings in app/config/work.py
     provider.py      the model server (OpenAI-compatible chat completions, the `openai` client)
     prompt.py        the system prompt, built per ask from the asking org's own layer
-    tools.py         the MCP tools, offered to the model with the MCP SDK's schemas
-    loop.py          one ask: model turns, tool calls as the member, events, the answer
+    (app/mcp/agent_tools.py)  the MCP tools, offered to the model with the MCP SDK's schemas
+    (app/mcp/agent_loop.py)   one ask: model turns, tool calls as the member, events, the answer;
+                              it runs MCP's tools as the asking member, so it sits with the MCP door
     conversation.py  the ask's messages in the org's conversation
     usage.py         tokens, steps, queries and time per org and UTC day; the daily token budget
     slots.py         questions answered at once, per org and per worker
 
-`Agent.start` refuses before any model call (409 agent_not_configured naming
+`Agent.admit` refuses before any model call (409 agent_not_configured naming
 the settings, 404 conversation, 429 agent_budget_spent, 429
 too_many_concurrent_asks); the HTTP view (app/api/agent_routes.py) then
 streams the ask's events. See docs/agent.md.
@@ -19,23 +20,19 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
-from flask import Flask
-
 from app.agent import conversation, usage
-from app.agent.loop import Ask, Event
 from app.agent.provider import Provider
 from app.agent.slots import AskLimiter
-from app.agent.tools import openai_tools
+from app.auth.identity import Identity
 from app.config import AgentSettings
 from app.db import Database
 from app.errors import AgentNotConfiguredError
-from app.identity import Identity
 
-__all__ = ["Agent", "Ask", "Event"]
+__all__ = ["Agent"]
 log = logging.getLogger("atlas.agent")
 
 
@@ -66,8 +63,8 @@ class Agent:
             body["message"] = _not_configured_message(c)
         return body
 
-    def start(self, app: Flask, ident: Identity, conversation_id: uuid.UUID, question: str) -> tuple[Ask, ExitStack]:
-        """An ask ready to stream, holding one of the org's ask slots (close the stack when done).
+    def admit(self, ident: Identity, conversation_id: uuid.UUID) -> ExitStack:
+        """One of the org's ask slots for a new ask (close the stack when done); app/mcp/agent_loop.py `start` asks.
 
         Raises AgentNotConfiguredError (409), NotFoundError (404), AgentBudgetSpentError and
         TooManyConcurrentAsksError (429) before any model call.
@@ -76,24 +73,19 @@ class Agent:
             raise AgentNotConfiguredError(_not_configured_message(self.config),
                                           details={"settings": self.config.missing()})
         assert ident.org_id is not None
-        conversation.require(self.db, ident.org_id, conversation_id)
+        conversation.require(self.db, ident.org_id, conversation_id, user_id=ident.user_id)
         usage.check_budget(self.db, ident.org_id, tokens_per_day=self.config.tokens_per_day)
         stack = ExitStack()
         stack.enter_context(self.slots.slot(ident.org_id, limit=self.config.max_asks_per_org))
-        try:
-            provider, tools = self._ready(app)
-        except BaseException:
-            stack.close()
-            raise
-        return Ask(app, config=self.config, provider=provider, tools=tools, ident=ident,
-                   conversation_id=conversation_id, question=question), stack
+        return stack
 
-    def _ready(self, app: Flask) -> tuple[Provider, list[dict[str, Any]]]:
+    def ready(self, tools_of: Callable[[], list[dict[str, Any]]]) -> tuple[Provider, list[dict[str, Any]]]:
+        """The model client and the tools offered to it, made on the first ask (`tools_of` lists the tools)."""
         with self._lock:
             if self._provider is None:
                 self._provider = Provider(self.config)
             if self._tools is None:
-                self._tools = openai_tools(app)
+                self._tools = tools_of()
             return self._provider, self._tools
 
     def close(self) -> None:
@@ -108,11 +100,3 @@ def _not_configured_message(config: AgentSettings) -> str:
     return (f"the analytics agent has no model server: set {' and '.join(config.missing())} (and "
             "ATLAS_AGENT_API_KEY if the server wants a key), then restart; see docs/agent.md. "
             "SQL mode (POST /api/v1/query) works without it")
-
-
-def stream(ask: Ask, stack: ExitStack) -> Iterator[Event]:
-    """The ask's events; the slot is released when they end or the client goes away."""
-    try:
-        yield from ask.events()
-    finally:
-        stack.close()

@@ -11,19 +11,23 @@ import json
 import uuid
 from typing import Any
 
+from psycopg import sql
+
 from app.db import Database
 from app.errors import NotFoundError
+from app.teams.sharing import VISIBLE
 
 MAX_CONTENT_CHARS = 190_000  # under the messages.content CHECK (200000)
 HISTORY_MESSAGES = 12  # earlier turns the model sees: user questions and assistant answers only
 HISTORY_CHARS = 4_000
 
 
-def require(db: Database, org_id: object, conversation_id: uuid.UUID) -> None:
-    """404 unless the conversation is the org's (another org's is the same 404)."""
-    with db.transaction(org_id, read_only=True) as scope:
-        found = scope.fetch_value("SELECT 1 FROM conversations WHERE org_id = (SELECT app.current_org())"
-                                  " AND id = %s", (conversation_id,))
+def require(db: Database, org_id: object, conversation_id: uuid.UUID, *, user_id: uuid.UUID) -> None:
+    """404 unless the conversation is the org's and the user may read it (another org's, or another team's,
+    is the same 404: app/teams/sharing.py)."""
+    with db.transaction(org_id, user_id=user_id, read_only=True) as scope:
+        found = scope.fetch_value(sql.SQL("SELECT 1 FROM conversations WHERE org_id = (SELECT app.current_org())"
+                                          " AND id = %s AND {}").format(VISIBLE), (conversation_id,))
     if found is None:
         raise NotFoundError(f"conversation {conversation_id} not found")
 

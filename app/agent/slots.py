@@ -3,7 +3,7 @@
 An ask holds a request thread for as long as the model thinks, so a flood of
 questions from one org must neither take every thread of a worker nor every
 slot the platform has: the same advisory-lock limiter as agent queries
-(app/inflight.py), in a key space of its own, refusing at once with 429
+(app/limits/inflight.py), in a key space of its own, refusing at once with 429
 too_many_concurrent_asks naming the setting to change.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 from app.errors import TooManyConcurrentAsksError
-from app.inflight import RETRY_AFTER_S, InflightLimiter
+from app.limits.inflight import RETRY_AFTER_S, InflightLimiter
 
 ASK_KEYSPACE = 0x41544C02  # Atlas agent asks (agent queries are 0x41544C01)
 

@@ -8,11 +8,11 @@ from contextlib import AbstractContextManager
 
 from flask import Flask, g, request
 
-from app.api.json_input import CheckedJSONProvider
 from app.db import Database, Scope
 from app.errors import ValidationError
+from app.http.context import services
+from app.http.json_input import CheckedJSONProvider
 from app.paging import Cursors
-from app.state import services
 
 # Dotted paths of modules exporting `bp`; add yours here (one line).
 BLUEPRINTS: tuple[str, ...] = (
@@ -32,6 +32,10 @@ BLUEPRINTS: tuple[str, ...] = (
     "app.api.jobs_routes",
     "app.api.agent_routes",
     "app.api.sso_routes",
+    "app.api.oauth_routes", "app.console.oauth_consent",  # OAuth for MCP clients (app/oauth/)
+    "app.api.role_routes",
+    "app.api.team_routes",
+    "app.api.scim_routes", "app.api.scim_token_routes",
 )
 
 

@@ -17,9 +17,10 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, g, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
-from app import auth, origins
+from app import auth
 from app.api import get_db
-from app.bodies import body
+from app.api.spec.schemas import STATUS, obj, ref
+from app.auth.signin_throttle import RESET
 from app.bodies.auth_requests import ChangePassword, RequestPasswordReset, ResetPassword, UpdateUser
 from app.bodies.queries import ResetLink, ResetToken
 from app.bodies.requests import PASSWORD_MAX, PASSWORD_MIN
@@ -35,11 +36,11 @@ from app.errors import (
     PasswordTooShortError,
     ValidationError,
 )
-from app.openapi.schemas import STATUS, obj, ref
+from app.http import origins
+from app.http.body import body
+from app.http.context import services
+from app.http.session_switch import session_kwargs
 from app.permissions import LOGIN, PUBLIC
-from app.session_switch import session_kwargs
-from app.signin_throttle import RESET
-from app.state import services
 
 log = logging.getLogger("atlas.account")
 bp = Blueprint("account", __name__, url_prefix="/api/auth")
@@ -126,7 +127,7 @@ def request_password_reset() -> ResponseReturnValue:
 
     Always the same answer, whether or not the email has an account; 429 when requests come too often.
 
-    Charged per email and per address before anything is looked up (app/signin_throttle.py),
+    Charged per email and per address before anything is looked up (app/auth/signin_throttle.py),
     whether or not the email has an account, so the 429 tells nothing about that either.
     """
     wanted = body(RequestPasswordReset)

@@ -15,10 +15,10 @@ from typing import Any
 
 from flask import Blueprint, g
 
+from app.api.spec.schemas import CONNECTION, UUID, obj
 from app.endpoint import endpoint
-from app.openapi.schemas import CONNECTION, UUID, obj
+from app.http.context import services
 from app.permissions import any_of, can, is_platform_admin, may_see_pool_figures, permission, platform_admin
-from app.state import services
 
 bp = Blueprint("admin_pools", __name__, url_prefix="/api/v1/admin")
 

@@ -22,16 +22,17 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, stream_with_context
 from flask.typing import ResponseReturnValue
 
-from app.agent import Event, stream, usage
+from app.agent import usage
 from app.api.crm import path_id
 from app.api.platform_org import read_org_rows
-from app.bodies import body
+from app.api.spec.schemas import AGENT_USAGE, obj
 from app.bodies.queries import UsageDays
 from app.bodies.requests import AskQuestion
 from app.endpoint import endpoint
-from app.openapi.schemas import AGENT_USAGE, obj
+from app.http.body import body
+from app.http.context import services
+from app.mcp.agent_loop import Event, start, stream
 from app.permissions import MEMBER, PLATFORM_ADMIN, permission, roles
-from app.state import services
 
 bp = Blueprint("agent", __name__, url_prefix="/api/v1")
 MAX_DAYS = 366
@@ -65,8 +66,8 @@ def ask(conversation_id: str) -> ResponseReturnValue:
     """
     target = path_id(conversation_id, what="conversation")
     question = body(AskQuestion).question
-    the_ask, stack = services().agent.start(current_app._get_current_object(), g.identity,  # type: ignore[attr-defined]  # the real app, kept by the stream
-                                            target, question)
+    the_ask, stack = start(services().agent, current_app._get_current_object(),  # type: ignore[attr-defined]  # the real app, kept by the stream
+                           g.identity, target, question)
     response = Response(stream_with_context(_sse(stream(the_ask, stack))), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     response.call_on_close(stack.close)  # a client gone before the first event still frees the slot

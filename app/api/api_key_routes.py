@@ -14,18 +14,19 @@ from typing import Any
 from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
-from app import api_keys, audit, cascades
+from app import audit, cascades
 from app.api import session_scope
-from app.bodies import body
+from app.api.spec.schemas import obj, ref
+from app.auth import api_keys
 from app.bodies.requests import NewApiKey
+from app.crm.writes import parse_uuid
 from app.endpoint import endpoint
 from app.errors import ForbiddenError, NotFoundError
-from app.openapi.schemas import obj, ref
+from app.http.body import body
 from app.permissions import permission
 from app.placement.router import control_plane
 from app.roles import outranks
 from app.serialize import value_json
-from app.validation import parse_uuid
 
 bp = Blueprint("api_keys", __name__, url_prefix="/api/v1/admin")
 

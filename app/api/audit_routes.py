@@ -16,10 +16,10 @@ from flask.typing import ResponseReturnValue
 from psycopg import sql
 
 from app.api import get_cursors, get_db
+from app.api.spec.schemas import page_of, ref
 from app.bodies.queries import AuditFilter
 from app.endpoint import endpoint
-from app.hot_reads import placed_elsewhere
-from app.openapi.schemas import page_of, ref
+from app.http.hot_reads import placed_elsewhere
 from app.paging import Keyset, Pager
 from app.permissions import roles
 from app.placement.router import control_plane

@@ -8,17 +8,19 @@ import psycopg
 from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from app import auth, origins
+from app import auth
 from app.api import get_db
-from app.bodies import body
+from app.api.spec.schemas import SESSION, obj, ref
+from app.auth import identity
 from app.bodies.requests import SignIn, SignUp
 from app.endpoint import endpoint
 from app.errors import InvalidCallbackUrlError, InvalidCredentialsError, UserExistsError
-from app.openapi.schemas import SESSION, obj, ref
+from app.http import origins
+from app.http.body import body
+from app.http.context import services
+from app.http.session_switch import session_kwargs
 from app.permissions import PUBLIC
-from app.session_switch import session_kwargs
 from app.sso import accounts as sso_accounts
-from app.state import services
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
@@ -118,4 +120,4 @@ def get_session() -> ResponseReturnValue:
     ident = g.identity
     if ident is None:
         return jsonify(None)
-    return {"session": auth.session_json(ident, token=auth.token_from_request(request)), "user": ident.user}
+    return {"session": identity.session_json(ident, token=auth.token_from_request(request)), "user": ident.user}

@@ -14,13 +14,13 @@ from psycopg.types.json import Jsonb
 
 from app import audit
 from app.api import session_scope
-from app.bodies import json_body
+from app.api.spec.schemas import obj
 from app.bodies.requests import FlushCache
 from app.cache import QueryCache
 from app.endpoint import endpoint
-from app.openapi.schemas import obj
+from app.http.body import json_body
+from app.http.context import services
 from app.permissions import chosen_by, platform_admin, roles
-from app.state import services
 
 bp = Blueprint("cache", __name__, url_prefix="/api/v1")
 

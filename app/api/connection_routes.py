@@ -10,12 +10,12 @@ from __future__ import annotations
 from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
-from app.bodies import body
+from app.api.spec.schemas import CONNECTION, obj
 from app.bodies.connections import ConnectionChange, NewConnection
 from app.endpoint import endpoint
-from app.openapi.schemas import CONNECTION, obj
+from app.http.body import body
+from app.http.context import services
 from app.permissions import permission
-from app.state import services
 
 bp = Blueprint("connections", __name__, url_prefix="/api/v1/admin/connections")
 

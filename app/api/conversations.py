@@ -5,8 +5,12 @@
     GET    /api/v1/conversations/<id>          the conversation with its messages, oldest first
     DELETE /api/v1/conversations/<id>          204 (admin, owner)
     POST   /api/v1/conversations/<id>/messages {role?, content} -> 201
+    POST   /api/v1/conversations/<id>/team     {teamId | null}: share with one team, or with the whole org
 
-Every member of the org sees every conversation of the org. Clients may post
+Every member of the org sees every conversation of the org, but for one shared
+with a team (`teamId`): its team's members, its creator and the org's owners
+and admins read it, and everyone else gets the 404 of a missing one
+(app/teams/sharing.py). Clients may post
 `user` and `assistant` messages; `system` and `tool` turns are reserved for
 the server-side agent, so a member cannot plant instructions in history that
 other members' agent runs would read as the system's. Another org's
@@ -21,32 +25,37 @@ from flask import Blueprint, g, url_for
 from flask.typing import ResponseReturnValue
 from psycopg import sql
 
-from app import audit, hot_reads
+from app import audit
 from app.api import get_cursors, session_scope
 from app.api.crm import path_id
-from app.bodies import body
+from app.api.spec.schemas import page_of, ref
 from app.bodies.queries import Page
-from app.bodies.requests import NewConversation, NewMessage
+from app.bodies.requests import ConversationTeam, NewConversation, NewMessage
+from app.db.statement_text import rendered
 from app.endpoint import endpoint
 from app.errors import NotFoundError
-from app.openapi.schemas import page_of, ref
+from app.http import hot_reads
+from app.http.body import body
+from app.http.responses import json_response
 from app.paging import Keyset, Pager
 from app.permissions import permission
-from app.serialize import dumps, json_response, page_json, row_json
-from app.statement_text import rendered
+from app.serialize import dumps, page_json, row_json
+from app.teams import sharing
+from app.teams.sharing import VISIBLE
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1/conversations")
 
 _CONVERSATION = sql.SQL(", ").join(
-    map(sql.Identifier, ("id", "org_id", "title", "created_by", "created_at", "updated_at")))
+    map(sql.Identifier, ("id", "org_id", "title", "team_id", "created_by", "created_at", "updated_at")))
 ORDER = Keyset("conversations", "updated_at", "datetime", descending=True)
 _MESSAGE = sql.SQL(", ").join(
     map(sql.Identifier, ("id", "conversation_id", "role", "content", "created_by", "created_at")))
-# The get's two hot reads, rendered once (app/statement_text.py).
-_ONE_CONVERSATION = sql.SQL("SELECT {} FROM conversations WHERE {} AND id = %(id)s").format(
-    _CONVERSATION, hot_reads.ORG).as_string(None)
-_ITS_MESSAGES = sql.SQL("SELECT {} FROM messages WHERE {} AND conversation_id = %(id)s ORDER BY created_at, id").format(
-    _MESSAGE, hot_reads.ORG).as_string(None)
+# The get's two hot reads, rendered once (app/db/statement_text.py).
+_ONE_CONVERSATION = sql.SQL("SELECT {} FROM conversations WHERE {} AND id = %(id)s AND {}").format(
+    _CONVERSATION, hot_reads.ORG, VISIBLE).as_string(None)
+_ITS_MESSAGES = sql.SQL("SELECT {} FROM messages WHERE {} AND conversation_id = %(id)s"
+                        " AND conversation_id IN (SELECT id FROM conversations WHERE {} AND {})"
+                        " ORDER BY created_at, id").format(_MESSAGE, hot_reads.ORG, hot_reads.ORG, VISIBLE).as_string(None)
 
 
 def _not_found(conversation_id: uuid.UUID) -> NotFoundError:
@@ -67,7 +76,7 @@ def list_conversations(args: Page) -> ResponseReturnValue:
     params: dict[str, Any] = {}
     pager.bind(params)
     query = rendered(("conversations", pager.after is not None), lambda: pager.select(
-        columns=_CONVERSATION, table=sql.Identifier("conversations"), where=[hot_reads.ORG], params={}))
+        columns=_CONVERSATION, table=sql.Identifier("conversations"), where=[hot_reads.ORG, VISIBLE], params={}))
     (names, rows), = hot_reads.read([(query, params)])
     pager.org_id = g.identity.org_id
     rows, next_cursor = pager.cut(names, rows)
@@ -81,11 +90,13 @@ def create_conversation() -> ResponseReturnValue:
     """Start a conversation."""
     new = body(NewConversation)
     with session_scope() as scope:
+        if new.teamId is not None:
+            sharing.may_share_with(scope, g.identity, new.teamId)
         row = scope.fetch_one(
-            sql.SQL("INSERT INTO conversations (org_id, title, created_by)"
-                    " VALUES (%(org_id)s, coalesce(%(title)s, 'New conversation'), %(user)s)"
+            sql.SQL("INSERT INTO conversations (org_id, title, created_by, team_id)"
+                    " VALUES (%(org_id)s, coalesce(%(title)s, 'New conversation'), %(user)s, %(team)s)"
                     " RETURNING {}").format(_CONVERSATION),
-            {"org_id": scope.org_id, "title": new.title, "user": g.identity.user_id},
+            {"org_id": scope.org_id, "title": new.title, "user": g.identity.user_id, "team": new.teamId},
         )
         assert row is not None
         audit.record(scope, action="conversation.create", entity="conversation", entity_id=row["id"],
@@ -138,8 +149,9 @@ def add_message(conversation_id: str) -> ResponseReturnValue:
     params = {"org_id": g.identity.org_id, "id": target, "role": message.role or "user", "content": message.content,
               "user": g.identity.user_id}
     with session_scope() as scope:
-        touched = scope.fetch_one("UPDATE conversations SET updated_at = now()"
-                                  " WHERE org_id = %(org_id)s AND id = %(id)s RETURNING id", params)
+        touched = scope.fetch_one(sql.SQL("UPDATE conversations SET updated_at = now()"
+                                          " WHERE org_id = %(org_id)s AND id = %(id)s AND {} RETURNING id").format(
+            VISIBLE), params)
         if touched is None:
             raise _not_found(target)
         row = scope.fetch_one(
@@ -150,3 +162,29 @@ def add_message(conversation_id: str) -> ResponseReturnValue:
         audit.record(scope, action="message.create", entity="message", entity_id=row["id"],
                      changed_fields=("role", "content"), detail={"conversation_id": str(target)})
     return row_json(row), 201
+
+
+@bp.post("/<conversation_id>/team")
+@endpoint(permission("conversation", "create"), tag="conversations", body=ConversationTeam,
+          response=ref("Conversation"))
+def share_conversation(conversation_id: str) -> ResponseReturnValue:
+    """Share a conversation with one team of the org, or (null) the whole org: its creator, owners and admins;
+    audited"""
+    target = path_id(conversation_id, what="conversation")
+    team_id = body(ConversationTeam).teamId
+    with session_scope() as scope:
+        current = scope.fetch_one(sql.SQL("SELECT {} FROM conversations WHERE org_id = %s AND id = %s AND {}"
+                                          " FOR UPDATE").format(_CONVERSATION, VISIBLE), (scope.org_id, target))
+        if current is None:
+            raise _not_found(target)
+        sharing.may_reshare(g.identity, current)
+        if team_id is not None:
+            sharing.may_share_with(scope, g.identity, team_id)
+        row = scope.fetch_one(sql.SQL("UPDATE conversations SET team_id = %s WHERE org_id = %s AND id = %s"
+                                      " RETURNING {}").format(_CONVERSATION), (team_id, scope.org_id, target))
+        assert row is not None
+        audit.record(scope, action="conversation.share", entity="conversation", entity_id=target,
+                     changed_fields=("team_id",),
+                     detail={"from": None if current["team_id"] is None else str(current["team_id"]),
+                             "to": None if team_id is None else str(team_id)})
+    return row_json(row)

@@ -21,19 +21,22 @@ from typing import Any
 from flask import Blueprint, g, request
 from flask.typing import ResponseReturnValue
 
-from app import audit, hot_reads, org_guard, repository, wire
+from app import audit
 from app.api import get_cursors, get_db, session_scope
-from app.bodies import json_body
+from app.api.spec.schemas import page_of, ref
 from app.bodies.crm import CREATE, LIST, UPDATE, EntityPage, component_name
+from app.crm import repository
+from app.crm.writes import validate_write
+from app.db.statement_text import rendered
 from app.endpoint import Endpoint, declare
 from app.entities import ENTITIES, Entity
 from app.errors import NotFoundError
-from app.openapi.schemas import page_of, ref
+from app.http import hot_reads, org_guard
+from app.http.body import json_body
+from app.http.responses import json_response, object_response
 from app.paging import Pager
 from app.permissions import MEMBER
-from app.serialize import dumps, json_response, object_response, page_json
-from app.statement_text import rendered
-from app.validation import validate_write
+from app.serialize import dumps, page_json
 
 bp = Blueprint("crm", __name__, url_prefix="/api/v1")
 
@@ -115,7 +118,7 @@ def create_row(entity_name: str) -> ResponseReturnValue:
 
 
 def _create_with_session(entity: Entity, values: dict[str, Any]) -> dict[str, Any] | None:
-    """The session, the row and its audit row in one round trip (app/hot_reads.py), or None: write as usual."""
+    """The session, the row and its audit row in one round trip (app/http/hot_reads.py), or None: write as usual."""
     if entity.table in SERVER_SET or org_guard.names_an_org():  # they need the identity before the write
         hot_reads.identity_first()
         return None
@@ -132,21 +135,15 @@ def _create_with_session(entity: Entity, values: dict[str, Any]) -> dict[str, An
 def _create(entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
     data = _server_set(entity, values, creating=True)
     db, ident = get_db(), g.identity
-    if db.joined():  # an Idempotency-Key's transaction: the row, its audit and the key commit together
-        with session_scope() as scope:
-            row = repository.create(scope, entity, data)
-            audit.record(scope, action=f"{label(entity)}.create", entity=label(entity),
-                         entity_id=row["id"], changed_fields=values)
-        return row
-    # the row and its audit row as one statement, committed in one round trip
+    # the row and its audit row as one statement: committed in one round trip, or in an Idempotency-Key's
+    # transaction (a savepoint of it: the row, its audit and the key commit together)
     row_values = {**data, "org_id": ident.org_id}
     query = rendered(("create", entity.name, tuple(row_values)),
                      lambda: audit.logged_with(repository.insert_statement(entity, row_values)))
     params = {**row_values, **audit.entry_params(action=f"{label(entity)}.create", entity=label(entity),
                                                   changed_fields=values)}
-    with repository.reference_errors(entity), db.connection(ident.org_id) as conn:
-        names, rows = wire.scoped_write(conn, ident.org_id, ident.user_id, query, params)
-    return dict(zip(names, rows[0]))  # RETURNING always yields the inserted row
+    with repository.reference_errors(entity):
+        return db.insert_returning(ident.org_id, user_id=ident.user_id, query=query, params=params)
 
 
 def update_row(entity_name: str, row_id: str) -> ResponseReturnValue:

@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 
 from app import audit, orgs
 from app.api import get_db, session_scope
-from app.bodies import body
+from app.api.spec.schemas import INVITATION_IN_ORG, obj, ref
 from app.bodies.queries import InvitationById
 from app.bodies.requests import AcceptInvitation
 from app.endpoint import endpoint
@@ -27,7 +27,7 @@ from app.errors import (
     NotAllowedToCancelInvitationError,
     NotAllowedToListInvitationsError,
 )
-from app.openapi.schemas import INVITATION_IN_ORG, obj, ref
+from app.http.body import body
 from app.permissions import LOGIN, may_manage_owners, permission
 
 bp = Blueprint("invitations", __name__, url_prefix="/api/auth/organization")

@@ -12,15 +12,15 @@ from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
 from app.api import get_db
-from app.bodies import body
+from app.api.spec.schemas import obj, ref
 from app.bodies.queries import JobFilter, JobResultsPage
 from app.bodies.requests import NewJob
 from app.config import JobSettings
 from app.endpoint import endpoint
+from app.http.body import body
+from app.http.context import services
 from app.jobs import store
-from app.openapi.schemas import obj, ref
 from app.permissions import permission
-from app.state import services
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 

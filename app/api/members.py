@@ -20,9 +20,9 @@ import uuid
 from flask import Blueprint, g, jsonify
 from flask.typing import ResponseReturnValue
 
-from app import audit, cascades, orgs, session_switch
+from app import audit, cascades, orgs
 from app.api import get_db, session_scope
-from app.bodies import body
+from app.api.spec.schemas import MEMBER_OBJECT, obj, ref
 from app.bodies.queries import MembersPage
 from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
 from app.endpoint import endpoint
@@ -37,10 +37,12 @@ from app.errors import (
     NotAllowedToUpdateMemberError,
     OnlyOwnerError,
 )
-from app.openapi.schemas import MEMBER_OBJECT, obj, ref
+from app.http import session_switch
+from app.http.body import body
+from app.http.context import services
+from app.org_roles import store as role_store
 from app.permissions import LOGIN, MEMBER, may_manage_owners, permission
 from app.placement.router import off_control_plane
-from app.state import services
 
 log = logging.getLogger("atlas.invitations")
 
@@ -167,6 +169,10 @@ def update_member_role() -> ResponseReturnValue:
         target = orgs.find_member(scope, ident.org_id, member_id=member_id)
         if "owner" in (role, target["role"]) and role != target["role"]:
             _owner_only(NotAllowedToUpdateMemberError)
+        # Nobody assigns a role holding a cell they lack, nor changes a member whose role does (custom roles).
+        for held in (role, target["role"]):
+            role_store.within_reach(ident, role_store.cells_of_role(scope, held, lock=held == role),
+                                    refused_with=NotAllowedToUpdateMemberError)
         if role != "owner":
             orgs.keep_an_owner(owners, losing=target)
         scope.execute("UPDATE members SET role = %s WHERE org_id = %s AND id = %s",

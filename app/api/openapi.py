@@ -6,9 +6,9 @@ import functools
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from app.api.spec import build_document
+from app.api.spec.schemas import Schema
 from app.endpoint import endpoint
-from app.openapi import build_document
-from app.openapi.schemas import Schema
 from app.permissions import PUBLIC
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")

@@ -2,7 +2,7 @@
 
 None of them looks at a session (`sessionless`: no lookup, so no database
 touch before the view). /healthz answers from the process alone; /readyz asks
-the database (and Redis) through app/readiness.py; /metrics wants
+the database (and Redis) through app/ops/readiness.py; /metrics wants
 `Authorization: Bearer <METRICS_TOKEN>` and is off while no token is set.
 """
 from __future__ import annotations
@@ -12,12 +12,12 @@ import hmac
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from app import metrics
+from app.api.spec.schemas import obj
 from app.endpoint import endpoint
 from app.errors import ForbiddenError, UnauthorizedError
-from app.openapi.schemas import obj
+from app.http import metrics as request_metrics
+from app.http.context import services
 from app.permissions import PUBLIC
-from app.state import services
 
 bp = Blueprint("operations", __name__)
 NOT_READY_RETRY_AFTER_S = 5
@@ -85,5 +85,5 @@ def metrics_exposition() -> ResponseReturnValue:
     scheme, _, credentials = supplied.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode(), token.encode()):
         raise UnauthorizedError("metrics need Authorization: Bearer <ATLAS_METRICS_TOKEN>")
-    payload, content_type = metrics.exposition(current_app)
+    payload, content_type = request_metrics.exposition(current_app)
     return Response(payload, status=200, content_type=content_type)

@@ -17,13 +17,13 @@ from flask.typing import ResponseReturnValue
 from app import orgs
 from app.api import get_db, session_scope
 from app.api.organizations import refuse_other_org
-from app.bodies import body
+from app.api.spec.schemas import ROLE, STATUS, obj, ref
 from app.bodies.auth_requests import CheckSlug, HasPermission
 from app.bodies.queries import OrgBySlug, RoleOf
 from app.endpoint import endpoint
 from app.errors import NoActiveOrganizationError, NotAMemberError, SlugTakenError, ValidationError
-from app.openapi.schemas import ROLE, STATUS, obj, ref
-from app.permissions import LOGIN, MEMBER, can
+from app.http.body import body
+from app.permissions import LOGIN, MEMBER, allows
 
 bp = Blueprint("org_reads", __name__, url_prefix="/api/auth/organization")
 
@@ -119,6 +119,6 @@ def has_permission() -> ResponseReturnValue:
                               details={"fields": {"permissions": "is required"}})
     if ident.org_id is None:
         raise NoActiveOrganizationError("no active organization: call POST /api/auth/organization/set-active first")
-    allowed = all(can(ident.role, *_ALIASES.get((resource, action), (resource, action)))
+    allowed = all(allows(ident, *_ALIASES.get((resource, action), (resource, action)))
                   for resource, actions in asked.items() for action in actions)
     return {"error": None, "success": allowed}

@@ -10,9 +10,9 @@ from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from psycopg.types.json import Jsonb
 
-from app import audit, auth, orgs, session_switch
+from app import audit, auth, orgs
 from app.api import get_db, session_scope
-from app.bodies import body
+from app.api.spec.schemas import ref
 from app.bodies.queries import FullOrgQuery
 from app.bodies.requests import DeleteOrganization, NewOrganization, SetActive, UpdateOrganization
 from app.db import Scope
@@ -26,12 +26,13 @@ from app.errors import (
     UnauthorizedError,
     UserNotMemberError,
 )
-from app.idempotency import new_org_id
-from app.openapi.schemas import ref
+from app.http import session_switch
+from app.http.body import body
+from app.http.context import services
+from app.http.idempotency import new_org_id
+from app.http.session_switch import session_kwargs
 from app.permissions import LOGIN, LOGIN_TARGET_ORG, can, permission
-from app.session_switch import session_kwargs
 from app.sso import gate
-from app.state import services
 
 log = logging.getLogger("atlas.organizations")
 

@@ -13,12 +13,12 @@ from typing import Any
 from flask import Blueprint, g
 
 from app.api.platform_org import platform_db, record_platform_look, require_organization, target_org_id
+from app.api.spec.schemas import STAMP, UUID, obj, ref
 from app.endpoint import endpoint
-from app.openapi.schemas import STAMP, UUID, obj, ref
+from app.http.context import services
 from app.permissions import PLATFORM_ADMIN
 from app.placement.platform_reads import placed_orgs, read_elsewhere
 from app.serialize import value_json as to_json
-from app.state import services
 
 bp = Blueprint("platform_admin", __name__, url_prefix="/api/v1/admin/organizations")
 _PLACED_JOBS = ("SELECT org_id, count(*) FILTER (WHERE status = 'queued') AS jobs_queued,"

@@ -21,12 +21,12 @@ from psycopg.types.json import Jsonb
 from app import audit
 from app.db import Database, Scope
 from app.errors import NotFoundError
+from app.http.context import services
 from app.placement.platform_reads import read_in
-from app.state import services
 
 
 def platform_db() -> Database:
-    """This app's door for the platform role (built by create_app, app/state.py)."""
+    """This app's door for the platform role (built by create_app, app/services.py)."""
     return services().platform_db
 
 

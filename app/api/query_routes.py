@@ -10,23 +10,16 @@ from __future__ import annotations
 from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
-from app.bodies import body, json_body
+from app.api.spec.schemas import obj
 from app.bodies.requests import RunQuery
 from app.endpoint import endpoint
 from app.errors import ValidationError
-from app.identity import Identity
-from app.openapi.schemas import obj
+from app.http.body import body, json_body
+from app.http.context import services
 from app.permissions import MEMBER
-from app.query_service import Caller
-from app.state import services
+from app.query_service import caller_of
 
 bp = Blueprint("query", __name__, url_prefix="/api/v1")
-
-
-def caller_of(ident: Identity) -> Caller:
-    """The session as a query caller (member_required guarantees its org and role)."""
-    assert ident.org_id is not None
-    return Caller(org_id=ident.org_id, user_id=ident.user_id, role=str(ident.role))
 
 
 @bp.post("/query")

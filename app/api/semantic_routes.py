@@ -14,15 +14,15 @@ from flask import Blueprint, Flask, g
 from flask.typing import ResponseReturnValue
 
 from app import audit
-from app.bodies import body
+from app.api.spec.schemas import obj, ref
 from app.bodies.requests import Explore, PutSemanticEntity
 from app.db import Scope
 from app.endpoint import endpoint
-from app.openapi.schemas import obj, ref
+from app.http.body import body
+from app.http.context import services
 from app.permissions import permission
 from app.semantic import SemanticLayer
-from app.serialize import value_json
-from app.state import services
+from app.semantic.store import entity_json
 
 bp = Blueprint("semantic", __name__, url_prefix="/api/v1")
 
@@ -30,15 +30,6 @@ bp = Blueprint("semantic", __name__, url_prefix="/api/v1")
 def get_layer(app: Flask | None = None) -> SemanticLayer:
     """This app's semantic layer (the query service asks it for ``allowed_tables(org_id)``)."""
     return services(app).semantic
-
-
-def entity_json(row: dict[str, Any], *, content: bool = True) -> dict[str, Any]:
-    body = {"name": row["name"], "version": row["version"]}
-    if content:
-        body["yamlContent"] = row["yaml_content"]
-    body.update({"updatedBy": value_json(row["updated_by"]), "createdAt": value_json(row["created_at"]),
-                 "updatedAt": value_json(row["updated_at"])})
-    return body
 
 
 def _audit(scope: Scope, action: str, row: dict[str, Any]) -> None:

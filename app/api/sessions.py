@@ -4,7 +4,7 @@ Atlas stores only a token's sha256, so a listed session's `token` is the
 caller's own token for the current session and, for the others, that hash: a
 handle revoke-session accepts, which authenticates nothing (presenting it as a
 token hashes it again). Revocation is immediate everywhere (every request reads
-the session afresh, app/identity.py).
+the session afresh, app/auth/identity.py).
 """
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from flask.typing import ResponseReturnValue
 
 from app import auth
 from app.api import get_db
-from app.bodies import body
+from app.api.spec.schemas import SESSION, STATUS
 from app.bodies.auth_requests import RevokeSession
 from app.endpoint import endpoint
+from app.http.body import body
+from app.http.context import services
 from app.instants import iso_ms
-from app.openapi.schemas import SESSION, STATUS
 from app.permissions import LOGIN
-from app.state import services
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/auth")
 _HASH = re.compile(r"^[0-9a-f]{64}$")

@@ -13,15 +13,15 @@ from flask.typing import ResponseReturnValue
 
 from app import audit, org_settings
 from app.api import get_db
-from app.bodies import json_body
+from app.api.spec.schemas import ref
 from app.bodies.requests import SettingsChange
 from app.db import Scope
 from app.endpoint import endpoint
-from app.openapi.schemas import ref
+from app.http.body import json_body
+from app.http.context import services
 from app.org_settings import FIELDS, OrgSettings
 from app.permissions import permission
 from app.serialize import value_json
-from app.state import services
 
 bp = Blueprint("settings", __name__, url_prefix="/api/v1")
 

@@ -16,9 +16,9 @@ import psycopg
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from app import audit, auth, origins
+from app import audit, auth
 from app.api import get_db, session_scope
-from app.bodies import body
+from app.api.spec.schemas import obj
 from app.bodies.sso import (
     OidcCallback,
     ProviderQuery,
@@ -28,7 +28,7 @@ from app.bodies.sso import (
     UpdateProvider,
     domains,
 )
-from app.connections.crypto import CredentialBox
+from app.credentials import CredentialBox
 from app.endpoint import endpoint
 from app.errors import (
     AtlasError,
@@ -44,9 +44,11 @@ from app.errors import (
     SsoTokenRejectedError,
     ValidationError,
 )
-from app.openapi.schemas import obj
+from app.http import origins
+from app.http.body import body
+from app.http.context import services
+from app.http.session_switch import session_kwargs
 from app.permissions import PLATFORM_ADMIN, PUBLIC, permission
-from app.session_switch import session_kwargs
 from app.sso import (
     BINDING_COOKIE,
     FLOW_TTL_S,
@@ -59,7 +61,6 @@ from app.sso import (
     txt_resolver,
 )
 from app.sso.domains import record_name, unproven_domains
-from app.state import services
 
 log = logging.getLogger("atlas.sso")
 

@@ -1,7 +1,7 @@
 """Request bodies, declared once as pydantic models: they validate requests and are the OpenAPI components.
 
-A view calls `body(Model)`: the JSON object (already checked for depth, NUL,
-surrogates and NaN by app/api/json_input.py) validated into the model, or a
+A view calls `body(Model)` (app/http/body.py): the JSON object (already checked for depth, NUL,
+surrogates and NaN by app/http/json_input.py) validated into the model, or a
 400 ValidationError whose `fields` name every bad field with a message in the
 API's style ("is required", "must be at most 100 characters"). Field rules and
 their messages: app/bodies/fields.py. The models: app/bodies/crm.py (generated
@@ -13,25 +13,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 import pydantic
-from flask import request
 from pydantic_core import ErrorDetails
 
 from app.errors import ValidationError
 
-
-def json_body() -> dict[str, Any]:
-    """The request's JSON object; an empty body is {}; anything else is a 400.
-
-    The body was decoded through CheckedJSONProvider, so nesting, NUL and lone
-    surrogates are already refused.
-    """
-    if not request.get_data(cache=True):
-        return {}
-    body = request.get_json(silent=True) if request.is_json else None
-    if not isinstance(body, dict):
-        raise ValidationError("the request body must be a JSON object (valid JSON, "
-                              "Content-Type: application/json)")
-    return body
 
 class Body(pydantic.BaseModel):
     """A request body. Unknown fields are ignored unless the model forbids them (extra="forbid")."""
@@ -96,8 +81,3 @@ def validated(model: type[B], data: Any, *, context: Mapping[str, Any] | None = 
             f"invalid {model._subject}: " + "; ".join(f"{k} {v}" for k, v in sorted(fields.items())),
             details={"fields": fields},
         ) from None
-
-
-def body(model: type[B], *, context: Mapping[str, Any] | None = None) -> B:
-    """The request's JSON body as a `model` (an empty body is {})."""
-    return validated(model, json_body(), context=context)

@@ -81,7 +81,7 @@ class EntityPage(Page):
     """A CRM list's query string: the page, its order, and (besides these) the entity's filters."""
 
     order: Annotated[str, OneOf(options=("asc", "desc"))] = "asc"
-    sort: str | None = None  # one of the entity's sortable fields (app/repository.py checks it)
+    sort: str | None = None  # one of the entity's sortable fields (app/crm/repository.py checks it)
 
 
 def _list_model(entity: Entity) -> type[EntityPage]:
@@ -93,5 +93,5 @@ def _list_model(entity: Entity) -> type[EntityPage]:
     return pydantic.create_model(f"{component_name(entity)}List", __base__=EntityPage, __module__=__name__, **fields)
 
 
-# The list's filters are checked by app/repository.py against the entity (by kind); the model describes them.
+# The list's filters are checked by app/crm/repository.py against the entity (by kind); the model describes them.
 LIST: dict[str, type[EntityPage]] = {name: _list_model(e) for name, e in ENTITIES.items()}

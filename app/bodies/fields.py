@@ -25,6 +25,8 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")  # sql/144_custom_roles.sql
+
 
 def fail(message: str) -> NoReturn:
     """Refuse a value with a field message (the message is data, never a template)."""
@@ -150,6 +152,26 @@ class Choice(Rule):
 
     def json_extra(self) -> dict[str, Any]:
         return {"enum": list(self.options)}
+
+
+@dataclass(frozen=True)
+class RoleRef(Rule):
+    """A built-in role or the name of one of the org's custom roles (the view checks it exists)."""
+
+    builtin: tuple[str, ...] = ()
+
+    def before(self, value: Any) -> Any:
+        if isinstance(value, list):  # Better Auth's clients send roles as arrays
+            if len(value) != 1:
+                fail(f"must be one role: {', '.join(self.builtin)} or a custom role's name (one role per member)")
+            value = value[0]
+        if not isinstance(value, str) or not ROLE_NAME.match(value.strip().lower()):
+            fail(f"must be one of: {', '.join(self.builtin)}, or a custom role's name")
+        return value.strip().lower()
+
+    def json_extra(self) -> dict[str, Any]:
+        return {"pattern": ROLE_NAME.pattern,
+                "description": f"{', '.join(self.builtin)}, or the name of one of the org's custom roles"}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pydantic import WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from app.bodies import Body
-from app.bodies.fields import Choice, Email, Flag, Id, Slug, Text
+from app.bodies.fields import Choice, Email, Flag, Id, RoleRef, Slug, Text
 from app.errors import ValidationError
 from app.roles import ROLES
 
@@ -26,7 +26,7 @@ Role = Annotated[str, Choice(options=ROLES, null=REQUIRED, one_item_list=True)]
 AnyId = Annotated[uuid.UUID, Id(message="must be an id (a UUID)", strings_only=False, null=REQUIRED)]
 Logo = Annotated[str, Text(max_len=2000, blank=True)]
 Metadata = dict[str, Any]
-# Checked by the org guard (app/org_guard.py) before the view runs: documented here, not validated again.
+# Checked by the org guard (app/http/org_guard.py) before the view runs: documented here, not validated again.
 OrgEcho = Annotated[Any, WithJsonSchema({"type": "string", "format": "uuid",
                                          "description": "optional; must be the session's org (else 403)"})]
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
@@ -98,7 +98,7 @@ class AcceptInvitation(Body):
 
 class UpdateMemberRole(Body):
     memberId: AnyId
-    role: Role
+    role: Annotated[str, RoleRef(builtin=ROLES, null=REQUIRED)]  # or a custom role (app/org_roles)
     organizationId: OrgEcho = None
 
 
@@ -151,6 +151,19 @@ class Strict(Body):
 
 class NewConversation(Strict):
     title: Annotated[str, Text(max_len=300, strip=False)] | None = None
+    teamId: Annotated[uuid.UUID, Id(message="must be a team's id (a UUID)", strings_only=False)] | None = None
+
+
+class NewScimToken(Strict):
+    """A SCIM token for an identity provider (app/scim): a name to recognise it by."""
+
+    name: Name
+
+
+class ConversationTeam(Strict):
+    """Share a conversation with one team of the org, or (null) with the whole org."""
+
+    teamId: Annotated[uuid.UUID, Id(message="must be a team's id (a UUID)", strings_only=False)] | None
 
 
 class AskQuestion(Strict):

@@ -48,7 +48,7 @@ class DatabaseSettings(Group):
     app_lock_timeout_ms: int = Field(default=2_000, ge=0, description="the app role's `lock_timeout` (0: off); past it "
                                                               "a request answers 409 `lock_timeout`")
     db_prepared_statements: Literal["named", "unnamed"] = Field(default="named", description=(
-        "how the one-round-trip reads (`app/wire.py`) send statements: `named` keeps them prepared per connection "
+        "how the one-round-trip reads (`app/db/wire.py`) send statements: `named` keeps them prepared per connection "
         "(PgBouncer >= 1.21 with `max_prepared_statements`), `unnamed` for PgBouncer < 1.21 in transaction mode"))
 
     @model_validator(mode="before")
@@ -153,7 +153,7 @@ class PasswordSettings(Group):
 
 
 class SignInSettings(Group):
-    """Sign-in and password-reset throttling (app/signin_throttle.py)."""
+    """Sign-in and password-reset throttling (app/auth/signin_throttle.py)."""
 
     title = "Sign-in throttle"
     model_config = Group.model_config | {"env_prefix": "ATLAS_SIGN_IN_"}

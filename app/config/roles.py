@@ -68,7 +68,7 @@ def libpq_environment() -> Mapping[str, str]:
 
 def metrics_directory() -> str | None:
     """prometheus_client's multiprocess directory, which `atlas serve` sets for its workers (and
-    prometheus_client reads itself); app/metrics.py lists it to forget dead workers."""
+    prometheus_client reads itself); app/ops/metrics.py lists it to forget dead workers."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 

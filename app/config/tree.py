@@ -24,6 +24,7 @@ from app.config.groups import (
     PoolSettings,
     SignInSettings,
 )
+from app.config.oauth import OAuthSettings
 from app.config.work import (
     AgentSettings,
     ConnectionSettings,
@@ -59,6 +60,7 @@ class Settings(BaseModel):
     backup: BackupSettings = Field(default_factory=BackupSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     cli: CliSettings = Field(default_factory=CliSettings)
+    oauth: OAuthSettings = Field(default_factory=OAuthSettings)
     # The pool layout, shaped like atlas.yaml (datasources, pool, maxTotalConnections) with the
     # ATLAS_POOL_* overrides applied; app/pools/config.py validates it into a PoolConfig.
     pool_layout: Mapping[str, Any] = {}

@@ -12,9 +12,9 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from app.config import Settings
-from app.connections.crypto import CredentialBox
 from app.connections.hosts import HostPolicy, parse_allowed
 from app.connections.service import DEFAULT, Connections, OwnDatabase, Resolved
+from app.credentials import CredentialBox
 from app.db import Database
 from app.failover import servers
 from app.pools import PoolRegistry

@@ -14,7 +14,7 @@ import psycopg
 
 from app.config import Settings
 from app.connections import store
-from app.connections.crypto import CredentialBox
+from app.credentials import CredentialBox
 from app.db import Database
 from app.placement.locations import role_conninfo
 from app.sso import providers as sso_providers

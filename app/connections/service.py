@@ -1,6 +1,6 @@
 """An org's own datasources: CRUD through the door, credentials sealed, hosts guarded, pools per connection.
 
-`Connections` is built once (app/state.py). Writes validate the URL strictly
+`Connections` is built once (app/services.py). Writes validate the URL strictly
 (target.py), check its host against the platform's allowlist (hosts.py),
 encrypt the password (crypto.py) and audit the change in the same
 transaction; no answer, audit entry or log line ever holds the password.
@@ -24,9 +24,9 @@ import psycopg
 from app import audit
 from app.bodies.connections import ConnectionChange, NewConnection
 from app.connections import store
-from app.connections.crypto import CredentialBox
 from app.connections.hosts import HostPolicy
 from app.connections.target import Target, parse_url
+from app.credentials import CredentialBox
 from app.db import Database, Scope
 from app.errors import ConflictError, ConnectionFailedError, NotFoundError, ValidationError
 from app.pools import PoolRegistry

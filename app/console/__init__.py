@@ -31,12 +31,13 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from app import api_errors, metrics
 from app.console.pages import ADMIN_LINKS, ANALYTICS_LINKS, JOB_FORMS, crm_view, entity_links
 from app.endpoint import endpoint
 from app.entities import ENTITIES
+from app.http import errors as api_errors
+from app.http import metrics as request_metrics
 from app.jobs.kinds import PUBLIC_KINDS
-from app.permissions import PERMISSIONS, PUBLIC
+from app.permissions import ACTIONS, PERMISSIONS, PUBLIC
 from app.roles import ROLES
 
 STATIC = Path(__file__).parent / "static"
@@ -99,7 +100,7 @@ def not_found(exc: NotFound) -> ResponseReturnValue:
     an unknown path of the API keeps the API's JSON error."""
     if not console_page_path(request.path):
         return api_errors.handle(exc)
-    metrics.refused("not_found")  # counted like the API's 404s: a refusal by its code
+    request_metrics.refused("not_found")  # counted like the API's 404s: a refusal by its code
     body = _page("not_found.html", page="not-found", title="Page not found", path=request.path)
     return _headers(make_response(body, 404))
 
@@ -187,13 +188,19 @@ def admin(section: str) -> ResponseReturnValue:
     if link is None:
         abort(404)
     return _page(f"admin_{section.replace('-', '_')}.html", page=f"admin-{section}", title=link["label"],
-                 roles=ROLES)
+                 roles=ROLES, cells={resource: list(ACTIONS) for resource in PERMISSIONS})
 
 
 @bp.get("/jobs")
 @endpoint(PUBLIC, sessionless=True)
 def jobs() -> ResponseReturnValue:
     return _page("jobs.html", page="jobs", title="Jobs", kinds=[(k, JOB_FORMS[k]) for k in PUBLIC_KINDS])
+
+
+@bp.get("/mcp-clients")
+@endpoint(PUBLIC, sessionless=True)
+def mcp_clients() -> ResponseReturnValue:
+    return _page("mcp_clients.html", page="mcp-clients", title="MCP clients")
 
 
 @bp.get("/jobs/<job_id>")

@@ -18,10 +18,14 @@ from app.api import (
     connection_routes,
     invitations,
     jobs_routes,
+    oauth_routes,
     platform_admin,
+    role_routes,
+    scim_token_routes,
     semantic_routes,
     settings_routes,
     sso_routes,
+    team_routes,
 )
 from app.endpoint import endpoint_of
 from app.entities import ENTITIES, Entity, Field
@@ -56,6 +60,9 @@ ADMIN_LINKS: tuple[dict[str, str], ...] = (
     {"path": "/admin/settings", "label": "Settings", "need": shown_to(settings_routes.patch_settings)},
     {"path": "/admin/api-keys", "label": "API keys", "need": shown_to(api_key_routes.list_keys)},
     {"path": "/admin/sso", "label": "Single sign-on", "need": shown_to(sso_routes.list_providers)},
+    {"path": "/admin/teams", "label": "Teams", "need": shown_to(team_routes.create_team)},
+    {"path": "/admin/roles", "label": "Roles", "need": shown_to(role_routes.create_role)},
+    {"path": "/admin/scim", "label": "SCIM provisioning", "need": shown_to(scim_token_routes.list_tokens)},
     {"path": "/admin/connections", "label": "Connections",
      "need": shown_to(connection_routes.create_connection, platform_admin.list_organizations)},
     {"path": "/admin/audit", "label": "Audit log", "need": shown_to(audit_routes.list_audit)},
@@ -65,6 +72,8 @@ ADMIN_LINKS: tuple[dict[str, str], ...] = (
 # Pages beside Ask that are not administration: every role the matrix lets read them sees them.
 ANALYTICS_LINKS: tuple[dict[str, str], ...] = (
     {"path": "/jobs", "label": "Jobs", "need": shown_to(jobs_routes.list_jobs)},
+    # every member's own OAuth grants (not administration: each person sees only theirs)
+    {"path": "/mcp-clients", "label": "MCP clients", "need": shown_to(oauth_routes.list_grants)},
 )
 
 # The queue form's fields per job kind the API offers (app/jobs/kinds.py PUBLIC_KINDS checks them; a

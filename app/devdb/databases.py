@@ -18,8 +18,8 @@ import psycopg
 from psycopg import sql
 
 from app.config import RoleNames
+from app.db.migrate import migrate
 from app.devdb.server import Server
-from app.migrate import migrate
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from app.database_errors import agent_error
+from app.db.refusals import agent_error
+from app.db.scoped_settings import scoped_settings
 from app.errors import ConfigurationError
 from app.gateway.result import PreparedQuery, QueryResult
 from app.gateway.result_budget import budgeted_sql
 from app.query_settings import QuerySettings
-from app.scoped_settings import scoped_settings
 
 
 def execute(conn: psycopg.Connection, query: PreparedQuery, *, settings: QuerySettings) -> QueryResult:
@@ -38,7 +38,7 @@ def execute(conn: psycopg.Connection, query: PreparedQuery, *, settings: QuerySe
     result_budget) or at the row limit; either way `truncated` says so and why.
     Raises QueryTimeoutError past the statement timeout, SqlRejectedError for a
     privilege refusal or a resource limit, SqlInvalidError for errors in the
-    query itself (an unknown column, a bad cast): app/database_errors.py maps
+    query itself (an unknown column, a bad cast): app/db/refusals.py maps
     them by class. An error may surface at any step of the pipeline, so all of
     them are mapped. Connection failures propagate for the caller to map (503).
     """
@@ -92,7 +92,7 @@ def _end_transaction(conn: psycopg.Connection) -> None:
 
 
 def session_settings(query: PreparedQuery, *, settings: QuerySettings) -> list[sql.Composed]:
-    """The SET LOCAL statements: the org for RLS, then the query's limits (app/scoped_settings.py)."""
+    """The SET LOCAL statements: the org for RLS, then the query's limits (app/db/scoped_settings.py)."""
     org = {"app.org_id": str(query.org_id)} if query.org_predicate else {}
     return scoped_settings({
         **org,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from app.config import JobSettings
 
 if TYPE_CHECKING:
-    from app.state import AtlasServices
+    from app.services import AtlasServices
 
 Reporter = Callable[[int, "int | None", str], None]
 

@@ -27,7 +27,7 @@ from app.jobs.kinds import KINDS
 
 if TYPE_CHECKING:
     from app.db import Row
-    from app.state import AtlasServices
+    from app.services import AtlasServices
 
 log = logging.getLogger("atlas.jobs")
 CANDIDATES = 16  # due jobs asked for at once: one per org, so a busy org never hides the others

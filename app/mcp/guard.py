@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from app import audit
+from app.auth.identity import Identity
 from app.db import Database
 from app.errors import CrossOrgRefusedError
-from app.identity import Identity
-from app.org_guard import ORG_FIELDS
+from app.http.org_guard import ORG_FIELDS
 from app.query_service import CONNECTION_ID
 
 ORG_ARGUMENTS = ORG_FIELDS | {"org", "organization", "organizationSlug", "tenant", "tenantId", "tenant_id"}

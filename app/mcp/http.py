@@ -26,8 +26,10 @@ from flask import Flask
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import UnauthorizedError
-from app.mcp.calls import authenticate, bearer, error_answer, token_from_headers
+from app.http.context import services
+from app.mcp.calls import RESOURCE, authenticate, bearer, error_answer, token_from_headers
 from app.mcp.tools import build_server
+from app.oauth.metadata import PRM_PATH, protected_resource
 
 log = logging.getLogger("atlas.mcp")
 PATH = "/mcp"
@@ -36,10 +38,17 @@ PATH = "/mcp"
 class BearerRequired:
     """ASGI middleware: an HTTP request without a live session token or API key gets 401 in the API's shape."""
 
-    def __init__(self, inner: ASGIApp, app: Flask) -> None:
+    def __init__(self, inner: ASGIApp, app: Flask, *, public_url: str) -> None:
         self.inner, self.app = inner, app
+        resource = f"{public_url}{PATH}"
+        issuer = services(app).settings.http.public_url.rstrip("/")
+        self.metadata = protected_resource(resource=resource, issuer=issuer)
+        self.challenge = f'Bearer resource_metadata="{public_url}{PRM_PATH}{PATH}", scope="mcp"'
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in (PRM_PATH, PRM_PATH + PATH):
+            await _send_json(send, 200, self.metadata, {"Access-Control-Allow-Origin": "*"})
+            return
         if scope["type"] == "http":
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
             refusal = await anyio.to_thread.run_sync(functools.partial(self._refusal, headers.get("authorization")))
@@ -55,7 +64,7 @@ class BearerRequired:
                 return None
             except Exception as exc:  # the API's renderer decides status, code and message
                 status, body, headers = error_answer(exc)
-                extra = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else {}
+                extra = {"WWW-Authenticate": self.challenge} if isinstance(exc, UnauthorizedError) else {}
                 return status, body, {**headers, **extra}
 
 
@@ -67,16 +76,20 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], headers: dic
     await send({"type": "http.response.body", "body": raw})
 
 
-def asgi_app(app: Flask, *, host: str) -> ASGIApp:
-    """The MCP endpoint at /mcp behind the bearer check (stateless, JSON answers)."""
+def asgi_app(app: Flask, *, host: str, public_url: str) -> ASGIApp:
+    """The MCP endpoint at /mcp behind the bearer check (stateless, JSON answers); `public_url` is where
+    clients reach it (its OAuth resource is `<public_url>/mcp`)."""
+    app.extensions[RESOURCE] = f"{public_url}{PATH}"
     server = build_server(app, token_of=token_from_headers)
     inner = server.streamable_http_app(streamable_http_path=PATH, stateless_http=True, json_response=True, host=host)
-    return BearerRequired(inner, app)
+    return BearerRequired(inner, app, public_url=public_url)
 
 
 def serve(app: Flask, *, host: str, port: int) -> None:
     """Serve until SIGINT or SIGTERM (uvicorn's graceful shutdown)."""
     import uvicorn
 
-    log.warning("MCP over streamable HTTP on http://%s:%d%s", host, port, PATH)
-    uvicorn.run(asgi_app(app, host=host), host=host, port=port, log_level="warning", lifespan="on")
+    public_url = services(app).settings.oauth.mcp_url or f"http://{host}:{port}"
+    log.warning("MCP over streamable HTTP on http://%s:%d%s (OAuth resource %s%s)", host, port, PATH, public_url, PATH)
+    uvicorn.run(asgi_app(app, host=host, public_url=public_url), host=host, port=port, log_level="warning",
+                lifespan="on")

@@ -18,10 +18,10 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from app.http.context import services
 from app.mcp.calls import TokenOf, authenticate, error_answer, run_tool
-from app.mcp.work import TOOLS
+from app.mcp.work import TOOLS, access_of
 from app.permissions import admit
-from app.state import services
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 INSTRUCTIONS = (
@@ -80,7 +80,7 @@ def build_server(app: Flask, *, token_of: TokenOf) -> MCPServer:
         with app.app_context():
             try:
                 ident = authenticate(app, token_of(ctx))
-                admit(ident, TOOLS["describeEntity"].access)
+                admit(ident, access_of(app, TOOLS["describeEntity"]))
                 return str(layer.get(ident.org_id, name)["yaml_content"])
             except Exception as exc:  # the HTTP API's code and message, never a traceback
                 error = error_answer(exc)[1]

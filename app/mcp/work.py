@@ -15,22 +15,24 @@ from typing import Any
 
 from flask import Flask
 
-from app import metrics
-from app.api import query_routes, semantic_routes
-from app.api.query_routes import caller_of
-from app.api.semantic_routes import entity_json
+from app.auth.identity import Identity
 from app.endpoint import endpoint_of
-from app.identity import Identity
+from app.http.context import services
 from app.mcp.guard import refuse_foreign_arguments
+from app.ops import metrics
 from app.permissions import Access, admit
-from app.state import services
+from app.query_service import caller_of
+from app.semantic.store import entity_json
 
 
-def _as_endpoint(view: object) -> Access:
-    """The access a tool needs: its HTTP endpoint's declaration (app/endpoint.py), whose service it calls."""
-    declared = endpoint_of(view)
+def access_of(app: Flask, tool: Tool) -> Access:
+    """The access a tool needs: its HTTP endpoint's declaration (app/endpoint.py), whose service it calls.
+
+    Read from the app's views by endpoint name, so the MCP door imports no view module.
+    """
+    declared = endpoint_of(app.view_functions.get(tool.endpoint))
     if declared is None or declared.access is None:
-        raise TypeError(f"{view!r} declares no access")
+        raise TypeError(f"the view {tool.endpoint!r} declares no access")
     return declared.access
 
 
@@ -39,9 +41,9 @@ Work = Callable[[Flask, Identity, Mapping[str, Any]], Mapping[str, Any]]
 
 @dataclass(frozen=True)
 class Tool:
-    """One tool: who may call it, the arguments it checks itself within the org, and its work."""
+    """One tool: the HTTP endpoint whose access it takes, its work, the arguments it checks itself in the org."""
 
-    access: Access
+    endpoint: str  # e.g. "query.query": blueprint and view name in the app's URL map
     work: Work
     takes: frozenset[str] = frozenset()
 
@@ -68,10 +70,10 @@ def _describe_entity(app: Flask, ident: Identity, args: Mapping[str, Any]) -> Ma
 # explore reads the token's org's layer like listEntities (over HTTP, a session without an org explores the
 # default layer; a token always acts in its org, so the tool needs the org's read access).
 TOOLS: Mapping[str, Tool] = {
-    "explore": Tool(_as_endpoint(semantic_routes.list_entities), _explore),
-    "executeSQL": Tool(_as_endpoint(query_routes.query), _execute_sql, takes=frozenset({"connectionId"})),
-    "listEntities": Tool(_as_endpoint(semantic_routes.list_entities), _list_entities),
-    "describeEntity": Tool(_as_endpoint(semantic_routes.get_entity), _describe_entity),
+    "explore": Tool("semantic.list_entities", _explore),
+    "executeSQL": Tool("query.query", _execute_sql, takes=frozenset({"connectionId"})),
+    "listEntities": Tool("semantic.list_entities", _list_entities),
+    "describeEntity": Tool("semantic.get_entity", _describe_entity),
 }
 
 
@@ -82,6 +84,6 @@ def call_as(app: Flask, ident: Identity, tool: str, arguments: Mapping[str, Any]
     Raises the HTTP API's errors (403, cross_org_refused, sql_rejected, 404, 429 ...).
     """
     spec = TOOLS[tool]
-    admit(ident, spec.access)  # 403 no_active_organization without an org, forbidden by role
+    admit(ident, access_of(app, spec))  # 403 no_active_organization without an org, forbidden by role
     refuse_foreign_arguments(services(app).db, ident, tool, arguments if raw is None else raw, takes=spec.takes)
     return dict(spec.work(app, ident, arguments))

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from app.scoped_settings import scoped_settings
+from app.db.scoped_settings import scoped_settings
 
 NO_PASSWORD = "!"
 

@@ -37,8 +37,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from app.config import RoleNames
+from app.db.migrate import migrate
 from app.errors import MoveError
-from app.migrate import migrate
 from app.placement import mirror
 from app.placement.locations import location_of, role_conninfo
 from app.placement.tables import Table, checksum, copy_rows, delete_rows, placed_tables, row_hashes, stable_output

@@ -19,8 +19,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from app.db import Scope
+from app.db.scoped_settings import scoped_settings
 from app.placement.router import PlacedSource
-from app.scoped_settings import scoped_settings
 
 _PLACED = "SELECT organization_id, location FROM org_placements"
 

@@ -3,7 +3,7 @@
 Wraps the per-org pool registry (app/pools). For an org placed in a dedicated
 database the connection comes from a small pool of that database, logged in
 with the same role (app/placement/locations.py); for every other org, and for
-work without an org, the registry answers as before. app/db.py is unchanged:
+work without an org, the registry answers as before. app/db/__init__.py is unchanged:
 it asks its source for a connection with the transaction's org.
 
 An org's placement is read in the shared database (org_placements, in a
@@ -12,7 +12,7 @@ A worker that is that stale after a move writes nowhere wrong: the database it
 still routes to refuses the org's writes (sql/095_placement.sql), the refusal
 is answered 503 with Retry-After, and the cached placement is dropped.
 
-A lookup that decides who may act (an API key, app/api_keys.py) cannot wait
+A lookup that decides who may act (an API key, app/auth/api_keys.py) cannot wait
 for the cache: `placed_read` reads the placement in the same snapshot as the
 rows in the shared database, and reads the dedicated database only when the
 org lives there (docs/placement.md: every lookup of a placed table comes here).
@@ -36,9 +36,8 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 
-from app import wire
-from app.checked_pool import CheckedPool
-from app.db import ConnectionSource, as_org_id
+from app.db import ConnectionSource, Row, WireConfig, as_org_id, read_on
+from app.db.checked_pool import CheckedPool
 from app.errors import OrgMovingError
 from app.placement import mirror
 from app.placement.locations import role_conninfo
@@ -80,7 +79,7 @@ def off_control_plane() -> Iterator[None]:
 
 
 def run_on_control_plane(view: F) -> F:
-    """The view, run with its org transactions in the shared database (app/endpoint_runtime.py applies it)."""
+    """The view, run with its org transactions in the shared database (app/http/endpoint_runtime.py applies it)."""
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         with control_plane():
@@ -99,8 +98,10 @@ class PlacedSource:
     """A ConnectionSource: the org's dedicated database when it has one, else `shared`."""
 
     def __init__(self, shared: ConnectionSource, *, app_url: str, agent_url: str, cache_s: float,
-                 pool_max_size: int, agent_pool_max_size: int, timeout_s: float, platform_url: str = "") -> None:
+                 pool_max_size: int, agent_pool_max_size: int, timeout_s: float, platform_url: str = "",
+                 wire_config: WireConfig | None = None) -> None:
         self.shared = shared
+        self.wire = wire_config or WireConfig()  # the door's statement mode and deadline, for the lookups below
         self.app_url, self.agent_url, self.platform_url = app_url, agent_url, platform_url
         self.cache_s = cache_s
         self.pool_max_size, self.agent_pool_max_size, self.timeout_s = pool_max_size, agent_pool_max_size, timeout_s
@@ -151,13 +152,12 @@ class PlacedSource:
         cached = self._placements.get(org)
         if cached is not None and cached[1] > now:
             return cached[0]
-        with self.shared.base_connection() as conn:
-            rows = wire.scoped_read(conn, org, _LOOKUP)
+        rows = read_on(self.shared.base_connection(), org, _LOOKUP, config=self.wire)
         location = rows[0]["location"] if rows else None
         self._placements[org] = (location, now + self.cache_s)
         return location
 
-    def placed_read(self, org: uuid.UUID, query: str, params: Any = None) -> tuple[str | None, list[wire.Row]]:
+    def placed_read(self, org: uuid.UUID, query: str, params: Any = None) -> tuple[str | None, list[Row]]:
         """`query` for `org` where the org lives now, past the placement cache: (its location, the rows).
 
         One round trip in the shared database reads the placement and, in the same snapshot,
@@ -166,15 +166,13 @@ class PlacedSource:
         spend that org's quota before it is known to be the org's.
         """
         fused = _FUSED.format(lookup=_LOOKUP, query=query)
-        with self.shared.base_connection() as conn:
-            rows = wire.scoped_read(conn, org, fused, params)
+        rows = read_on(self.shared.base_connection(), org, fused, params, config=self.wire)
         location = rows[0]["atlas_location"] if rows else None
         self._placements[org] = (location, time.monotonic() + self.cache_s)
         if location is None:
             return None, [{k: v for k, v in row.items() if k not in ("atlas_location", "atlas_found")}
                           for row in rows if row["atlas_found"]]
-        with self._pool("app", location).connection() as conn:
-            return location, wire.scoped_read(conn, org, query, params)
+        return location, read_on(self._pool("app", location).connection(), org, query, params, config=self.wire)
 
     def forget(self, org: uuid.UUID) -> None:
         self._placements.pop(org, None)
@@ -216,7 +214,8 @@ class PlacedSource:
                 size = {"app": self.pool_max_size, "agent": self.agent_pool_max_size, "platform": 2}[role]
                 pool = CheckedPool(role_conninfo(url, location), min_size=0, max_size=size,
                                    timeout=self.timeout_s, kwargs={"autocommit": True},
-                                   name=f"atlas-{role}-dedicated", open=False)
+                                   name=f"atlas-{role}-dedicated", open=False,
+                                   prepared_statements=self.wire.named)
                 pool.open(wait=False)
                 self._pools[key] = pool
         return pool

@@ -24,7 +24,8 @@ from psycopg import sql
 
 from app.errors import MoveError
 
-CONTROL_TABLES = frozenset({"members", "invitations", "sso_providers", "sso_flows"})  # identity: shared database
+CONTROL_TABLES = frozenset({"members", "invitations", "sso_providers", "sso_flows", "org_roles", "scim_tokens",
+                            "scim_users"})  # identity: shared database (org_roles, scim_*: sql/144, 146)
 # Output settings under which a row's text (and so its hash) is the same in every database.
 STABLE_OUTPUT = ("SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'", "SET IntervalStyle = 'postgres'",
                  "SET extra_float_digits = 3", "SET bytea_output = 'hex'")

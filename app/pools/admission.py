@@ -18,7 +18,7 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 
-from app.database_errors import is_connection_failure
+from app.db.refusals import is_connection_failure
 from app.errors import (
     ConnectionFailedError,
     DatabaseUnavailableError,

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from app.checked_pool import wait_timed_out
+from app.db.checked_pool import wait_timed_out
 from app.pools.registry import PoolRegistry
 from app.pools.units import Unit, application_name, make_pool, pooled
 

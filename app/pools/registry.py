@@ -1,7 +1,7 @@
 """The connection registry: every connection to a datasource, for every org, comes from here.
 
 `connection(org_id, datasource)` yields an autocommit connection; the caller
-(app/db.py's door) opens the org-scoped transaction on it. What both modes
+(app/db/__init__.py's door) opens the org-scoped transaction on it. What both modes
 share is written here and in app/pools/admission.py (the org LRU, eviction,
 capacity waits, failure counting and drains): the base pools, the door, and
 the counting around every checkout. A mode subclass says only what an org's
@@ -22,6 +22,7 @@ from app.errors import ConfigurationError
 from app.pools.admission import Admission
 from app.pools.config import PoolConfig
 from app.pools.metrics import Stats, statements_of
+from app.pools.snapshot import build_snapshot
 from app.pools.units import Unit, application_name, make_pool, pooled
 
 
@@ -201,6 +202,4 @@ class PoolRegistry:
 
     def snapshot(self, org_id: object = None) -> dict[str, Any]:
         """JSON-able metrics: every org (org_id=None) or one org's units plus base-pool totals."""
-        from app.pools.snapshot import build_snapshot
-
         return build_snapshot(self, None if org_id is None else as_org_id(org_id))

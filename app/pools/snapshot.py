@@ -9,17 +9,30 @@ rise with every org's traffic, so they are for platform admins alone.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from app.pools.config import describe
+from app.pools.admission import Admission
+from app.pools.config import PoolConfig, describe
 from app.pools.metrics import pool_figures
 from app.pools.units import Unit
 
-if TYPE_CHECKING:
-    from app.pools.registry import PoolRegistry
+
+class Snapshotted(Protocol):
+    """What a snapshot reads of the registry (app/pools/registry.py), which calls build_snapshot."""
+
+    @property
+    def admission(self) -> Admission: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def limits(self) -> object: ...
+    @property
+    def config(self) -> PoolConfig: ...
+
+    def base_units(self) -> list[Unit]: ...
 
 
-def build_snapshot(registry: PoolRegistry, org: uuid.UUID | None) -> dict[str, Any]:
+def build_snapshot(registry: Snapshotted, org: uuid.UUID | None) -> dict[str, Any]:
     admission = registry.admission
     with admission.lock:
         lru = admission.lru

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout, TooManyRequests
 
-from app.checked_pool import CheckedPool, wait_timed_out
+from app.db.checked_pool import CheckedPool, wait_timed_out
 from app.errors import ServiceUnavailableError
 from app.pools.metrics import CountedConnection, CountingCursor, Stats
 

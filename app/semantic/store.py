@@ -2,14 +2,15 @@
 
 Every function takes a Scope from ``Database.transaction(org_id)``: the rows it
 sees and writes are the scope's org's (RLS), and each query also names the org
-explicitly, like app/repository.py, so a missing policy would not widen it.
+explicitly, like app/crm/repository.py, so a missing policy would not widen it.
 """
 from __future__ import annotations
 
 import hashlib
-from typing import Mapping
+from typing import Any, Mapping
 
 from app.db import Scope
+from app.serialize import value_json
 
 _RETURNING = "name, yaml_content, version, updated_by, created_at, updated_at"
 
@@ -86,3 +87,13 @@ def digest(entries: Mapping[str, str]) -> str:
     for name in sorted(entries):
         h.update(f"{name}\x00{entries[name]}\x01".encode())
     return h.hexdigest()[:32]
+
+
+def entity_json(row: dict[str, Any], *, content: bool = True) -> dict[str, Any]:
+    """An entity row as the API and the MCP tools show it (`content`: with its YAML)."""
+    body = {"name": row["name"], "version": row["version"]}
+    if content:
+        body["yamlContent"] = row["yaml_content"]
+    body.update({"updatedBy": value_json(row["updated_by"]), "createdAt": value_json(row["created_at"]),
+                 "updatedAt": value_json(row["updated_at"])})
+    return body

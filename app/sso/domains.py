@@ -7,10 +7,13 @@ domain of the provider must carry it. A platform admin may verify instead
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dns.exception
 import dns.resolver
 
-from app.sso import TxtResolver
+if TYPE_CHECKING:  # a type only: app/sso/__init__.py imports this module for its default resolver
+    from app.sso import TxtResolver
 
 TOKEN_PREFIX = "better-auth-token"
 DNS_TIMEOUT_S = 5.0

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from app.connections.crypto import CredentialBox
+from app.credentials import CredentialBox
 from app.db import Database
 from app.errors import (
     SsoDomainNotVerifiedError,

@@ -15,7 +15,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from app.connections.crypto import CredentialBox
+from app.credentials import CredentialBox
 from app.db import Database, Scope
 from app.instants import iso_ms
 

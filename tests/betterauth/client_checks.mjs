@@ -56,7 +56,8 @@ function makeClient() {
       if (token) state.token = token;
     };
   }
-  const client = createAuthClient({ baseURL, fetchOptions, plugins: [organizationClient()] });
+  const client = createAuthClient({ baseURL, fetchOptions, plugins: [organizationClient({
+    teams: { enabled: true }, dynamicAccessControl: { enabled: true } })] });
   return { client, state, org: client.organization };
 }
 
@@ -217,6 +218,74 @@ async function main() {
   check("organization.removeMember", answer.data?.member?.userId === third.id, json(answer));
   answer = await owner.org.removeMember({ memberIdOrEmail: ownerEmail });
   refused("organization.removeMember of the only owner", answer, 400, "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER");
+
+  // ----- custom roles (dynamic access control) -------------------------------------------------------------
+  const fourth = await signedUp("fourth");
+  answer = await owner.org.inviteMember({ email: fourth.email, role: "member" });
+  await fourth.org.acceptInvitation({ invitationId: answer.data?.id });
+  const fourthMember = (await owner.org.listMembers()).data?.members?.find((m) => m.userId === fourth.id);
+  answer = await owner.org.createRole({ role: "Auditor", permission: { member: ["create"] } });
+  check("organization.createRole", answer.data?.success === true && answer.data?.roleData?.role === "auditor"
+    && answer.data?.roleData?.organizationId === org?.id, json(answer));
+  answer = await owner.org.listRoles();
+  check("organization.listRoles has the role", Array.isArray(answer.data) && answer.data.some((r) => r.role === "auditor"), json(answer));
+  answer = await owner.org.getRole({ query: { roleName: "auditor" } });
+  check("organization.getRole", answer.data?.role === "auditor" && answer.data?.permission?.member?.[0] === "create", json(answer));
+  answer = await fourth.org.createRole({ role: "mine", permission: { member: ["create"] } });
+  refused("organization.createRole by a plain member", answer, 403, "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_ROLE");
+  answer = await owner.org.updateMemberRole({ memberId: fourthMember?.id, role: "auditor" });
+  check("organization.updateMemberRole to a custom role", answer.data?.role === "auditor", json(answer));
+  answer = await fourth.org.hasPermission({ permissions: { member: ["create"] } });
+  check("organization.hasPermission honours the custom role", answer.data?.success === true, json(answer));
+  answer = await owner.org.updateRole({ roleName: "auditor", data: { permission: { member: ["update"] } } });
+  check("organization.updateRole", answer.data?.success === true, json(answer));
+  answer = await fourth.org.hasPermission({ permissions: { member: ["create"] } });
+  check("an updated role binds at once", answer.data?.success === false, json(answer));
+  answer = await owner.org.deleteRole({ roleName: "auditor" });
+  refused("organization.deleteRole of a role in use", answer, 400, "ROLE_IS_ASSIGNED_TO_MEMBERS");
+  answer = await owner.org.updateMemberRole({ memberId: fourthMember?.id, role: "admin" });
+  answer = await fourth.org.createRole({ role: "usurper", permission: { organization: ["delete"] } });
+  refused("organization.createRole above the creator's own permissions", answer, 403, "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_ROLE");
+  answer = await owner.org.updateMemberRole({ memberId: fourthMember?.id, role: "member" });
+  answer = await owner.org.deleteRole({ roleName: "auditor" });
+  check("organization.deleteRole", answer.data?.success === true, json(answer));
+
+  // ----- teams --------------------------------------------------------------------------------------------
+  answer = await owner.org.createTeam({ name: "Core" });
+  const core = answer.data;
+  check("organization.createTeam", core?.name === "Core" && core?.organizationId === org?.id && near(core?.createdAt), json(answer));
+  const ops = (await owner.org.createTeam({ name: "Ops" })).data;
+  answer = await owner.org.listTeams();
+  check("organization.listTeams", Array.isArray(answer.data) && answer.data.some((t) => t.id === core?.id)
+    && answer.data.some((t) => t.id === ops?.id), json(answer));
+  answer = await fourth.org.createTeam({ name: "Mine" });
+  refused("organization.createTeam by a plain member", answer, 403, "YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION");
+  answer = await owner.org.updateTeam({ teamId: core?.id, data: { name: "Core Team" } });
+  check("organization.updateTeam", answer.data?.name === "Core Team", json(answer));
+  answer = await owner.org.addTeamMember({ teamId: core?.id, userId: fourth.id });
+  check("organization.addTeamMember", answer.data?.teamId === core?.id && answer.data?.userId === fourth.id, json(answer));
+  answer = await fourth.org.listTeamMembers({ query: { teamId: core?.id } });
+  check("organization.listTeamMembers", answer.data?.length === 1 && answer.data[0].userId === fourth.id, json(answer));
+  answer = await fourth.org.listUserTeams();
+  check("organization.listUserTeams", answer.data?.length === 1 && answer.data[0].id === core?.id, json(answer));
+  answer = await fourth.org.setActiveTeam({ teamId: core?.id });
+  check("organization.setActiveTeam answers the team", answer.data?.id === core?.id, json(answer));
+  answer = await fourth.client.getSession();
+  check("the session carries activeTeamId", answer.data?.session?.activeTeamId === core?.id, json(answer));
+  answer = await fourth.org.listTeamMembers();
+  check("organization.listTeamMembers of the active team", answer.data?.length === 1, json(answer));
+  answer = await fourth.org.setActiveTeam({ teamId: ops?.id });
+  refused("organization.setActiveTeam to a team one is not in", answer, 403, "USER_IS_NOT_A_MEMBER_OF_THE_TEAM");
+  answer = await fourth.org.setActiveTeam({ teamId: null });
+  check("organization.setActiveTeam(null) answers null", answer.data === null && answer.error === null, json(answer));
+  answer = await fourth.client.getSession();
+  check("after setActiveTeam(null) the session has no team", answer.data?.session?.activeTeamId == null, json(answer));
+  answer = await owner.org.removeTeamMember({ teamId: core?.id, userId: fourth.id });
+  check("organization.removeTeamMember", answer.data?.message === "Team member removed successfully.", json(answer));
+  answer = await fourth.org.listTeamMembers({ query: { teamId: core?.id } });
+  refused("organization.listTeamMembers of a team one left", answer, 400, "USER_IS_NOT_A_MEMBER_OF_THE_TEAM");
+  answer = await owner.org.removeTeam({ teamId: ops?.id });
+  check("organization.removeTeam", answer.data?.message === "Team removed successfully.", json(answer));
 
   // ----- set-active ---------------------------------------------------------------------------------------
   const other = await signedUp("other");

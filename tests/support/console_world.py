@@ -69,6 +69,11 @@ def build_world(port: int, *, contacts: int = 30) -> World:
         _join(world, "acme", email, role)
     _org(world, "globex")
     _join(world, "globex", "both@acme.test", "member")
+    # Joining Globex made it the org used last (a sign-in lands there): back to Acme, so "Acme first" holds.
+    status, headers, _ = request(world.port, "POST", "/api/auth/organization/set-active",
+                                 {"organizationId": world.orgs["acme"]}, world.tokens["both@acme.test"])
+    assert status == 200
+    world.tokens["both@acme.test"] = headers["set-auth-token"]
     stages = ("lead", "customer", "subscriber")
     for i in range(contacts):
         world.call("POST", "/api/v1/contacts", {"first_name": f"Ada{i:02d}", "last_name": "Acmeonly",

@@ -15,8 +15,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app.config import JobSettings
+from app.http.context import services
 from app.jobs import Worker, store
-from app.state import services
 from tests.support.api import TwoOrgs, two_org_world
 from tests.support.databases import DatabaseFactory, TestDatabase
 

@@ -5,7 +5,8 @@ const PAGES = {
   ask: './ask.js', 'no-org': './no_org.js', 'not-found': './not_found.js',
   'admin-members': './members.js', 'admin-semantic': './semantic.js', 'admin-settings': './settings.js',
   'admin-connections': './connections.js', 'admin-audit': './audit.js', 'admin-cache': './cache.js',
-  'admin-api-keys': './api_keys.js', 'admin-sso': './sso.js', jobs: './jobs.js', job: './job.js',
+  'admin-api-keys': './api_keys.js', 'admin-sso': './sso.js', 'mcp-clients': './mcp_clients.js', jobs: './jobs.js', job: './job.js',
+  'admin-roles': './roles.js', 'admin-teams': './teams.js', 'admin-scim': './scim.js',
   'platform-orgs': './platform.js', 'platform-org': './platform.js',
 };
 

@@ -1,0 +1,1 @@
+"""CRM rows: statements and write validation for the entities of app/entities.py (pages: app/paging.py)."""

@@ -1,0 +1,61 @@
+"""Each view run as its declaration says (app/endpoint.py), applied once when the app is built.
+
+From the outside in: the control plane (app/placement), the one-trip fail-closed
+check (app/http/hot_reads.py), the Idempotency-Key transaction (app/http/idempotency.py),
+then the query string parsed into the declared model and passed as `args`
+(innermost, so a 401 still answers before a 400 for a bad argument).
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, request
+
+from app.bodies.query import Query, validated_query
+from app.endpoint import Endpoint, endpoint_of
+from app.http import hot_reads, idempotency
+from app.placement.router import run_on_control_plane
+
+View = Callable[..., Any]
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(model: type[Query], query_string: bytes) -> Query:
+    """This request's query string (`query_string` is its raw text) as `model`.
+
+    Cached by the raw text, for the hot reads only (app/http/hot_reads.py: lists read again with the
+    same parameters, whose query strings carry no secret): the models are frozen, so a repeated
+    read parses nothing. A refusal is raised afresh every time.
+    """
+    return validated_query(model, request.args)
+
+
+def _with_args(view: View, model: type[Query], *, cached: bool) -> View:
+    @functools.wraps(view)
+    def parsed(*args: Any, **kwargs: Any) -> Any:
+        query = _parsed(model, request.query_string) if cached else validated_query(model, request.args)
+        return view(*args, args=query, **kwargs)
+    return parsed
+
+
+def run_as_declared(view: View, declared: Endpoint) -> View:
+    """`view` wrapped in what its declaration asks for (the view itself when it asks for nothing)."""
+    if declared.query is not None:
+        view = _with_args(view, declared.query, cached=declared.one_trip)
+    if declared.idempotent:
+        view = idempotency.wrap(view, declared.write_org)
+    if declared.one_trip:
+        view = hot_reads.wrap(view)
+    if declared.control_plane:
+        view = run_on_control_plane(view)
+    return view
+
+
+def init_app(app: Flask) -> None:
+    """Register after every blueprint: each declared view is replaced by its wrapped self."""
+    for name, view in list(app.view_functions.items()):
+        declared = endpoint_of(view)
+        if declared is not None:
+            app.view_functions[name] = run_as_declared(view, declared)
