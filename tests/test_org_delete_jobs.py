@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from app.http.context import services
 from app.orgdata import deletion
-from app.state import services
 from tests.support.api import TwoOrgs
 from tests.support.databases import DatabaseFactory
 from tests.support.jobs import admin_sql, enqueue, job_row, jobs_world, run_one
