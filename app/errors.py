@@ -634,6 +634,14 @@ class SsoProviderUnavailableError(ServiceUnavailableError):
     code = "sso_provider_unavailable"
 
 
+class SsoProviderAddressRefusedError(SsoProviderUnavailableError):
+    """An identity provider URL whose host resolves to a loopback, private, link-local or other non-public address."""
+
+    code = "sso_provider_address_refused"
+    status = 400
+    retry_after_s = None  # type: ignore[assignment]  # a 400: retrying the same URL will not help
+
+
 class SsoConfigurationError(ConfigurationError):
     """SSO cannot run: ATLAS_CONNECTION_KEYS (to encrypt client secrets) is not set."""
 

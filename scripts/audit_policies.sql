@@ -351,6 +351,9 @@ finding ("check", object, detail) AS (
       AND NOT (f.name IN ('app.due_jobs(integer,integer,uuid)', 'app.job_databases()')
                AND f.proowner IN (SELECT oid FROM queue_role)
                AND a.oid IN (SELECT oid FROM worker_role))
+      -- sql/161: one yes/no about one org's deletion mark, for the job worker on the app role
+      AND NOT (f.name = 'app.org_marked_for_deletion(uuid)'
+               AND a.oid IN (SELECT oid FROM declared_role WHERE purpose = 'app'))
     GROUP BY f.name
 
     UNION ALL

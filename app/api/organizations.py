@@ -32,6 +32,7 @@ from app.http.context import services
 from app.http.idempotency import new_org_id
 from app.http.session_switch import session_kwargs
 from app.permissions import LOGIN, LOGIN_TARGET_ORG, can, permission
+from app.sso import gate
 
 log = logging.getLogger("atlas.organizations")
 
@@ -129,18 +130,24 @@ def set_active() -> ResponseReturnValue:
     One transaction checks the membership, revokes the presented session (if
     it is still live) and inserts the new session: a token already
     signed out, switched away or expired is refused with 401, and of
-    concurrent switches with one token exactly one succeeds.
+    concurrent switches with one token exactly one succeeds. Before it, an org
+    that requires SSO refuses a session not opened at its own provider (403
+    sso_required, app/sso/gate.py), and the presented session stays live.
     """
     wanted = body(SetActive)
     target, slug = wanted.organizationId, wanted.organizationSlug
     ident, db = g.identity, get_db()
+    checked, method = _admitted(target, slug)
     with db.identity_transaction(user_id=ident.user_id, session_token_hash=ident.token_hash) as scope:
         found = (orgs.membership(scope, user_id=ident.user_id, org_id=target, slug=slug)
                  if target is not None or slug is not None else {"org_id": None, "role": None})
+        if found is not None and found["org_id"] != checked:
+            found = None  # the slug moved to another org since the SSO check: not admitted there
         if found is not None:
             if auth.consume_session(scope, token_hash=ident.token_hash) is None:
                 raise UnauthorizedError("this session has ended (signed out, switched or expired); sign in again")
-            new = auth.insert_session(scope, user_id=ident.user_id, org_id=found["org_id"], **session_kwargs())
+            new = auth.insert_session(scope, user_id=ident.user_id, org_id=found["org_id"], auth_method=method,
+                                      **session_kwargs())
     if found is None:
         if ident.org_id is not None:
             audit.record_refusal(db, org_id=ident.org_id, action="session.set_active",
@@ -155,6 +162,23 @@ def set_active() -> ResponseReturnValue:
     response = jsonify(payload)
     auth.set_session_cookie(response, new, secure=services().settings.http.cookie_secure)
     return response
+
+
+def _admitted(target: uuid.UUID | None, slug: str | None) -> tuple[uuid.UUID | None, str]:
+    """(The org set-active would enter, the session's auth_method), once an org that requires SSO admits it.
+
+    Its own transactions, one after the other and before the switch's: never two pool connections at once.
+    """
+    ident, db = g.identity, get_db()
+    with db.identity_transaction(user_id=ident.user_id, session_token_hash=ident.token_hash) as scope:
+        found = (orgs.membership(scope, user_id=ident.user_id, org_id=target, slug=slug)
+                 if target is not None or slug is not None else None)
+        method = gate.method_of(scope, ident.token_hash)
+    org_id = None if found is None else found["org_id"]
+    if org_id is not None:  # an org that requires SSO admits a session of its own provider only
+        with db.transaction(org_id, user_id=ident.user_id, read_only=True) as scope:
+            gate.admit(scope, org_id=org_id, auth_method=method, platform_role=ident.platform_role)
+    return org_id, method
 
 
 @bp.post("/update")

@@ -110,7 +110,7 @@ def _issuer(raw: str) -> str:
     except ValueError as refused:
         raise ValidationError(f"issuer {refused}", details={"fields": {"issuer": str(refused)}}) from None
     try:
-        oidc.discover(issuer, timeout_s=HTTP_TIMEOUT_S)
+        oidc.discover(issuer, timeout_s=HTTP_TIMEOUT_S, allow_private=_settings().allow_http_issuers)
     except SsoProviderUnavailableError as unusable:
         raise ValidationError(f"issuer: {unusable.message}", details={"fields": {"issuer": unusable.message}}) from None
     return issuer

@@ -118,23 +118,26 @@ def insert_session(
     ttl_s: int,
     user_agent: str | None,
     ip_address: str | None,
+    auth_method: str = "password",
 ) -> NewSession:
     """A new session row for `user_id` (the scope must carry app.user_id = user_id).
 
     A session bound to an org also records that org as the user's last one
     (users.last_org_id, sql/140_last_org.sql), in the same statement: the
-    next sign-in lands there.
+    next sign-in lands there. `auth_method` is how the user signed in
+    (sql/160_session_auth_method.sql); a session minted from another inherits it.
     """
     token = new_token()
     row = scope.fetch_one(
-        "WITH s AS (INSERT INTO sessions (token_hash, user_id, active_org_id, user_agent, ip_address, expires_at)"
-        " VALUES (%(hash)s, %(user)s, %(org)s, %(agent)s, %(ip)s,"
-        "         now() + make_interval(secs => %(ttl)s))"
+        "WITH s AS (INSERT INTO sessions (token_hash, user_id, active_org_id, user_agent, ip_address, expires_at,"
+        " auth_method) VALUES (%(hash)s, %(user)s, %(org)s, %(agent)s, %(ip)s,"
+        "         now() + make_interval(secs => %(ttl)s), %(method)s)"
         " RETURNING id, expires_at),"
         " last AS (UPDATE users SET last_org_id = %(org)s WHERE id = %(user)s AND %(org)s::uuid IS NOT NULL)"
         " SELECT id, expires_at FROM s",
         {"hash": hash_token(token), "user": user_id, "org": org_id,
-         "agent": (user_agent or None) and user_agent[:500], "ip": ip_address, "ttl": ttl_s},
+         "agent": (user_agent or None) and user_agent[:500], "ip": ip_address, "ttl": ttl_s,
+         "method": auth_method},
     )
     assert row is not None
     return NewSession(token=token, session_id=row["id"], expires_at=row["expires_at"])

@@ -113,7 +113,8 @@ class SsoSettings(Group):
     clock_skew_s: int = Field(default=60, ge=0, le=300, description=(
         "how far an identity provider's clock may be off when Atlas checks an ID token's `exp` and `iat`"))
     allow_http_issuers: bool = Field(default=False, description=(
-        "tests only: accept `http://` issuers (a provider on 127.0.0.1); production issuers are `https://`"))
+        "tests only: accept `http://` issuers and providers on loopback or private addresses (a provider on "
+        "127.0.0.1); production issuers are `https://` on public addresses, checked at every connection"))
     txt_resolver: str = Field(default="", pattern=r"^$|^[\w.]+:\w+$", description=(
         "tests only: `module:function(name) -> list[str]` that answers TXT lookups for domain proofs "
         "(unset: the real DNS, through dnspython)"))

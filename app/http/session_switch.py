@@ -20,6 +20,7 @@ from flask import Response, request
 from app import auth
 from app.db import Scope
 from app.http.context import services
+from app.sso import gate
 
 
 def session_kwargs() -> dict[str, Any]:
@@ -35,8 +36,12 @@ def mint(scope: Scope, ident: Any, org_id: uuid.UUID) -> auth.NewSession:
 
     The scope must carry app.user_id = the caller (the sessions policy); the
     same transaction, so a rollback (or an idempotent replay) mints nothing.
+    The new session inherits the presented one's auth_method, and an org that
+    requires SSO refuses a session not born of its own provider (app/sso/gate.py).
     """
-    return auth.insert_session(scope, user_id=ident.user_id, org_id=org_id, **session_kwargs())
+    method = gate.method_of(scope, ident.token_hash)
+    gate.admit(scope, org_id=org_id, auth_method=method, platform_role=ident.platform_role)
+    return auth.insert_session(scope, user_id=ident.user_id, org_id=org_id, auth_method=method, **session_kwargs())
 
 
 def hand_over(response: Response, new: auth.NewSession | None) -> Response:

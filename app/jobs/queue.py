@@ -37,6 +37,14 @@ def org_lock_key(org_id: uuid.UUID) -> int:
     return int.from_bytes(org_id.bytes[:4], "big", signed=True)
 
 
+def marked_for_deletion(db: Database, org_id: uuid.UUID) -> bool:
+    """Whether `atlas org delete` marked the org (sql/161): its jobs then stay as they are, unclaimed, until
+    --cancel (they run again, schedules included) or the purge (they go with the org). Not run and not
+    failed: a dead job would stay dead after --cancel, and its creator's membership is only set aside."""
+    with db.identity_transaction() as scope:
+        return scope.fetch_value("SELECT app.org_marked_for_deletion(%s)", (org_id,)) is True
+
+
 def claim(db: Database, config: JobSettings, org_id: uuid.UUID, job_id: uuid.UUID, *,
           owner: str) -> tuple[Row, str] | None:
     """Lease the job (or, if another worker took it, the org's next due one) for `owner` if the org is

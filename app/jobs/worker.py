@@ -99,6 +99,9 @@ class Worker:
         due = self._finder().due(max_running_per_org=self.config.max_running_per_org, limit=CANDIDATES,
                                  after_org=self._last_org)
         for org_id, job_id in due:
+            if queue.marked_for_deletion(self.services.db, org_id):
+                self._last_org = org_id  # the round-robin moves past it, so marked orgs never crowd out others
+                continue  # left as they are: `atlas org delete --cancel` makes them due again (docs/operations.md)
             owner = self._owner()
             claimed = queue.claim(self.services.db, self.config, org_id, job_id, owner=owner)
             if claimed is not None:

@@ -14,6 +14,7 @@ from typing import Any
 from app import audit, auth, orgs
 from app.db import Database
 from app.errors import SsoEmailNotAllowedError, SsoRequiredError
+from app.sso.gate import sso_method
 
 NO_PASSWORD = "!sso"  # not an argon2 hash: Passwords.verify answers False for it, always
 SSO_ROLES = ("member", "admin")
@@ -63,7 +64,8 @@ def sign_in(db: Database, *, provider: dict, claims: dict[str, Any], session: di
                                  "providerId": provider["provider_id"]})
         audit.record(scope, action="sso.sign_in", entity="user", entity_id=user["id"], actor_user_id=user["id"],
                      detail={"providerId": provider["provider_id"], "newUser": created, "subject": claims["sub"]})
-        new = auth.insert_session(scope, user_id=user["id"], org_id=org_id, **session)
+        new = auth.insert_session(scope, user_id=user["id"], org_id=org_id, **session,
+                                  auth_method=sso_method(org_id, provider["provider_id"]))
     return new, user, created
 
 

@@ -80,7 +80,7 @@ def begin(db: Database, sso: SsoSettings, found: providers.Found, *, public_url:
     if live >= MAX_LIVE_FLOWS:  # a bound on what an anonymous caller can make Atlas store and fetch
         raise SsoTooManySignInsError(f"this organization has {MAX_LIVE_FLOWS} SSO sign-ins in progress; try again"
                                      " in a few minutes", retry_after_s=60)
-    endpoints = oidc.discover(provider["issuer"], timeout_s=HTTP_TIMEOUT_S)
+    endpoints = oidc.discover(provider["issuer"], timeout_s=HTTP_TIMEOUT_S, allow_private=sso.allow_http_issuers)
     state, nonce, verifier, binding = (secrets.token_urlsafe(32), secrets.token_urlsafe(32),
                                        secrets.token_urlsafe(64), secrets.token_urlsafe(32))
     with db.transaction(found.org_id) as scope:
@@ -132,7 +132,7 @@ def identify(db: Database, sso: SsoSettings, box: CredentialBox, flow: Flow, *, 
         raise SsoTokenRejectedError("the callback carries no authorization code", reason="code")
     if issuer_param is not None and issuer_param.rstrip("/") != provider["issuer"]:  # RFC 9207: mix-up defence
         raise SsoTokenRejectedError("the callback names another issuer (iss) than this provider's", reason="issuer")
-    endpoints = oidc.discover(provider["issuer"], timeout_s=HTTP_TIMEOUT_S)
+    endpoints = oidc.discover(provider["issuer"], timeout_s=HTTP_TIMEOUT_S, allow_private=sso.allow_http_issuers)
     token = oidc.exchange_code(endpoints, client_id=provider["client_id"],
                                client_secret=box.decrypt(provider["client_secret"]),
                                redirect_uri=providers.callback_url(public_url, flow.provider_id), code=code,

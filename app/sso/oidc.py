@@ -7,8 +7,10 @@ The claim checks are written out here, one refusal reason each, because each is
 a separate attack: another client's token (aud), a token from another flow
 (nonce), an old token (exp), another issuer's token (iss).
 
-Raises SsoProviderUnavailableError when the provider cannot be reached or
-answers nonsense, SsoTokenRejectedError when it refuses the code or its token
+Every call goes through egress.guard: public addresses only, checked at
+connect time, no redirects (SsoProviderAddressRefusedError otherwise, unless
+the test-only ATLAS_SSO_ALLOW_HTTP_ISSUERS). Raises SsoProviderUnavailableError
+when the provider cannot be reached or answers nonsense, SsoTokenRejectedError when it refuses the code or its token
 fails a check. Bodies of the provider's answers never reach an error message.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from app.errors import SsoProviderUnavailableError, SsoTokenRejectedError
+from app.sso import egress
 
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 _MAX_DOCUMENT_BYTES = 256 * 1024
@@ -40,6 +43,7 @@ class Endpoints:
     token_endpoint: str
     jwks_uri: str
     userinfo_endpoint: str | None = None
+    allow_private: bool = False  # tests only (ATLAS_SSO_ALLOW_HTTP_ISSUERS): a provider on 127.0.0.1
 
 
 def check_issuer_url(issuer: str, *, allow_http: bool) -> str:
@@ -52,9 +56,10 @@ def check_issuer_url(issuer: str, *, allow_http: bool) -> str:
     return issuer.rstrip("/")
 
 
-def _get_json(url: str, *, timeout_s: float, what: str) -> dict[str, Any]:
+def _get_json(url: str, *, timeout_s: float, what: str, allow_private: bool) -> dict[str, Any]:
     try:
-        response = requests.get(url, timeout=timeout_s, allow_redirects=False, headers={"Accept": "application/json"})
+        with egress.guard(requests.Session(), allow_private=allow_private) as http:
+            response = http.get(url, timeout=timeout_s, allow_redirects=False, headers={"Accept": "application/json"})
         if response.status_code != 200 or len(response.content) > _MAX_DOCUMENT_BYTES:
             raise SsoProviderUnavailableError(f"the identity provider's {what} answered HTTP {response.status_code}")
         document = response.json()
@@ -65,9 +70,10 @@ def _get_json(url: str, *, timeout_s: float, what: str) -> dict[str, Any]:
     return document
 
 
-def discover(issuer: str, *, timeout_s: float) -> Endpoints:
+def discover(issuer: str, *, timeout_s: float, allow_private: bool = False) -> Endpoints:
     """GET {issuer}/.well-known/openid-configuration; its `issuer` must be exactly the one registered."""
-    document = _get_json(f"{issuer}/.well-known/openid-configuration", timeout_s=timeout_s, what="discovery document")
+    document = _get_json(f"{issuer}/.well-known/openid-configuration", timeout_s=timeout_s, what="discovery document",
+                         allow_private=allow_private)
     if str(document.get("issuer", "")).rstrip("/") != issuer:
         raise SsoProviderUnavailableError(
             f"the discovery document names issuer {str(document.get('issuer'))[:200]!r}, not {issuer!r}: register the"
@@ -75,7 +81,7 @@ def discover(issuer: str, *, timeout_s: float) -> Endpoints:
     try:
         return Endpoints(issuer=issuer, authorization_endpoint=str(document["authorization_endpoint"]),
                          token_endpoint=str(document["token_endpoint"]), jwks_uri=str(document["jwks_uri"]),
-                         userinfo_endpoint=document.get("userinfo_endpoint"))
+                         userinfo_endpoint=document.get("userinfo_endpoint"), allow_private=allow_private)
     except KeyError as missing:
         raise SsoProviderUnavailableError(f"the discovery document lacks {missing.args[0]}") from None
 
@@ -96,6 +102,7 @@ def exchange_code(endpoints: Endpoints, *, client_id: str, client_secret: str, r
     """The token response for `code`; a refused code (used, expired, PKCE mismatch) is SsoTokenRejectedError."""
     session = OAuth2Session(client_id, client_secret, redirect_uri=redirect_uri,
                             token_endpoint_auth_method="client_secret_basic")
+    egress.guard(session, allow_private=endpoints.allow_private)
     try:
         token = session.fetch_token(endpoints.token_endpoint, grant_type="authorization_code", code=code,
                                     code_verifier=code_verifier, timeout=timeout_s, allow_redirects=False)
@@ -116,7 +123,7 @@ def exchange_code(endpoints: Endpoints, *, client_id: str, client_secret: str, r
 def verify_id_token(id_token: str, *, endpoints: Endpoints, client_id: str, nonce: str, leeway_s: int,
                     timeout_s: float, now_s: float | None = None) -> dict[str, Any]:
     """The ID token's claims once its signature (the provider's JWKS) and iss, aud, azp, nonce, exp, iat hold."""
-    jwks = _get_json(endpoints.jwks_uri, timeout_s=timeout_s, what="JWKS")
+    jwks = _get_json(endpoints.jwks_uri, timeout_s=timeout_s, what="JWKS", allow_private=endpoints.allow_private)
     try:
         keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]  # a JWKS document, checked by joserfc
         claims = dict(jwt.decode(id_token, keys, algorithms=list(SIGNING_ALGORITHMS)).claims)
@@ -150,7 +157,8 @@ def userinfo(endpoints: Endpoints, *, access_token: str, timeout_s: float) -> di
     if not endpoints.userinfo_endpoint:
         return {}
     try:
-        response = requests.get(endpoints.userinfo_endpoint, timeout=timeout_s, allow_redirects=False,
+        with egress.guard(requests.Session(), allow_private=endpoints.allow_private) as http:
+            response = http.get(endpoints.userinfo_endpoint, timeout=timeout_s, allow_redirects=False,
                                 headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"})
         document = response.json() if response.status_code == 200 else {}
     except (requests.RequestException, ValueError):
