@@ -166,6 +166,12 @@ class ConversationTeam(Strict):
     teamId: Annotated[uuid.UUID, Id(message="must be a team's id (a UUID)", strings_only=False)] | None
 
 
+class JobTeam(Strict):
+    """Share a job (a saved, scheduled query) with one team of the org, or (null) with the whole org."""
+
+    teamId: Annotated[uuid.UUID, Id(message="must be a team's id (a UUID)", strings_only=False)] | None
+
+
 class AskQuestion(Strict):
     """POST /api/v1/conversations/<id>/ask: a question in plain language for the analytics agent."""
 
@@ -220,6 +226,7 @@ class NewJob(Strict):
     payload: dict[str, Any] | None = None
     schedule: Annotated[str, Text(max_len=200)] | None = None
     maxAttempts: Annotated[int, pydantic.Field(ge=1, le=100)] | None = None
+    teamId: Annotated[uuid.UUID, Id(message="must be a team's id (a UUID)", strings_only=False)] | None = None
 
 
 class FlushCache(Body):

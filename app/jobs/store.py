@@ -2,8 +2,11 @@
 
 Every function takes the org from its caller (the session's org) and runs in
 that org's transaction, so RLS alone keeps another org's jobs out of reach; a
-job id of another org is simply not found. Each change is audited in the same
-transaction as the change.
+job id of another org is simply not found. Within the org, a job shared with a
+team (`team_id`) is seen and changed only by that team's members, its creator
+and the org's owners and admins: every read and change adds the one predicate
+of conversations (app/teams/sharing.py), so for anyone else it is not found
+either. Each change is audited in the same transaction as the change.
 """
 from __future__ import annotations
 
@@ -22,10 +25,13 @@ from app.errors import JobStateError, NotFoundError, UnauthorizedError, Validati
 from app.jobs import schedule as cron
 from app.jobs.kinds import KINDS
 from app.serialize import value_json
+from app.teams import sharing
+from app.teams.sharing import VISIBLE
 
 COLUMN_NAMES = ("org_id", "id", "kind", "payload", "status", "attempts", "max_attempts", "run_after",
                 "locked_at", "lease_expires_at", "last_error", "progress_done", "progress_total", "progress_message",
-                "schedule", "result", "created_by", "api_key_id", "created_at", "updated_at", "finished_at")
+                "schedule", "result", "created_by", "api_key_id", "created_at", "updated_at", "finished_at",
+                "team_id")
 COLUMNS = sql.SQL(", ").join(map(sql.Identifier, COLUMN_NAMES))
 STATUSES = ("queued", "running", "succeeded", "dead", "canceled")
 MAX_LIST = 100
@@ -42,10 +48,12 @@ def job_id(raw: object) -> uuid.UUID:
 def enqueue(db: Database, config: JobSettings, *, org_id: object, user_id: object, kind: str,
             payload: Mapping[str, Any] | None = None, schedule: str | None = None,
             max_attempts: int | None = None, api_key_id: object = None, public_only: bool = True,
-            audit_actor: object = None) -> Row:
+            audit_actor: object = None, team_id: uuid.UUID | None = None, sharer: Any = None) -> Row:
     """Validate and queue one job in `org_id`, created by `user_id` (and `api_key_id`, when a key asked).
 
-    A job with a schedule first runs at the schedule's next time and runs again at each one after.
+    A job with a schedule first runs at the schedule's next time and runs again at each one after. A job
+    with `team_id` is shared with that team only; `sharer` (the caller's identity) must be allowed to
+    (app/teams/sharing.py: the org's team, and the caller in it unless an owner or admin).
     """
     spec = KINDS.get(kind)
     if spec is None or (public_only and not spec.public):
@@ -58,36 +66,39 @@ def enqueue(db: Database, config: JobSettings, *, org_id: object, user_id: objec
     with db.transaction(org_id, user_id=user_id) as scope:
         if api_key_id is not None:
             _hold_live_key(scope, api_key_id)
+        if team_id is not None:
+            sharing.may_share_with(scope, sharer, team_id)
         row = scope.fetch_one(sql.SQL(
-            "INSERT INTO jobs (org_id, kind, payload, schedule, run_after, max_attempts, created_by, api_key_id)"
-            " VALUES (%(org)s, %(kind)s, %(payload)s, %(schedule)s, coalesce(%(run_after)s, now()),"
-            " %(max)s, %(user)s, %(key)s) RETURNING {}").format(COLUMNS),
+            "INSERT INTO jobs (org_id, kind, payload, schedule, run_after, max_attempts, created_by, api_key_id,"
+            " team_id) VALUES (%(org)s, %(kind)s, %(payload)s, %(schedule)s, coalesce(%(run_after)s, now()),"
+            " %(max)s, %(user)s, %(key)s, %(team)s) RETURNING {}").format(COLUMNS),
             {"org": scope.org_id, "kind": kind, "payload": Jsonb(checked), "schedule": schedule,
              "run_after": run_after, "max": max_attempts or config.max_attempts, "user": user_id,
-             "key": api_key_id})
+             "key": api_key_id, "team": team_id})
         assert row is not None
         _audit(scope, "job.enqueue", row, audit_actor)
     return row
 
 
-def list_jobs(db: Database, org_id: object, *, status: str | None = None, kind: str | None = None,
+def list_jobs(db: Database, org_id: object, *, user_id: object, status: str | None = None, kind: str | None = None,
               scheduled: bool | None = None, limit: int = 50) -> list[Row]:
-    """The org's jobs, newest first; `scheduled`: only recurring ones (True) or only one-off ones (False)."""
+    """The org's jobs `user_id` may see, newest first; `scheduled`: only recurring ones (True) or only one-off
+    ones (False)."""
     if status is not None and status not in STATUSES:
         raise ValidationError(f"status must be one of {', '.join(STATUSES)}",
                               details={"fields": {"status": "is not a job status"}})
-    with db.transaction(org_id, read_only=True) as scope:
+    with db.transaction(org_id, user_id=user_id, read_only=True) as scope:
         return scope.fetch_all(sql.SQL(
-            "SELECT {} FROM jobs WHERE org_id = %(org)s"
+            "SELECT {} FROM jobs WHERE org_id = %(org)s AND {}"
             " AND (%(status)s::text IS NULL OR status = %(status)s) AND (%(kind)s::text IS NULL OR kind = %(kind)s)"
             " AND (%(scheduled)s::boolean IS NULL OR (schedule IS NOT NULL) = %(scheduled)s)"
-            " ORDER BY created_at DESC, id LIMIT %(limit)s").format(COLUMNS),
+            " ORDER BY created_at DESC, id LIMIT %(limit)s").format(COLUMNS, VISIBLE),
             {"org": scope.org_id, "status": status, "kind": kind, "scheduled": scheduled,
              "limit": max(1, min(limit, MAX_LIST))})
 
 
-def get(db: Database, org_id: object, raw_id: object) -> Row:
-    with db.transaction(org_id, read_only=True) as scope:
+def get(db: Database, org_id: object, raw_id: object, *, user_id: object) -> Row:
+    with db.transaction(org_id, user_id=user_id, read_only=True) as scope:
         return _one(scope, job_id(raw_id))
 
 
@@ -107,14 +118,31 @@ def retry(db: Database, org_id: object, raw_id: object, *, user_id: object) -> R
                                        " progress_message = NULL"))
 
 
-def results(db: Database, org_id: object, raw_id: object, *, limit: int = 20) -> list[Row]:
-    """A scheduled query's kept results, newest first (expired ones are never shown)."""
-    with db.transaction(org_id, read_only=True) as scope:
+def results(db: Database, org_id: object, raw_id: object, *, user_id: object, limit: int = 20) -> list[Row]:
+    """A scheduled query's kept results, newest first (expired ones are never shown), to whoever sees the job."""
+    with db.transaction(org_id, user_id=user_id, read_only=True) as scope:
         job = _one(scope, job_id(raw_id))
         return scope.fetch_all(
             "SELECT id, job_id, created_at, expires_at, result FROM job_results"
             " WHERE org_id = %s AND job_id = %s AND expires_at > now() ORDER BY created_at DESC LIMIT %s",
             (scope.org_id, job["id"], max(1, min(limit, MAX_LIST))))
+
+
+def share(db: Database, org_id: object, raw_id: object, *, sharer: Any, team_id: uuid.UUID | None) -> Row:
+    """Share a job with one team of the org, or (None) with the whole org: its creator, owners and admins, among
+    those who see it (anyone else: not found); audited."""
+    ident = job_id(raw_id)
+    with db.transaction(org_id, user_id=sharer.user_id) as scope:
+        current = _one(scope, ident, lock=True)
+        sharing.may_reshare(sharer, current, "job")
+        if team_id is not None:
+            sharing.may_share_with(scope, sharer, team_id)
+        row = scope.fetch_one(sql.SQL("UPDATE jobs SET team_id = %s, updated_at = now() WHERE org_id = %s"
+                                      " AND id = %s RETURNING {}").format(COLUMNS), (team_id, scope.org_id, ident))
+        assert row is not None
+        audit.record(scope, action="job.share", entity="job", entity_id=ident, changed_fields=("team_id",),
+                     detail={"from": value_json(current["team_id"]), "to": value_json(team_id)})
+    return row
 
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,7 +157,7 @@ def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "schedule": row["schedule"], "result": value_json(row["result"]),
         "createdBy": value_json(row["created_by"]), "apiKeyId": value_json(row["api_key_id"]),
         "createdAt": _stamp(row["created_at"]), "updatedAt": _stamp(row["updated_at"]),
-        "finishedAt": _stamp(row["finished_at"]),
+        "finishedAt": _stamp(row["finished_at"]), "teamId": value_json(row["team_id"]),
     }
 
 
@@ -142,9 +170,10 @@ def _stamp(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _one(scope: Scope, ident: uuid.UUID) -> Row:
-    row = scope.fetch_one(sql.SQL("SELECT {} FROM jobs WHERE org_id = %s AND id = %s").format(COLUMNS),
-                          (scope.org_id, ident))
+def _one(scope: Scope, ident: uuid.UUID, *, lock: bool = False) -> Row:
+    """The job, if the transaction's user sees it (a team's job: its team, creator, owners, admins)."""
+    row = scope.fetch_one(sql.SQL("SELECT {} FROM jobs WHERE org_id = %s AND id = %s AND {}{}").format(
+        COLUMNS, VISIBLE, sql.SQL(" FOR UPDATE" if lock else "")), (scope.org_id, ident))
     if row is None:
         raise NotFoundError(f"job {ident} not found")
     return row

@@ -1,4 +1,4 @@
-"""Who reads a conversation of a team: the one predicate every conversation read and write adds.
+"""Who reads a conversation or a job of a team: the one predicate every read and write of either adds.
 
 A conversation without a team is the whole org's (as before teams). One with a
 team is read by that team's members, by its creator, and by the org's owners
@@ -6,6 +6,9 @@ and admins (who may delete any conversation anyway); every other member of the
 org gets the same 404 as for a conversation that does not exist. A removed
 team's conversations keep its id (sql/145_teams.sql), so they narrow to their
 creators and the owners and admins instead of widening to the whole org.
+Jobs (saved, scheduled queries above all; sql/147_job_teams.sql) follow the
+very same rule with the very same predicate: both tables name the columns
+team_id and created_by.
 
 The predicate reads the transaction's user and org (app.user_id, app.org_id),
 set by the door and by app.resolve_session alike, so it serves hot reads and
@@ -33,7 +36,7 @@ MANAGERS = ("owner", "admin")  # the roles that read and share every team's conv
 
 def may_share_with(scope: Scope, ident: Any, team_id: uuid.UUID) -> None:
     """The team must be the org's (404 otherwise, another org's alike), and the caller in it unless an owner
-    or admin: a member cannot hand a conversation to a team they do not belong to."""
+    or admin: a member cannot hand a conversation or a job to a team they do not belong to."""
     if not scope.fetch_value("SELECT 1 FROM teams WHERE org_id = %s AND id = %s", (scope.org_id, team_id)):
         raise NotFoundError(f"team {team_id} not found")
     if ident.role in MANAGERS:
@@ -43,7 +46,7 @@ def may_share_with(scope: Scope, ident: Any, team_id: uuid.UUID) -> None:
         raise ForbiddenError(f"you are not a member of team {team_id}: share with a team you belong to")
 
 
-def may_reshare(ident: Any, conversation: Row) -> None:
-    """Only the conversation's creator, or an owner or admin, changes whom it is shared with."""
-    if ident.role not in MANAGERS and conversation["created_by"] != ident.user_id:
-        raise ForbiddenError("only the conversation's creator, an owner or an admin may change its team")
+def may_reshare(ident: Any, shared: Row, what: str = "conversation") -> None:
+    """Only the row's creator, or an owner or admin, changes whom a conversation or job is shared with."""
+    if ident.role not in MANAGERS and shared["created_by"] != ident.user_id:
+        raise ForbiddenError(f"only the {what}'s creator, an owner or an admin may change its team")

@@ -136,7 +136,7 @@ RESPONSES: dict[str, Schema] = {
                      message={"type": "string", "nullable": True}),
         schedule={"type": "string", "nullable": True}, result={"type": "object", "nullable": True},
         createdBy=NULLABLE_UUID, apiKeyId=NULLABLE_UUID, createdAt=STAMP, updatedAt=STAMP,
-        finishedAt={**STAMP, "nullable": True}),
+        finishedAt={**STAMP, "nullable": True}, teamId=NULLABLE_UUID),
     "JobResult": obj(("id", "jobId", "createdAt", "expiresAt", "result"), id=UUID, jobId=UUID,
                      createdAt=STAMP, expiresAt=STAMP, result={"type": "object"}),
 }
