@@ -13,8 +13,8 @@ from tests.support.choice import choose, forced_path
 from tests.support.databases import DatabaseFactory, TestDatabase
 from tests.support.server import find_or_start
 
-# Fixture modules shared by many test modules (api_app, two_orgs, shared_orgs).
-pytest_plugins = ["tests.support.api", "tests.support.api_module", "tests.support.logical"]
+# Fixture modules shared by many test modules (api_app, two_orgs, shared_orgs), and the order files run in.
+pytest_plugins = ["tests.support.api", "tests.support.api_module", "tests.support.logical", "tests.support.order"]
 
 _state: dict[str, object] = {}
 
