@@ -152,10 +152,9 @@ class QueryService:
 
     def _run(self, caller: Caller, sql_text: str, settings: OrgSettings, connection_id: str) -> QueryResult:
         resolved = self._resolve(caller, connection_id)
-        # The version is read before the tables: a result computed under tables newer than
-        # the version in its key is harmless; the other order could outlive a change.
-        semantic_version = self.semantic.version(caller.org_id)
-        tables = self.semantic.allowed_tables(caller.org_id, connection_id)
+        # One manifest read gives the version and decides the tables (read after it when they
+        # changed): a result computed under tables newer than the version in its key is harmless.
+        semantic_version, tables = self.semantic.versioned_tables(caller.org_id, connection_id)
         limits = replace(settings.query_settings(base=self.limits.base, bounds=self.limits.bounds),
                          allowed_tables=tuple(sorted(tables)))
         in_flight = self.limits.max_in_flight(settings)
