@@ -114,7 +114,15 @@ class QueryService:
         return self.answer(caller, sql_text, self.admit(caller), connection_id=connection_id)
 
     def admit(self, caller: Caller) -> OrgSettings:
-        """The org's settings, after taking one of its rate tokens (429 rate_limited, not audited)."""
+        """The org's settings, after taking one of its rate tokens (429 rate_limited, not audited).
+
+        An org this process just found at its in-flight limit, and still at it, is refused first
+        (429 too_many_concurrent_queries, one lock-table count, app/limits/inflight.py): a flood's
+        excess costs the primary one round trip past the session check, not four.
+        """
+        refused = self.inflight.recent_refusal(caller.org_id)
+        if refused is not None:
+            raise refused
         settings = org_settings.load(self.db, caller.org_id)
         self.limiter.take(str(caller.org_id), per_minute=settings.rate_per_minute(rate=self.limits.rate))
         return settings
