@@ -9,9 +9,9 @@ from flask import Flask, g
 from app.api.spec.document import _bare_app, declared_routes
 from app.bodies.crm import LIST
 from app.bodies.queries import AuditFilter, JobFilter, MembersPage, Page
+from app.bodies.query import validated_query
 from app.bodies.requests import SettingsChange
 from app.bodies.teams import TeamRef
-from app.bodies.query import validated_query
 from app.endpoint import Endpoint, endpoint, endpoint_of
 from app.errors import ValidationError
 from app.http import endpoint_runtime

@@ -16,7 +16,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from app.errors import ConfigurationError, TooManyConcurrentQueriesError
+from app.errors.configuration import ConfigurationError
+from app.errors.limits import TooManyConcurrentQueriesError
 from app.http.context import services
 from app.limits.inflight import InflightLimiter
 from tests.support import databases, pgbouncer

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import make_conninfo
 
 from app.config import Settings
-from app.errors import ConfigurationError
+from app.errors.configuration import ConfigurationError
 from app.ops import metrics
 from tests.support import databases
 from tests.support.api import (

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from app.db.scoped_settings import set_local
-from app.errors import MoveError
+from app.errors.operations import MoveError
 from app.http.context import services
 from app.ops.metrics import REGISTRY
 from app.placement import tables as placement_tables

@@ -18,7 +18,7 @@ from pglast import ast, parse_sql
 from psycopg import sql
 
 from app.db.migrate import SQL_DIR, migrate
-from app.errors import MigrationError
+from app.errors.database import MigrationError
 from tests.support import catalog
 from tests.support.audit import run_audit
 

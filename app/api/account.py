@@ -25,8 +25,8 @@ from app.bodies.auth_requests import ChangePassword, RequestPasswordReset, Reset
 from app.bodies.queries import ResetLink, ResetToken
 from app.bodies.requests import PASSWORD_MAX, PASSWORD_MIN
 from app.endpoint import endpoint
-from app.errors import (
-    ConfigurationError,
+from app.errors import ValidationError
+from app.errors.better_auth import (
     EmailUnchangeableError,
     InvalidCallbackUrlError,
     InvalidPasswordError,
@@ -34,8 +34,8 @@ from app.errors import (
     InvalidTokenError,
     PasswordTooLongError,
     PasswordTooShortError,
-    ValidationError,
 )
+from app.errors.configuration import ConfigurationError
 from app.http import origins
 from app.http.context import services
 from app.http.session_switch import session_kwargs

@@ -14,7 +14,8 @@ from app.api.spec.schemas import SESSION, obj, ref
 from app.auth import identity
 from app.bodies.requests import SignIn, SignUp
 from app.endpoint import endpoint
-from app.errors import InvalidCallbackUrlError, InvalidCredentialsError, UserExistsError
+from app.errors.better_auth import InvalidCallbackUrlError, InvalidCredentialsError
+from app.errors.sign_in import UserExistsError
 from app.http import origins
 from app.http.context import services
 from app.http.session_switch import session_kwargs

@@ -21,7 +21,7 @@ from app.api.spec.schemas import INVITATION_IN_ORG, obj, ref
 from app.bodies.queries import InvitationById
 from app.bodies.requests import AcceptInvitation
 from app.endpoint import endpoint
-from app.errors import (
+from app.errors.better_auth import (
     InvitationNotFoundError,
     InviterGoneError,
     NotAllowedToCancelInvitationError,

@@ -26,7 +26,8 @@ from app.api.spec.schemas import MEMBER_OBJECT, obj, ref
 from app.bodies.queries import MembersPage
 from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
 from app.endpoint import endpoint
-from app.errors import (
+from app.errors.access import OnlyOwnerError
+from app.errors.better_auth import (
     AlreadyInvitedError,
     AlreadyMemberError,
     BetterAuthError,
@@ -35,7 +36,6 @@ from app.errors import (
     NotAllowedToInviteError,
     NotAllowedToInviteRoleError,
     NotAllowedToUpdateMemberError,
-    OnlyOwnerError,
 )
 from app.http import session_switch
 from app.http.context import services

@@ -21,7 +21,9 @@ from app.api.spec.schemas import ROLE, STATUS, obj, ref
 from app.bodies.auth_requests import CheckSlug, HasPermission
 from app.bodies.queries import OrgBySlug, RoleOf
 from app.endpoint import endpoint
-from app.errors import NoActiveOrganizationError, NotAMemberError, SlugTakenError, ValidationError
+from app.errors import ValidationError
+from app.errors.access import NoActiveOrganizationError
+from app.errors.better_auth import NotAMemberError, SlugTakenError
 from app.permissions import LOGIN, MEMBER, allows
 
 bp = Blueprint("org_reads", __name__, url_prefix="/api/auth/organization")

@@ -17,13 +17,13 @@ from app.bodies.queries import FullOrgQuery
 from app.bodies.requests import DeleteOrganization, NewOrganization, SetActive, UpdateOrganization
 from app.db import Scope
 from app.endpoint import endpoint
-from app.errors import (
-    CrossOrgRefusedError,
+from app.errors import UnauthorizedError
+from app.errors.access import CrossOrgRefusedError
+from app.errors.better_auth import (
     NotAllowedToDeleteOrganizationError,
     NotAllowedToUpdateOrganizationError,
     OrganizationExistsError,
     SlugTakenError,
-    UnauthorizedError,
     UserNotMemberError,
 )
 from app.http import session_switch

@@ -16,7 +16,7 @@ from app.api.members import as_uuid
 from app.api.spec.schemas import STAMP, UUID, obj
 from app.bodies.org_roles import CreateRole, RoleKey, UpdateRole
 from app.endpoint import endpoint
-from app.errors import (
+from app.errors.better_auth import (
     NotAllowedToCreateRoleError,
     NotAllowedToDeleteRoleError,
     NotAllowedToListRolesError,

@@ -30,19 +30,19 @@ from app.bodies.sso import (
 )
 from app.credentials import CredentialBox
 from app.endpoint import endpoint
-from app.errors import (
-    AtlasError,
-    ConflictError,
+from app.errors import AtlasError, ConflictError, ValidationError
+from app.errors.better_auth import (
     DomainVerifiedError,
     InvalidCallbackUrlError,
     InvalidErrorCallbackUrlError,
     InvalidNewUserCallbackUrlError,
-    SsoConfigurationError,
+)
+from app.errors.configuration import SsoConfigurationError
+from app.errors.sign_in import (
     SsoDomainProofError,
     SsoProviderNotFoundError,
     SsoProviderUnavailableError,
     SsoTokenRejectedError,
-    ValidationError,
 )
 from app.http import origins
 from app.http.context import services

@@ -19,7 +19,7 @@ from app.api.members import as_uuid
 from app.api.spec.schemas import STAMP, UUID, obj
 from app.bodies.teams import CreateTeam, SetActiveTeam, TeamMemberRef, TeamRef, UpdateTeam
 from app.endpoint import endpoint
-from app.errors import (
+from app.errors.better_auth import (
     NoActiveTeamError,
     NotAllowedToAddTeamMemberError,
     NotAllowedToCreateTeamsError,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 
 from app.db import Scope
-from app.errors import SsoRequiredError
+from app.errors.sign_in import SsoRequiredError
 
 PASSWORD = "password"
 
