@@ -32,11 +32,12 @@ from mcp.client.streamable_http import streamable_http_client
 
 from app.config import RoleNames
 from app.db.migrate import migrate
-from tests.support import databases, ha
+from app.devdb import databases
+from app.devdb.ports import free_port
+from tests.support import ha
 from tests.support.api import close_app, make_app
 from tests.support.ha import Formation
 from tests.support.jobs import atlas_worker
-from tests.support.ports import free_port
 from tests.support.serving import ATLAS, ROOT, atlas_serve, owner_of_new_org, request
 
 ORGS = 3

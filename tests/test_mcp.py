@@ -25,10 +25,10 @@ import pytest
 from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from app.devdb.ports import free_port
 from tests.support.api import TwoOrgs, two_org_world
 from tests.support.api_module import org_snapshot
 from tests.support.errors import error_code
-from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ATLAS = [sys.executable, "-m", "app.cli"]

@@ -23,10 +23,10 @@ from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
+from app.devdb.ports import free_port
 from tests.support.api import ApiUser, TwoOrgs, invite_and_join, sign_up, two_org_world
 from tests.support.api_module import org_snapshot
 from tests.support.oauth_flow import REDIRECT_URI, Flow, approve, query_of, served
-from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ATLAS = [sys.executable, "-m", "app.cli"]

@@ -16,7 +16,7 @@ from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from tests.support.databases import DatabaseFactory, TestDatabase
+from app.devdb.databases import DatabaseFactory, TestDatabase
 
 PASSWORD = "correct horse battery"
 ROLES = ("member", "admin", "owner")
