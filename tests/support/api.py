@@ -128,6 +128,17 @@ def invite_and_join(inviter: ApiUser, invitee: ApiUser, role: str) -> None:
     invitee.set_active(inviter.org_id)
 
 
+def create_team(admin: ApiUser, name: str, *members: ApiUser) -> dict[str, Any]:
+    """Create a team in `admin`'s org (an admin or owner) with `members` in it; the team as answered."""
+    r = admin.post("/api/auth/organization/create-team", json={"name": name})
+    assert r.status_code == 200, r.get_json()
+    team = r.get_json()
+    for user in members:
+        r = admin.post("/api/auth/organization/add-team-member", json={"teamId": team["id"], "userId": str(user.user_id)})
+        assert r.status_code == 200, r.get_json()
+    return team
+
+
 @dataclass
 class TwoOrgs:
     """Acme (org "a") and Globex (org "b"), each with an owner, an admin and a member."""
