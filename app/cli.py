@@ -57,7 +57,7 @@ def migrate(settings: Settings, status: bool, policy_form: str | None) -> None:
         click.echo(f"applied {name}")
     if not applied:
         click.echo("up to date")
-    from app.errors import MigrationError
+    from app.errors.database import MigrationError
     from app.placement.locations import placed_locations, role_conninfo
 
     for location in placed_locations(settings.database.url):  # every dedicated database too

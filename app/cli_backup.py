@@ -13,7 +13,7 @@ from datetime import datetime
 import click
 
 from app.config import Settings
-from app.errors import RestoreError
+from app.errors.operations import RestoreError
 
 
 def _say(line: str) -> None:
@@ -113,7 +113,7 @@ def org_restore(settings: Settings, org_ref: str, to_time: str, dry_run: bool) -
 @click.pass_obj
 def org_export(settings: Settings, org_ref: str, output: str | None) -> None:
     """Stream ORG's archive (every row it owns, a manifest with counts and sha256) to standard output."""
-    from app.errors import OrgDataError
+    from app.errors.operations import OrgDataError
     from app.orgdata.archive import export_org
 
     org_id = existing_org(settings, org_ref)
@@ -130,7 +130,7 @@ def org_export(settings: Settings, org_ref: str, output: str | None) -> None:
 @click.pass_obj
 def org_import(settings: Settings, archive: str) -> None:
     """Import an org archive (FILE, or - for standard input) into this Atlas, ids preserved."""
-    from app.errors import OrgDataError
+    from app.errors.operations import OrgDataError
     from app.orgdata.importing import import_org, unpacked
 
     try:

@@ -33,7 +33,8 @@ from psycopg_pool import PoolTimeout
 
 from app.db.checked_pool import CheckedPool
 from app.db.refusals import is_connection_failure
-from app.errors import ConfigurationError, ReplicaUnavailableError
+from app.errors.configuration import ConfigurationError
+from app.errors.database import ReplicaUnavailableError
 from app.ops import metrics
 
 log = logging.getLogger("atlas.replica")

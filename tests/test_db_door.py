@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from app.db import Database
-from app.errors import MissingOrgError
+from app.errors.database import MissingOrgError
 from tests.support import rows
 
 

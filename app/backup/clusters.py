@@ -12,7 +12,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from app.backup.pgbackrest import owner_of
-from app.errors import BackupError
+from app.errors.operations import BackupError
 from app.placement.locations import placed_locations, role_conninfo
 
 

@@ -14,7 +14,7 @@ from psycopg import sql
 from app.backup import pgbackrest
 from app.backup.clusters import ClusterFacts, every_cluster
 from app.backup.config import BackupConfig
-from app.errors import BackupError
+from app.errors.operations import BackupError
 
 Say = Callable[[str], None]
 BACKUP_TYPES = ("full", "diff", "incr")

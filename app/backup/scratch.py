@@ -27,7 +27,7 @@ from psycopg.conninfo import make_conninfo
 from app.backup import pgbackrest
 from app.backup.clusters import ClusterFacts
 from app.backup.config import BackupConfig
-from app.errors import BackupError, RestoreError
+from app.errors.operations import BackupError, RestoreError
 
 
 def restorable(config: BackupConfig, cluster: ClusterFacts, to_time: datetime) -> None:

@@ -28,7 +28,8 @@ from app.connections.hosts import HostPolicy
 from app.connections.target import Target, parse_url
 from app.credentials import CredentialBox
 from app.db import Database, Scope
-from app.errors import ConflictError, ConnectionFailedError, NotFoundError, ValidationError
+from app.errors import ConflictError, NotFoundError, ValidationError
+from app.errors.query import ConnectionFailedError
 from app.pools import PoolRegistry
 
 log = logging.getLogger("atlas.connections")

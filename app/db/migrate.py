@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from app.config import RoleNames
-from app.errors import MigrationError
+from app.errors.database import MigrationError
 
 log = logging.getLogger("atlas.migrate")
 

@@ -60,13 +60,9 @@ from typing import overload
 import psycopg
 
 from app.db import as_org_id
-from app.errors import (
-    AgentCapacityError,
-    AgentPlatformBusyError,
-    ConfigurationError,
-    DatabaseUnavailableError,
-    TooManyConcurrentQueriesError,
-)
+from app.errors.configuration import ConfigurationError
+from app.errors.database import DatabaseUnavailableError
+from app.errors.limits import AgentCapacityError, AgentPlatformBusyError, TooManyConcurrentQueriesError
 
 log = logging.getLogger("atlas.inflight")
 

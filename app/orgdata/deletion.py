@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 
 from app.config import Settings
-from app.errors import OrgDataError
+from app.errors.operations import OrgDataError
 from app.orgdata.operator import operator, who
 from app.orgdata.tables import control_tables
 from app.placement.locations import org_location, role_conninfo

@@ -30,7 +30,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from app.errors import OrgDataError
+from app.errors.operations import OrgDataError
 from app.orgdata.archive import FORMAT, MANIFEST, ORG_COLUMNS, USER_COLUMNS, MemberUsers, OrgRow
 from app.orgdata.operator import who
 from app.orgdata.tables import control_tables

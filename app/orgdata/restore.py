@@ -34,7 +34,7 @@ from app.backup.clusters import facts
 from app.backup.config import BackupConfig
 from app.backup.scratch import restorable, restored
 from app.config import Settings
-from app.errors import RestoreError
+from app.errors.operations import RestoreError
 from app.orgdata.caches import flush_org_cache
 from app.orgdata.operator import who
 from app.orgdata.tables import org_tables

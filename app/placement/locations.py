@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from app.errors import ConfigurationError
+from app.errors.configuration import ConfigurationError
 
 _CREDENTIALS = ("user", "password", "passfile")
 

@@ -43,7 +43,7 @@ from psycopg.types.json import Jsonb
 
 from app.config import RoleNames
 from app.db.migrate import migrate
-from app.errors import MoveError
+from app.errors.operations import MoveError
 from app.placement import logical, mirror
 from app.placement.locations import location_of, role_conninfo
 from app.placement.tables import Table, checksum, copy_rows, delete_rows, placed_tables, row_hashes, stable_output
