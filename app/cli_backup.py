@@ -13,6 +13,7 @@ from datetime import datetime
 import click
 
 from app.config import Settings
+from app.db.connect import open_connection
 from app.errors.operations import RestoreError
 
 
@@ -23,13 +24,12 @@ def _say(line: str) -> None:
 
 def existing_org(settings: Settings, org_ref: str) -> uuid.UUID:
     """The org's id; NotFoundError (naming the input) for an unknown id or slug."""
-    import psycopg
 
     from app.errors import NotFoundError
     from app.gateway.org_lookup import resolve_org_id
 
     org_id = resolve_org_id(settings.database.url, org_ref)
-    with psycopg.connect(settings.database.url, autocommit=True) as conn:
+    with open_connection("cli_backup", settings.database.url, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM organizations WHERE id = %s", (org_id,)).fetchone() is None:
             raise NotFoundError(f"no organization has id or slug {org_ref!r} (atlas org where ORG checks one)")
     return org_id
