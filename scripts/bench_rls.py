@@ -359,7 +359,7 @@ def one_message_prepared(door: Database, op: str) -> Callable[[dict], list]:
     """As one_message, but the query runs as EXECUTE of a statement prepared once per connection."""
     name = sql.Identifier(f"bench_{op}")
     args = sql.SQL(", ").join(sql.Placeholder(n) for n in params_of(op))
-    with door.connection() as conn:
+    with door._connection() as conn:
         conn.execute(sql.SQL("PREPARE {} AS {}").format(name, render(op, numbered=True)))
     return one_message(door, sql.SQL("EXECUTE {}({})").format(name, args))
 
@@ -451,7 +451,7 @@ def run(args: argparse.Namespace, factory: DatabaseFactory) -> int:
 
     door = Database(db.app_url, min_size=1, max_size=1, name="bench-door").open()
     raw = psycopg.connect(db.admin_url, autocommit=True, row_factory=dict_row)
-    with door.connection() as door_conn:  # the pool's only connection: every door path uses it
+    with door._connection() as door_conn:  # the pool's only connection: every door path uses it
         pass
     try:
         results = {}
