@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from app.errors import MoveError
+from app.errors.operations import MoveError
 from app.placement.tables import Table, checksum, row_hashes, stable_output
 
 Say = Callable[[str], None]
