@@ -46,7 +46,7 @@ from app.db import Database
 from app.devdb.databases import DatabaseFactory, TestDatabase
 from app.devdb.server import find_or_start
 
-TARGETS = {"point": 0.90, "aggregate": 0.97, "list": 0.97}  # door/raw throughput (issue 12); None: report
+TARGETS = {"point": None, "aggregate": 0.90, "list": 0.90}  # door/raw throughput (issue 25; point reported); None: report
 ROUND_S = 0.25
 DAYS = 730
 
