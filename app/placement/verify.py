@@ -1,9 +1,10 @@
 """Counts and checksums of an org's rows in the source and the target, read side by side.
 
 With the org's writes held, the verification is most of the hold: reading both
-databases at once (two sessions, one thread each) halves it. The comparison is
-`move._verify`'s: every table matches exactly, but append-only tables, whose
-source rows must all be in the target.
+databases at once (two sessions, one thread each) halves it, and each table is
+read in one scan without a sort (`fingerprint`: a count and two sums of 64-bit
+row hashes; the sorted MD5 `checksum` took 3x as long). Every table matches
+exactly, but append-only tables, whose source rows must all be in the target.
 """
 from __future__ import annotations
 
@@ -14,15 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 
 from app.errors import MoveError
-from app.placement.tables import Table, checksum, row_hashes, stable_output
+from app.placement.tables import Fingerprint, Table, digest, fingerprints, row_hashes, stable_output
 
 Say = Callable[[str], None]
-Reading = dict[str, tuple[int, str] | set[str]]
+Reading = dict[str, Fingerprint | set[str]]
 
 
 def _read(conn: psycopg.Connection, tables: list[Table], org: uuid.UUID) -> Reading:
     stable_output(conn)
-    return {t.name: row_hashes(conn, t, org) if t.append_only else checksum(conn, t, org) for t in tables}
+    got: Reading = {t.name: row_hashes(conn, t, org) for t in tables if t.append_only}
+    got.update(fingerprints(conn, [t for t in tables if not t.append_only], org))
+    return got
 
 
 def verify_both(source: psycopg.Connection, target: psycopg.Connection, tables: list[Table], org: uuid.UUID,
@@ -42,8 +45,8 @@ def verify_both(source: psycopg.Connection, target: psycopg.Connection, tables: 
             say(f"verified {table.name}: {len(mine)} rows, all in the target")
         elif mine != theirs:
             assert isinstance(mine, tuple) and isinstance(theirs, tuple)
-            raise MoveError(f"{table.name}: the source has {mine[0]} rows ({mine[1]}), the target {theirs[0]}"
-                            f" ({theirs[1]}); nothing was switched")
+            raise MoveError(f"{table.name}: the source has {mine[0]} rows (fingerprint {digest(mine)}), the target"
+                            f" {theirs[0]} ({digest(theirs)}); nothing was switched")
         else:
             assert isinstance(mine, tuple)
-            say(f"verified {table.name}: {mine[0]} rows, checksum {mine[1]}")
+            say(f"verified {table.name}: {mine[0]} rows, fingerprint {digest(mine)}")
