@@ -44,11 +44,18 @@ def _org_with_accounts(db: databases.TestDatabase, n: int) -> tuple[uuid.UUID, l
     return org, [r[0] for r in got]
 
 
-# Each tampering runs in the target, as its admin, with triggers off (as the subscription's apply does).
+# Each tampering runs in the target, as its admin, with triggers off (as the subscription's apply does),
+# and the move's error names what differs.
+DIFFERS = r"accounts: the source has 50 rows .*the target 50 .*nothing was switched"
 TAMPERINGS = {
-    "one value of one row changed": "UPDATE accounts SET name = name || '!' WHERE org_id = %(org)s AND id = %(a)s",
-    "two rows swap a value": "UPDATE accounts SET employee_count = CASE WHEN id = %(a)s THEN 2 ELSE 1 END"
-                             " WHERE org_id = %(org)s AND id IN (%(a)s, %(b)s)",
+    "one value of one row changed": (
+        "UPDATE accounts SET name = name || '!' WHERE org_id = %(org)s AND id = %(a)s", DIFFERS),
+    "two rows swap a value": (
+        "UPDATE accounts SET employee_count = CASE WHEN id = %(a)s THEN 2 ELSE 1 END"
+        " WHERE org_id = %(org)s AND id IN (%(a)s, %(b)s)", DIFFERS),
+    "an append-only row missing": (  # audit_log: the target may hold more, never less
+        "DELETE FROM audit_log WHERE ctid = (SELECT ctid FROM audit_log WHERE org_id = %(org)s LIMIT 1)",
+        r"audit_log: 1 rows of the source are missing in the target; nothing was switched"),
 }
 
 
@@ -64,11 +71,11 @@ def test_a_target_row_that_differs_under_the_hold_aborts_the_move_and_the_org_wr
         if step == "held":  # the stream has caught up; the mover is about to verify
             with psycopg.connect(dedicated.admin_url, autocommit=True) as target:
                 target.execute("SET session_replication_role = replica")
-                changed = target.execute(TAMPERINGS[tampering], {"org": org, "a": ids[0], "b": ids[1]}).rowcount
+                changed = target.execute(TAMPERINGS[tampering][0], {"org": org, "a": ids[0], "b": ids[1]}).rowcount
                 assert changed in (1, 2)
 
     plan = move.plan_move(shared.admin_url, shared.roles, org, to_url=dedicated.admin_url)
-    with pytest.raises(MoveError, match=r"accounts: the source has 50 rows .*the target 50 .*nothing was switched"):
+    with pytest.raises(MoveError, match=TAMPERINGS[tampering][1]):
         move.run(plan, cache_s=0.0, say=lambda line: None, pause=pause)
     assert steps[-1] == "held" and "verified" not in steps
     assert placement_of(shared, org) is None  # nothing switched: the org is served from the source
