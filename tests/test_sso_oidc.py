@@ -273,6 +273,8 @@ def test_an_org_that_requires_sso_refuses_its_members_passwords_but_not_a_platfo
         world.admin("a").post("/api/auth/sso/update-provider", json={"providerId": "a-idp", "ssoRequired": False})
     r = anonymous(app).post("/api/auth/sign-in/email", json={"email": member.email, "password": PASSWORD})
     assert r.status_code == 200
+    member.token = r.get_json()["token"]  # their password session inside Acme ended when SSO became required
+    assert session_of(world, member.token)["session"]["activeOrganizationId"] == str(world.orgs.org("a"))
 
 
 def test_providers_are_managed_by_admins_of_their_own_org_and_never_show_the_secret(world: World) -> None:

@@ -56,6 +56,7 @@ from app.sso import (
     SsoSettings,
     accounts,
     flow,
+    gate,
     oidc,
     providers,
     txt_resolver,
@@ -209,6 +210,8 @@ def update_provider() -> ResponseReturnValue:
         audit.record(scope, action="sso_provider.update", entity="sso_provider", entity_id=wanted.providerId,
                      changed_fields=changes, detail={k: v for k, v in changes.items() if k != "client_secret"})
     assert row is not None
+    if changes.get("sso_required"):
+        _require_now(g.identity.org_id, wanted.providerId)
     return _answer(row)
 
 
@@ -290,6 +293,16 @@ def _mark_verified(org_id: Any, row: dict, *, by: str) -> None:
             raise ConflictError("the provider's domains changed while they were being verified: verify again")
         audit.record(scope, action="sso_provider.verify_domain", entity="sso_provider", entity_id=row["provider_id"],
                      changed_fields=("domain_verified",), detail={"domains": domains_, "by": by})
+    _require_now(org_id, row["provider_id"])
+
+
+def _require_now(org_id: Any, provider_id: str) -> None:
+    """The org's SSO requirement binds at once: sessions it no longer admits end now, but the caller's (app/sso/gate.py)."""
+    ended = gate.end_unadmitted_sessions(get_db(), org_id, sparing=g.identity.token_hash)
+    if ended:
+        with get_db().transaction(org_id, user_id=g.identity.user_id) as scope:
+            audit.record(scope, action="sso.sessions_ended", entity="sso_provider", entity_id=provider_id,
+                         detail={"sessions": ended, "reason": "the organization requires single sign-on"})
 
 
 # ----- signing in ---------------------------------------------------------------------------------
