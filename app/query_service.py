@@ -34,7 +34,8 @@ from app.config import QueryLimitSettings
 from app.connections import DEFAULT, Connections, Resolved
 from app.db import Database
 from app.db.checked_pool import CheckedPool, wait_timed_out
-from app.errors import NotFoundError, SqlInvalidError, SqlRejectedError, ValidationError
+from app.errors import NotFoundError, ValidationError
+from app.errors.query import SqlInvalidError, SqlRejectedError
 from app.gateway import QueryResult, run_query
 from app.limits.inflight import InflightLimiter
 from app.limits.ratelimit import RateLimiter

@@ -11,7 +11,7 @@ from psycopg_pool import PoolTimeout
 
 from app.db import wire
 from app.db.checked_pool import CheckedPool, wait_timed_out
-from app.errors import DatabaseUnavailableError
+from app.errors.database import DatabaseUnavailableError
 
 
 @pytest.fixture(scope="module")

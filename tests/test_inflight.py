@@ -9,7 +9,8 @@ from functools import partial
 import psycopg
 import pytest
 
-from app.errors import AgentCapacityError, AgentPlatformBusyError, SqlRejectedError, TooManyConcurrentQueriesError
+from app.errors.limits import AgentCapacityError, AgentPlatformBusyError, TooManyConcurrentQueriesError
+from app.errors.query import SqlRejectedError
 from app.gateway import prepare
 from app.limits.inflight import InflightLimiter
 from tests.support.errors import error_of

@@ -17,15 +17,16 @@ import psycopg
 import pytest
 
 from app.db.scoped_settings import set_local
-from app.errors import MoveError
+from app.devdb import databases
+from app.devdb.audit import run_audit
+from app.devdb.databases import DatabaseFactory
+from app.errors.operations import MoveError
 from app.http.context import services
 from app.ops.metrics import REGISTRY
 from app.placement import tables as placement_tables
 from app.placement.locations import location_of
-from tests.support import catalog, databases, harness
+from tests.support import catalog, harness
 from tests.support.api import TwoOrgs, invite_and_join, sign_up, two_org_world
-from tests.support.audit import run_audit
-from tests.support.databases import DatabaseFactory
 from tests.support.errors import error_code
 from tests.support.logical import leftovers
 from tests.support.placement import CACHE_S, atlas, ids_in, org_rows, placement_of, start_paused

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 import psycopg
 import pytest
 
+from app.devdb import databases
+from app.devdb.databases import DatabaseFactory
 from app.http.context import services
 from app.oauth import grants
 from app.oauth.clients import Client
 from app.placement.locations import location_of
-from tests.support import databases
 from tests.support.api import ApiUser, TwoOrgs, two_org_world
 from tests.support.api_module import org_snapshot
-from tests.support.databases import DatabaseFactory
 from tests.support.errors import error_code
 from tests.support.placement import CACHE_S, atlas, placement_of, start_paused
 

@@ -19,11 +19,12 @@ import pytest
 from psycopg import sql
 
 from app.db.scoped_settings import set_local
-from app.errors import MoveError
+from app.devdb import databases
+from app.devdb.databases import DatabaseFactory
+from app.errors.operations import MoveError
 from app.placement import move
 from app.placement.tables import fingerprints, placed_tables
-from tests.support import databases, rows
-from tests.support.databases import DatabaseFactory
+from tests.support import rows
 from tests.support.logical import leftovers
 from tests.support.placement import ids_in, placement_of
 

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from app.errors import SsoProviderAddressRefusedError
+from app.errors.sign_in import SsoProviderAddressRefusedError
 from app.sso import egress, oidc
 from tests import test_sso_oidc
 from tests.support.api import PASSWORD, ApiUser, anonymous, close_app, make_app

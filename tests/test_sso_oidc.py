@@ -20,12 +20,12 @@ from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 
 from app.credentials import CredentialBox
+from app.devdb.databases import DatabaseFactory
 from app.http.context import services
 from app.sso.flow import MAX_LIVE_FLOWS
 from app.sso.providers import rotate_secrets
 from tests.support import dns_zone
 from tests.support.api import PASSWORD, TwoOrgs, anonymous, two_org_world
-from tests.support.databases import DatabaseFactory
 from tests.support.oidc_provider import Provider, path_of, running_provider
 
 PUBLIC_URL = "http://127.0.0.1:8000"

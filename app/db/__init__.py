@@ -33,7 +33,8 @@ from app.db.checked_pool import CheckedPool, wait_timed_out
 from app.db.scoped_settings import scoped_settings
 from app.db.wire import Result as Result  # a one-round-trip read's columns and rows (app/http/hot_reads.py)
 from app.db.wire import WireConfig as WireConfig  # the door's wire settings, for whoever builds a door
-from app.errors import ForbiddenError, MissingOrgError
+from app.errors import ForbiddenError
+from app.errors.database import MissingOrgError
 from app.failover.standby import refused_by_standby
 
 log = logging.getLogger("atlas.db")

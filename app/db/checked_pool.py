@@ -29,7 +29,8 @@ from psycopg_pool import ConnectionPool
 from psycopg_pool.base import AttemptWithBackoff
 
 from app.db import wire
-from app.errors import DatabaseUnavailableError, ServiceUnavailableError
+from app.errors import ServiceUnavailableError
+from app.errors.database import DatabaseUnavailableError
 
 log = logging.getLogger("atlas.pools")
 

@@ -42,7 +42,7 @@ from psycopg.adapt import PyFormat, Transformer
 
 from app.db.placeholders import to_positional
 from app.db.scoped_settings import set_local_id
-from app.errors import DatabaseTimeoutError
+from app.errors.database import DatabaseTimeoutError
 from app.failover.standby import refused_by_standby
 
 Row = dict[str, Any]

@@ -45,13 +45,10 @@ from typing import overload
 import psycopg
 
 from app.db import as_org_id
-from app.errors import (
-    AgentCapacityError,
-    AgentPlatformBusyError,
-    ConfigurationError,
-    DatabaseUnavailableError,
-    TooManyConcurrentQueriesError,
-)
+from app.db.connect import open_connection
+from app.errors.configuration import ConfigurationError
+from app.errors.database import DatabaseUnavailableError
+from app.errors.limits import AgentCapacityError, AgentPlatformBusyError, TooManyConcurrentQueriesError
 
 log = logging.getLogger("atlas.inflight")
 
@@ -217,7 +214,7 @@ class InflightLimiter:
         """Under the lock: the process's lock connection, (re)opened on demand."""
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._drop_connection()
-            self._conn = psycopg.connect(self._conninfo, autocommit=True,
+            self._conn = open_connection("limits.inflight", self._conninfo, autocommit=True,
                                          connect_timeout=max(1, round(self._connect_timeout_s)),
                                          application_name="atlas-inflight")
             row = self._conn.execute("SELECT pg_backend_pid()").fetchone()

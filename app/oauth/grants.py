@@ -20,7 +20,7 @@ from app import audit
 from app.auth import hash_token
 from app.auth.placed_identity import MEMBERS_HERE, confirmed_row
 from app.db import Database, Scope
-from app.errors import InvalidGrantError
+from app.errors.oauth import InvalidGrantError
 from app.oauth.clients import Client
 
 CODE, ACCESS, REFRESH = "mcp_ac_", "mcp_at_", "mcp_rt_"

@@ -42,8 +42,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from app.config import RoleNames
+from app.db.connect import open_connection
 from app.db.migrate import migrate
-from app.errors import MoveError
+from app.errors.operations import MoveError
 from app.placement import logical, mirror
 from app.placement.locations import location_of, role_conninfo
 from app.placement.tables import Table, checksum, copy_rows, delete_rows, placed_tables, row_hashes, stable_output
@@ -75,7 +76,7 @@ class Plan:
 
 @contextmanager
 def _connect(url: str, *, replica: bool = False) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(url, autocommit=True) as conn:
+    with open_connection("placement.move", url, autocommit=True) as conn:
         stable_output(conn)
         if replica:  # no foreign-key actions or triggers while rows are copied (superuser only)
             conn.execute("SET session_replication_role = replica")
@@ -89,7 +90,7 @@ def _admin(control_url: str, location: str | None) -> str | None:
 
 def _identity(url: str) -> tuple[object, ...]:
     """Which server and database a URL reaches, whatever host name or address it uses."""
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+    with open_connection("placement.move", url, autocommit=True, connect_timeout=10) as conn:
         row = conn.execute("SELECT (SELECT system_identifier FROM pg_control_system()), current_database()").fetchone()
     assert row is not None
     return tuple(row)

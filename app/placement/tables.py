@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from app.errors import MoveError
+from app.errors.operations import MoveError
 
 CONTROL_TABLES = frozenset({"members", "invitations", "sso_providers", "sso_flows", "org_roles", "scim_tokens",
                             "scim_users"})  # identity: shared database (org_roles, scim_*: sql/144, 146)

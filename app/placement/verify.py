@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import psycopg
 
-from app.errors import MoveError
+from app.errors.operations import MoveError
 from app.placement.tables import Table, digest, fingerprints, row_hashes, stable_output
 
 Say = Callable[[str], None]

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from app.db import Database, Scope, as_org_id
-from app.errors import AtlasError, NotFoundError, SemanticLayerInvalidError
+from app.errors import AtlasError, NotFoundError
+from app.errors.query import SemanticLayerInvalidError
 from app.semantic import explore as explore_mod
 from app.semantic import store
 from app.semantic.schema import validate_entity_name, validate_entity_yaml

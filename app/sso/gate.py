@@ -23,7 +23,7 @@ import uuid
 
 from app.db import Database, Scope
 from app.db.scoped_settings import scoped_settings
-from app.errors import SsoRequiredError
+from app.errors.sign_in import SsoRequiredError
 
 PASSWORD = "password"
 
