@@ -83,7 +83,7 @@ def test_org_moves_to_its_own_database_and_home_with_every_row(world: TwoOrgs, d
 
     moved = atlas(shared, "org", "move", "acme", "--to", dedicated.admin_url)
     assert moved.returncode == 0, moved.stderr + moved.stdout
-    assert "verified accounts: 3 rows, checksum" in moved.stdout
+    assert "verified accounts: 3 rows, fingerprint" in moved.stdout
     assert placement_of(shared, world.org_a) == location_of(dedicated.admin_url)
     # Every placed row of Acme is in its database and none is left in the shared one; Globex is untouched.
     moved_rows = org_rows(dedicated.admin_url, world.org_a, tables)
