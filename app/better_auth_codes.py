@@ -3,7 +3,7 @@
 Answers under /api/auth carry these upper-snake codes with Better Auth's own
 messages and statuses, so an application's `error.code` comparisons and
 translations work unchanged; /api/v1 keeps Atlas's documented lower-case codes.
-Each code Atlas answers with is an error class in app/errors.py that names
+Each code Atlas answers with is an error class in app/errors/ that names
 it (`code` for Better Auth-only refusals, `auth_code` for Atlas refusals that
 Better Auth also has). Only the codes Atlas can answer with are listed (copied from
 `@better-auth/core/dist/error/codes.mjs` and

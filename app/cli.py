@@ -17,6 +17,7 @@ import click
 from app.cli_backup import COMMANDS as BACKUP_COMMANDS
 from app.cli_backup import backup
 from app.config import Settings
+from app.db.connect import open_connection
 from app.errors import AtlasError
 
 
@@ -57,7 +58,7 @@ def migrate(settings: Settings, status: bool, policy_form: str | None) -> None:
         click.echo(f"applied {name}")
     if not applied:
         click.echo("up to date")
-    from app.errors import MigrationError
+    from app.errors.database import MigrationError
     from app.placement.locations import placed_locations, role_conninfo
 
     for location in placed_locations(settings.database.url):  # every dedicated database too
@@ -75,7 +76,6 @@ def migrate(settings: Settings, status: bool, policy_form: str | None) -> None:
 @click.pass_obj
 def query(settings: Settings, org: str | None, sql: str) -> None:
     """Run agent SQL (one SELECT) for one org through the SQL gateway, as the agent role; print JSON."""
-    import psycopg
 
     from app.gateway import run_query
     from app.placement.locations import org_location, role_conninfo
@@ -85,7 +85,7 @@ def query(settings: Settings, org: str | None, sql: str) -> None:
     org_id = resolve_org(settings, org or settings.cli.org_id)
     location = org_location(settings.database.url, org_id)  # an org in a dedicated database is queried there
     agent_url = settings.database.agent_database_url if location is None else role_conninfo(settings.database.agent_database_url, location)
-    result = run_query(sql, org_id=org_id, connect=lambda: psycopg.connect(agent_url, autocommit=True))
+    result = run_query(sql, org_id=org_id, connect=lambda: open_connection("cli", agent_url, autocommit=True))
     click.echo(json.dumps(result.to_json(), indent=2))
 
 
@@ -305,10 +305,9 @@ def org_move(settings: Settings, org_ref: str, to_url: str | None, back: bool, a
 @click.pass_obj
 def org_where(settings: Settings, org_ref: str) -> None:
     """Print ORG's database (shared, or a dedicated location) and any unfinished move."""
-    import psycopg
 
     org_id = resolve_org(settings, org_ref)
-    with psycopg.connect(settings.database.url, autocommit=True) as conn:
+    with open_connection("cli", settings.database.url, autocommit=True) as conn:
         placed = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s", (org_id,)).fetchone()
         moving = conn.execute("SELECT step, target FROM atlas_meta.org_moves WHERE organization_id = %s",
                               (org_id,)).fetchone()

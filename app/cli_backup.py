@@ -13,7 +13,8 @@ from datetime import datetime
 import click
 
 from app.config import Settings
-from app.errors import RestoreError
+from app.db.connect import open_connection
+from app.errors.operations import RestoreError
 
 
 def _say(line: str) -> None:
@@ -23,13 +24,12 @@ def _say(line: str) -> None:
 
 def existing_org(settings: Settings, org_ref: str) -> uuid.UUID:
     """The org's id; NotFoundError (naming the input) for an unknown id or slug."""
-    import psycopg
 
     from app.errors import NotFoundError
     from app.gateway.org_lookup import resolve_org_id
 
     org_id = resolve_org_id(settings.database.url, org_ref)
-    with psycopg.connect(settings.database.url, autocommit=True) as conn:
+    with open_connection("cli_backup", settings.database.url, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM organizations WHERE id = %s", (org_id,)).fetchone() is None:
             raise NotFoundError(f"no organization has id or slug {org_ref!r} (atlas org where ORG checks one)")
     return org_id
@@ -113,7 +113,7 @@ def org_restore(settings: Settings, org_ref: str, to_time: str, dry_run: bool) -
 @click.pass_obj
 def org_export(settings: Settings, org_ref: str, output: str | None) -> None:
     """Stream ORG's archive (every row it owns, a manifest with counts and sha256) to standard output."""
-    from app.errors import OrgDataError
+    from app.errors.operations import OrgDataError
     from app.orgdata.archive import export_org
 
     org_id = existing_org(settings, org_ref)
@@ -130,7 +130,7 @@ def org_export(settings: Settings, org_ref: str, output: str | None) -> None:
 @click.pass_obj
 def org_import(settings: Settings, archive: str) -> None:
     """Import an org archive (FILE, or - for standard input) into this Atlas, ids preserved."""
-    from app.errors import OrgDataError
+    from app.errors.operations import OrgDataError
     from app.orgdata.importing import import_org, unpacked
 
     try:

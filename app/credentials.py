@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from app.errors import ConfigurationError, ConnectionsConfigurationError
+from app.errors.configuration import ConfigurationError, ConnectionsConfigurationError
 
 SETTING = "ATLAS_CONNECTION_KEYS"
 

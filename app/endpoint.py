@@ -15,7 +15,8 @@ The declaration is data: one frozen `Endpoint` on the view function. Everything 
 - app/http/access.py's hook enforces `access` (and refuses an API key on `people_only` views);
 - app/auth/identity.py skips the session lookup (`sessionless`) or leaves it to the view (`one_trip`);
 - app/http/endpoint_runtime.py, when the app is built, wraps each view as declared: control plane,
-  one trip, idempotency key, and the parsed query string handed to the view as `args`;
+  one trip, idempotency key, the parsed query string handed to the view as `args` and the parsed
+  JSON body as `body`;
 - app/openapi/ builds the operation from it: the summary is the docstring's first paragraph,
   parameters, body and response come from `query`, `body` and `response`.
 
@@ -25,7 +26,7 @@ The manual, field by field: docs/endpoints.md.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -45,7 +46,9 @@ class Endpoint:
     access: Access | None = None
     tag: str = ""  # the OpenAPI tag (the API area)
     summary: str = ""  # default: the docstring's first paragraph (generated views set it)
-    body: type[Body] | None = None  # the request body model (the view reads it with app.bodies.body)
+    body: type[Body] | None = None  # the request body model, parsed and passed to the view as `body`
+    body_context: Callable[[], Mapping[str, Any]] | None = None  # the body's validation context, per request
+    reads_body: bool = False  # the view reads its body itself (a comment says why); `body` only documents it
     query: type[Query] | None = None  # the query-string model, parsed and passed to the view as `args`
     response: dict[str, Any] | None = None  # the success response's schema; None: no body
     status: int = 200

@@ -15,7 +15,6 @@ from typing import Any
 
 from psycopg import sql
 
-from app.bodies import validated
 from app.bodies.requests import SettingsChange
 from app.db import Database, Scope
 from app.errors import ValidationError
@@ -102,18 +101,21 @@ def load(db: Database, org_id: object) -> OrgSettings:
     return OrgSettings(**row)
 
 
-def validate_changes(
-    body: Mapping[str, object], *, bounds: QueryBounds, rate: RateBounds, inflight: InflightBounds = InflightBounds()
-) -> dict[str, int | None]:
-    """Map an API body to column changes; null resets to the default. Raises ValidationError."""
-    ranges = {
+def validation_context(
+    *, bounds: QueryBounds, rate: RateBounds, inflight: InflightBounds = InflightBounds()
+) -> dict[str, object]:
+    """SettingsChange's validation context: each field's range within the platform bounds."""
+    return {"ranges": {
         "queryRowLimit": (1, bounds.row_limit_max),
         "queryStatementTimeoutMs": (bounds.statement_timeout_ms_min, bounds.statement_timeout_ms_max),
         "queryRatePerMinute": (rate.per_minute_min, rate.per_minute_max),
         "queryMaxInFlight": (inflight.minimum, inflight.maximum),
-    }
-    given = validated(SettingsChange, body, context={"ranges": ranges}).given()
-    changes = {FIELDS[name]: value for name, value in given.items()}
+    }}
+
+
+def changes_of(change: SettingsChange) -> dict[str, int | None]:
+    """A validated SettingsChange as column changes; ValidationError when it names none."""
+    changes = {FIELDS[name]: value for name, value in change.given().items()}
     if not changes:
         raise ValidationError(f"nothing to change: send one or more of {', '.join(FIELDS)}")
     return changes

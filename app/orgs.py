@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from psycopg import sql
 
 from app.db import Scope
-from app.errors import (
+from app.errors.access import LastOwnerError
+from app.errors.better_auth import (
     AlreadyMemberError,
     InvitationNotFoundError,
-    LastOwnerError,
     MemberNotFoundError,
     OrganizationNotFoundError,
 )

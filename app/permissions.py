@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.endpoint import endpoint_of
-from app.errors import (
-    BetterAuthError,
-    ForbiddenError,
-    NoActiveOrganizationError,
-)
+from app.errors import ForbiddenError
+from app.errors.access import NoActiveOrganizationError
+from app.errors.better_auth import BetterAuthError
 from app.roles import ROLES
 
 ACTIONS = ("create", "read", "update", "delete")

@@ -34,7 +34,8 @@ from app.config import QueryLimitSettings
 from app.connections import DEFAULT, Connections, Resolved
 from app.db import Database
 from app.db.checked_pool import CheckedPool, wait_timed_out
-from app.errors import NotFoundError, SqlInvalidError, SqlRejectedError, ValidationError
+from app.errors import NotFoundError, ValidationError
+from app.errors.query import SqlInvalidError, SqlRejectedError
 from app.gateway import QueryResult, run_query
 from app.limits.inflight import InflightLimiter
 from app.limits.ratelimit import RateLimiter
@@ -114,7 +115,15 @@ class QueryService:
         return self.answer(caller, sql_text, self.admit(caller), connection_id=connection_id)
 
     def admit(self, caller: Caller) -> OrgSettings:
-        """The org's settings, after taking one of its rate tokens (429 rate_limited, not audited)."""
+        """The org's settings, after taking one of its rate tokens (429 rate_limited, not audited).
+
+        An org this process just found at its in-flight limit, and still at it, is refused first
+        (429 too_many_concurrent_queries, one lock-table count, app/limits/inflight.py): a flood's
+        excess costs the primary one round trip past the session check, not four.
+        """
+        refused = self.inflight.recent_refusal(caller.org_id)
+        if refused is not None:
+            raise refused
         settings = org_settings.load(self.db, caller.org_id)
         self.limiter.take(str(caller.org_id), per_minute=settings.rate_per_minute(rate=self.limits.rate))
         return settings
@@ -152,10 +161,9 @@ class QueryService:
 
     def _run(self, caller: Caller, sql_text: str, settings: OrgSettings, connection_id: str) -> QueryResult:
         resolved = self._resolve(caller, connection_id)
-        # The version is read before the tables: a result computed under tables newer than
-        # the version in its key is harmless; the other order could outlive a change.
-        semantic_version = self.semantic.version(caller.org_id)
-        tables = self.semantic.allowed_tables(caller.org_id, connection_id)
+        # One manifest read gives the version and decides the tables (read after it when they
+        # changed): a result computed under tables newer than the version in its key is harmless.
+        semantic_version, tables = self.semantic.versioned_tables(caller.org_id, connection_id)
         limits = replace(settings.query_settings(base=self.limits.base, bounds=self.limits.bounds),
                          allowed_tables=tuple(sorted(tables)))
         in_flight = self.limits.max_in_flight(settings)

@@ -32,8 +32,10 @@ from psycopg import errors as pg
 from psycopg_pool import PoolTimeout
 
 from app.db.checked_pool import CheckedPool
+from app.db.connect import open_connection
 from app.db.refusals import is_connection_failure
-from app.errors import ConfigurationError, ReplicaUnavailableError
+from app.errors.configuration import ConfigurationError
+from app.errors.database import ReplicaUnavailableError
 from app.ops import metrics
 
 log = logging.getLogger("atlas.replica")
@@ -185,7 +187,7 @@ class AgentReplica:
         if self._last is not None and time.monotonic() - self._last[0] < PROBE_TTL_S:
             return self._last[1]
         try:
-            with psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+            with open_connection("replica", self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
                                  application_name="atlas-replica-probe") as conn:
                 status = self._read(conn)
         except psycopg.Error as exc:

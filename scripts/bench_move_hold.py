@@ -11,16 +11,20 @@ placement says, read afresh before each write: a router with no cache; a
 refused write is retried after 20 ms, where the app tells clients 1 s). The hold, as a client
 sees it, is the time from a move's first refused write (SQLSTATE AT503) to the
 next accepted one; printed per method as p50 / p99 / max over the moves, with
-the writes refused and the moves' own durations. Everything is removed at the end.
+the writes refused, the moves' own durations and the median of the mover's own
+account of its hold (catch-up, verification, switch: the line it prints at the
+switch). Everything is removed at the end.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 
@@ -32,6 +36,10 @@ from scripts.bench_placement import write_once
 from tests.support import rows
 
 OPTIONS = DURABLE + " -c wal_level=logical -c max_replication_slots=16 -c max_wal_senders=16"
+# The mover's line at the switch (app/placement/move.py): the hold and its three parts, in ms.
+HELD = re.compile(r"released after (\d+) ms held \((\d+) ms to catch up, (\d+) ms to verify, (\d+) ms to switch\)")
+PARTS = ("held", "catch-up", "verify", "switch")
+Raw = dict[str, list[Any]]  # per method: holds, took (s), parts (tuples of PARTS, s), written, refused
 
 
 @dataclass
@@ -76,7 +84,7 @@ def measure(shared: TestDatabase, dedicated: TestDatabase, org: uuid.UUID, *, me
     threads = [threading.Thread(target=keep_writing, args=(shared, dedicated, org, stop, s, rate)) for s in states]
     for thread in threads:
         thread.start()
-    holds, took = [], []
+    holds, took, parts = [], [], []
     try:
         time.sleep(0.5)
         for n in range(moves):
@@ -84,7 +92,9 @@ def measure(shared: TestDatabase, dedicated: TestDatabase, org: uuid.UUID, *, me
             started = time.monotonic()
             plan = move.plan_move(shared.admin_url, shared.roles, org,
                                   to_url=dedicated.admin_url if n % 2 == 0 else None, method=method)
-            move.run(plan, cache_s=0.0, say=lambda line: None, pause=lambda step: None)
+            said: list[str] = []
+            move.run(plan, cache_s=0.0, say=said.append, pause=lambda step: None)
+            parts += [tuple(float(ms) / 1000 for ms in m.groups()) for m in map(HELD.search, said) if m]
             took.append(time.monotonic() - started)
             time.sleep(0.3)  # the writers' first write after the switch
             holds.append(max((h for s, m in zip(states, marks, strict=True) for h in s.holds[m:]), default=0.0))
@@ -92,13 +102,15 @@ def measure(shared: TestDatabase, dedicated: TestDatabase, org: uuid.UUID, *, me
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
-    return {"holds": holds, "took": took, "written": sum(s.written for s in states),
+    return {"holds": holds, "took": took, "parts": parts, "written": sum(s.written for s in states),
             "refused": sum(s.refused for s in states)}
 
 
-def summary(got: dict[str, list[float]]) -> dict[str, float]:
+def summary(got: Raw) -> dict[str, float]:
     ordered = sorted(got["holds"])
-    return {"p50": statistics.median(ordered), "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+    mover = {name: statistics.median(p[i] for p in got["parts"]) if got["parts"] else 0.0
+             for i, name in enumerate(PARTS)}
+    return {**mover, "p50": statistics.median(ordered), "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
             "max": ordered[-1], "move_s": statistics.median(got["took"]), "written": sum(got["written"]),
             "refused": sum(got["refused"])}
 
@@ -114,8 +126,8 @@ def run(*, moves: int, rows_n: int, writers: int, rate: float) -> None:
             org = rows.make_org(admin, "Bench")
             admin.execute("INSERT INTO accounts (org_id, name) SELECT %s, 'seed ' || g FROM generate_series(1, %s) g",
                           (org, rows_n))
-        runs: dict[str, dict[str, list[float]]] = {m: {"holds": [], "took": [], "written": [], "refused": []}
-                                                   for m in ("copy", "logical")}
+        runs: dict[str, Raw] = {m: {"holds": [], "took": [], "parts": [], "written": [], "refused": []}
+                                for m in ("copy", "logical")}
         for _ in range(max(1, moves // 2)):  # a move there and back per method in turn: the org grows alike
             for method, into in runs.items():
                 one = measure(shared, dedicated, org, method=method, moves=2, writers=writers, rate=rate)
@@ -125,8 +137,9 @@ def run(*, moves: int, rows_n: int, writers: int, rate: float) -> None:
             got = summary(raw)
             print(f"{method:8} write hold over {len(raw['holds'])} moves of {rows_n}+ accounts, {writers} writers at {rate:.0f}/s:"
                   f" p50 {1000 * got['p50']:.0f} ms, p99 {1000 * got['p99']:.0f} ms, max {1000 * got['max']:.0f} ms;"
-                  f" move {got['move_s']:.1f} s (median); {got['written']:.0f} writes, {got['refused']:.0f} refused",
-                  flush=True)
+                  f" move {got['move_s']:.1f} s (median); {got['written']:.0f} writes, {got['refused']:.0f} refused;"
+                  f" the mover's hold (medians): {1000 * got['held']:.0f} ms = catch-up {1000 * got['catch-up']:.0f}"
+                  f" + verify {1000 * got['verify']:.0f} + switch {1000 * got['switch']:.0f}", flush=True)
     finally:
         factory.drop_all()
         cluster.remove()

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from app.devdb.choice import choose, forced_path
+from app.devdb.databases import DatabaseFactory, TestDatabase
+from app.devdb.server import find_or_start
 from tests.support import catalog
-from tests.support.choice import choose, forced_path
-from tests.support.databases import DatabaseFactory, TestDatabase
-from tests.support.server import find_or_start
 
 # Fixture modules shared by many test modules (api_app, two_orgs, shared_orgs), and the order files run in.
 pytest_plugins = ["tests.support.api", "tests.support.api_module", "tests.support.logical", "tests.support.order"]

@@ -18,13 +18,14 @@ import pytest
 from flask import Flask
 
 from app import replica
+from app.devdb import databases
+from app.devdb.databases import DatabaseFactory
+from app.devdb.standby import Pair, start_pair
 from app.ops.metrics import REGISTRY
 from tests.gateway_corpus.seed import seeded
-from tests.support import databases, rows
+from tests.support import rows
 from tests.support.api import ApiUser, TwoOrgs, build_two_orgs, close_app, make_app
-from tests.support.databases import DatabaseFactory
 from tests.support.errors import error_of
-from tests.support.standby import Pair, start_pair
 from tests.test_gateway_attacks import (  # noqa: F401  collected here, against the standby
     test_attack_under_rls_alone,
     test_attack_under_the_gateway_alone,

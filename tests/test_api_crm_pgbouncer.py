@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from app.devdb.databases import DatabaseFactory
 from tests.support import pgbouncer
 from tests.support.api import TwoOrgs, build_two_orgs, close_app, make_app
-from tests.support.databases import DatabaseFactory
 from tests.test_api_crm import *  # noqa: F403  # the module under test, collected again here
 
 

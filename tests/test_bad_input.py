@@ -16,7 +16,7 @@ from flask import Flask
 
 from app.config import Settings
 from app.entities import ENTITIES
-from app.errors import ConfigurationError
+from app.errors.configuration import ConfigurationError
 from app.gateway.parse import MAX_NESTING, MAX_TREE_DEPTH
 from app.paging import MAX_CURSOR_CHARS
 from tests.support.api import TwoOrgs, anonymous, close_app, make_app, two_org_world

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.databases import DatabaseFactory
-from tests.support.ports import free_port
+from app.devdb.databases import DatabaseFactory
+from app.devdb.ports import free_port
 from tests.support.serving import ServedApp, served_app
 
 ROOT = Path(__file__).resolve().parent.parent

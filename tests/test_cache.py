@@ -16,7 +16,8 @@ import redis
 from app.cache import MemoryCache, make_cache
 from app.cache.redis_cache import RedisCache
 from app.config import CacheSettings, Settings
-from app.errors import ConfigurationError, ServiceUnavailableError
+from app.errors import ServiceUnavailableError
+from app.errors.configuration import ConfigurationError
 from app.gateway.result import CacheKey, QueryResult
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

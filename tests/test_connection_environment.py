@@ -21,7 +21,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from app.connections.conninfo import NOWHERE, UNOVERRIDABLE, libpq_defaults, tenant_conninfo
-from app.errors import ConnectionsConfigurationError
+from app.errors.configuration import ConnectionsConfigurationError
 from tests.support.fake_postgres import FakePostgres, fake_postgres
 from tests.support.serving import atlas_serve, owner_of_new_org, request
 

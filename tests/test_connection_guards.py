@@ -8,7 +8,9 @@ from app.config import split_commas
 from app.connections.hosts import HostPolicy, parse_allowed
 from app.connections.target import parse_url
 from app.credentials import CredentialBox
-from app.errors import ConfigurationError, ConnectionHostRefusedError, ValidationError
+from app.errors import ValidationError
+from app.errors.configuration import ConfigurationError
+from app.errors.query import ConnectionHostRefusedError
 
 
 def policy(setting: str | None) -> HostPolicy:

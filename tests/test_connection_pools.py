@@ -6,7 +6,8 @@ import uuid
 import psycopg
 import pytest
 
-from app.errors import ConnectionFailedError, PoolCapacityExceededError
+from app.errors.database import PoolCapacityExceededError
+from app.errors.query import ConnectionFailedError
 from app.pools import PerOrgLimits, PoolConfig, create_registry
 from tests.support.datasource import external_datasource
 

@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from psycopg import sql
 
 from app.connections import Resolved
-from app.errors import SqlRejectedError
+from app.errors.query import SqlRejectedError
 from app.gateway.execute import execute
 from app.gateway.result import PreparedQuery
 from app.http.context import services

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from app.devdb.databases import DatabaseFactory
 from tests.support.browser import Page, chromium, console_server
 from tests.support.console_world import PASSWORD, World, build_world
-from tests.support.databases import DatabaseFactory
 from tests.support.model_server import ScriptedModel, call, calls, say, scripted_model
 
 COUNT_SQL = "SELECT lifecycle_stage, count(*) AS contacts FROM contacts GROUP BY lifecycle_stage ORDER BY 1"

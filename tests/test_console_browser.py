@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from selenium.webdriver.common.keys import Keys
 
+from app.devdb.databases import DatabaseFactory
 from tests.support.browser import Page, chromium, console_server
 from tests.support.console_world import PASSWORD, World, build_world
-from tests.support.databases import DatabaseFactory
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
+from app.devdb.databases import DatabaseFactory
 from tests.support.browser import Page, chromium, console_server
 from tests.support.console_world import PASSWORD, World, build_world
-from tests.support.databases import DatabaseFactory
 from tests.support.datasource import Datasource, external_datasource
 
 BASE = "/api/v1/admin/connections"

@@ -16,10 +16,10 @@ import pytest
 from selenium.webdriver.common.keys import Keys
 
 from app.auth import api_keys
-from tests.support import databases
+from app.devdb import databases
+from app.devdb.databases import DatabaseFactory
 from tests.support.browser import Page, chromium, console_server
 from tests.support.console_world import PASSWORD, World, build_world
-from tests.support.databases import DatabaseFactory
 from tests.support.jobs import atlas_worker
 from tests.support.serving import request
 

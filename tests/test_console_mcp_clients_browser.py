@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
+from app.devdb.databases import DatabaseFactory
 from tests.support.browser import Page, chromium, console_server
 from tests.support.console_world import PASSWORD, World, build_world
-from tests.support.databases import DatabaseFactory
 from tests.support.oauth_flow import REDIRECT_URI, Flow, query_of
 
 

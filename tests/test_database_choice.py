@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.support.choice import choose, embedded_bindir
-from tests.support.server import find_or_start
+from app.devdb.choice import choose, embedded_bindir
+from app.devdb.server import find_or_start
 
 ROOT = Path(__file__).resolve().parents[1]
 CHOICE_VARIABLES = ("DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "ATLAS_TEST_PG")

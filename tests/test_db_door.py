@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from app.db import Database
-from app.errors import MissingOrgError
+from app.errors.database import MissingOrgError
 from tests.support import rows
 
 
@@ -78,3 +78,31 @@ def test_identity_transaction_reaches_no_tenant_rows(seeded):
         with database.identity_transaction(user_id=uuid.uuid4()) as scope:
             assert scope.fetch_value("SELECT count(*) FROM contacts") == 0
             scope.execute("INSERT INTO notes (org_id, body) VALUES (%s, 'x')", (org_a,))
+
+
+def test_only_the_door_opens_connections():
+    """psycopg.connect is called in app/db/ alone (app/db/connect.py): every other module asks the door."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "app"
+    outside = []
+    for path in root.rglob("*.py"):
+        if path.relative_to(root).parts[0] == "db":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "connect"
+                    and ast.unparse(node.func.value) in ("psycopg", "psycopg.Connection", "psycopg.AsyncConnection")):
+                outside.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert outside == [], "open connections through app/db/connect.py open_connection: " + ", ".join(outside)
+
+
+def test_a_connection_names_its_purpose_unless_the_conninfo_names_itself(template_db):
+    from psycopg.conninfo import make_conninfo
+
+    from app.db.connect import open_connection
+
+    with open_connection("test purpose", template_db.admin_url) as conn:
+        assert conn.execute("SELECT current_setting('application_name')").fetchone() == ("atlas test purpose",)
+    with open_connection("test purpose", make_conninfo(template_db.admin_url, application_name="mine")) as conn:
+        assert conn.execute("SELECT current_setting('application_name')").fetchone() == ("mine",)

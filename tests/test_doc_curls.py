@@ -29,7 +29,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.support.databases import DatabaseFactory
+from app.devdb.databases import DatabaseFactory
 from tests.support.serving import Served, atlas_serve
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,6 +10,8 @@ from app.api.spec.document import _bare_app, declared_routes
 from app.bodies.crm import LIST
 from app.bodies.queries import AuditFilter, JobFilter, MembersPage, Page
 from app.bodies.query import validated_query
+from app.bodies.requests import SettingsChange
+from app.bodies.teams import TeamRef
 from app.endpoint import Endpoint, endpoint, endpoint_of
 from app.errors import ValidationError
 from app.http import endpoint_runtime
@@ -79,3 +81,49 @@ def test_a_declaration_names_only_known_fields() -> None:
     with pytest.raises(TypeError):
         endpoint(PUBLIC, sessionles=True)  # a typo fails at import, not at request time
     assert Endpoint(access=PUBLIC).status == 200
+
+
+def test_a_declared_body_is_parsed_after_the_query_and_handed_to_the_view() -> None:
+    seen: list[Any] = []
+
+    @endpoint(MEMBER, query=Page, body=SettingsChange, body_context=lambda: {"ranges": {"queryRowLimit": (1, 9)}})
+    def view(args: Page, body: SettingsChange) -> str:
+        seen.append((args.limit, body))
+        return "ok"
+
+    app = Flask("declared")
+    app.add_url_rule("/things", "things", view, methods=["POST"])
+    endpoint_runtime.init_app(app)
+    wrapped = app.view_functions["things"]
+    with app.test_request_context("/things?limit=5", method="POST", json={"queryRowLimit": 7}):
+        assert wrapped() == "ok"
+    (limit, body), = seen
+    assert limit == 5 and isinstance(body, SettingsChange) and body.given() == {"queryRowLimit": 7}
+    with app.test_request_context("/things", method="POST", json={"queryRowLimit": 10}), \
+            pytest.raises(ValidationError) as caught:  # the context's range, asked per request
+        wrapped()
+    assert list(caught.value.details["fields"]) == ["queryRowLimit"]
+    with app.test_request_context("/things?limit=0", method="POST", json={"queryRowLimit": 10}), \
+            pytest.raises(ValidationError) as caught:  # a bad query string answers before a bad body
+        wrapped()
+    assert list(caught.value.details["fields"]) == ["limit"]
+    assert len(seen) == 1
+
+
+def test_a_view_that_declares_a_body_takes_it_or_says_it_reads_it_itself() -> None:
+    @endpoint(MEMBER, body=TeamRef)
+    def forgot() -> str:
+        return "never"
+
+    @endpoint(MEMBER, body=TeamRef, reads_body=True)
+    def reads() -> str:
+        return "its own"
+
+    app = Flask("declared")
+    app.add_url_rule("/reads", "reads", reads, methods=["POST"])
+    endpoint_runtime.init_app(app)
+    with app.test_request_context("/reads", method="POST", json=["not", "an", "object"]):
+        assert app.view_functions["reads"]() == "its own"  # nothing parsed on its behalf
+    app.add_url_rule("/forgot", "forgot", forgot, methods=["POST"])
+    with pytest.raises(TypeError, match="takes no `body`"):  # when the app is built, not per request
+        endpoint_runtime.init_app(app)

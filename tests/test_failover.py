@@ -32,11 +32,13 @@ from mcp.client.streamable_http import streamable_http_client
 
 from app.config import RoleNames
 from app.db.migrate import migrate
-from tests.support import databases, ha
+from app.devdb import databases
+from app.devdb.ports import free_port
+from tests.support import ha
 from tests.support.api import close_app, make_app
 from tests.support.ha import Formation
 from tests.support.jobs import atlas_worker
-from tests.support.ports import free_port
+from tests.support.mcp_server import wait_listening
 from tests.support.serving import ATLAS, ROOT, atlas_serve, owner_of_new_org, request
 
 ORGS = 3
@@ -82,7 +84,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             mcp_port = _atlas_mcp(database, folder, stack)  # starting while atlas serve starts
             server = stack.enter_context(atlas_serve(database, folder / "serve.log", workers=2, threads=4, env=env))
             stack.enter_context(atlas_worker(database, folder))
-            _wait_listening(mcp_port, folder)
+            wait_listening(mcp_port, log=folder / "mcp.log")
             tokens = [owner_of_new_org(server.port, f"ha-{n}-{uuid.uuid4().hex[:6]}") for n in range(ORGS)]
             for token in tokens:
                 status, _, body = request(server.port, "PUT", "/api/v1/admin/semantic/org/entities/contacts",
@@ -111,16 +113,6 @@ def _atlas_mcp(database: databases.TestDatabase, folder: Path, stack: ExitStack)
     return port
 
 
-def _wait_listening(port: int, folder: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx2.get(f"http://127.0.0.1:{port}/mcp", timeout=2)
-            return
-        except httpx2.TransportError:
-            assert time.monotonic() < deadline, "atlas mcp --http did not start listening: " + \
-                (folder / "mcp.log").read_text()[-2000:]
-            time.sleep(0.2)
 
 
 # ----- every other way in: each process reconnects on its own ------------------------------------------

@@ -20,11 +20,11 @@ import psycopg
 import pytest
 from flask import Flask
 
-from tests.support import databases
+from app.devdb import databases
+from app.devdb.databases import DatabaseFactory
+from app.devdb.server import Cluster
 from tests.support.api import ApiUser, close_app, create_org, make_app, sign_up
-from tests.support.databases import DatabaseFactory
 from tests.support.errors import error_of
-from tests.support.server import Cluster
 from tests.support.serving import atlas_serve, request
 
 POOL_TIMEOUT_S = 2.0

@@ -22,8 +22,8 @@ import psycopg
 import pytest
 from flask import Flask
 
+from app.devdb import databases
 from app.http.context import services
-from tests.support import databases
 from tests.support.api import ApiUser, close_app, create_org, make_app, sign_up
 from tests.support.serving import atlas_serve, request
 

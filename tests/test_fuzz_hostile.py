@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.support import databases
+from app.devdb import databases
 from tests.support.api import TwoOrgs, two_org_world
 from tests.support.errors import error_of, is_exact_error
 from tests.test_openapi import _DOCUMENT, FUZZED, caller_for

@@ -11,7 +11,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from app.errors import SqlInvalidError, SqlRejectedError
+from app.errors.query import SqlInvalidError, SqlRejectedError
 from app.gateway import prepare
 from app.query_settings import CRM_TABLES
 from tests.gateway_corpus import Entry, load_corpus

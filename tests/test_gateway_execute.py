@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from app import cli
-from app.errors import SqlInvalidError, SqlRejectedError
+from app.errors.query import SqlInvalidError, SqlRejectedError
 from app.gateway import CacheKey, QueryResult, prepare, run_query
 from app.gateway.execute import execute
 from app.gateway.result import PreparedQuery
@@ -215,7 +215,7 @@ def test_prepare_is_remembered_per_text_org_and_limits_but_refusals_are_not():
     import uuid as _uuid
 
     from app import gateway
-    from app.errors import SqlRejectedError
+    from app.errors.query import SqlRejectedError
 
     gateway.prepare_cached.cache_clear()
     org_a, org_b = _uuid.uuid4(), _uuid.uuid4()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.errors import SqlInvalidError, SqlRejectedError
+from app.errors.query import SqlInvalidError, SqlRejectedError
 from app.gateway import prepare
 from app.gateway.parse import MAX_NESTING, MAX_TREE_DEPTH
 

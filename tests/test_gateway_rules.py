@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from app.errors import SqlInvalidError, SqlRejectedError
+from app.errors.query import SqlInvalidError, SqlRejectedError
 from app.gateway import RULES, prepare
 from app.gateway.context import RuleContext
 from app.gateway.crosscheck import check_final_sql, pg_parse, single_select
@@ -113,7 +113,7 @@ def test_unparsable_sql_is_invalid():
 
 
 def test_a_missing_org_is_refused_before_anything_else():
-    from app.errors import MissingOrgError
+    from app.errors.database import MissingOrgError
 
     with pytest.raises(MissingOrgError):
         prepare("SELECT 1", org_id="", allowed_tables=CRM_TABLES, row_limit=10)

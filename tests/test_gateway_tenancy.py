@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from app.errors import SqlRejectedError
+from app.errors.query import SqlRejectedError
 from app.gateway import RULES, prepare
 from app.gateway.context import RuleContext
 from app.gateway.parse import parse_statement

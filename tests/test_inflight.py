@@ -9,7 +9,8 @@ from functools import partial
 import psycopg
 import pytest
 
-from app.errors import AgentCapacityError, AgentPlatformBusyError, SqlRejectedError, TooManyConcurrentQueriesError
+from app.errors.limits import AgentCapacityError, AgentPlatformBusyError, TooManyConcurrentQueriesError
+from app.errors.query import SqlRejectedError
 from app.gateway import prepare
 from app.limits.inflight import InflightLimiter
 from tests.support.errors import error_of
@@ -91,6 +92,40 @@ def test_a_slot_held_in_one_process_is_refused_in_another_until_released(limiter
             assert two.held() == 1
     with two.slot(org, limit=1):
         assert one.held() == 0 and two.held() == 1
+
+
+def test_after_a_refusal_the_orgs_slots_are_counted_before_its_work_and_only_while_all_are_taken(limiters,
+                                                                                                 fresh_db):
+    """A flood's excess is refused on one lock-table count; the count is exact, the hint short-lived."""
+    one, _ = limiters
+    two = InflightLimiter(fresh_db.app_url, process_threads=2, refusal_hint_s=0.5)
+    org, other = uuid.uuid4(), uuid.uuid4()
+    try:
+        assert two.recent_refusal(org) is None, "nothing refused here yet: no count"
+        with one.slot(org, limit=1):
+            with pytest.raises(TooManyConcurrentQueriesError), two.slot(org, limit=1):
+                pass
+            early = two.recent_refusal(org)
+            assert isinstance(early, TooManyConcurrentQueriesError)
+            assert early.retry_after_s >= 1 and "queryMaxInFlight" in early.message
+            assert two.recent_refusal(other) is None, "another org is not refused"
+        assert two.recent_refusal(org) is None, "the slot was released in another process: the count sees it"
+        with two.slot(org, limit=1):
+            pass
+        with one.slot(org, limit=1):  # refused again in two; then the hint ends after refusal_hint_s
+            with pytest.raises(TooManyConcurrentQueriesError), two.slot(org, limit=1):
+                pass
+            assert isinstance(two.recent_refusal(org), TooManyConcurrentQueriesError)
+            time.sleep(0.55)
+            assert two.recent_refusal(org) is None, "past refusal_hint_s, slot() decides again"
+        with two.slot(org, limit=2), two.slot(org, limit=2):  # this process holds every slot itself
+            with pytest.raises(TooManyConcurrentQueriesError), two.slot(org, limit=2):
+                pass
+            assert isinstance(two.recent_refusal(org), TooManyConcurrentQueriesError), "its own slots count"
+        assert two.recent_refusal(org) is None, "a slot released in this process ends the hint at once"
+        assert two.held() == 0 and one.held() == 0
+    finally:
+        two.close()
 
 
 def test_a_process_never_counts_its_own_slot_twice(limiters):

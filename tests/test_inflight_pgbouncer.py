@@ -16,12 +16,14 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from app.errors import ConfigurationError, TooManyConcurrentQueriesError
+from app.devdb import databases
+from app.devdb.databases import DatabaseFactory
+from app.errors.configuration import ConfigurationError
+from app.errors.limits import TooManyConcurrentQueriesError
 from app.http.context import services
 from app.limits.inflight import InflightLimiter
-from tests.support import databases, pgbouncer
+from tests.support import pgbouncer
 from tests.support.api import close_app, make_app
-from tests.support.databases import DatabaseFactory
 
 
 @pytest.fixture(scope="module")

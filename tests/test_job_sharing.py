@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.api import invite_and_join, sign_up
+from tests.support.api import create_team, invite_and_join, sign_up
 from tests.support.jobs import admin_sql, audit_actions, clear_jobs, job_row, jobs_world
 
 JOBS = "/api/v1/jobs"
@@ -40,17 +40,6 @@ def jobs(world):
     return world
 
 
-def _team(world, name, *members):
-    r = world.user("a", "admin").post(f"{ORG}/create-team", json={"name": name})
-    assert r.status_code == 200, r.get_json()
-    team = r.get_json()
-    for user in members:
-        r = world.user("a", "admin").post(f"{ORG}/add-team-member", json={"teamId": team["id"],
-                                                                          "userId": str(user.user_id)})
-        assert r.status_code == 200, r.get_json()
-    return team
-
-
 def _sees(user, job_id):
     """Listed, read and its results read together, or none of the three."""
     listed = {j["id"] for j in user.get(JOBS, query_string={"limit": 100}).get_json()["data"]}
@@ -63,7 +52,7 @@ def _sees(user, job_id):
 def test_a_team_query_is_seen_changed_and_its_results_read_only_by_its_team_creator_and_managers(jobs):
     member, outsider = jobs.user("a", "member"), jobs.user("a", "outsider")
     admin, owner = jobs.user("a", "admin"), jobs.user("a", "owner")
-    team = _team(jobs, "Finance", member)
+    team = create_team(jobs.user("a", "admin"), "Finance", member)
     r = admin.post(JOBS, json={**QUERY, "teamId": team["id"]})
     assert r.status_code == 201 and r.get_json()["teamId"] == team["id"], r.get_json()
     shared = r.get_json()["id"]
@@ -100,7 +89,7 @@ def test_a_team_query_is_seen_changed_and_its_results_read_only_by_its_team_crea
 
 
 def test_another_orgs_team_is_refused_and_nothing_is_queued_or_changed(jobs):
-    team = _team(jobs, "Acme Only", jobs.user("a", "member"))
+    team = create_team(jobs.user("a", "admin"), "Acme Only", jobs.user("a", "member"))
     owner_b = jobs.user("b", "owner")
     r = owner_b.post(JOBS, json={**QUERY, "teamId": team["id"]})
     assert r.status_code == 404, r.get_json()
@@ -121,8 +110,8 @@ def test_another_orgs_team_is_refused_and_nothing_is_queued_or_changed(jobs):
 
 def test_a_member_cannot_share_into_a_team_they_are_not_in_nor_reshare_anothers_query(jobs):
     scheduler, admin = jobs.user("a", "scheduler"), jobs.user("a", "admin")
-    theirs = _team(jobs, "Theirs", jobs.user("a", "member"))
-    mine = _team(jobs, "Mine", scheduler)
+    theirs = create_team(jobs.user("a", "admin"), "Theirs", jobs.user("a", "member"))
+    mine = create_team(jobs.user("a", "admin"), "Mine", scheduler)
     r = scheduler.post(JOBS, json={**QUERY, "teamId": theirs["id"]})
     assert r.status_code == 403, r.get_json()
     assert admin_sql(jobs, "SELECT count(*) AS n FROM jobs")[0]["n"] == 0

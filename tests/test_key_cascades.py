@@ -24,12 +24,13 @@ import psycopg
 import pytest
 
 from app.db.migrate import SQL_DIR, migrate
+from app.devdb import databases
+from app.devdb.databases import DatabaseFactory
 from app.errors import UnauthorizedError
 from app.http.context import services
 from app.jobs import queue, store
-from tests.support import databases, rows
+from tests.support import rows
 from tests.support.api import ApiUser, TwoOrgs, invite_and_join, sign_up
-from tests.support.databases import DatabaseFactory
 from tests.support.errors import error_code
 from tests.support.jobs import admin_sql, audit_actions, clear_jobs, job_config, job_row, jobs_world, run_one
 from tests.support.placement import CACHE_S, atlas

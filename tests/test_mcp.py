@@ -7,10 +7,7 @@ revoked key or a removed member stops the next call; refusals are tool errors wi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
@@ -25,26 +22,14 @@ import pytest
 from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from app.devdb.ports import free_port
 from tests.support.api import TwoOrgs, two_org_world
 from tests.support.api_module import org_snapshot
 from tests.support.errors import error_code
-from tests.support.ports import free_port
+from tests.support.mcp_server import ATLAS, ROOT, atlas_environment, mcp_http, seed_contacts
 
-ROOT = Path(__file__).resolve().parents[1]
-ATLAS = [sys.executable, "-m", "app.cli"]
 TOOLS = {"explore", "executeSQL", "listEntities", "describeEntity"}
 MARK_A, MARK_B = "alpha-only-marker", "bravo-only-marker"
-ENTITY = """table: contacts
-description: People ({mark}).
-dimensions:
-- name: id
-  sql: id
-  type: uuid
-  primary_key: true
-- name: first_name
-  sql: first_name
-  type: string
-"""
 
 
 @dataclass
@@ -59,52 +44,20 @@ class World:
         return self.keys[org]["key"]
 
 
-def _environment(orgs: TwoOrgs, semantic_root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLAS_")}
-    env.update({"DATABASE_URL": orgs.db.admin_url, "ATLAS_ROLE_PREFIX": orgs.db.roles.owner.removesuffix("_owner"),
-                "ATLAS_SEMANTIC_ROOT": str(semantic_root), "PYTHONPATH": str(ROOT), "ATLAS_POOL_MAX_SIZE": "4"})
-    return env
-
-
 @pytest.fixture(scope="module")
 def world(db_factory, tmp_path_factory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("semantic")
     with two_org_world(db_factory, semantic_root=str(root)) as orgs:
         keys = {}
         for org, mark in (("a", MARK_A), ("b", MARK_B)):
-            owner = orgs.user(org, "owner")
-            r = owner.put("/api/v1/admin/semantic/org/entities/contacts", json={"yamlContent": ENTITY.format(mark=mark)})
-            assert r.status_code in (200, 201), r.get_json()
-            r = owner.post("/api/v1/contacts", json={"first_name": mark, "last_name": "x"})
-            assert r.status_code == 201, r.get_json()
-            contact = r.get_json()["id"]
+            contact = seed_contacts(orgs.user(org, "owner"), description=f"People ({mark}).", first_name=mark)
             r = orgs.user(org, "admin").post("/api/v1/admin/api-keys", json={"name": "agent", "role": "member"})
             assert r.status_code == 201, r.get_json()
             keys[org] = r.get_json()
-        env = _environment(orgs, root)
+        env = atlas_environment(orgs, root)
         port = free_port()
-        log = (tmp_path_factory.mktemp("mcp") / "http.log").open("wb")
-        server = subprocess.Popen([*ATLAS, "mcp", "--http", "--port", str(port)], env=env, cwd=ROOT,
-                                  stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_listening(port, server)
+        with mcp_http(env, port, tmp_path_factory.mktemp("mcp") / "http.log"):
             yield World(orgs, env, keys, contact, port)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            log.close()
-
-
-def _wait_listening(port: int, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx2.get(f"http://127.0.0.1:{port}/mcp", timeout=2)
-            return
-        except httpx2.TransportError:
-            assert server.poll() is None, "atlas mcp --http exited"
-            assert time.monotonic() < deadline, "atlas mcp --http did not start listening"
-            time.sleep(0.2)
 
 
 @asynccontextmanager

@@ -4,14 +4,9 @@ then the attacks: each proves the victim org's rows unchanged or the credential 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -23,25 +18,13 @@ from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
+from app.devdb.ports import free_port
 from tests.support.api import ApiUser, TwoOrgs, invite_and_join, sign_up, two_org_world
 from tests.support.api_module import org_snapshot
+from tests.support.mcp_server import atlas_environment, mcp_http, seed_contacts
 from tests.support.oauth_flow import REDIRECT_URI, Flow, approve, query_of, served
-from tests.support.ports import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
-ATLAS = [sys.executable, "-m", "app.cli"]
 MARK_A, MARK_B = "alpha-oauth-marker", "bravo-oauth-marker"
-ENTITY = """table: contacts
-description: People.
-dimensions:
-- name: id
-  sql: id
-  type: uuid
-  primary_key: true
-- name: first_name
-  sql: first_name
-  type: string
-"""
 
 
 @dataclass
@@ -61,41 +44,11 @@ def world(db_factory, tmp_path_factory) -> Iterator[World]:
     as_port, mcp_port = free_port(), free_port()
     base = f"http://127.0.0.1:{as_port}"
     with two_org_world(db_factory, semantic_root=str(root), public_url=base) as orgs:
-        contacts = {}
-        for org, mark in (("a", MARK_A), ("b", MARK_B)):
-            owner = orgs.user(org, "owner")
-            r = owner.put("/api/v1/admin/semantic/org/entities/contacts", json={"yamlContent": ENTITY})
-            assert r.status_code in (200, 201), r.get_json()
-            r = owner.post("/api/v1/contacts", json={"first_name": mark, "last_name": "x"})
-            assert r.status_code == 201, r.get_json()
-            contacts[org] = r.get_json()["id"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ATLAS_")}
-        env.update({"DATABASE_URL": orgs.db.admin_url, "ATLAS_ROLE_PREFIX": orgs.db.roles.owner.removesuffix("_owner"),
-                    "ATLAS_SEMANTIC_ROOT": str(root), "PYTHONPATH": str(ROOT), "ATLAS_POOL_MAX_SIZE": "4",
-                    "ATLAS_PUBLIC_URL": base})
-        log = (tmp_path_factory.mktemp("mcp-oauth") / "http.log").open("wb")
-        server = subprocess.Popen([*ATLAS, "mcp", "--http", "--port", str(mcp_port)], env=env, cwd=ROOT,
-                                  stdout=log, stderr=subprocess.STDOUT)
-        try:
-            with served(orgs.app, as_port):
-                _wait_listening(mcp_port, server)
-                yield World(orgs, base, f"http://127.0.0.1:{mcp_port}/mcp", contacts["b"])
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            log.close()
-
-
-def _wait_listening(port: int, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx2.get(f"http://127.0.0.1:{port}/mcp", timeout=2)
-            return
-        except httpx2.TransportError:
-            assert server.poll() is None, "atlas mcp --http exited"
-            assert time.monotonic() < deadline, "atlas mcp --http did not start listening"
-            time.sleep(0.2)
+        contacts = {org: seed_contacts(orgs.user(org, "owner"), description="People.", first_name=mark)
+                    for org, mark in (("a", MARK_A), ("b", MARK_B))}
+        env = atlas_environment(orgs, root, ATLAS_PUBLIC_URL=base)
+        with mcp_http(env, mcp_port, tmp_path_factory.mktemp("mcp-oauth") / "http.log"), served(orgs.app, as_port):
+            yield World(orgs, base, f"http://127.0.0.1:{mcp_port}/mcp", contacts["b"])
 
 
 class MemoryStorage:

@@ -9,7 +9,7 @@ import pytest
 
 from app import cli
 from app.db.migrate import SQL_DIR, discover, migrate, pending
-from app.errors import MigrationError
+from app.errors.database import MigrationError
 
 
 def _applied(url: str) -> list[str]:

@@ -21,10 +21,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.api.spec import build_document, component_name, documented_operations, openapi_path
+from app.devdb import databases
 from app.endpoint import endpoint_of
 from app.entities import ENTITIES
 from app.permissions import can
-from tests.support import databases
 from tests.support.api import (
     ApiUser,
     TwoOrgs,

@@ -19,9 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import make_conninfo
 
 from app.config import Settings
-from app.errors import ConfigurationError
+from app.devdb import databases
+from app.devdb.ports import free_port
+from app.errors.configuration import ConfigurationError
 from app.ops import metrics
-from tests.support import databases
 from tests.support.api import (
     TwoOrgs,
     anonymous,
@@ -30,7 +31,6 @@ from tests.support.api import (
     two_org_world,
 )
 from tests.support.errors import error_of
-from tests.support.ports import free_port
 from tests.support.serving import atlas_serve, request
 
 TOKEN = "scrape-" + uuid.uuid4().hex

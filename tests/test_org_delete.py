@@ -18,10 +18,10 @@ import redis
 from cryptography.fernet import Fernet
 from psycopg import sql
 
+from app.devdb import databases
+from app.devdb.databases import DatabaseFactory
 from app.http.context import services
-from tests.support import databases
 from tests.support.api import TwoOrgs, two_org_world
-from tests.support.databases import DatabaseFactory
 from tests.support.datasource import external_datasource
 from tests.support.org_rows import org_snapshot
 from tests.support.placement import CACHE_S, atlas

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from app.devdb.databases import DatabaseFactory
 from app.http.context import services
 from app.orgdata import deletion
 from tests.support.api import TwoOrgs
-from tests.support.databases import DatabaseFactory
 from tests.support.jobs import admin_sql, enqueue, job_row, jobs_world, run_one
 
 

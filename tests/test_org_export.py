@@ -20,9 +20,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support import databases
+from app.devdb import databases
+from app.devdb.databases import DatabaseFactory
 from tests.support.api import TwoOrgs, two_org_world
-from tests.support.databases import DatabaseFactory
 from tests.support.org_rows import org_snapshot
 from tests.support.placement import ATLAS, ROOT, atlas, atlas_env
 

@@ -17,15 +17,16 @@ import psycopg
 import pytest
 
 from app.db.scoped_settings import set_local
-from app.errors import MoveError
+from app.devdb import databases
+from app.devdb.audit import run_audit
+from app.devdb.databases import DatabaseFactory
+from app.errors.operations import MoveError
 from app.http.context import services
 from app.ops.metrics import REGISTRY
 from app.placement import tables as placement_tables
 from app.placement.locations import location_of
-from tests.support import catalog, databases, harness
+from tests.support import catalog, harness
 from tests.support.api import TwoOrgs, invite_and_join, sign_up, two_org_world
-from tests.support.audit import run_audit
-from tests.support.databases import DatabaseFactory
 from tests.support.errors import error_code
 from tests.support.logical import leftovers
 from tests.support.placement import CACHE_S, atlas, ids_in, org_rows, placement_of, start_paused
@@ -82,7 +83,7 @@ def test_org_moves_to_its_own_database_and_home_with_every_row(world: TwoOrgs, d
 
     moved = atlas(shared, "org", "move", "acme", "--to", dedicated.admin_url)
     assert moved.returncode == 0, moved.stderr + moved.stdout
-    assert "verified accounts: 3 rows, checksum" in moved.stdout
+    assert "verified accounts: 3 rows, fingerprint" in moved.stdout
     assert placement_of(shared, world.org_a) == location_of(dedicated.admin_url)
     # Every placed row of Acme is in its database and none is left in the shared one; Globex is untouched.
     moved_rows = org_rows(dedicated.admin_url, world.org_a, tables)

@@ -14,11 +14,12 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from app.devdb import databases
+from app.devdb.databases import DatabaseFactory
 from app.http.context import services
 from app.placement.locations import location_of
-from tests.support import databases, rows
+from tests.support import rows
 from tests.support.api import ApiUser, TwoOrgs
-from tests.support.databases import DatabaseFactory
 from tests.support.jobs import enqueue, jobs_world, run_one, worker
 from tests.support.placement import CACHE_S, atlas, placement_of, start_paused
 

@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 import psycopg
 import pytest
 
+from app.devdb import databases
+from app.devdb.databases import DatabaseFactory
+from app.http.context import services
+from app.oauth import grants
+from app.oauth.clients import Client
 from app.placement.locations import location_of
-from tests.support import databases
 from tests.support.api import ApiUser, TwoOrgs, two_org_world
 from tests.support.api_module import org_snapshot
-from tests.support.databases import DatabaseFactory
 from tests.support.errors import error_code
 from tests.support.placement import CACHE_S, atlas, placement_of, start_paused
 
@@ -194,3 +197,38 @@ def test_a_key_of_a_dedicated_org_follows_its_creator_in_the_shared_database(
             conn.execute("UPDATE members SET role = 'admin' WHERE org_id = %s AND user_id = %s",
                          (world.org_a, admin.user_id))
     assert machine.get("/api/v1/admin/audit").status_code == 200
+
+
+def test_an_oauth_token_of_a_dedicated_org_stops_when_its_user_leaves_the_shared_members(
+        world: TwoOrgs, dedicated: databases.TestDatabase) -> None:
+    """An MCP client's token is stored with its org's rows; a lagging members mirror never keeps it alive."""
+    if placement_of(world.db, world.org_a) is None:
+        assert atlas(world.db, "org", "move", "acme", "--to", dedicated.admin_url).returncode == 0
+    wait_for_caches()
+    db, member = services(world.app).db, world.user("a", "member")
+    verifier = "v" * 64
+    client = Client(client_id="mcp-test-client", name="test agent", redirect_uris=("http://127.0.0.1:9/cb",))
+    code = grants.issue_code(db, org_id=world.org_a, user_id=member.user_id, client=client,
+                             redirect_uri="http://127.0.0.1:9/cb", code_challenge=grants.s256(verifier),
+                             resource="http://127.0.0.1:9/mcp", scope="mcp", ttl_s=60)
+    access = grants.exchange_code(db, code=code, client_id=client.client_id, redirect_uri="http://127.0.0.1:9/cb",
+                                  verifier=verifier, resource=None,
+                                  lifetimes=grants.Lifetimes(code_s=60, access_s=600, refresh_s=600))["access_token"]
+    row = grants.identity_row(db, access)
+    assert row is not None and row["role"] == "member" and row["user_id"] == member.user_id
+    with psycopg.connect(world.db.admin_url, autocommit=True) as conn:  # removed where members live, mirror stale
+        conn.execute("UPDATE members SET role = 'admin' WHERE org_id = %s AND user_id = %s",
+                     (world.org_a, member.user_id))
+        assert grants.identity_row(db, access)["role"] == "admin"  # the shared database's role, not the mirror's
+        conn.execute("DELETE FROM members WHERE org_id = %s AND user_id = %s RETURNING role",
+                     (world.org_a, member.user_id))
+    with psycopg.connect(dedicated.admin_url) as conn:
+        assert conn.execute("SELECT count(*) FROM members WHERE org_id = %s AND user_id = %s",
+                            (world.org_a, member.user_id)).fetchone() == (1,)  # the mirror still says member
+    try:
+        assert grants.identity_row(db, access) is None
+    finally:
+        with psycopg.connect(world.db.admin_url, autocommit=True) as conn:
+            conn.execute("INSERT INTO members (org_id, user_id, role) VALUES (%s, %s, 'member')",
+                         (world.org_a, member.user_id))
+    assert grants.identity_row(db, access) is not None

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from app.devdb.databases import DatabaseFactory
 from app.placement.locations import location_of
-from tests.support.databases import DatabaseFactory
 from tests.support.errors import error_code
 from tests.support.placement import CACHE_S, atlas, ids_in, placement_of
 from tests.support.serving import owner_of_new_org, request, served_app

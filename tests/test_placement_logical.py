@@ -17,8 +17,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.support import databases, rows
-from tests.support.databases import DatabaseFactory
+from app.devdb import databases
+from app.devdb.databases import DatabaseFactory
+from tests.support import rows
 from tests.support.logical import leftovers
 from tests.support.placement import ATLAS, ROOT, atlas, atlas_env, ids_in, placement_of, start_paused
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.support.audit import AUDIT_SCRIPT, AuditRun, documented_codes, run_audit
+from app.devdb.audit import AUDIT_SCRIPT, AuditRun, documented_codes, run_audit
 
 PSQL_ERROR_EXIT = 3  # psql's exit code when ON_ERROR_STOP stops the script
 

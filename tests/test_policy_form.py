@@ -18,9 +18,9 @@ from pglast import ast, parse_sql
 from psycopg import sql
 
 from app.db.migrate import SQL_DIR, migrate
-from app.errors import MigrationError
+from app.devdb.audit import run_audit
+from app.errors.database import MigrationError
 from tests.support import catalog
-from tests.support.audit import run_audit
 
 POLICIES = """
     SELECT c.relname, pol.polname, pg_get_expr(pol.polqual, pol.polrelid), pg_get_expr(pol.polwithcheck, pol.polrelid)

@@ -16,7 +16,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from app.errors import ConfigurationError, MissingOrgError, PoolCapacityExceededError, ServiceUnavailableError
+from app.errors import ServiceUnavailableError
+from app.errors.configuration import ConfigurationError
+from app.errors.database import MissingOrgError, PoolCapacityExceededError
 from app.pools import PerOrgLimits, PoolConfig, create_registry
 
 MODES = ["dedicated", "shared"]

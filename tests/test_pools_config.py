@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from app.config import PoolSettings, Settings
-from app.errors import ConfigurationError
+from app.errors.configuration import ConfigurationError
 from app.pools import PerOrgLimits, PoolConfig
 
 URL = "postgresql://app@db.example/atlas"

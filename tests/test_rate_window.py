@@ -14,7 +14,8 @@ import pytest
 import redis
 
 from app.db import Database
-from app.errors import RateLimitedError, RedisUnavailableError
+from app.errors import RateLimitedError
+from app.errors.limits import RedisUnavailableError
 from app.limits.circuit import CircuitBreaker
 from app.limits.ratelimit import PostgresRateLimiter, RedisFirstRateLimiter, RedisRateLimiter
 from app.limits.redis_link import RedisLink

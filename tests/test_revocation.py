@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support import databases
+from app.devdb import databases
 from tests.support.api import PASSWORD
 from tests.support.placement import CACHE_S, atlas
 from tests.support.serving import ServedApp, served_app

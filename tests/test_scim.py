@@ -8,6 +8,7 @@ API keys and takes the org from their sessions on the next request.
 """
 from __future__ import annotations
 
+import psycopg
 import pytest
 from scim2_client.engines.wsgi import WSGISCIMClient
 from scim2_tester import Status, check_server
@@ -109,6 +110,30 @@ def test_another_orgs_token_never_sees_or_changes_its_users_or_groups(world, tok
     assert again["userName"] == "victim@acme.test" and again.get("active", True) is True
     assert victim("GET", f"/Groups/{group['id']}").get_json()["displayName"] == "Acme Secret"
     assert [m["value"] for m in victim("GET", f"/Groups/{group['id']}").get_json()["members"]] == [person["id"]]
+
+
+def test_another_orgs_token_cannot_pull_an_existing_account_in_unless_the_org_proved_its_domain(world, tokens):
+    """Linking an account someone already has makes them a member of the org: only for a proven domain."""
+    person = sign_up(world.app, "ceo@initech.test")
+    attacker = _scim(world, tokens["b"])
+    r = attacker("POST", "/Users", _user("ceo@initech.test", displayName="Lured"))
+    assert r.status_code == 409 and r.get_json()["scimType"] == "uniqueness", r.get_json()
+    assert "initech.test is not a verified domain" in r.get_json()["detail"]
+    # the person is in no org, and org B keeps no SCIM record of them
+    assert person.get("/api/auth/organization/list").get_json() == []
+    assert person.user_id not in {u["id"] for u in attacker("GET", "/Users?count=200").get_json()["Resources"]}
+    # once org B proves initech.test (its SSO provider's verified domain), its provider may link the account
+    with psycopg.connect(world.db.admin_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO sso_providers (org_id, provider_id, issuer, client_id, client_secret, domains,"
+                     " domain_verified, verification_token) VALUES (%s, 'initech', 'https://idp.initech.test',"
+                     " 'atlas', 'not-a-secret', ARRAY['initech.test'], true, 'token-of-the-test')", (world.org_b,))
+    try:
+        r = attacker("POST", "/Users", _user("ceo@initech.test"))
+        assert r.status_code == 201 and r.get_json()["id"] == str(person.user_id), r.get_json()
+        assert [o["id"] for o in person.get("/api/auth/organization/list").get_json()] == [str(world.org_b)]
+    finally:
+        with psycopg.connect(world.db.admin_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM sso_providers WHERE provider_id = 'initech'")
 
 
 def test_deactivating_a_user_revokes_their_sessions_and_api_keys_in_the_org_at_once(world, tokens):

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from app.api.semantic_routes import get_layer
-from app.errors import SqlRejectedError
+from app.errors.query import SqlRejectedError
 from app.gateway import prepare
 from tests.support.api import build_two_orgs, close_app, make_app
 from tests.support.errors import error_of

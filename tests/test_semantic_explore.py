@@ -8,7 +8,8 @@ import psycopg
 import pytest
 
 from app.db import Database
-from app.errors import MissingOrgError, NotFoundError, ValidationError
+from app.errors import NotFoundError, ValidationError
+from app.errors.database import MissingOrgError
 from app.semantic import SemanticLayer
 from app.semantic import explore as ex
 from app.semantic.sync import org_layer_dir

@@ -12,7 +12,7 @@ import pytest
 from app.cli import main
 from app.config import PoolSettings, Settings, flat_keys
 from app.config.markdown import markdown, variables
-from app.errors import ConfigurationError
+from app.errors.configuration import ConfigurationError
 from app.pools.config import PoolConfig
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

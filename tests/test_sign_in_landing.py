@@ -6,8 +6,8 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
+from app.devdb.databases import DatabaseFactory
 from tests.support.api import PASSWORD, TwoOrgs, anonymous, create_org, two_org_world
-from tests.support.databases import DatabaseFactory
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 
 from app.auth.signin_throttle import SignInThrottle
 from app.config import Settings, SignInSettings
-from app.errors import SignInThrottledError
+from app.errors.sign_in import SignInThrottledError
 from tests.support.api import PASSWORD, sign_up
 from tests.support.errors import error_of
 
@@ -101,7 +101,7 @@ def test_the_back_off_grows_and_is_capped(fresh_db):
 @pytest.mark.parametrize("config", [{"ATLAS_SIGN_IN_ACCOUNT_FREE_ATTEMPTS": "0"}, {"ATLAS_SIGN_IN_BACKOFF_BASE_S": "x"},
                                     {"ATLAS_SIGN_IN_BACKOFF_MAX_S": "10", "ATLAS_SIGN_IN_FORGET_AFTER_S": "5"}])
 def test_bad_throttle_settings_are_named(config):
-    from app.errors import ConfigurationError
+    from app.errors.configuration import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="ATLAS_SIGN_IN_"):
         Settings.from_env(config)

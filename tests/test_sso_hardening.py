@@ -12,10 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from app.errors import SsoProviderAddressRefusedError
+from app.errors.sign_in import SsoProviderAddressRefusedError
 from app.sso import egress, oidc
 from tests import test_sso_oidc
-from tests.support.api import ApiUser, anonymous, close_app, make_app
+from tests.support.api import PASSWORD, ApiUser, anonymous, close_app, make_app
 from tests.test_sso_oidc import World, refused, session_of, sso
 
 world = test_sso_oidc.world  # its module fixture: one provider and two orgs for this module
@@ -98,6 +98,42 @@ def test_a_session_of_the_orgs_own_provider_keeps_its_way_in_across_switches(wor
         assert row is not None and row[0] == f"sso:{world.orgs.org('a')}/a-idp"
     finally:
         require_sso(world, False)
+
+
+def test_requiring_sso_ends_the_password_sessions_already_inside_the_org_at_once(world: World) -> None:
+    """Not at each member's next switch: a session the org no longer admits stops on its very next request."""
+    acme = world.orgs.org("a")
+    inside = bearer(world, _password_session(world, "a", "member"))
+    _, r = sso(world, "alice", providerId="a-idp")
+    alice = bearer(world, r.headers["set-auth-token"])  # Alice, her session born of Acme's own provider
+    platform = world.orgs.user("b", "owner")  # a platform admin (the world fixture)
+    join(world, "a", platform.user_id)
+    r = switch(platform, acme)
+    assert r.status_code == 200, r.get_json()
+    platform_inside = bearer(world, r.headers["set-auth-token"])
+    for user in (inside, alice, platform_inside):
+        assert user.get("/api/v1/contacts").status_code == 200
+    require_sso(world, True)
+    try:
+        assert inside.get("/api/v1/contacts").status_code == 401  # ended at once
+        assert alice.get("/api/v1/contacts").status_code == 200
+        assert platform_inside.get("/api/v1/contacts").status_code == 200
+        assert world.admin("a").get("/api/v1/contacts").status_code == 200  # the admin who turned it on, spared
+        (outcome, _, detail), *_ = world.audit("a", "sso.sessions_ended")[-1:]
+        assert outcome == "ok" and detail["sessions"] >= 1, detail
+    finally:
+        require_sso(world, False)
+    assert inside.get("/api/v1/contacts").status_code == 401  # ended stays ended
+
+
+def _password_session(world: World, org: str, role: str) -> str:
+    """A fresh password session of `org`'s `role` user, bound to `org` (sign-in lands in the org used last)."""
+    user = world.orgs.user(org, role)
+    r = anonymous(world.orgs.app).post("/api/auth/sign-in/email", json={"email": user.email, "password": PASSWORD})
+    assert r.status_code == 200, r.get_json()
+    token = r.get_json()["token"]
+    assert session_of(world, token)["session"]["activeOrganizationId"] == str(world.orgs.org(org))
+    return str(token)
 
 
 def test_a_password_session_cannot_accept_an_invitation_into_an_org_that_requires_sso(world: World) -> None:

@@ -20,12 +20,12 @@ from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 
 from app.credentials import CredentialBox
+from app.devdb.databases import DatabaseFactory
 from app.http.context import services
 from app.sso.flow import MAX_LIVE_FLOWS
 from app.sso.providers import rotate_secrets
 from tests.support import dns_zone
 from tests.support.api import PASSWORD, TwoOrgs, anonymous, two_org_world
-from tests.support.databases import DatabaseFactory
 from tests.support.oidc_provider import Provider, path_of, running_provider
 
 PUBLIC_URL = "http://127.0.0.1:8000"
@@ -273,6 +273,8 @@ def test_an_org_that_requires_sso_refuses_its_members_passwords_but_not_a_platfo
         world.admin("a").post("/api/auth/sso/update-provider", json={"providerId": "a-idp", "ssoRequired": False})
     r = anonymous(app).post("/api/auth/sign-in/email", json={"email": member.email, "password": PASSWORD})
     assert r.status_code == 200
+    member.token = r.get_json()["token"]  # their password session inside Acme ended when SSO became required
+    assert session_of(world, member.token)["session"]["activeOrganizationId"] == str(world.orgs.org("a"))
 
 
 def test_providers_are_managed_by_admins_of_their_own_org_and_never_show_the_secret(world: World) -> None:

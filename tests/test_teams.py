@@ -14,7 +14,7 @@ import pytest
 from app.agent import conversation as agent_conversation
 from app.errors import NotFoundError
 from app.http.context import services
-from tests.support.api import invite_and_join, sign_up, two_org_world
+from tests.support.api import create_team, invite_and_join, sign_up, two_org_world
 from tests.support.errors import error_code
 
 ORG = "/api/auth/organization"
@@ -30,17 +30,6 @@ def world(db_factory):
         yield world
 
 
-def _team(world, name, *members):
-    r = world.user("a", "admin").post(f"{ORG}/create-team", json={"name": name})
-    assert r.status_code == 200, r.get_json()
-    team = r.get_json()
-    for user in members:
-        r = world.user("a", "admin").post(f"{ORG}/add-team-member", json={"teamId": team["id"],
-                                                                          "userId": str(user.user_id)})
-        assert r.status_code == 200, r.get_json()
-    return team
-
-
 def _readable(user, conversation_id):
     listed = {c["id"] for c in user.get(CONVERSATIONS, query_string={"limit": 100}).get_json()["data"]}
     status = user.get(f"{CONVERSATIONS}/{conversation_id}").status_code
@@ -50,7 +39,7 @@ def _readable(user, conversation_id):
 
 def test_teams_are_created_listed_renamed_and_removed_in_better_auths_shapes(world):
     admin, member = world.user("a", "admin"), world.user("a", "member")
-    team = _team(world, "Shapes")
+    team = create_team(world.user("a", "admin"), "Shapes")
     assert set(team) == {"id", "name", "organizationId", "createdAt", "updatedAt"}
     assert team["organizationId"] == str(world.org("a"))
     assert "Shapes" in {t["name"] for t in member.get(f"{ORG}/list-teams").get_json()}
@@ -67,7 +56,7 @@ def test_a_member_cannot_manage_teams(world):
     member = world.user("a", "member")
     r = member.post(f"{ORG}/create-team", json={"name": "Mine"})
     assert r.status_code == 403 and error_code(r) == "YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION"
-    team = _team(world, "Guarded")
+    team = create_team(world.user("a", "admin"), "Guarded")
     r = member.post(f"{ORG}/add-team-member", json={"teamId": team["id"], "userId": str(member.user_id)})
     assert r.status_code == 403 and error_code(r) == "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_TEAM_MEMBER"
     r = member.post(f"{ORG}/remove-team", json={"teamId": team["id"]})
@@ -77,7 +66,7 @@ def test_a_member_cannot_manage_teams(world):
 
 def test_team_members_and_the_active_team(world):
     member, outsider = world.user("a", "member"), world.user("a", "outsider")
-    team = _team(world, "Core", member)
+    team = create_team(world.user("a", "admin"), "Core", member)
     listed = member.get(f"{ORG}/list-team-members", query_string={"teamId": team["id"]}).get_json()
     assert [(m["teamId"], m["userId"]) for m in listed] == [(team["id"], str(member.user_id))]
     r = outsider.get(f"{ORG}/list-team-members", query_string={"teamId": team["id"]})
@@ -100,7 +89,7 @@ def test_team_members_and_the_active_team(world):
 def test_a_team_conversation_is_read_by_its_team_and_managers_only(world):
     member, outsider = world.user("a", "member"), world.user("a", "outsider")
     admin, owner = world.user("a", "admin"), world.user("a", "owner")
-    team = _team(world, "Secret", member)
+    team = create_team(world.user("a", "admin"), "Secret", member)
     r = member.post(CONVERSATIONS, json={"title": "team plans", "teamId": team["id"]})
     assert r.status_code == 201, r.get_json()
     shared = r.get_json()["id"]
@@ -133,8 +122,8 @@ def test_a_team_conversation_is_read_by_its_team_and_managers_only(world):
 
 def test_only_the_creator_or_a_manager_reshares_and_only_to_their_own_team(world):
     member, outsider, admin = world.user("a", "member"), world.user("a", "outsider"), world.user("a", "admin")
-    theirs = _team(world, "Theirs", outsider)
-    mine = _team(world, "Mine", member)
+    theirs = create_team(world.user("a", "admin"), "Theirs", outsider)
+    mine = create_team(world.user("a", "admin"), "Mine", member)
     conversation = member.post(CONVERSATIONS, json={"title": "c"}).get_json()["id"]
     r = member.post(f"{CONVERSATIONS}/{conversation}/team", json={"teamId": theirs["id"]})
     assert r.status_code == 403
@@ -148,7 +137,7 @@ def test_only_the_creator_or_a_manager_reshares_and_only_to_their_own_team(world
 
 def test_another_orgs_team_cannot_be_reached(world):
     owner_b, member_b = world.user("b", "owner"), world.user("b", "member")
-    team = _team(world, "Acme Only", world.user("a", "member"))
+    team = create_team(world.user("a", "admin"), "Acme Only", world.user("a", "member"))
     for path, body in (("add-team-member", {"teamId": team["id"], "userId": str(member_b.user_id)}),
                        ("remove-team-member", {"teamId": team["id"], "userId": str(world.user("a", "member").user_id)}),
                        ("update-team", {"teamId": team["id"], "data": {"name": "Stolen"}}),
@@ -171,13 +160,13 @@ def test_leaving_the_org_leaves_every_team(world):
     owner = world.user("a", "owner")
     leaving = sign_up(world.app, "leaving@acme.test")
     invite_and_join(owner, leaving, "member")
-    team = _team(world, "Temporary", leaving)
+    team = create_team(world.user("a", "admin"), "Temporary", leaving)
     assert owner.post(f"{ORG}/remove-member", json={"memberIdOrEmail": leaving.email}).status_code == 200
     assert owner.get(f"{ORG}/list-team-members", query_string={"teamId": team["id"]}).get_json() == []
 
 
 def test_every_team_change_is_audited(world):
-    team = _team(world, "Audited", world.user("a", "member"))
+    team = create_team(world.user("a", "admin"), "Audited", world.user("a", "member"))
     admin = world.user("a", "admin")
     admin.post(f"{ORG}/update-team", json={"teamId": team["id"], "data": {"name": "Audited 2"}})
     admin.post(f"{ORG}/remove-team", json={"teamId": team["id"]})

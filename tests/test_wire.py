@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from app.db import wire
-from app.errors import DatabaseTimeoutError
+from app.errors.database import DatabaseTimeoutError
 from tests.support import rows
 
 

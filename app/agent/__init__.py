@@ -30,7 +30,7 @@ from app.agent.slots import AskLimiter
 from app.auth.identity import Identity
 from app.config import AgentSettings
 from app.db import Database
-from app.errors import AgentNotConfiguredError
+from app.errors.configuration import AgentNotConfiguredError
 
 __all__ = ["Agent"]
 log = logging.getLogger("atlas.agent")

@@ -14,7 +14,7 @@ from typing import Any, cast
 import openai
 
 from app.config import AgentSettings
-from app.errors import AgentProviderError
+from app.errors.query import AgentProviderError
 
 log = logging.getLogger("atlas.agent")
 NO_KEY = "none"  # local servers take any key; the client wants one

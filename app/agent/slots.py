@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from app.errors import TooManyConcurrentAsksError
+from app.errors.limits import TooManyConcurrentAsksError
 from app.limits.inflight import RETRY_AFTER_S, InflightLimiter
 
 ASK_KEYSPACE = 0x41544C02  # Atlas agent asks (agent queries are 0x41544C01)

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from app.db import Database
-from app.errors import AgentBudgetSpentError
+from app.errors.limits import AgentBudgetSpentError
 
 COUNTS = ("asks", "steps", "queries", "refused", "prompt_tokens", "completion_tokens", "time_ms")
 _TODAY = "(now() AT TIME ZONE 'UTC')::date"

@@ -25,8 +25,8 @@ from app.bodies.auth_requests import ChangePassword, RequestPasswordReset, Reset
 from app.bodies.queries import ResetLink, ResetToken
 from app.bodies.requests import PASSWORD_MAX, PASSWORD_MIN
 from app.endpoint import endpoint
-from app.errors import (
-    ConfigurationError,
+from app.errors import ValidationError
+from app.errors.better_auth import (
     EmailUnchangeableError,
     InvalidCallbackUrlError,
     InvalidPasswordError,
@@ -34,10 +34,9 @@ from app.errors import (
     InvalidTokenError,
     PasswordTooLongError,
     PasswordTooShortError,
-    ValidationError,
 )
+from app.errors.configuration import ConfigurationError
 from app.http import origins
-from app.http.body import body
 from app.http.context import services
 from app.http.session_switch import session_kwargs
 from app.permissions import LOGIN, PUBLIC
@@ -57,49 +56,47 @@ def _check_length(password: str) -> None:
 
 @bp.post("/update-user")
 @endpoint(LOGIN, tag="account", body=UpdateUser, response=STATUS, people_only=True)
-def update_user() -> ResponseReturnValue:
+def update_user(body: UpdateUser) -> ResponseReturnValue:
     """Change the user's name.
 
     Change the user's name (the email cannot change here; Atlas stores no image).
     """
-    changes = body(UpdateUser)
-    if changes.email is not None:
+    if body.email is not None:
         raise EmailUnchangeableError()
-    if changes.image is not None:
+    if body.image is not None:
         raise ValidationError("Atlas stores no user image", details={"fields": {"image": "is not stored"}})
-    if changes.name is None:
+    if body.name is None:
         raise ValidationError("No fields to update", details={"fields": {"name": "is required"}})
     with get_db().identity_transaction(user_id=g.identity.user_id) as scope:
         scope.execute("UPDATE users SET name = %s, updated_at = now() WHERE id = %s",
-                      (changes.name, g.identity.user_id))
+                      (body.name, g.identity.user_id))
     return {"status": True}
 
 
 @bp.post("/change-password")
 @endpoint(LOGIN, tag="account", body=ChangePassword,
           response=obj(("user",), token={"type": "string", "nullable": True}, user=ref("User")), people_only=True)
-def change_password() -> ResponseReturnValue:
+def change_password(body: ChangePassword) -> ResponseReturnValue:
     """Change the password; revokeOtherSessions ends every session and hands over a fresh one.
 
     With revokeOtherSessions, every session ends and a fresh one (same org) is handed over.
     """
-    change = body(ChangePassword)
-    _check_length(change.newPassword)
+    _check_length(body.newPassword)
     ident, passwords, db = g.identity, services().passwords, get_db()
     with db.identity_transaction(user_id=ident.user_id) as scope:
         stored = scope.fetch_value("SELECT password_hash FROM users WHERE id = %s", (ident.user_id,))
-    if not passwords.verify(stored, change.currentPassword):
+    if not passwords.verify(stored, body.currentPassword):
         raise InvalidPasswordError()
     new = None
     with db.identity_transaction(user_id=ident.user_id) as scope:
         scope.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
-                      (passwords.hash(change.newPassword), ident.user_id))
-        if change.revokeOtherSessions:
+                      (passwords.hash(body.newPassword), ident.user_id))
+        if body.revokeOtherSessions:
             scope.execute("UPDATE sessions SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL",
                           (ident.user_id,))
             new = auth.insert_session(scope, user_id=ident.user_id, org_id=ident.org_id, **session_kwargs())
     log.info("user %s changed their password (other sessions revoked: %s)", ident.user_id,
-             bool(change.revokeOtherSessions))
+             bool(body.revokeOtherSessions))
     response = jsonify({"token": new.token if new else None, "user": ident.user})
     if new is not None:
         auth.set_session_cookie(response, new, secure=services().settings.http.cookie_secure)
@@ -121,7 +118,7 @@ def _sender() -> Callable[..., Any] | None:
 @bp.post("/request-password-reset")
 @endpoint(PUBLIC, tag="account", body=RequestPasswordReset,
           response=obj(("status",), status={"type": "boolean"}, message={"type": "string"}))
-def request_password_reset() -> ResponseReturnValue:
+def request_password_reset(body: RequestPasswordReset) -> ResponseReturnValue:
     """Send (or log) a reset link; the same answer whether or not the email has an account; 429 RATE_LIMITED
     with Retry-After when requests for the email or from the address come too often.
 
@@ -130,15 +127,14 @@ def request_password_reset() -> ResponseReturnValue:
     Charged per email and per address before anything is looked up (app/auth/signin_throttle.py),
     whether or not the email has an account, so the 429 tells nothing about that either.
     """
-    wanted = body(RequestPasswordReset)
-    redirect_to = wanted.redirectTo or ""
+    redirect_to = body.redirectTo or ""
     if redirect_to and not origins.is_trusted(redirect_to):
         raise InvalidRedirectUrlError()
-    services().sign_in_throttle.charge(email=wanted.email, address=request.remote_addr or "unknown",
+    services().sign_in_throttle.charge(email=body.email, address=request.remote_addr or "unknown",
                                        purpose=RESET)
     token = auth.new_token()
-    with get_db().identity_transaction(auth_email=wanted.email) as scope:
-        user_id = scope.fetch_value("SELECT id FROM users WHERE email = %s", (wanted.email,))
+    with get_db().identity_transaction(auth_email=body.email) as scope:
+        user_id = scope.fetch_value("SELECT id FROM users WHERE email = %s", (body.email,))
         if user_id is not None:  # no RETURNING: the row is visible only to the token's holder (sql/070)
             scope.execute("INSERT INTO password_resets (token_hash, user_id, expires_at)"
                           " VALUES (%s, %s, now() + make_interval(secs => %s))",
@@ -148,10 +144,10 @@ def request_password_reset() -> ResponseReturnValue:
         url = f"{base}/api/auth/reset-password/{token}?{urlencode({'callbackURL': redirect_to}, quote_via=quote)}"
         sender = _sender()
         if sender is not None:
-            sender(email=wanted.email, url=url, token=token)
+            sender(email=body.email, url=url, token=token)
         else:
             log.warning("no mail sender configured (ATLAS_PASSWORD_RESET_SENDER): password reset for %s;"
-                        " share this link: %s", wanted.email, url)
+                        " share this link: %s", body.email, url)
     return {"status": True, "message": RESET_SENT}
 
 
@@ -182,19 +178,18 @@ def reset_password_link(token: str, args: ResetLink) -> ResponseReturnValue:
 
 @bp.post("/reset-password")
 @endpoint(PUBLIC, tag="account", body=ResetPassword, query=ResetToken, response=STATUS)
-def reset_password(args: ResetToken) -> ResponseReturnValue:
+def reset_password(args: ResetToken, body: ResetPassword) -> ResponseReturnValue:
     """Set a new password with a reset token (once, within an hour); every session is revoked."""
-    wanted = body(ResetPassword)
-    token = wanted.token or args.token or ""
+    token = body.token or args.token or ""
     if not token or len(token) > 200:
         raise InvalidTokenError()
-    _check_length(wanted.newPassword)
+    _check_length(body.newPassword)
     user_id = _live_reset(token, consume=True)
     if user_id is None:
         raise InvalidTokenError()
     with get_db().identity_transaction(user_id=user_id) as scope:
         scope.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
-                      (services().passwords.hash(wanted.newPassword), user_id))
+                      (services().passwords.hash(body.newPassword), user_id))
         scope.execute("UPDATE sessions SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL", (user_id,))
     log.info("user %s reset their password; every session revoked", user_id)
     return {"status": True}

@@ -29,7 +29,7 @@ from app.api.spec.schemas import AGENT_USAGE, obj
 from app.bodies.queries import UsageDays
 from app.bodies.requests import AskQuestion
 from app.endpoint import endpoint
-from app.http.body import body
+from app.http.body import parsed_body
 from app.http.context import services
 from app.mcp.agent_loop import Event, start, stream
 from app.permissions import MEMBER, PLATFORM_ADMIN, permission, roles
@@ -54,7 +54,8 @@ def agent_status() -> ResponseReturnValue:
 
 
 @bp.post("/conversations/<conversation_id>/ask")
-@endpoint(permission("conversation", "create"), tag="agent", body=AskQuestion,
+# reads_body: the conversation's id in the path answers first (a malformed one is a 404, before a bad body)
+@endpoint(permission("conversation", "create"), tag="agent", body=AskQuestion, reads_body=True,
           response={"type": "string", "description": "text/event-stream"}, media_type="text/event-stream")
 def ask(conversation_id: str) -> ResponseReturnValue:
     """Ask the analytics agent a question in plain language: server-sent events `started`, `step`, `tool`,
@@ -65,7 +66,7 @@ def ask(conversation_id: str) -> ResponseReturnValue:
     Stream one ask's events; refusals before the first model call are JSON errors.
     """
     target = path_id(conversation_id, what="conversation")
-    question = body(AskQuestion).question
+    question = parsed_body(AskQuestion).question
     the_ask, stack = start(services().agent, current_app._get_current_object(),  # type: ignore[attr-defined]  # the real app, kept by the stream
                            g.identity, target, question)
     response = Response(stream_with_context(_sse(stream(the_ask, stack))), mimetype="text/event-stream",

@@ -22,7 +22,6 @@ from app.bodies.requests import NewApiKey
 from app.crm.writes import parse_uuid
 from app.endpoint import endpoint
 from app.errors import ForbiddenError, NotFoundError
-from app.http.body import body
 from app.permissions import permission
 from app.placement.router import control_plane
 from app.roles import outranks
@@ -41,23 +40,23 @@ def key_json(row: dict[str, Any]) -> dict[str, Any]:
 @bp.post("/api-keys")
 @endpoint(permission("apiKey", "create"), tag="admin", body=NewApiKey,
           response={"allOf": [ref("ApiKey"), obj(("key",), key={"type": "string"})]}, status=201, people_only=True)
-def create_key() -> ResponseReturnValue:
+def create_key(body: NewApiKey) -> ResponseReturnValue:
     """Create an org-scoped API key (role at most the creator's; a person's session only); the answer's `key`
     is shown once.
 
     201 with the key's `key` (the only time it is shown); 403 for a role above the creator's.
     """
-    wanted, ident = body(NewApiKey), g.identity
-    if outranks(wanted.role, ident.role):
-        raise ForbiddenError(f"a {ident.role} may not create a key with role {wanted.role!r}: "
+    ident = g.identity
+    if outranks(body.role, ident.role):
+        raise ForbiddenError(f"a {ident.role} may not create a key with role {body.role!r}: "
                              "a key acts with at most its creator's role")
     with session_scope() as scope:
-        new = api_keys.create(scope, name=wanted.name, role=wanted.role, created_by=ident.user_id,
-                              expires_at=wanted.expiresAt)
+        new = api_keys.create(scope, name=body.name, role=body.role, created_by=ident.user_id,
+                              expires_at=body.expiresAt)
         audit.record(scope, action="api_key.create", entity="api_key", entity_id=new.row["id"],
                      changed_fields=("name", "role", "expires_at"),
-                     detail={"name": wanted.name, "role": wanted.role,
-                             "expiresAt": value_json(wanted.expiresAt)})
+                     detail={"name": body.name, "role": body.role,
+                             "expiresAt": value_json(body.expiresAt)})
     return {**key_json(new.row), "key": new.secret}, 201
 
 

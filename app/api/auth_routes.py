@@ -14,9 +14,9 @@ from app.api.spec.schemas import SESSION, obj, ref
 from app.auth import identity
 from app.bodies.requests import SignIn, SignUp
 from app.endpoint import endpoint
-from app.errors import InvalidCallbackUrlError, InvalidCredentialsError, UserExistsError
+from app.errors.better_auth import InvalidCallbackUrlError, InvalidCredentialsError
+from app.errors.sign_in import UserExistsError
 from app.http import origins
-from app.http.body import body
 from app.http.context import services
 from app.http.session_switch import session_kwargs
 from app.permissions import PUBLIC
@@ -37,13 +37,12 @@ def _signed_in(new: auth.NewSession, user: dict[str, Any], *, callback_url: str 
 
 @bp.post("/sign-up/email")
 @endpoint(PUBLIC, tag="auth", body=SignUp, response=ref("SignedIn"))
-def sign_up() -> ResponseReturnValue:
+def sign_up(body: SignUp) -> ResponseReturnValue:
     """Create a user and sign in (422 if the email is taken)
 
     Create the user and sign them in; the users policy admits only the email being signed up.
     """
-    signup = body(SignUp)
-    email, password, name = signup.email, signup.password, signup.name
+    email, password, name = body.email, body.password, body.name
     password_hash = services().passwords.hash(password)
     user_id = uuid.uuid4()
     try:
@@ -62,16 +61,15 @@ def sign_up() -> ResponseReturnValue:
 
 @bp.post("/sign-in/email")
 @endpoint(PUBLIC, tag="auth", body=SignIn, response=ref("SignedIn"), control_plane=True)
-def sign_in() -> ResponseReturnValue:
+def sign_in(body: SignIn) -> ResponseReturnValue:
     """Sign in; the session is bound to the org used last (else the earliest); callbackURL as Better Auth's.
 
     429 sign_in_throttled in back-off; 403 INVALID_CALLBACK_URL for a callbackURL off the trusted
     origins, before any password check (as Better Auth's origin check); 403 sso_required when an
     org of the user signs in by SSO only (app/sso/accounts.py).
     """
-    credentials = body(SignIn)
-    email, password = credentials.email, credentials.password
-    if credentials.callbackURL and not origins.is_trusted(credentials.callbackURL):
+    email, password = body.email, body.password
+    if body.callbackURL and not origins.is_trusted(body.callbackURL):
         raise InvalidCallbackUrlError()
     db, passwords = get_db(), services().passwords
     address = request.remote_addr or "unknown"
@@ -93,7 +91,7 @@ def sign_in() -> ResponseReturnValue:
                           (passwords.hash(password), user["id"]))
         org_id = auth.sign_in_org_of(scope, user_id=user["id"])
         new = auth.insert_session(scope, user_id=user["id"], org_id=org_id, **session_kwargs())
-    return _signed_in(new, auth.user_json(user), callback_url=credentials.callbackURL)
+    return _signed_in(new, auth.user_json(user), callback_url=body.callbackURL)
 
 
 @bp.post("/sign-out")

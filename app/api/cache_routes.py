@@ -30,7 +30,7 @@ bp = Blueprint("cache", __name__, url_prefix="/api/v1")
     "organization": roles("admin", "owner", refusal="only admin or owner may flush the organization's query cache"),
     "all": platform_admin(refusal="only platform administrators may flush every organization's cache"),
 }),
-          tag="query", body=FlushCache,
+          tag="query", body=FlushCache, reads_body=True,  # the scope as sent, which chose the access above
           response=obj(("scope", "flushed"), scope={"type": "string"}, flushed={"type": "integer"}))
 def flush_cache() -> ResponseReturnValue:
     """Flush cached query results: the session org's (admins, owners) or every org's (platform admins)

@@ -13,7 +13,6 @@ from flask.typing import ResponseReturnValue
 from app.api.spec.schemas import CONNECTION, obj
 from app.bodies.connections import ConnectionChange, NewConnection
 from app.endpoint import endpoint
-from app.http.body import body
 from app.http.context import services
 from app.permissions import permission
 
@@ -23,14 +22,13 @@ bp = Blueprint("connections", __name__, url_prefix="/api/v1/admin/connections")
 @bp.post("")
 @endpoint(permission("connection", "create"), tag="connections", body=NewConnection, response=CONNECTION,
           status=201)
-def create_connection() -> ResponseReturnValue:
+def create_connection(body: NewConnection) -> ResponseReturnValue:
     """Add one of the org's PostgreSQL datasources (400 connection_host_not_allowed names the platform
     setting; 409 if the id is taken); the password is stored encrypted and never returned; audited.
 
     Add a datasource: {id, url, password?, description?}; 400 connection_host_not_allowed, 409 taken id.
     """
-    new = body(NewConnection)
-    return services().connections.create(g.identity.org_id, new, user_id=g.identity.user_id), 201
+    return services().connections.create(g.identity.org_id, body, user_id=g.identity.user_id), 201
 
 
 @bp.get("/<connection_id>")
@@ -42,13 +40,12 @@ def get_connection(connection_id: str) -> ResponseReturnValue:
 
 @bp.patch("/<connection_id>")
 @endpoint(permission("connection", "update"), tag="connections", body=ConnectionChange, response=CONNECTION)
-def update_connection(connection_id: str) -> ResponseReturnValue:
+def update_connection(connection_id: str, body: ConnectionChange) -> ResponseReturnValue:
     """Change a connection's url, password or description; its pool and cached results retire; audited.
 
     Change url, password or description; the connection's pool and cached results are retired.
     """
-    change = body(ConnectionChange)
-    return services().connections.update(g.identity.org_id, connection_id, change, user_id=g.identity.user_id)
+    return services().connections.update(g.identity.org_id, connection_id, body, user_id=g.identity.user_id)
 
 
 @bp.delete("/<connection_id>")

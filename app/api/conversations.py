@@ -35,7 +35,7 @@ from app.db.statement_text import rendered
 from app.endpoint import endpoint
 from app.errors import NotFoundError
 from app.http import hot_reads
-from app.http.body import body
+from app.http.body import parsed_body
 from app.http.responses import json_response
 from app.paging import Keyset, Pager
 from app.permissions import permission
@@ -86,21 +86,20 @@ def list_conversations(args: Page) -> ResponseReturnValue:
 @bp.post("")
 @endpoint(permission("conversation", "create"), tag="conversations", body=NewConversation,
           response=ref("ConversationWithMessages"), status=201, idempotent=True)
-def create_conversation() -> ResponseReturnValue:
+def create_conversation(body: NewConversation) -> ResponseReturnValue:
     """Start a conversation."""
-    new = body(NewConversation)
     with session_scope() as scope:
-        if new.teamId is not None:
-            sharing.may_share_with(scope, g.identity, new.teamId)
+        if body.teamId is not None:
+            sharing.may_share_with(scope, g.identity, body.teamId)
         row = scope.fetch_one(
             sql.SQL("INSERT INTO conversations (org_id, title, created_by, team_id)"
                     " VALUES (%(org_id)s, coalesce(%(title)s, 'New conversation'), %(user)s, %(team)s)"
                     " RETURNING {}").format(_CONVERSATION),
-            {"org_id": scope.org_id, "title": new.title, "user": g.identity.user_id, "team": new.teamId},
+            {"org_id": scope.org_id, "title": body.title, "user": g.identity.user_id, "team": body.teamId},
         )
         assert row is not None
         audit.record(scope, action="conversation.create", entity="conversation", entity_id=row["id"],
-                     changed_fields=new.given())
+                     changed_fields=body.given())
     location = url_for("conversations.get_conversation", conversation_id=str(row["id"]))
     return {**row_json(row), "messages": []}, 201, {"Location": location}
 
@@ -137,15 +136,16 @@ def delete_conversation(conversation_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/<conversation_id>/messages")
+# reads_body: the conversation's id in the path answers first (a malformed one is a 404, before a bad body)
 @endpoint(permission("conversation", "create"), tag="conversations", body=NewMessage, response=ref("Message"),
-          status=201, idempotent=True)
+          status=201, idempotent=True, reads_body=True)
 def add_message(conversation_id: str) -> ResponseReturnValue:
     """Append a user or assistant message.
 
     Append a message; touching the conversation first locks it and finds it (or 404s) in one statement.
     """
     target = path_id(conversation_id, what="conversation")
-    message = body(NewMessage)
+    message = parsed_body(NewMessage)
     params = {"org_id": g.identity.org_id, "id": target, "role": message.role or "user", "content": message.content,
               "user": g.identity.user_id}
     with session_scope() as scope:
@@ -165,13 +165,14 @@ def add_message(conversation_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/<conversation_id>/team")
+# reads_body: the conversation's id in the path answers first (a malformed one is a 404, before a bad body)
 @endpoint(permission("conversation", "create"), tag="conversations", body=ConversationTeam,
-          response=ref("Conversation"))
+          response=ref("Conversation"), reads_body=True)
 def share_conversation(conversation_id: str) -> ResponseReturnValue:
     """Share a conversation with one team of the org, or (null) the whole org: its creator, owners and admins;
     audited"""
     target = path_id(conversation_id, what="conversation")
-    team_id = body(ConversationTeam).teamId
+    team_id = parsed_body(ConversationTeam).teamId
     with session_scope() as scope:
         current = scope.fetch_one(sql.SQL("SELECT {} FROM conversations WHERE org_id = %s AND id = %s AND {}"
                                           " FOR UPDATE").format(_CONVERSATION, VISIBLE), (scope.org_id, target))

@@ -21,13 +21,12 @@ from app.api.spec.schemas import INVITATION_IN_ORG, obj, ref
 from app.bodies.queries import InvitationById
 from app.bodies.requests import AcceptInvitation
 from app.endpoint import endpoint
-from app.errors import (
+from app.errors.better_auth import (
     InvitationNotFoundError,
     InviterGoneError,
     NotAllowedToCancelInvitationError,
     NotAllowedToListInvitationsError,
 )
-from app.http.body import body
 from app.permissions import LOGIN, may_manage_owners, permission
 
 bp = Blueprint("invitations", __name__, url_prefix="/api/auth/organization")
@@ -104,9 +103,9 @@ def get_invitation(args: InvitationById) -> ResponseReturnValue:
 @endpoint(LOGIN, tag="invitations", body=AcceptInvitation,
           response=obj(invitation=ref("Invitation"), member={"type": "object", "nullable": True}),
           control_plane=True, people_only=True)
-def reject_invitation() -> ResponseReturnValue:
+def reject_invitation(body: AcceptInvitation) -> ResponseReturnValue:
     """Decline one of the caller's invitations."""
-    invitation_id = body(AcceptInvitation).invitationId
+    invitation_id = body.invitationId
     row = _mine(invitation_id)
     with get_db().transaction(row["org_id"], user_id=g.identity.user_id) as scope:
         rejected = scope.fetch_one(
@@ -123,12 +122,12 @@ def reject_invitation() -> ResponseReturnValue:
 @endpoint(permission("member", "create", refused_with=NotAllowedToCancelInvitationError),
           tag="invitations", body=AcceptInvitation, response=ref("Invitation"), control_plane=True,
           people_only=True)
-def cancel_invitation() -> ResponseReturnValue:
+def cancel_invitation(body: AcceptInvitation) -> ResponseReturnValue:
     """Withdraw a pending invitation of the session's org (a person's session only)
 
     Withdraw a pending invitation of the session's org (whoever may invite may withdraw).
     """
-    invitation_id = body(AcceptInvitation).invitationId
+    invitation_id = body.invitationId
     ident = g.identity
     with session_scope() as scope:
         canceled = scope.fetch_one(

@@ -21,7 +21,6 @@ from app.bodies.queries import JobFilter, JobResultsPage
 from app.bodies.requests import JobTeam, NewJob
 from app.config import JobSettings
 from app.endpoint import endpoint
-from app.http.body import body
 from app.http.context import services
 from app.jobs import store
 from app.permissions import permission
@@ -35,14 +34,13 @@ def _config() -> JobSettings:
 
 @bp.post("")
 @endpoint(permission("job", "create"), tag="jobs", body=NewJob, response=ref("Job"), status=201)
-def enqueue_job() -> ResponseReturnValue:
+def enqueue_job(body: NewJob) -> ResponseReturnValue:
     """Enqueue a background job in the session's org (kinds: reprofile, scheduled_query with a cron schedule,
     warm_cache), optionally shared with one team (`teamId`); audited."""
-    new = body(NewJob)
     ident = g.identity
-    row = store.enqueue(get_db(), _config(), org_id=ident.org_id, user_id=ident.user_id, kind=new.kind,
-                        payload=new.payload, schedule=new.schedule, max_attempts=new.maxAttempts,
-                        api_key_id=getattr(ident, "api_key_id", None), team_id=new.teamId, sharer=ident)
+    row = store.enqueue(get_db(), _config(), org_id=ident.org_id, user_id=ident.user_id, kind=body.kind,
+                        payload=body.payload, schedule=body.schedule, max_attempts=body.maxAttempts,
+                        api_key_id=getattr(ident, "api_key_id", None), team_id=body.teamId, sharer=ident)
     return store.to_json(row), 201
 
 
@@ -88,7 +86,7 @@ def job_results(job_id: str, args: JobResultsPage) -> ResponseReturnValue:
 
 @bp.post("/<job_id>/team")
 @endpoint(permission("job", "update"), tag="jobs", body=JobTeam, response=ref("Job"))
-def share_job(job_id: str) -> ResponseReturnValue:
+def share_job(job_id: str, body: JobTeam) -> ResponseReturnValue:
     """Share a job with one team of the org, or (null) the whole org: its creator, owners and admins; audited"""
     return store.to_json(store.share(get_db(), g.identity.org_id, job_id, sharer=g.identity,
-                                     team_id=body(JobTeam).teamId))
+                                     team_id=body.teamId))

@@ -26,7 +26,8 @@ from app.api.spec.schemas import MEMBER_OBJECT, obj, ref
 from app.bodies.queries import MembersPage
 from app.bodies.requests import AcceptInvitation, InviteMember, RemoveMember, UpdateMemberRole
 from app.endpoint import endpoint
-from app.errors import (
+from app.errors.access import OnlyOwnerError
+from app.errors.better_auth import (
     AlreadyInvitedError,
     AlreadyMemberError,
     BetterAuthError,
@@ -35,10 +36,8 @@ from app.errors import (
     NotAllowedToInviteError,
     NotAllowedToInviteRoleError,
     NotAllowedToUpdateMemberError,
-    OnlyOwnerError,
 )
 from app.http import session_switch
-from app.http.body import body
 from app.http.context import services
 from app.org_roles import store as role_store
 from app.permissions import LOGIN, MEMBER, may_manage_owners, permission
@@ -88,13 +87,12 @@ def list_members(args: MembersPage) -> ResponseReturnValue:
 @endpoint(permission("member", "create", refused_with=NotAllowedToInviteError),
           tag="members", body=InviteMember, response=ref("Invitation"), control_plane=True, people_only=True,
           idempotent=True)
-def invite_member() -> ResponseReturnValue:
+def invite_member(body: InviteMember) -> ResponseReturnValue:
     """Invite by email (the link is logged: no mail server); a person's session only, not an API key.
 
     Invite by email; `resend: true` renews a pending invitation (a new expiry, the link logged again).
     """
-    invite = body(InviteMember)
-    email, role = invite.email, invite.role
+    email, role = body.email, body.role
     if role == "owner":
         _owner_only(NotAllowedToInviteRoleError)
     ident = g.identity
@@ -105,7 +103,7 @@ def invite_member() -> ResponseReturnValue:
         if already:
             raise AlreadyMemberError()
         pending = orgs.pending_invitation(scope, ident.org_id, email)
-        if pending is not None and not invite.resend:
+        if pending is not None and not body.resend:
             raise AlreadyInvitedError()
         if pending is not None:
             if pending["role"] == "owner":
@@ -126,12 +124,12 @@ def invite_member() -> ResponseReturnValue:
 @bp.post("/accept-invitation")
 @endpoint(LOGIN, tag="members", body=AcceptInvitation,
           response=obj(invitation=ref("Invitation"), member=ref("Member")), control_plane=True, people_only=True)
-def accept_invitation() -> ResponseReturnValue:
+def accept_invitation(body: AcceptInvitation) -> ResponseReturnValue:
     """Join the invitation's org; it becomes active (a fresh token, see set-active)
 
     Join the invitation's org and make it active, by a fresh session bound to it (see set-active).
     """
-    invitation_id = body(AcceptInvitation).invitationId
+    invitation_id = body.invitationId
     ident, db = g.identity, get_db()
     with db.identity_transaction(user_id=ident.user_id) as scope:
         found = orgs.invitation_for_invitee(scope, invitation_id, ident.email)
@@ -158,11 +156,10 @@ def accept_invitation() -> ResponseReturnValue:
 @bp.post("/update-member-role")
 @endpoint(permission("member", "update", refused_with=NotAllowedToUpdateMemberError), tag="members",
           body=UpdateMemberRole, response=ref("Member"), control_plane=True, people_only=True)
-def update_member_role() -> ResponseReturnValue:
+def update_member_role(body: UpdateMemberRole) -> ResponseReturnValue:
     """Change a member's role (an org keeps at least one owner; a person's session only); a demotion cancels
     the member's pending invitations above the new role."""
-    change = body(UpdateMemberRole)
-    member_id, role = change.memberId, change.role
+    member_id, role = body.memberId, body.role
     ident = g.identity
     with session_scope() as scope:
         owners = orgs.lock_owners(scope, ident.org_id)
@@ -188,10 +185,10 @@ def update_member_role() -> ResponseReturnValue:
 @bp.post("/remove-member")
 @endpoint(permission("member", "delete", refused_with=NotAllowedToDeleteMemberError), tag="members",
           body=RemoveMember, response=MEMBER_OBJECT, control_plane=True, people_only=True)
-def remove_member() -> ResponseReturnValue:
+def remove_member(body: RemoveMember) -> ResponseReturnValue:
     """Remove a member by id or email (not the last owner; a person's session only); revokes their API keys,
     cancels their live jobs and pending invitations."""
-    key = body(RemoveMember).key()
+    key = body.key()
     ident = g.identity
     member_id = as_uuid(key)
     email = None if member_id else str(key).lower()

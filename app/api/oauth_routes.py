@@ -1,7 +1,7 @@
 """The OAuth authorization server for remote MCP clients (app/oauth/, docs/mcp-oauth.md).
 
 Metadata, registration, token and revocation speak OAuth's own shapes (RFC 8414, 7591, 6749, 7009):
-a refusal is `{"error", "error_description"}`, rendered here from app/errors.py's OAuthError classes.
+a refusal is `{"error", "error_description"}`, rendered here from app/errors/oauth.py's OAuthError classes.
 None of them reads a session (`sessionless`): a client authenticates by what it presents (the code and
 its PKCE verifier, the refresh token). The consent page is app/console/oauth_consent.py; a person's own
 grants are listed and revoked under /api/v1/oauth/grants with their session.
@@ -17,7 +17,8 @@ from app.api import session_scope
 from app.api.spec.schemas import obj
 from app.crm.writes import parse_uuid
 from app.endpoint import endpoint
-from app.errors import NotFoundError, OAuthError, UnsupportedGrantTypeError
+from app.errors import NotFoundError
+from app.errors.oauth import OAuthError, UnsupportedGrantTypeError
 from app.http.context import services
 from app.oauth import clients, grants
 from app.oauth.authorization import expected_resource

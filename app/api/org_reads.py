@@ -21,8 +21,9 @@ from app.api.spec.schemas import ROLE, STATUS, obj, ref
 from app.bodies.auth_requests import CheckSlug, HasPermission
 from app.bodies.queries import OrgBySlug, RoleOf
 from app.endpoint import endpoint
-from app.errors import NoActiveOrganizationError, NotAMemberError, SlugTakenError, ValidationError
-from app.http.body import body
+from app.errors import ValidationError
+from app.errors.access import NoActiveOrganizationError
+from app.errors.better_auth import NotAMemberError, SlugTakenError
 from app.permissions import LOGIN, MEMBER, allows
 
 bp = Blueprint("org_reads", __name__, url_prefix="/api/auth/organization")
@@ -33,7 +34,7 @@ _ALIASES = {("invitation", "create"): ("member", "create"), ("invitation", "canc
 
 @bp.post("/check-slug")
 @endpoint(LOGIN, tag="organizations", body=CheckSlug, response=STATUS, control_plane=True)
-def check_slug() -> ResponseReturnValue:
+def check_slug(body: CheckSlug) -> ResponseReturnValue:
     """Is the slug free? (400 ORGANIZATION_SLUG_ALREADY_TAKEN if not)
 
     Is the slug free? Asked of the unique index itself: an insert that is always rolled back.
@@ -42,7 +43,7 @@ def check_slug() -> ResponseReturnValue:
     would miss other orgs' slugs; the index sees them all, and tells no more
     than a create with that slug would.
     """
-    slug = body(CheckSlug).slug
+    slug = body.slug
     try:
         with get_db().transaction(uuid.uuid4(), user_id=g.identity.user_id) as scope, \
                 scope.conn.transaction(force_rollback=True):
@@ -106,14 +107,13 @@ def get_active_member_role(args: RoleOf) -> ResponseReturnValue:
 @endpoint(LOGIN, tag="members", body=HasPermission,
           response=obj(("success",), success={"type": "boolean"}, error={"type": "string", "nullable": True}),
           control_plane=True)
-def has_permission() -> ResponseReturnValue:
+def has_permission(body: HasPermission) -> ResponseReturnValue:
     """May the caller's role do all these actions? (Atlas's matrix)
 
     {"success": true} when the caller's role in the session's org may do every listed action.
     """
     ident = g.identity
-    wanted = body(HasPermission)
-    asked = wanted.permissions if wanted.permissions is not None else wanted.permission
+    asked = body.permissions if body.permissions is not None else body.permission
     if asked is None:
         raise ValidationError("invalid request: permissions is required",
                               details={"fields": {"permissions": "is required"}})

@@ -17,17 +17,16 @@ from app.bodies.queries import FullOrgQuery
 from app.bodies.requests import DeleteOrganization, NewOrganization, SetActive, UpdateOrganization
 from app.db import Scope
 from app.endpoint import endpoint
-from app.errors import (
-    CrossOrgRefusedError,
+from app.errors import UnauthorizedError
+from app.errors.access import CrossOrgRefusedError
+from app.errors.better_auth import (
     NotAllowedToDeleteOrganizationError,
     NotAllowedToUpdateOrganizationError,
     OrganizationExistsError,
     SlugTakenError,
-    UnauthorizedError,
     UserNotMemberError,
 )
 from app.http import session_switch
-from app.http.body import body
 from app.http.context import services
 from app.http.idempotency import new_org_id
 from app.http.session_switch import session_kwargs
@@ -51,7 +50,7 @@ def full_org(scope: Scope, org_id: uuid.UUID, role: str | None, *, members_limit
 @bp.post("/create")
 @endpoint(LOGIN, tag="organizations", body=NewOrganization, response=ref("FullOrganization"), control_plane=True,
           people_only=True, idempotent=True, write_org=new_org_id)
-def create() -> ResponseReturnValue:
+def create(body: NewOrganization) -> ResponseReturnValue:
     """Create an org; the caller becomes its owner and it becomes active (a fresh token, see set-active); 400
     ORGANIZATION_ALREADY_EXISTS if the slug is taken.
 
@@ -60,8 +59,7 @@ def create() -> ResponseReturnValue:
     The presented session stays live (bound to its own org), so a retry with
     the same Idempotency-Key can still replay this answer.
     """
-    new = body(NewOrganization)
-    name, slug, logo, metadata = new.name, new.slug, new.logo, new.metadata
+    name, slug, logo, metadata = body.name, body.slug, body.logo, body.metadata
     ident, org_id = g.identity, new_org_id()  # made here: RETURNING would need the membership first
     try:
         with get_db().transaction(org_id, user_id=ident.user_id) as scope:
@@ -122,7 +120,7 @@ def refuse_other_org(field: str, value: str) -> None:
 @bp.post("/set-active")
 @endpoint(LOGIN_TARGET_ORG, tag="organizations", body=SetActive,
           response={**ref("Organization"), "nullable": True}, control_plane=True, people_only=True)
-def set_active() -> ResponseReturnValue:
+def set_active(body: SetActive) -> ResponseReturnValue:
     """Switch orgs: a fresh token (header set-auth-token and cookie) bound to the org; the old one is revoked.
 
     Switching orgs forces a fresh session: a new token bound to the org, minted only by consuming the old one.
@@ -134,8 +132,7 @@ def set_active() -> ResponseReturnValue:
     that requires SSO refuses a session not opened at its own provider (403
     sso_required, app/sso/gate.py), and the presented session stays live.
     """
-    wanted = body(SetActive)
-    target, slug = wanted.organizationId, wanted.organizationSlug
+    target, slug = body.organizationId, body.organizationSlug
     ident, db = g.identity, get_db()
     checked, method = _admitted(target, slug)
     with db.identity_transaction(user_id=ident.user_id, session_token_hash=ident.token_hash) as scope:
@@ -184,9 +181,9 @@ def _admitted(target: uuid.UUID | None, slug: str | None) -> tuple[uuid.UUID | N
 @bp.post("/update")
 @endpoint(permission("organization", "update", refused_with=NotAllowedToUpdateOrganizationError),
           tag="organizations", body=UpdateOrganization, response=ref("Organization"), control_plane=True)
-def update() -> ResponseReturnValue:
+def update(body: UpdateOrganization) -> ResponseReturnValue:
     """Rename or re-slug the session's org."""
-    changes = body(UpdateOrganization).data.given()
+    changes = body.data.given()
     ident = g.identity
     try:
         with session_scope() as scope:
@@ -213,8 +210,10 @@ def _update_column(scope: Scope, org_id: uuid.UUID, column: str, value: object) 
 
 
 @bp.post("/delete")
+# reads_body: nothing in the body but organizationId, which the org guard checks (app/http/org_guard.py)
 @endpoint(permission("organization", "delete", refused_with=NotAllowedToDeleteOrganizationError),
-          tag="organizations", body=DeleteOrganization, response=ref("Organization"), control_plane=True)
+          tag="organizations", body=DeleteOrganization, response=ref("Organization"), control_plane=True,
+          reads_body=True)
 def delete() -> ResponseReturnValue:
     """Delete the session's org and everything it owns.
 

@@ -14,7 +14,7 @@ from app.api.spec.schemas import obj
 from app.bodies.requests import RunQuery
 from app.endpoint import endpoint
 from app.errors import ValidationError
-from app.http.body import body, json_body
+from app.http.body import json_body, parsed_body
 from app.http.context import services
 from app.permissions import MEMBER
 from app.query_service import caller_of
@@ -23,7 +23,8 @@ bp = Blueprint("query", __name__, url_prefix="/api/v1")
 
 
 @bp.post("/query")
-@endpoint(MEMBER, tag="query", body=RunQuery,
+# reads_body: admission (429) comes before a bad body, and a refused query is audited with the sql as sent
+@endpoint(MEMBER, tag="query", body=RunQuery, reads_body=True,
           response=obj(
             ("columns", "rows", "rowCount", "truncated", "cached"),
             columns={"type": "array", "items": obj(("name", "type"), name={"type": "string"},
@@ -46,7 +47,7 @@ def query() -> ResponseReturnValue:
     try:
         sent = json_body()
         sql_text, connection_id = sent.get("sql"), sent.get("connectionId")  # audited as sent, even when refused
-        checked = body(RunQuery)
+        checked = parsed_body(RunQuery)
     except ValidationError as exc:
         queries.audit_refusal(caller, sql_text, exc, connection_id=connection_id)
         raise

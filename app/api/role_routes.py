@@ -16,7 +16,7 @@ from app.api.members import as_uuid
 from app.api.spec.schemas import STAMP, UUID, obj
 from app.bodies.org_roles import CreateRole, RoleKey, UpdateRole
 from app.endpoint import endpoint
-from app.errors import (
+from app.errors.better_auth import (
     NotAllowedToCreateRoleError,
     NotAllowedToDeleteRoleError,
     NotAllowedToListRolesError,
@@ -25,7 +25,6 @@ from app.errors import (
     PredefinedRoleError,
     RoleNotFoundError,
 )
-from app.http.body import body
 from app.org_roles import store
 from app.permissions import permission
 from app.roles import ROLES
@@ -41,10 +40,9 @@ _SUCCESS = {"type": "boolean"}
 @endpoint(permission("ac", "create", refused_with=NotAllowedToCreateRoleError), tag="roles", body=CreateRole,
           response=obj(("success", "roleData"), success=_SUCCESS, roleData=ROLE_DATA, statements=CELLS),
           control_plane=True, people_only=True)
-def create_role() -> ResponseReturnValue:
+def create_role(body: CreateRole) -> ResponseReturnValue:
     """Create a custom role from the matrix's cells, none above the caller's own; audited"""
-    wanted = body(CreateRole)
-    name, cells = store.role_name(wanted.role), store.checked_cells(wanted.permission)
+    name, cells = store.role_name(body.role), store.checked_cells(body.permission)
     store.within_reach(g.identity, cells, refused_with=NotAllowedToCreateRoleError)
     with session_scope() as scope:
         row = store.create(scope, name=name, cells=cells)
@@ -78,13 +76,12 @@ def get_role() -> ResponseReturnValue:
 @endpoint(permission("ac", "update", refused_with=NotAllowedToUpdateRoleError), tag="roles", body=UpdateRole,
           response=obj(("success", "roleData"), success=_SUCCESS, roleData=ROLE_DATA), control_plane=True,
           people_only=True)
-def update_role() -> ResponseReturnValue:
+def update_role(body: UpdateRole) -> ResponseReturnValue:
     """New cells must all be the caller's, and so must the old ones: nobody edits a role above them."""
-    wanted = body(UpdateRole)
-    cells = None if wanted.data.permission is None else store.checked_cells(wanted.data.permission)
-    name = None if wanted.data.roleName is None else store.role_name(wanted.data.roleName)
+    cells = None if body.data.permission is None else store.checked_cells(body.data.permission)
+    name = None if body.data.roleName is None else store.role_name(body.data.roleName)
     with session_scope() as scope:
-        current = store.find(scope, name=_lower(wanted.roleName), role_id=wanted.roleId, lock="update")
+        current = store.find(scope, name=_lower(body.roleName), role_id=body.roleId, lock="update")
         store.within_reach(g.identity, current["permission"], refused_with=NotAllowedToUpdateRoleError)
         if cells is not None:
             store.within_reach(g.identity, cells, refused_with=NotAllowedToUpdateRoleError)
@@ -95,13 +92,12 @@ def update_role() -> ResponseReturnValue:
 @bp.post("/delete-role")
 @endpoint(permission("ac", "delete", refused_with=NotAllowedToDeleteRoleError), tag="roles", body=RoleKey,
           response=obj(("success",), success=_SUCCESS), control_plane=True, people_only=True)
-def delete_role() -> ResponseReturnValue:
+def delete_role(body: RoleKey) -> ResponseReturnValue:
     """Refused while a member holds the role (ROLE_IS_ASSIGNED_TO_MEMBERS): reassign them first."""
-    wanted = body(RoleKey)
-    if _lower(wanted.roleName) in ROLES:
+    if _lower(body.roleName) in ROLES:
         raise PredefinedRoleError()
     with session_scope() as scope:
-        current = store.find(scope, name=_lower(wanted.roleName), role_id=wanted.roleId, lock="update")
+        current = store.find(scope, name=_lower(body.roleName), role_id=body.roleId, lock="update")
         store.within_reach(g.identity, current["permission"], refused_with=NotAllowedToDeleteRoleError)
         store.delete(scope, current)
     return {"success": True}

@@ -15,7 +15,6 @@ from app.api.spec.schemas import STAMP, UUID, obj
 from app.bodies.requests import NewScimToken
 from app.endpoint import endpoint
 from app.errors import NotFoundError
-from app.http.body import body
 from app.permissions import permission
 from app.scim import tokens
 
@@ -39,9 +38,9 @@ def list_tokens() -> ResponseReturnValue:
 @endpoint(permission("scim", "create"), tag="scim", body=NewScimToken,
           response={"allOf": [_TOKEN, obj(("token",), token={"type": "string"})]}, status=201, control_plane=True,
           people_only=True)
-def create_token() -> ResponseReturnValue:
+def create_token(body: NewScimToken) -> ResponseReturnValue:
     """Create a SCIM token for an identity provider; its text is answered once; audited"""
-    name = body(NewScimToken).name
+    name = body.name
     with session_scope() as scope:
         row, token = tokens.create(scope, name=name, created_by=g.identity.user_id)
     return {**tokens.token_json(row), "token": token}, 201

@@ -18,7 +18,6 @@ from app.api.spec.schemas import obj, ref
 from app.bodies.requests import Explore, PutSemanticEntity
 from app.db import Scope
 from app.endpoint import endpoint
-from app.http.body import body
 from app.http.context import services
 from app.permissions import permission
 from app.semantic import SemanticLayer
@@ -56,12 +55,12 @@ def get_entity(name: str) -> ResponseReturnValue:
 @bp.put("/admin/semantic/org/entities/<name>")
 @endpoint(permission("semantic", "update"), tag="semantic", body=PutSemanticEntity,
           response={"allOf": [ref("SemanticEntity"), obj(changed={"type": "boolean"}, synced={"type": "boolean"})]})
-def put_entity(name: str) -> ResponseReturnValue:
+def put_entity(name: str, body: PutSemanticEntity) -> ResponseReturnValue:
     """Create (201) or replace (200) a semantic entity from YAML.
 
     Create or replace; 201 when created, 200 otherwise; `synced` false means the disk lags (logged).
     """
-    content = body(PutSemanticEntity).yamlContent
+    content = body.yamlContent
     ident = g.identity
     row = get_layer().put(ident.org_id, name, content, user_id=ident.user_id, audit=_audit)
     entity = {**entity_json(row), "changed": row["changed"], "synced": row["synced"]}
@@ -80,12 +79,11 @@ def delete_entity(name: str) -> ResponseReturnValue:
 @bp.post("/semantic/explore")
 @endpoint(permission("semantic", "read", org_optional=True), tag="semantic", body=Explore,
           response={"type": "object"})
-def explore() -> ResponseReturnValue:
+def explore(body: Explore) -> ResponseReturnValue:
     """ls, cat or grep in the session org's semantic layer.
 
     ls/cat/grep in the session org's layer; a session without an org reads the default layer.
     """
     ident = g.identity
-    wanted = body(Explore)
-    return get_layer().explore(wanted.command, wanted.path or "", wanted.pattern or "",
-                               org_id=ident.org_id, regex=wanted.regex)
+    return get_layer().explore(body.command, body.path or "", body.pattern or "",
+                               org_id=ident.org_id, regex=body.regex)

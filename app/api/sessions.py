@@ -20,7 +20,6 @@ from app.api import get_db
 from app.api.spec.schemas import SESSION, STATUS
 from app.bodies.auth_requests import RevokeSession
 from app.endpoint import endpoint
-from app.http.body import body
 from app.http.context import services
 from app.instants import iso_ms
 from app.permissions import LOGIN
@@ -78,12 +77,12 @@ def _ended(own_session_ended: bool) -> ResponseReturnValue:
 
 @bp.post("/revoke-session")
 @endpoint(LOGIN, tag="sessions", body=RevokeSession, response=STATUS, people_only=True)
-def revoke_session() -> ResponseReturnValue:
+def revoke_session(body: RevokeSession) -> ResponseReturnValue:
     """Revoke one of the user's sessions by its token (or listed handle)
 
     Revoke one of the user's sessions by its token or listed handle; another user's is silently untouched.
     """
-    token = body(RevokeSession).token
+    token = body.token
     token_hash = token if _HASH.match(token) else auth.hash_token(token)
     ident = g.identity
     _revoke(user_id=ident.user_id, only_hash=token_hash)

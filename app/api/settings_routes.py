@@ -17,7 +17,6 @@ from app.api.spec.schemas import ref
 from app.bodies.requests import SettingsChange
 from app.db import Scope
 from app.endpoint import endpoint
-from app.http.body import json_body
 from app.http.context import services
 from app.org_settings import FIELDS, OrgSettings
 from app.permissions import permission
@@ -54,16 +53,21 @@ def get_settings() -> ResponseReturnValue:
     return _settings_json(org_settings.load(get_db(), g.identity.org_id))
 
 
+def _bounds() -> dict[str, object]:
+    """The body's validation context: the platform bounds in effect (app/bodies/requests.py SettingsChange)."""
+    state = services().queries.limits
+    return org_settings.validation_context(bounds=state.bounds, rate=state.rate, inflight=state.inflight_bounds)
+
+
 @bp.patch("/settings")
-@endpoint(permission("settings", "update"), tag="settings", body=SettingsChange, response=ref("OrgSettings"))
-def patch_settings() -> ResponseReturnValue:
+@endpoint(permission("settings", "update"), tag="settings", body=SettingsChange, body_context=_bounds,
+          response=ref("OrgSettings"))
+def patch_settings(body: SettingsChange) -> ResponseReturnValue:
     """Change agent query limits within the platform bounds (null: platform default); audited.
 
     Set some of queryRowLimit, queryStatementTimeoutMs, queryRatePerMinute, queryMaxInFlight (null: default).
     """
-    state = services().queries.limits
-    changes = org_settings.validate_changes(json_body(), bounds=state.bounds, rate=state.rate,
-                                            inflight=state.inflight_bounds)
+    changes = org_settings.changes_of(body)
 
     def record(scope: Scope, row: OrgSettings, columns: list[str]) -> None:
         audit.record(scope, action="settings.update", entity="settings", entity_id=row.org_id,

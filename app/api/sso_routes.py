@@ -30,22 +30,21 @@ from app.bodies.sso import (
 )
 from app.credentials import CredentialBox
 from app.endpoint import endpoint
-from app.errors import (
-    AtlasError,
-    ConflictError,
+from app.errors import AtlasError, ConflictError, ValidationError
+from app.errors.better_auth import (
     DomainVerifiedError,
     InvalidCallbackUrlError,
     InvalidErrorCallbackUrlError,
     InvalidNewUserCallbackUrlError,
-    SsoConfigurationError,
+)
+from app.errors.configuration import SsoConfigurationError
+from app.errors.sign_in import (
     SsoDomainProofError,
     SsoProviderNotFoundError,
     SsoProviderUnavailableError,
     SsoTokenRejectedError,
-    ValidationError,
 )
 from app.http import origins
-from app.http.body import body
 from app.http.context import services
 from app.http.session_switch import session_kwargs
 from app.permissions import PLATFORM_ADMIN, PUBLIC, permission
@@ -56,6 +55,7 @@ from app.sso import (
     SsoSettings,
     accounts,
     flow,
+    gate,
     oidc,
     providers,
     txt_resolver,
@@ -135,27 +135,26 @@ def _owned(scope: Any, provider_id: str, *, for_update: bool = False) -> dict:
 @bp.post("/api/auth/sso/register")
 @endpoint(permission("ssoProvider", "create"), tag="sso", body=RegisterProvider, response=PROVIDER,
           control_plane=True)
-def register() -> ResponseReturnValue:
+def register(body: RegisterProvider) -> ResponseReturnValue:
     """Register an OIDC provider for the session's org; its discovery document must answer first."""
-    new = body(RegisterProvider)
-    issuer, box = _issuer(new.issuer), _box()
-    claim, mapping = _mapping(new.roleMapping)
-    if providers.find(get_db(), provider_id=new.providerId) is not None:  # any org's: it routes callbacks
-        raise ConflictError(f"providerId {new.providerId!r} is taken: choose another")
+    issuer, box = _issuer(body.issuer), _box()
+    claim, mapping = _mapping(body.roleMapping)
+    if providers.find(get_db(), provider_id=body.providerId) is not None:  # any org's: it routes callbacks
+        raise ConflictError(f"providerId {body.providerId!r} is taken: choose another")
     try:
         with session_scope() as scope:
             row = providers.insert(
-                scope, provider_id=new.providerId, issuer=issuer, client_id=new.oidcConfig.clientId,
-                client_secret=box.encrypt(new.oidcConfig.clientSecret),
-                scopes=list(new.oidcConfig.scopes or ["openid", "email", "profile"]), domains=domains(new.domain),
-                role_claim=claim, role_mapping=mapping, default_role=new.defaultRole, sso_required=new.ssoRequired,
+                scope, provider_id=body.providerId, issuer=issuer, client_id=body.oidcConfig.clientId,
+                client_secret=box.encrypt(body.oidcConfig.clientSecret),
+                scopes=list(body.oidcConfig.scopes or ["openid", "email", "profile"]), domains=domains(body.domain),
+                role_claim=claim, role_mapping=mapping, default_role=body.defaultRole, sso_required=body.ssoRequired,
                 created_by=g.identity.user_id)
-            audit.record(scope, action="sso_provider.create", entity="sso_provider", entity_id=new.providerId,
+            audit.record(scope, action="sso_provider.create", entity="sso_provider", entity_id=body.providerId,
                          changed_fields=("issuer", "client_id", "client_secret", "domains", "role_mapping",
                                          "default_role", "sso_required"),
-                         detail={"issuer": issuer, "domains": row["domains"], "ssoRequired": new.ssoRequired})
+                         detail={"issuer": issuer, "domains": row["domains"], "ssoRequired": body.ssoRequired})
     except psycopg.errors.UniqueViolation:
-        raise ConflictError(f"providerId {new.providerId!r} is taken: choose another") from None
+        raise ConflictError(f"providerId {body.providerId!r} is taken: choose another") from None
     return _answer(row, domainVerificationToken=row["verification_token"])
 
 
@@ -180,43 +179,44 @@ def get_provider(args: ProviderQuery) -> ResponseReturnValue:
 @bp.post("/api/auth/sso/update-provider")
 @endpoint(permission("ssoProvider", "update"), tag="sso", body=UpdateProvider, response=PROVIDER,
           control_plane=True)
-def update_provider() -> ResponseReturnValue:
+def update_provider(body: UpdateProvider) -> ResponseReturnValue:
     """Change what was sent; a new domain list is unverified until proven again."""
-    wanted = body(UpdateProvider)
     changes: dict[str, Any] = {}
-    if wanted.issuer is not None:
-        changes["issuer"] = _issuer(wanted.issuer)
-    if wanted.domain is not None:
-        changes["domains"] = domains(wanted.domain)
-    if wanted.oidcConfig is not None:
-        if wanted.oidcConfig.clientId is not None:
-            changes["client_id"] = wanted.oidcConfig.clientId
-        if wanted.oidcConfig.clientSecret is not None:
-            changes["client_secret"] = _box().encrypt(wanted.oidcConfig.clientSecret)
-        if wanted.oidcConfig.scopes is not None:
-            changes["scopes"] = list(wanted.oidcConfig.scopes)
-    if wanted.roleMapping is not None:
-        changes["role_claim"], changes["role_mapping"] = _mapping(wanted.roleMapping)
-    if wanted.defaultRole is not None:
-        changes["default_role"] = wanted.defaultRole
-    if wanted.ssoRequired is not None:
-        changes["sso_required"] = wanted.ssoRequired
+    if body.issuer is not None:
+        changes["issuer"] = _issuer(body.issuer)
+    if body.domain is not None:
+        changes["domains"] = domains(body.domain)
+    if body.oidcConfig is not None:
+        if body.oidcConfig.clientId is not None:
+            changes["client_id"] = body.oidcConfig.clientId
+        if body.oidcConfig.clientSecret is not None:
+            changes["client_secret"] = _box().encrypt(body.oidcConfig.clientSecret)
+        if body.oidcConfig.scopes is not None:
+            changes["scopes"] = list(body.oidcConfig.scopes)
+    if body.roleMapping is not None:
+        changes["role_claim"], changes["role_mapping"] = _mapping(body.roleMapping)
+    if body.defaultRole is not None:
+        changes["default_role"] = body.defaultRole
+    if body.ssoRequired is not None:
+        changes["sso_required"] = body.ssoRequired
     with session_scope() as scope:
-        before = _owned(scope, wanted.providerId, for_update=True)
+        before = _owned(scope, body.providerId, for_update=True)
         if "domains" in changes and changes["domains"] == list(before["domains"]):
             del changes["domains"]  # the same domains stay proven
-        row = providers.update(scope, wanted.providerId, changes)
-        audit.record(scope, action="sso_provider.update", entity="sso_provider", entity_id=wanted.providerId,
+        row = providers.update(scope, body.providerId, changes)
+        audit.record(scope, action="sso_provider.update", entity="sso_provider", entity_id=body.providerId,
                      changed_fields=changes, detail={k: v for k, v in changes.items() if k != "client_secret"})
     assert row is not None
+    if changes.get("sso_required"):
+        _require_now(g.identity.org_id, body.providerId)
     return _answer(row)
 
 
 @bp.post("/api/auth/sso/delete-provider")
 @endpoint(permission("ssoProvider", "delete"), tag="sso", body=ProviderRef, response=SUCCESS, control_plane=True)
-def delete_provider() -> ResponseReturnValue:
+def delete_provider(body: ProviderRef) -> ResponseReturnValue:
     """Remove a provider (sign-ins in progress end with it)."""
-    provider_id = body(ProviderRef).providerId
+    provider_id = body.providerId
     with session_scope() as scope:
         _owned(scope, provider_id, for_update=True)
         providers.delete(scope, provider_id)
@@ -230,9 +230,9 @@ def delete_provider() -> ResponseReturnValue:
           response=obj(("domainVerificationToken",), domainVerificationToken={"type": "string"},
                        records={"type": "array", "items": obj(type={"type": "string"}, name={"type": "string"},
                                                                value={"type": "string"})}))
-def request_domain_verification() -> ResponseReturnValue:
+def request_domain_verification(body: ProviderRef) -> ResponseReturnValue:
     """The token to publish, and where: `_better-auth-token-{providerId}.{domain}` TXT."""
-    provider_id = body(ProviderRef).providerId
+    provider_id = body.providerId
     with session_scope(read_only=True) as scope:
         row = _owned(scope, provider_id)
     if row["domain_verified"]:
@@ -246,9 +246,9 @@ def request_domain_verification() -> ResponseReturnValue:
 @bp.post("/api/auth/sso/verify-domain")
 @endpoint(permission("ssoProvider", "update"), tag="sso", body=ProviderRef, response=None, status=204,
           control_plane=True)
-def verify_domain() -> ResponseReturnValue:
+def verify_domain(body: ProviderRef) -> ResponseReturnValue:
     """204 once every domain's TXT record carries the token and no other org has proven one of them."""
-    provider_id = body(ProviderRef).providerId
+    provider_id = body.providerId
     with session_scope(read_only=True) as scope:
         row = _owned(scope, provider_id)
     if row["domain_verified"]:
@@ -268,9 +268,9 @@ def verify_domain() -> ResponseReturnValue:
 @endpoint(PLATFORM_ADMIN, tag="sso", body=ProviderRef, control_plane=True,
           response=obj(("success",), success={"type": "boolean"}, organizationId={"type": "string", "format": "uuid"},
                        providerId={"type": "string"}))
-def platform_verify_domain() -> ResponseReturnValue:
+def platform_verify_domain(body: ProviderRef) -> ResponseReturnValue:
     """A platform admin vouches for a provider's domains (any org's): recorded in that org's audit trail."""
-    provider_id = body(ProviderRef).providerId
+    provider_id = body.providerId
     found = providers.find(get_db(), provider_id=provider_id)
     if found is None:
         raise SsoProviderNotFoundError(f"no SSO provider {provider_id!r}")
@@ -290,31 +290,40 @@ def _mark_verified(org_id: Any, row: dict, *, by: str) -> None:
             raise ConflictError("the provider's domains changed while they were being verified: verify again")
         audit.record(scope, action="sso_provider.verify_domain", entity="sso_provider", entity_id=row["provider_id"],
                      changed_fields=("domain_verified",), detail={"domains": domains_, "by": by})
+    _require_now(org_id, row["provider_id"])
+
+
+def _require_now(org_id: Any, provider_id: str) -> None:
+    """The org's SSO requirement binds at once: sessions it no longer admits end now, but the caller's (app/sso/gate.py)."""
+    ended = gate.end_unadmitted_sessions(get_db(), org_id, sparing=g.identity.token_hash)
+    if ended:
+        with get_db().transaction(org_id, user_id=g.identity.user_id) as scope:
+            audit.record(scope, action="sso.sessions_ended", entity="sso_provider", entity_id=provider_id,
+                         detail={"sessions": ended, "reason": "the organization requires single sign-on"})
 
 
 # ----- signing in ---------------------------------------------------------------------------------
 @bp.post("/api/auth/sign-in/sso")
 @endpoint(PUBLIC, tag="sso", body=SignInSso, control_plane=True,
           response=obj(("url", "redirect"), url={"type": "string"}, redirect={"type": "boolean"}))
-def sign_in_sso() -> ResponseReturnValue:
+def sign_in_sso(body: SignInSso) -> ResponseReturnValue:
     """Begin: find the provider (providerId, email's verified domain, domain or organizationSlug), answer its URL."""
-    wanted = body(SignInSso)
-    for value, refusal in ((wanted.callbackURL, InvalidCallbackUrlError),
-                           (wanted.errorCallbackURL, InvalidErrorCallbackUrlError),
-                           (wanted.newUserCallbackURL, InvalidNewUserCallbackUrlError)):
+    for value, refusal in ((body.callbackURL, InvalidCallbackUrlError),
+                           (body.errorCallbackURL, InvalidErrorCallbackUrlError),
+                           (body.newUserCallbackURL, InvalidNewUserCallbackUrlError)):
         if value and not origins.is_trusted(value):
             raise refusal()
     db = get_db()
-    domain = wanted.domain or (flow.domain_of(wanted.email) if wanted.email else None)
-    found = (providers.find(db, provider_id=wanted.providerId) if wanted.providerId else
-             providers.find(db, slug=wanted.organizationSlug) if wanted.organizationSlug else
+    domain = body.domain or (flow.domain_of(body.email) if body.email else None)
+    found = (providers.find(db, provider_id=body.providerId) if body.providerId else
+             providers.find(db, slug=body.organizationSlug) if body.organizationSlug else
              providers.find(db, domain=domain.lower()) if domain else None)
     if found is None:
         raise SsoProviderNotFoundError("no SSO provider answers to this sign-in: check the providerId, the"
                                        " organizationSlug or that the email's domain is verified for SSO")
-    started = flow.begin(db, _settings(), found, public_url=_public_url(), email=wanted.email,
-                         login_hint=wanted.loginHint, callback_url=wanted.callbackURL,
-                         error_url=wanted.errorCallbackURL, new_user_url=wanted.newUserCallbackURL)
+    started = flow.begin(db, _settings(), found, public_url=_public_url(), email=body.email,
+                         login_hint=body.loginHint, callback_url=body.callbackURL,
+                         error_url=body.errorCallbackURL, new_user_url=body.newUserCallbackURL)
     response = jsonify({"url": started.url, "redirect": True})
     response.set_cookie(BINDING_COOKIE, started.binding, max_age=FLOW_TTL_S, httponly=True, samesite="Lax",
                         secure=_secure(), path=CALLBACK_PATH)

@@ -19,7 +19,7 @@ from app.api.members import as_uuid
 from app.api.spec.schemas import STAMP, UUID, obj
 from app.bodies.teams import CreateTeam, SetActiveTeam, TeamMemberRef, TeamRef, UpdateTeam
 from app.endpoint import endpoint
-from app.errors import (
+from app.errors.better_auth import (
     NoActiveTeamError,
     NotAllowedToAddTeamMemberError,
     NotAllowedToCreateTeamsError,
@@ -32,7 +32,6 @@ from app.errors import (
     TeamNotFoundError,
     UserNotMemberError,
 )
-from app.http.body import body, json_body
 from app.permissions import MEMBER, allows, permission
 from app.teams import store
 
@@ -54,9 +53,9 @@ def _team_id(value: object) -> uuid.UUID:
 @bp.post("/create-team")
 @endpoint(permission("team", "create", refused_with=NotAllowedToCreateTeamsError), tag="teams", body=CreateTeam,
           response=TEAM, people_only=True)
-def create_team() -> ResponseReturnValue:
+def create_team(body: CreateTeam) -> ResponseReturnValue:
     """Create a team in the session's org; audited"""
-    name = body(CreateTeam).name
+    name = body.name
     with session_scope() as scope:
         row = store.create(scope, name=name)
     return store.team_json(row)
@@ -74,21 +73,20 @@ def list_teams() -> ResponseReturnValue:
 @bp.post("/update-team")
 @endpoint(permission("team", "update", refused_with=NotAllowedToUpdateTeamError), tag="teams", body=UpdateTeam,
           response=TEAM, people_only=True)
-def update_team() -> ResponseReturnValue:
+def update_team(body: UpdateTeam) -> ResponseReturnValue:
     """Rename a team; audited"""
-    change = body(UpdateTeam)
     with session_scope() as scope:
-        team = store.find(scope, _team_id(change.teamId), lock=True)
-        row = store.rename(scope, team, name=change.data.name)
+        team = store.find(scope, _team_id(body.teamId), lock=True)
+        row = store.rename(scope, team, name=body.data.name)
     return store.team_json(row)
 
 
 @bp.post("/remove-team")
 @endpoint(permission("team", "delete", refused_with=NotAllowedToDeleteTeamsError), tag="teams", body=TeamRef,
           response=_MESSAGE, people_only=True)
-def remove_team() -> ResponseReturnValue:
+def remove_team(body: TeamRef) -> ResponseReturnValue:
     """Remove a team: its members leave it, its conversations narrow to their creators, owners and admins"""
-    team_id = _team_id(body(TeamRef).teamId)
+    team_id = _team_id(body.teamId)
     with session_scope() as scope:
         store.remove(scope, store.find(scope, team_id, lock=True))
     return {"message": "Team removed successfully."}
@@ -96,14 +94,13 @@ def remove_team() -> ResponseReturnValue:
 
 @bp.post("/set-active-team")
 @endpoint(MEMBER, tag="teams", body=SetActiveTeam, response={**TEAM, "nullable": True}, people_only=True)
-def set_active_team() -> ResponseReturnValue:
+def set_active_team(body: SetActiveTeam) -> ResponseReturnValue:
     """Set the session's activeTeamId to a team the caller is in (in place); null clears it"""
     ident = g.identity
-    wanted = body(SetActiveTeam)
-    given = json_body()
-    if "teamId" not in given and ident.active_team_id is None:
+    sent = "teamId" in body.model_fields_set  # absent keeps the active team, null clears it
+    if not sent and ident.active_team_id is None:
         return jsonify(None)
-    team_id = ident.active_team_id if "teamId" not in given else wanted.teamId
+    team_id = body.teamId if sent else ident.active_team_id
     team = None
     if team_id is not None:
         with session_scope(read_only=True) as scope:
@@ -156,12 +153,11 @@ def list_team_members() -> ResponseReturnValue:
 @bp.post("/add-team-member")
 @endpoint(permission("team", "update", refused_with=NotAllowedToAddTeamMemberError), tag="teams",
           body=TeamMemberRef, response=TEAM_MEMBER, people_only=True)
-def add_team_member() -> ResponseReturnValue:
+def add_team_member(body: TeamMemberRef) -> ResponseReturnValue:
     """Add a member of the org to a team; audited"""
-    wanted = body(TeamMemberRef)
-    user_id = as_uuid(wanted.userId)
+    user_id = as_uuid(body.userId)
     with session_scope() as scope:
-        team = store.find(scope, _team_id(wanted.teamId), lock=True)
+        team = store.find(scope, _team_id(body.teamId), lock=True)
         if user_id is None:
             raise UserNotMemberError()
         row = store.add_member(scope, team, user_id)
@@ -171,12 +167,11 @@ def add_team_member() -> ResponseReturnValue:
 @bp.post("/remove-team-member")
 @endpoint(permission("team", "update", refused_with=NotAllowedToRemoveTeamMemberError), tag="teams",
           body=TeamMemberRef, response=_MESSAGE, people_only=True)
-def remove_team_member() -> ResponseReturnValue:
+def remove_team_member(body: TeamMemberRef) -> ResponseReturnValue:
     """Remove someone from a team; audited"""
-    wanted = body(TeamMemberRef)
-    user_id = as_uuid(wanted.userId)
+    user_id = as_uuid(body.userId)
     with session_scope() as scope:
-        team = store.find(scope, _team_id(wanted.teamId), lock=True)
+        team = store.find(scope, _team_id(body.teamId), lock=True)
         if user_id is None:
             raise NotInTeamError()
         store.remove_member(scope, team, user_id)

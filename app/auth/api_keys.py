@@ -27,6 +27,7 @@ import psycopg
 from psycopg import sql
 
 from app.auth import hash_token, user_json
+from app.auth.placed_identity import MEMBERS_HERE, confirmed_row
 from app.db import Database, Scope
 from app.errors import AtlasError
 from app.roles import outranks
@@ -37,8 +38,6 @@ PREFIX = "atlas_"
 SHOWN_CHARS = 12  # the key's first characters after its org part, kept to recognise it in a list
 TOUCH_EVERY_S = 60  # last_used_at is written at most this often per key, so use costs no write per request
 _IDENTITY = "SELECT * FROM app.api_key_identity(%(hash)s)"
-_CONFIRM = ("SELECT (SELECT location FROM org_placements WHERE organization_id = app.current_org()) AS location,"
-            " (SELECT role FROM members WHERE org_id = app.current_org() AND user_id = %(user)s) AS role")
 _COLUMNS = sql.SQL(", ").join(map(sql.Identifier, (
     "id", "name", "role", "start", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by",
     "last_used_at")))
@@ -76,34 +75,17 @@ def lookup(db: Database, token: str) -> dict[str, Any] | None:
     org = org_of(token)
     if org is None:
         return None
-    token_hash = hash_token(token)
-    for _attempt in range(2):  # once more if the org moved between the two databases' reads
-        location, rows = db.placed_read(org, _IDENTITY, {"hash": token_hash})
-        if not rows:
-            return None
-        row = rows[0]
-        if location is None:
-            break
-        confirmed = _confirm(db, org, row["user_id"])
-        if confirmed["location"] != location:
-            continue
-        if confirmed["role"] is None:  # the creator left the org (its dedicated mirror may lag)
-            return None
-        if outranks(row["role"], confirmed["role"]):
-            row["role"] = confirmed["role"]
-        break
-    else:
-        return None  # moved twice while being read: refuse; the client's retry resolves it
+    found = confirmed_row(db, org, _IDENTITY, {"hash": hash_token(token)})
+    if found is None:
+        return None
+    row, role_now = found
+    if role_now is not MEMBERS_HERE and outranks(row["role"], role_now):
+        row["role"] = role_now  # the lower of the key's role and its creator's current one
     row["user"] = user_json({"id": row["user_id"], "email": row["email"], "name": row["name"],
                              "email_verified": row["email_verified"], "platform_role": row["platform_role"],
                              "created_at": row["user_created_at"], "updated_at": row["user_updated_at"]})
     _touch(db, row)
     return row
-
-
-def _confirm(db: Database, org: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
-    """In the shared database (control tables only): the org's placement and the creator's role now."""
-    return db.base_read(org, _CONFIRM, {"user": user_id})[0]
 
 
 def _touch(db: Database, row: dict[str, Any]) -> None:

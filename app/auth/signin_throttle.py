@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 from app.config import SignInSettings
 from app.db import Database
-from app.errors import RateLimitedError, SignInThrottledError
+from app.errors import RateLimitedError
+from app.errors.sign_in import SignInThrottledError
 
 log = logging.getLogger("atlas.signin")
 SIGN_IN, RESET = "sign_in", "reset"

@@ -12,7 +12,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from app.backup.pgbackrest import owner_of
-from app.errors import BackupError
+from app.db.connect import open_connection
+from app.errors.operations import BackupError
 from app.placement.locations import placed_locations, role_conninfo
 
 
@@ -42,7 +43,7 @@ def stanza_of(system_id: int) -> str:
 def facts(admin_url: str) -> ClusterFacts:
     """What pgBackRest needs to know of the cluster `admin_url` reaches (a superuser's connection)."""
     try:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+        with open_connection("backup.clusters", admin_url, autocommit=True, connect_timeout=10) as conn:
             row = conn.execute(
                 "SELECT (SELECT system_identifier FROM pg_control_system()), current_setting('data_directory'),"
                 " current_setting('port')::int, split_part(current_setting('unix_socket_directories'), ',', 1),"

@@ -8,13 +8,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 from psycopg import sql
 
 from app.backup import pgbackrest
 from app.backup.clusters import ClusterFacts, every_cluster
 from app.backup.config import BackupConfig
-from app.errors import BackupError
+from app.db.connect import open_connection
+from app.errors.operations import BackupError
 
 Say = Callable[[str], None]
 BACKUP_TYPES = ("full", "diff", "incr")
@@ -77,7 +77,7 @@ def _prepare_repo(config: BackupConfig, owner: str) -> None:
 def _set(cluster: ClusterFacts, values: dict[str, str]) -> list[str]:
     """ALTER SYSTEM what differs; returns the settings that wait for a restart."""
     restart = []
-    with psycopg.connect(cluster.databases[0], autocommit=True) as conn:
+    with open_connection("backup.commands", cluster.databases[0], autocommit=True) as conn:
         for name, value in values.items():
             current = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
             if current is not None and current[0] == value:

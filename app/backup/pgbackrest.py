@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.errors import BackupError
+from app.errors.operations import BackupError
 
 INSTALL_HINT = "install pgBackRest on this host (Debian: apt-get install pgbackrest; https://pgbackrest.org)"
 

@@ -27,7 +27,8 @@ from psycopg.conninfo import make_conninfo
 from app.backup import pgbackrest
 from app.backup.clusters import ClusterFacts
 from app.backup.config import BackupConfig
-from app.errors import BackupError, RestoreError
+from app.db.connect import open_connection
+from app.errors.operations import BackupError, RestoreError
 
 
 def restorable(config: BackupConfig, cluster: ClusterFacts, to_time: datetime) -> None:
@@ -114,7 +115,7 @@ def _wait_promoted(url: str, data: Path, log: Path, timeout_s: float) -> None:
         time.sleep(0.1)  # pg_ctl -W returns before the postmaster writes its pid file
     while time.monotonic() < deadline:
         try:
-            with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
+            with open_connection("backup.scratch", url, connect_timeout=5, autocommit=True) as conn:
                 row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
                 if row is not None and not row[0]:
                     return

@@ -1,6 +1,7 @@
 """Request bodies, declared once as pydantic models: they validate requests and are the OpenAPI components.
 
-A view calls `body(Model)` (app/http/body.py): the JSON object (already checked for depth, NUL,
+A view declares `body=Model` and receives it parsed as `body` (app/http/endpoint_runtime.py, by
+app/http/body.py's `parsed_body`): the JSON object (already checked for depth, NUL,
 surrogates and NaN by app/http/json_input.py) validated into the model, or a
 400 ValidationError whose `fields` name every bad field with a message in the
 API's style ("is required", "must be at most 100 characters"). Field rules and

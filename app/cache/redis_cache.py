@@ -12,7 +12,8 @@ from typing import cast
 import redis
 
 from app.cache.key import digest
-from app.errors import RedisUnavailableError, ServiceUnavailableError
+from app.errors import ServiceUnavailableError
+from app.errors.limits import RedisUnavailableError
 from app.gateway.result import CacheKey, QueryResult, jsonable
 from app.limits.redis_link import RedisLink
 

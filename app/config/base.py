@@ -16,7 +16,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
-from app.errors import ConfigurationError
+from app.errors.configuration import ConfigurationError
 
 
 def split_commas(value: object) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from app.errors import ConfigurationError
+from app.errors.configuration import ConfigurationError
 
 _MAX_ROLE_LEN = 63  # PostgreSQL's NAMEDATALEN - 1
 MIN_CURSOR_SECRET_BYTES = 16

@@ -35,7 +35,7 @@ from app.config.work import (
     SemanticSettings,
     SsoSettings,
 )
-from app.errors import ConfigurationError
+from app.errors.configuration import ConfigurationError
 
 
 class Settings(BaseModel):

@@ -29,7 +29,7 @@ from psycopg import pq
 from psycopg.conninfo import make_conninfo
 
 from app.config import libpq_environment
-from app.errors import ConnectionsConfigurationError
+from app.errors.configuration import ConnectionsConfigurationError
 
 # A path that cannot exist (nothing can be created under /dev/null): libpq finds no file there and
 # goes on without one, silently (unlike /dev/null itself, which it would read or warn about).

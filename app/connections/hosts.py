@@ -25,7 +25,8 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from app.errors import ConfigurationError, ConnectionHostRefusedError
+from app.errors.configuration import ConfigurationError
+from app.errors.query import ConnectionHostRefusedError
 
 SETTING = "ATLAS_CONNECTION_ALLOWED_HOSTS"
 MAINTENANCE_DATABASES = frozenset({"postgres", "template0", "template1"})

@@ -10,12 +10,11 @@ there (docs/placement.md), so its rows are rewritten in that database.
 """
 from __future__ import annotations
 
-import psycopg
-
 from app.config import Settings
 from app.connections import store
 from app.credentials import CredentialBox
 from app.db import Database
+from app.db.connect import open_connection
 from app.placement.locations import role_conninfo
 from app.sso import providers as sso_providers
 
@@ -23,7 +22,7 @@ from app.sso import providers as sso_providers
 def rotate_keys(settings: Settings, box: CredentialBox) -> dict[str, int]:
     """{"orgs", "connections", "rotated", "ssoProviders", "ssoRotated"}; ConfigurationError if some token opens
     with no configured key."""
-    with psycopg.connect(settings.database.url) as conn:
+    with open_connection("connections.rotate", settings.database.url) as conn:
         orgs = conn.execute("SELECT o.id, p.location FROM organizations o"
                             " LEFT JOIN org_placements p ON p.organization_id = o.id ORDER BY o.id").fetchall()
     by_location: dict[str | None, list[object]] = {}

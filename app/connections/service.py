@@ -28,7 +28,9 @@ from app.connections.hosts import HostPolicy
 from app.connections.target import Target, parse_url
 from app.credentials import CredentialBox
 from app.db import Database, Scope
-from app.errors import ConflictError, ConnectionFailedError, NotFoundError, ValidationError
+from app.db.connect import open_connection
+from app.errors import ConflictError, NotFoundError, ValidationError
+from app.errors.query import ConnectionFailedError
 from app.pools import PoolRegistry
 
 log = logging.getLogger("atlas.connections")
@@ -149,7 +151,7 @@ class Connections:
         started = time.monotonic()
         outcome: dict[str, Any] = {"id": resolved.id, "ok": False}
         try:
-            with psycopg.connect(self.conninfo(org_id, resolved), autocommit=True) as conn:
+            with open_connection("connections.service", self.conninfo(org_id, resolved), autocommit=True) as conn:
                 check_role(conn, resolved.id)
                 row = conn.execute("SELECT current_setting('server_version'), r.rolcreaterole, r.rolcreatedb"
                                    " FROM pg_roles r WHERE r.rolname = current_user").fetchone()
@@ -259,7 +261,7 @@ def _reason(exc: psycopg.Error, *, has_password: bool = True) -> str:
 def _probe(conninfo: str, name: str, *, timeout_s: float, has_password: bool = True) -> None:
     """One direct connection before a pool is built, so a wrong password fails now with its reason."""
     try:
-        with psycopg.connect(conninfo, connect_timeout=max(1, int(timeout_s))) as conn:
+        with open_connection("connections.service", conninfo, connect_timeout=max(1, int(timeout_s))) as conn:
             check_role(conn, name)
     except psycopg.Error as exc:
         reason = _reason(exc, has_password=has_password)

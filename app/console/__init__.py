@@ -23,6 +23,7 @@ Security, in one place:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,23 +129,34 @@ def asset(filename: str) -> ResponseReturnValue:
     return response
 
 
-@bp.get("/sign-in")
-@endpoint(PUBLIC, sessionless=True)
-def sign_in() -> ResponseReturnValue:
-    return _page("auth.html", page="sign-in", title="Sign in")
+# The shells that only render a template: (rule, endpoint, template, page, title). The rule's variables
+# (an invitation's, a job's, an org's id) go to the template as they are, for the page's script; one a
+# rule lacks renders empty (platform.html without an org id is the list, auth.html without an invitation
+# is the sign-in form).
+SHELLS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("/sign-in", "sign_in", "auth.html", "sign-in", "Sign in"),
+    ("/sign-up", "sign_up", "auth.html", "sign-up", "Create an account"),
+    # the link Atlas logs for an invitation: sign in or sign up, then accept
+    ("/accept-invitation/<invitation_id>", "accept_invitation", "auth.html", "accept-invitation",
+     "Accept an invitation"),
+    ("/ask", "ask", "ask.html", "ask", "Ask"),
+    ("/no-organization", "no_organization", "no_org.html", "no-org", "No organization"),
+    ("/mcp-clients", "mcp_clients", "mcp_clients.html", "mcp-clients", "MCP clients"),
+    ("/jobs/<job_id>", "job", "job.html", "job", "Job"),
+    ("/platform/organizations", "platform_organizations", "platform.html", "platform-orgs", "All organizations"),
+    ("/platform/organizations/<org_id>", "platform_organization", "platform.html", "platform-org", "Organization"),
+)
 
 
-@bp.get("/sign-up")
-@endpoint(PUBLIC, sessionless=True)
-def sign_up() -> ResponseReturnValue:
-    return _page("auth.html", page="sign-up", title="Create an account")
+def _shell(template: str, page: str, title: str) -> Callable[..., ResponseReturnValue]:
+    @endpoint(PUBLIC, sessionless=True)
+    def shell(**variables: str) -> ResponseReturnValue:
+        return _page(template, page=page, title=title, **variables)
+    return shell
 
 
-@bp.get("/accept-invitation/<invitation_id>")
-@endpoint(PUBLIC, sessionless=True)
-def accept_invitation(invitation_id: str) -> ResponseReturnValue:
-    """The link Atlas logs for an invitation: sign in or sign up, then accept."""
-    return _page("auth.html", page="accept-invitation", title="Accept an invitation", invitation_id=invitation_id)
+for _rule, _name, _template, _page_name, _title in SHELLS:
+    bp.add_url_rule(_rule, _name, _shell(_template, _page_name, _title), methods=["GET"])
 
 
 @bp.get("/crm/<entity>")
@@ -169,18 +181,6 @@ def crm_detail(entity: str, row_id: str) -> ResponseReturnValue:
                  row_id=row_id)
 
 
-@bp.get("/ask")
-@endpoint(PUBLIC, sessionless=True)
-def ask() -> ResponseReturnValue:
-    return _page("ask.html", page="ask", title="Ask")
-
-
-@bp.get("/no-organization")
-@endpoint(PUBLIC, sessionless=True)
-def no_organization() -> ResponseReturnValue:
-    return _page("no_org.html", page="no-org", title="No organization")
-
-
 @bp.get("/admin/<section>")
 @endpoint(PUBLIC, sessionless=True)
 def admin(section: str) -> ResponseReturnValue:
@@ -195,30 +195,6 @@ def admin(section: str) -> ResponseReturnValue:
 @endpoint(PUBLIC, sessionless=True)
 def jobs() -> ResponseReturnValue:
     return _page("jobs.html", page="jobs", title="Jobs", kinds=[(k, JOB_FORMS[k]) for k in PUBLIC_KINDS])
-
-
-@bp.get("/mcp-clients")
-@endpoint(PUBLIC, sessionless=True)
-def mcp_clients() -> ResponseReturnValue:
-    return _page("mcp_clients.html", page="mcp-clients", title="MCP clients")
-
-
-@bp.get("/jobs/<job_id>")
-@endpoint(PUBLIC, sessionless=True)
-def job(job_id: str) -> ResponseReturnValue:
-    return _page("job.html", page="job", title="Job", job_id=job_id)
-
-
-@bp.get("/platform/organizations")
-@endpoint(PUBLIC, sessionless=True)
-def platform_organizations() -> ResponseReturnValue:
-    return _page("platform.html", page="platform-orgs", title="All organizations", org_id="")
-
-
-@bp.get("/platform/organizations/<org_id>")
-@endpoint(PUBLIC, sessionless=True)
-def platform_organization(org_id: str) -> ResponseReturnValue:
-    return _page("platform.html", page="platform-org", title="Organization", org_id=org_id)
 
 
 def _entity(name: str) -> dict[str, Any]:

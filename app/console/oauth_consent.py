@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 from app import audit
 from app.api.oauth_routes import client_key
 from app.endpoint import endpoint
-from app.errors import OAuthError
+from app.errors.oauth import OAuthError
 from app.http.context import services
 from app.oauth import authorization, clients, grants
 from app.oauth.metadata import consent_token, consent_token_valid

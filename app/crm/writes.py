@@ -27,7 +27,12 @@ def validate_write(entity: Entity, data: Any, *, partial: bool) -> dict[str, Any
     """Coerce a create (partial=False) or patch (partial=True) body; ValidationError lists every bad field."""
     if partial and isinstance(data, Mapping) and not data:
         raise ValidationError("the request body names no field to change")
-    clean = validated((UPDATE if partial else CREATE)[entity.name], data).given()
+    return checked_write(entity, validated((UPDATE if partial else CREATE)[entity.name], data))
+
+
+def checked_write(entity: Entity, body: Body) -> dict[str, Any]:
+    """A validated create or patch body's fields, checked across fields; ValidationError names the field."""
+    clean = body.given()
     start, due = clean.get("start_date"), clean.get("due_date")
     if start is not None and due is not None and due < start:  # the projects CHECK, as a field error
         message = "must not be before start_date"

@@ -33,7 +33,8 @@ from app.db.checked_pool import CheckedPool, wait_timed_out
 from app.db.scoped_settings import scoped_settings
 from app.db.wire import Result as Result  # a one-round-trip read's columns and rows (app/http/hot_reads.py)
 from app.db.wire import WireConfig as WireConfig  # the door's wire settings, for whoever builds a door
-from app.errors import ForbiddenError, MissingOrgError
+from app.errors import ForbiddenError
+from app.errors.database import MissingOrgError
 from app.failover.standby import refused_by_standby
 
 log = logging.getLogger("atlas.db")
@@ -289,7 +290,14 @@ class Database:
 
     def read_all(self, org_id: object, query: sql.Composable | str, params: Params = None) -> list[Row]:
         """One scoped read-only query in one round trip, prepared (app/db/wire.py; scripts/bench_rls.py)."""
-        return wire.as_dicts(self.read_many(org_id, [(query, params)])[0])
+        if self.source is not None:
+            return wire.as_dicts(self.read_many(org_id, [(query, params)])[0])
+        org = as_org_id(org_id)
+        conn = self._getconn()  # the hot path: no context-manager layers, no list of one statement
+        try:
+            return wire.scoped_read(conn, org, _text(query, conn), params, config=self.wire)
+        finally:
+            self._putconn(conn)
 
     def read_one(self, org_id: object, query: sql.Composable | str, params: Params = None) -> Row | None:
         rows = self.read_all(org_id, query, params)

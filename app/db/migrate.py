@@ -18,7 +18,8 @@ import psycopg
 from psycopg import sql
 
 from app.config import RoleNames
-from app.errors import MigrationError
+from app.db.connect import open_connection
+from app.errors.database import MigrationError
 
 log = logging.getLogger("atlas.migrate")
 
@@ -103,7 +104,7 @@ def migrate(admin_url: str, *, roles: RoleNames, sql_dir: Path = SQL_DIR,
         raise MigrationError(f"--policy-form must be one of {', '.join(POLICY_FORMS)}, not {policy_form!r}")
     migrations = discover(sql_dir)
     applied_now: list[str] = []
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with open_connection("migrate", admin_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             conn.execute(_BOOTSTRAP)
@@ -158,7 +159,7 @@ def _apply(conn: psycopg.Connection, migration: Migration, roles: RoleNames) -> 
 
 def pending(admin_url: str, *, sql_dir: Path = SQL_DIR) -> list[str]:
     """File names not yet applied (for `atlas migrate --status`)."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with open_connection("migrate", admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT to_regclass('atlas_meta.schema_migrations')").fetchone()
         done: set[str] = set()
         if exists and exists[0]:

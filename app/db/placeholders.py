@@ -10,30 +10,32 @@ _PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?s|%%")
 
 
 def to_positional(query: str, params: Sequence[Any] | Mapping[str, Any] | None) -> tuple[bytes, list[Any]]:
-    """psycopg placeholders (%s, %(name)s, %%) to PostgreSQL's $n, with the values in order."""
-    command, slots = _template(query)
-    if params is None or isinstance(params, str):
-        params_seq: Sequence[Any] | None = None
-    else:
-        params_seq = params if not isinstance(params, Mapping) else None
-    if any(isinstance(slot, int) for slot in slots):
-        if params_seq is None:
-            raise TypeError("query uses %s but the parameters are not a sequence")
-        if len(params_seq) != len(slots):
-            raise TypeError(f"the query has {len(slots)} placeholders for {len(params_seq)} parameters")
-        return command, list(params_seq)
-    if slots:
-        if not isinstance(params, Mapping):
+    """psycopg placeholders (%s, %(name)s, %%) to PostgreSQL's $n, with the values in order.
+
+    On every read of the door (app/db/wire.py): the common types (tuple, list, dict) are told
+    apart by `type`, before the slower isinstance checks against the abstract classes.
+    """
+    command, slots, named = _template(query)
+    if not slots:
+        if params and type(params) is not dict and not isinstance(params, (str, Mapping)):
+            raise TypeError("the query has no placeholders but parameters were given")
+        return command, []
+    if named:
+        if type(params) is not dict and not isinstance(params, Mapping):
             raise TypeError("query uses %(name)s but the parameters are not a mapping")
-        return command, [params[name] for name in slots if isinstance(name, str)]  # _template refuses a mix
-    if params_seq:
-        raise TypeError("the query has no placeholders but parameters were given")
-    return command, []
+        return command, [params[name] for name in slots]  # type: ignore[index]  # a Mapping, checked
+    if type(params) not in (tuple, list) and (params is None or isinstance(params, (str, Mapping))):
+        raise TypeError("query uses %s but the parameters are not a sequence")
+    assert params is not None
+    if len(params) != len(slots):
+        raise TypeError(f"the query has {len(slots)} placeholders for {len(params)} parameters")
+    return command, list(params)
 
 
 @lru_cache(maxsize=1024)
-def _template(query: str) -> tuple[bytes, tuple[int | str, ...]]:
-    """The $n text of a query and what each $n takes (an index, or a name); cached per text."""
+def _template(query: str) -> tuple[bytes, tuple[int | str, ...], bool]:
+    """The $n text of a query, what each $n takes (an index, or a name), and whether they are names;
+    cached per text."""
     slots: list[int | str] = []
     names: dict[str, int] = {}
 
@@ -52,4 +54,4 @@ def _template(query: str) -> tuple[bytes, tuple[int | str, ...]]:
     text = _PLACEHOLDER.sub(replace, query)
     if any(isinstance(s, int) for s in slots) and any(isinstance(s, str) for s in slots):
         raise TypeError("a query cannot mix %s and %(name)s placeholders")
-    return text.encode(), tuple(slots)
+    return text.encode(), tuple(slots), any(isinstance(s, str) for s in slots)

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import errors as pg
 from psycopg_pool import PoolTimeout, TooManyRequests
 
-from app.errors import QueryTimeoutError, SqlInvalidError, SqlRejectedError
+from app.errors.query import QueryTimeoutError, SqlInvalidError, SqlRejectedError
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from psycopg.adapt import PyFormat, Transformer
 
 from app.db.placeholders import to_positional
 from app.db.scoped_settings import set_local_id
-from app.errors import DatabaseTimeoutError
+from app.errors.database import DatabaseTimeoutError
 from app.failover.standby import refused_by_standby
 
 Row = dict[str, Any]
@@ -55,6 +55,8 @@ _SNAPSHOT = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 # The transaction's ends, prepared once per connection under names of their own (not atlas_N).
 _END_NAMES = {_READ_ONLY: b"tx_begin_read_only", _SNAPSHOT: b"tx_begin_snapshot", b"BEGIN": b"tx_begin",
               b"COMMIT": b"tx_commit"}
+_IDLE, _ACTIVE, _PIPELINE_OFF = pq.TransactionStatus.IDLE, pq.TransactionStatus.ACTIVE, pq.PipelineStatus.OFF
+_TUPLES_OK, _FATAL_ERROR, _PIPELINE_SYNC = pq.ExecStatus.TUPLES_OK, pq.ExecStatus.FATAL_ERROR, pq.ExecStatus.PIPELINE_SYNC
 _states: weakref.WeakKeyDictionary[psycopg.Connection, _ConnState] = weakref.WeakKeyDictionary()
 _serial = iter(range(1, 2**62))
 
@@ -162,8 +164,8 @@ def lendable(conn: psycopg.Connection) -> bool:
     The pool asks this of every connection it gets back (app/db/checked_pool.py).
     """
     state = _states.get(conn)
-    return (not conn.closed and conn.pgconn.pipeline_status == pq.PipelineStatus.OFF
-            and conn.pgconn.transaction_status != pq.TransactionStatus.ACTIVE
+    return (not conn.closed and conn.pgconn.pipeline_status == _PIPELINE_OFF
+            and conn.pgconn.transaction_status != _ACTIVE
             and (state is None or not state.unsettled))
 
 
@@ -186,7 +188,8 @@ def _pipeline(conn: psycopg.Connection, config: WireConfig, begin: bytes, settin
             prepared.append((key, name or f"atlas_{next(_serial)}".encode(), name is None))
     pgconn = conn.pgconn
     deadline = time.monotonic() + config.timeout_s
-    fresh_ends = [text for text in (begin, b"COMMIT") if text not in ends] if named else []
+    fresh_ends = ([text for text in (begin, b"COMMIT") if text not in ends]
+                  if named and (begin not in ends or b"COMMIT" not in ends) else ())
     # Each message gets one result, in order; after the first error the server skips the rest
     # up to the Sync. So a Parse exists on the server exactly when its position precedes the
     # first error's: that, not "did the pipeline succeed", is what the record must follow.
@@ -215,7 +218,7 @@ def _pipeline(conn: psycopg.Connection, config: WireConfig, begin: bytes, settin
         pgconn.pipeline_sync()
         results, errors = _collect(conn, tx, deadline)
         pgconn.exit_pipeline_mode()
-        if errors and pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        if errors and pgconn.transaction_status != _IDLE:
             _rollback(pgconn, deadline)
     except BaseException as exc:
         conn.close()  # state unknown: let the pool replace the connection
@@ -232,9 +235,10 @@ def _pipeline(conn: psycopg.Connection, config: WireConfig, begin: bytes, settin
             else:
                 cache[what] = name
     if not errors:
-        for key, name, _ in prepared:
-            _remember(conn, cache, key, name, deadline)
-    else:
+        for key, name, _ in prepared:  # most recently used last (LRU)
+            cache[key] = name
+            cache.move_to_end(key)
+    if len(cache) > _MAX_STATEMENTS:
         _trim(conn, cache, deadline)
     state.unsettled = False
     if errors:
@@ -322,13 +326,13 @@ def _collect(conn: psycopg.Connection, tx: abc.Transformer,
             continue
         position += 1
         status = result.status
-        if status == pq.ExecStatus.PIPELINE_SYNC:
+        if status == _PIPELINE_SYNC:
             return results, errors
-        if status == pq.ExecStatus.TUPLES_OK:
+        if status == _TUPLES_OK:
             tx.set_pgresult(result)
             names = [(result.fname(i) or b"").decode() for i in range(result.nfields)]
             results.append((names, tx.load_rows(0, result.ntuples, tuple)))
-        elif status == pq.ExecStatus.FATAL_ERROR:
+        elif status == _FATAL_ERROR:
             errors.append((position, psycopg.errors.error_from_result(result, encoding=conn.info.encoding)))
 
 
@@ -355,13 +359,6 @@ def _settle(pgconn: pq.abc.PGconn, deadline: float) -> None:
 def _flush(pgconn: pq.abc.PGconn, deadline: float) -> None:
     while pgconn.flush() == 1:
         _wait(pgconn.socket, select.POLLOUT, deadline)
-
-
-def _remember(conn: psycopg.Connection, cache: OrderedDict[_Key, bytes], key: _Key, name: bytes,
-              deadline: float) -> None:
-    cache[key] = name
-    cache.move_to_end(key)
-    _trim(conn, cache, deadline)
 
 
 def _trim(conn: psycopg.Connection, cache: OrderedDict[_Key, bytes], deadline: float) -> None:

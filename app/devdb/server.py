@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 from psycopg.conninfo import make_conninfo
 
+from app.db.connect import open_connection
 from app.devdb.choice import Choice, answers, choose, cluster_bindir, forced_path, require_bindir
 from app.devdb.ports import free_port
 
@@ -155,7 +155,7 @@ class Cluster:
 
     def kill_backends(self, dbname: str) -> int:
         """Terminate every client backend of `dbname` and wait until they are gone (as an operator would)."""
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+        with open_connection("devdb.server", self.admin_url, autocommit=True) as conn:
             return len(conn.execute(
                 "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
                 " WHERE datname = %s AND pid <> pg_backend_pid()", (dbname,)).fetchall())

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from app.db.connect import open_connection
 from app.devdb.server import FAST, Cluster, as_pg_user, own_dir
 
 OPTIONS = FAST + " -c max_wal_senders=4 -c hot_standby=on -c hot_standby_feedback=on -c max_standby_streaming_delay=5s"
@@ -34,10 +34,10 @@ class Pair:
 
     def replayed(self, *, timeout_s: float = 30.0) -> None:
         """Wait until the standby has replayed every WAL record the primary has written so far."""
-        with psycopg.connect(self.primary.admin_url, autocommit=True) as conn:
+        with open_connection("devdb.standby", self.primary.admin_url, autocommit=True) as conn:
             target = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
         deadline = time.monotonic() + timeout_s
-        with psycopg.connect(self.standby.admin_url, autocommit=True) as conn:
+        with open_connection("devdb.standby", self.standby.admin_url, autocommit=True) as conn:
             while True:
                 done = conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)).fetchone()
                 if done and done[0]:
@@ -47,13 +47,13 @@ class Pair:
                 time.sleep(0.02)
 
     def pause(self) -> None:
-        with psycopg.connect(self.standby.admin_url, autocommit=True) as conn:
+        with open_connection("devdb.standby", self.standby.admin_url, autocommit=True) as conn:
             conn.execute("SELECT pg_wal_replay_pause()")
             while conn.execute("SELECT pg_get_wal_replay_pause_state()").fetchone() != ("paused",):
                 time.sleep(0.02)
 
     def resume(self) -> None:
-        with psycopg.connect(self.standby.admin_url, autocommit=True) as conn:
+        with open_connection("devdb.standby", self.standby.admin_url, autocommit=True) as conn:
             conn.execute("SELECT pg_wal_replay_resume()")
 
     def remove(self) -> None:

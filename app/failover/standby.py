@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import psycopg
 
-from app.errors import DatabaseReadOnlyError
+from app.errors.database import DatabaseReadOnlyError
 
 
 def on_standby(conn: psycopg.Connection) -> bool:

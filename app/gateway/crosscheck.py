@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pglast import ast, enums, parse_sql
 from pglast.parser import ParseError as PgParseError
 
-from app.errors import SqlInvalidError, SqlRejectedError
+from app.errors.query import SqlInvalidError, SqlRejectedError
 from app.gateway.context import ORG_COLUMN, PUBLIC_SCHEMA, RuleContext
 from app.gateway.functions import PG_FUNCTIONS
 from app.gateway.parse import too_deep

@@ -25,7 +25,7 @@ from psycopg import sql
 
 from app.db.refusals import agent_error
 from app.db.scoped_settings import scoped_settings
-from app.errors import ConfigurationError
+from app.errors.configuration import ConfigurationError
 from app.gateway.result import PreparedQuery, QueryResult
 from app.gateway.result_budget import budgeted_sql
 from app.query_settings import QuerySettings

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from app.errors import SqlRejectedError
+from app.errors.query import SqlRejectedError
 from app.gateway.context import RuleContext
 from app.gateway.statements import describe
 

@@ -1,7 +1,7 @@
 """Rule 1: refuse empty and oversized input before any parser sees it."""
 from __future__ import annotations
 
-from app.errors import SqlInvalidError, SqlRejectedError
+from app.errors.query import SqlInvalidError, SqlRejectedError
 
 
 def check_size(sql_text: object, *, max_sql_bytes: int) -> str:

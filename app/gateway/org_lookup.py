@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-import psycopg
-
+from app.db.connect import open_connection
 from app.errors import NotFoundError
 
 
@@ -17,7 +16,7 @@ def resolve_org_id(database_url: str, org: str) -> uuid.UUID:
         return uuid.UUID(org)
     except ValueError:
         pass
-    with psycopg.connect(database_url) as conn:
+    with open_connection("gateway.org_lookup", database_url) as conn:
         row = conn.execute("SELECT id FROM organizations WHERE slug = %s", (org,)).fetchone()
     if row is None:
         raise NotFoundError(f"no organization has id or slug {org!r}")

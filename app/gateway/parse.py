@@ -19,7 +19,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokenizer_core import Token, TokenType
 
-from app.errors import SqlInvalidError, SqlRejectedError
+from app.errors.query import SqlInvalidError, SqlRejectedError
 from app.gateway.context import DIALECT
 
 # Parentheses, brackets, CASE ... END and runs of NOT, counted on the tokens.

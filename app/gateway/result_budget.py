@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from app.errors import SqlRejectedError
+from app.errors.query import SqlRejectedError
 
 RESERVED_NAME = "atlas_row"
 

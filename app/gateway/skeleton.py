@@ -14,7 +14,7 @@ from collections import Counter
 
 from pglast import ast
 
-from app.errors import SqlRejectedError
+from app.errors.query import SqlRejectedError
 from app.gateway.context import RuleContext
 from app.gateway.crosscheck import children, is_guard
 from app.gateway.row_limit import RESULT_ALIAS

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from app.errors import SqlRejectedError
+from app.errors.query import SqlRejectedError
 from app.gateway.context import MAX_IDENTIFIER_BYTES, RuleContext
 
 ANY = None  # the node's arguments are expressions that are walked and checked themselves

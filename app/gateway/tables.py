@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from app.errors import SqlRejectedError
+from app.errors.query import SqlRejectedError
 from app.gateway.context import PUBLIC_SCHEMA, RuleContext, fold_identifier
 
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")

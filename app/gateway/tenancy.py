@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from app.errors import SqlRejectedError
+from app.errors.query import SqlRejectedError
 from app.gateway.context import ORG_COLUMN, RuleContext, fold_identifier
 
 MESSAGE = (

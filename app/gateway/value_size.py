@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from app.entities import ENTITIES
-from app.errors import SqlRejectedError
+from app.errors.query import SqlRejectedError
 from app.gateway.context import RuleContext
 
 STORED_VALUE_BYTES = 2 * 1024 * 1024  # MAX_CONTENT_LENGTH: no API write can store a larger value

@@ -10,7 +10,8 @@ from flask import Flask, current_app, g, request
 from app import auth
 from app.auth import api_keys
 from app.endpoint import endpoint_of
-from app.errors import AccessUndeclaredError, ApiKeyRefusedError, UnauthorizedError, ValidationError
+from app.errors import UnauthorizedError, ValidationError
+from app.errors.access import AccessUndeclaredError, ApiKeyRefusedError
 from app.http import org_guard
 from app.permissions import Access, admit
 

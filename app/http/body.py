@@ -25,6 +25,10 @@ def json_body() -> dict[str, Any]:
     return body
 
 
-def body(model: type[B], *, context: Mapping[str, Any] | None = None) -> B:
-    """The request's JSON body as a `model` (an empty body is {})."""
+def parsed_body(model: type[B], *, context: Mapping[str, Any] | None = None) -> B:
+    """The request's JSON body as a `model` (an empty body is {}).
+
+    The endpoint runtime hands a view its declared body parsed by this (app/http/endpoint_runtime.py);
+    a view that declares `reads_body=True` calls it itself, where its comment says.
+    """
     return validated(model, json_body(), context=context)

@@ -2,20 +2,25 @@
 
 From the outside in: the control plane (app/placement), the one-trip fail-closed
 check (app/http/hot_reads.py), the Idempotency-Key transaction (app/http/idempotency.py),
-then the query string parsed into the declared model and passed as `args`
-(innermost, so a 401 still answers before a 400 for a bad argument).
+then the query string parsed into the declared model and passed as `args`, then the JSON
+body parsed into the declared model and passed as `body` (innermost, so a 401 still answers
+before a 400 for a bad argument, and a bad query string before a bad body, as when views
+parsed them first thing themselves).
 """
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, request
 
+from app.bodies import Body, validated
 from app.bodies.query import Query, validated_query
 from app.endpoint import Endpoint, endpoint_of
 from app.http import hot_reads, idempotency
+from app.http.body import json_body
 from app.placement.router import run_on_control_plane
 
 View = Callable[..., Any]
@@ -40,8 +45,27 @@ def _with_args(view: View, model: type[Query], *, cached: bool) -> View:
     return parsed
 
 
+def _with_body(view: View, model: type[Body], context: Callable[[], Mapping[str, Any]] | None) -> View:
+    if "body" not in inspect.signature(view).parameters:  # when the app is built, not per request
+        raise TypeError(f"{view.__qualname__} declares body={model.__name__} but takes no `body` "
+                        "(or declare reads_body=True and say why)")
+
+    # What parsed_body(model) does, without its frame: a view that parsed its own body made as many calls.
+    if context is None:
+        @functools.wraps(view)
+        def parsed(*args: Any, **kwargs: Any) -> Any:
+            return view(*args, body=validated(model, json_body()), **kwargs)
+    else:
+        @functools.wraps(view)
+        def parsed(*args: Any, **kwargs: Any) -> Any:
+            return view(*args, body=validated(model, json_body(), context=context()), **kwargs)
+    return parsed
+
+
 def run_as_declared(view: View, declared: Endpoint) -> View:
     """`view` wrapped in what its declaration asks for (the view itself when it asks for nothing)."""
+    if declared.body is not None and not declared.reads_body:
+        view = _with_body(view, declared.body, declared.body_context)
     if declared.query is not None:
         view = _with_args(view, declared.query, cached=declared.one_trip)
     if declared.idempotent:

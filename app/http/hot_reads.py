@@ -38,7 +38,7 @@ from psycopg import sql
 from app import auth, permissions
 from app.auth import api_keys, identity
 from app.db import Database, Params, Result
-from app.errors import AccessUndeclaredError
+from app.errors.access import AccessUndeclaredError
 from app.http import access as request_access
 from app.http.context import services
 from app.http.identity import identify

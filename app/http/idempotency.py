@@ -31,7 +31,8 @@ from psycopg.types.json import Jsonb
 
 from app.db import Scope
 from app.endpoint import endpoint_of
-from app.errors import IdempotencyInFlightError, IdempotencyKeyReusedError, ValidationError
+from app.errors import ValidationError
+from app.errors.access import IdempotencyInFlightError, IdempotencyKeyReusedError
 from app.http.context import services
 
 F = TypeVar("F", bound=Callable[..., Any])

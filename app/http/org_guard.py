@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from flask import request
 
 from app import audit
-from app.errors import CrossOrgRefusedError
+from app.errors.access import CrossOrgRefusedError
 from app.http.context import services
 
 log = logging.getLogger("atlas.org_guard")

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, request
 
 from app.auth import COOKIE_NAME
-from app.errors import OriginRefusedError
+from app.errors.access import OriginRefusedError
 from app.http.context import services
 from app.origin_list import origin_of
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 
+from app.db.connect import open_connection
 from app.placement.locations import role_conninfo
 
 log = logging.getLogger("atlas.jobs")
@@ -44,7 +45,7 @@ class _Link:
     def rows(self, query: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
+                self._conn = open_connection("jobs.discovery", self.conninfo, autocommit=True, connect_timeout=10)
             return list(self._conn.execute(query, params).fetchall())
         except psycopg.OperationalError:
             self.close()

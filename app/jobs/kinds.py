@@ -16,7 +16,9 @@ from psycopg.types.json import Jsonb
 
 from app import audit
 from app.db import Scope
-from app.errors import JobStoppedError, SqlInvalidError, SqlRejectedError, ValidationError
+from app.errors import ValidationError
+from app.errors.operations import JobStoppedError
+from app.errors.query import SqlInvalidError, SqlRejectedError
 from app.jobs.context import JobContext
 from app.jobs.payloads import WARM_RECENT_DEFAULT, Payload, Reprofile, ScheduledQuery, Sleep, WarmCache, checked
 from app.query_service import Caller

@@ -21,7 +21,8 @@ from psycopg.types.json import Jsonb
 from app import audit
 from app.config import JobSettings
 from app.db import Database, Row, Scope
-from app.errors import JobStateError, NotFoundError, UnauthorizedError, ValidationError
+from app.errors import NotFoundError, UnauthorizedError, ValidationError
+from app.errors.operations import JobStateError
 from app.jobs import schedule as cron
 from app.jobs.kinds import KINDS
 from app.serialize import value_json

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from app.config import JobSettings
-from app.errors import AtlasError, JobStoppedError, RateLimitedError, ServiceUnavailableError
+from app.errors import AtlasError, RateLimitedError, ServiceUnavailableError
+from app.errors.operations import JobStoppedError
 from app.jobs import queue
 from app.jobs.context import JobContext
 from app.jobs.discovery import Discovery

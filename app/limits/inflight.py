@@ -19,6 +19,20 @@ MCP tool calls and jobs are meant to call the same):
    once, so agent work never occupies every request thread CRM, auth and admin
    requests need.
 
+A refusal must cost less than the work it refuses: an org flooding past its
+limit sends mostly requests that will be refused, and each one that reaches
+gate 1 has already paid for its settings, its rate token (a write), its semantic
+layer and the lock attempt, on the primary other orgs' requests share
+(scripts/bench_noisy.py). So for `refusal_hint_s` (3 s, the longest Retry-After,
+so a refused client's return finds it) after `slot()` refused an org in this
+process, `recent_refusal(org)` counts first, in one round trip that takes no
+lock (pg_locks), whether the org's slots are all still taken, and if so refuses
+at once: the query's own work is never done. One free slot, or one of the org's
+slots released here, ends the hint. The count is exact at that instant, so
+nothing is refused that `slot()` would admit, except that the limit counted is
+the one `slot()` last refused with: a raised queryMaxInFlight reaches an org
+at its limit within 3 s.
+
 The connection must keep one server session (ATLAS_INFLIGHT_DATABASE_URL, by
 default the app URL: direct, or a session-mode pool). Every lock is taken in the
 same statement that checks the session is the one the connection opened, so a
@@ -37,6 +51,7 @@ import hashlib
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,13 +60,10 @@ from typing import overload
 import psycopg
 
 from app.db import as_org_id
-from app.errors import (
-    AgentCapacityError,
-    AgentPlatformBusyError,
-    ConfigurationError,
-    DatabaseUnavailableError,
-    TooManyConcurrentQueriesError,
-)
+from app.db.connect import open_connection
+from app.errors.configuration import ConfigurationError
+from app.errors.database import DatabaseUnavailableError
+from app.errors.limits import AgentCapacityError, AgentPlatformBusyError, TooManyConcurrentQueriesError
 
 log = logging.getLogger("atlas.inflight")
 
@@ -59,11 +71,16 @@ KEYSPACE = 0x41544C01  # first key of the two-int advisory lock form: Atlas in-f
 # Retry-After of a refusal: 1 to 3 s at random, so clients refused together do not all
 # come back in the same second (a thundering herd that costs every other org latency).
 RETRY_AFTER_S = (1, 3)
+REFUSAL_HINT_S = float(RETRY_AFTER_S[1])  # how long after a refusal an org's slots are counted before its work
 PLATFORM = uuid.UUID(int=0)  # the pseudo-org whose slots are the platform's (no org has this id)
 
 
 # CASE: the lock function runs only once the session is known to be the right one.
 _TRY_LOCK = "SELECT pg_backend_pid(), CASE WHEN pg_backend_pid() = %s THEN pg_try_advisory_lock(%s, %s) END"
+# How many of the given slots some session holds now; reads the lock table, takes nothing.
+_TAKEN = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2"
+          " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+          " AND classid = %s::int4::oid AND objid = ANY(%s::int4[]::oid[])")
 
 
 def slot_key(org_id: uuid.UUID, slot: int) -> int:
@@ -76,7 +93,7 @@ class InflightLimiter:
     """Per-org slots as advisory locks on one connection per process, plus a per-process thread cap."""
 
     def __init__(self, conninfo: str, *, process_threads: int, connect_timeout_s: float = 5.0,
-                 keyspace: int = KEYSPACE, platform_limit: int = 0) -> None:
+                 keyspace: int = KEYSPACE, platform_limit: int = 0, refusal_hint_s: float = REFUSAL_HINT_S) -> None:
         if process_threads < 1:
             raise ValueError("process_threads must be at least 1")
         if platform_limit < 0:
@@ -92,6 +109,8 @@ class InflightLimiter:
         self._generation = 0  # bumped when the connection (and with it every lock) is lost
         self._held: set[tuple[uuid.UUID, int]] = set()
         self._pid = 0  # the server session the connection opened, which must hold every lock
+        self.refusal_hint_s = refusal_hint_s
+        self._refused: dict[uuid.UUID, tuple[float, int]] = {}  # org -> (counted before its work until, limit)
 
     @contextmanager
     def slot(self, org_id: object, *, limit: int) -> Iterator[int]:
@@ -112,6 +131,28 @@ class InflightLimiter:
                     self._threads.release()
         finally:
             self._release(org, number, generation)
+
+    def recent_refusal(self, org_id: object) -> Exception | None:
+        """The org's refusal when `slot()` refused it here less than `refusal_hint_s` ago and its slots are
+        all still taken (one round trip, no lock taken); else None, and the caller goes on to `slot()`."""
+        org = as_org_id(org_id)
+        with self._lock:
+            hint = self._refused.get(org)
+            if hint is None:
+                return None
+            until, limit = hint
+            if time.monotonic() >= until:
+                del self._refused[org]
+                return None
+            try:
+                row = self._connection().execute(
+                    _TAKEN, (self.keyspace, [slot_key(org, n) for n in range(limit)])).fetchone()
+            except psycopg.Error:
+                return None  # slot() reconnects, or says why it cannot
+            if row is None or row[0] < limit:
+                del self._refused[org]
+                return None
+        return self.org_refusal(limit)
 
     @contextmanager
     def _platform_slot(self) -> Iterator[None]:
@@ -161,6 +202,8 @@ class InflightLimiter:
             if number is not None:
                 self._held.add((org, number))
                 return number, self._generation
+            if refuse and self.refusal_hint_s > 0:
+                self._refused[org] = (time.monotonic() + self.refusal_hint_s, limit)
         if not refuse:
             return None
         raise self.org_refusal(limit)
@@ -201,6 +244,7 @@ class InflightLimiter:
             if generation != self._generation or self._conn is None:
                 return  # the connection died: the lock went with it
             self._held.discard((org, number))
+            self._refused.pop(org, None)  # one of its slots is free now
             try:
                 row = self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (self.keyspace, slot_key(org, number))
                                          ).fetchone()
@@ -217,7 +261,7 @@ class InflightLimiter:
         """Under the lock: the process's lock connection, (re)opened on demand."""
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._drop_connection()
-            self._conn = psycopg.connect(self._conninfo, autocommit=True,
+            self._conn = open_connection("limits.inflight", self._conninfo, autocommit=True,
                                          connect_timeout=max(1, round(self._connect_timeout_s)),
                                          application_name="atlas-inflight")
             row = self._conn.execute("SELECT pg_backend_pid()").fetchone()

@@ -25,7 +25,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from app.db import Database
-from app.errors import RateLimitedError, RedisUnavailableError
+from app.errors import RateLimitedError
+from app.errors.limits import RedisUnavailableError
 from app.limits.redis_link import RedisLink
 
 log = logging.getLogger("atlas.ratelimit")

@@ -14,7 +14,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from app.errors import RedisUnavailableError
+from app.errors.limits import RedisUnavailableError
 from app.limits.circuit import CircuitBreaker
 
 T = TypeVar("T")

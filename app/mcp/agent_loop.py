@@ -29,7 +29,9 @@ from app.agent.prompt import system_prompt, tool_result_text
 from app.agent.provider import Completion, Provider
 from app.auth.identity import Identity
 from app.config import AgentSettings
-from app.errors import AgentBudgetSpentError, AgentProviderError, AtlasError, ValidationError
+from app.errors import AtlasError, ValidationError
+from app.errors.limits import AgentBudgetSpentError
+from app.errors.query import AgentProviderError
 from app.http.context import services
 from app.mcp.agent_tools import openai_tools
 from app.mcp.calls import error_answer

@@ -18,7 +18,7 @@ from typing import Any
 from app import audit
 from app.auth.identity import Identity
 from app.db import Database
-from app.errors import CrossOrgRefusedError
+from app.errors.access import CrossOrgRefusedError
 from app.http.org_guard import ORG_FIELDS
 from app.query_service import CONNECTION_ID
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from app.errors import InvalidRedirectUriError, InvalidScopeError, InvalidTargetError, OAuthError
+from app.errors.oauth import InvalidRedirectUriError, InvalidScopeError, InvalidTargetError, OAuthError
 from app.oauth.clients import SCOPE, Client, verify
 from app.oauth.metadata import MCP_PATH
 

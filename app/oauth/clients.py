@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.errors import InvalidClientError, InvalidClientMetadataError, InvalidRedirectUriError
+from app.errors.oauth import InvalidClientError, InvalidClientMetadataError, InvalidRedirectUriError
 
 SCOPE = "mcp"
 MAX_REDIRECT_URIS = 10

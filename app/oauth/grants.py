@@ -18,8 +18,9 @@ from typing import Any
 
 from app import audit
 from app.auth import hash_token
+from app.auth.placed_identity import MEMBERS_HERE, confirmed_row
 from app.db import Database, Scope
-from app.errors import InvalidGrantError
+from app.errors.oauth import InvalidGrantError
 from app.oauth.clients import Client
 
 CODE, ACCESS, REFRESH = "mcp_ac_", "mcp_at_", "mcp_rt_"
@@ -192,9 +193,15 @@ def list_own(tx: Scope, *, user_id: uuid.UUID) -> list[dict[str, Any]]:
 
 
 def identity_row(db: Database, token: str) -> dict[str, Any] | None:
-    """The live access token's row (token, org, member's role now, user), or None; read where the org lives."""
+    """The live access token's row (token, org, member's role now, user), or None; read where the org lives,
+    its user's membership confirmed in the shared database (app/auth/placed_identity.py)."""
     org = org_of(token, ACCESS)
     if org is None:
         return None
-    _location, rows = db.placed_read(org, _IDENTITY, {"hash": hash_token(token)})
-    return rows[0] if rows else None
+    found = confirmed_row(db, org, _IDENTITY, {"hash": hash_token(token)})
+    if found is None:
+        return None
+    row, role_now = found
+    if role_now is not MEMBERS_HERE:
+        row["role"] = role_now  # the member's role now, from the shared database (a dedicated mirror may lag)
+    return row

@@ -27,6 +27,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from app.db.connect import open_async_connection
+
 RESULT_TTL_S = 1.0
 
 
@@ -50,8 +52,7 @@ class Check:
 
 async def _server_reached(url: str) -> tuple[str, bool]:
     """-> (host:port of the server the URL reached, whether it is in recovery)."""
-    conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=10,
-                                                 application_name="atlas-readyz")
+    conn = await open_async_connection("readyz", url, autocommit=True, connect_timeout=10)
     try:
         cursor = await conn.execute("SELECT pg_is_in_recovery()")
         row = await cursor.fetchone()

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 
 from app import audit
 from app.db import Row, Scope
-from app.errors import (
+from app.errors.better_auth import (
     BetterAuthForbiddenError,
     InvalidResourceError,
     InvalidRoleNameError,

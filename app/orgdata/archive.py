@@ -27,6 +27,7 @@ from typing import IO, Any
 import psycopg
 from psycopg import sql
 
+from app.db.connect import open_connection
 from app.orgdata.tables import control_tables
 from app.placement.locations import org_location, role_conninfo
 from app.placement.tables import Table, checksum, placed_tables, stable_output
@@ -58,7 +59,7 @@ def identity_tables() -> list[Table]:
 
 @contextmanager
 def snapshot(url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(url, autocommit=True) as conn:
+    with open_connection("orgdata.archive", url, autocommit=True) as conn:
         stable_output(conn)
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

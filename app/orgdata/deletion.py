@@ -29,7 +29,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 
 from app.config import Settings
-from app.errors import OrgDataError
+from app.db.connect import open_connection
+from app.errors.operations import OrgDataError
 from app.orgdata.operator import operator, who
 from app.orgdata.tables import control_tables
 from app.placement.locations import org_location, role_conninfo
@@ -40,7 +41,7 @@ Say = Callable[[str], None]
 
 
 def _admin(settings: Settings) -> psycopg.Connection:
-    return psycopg.connect(settings.database.url, autocommit=True)
+    return open_connection("orgdata.deletion", settings.database.url, autocommit=True)
 
 
 def mark(settings: Settings, org: uuid.UUID, *, grace_s: float) -> datetime:
@@ -130,12 +131,12 @@ def _purge_dedicated(settings: Settings, org: uuid.UUID, location: str, say: Say
                               (location, org)).fetchone()
     if others is not None and others[0] == 0:
         dbname = conninfo_to_dict(url).get("dbname")
-        with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as server:
+        with open_connection("orgdata.deletion", make_conninfo(url, dbname="postgres"), autocommit=True) as server:
             server.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(dbname))))
         say(f"dropped the dedicated database {dbname}")
         return {}
     counts = {}
-    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+    with open_connection("orgdata.deletion", url, autocommit=True) as conn, conn.transaction():
         for table in reversed(placed_tables(conn, app_role=settings.database.roles.app)):
             counts[table.name] = delete_rows(conn, table, org)
         remove_mirror(conn, org)

@@ -30,7 +30,8 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from app.errors import OrgDataError
+from app.db.connect import open_connection
+from app.errors.operations import OrgDataError
 from app.orgdata.archive import FORMAT, MANIFEST, ORG_COLUMNS, USER_COLUMNS, MemberUsers, OrgRow
 from app.orgdata.operator import who
 from app.orgdata.tables import control_tables
@@ -166,7 +167,7 @@ def _copy_users(conn: psycopg.Connection, table: Table, path: Path) -> None:
 def import_org(control_url: str, manifest: dict[str, Any], workdir: Path, *, app_role: str) -> dict[str, int]:
     """Write the unpacked archive into this Atlas's shared database; returns rows per table."""
     org = uuid.UUID(manifest["org"])
-    with psycopg.connect(control_url, autocommit=True) as conn:
+    with open_connection("orgdata.importing", control_url, autocommit=True) as conn:
         stable_output(conn)
         _check(conn, manifest, org, workdir, app_role=app_role)
         conn.execute("SET session_replication_role = replica")  # rows arrive parents first; no triggers

@@ -34,7 +34,8 @@ from app.backup.clusters import facts
 from app.backup.config import BackupConfig
 from app.backup.scratch import restorable, restored
 from app.config import Settings
-from app.errors import RestoreError
+from app.db.connect import open_connection
+from app.errors.operations import RestoreError
 from app.orgdata.caches import flush_org_cache
 from app.orgdata.operator import who
 from app.orgdata.tables import org_tables
@@ -54,7 +55,7 @@ class Change:
 
 
 def _connect(url: str, *, replica: bool = False) -> psycopg.Connection:
-    conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    conn = open_connection("orgdata.restore", url, autocommit=True, connect_timeout=10)
     stable_output(conn)
     if replica:  # no foreign-key actions or triggers while the org's rows are swapped (superuser only)
         conn.execute("SET session_replication_role = replica")
@@ -90,7 +91,7 @@ def restore_org(settings: Settings, config: BackupConfig, org: uuid.UUID, to_tim
                 dry_run: bool, say: Say) -> list[Change]:
     """Put `org` back as it was at `to_time`; returns the per-table changes (made, or planned with dry_run)."""
     control_url = settings.database.url
-    with psycopg.connect(control_url, autocommit=True) as conn:
+    with open_connection("orgdata.restore", control_url, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM organizations WHERE id = %s", (org,)).fetchone() is None:
             raise RestoreError(f"no organization has id {org}: check the id or slug (a purged org cannot be"
                                " restored; import its export instead)")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from app.errors import ConfigurationError
+from app.db.connect import open_connection
+from app.errors.configuration import ConfigurationError
 
 _CREDENTIALS = ("user", "password", "passfile")
 
@@ -38,9 +39,8 @@ def same_database(a: str, b: str) -> bool:
 
 def placed_locations(control_admin_url: str) -> list[str]:
     """Every dedicated database an org is placed in (read as the admin of the shared database)."""
-    import psycopg
 
-    with psycopg.connect(control_admin_url, autocommit=True) as conn:
+    with open_connection("placement.locations", control_admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT to_regclass('public.org_placements')").fetchone()
         if not exists or not exists[0]:
             return []
@@ -49,8 +49,7 @@ def placed_locations(control_admin_url: str) -> list[str]:
 
 def org_location(control_admin_url: str, org_id: object) -> str | None:
     """The org's dedicated database, or None: the shared one (read as the admin, for the CLI)."""
-    import psycopg
 
-    with psycopg.connect(control_admin_url, autocommit=True) as conn:
+    with open_connection("placement.locations", control_admin_url, autocommit=True) as conn:
         row = conn.execute("SELECT location FROM org_placements WHERE organization_id = %s", (str(org_id),)).fetchone()
     return None if row is None else str(row[0])

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql
 
-from app.errors import MoveError
+from app.errors.operations import MoveError
 from app.placement.tables import Table
 
 Say = Callable[[str], None]

@@ -35,15 +35,16 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from app.config import RoleNames
+from app.db.connect import open_connection
 from app.db.migrate import migrate
-from app.errors import MoveError
+from app.errors.operations import MoveError
 from app.placement import logical, mirror
 from app.placement.locations import location_of, role_conninfo
 from app.placement.tables import Table, checksum, copy_rows, delete_rows, placed_tables, row_hashes, stable_output
@@ -75,7 +76,7 @@ class Plan:
 
 @contextmanager
 def _connect(url: str, *, replica: bool = False) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(url, autocommit=True) as conn:
+    with open_connection("placement.move", url, autocommit=True) as conn:
         stable_output(conn)
         if replica:  # no foreign-key actions or triggers while rows are copied (superuser only)
             conn.execute("SET session_replication_role = replica")
@@ -89,7 +90,7 @@ def _admin(control_url: str, location: str | None) -> str | None:
 
 def _identity(url: str) -> tuple[object, ...]:
     """Which server and database a URL reaches, whatever host name or address it uses."""
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+    with open_connection("placement.move", url, autocommit=True, connect_timeout=10) as conn:
         row = conn.execute("SELECT (SELECT system_identifier FROM pg_control_system()), current_database()").fetchone()
     assert row is not None
     return tuple(row)
@@ -162,8 +163,10 @@ def _audit(conn: psycopg.Connection, plan: Plan, step: str, *, action: str = "or
                  (action, plan.org, Jsonb({**detail, "outcome": outcome})))
 
 
-def _step(plan: Plan, name: str, pause: Say) -> None:
-    with _connect(plan.control_url) as conn, conn.transaction():
+def _step(plan: Plan, name: str, pause: Say, *, control: psycopg.Connection | None = None) -> None:
+    """Record and audit a step (on `control`, the shared database's open session, if given), then pause."""
+    with (nullcontext(control) if control is not None else _connect(plan.control_url)) as conn, \
+            conn.transaction():
         conn.execute("UPDATE atlas_meta.org_moves SET step = %s, updated_at = now() WHERE organization_id = %s",
                      (name, plan.org))
         _audit(conn, plan, name)
@@ -213,19 +216,26 @@ def _run(plan: Plan, *, cache_s: float, say: Say, pause: Say) -> None:
         else:
             _copy(plan, tables, say)
         _step(plan, "copied", pause)
-        with _connect(plan.url(plan.source_url)) as hold:
+        # Every session the hold needs is open before it: connecting is no part of the hold.
+        with _connect(plan.control_url) as control, _connect(plan.url(plan.source_url)) as hold, \
+                _connect(plan.url(plan.target_url), replica=True) as target:
             hold.execute("SET lock_timeout = '60s'")
             hold.execute("SELECT pg_advisory_lock(app.org_hold_key(%s))", (plan.org,))
             held_at = time.monotonic()
             say("writes held")
-            _step(plan, "held", pause)
+            _step(plan, "held", pause, control=control)
             if plan.method == "logical":
-                _applied(plan, tables, say)
+                verifying_at = _applied(plan, control, hold, target, tables, say)
             else:
-                _catch_up(plan, tables, say)
-            _step(plan, "verified", pause)
-            _switch(plan, pause)
-        say(f"switched; writes released after {1000 * (time.monotonic() - held_at):.0f} ms held")
+                verifying_at = _catch_up(plan, control, hold, target, tables, say)
+            verified_at = time.monotonic()
+            _step(plan, "verified", pause, control=control)
+            _switch(plan, control, hold, target, pause)
+        ms = {name: 1000 * (end - start) for name, start, end in (
+            ("held", held_at, time.monotonic()), ("caught up", held_at, verifying_at),
+            ("verified", verifying_at, verified_at), ("switched", verified_at, time.monotonic()))}
+        say(f"switched; writes released after {ms['held']:.0f} ms held ({ms['caught up']:.0f} ms to catch up,"
+            f" {ms['verified']:.0f} ms to verify, {ms['switched']:.0f} ms to switch)")
         _unreplicate(plan)
         pause("switched")
     _unreplicate(plan)  # a rerun after a kill at `switched`
@@ -283,63 +293,54 @@ def _replicate(plan: Plan, tables: list[Table], say: Say) -> None:
         say(f"caught up in {1000 * (time.monotonic() - started):.0f} ms")
 
 
-def _applied(plan: Plan, tables: list[Table], say: Say) -> None:
-    """With writes held: the target has applied the source's LSN at the hold; counts and checksums match."""
-    with _connect(plan.control_url) as control, _connect(plan.url(plan.source_url)) as source, \
-            _connect(plan.url(plan.target_url), replica=True) as target:
-        if plan.target_url is not None:
-            mirror.sync(control, target, plan.org, with_org_row=True)
-        lsn = logical.mark(source, plan.org)
-        logical.wait_applied(target, plan.org, lsn)
-        say(f"the target applied the source's changes up to LSN {lsn}")
-        verify_both(source, target, tables, plan.org, say)
+def _applied(plan: Plan, control: psycopg.Connection, source: psycopg.Connection, target: psycopg.Connection,
+             tables: list[Table], say: Say) -> float:
+    """With writes held: the target has applied the source's LSN at the hold; counts and fingerprints match.
+
+    Returns when (time.monotonic()) the verification began.
+    """
+    if plan.target_url is not None:
+        mirror.sync(control, target, plan.org, with_org_row=True)
+    lsn = logical.mark(source, plan.org)
+    logical.wait_applied(target, plan.org, lsn)
+    say(f"the target applied the source's changes up to LSN {lsn}")
+    verifying_at = time.monotonic()
+    verify_both(source, target, tables, plan.org, say)
+    return verifying_at
 
 
-def _catch_up(plan: Plan, tables: list[Table], say: Say) -> None:
-    """With writes held: the rows changed since the copy, then counts and checksums per table."""
-    with _connect(plan.control_url) as control, _connect(plan.url(plan.source_url)) as source, \
-            _connect(plan.url(plan.target_url), replica=True) as target:
-        if plan.target_url is not None:
-            mirror.sync(control, target, plan.org, with_org_row=True)
-        with target.transaction():
-            diffs = {t.name: (row_hashes(source, t, plan.org), row_hashes(target, t, plan.org)) for t in tables}
-            for table in reversed(tables):
-                here, there = diffs[table.name]
-                if not table.append_only and there - here:
-                    delete_rows(target, table, plan.org, hashes=sorted(there - here))
-            for table in tables:
-                here, there = diffs[table.name]
-                if here - there:
-                    copy_rows(source, target, table, plan.org, hashes=sorted(here - there))
-            for table in tables:
-                _verify(source, target, table, plan.org, say)
+def _catch_up(plan: Plan, control: psycopg.Connection, source: psycopg.Connection, target: psycopg.Connection,
+              tables: list[Table], say: Say) -> float:
+    """With writes held: the rows changed since the copy, then counts and fingerprints per table.
+
+    Returns when (time.monotonic()) the verification began.
+    """
+    if plan.target_url is not None:
+        mirror.sync(control, target, plan.org, with_org_row=True)
+    with target.transaction():
+        diffs = {t.name: (row_hashes(source, t, plan.org), row_hashes(target, t, plan.org)) for t in tables}
+        for table in reversed(tables):
+            here, there = diffs[table.name]
+            if not table.append_only and there - here:
+                delete_rows(target, table, plan.org, hashes=sorted(there - here))
+        for table in tables:
+            here, there = diffs[table.name]
+            if here - there:
+                copy_rows(source, target, table, plan.org, hashes=sorted(here - there))
+        verifying_at = time.monotonic()
+        verify_both(source, target, tables, plan.org, say)  # the target's copies, before they commit
+    return verifying_at
 
 
-def _verify(source: psycopg.Connection, target: psycopg.Connection, table: Table, org: uuid.UUID, say: Say) -> None:
-    count, digest = checksum(source, table, org)
-    if table.append_only:
-        absent = row_hashes(source, table, org) - row_hashes(target, table, org)
-        if absent:
-            raise MoveError(f"{table.name}: {len(absent)} rows of the source are missing in the target")
-        say(f"verified {table.name}: {count} rows, all in the target")
-        return
-    copied = checksum(target, table, org)
-    if copied != (count, digest):
-        raise MoveError(f"{table.name}: the source has {count} rows ({digest}), the target {copied[0]}"
-                        f" ({copied[1]}); nothing was switched")
-    say(f"verified {table.name}: {count} rows, checksum {digest}")
-
-
-def _switch(plan: Plan, pause: Say) -> None:
-    """The target serves the org from the commit in the shared database on."""
-    with _connect(plan.url(plan.target_url)) as target:
-        target.execute("DELETE FROM atlas_meta.org_away WHERE organization_id = %s", (plan.org,))
+def _switch(plan: Plan, control: psycopg.Connection, source: psycopg.Connection, target: psycopg.Connection,
+            pause: Say) -> None:
+    """The target serves the org from the commit in the shared database on (on the hold's open sessions)."""
+    target.execute("DELETE FROM atlas_meta.org_away WHERE organization_id = %s", (plan.org,))
     if plan.source_url is not None:  # home: the dedicated source refuses the org's writes first
-        with _connect(plan.source_url) as source:
-            source.execute("INSERT INTO atlas_meta.org_away (organization_id) VALUES (%s) ON CONFLICT DO NOTHING",
-                           (plan.org,))
-        _step(plan, "marked", pause)
-    with _connect(plan.control_url) as control, control.transaction():
+        source.execute("INSERT INTO atlas_meta.org_away (organization_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                       (plan.org,))
+        _step(plan, "marked", pause, control=control)
+    with control.transaction():
         if plan.target_location is None:
             control.execute("DELETE FROM org_placements WHERE organization_id = %s", (plan.org,))
         else:

@@ -38,7 +38,7 @@ import psycopg
 
 from app.db import ConnectionSource, Row, WireConfig, as_org_id, read_on
 from app.db.checked_pool import CheckedPool
-from app.errors import OrgMovingError
+from app.errors.database import OrgMovingError
 from app.placement import mirror
 from app.placement.locations import role_conninfo
 from app.pools.metrics import pool_figures

@@ -5,7 +5,10 @@ than the control tables (members, invitations: identity lives in the shared
 database). The list comes from the catalog, so a tenant table added by a later
 migration moves with its org without anyone listing it. Rows are compared by
 the MD5 of their text form, under fixed output settings, so the same row
-hashes alike in both databases.
+hashes alike in both databases; `checksum` (MD5 over the sorted row hashes) is
+the portable digest an export's manifest keeps. A move, which compares two live
+databases with the org's writes held, uses `fingerprint` instead: a count and
+two sums of 64-bit row hashes, read in one scan without a sort.
 
 Tables the application role may not UPDATE (audit_log, idempotency_keys) are
 append-only: their rows never change, and control-plane requests of a dedicated
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from app.errors import MoveError
+from app.errors.operations import MoveError
 
 CONTROL_TABLES = frozenset({"members", "invitations", "sso_providers", "sso_flows", "org_roles", "scim_tokens",
                             "scim_users"})  # identity: shared database (org_roles, scim_*: sql/144, 146)
@@ -36,6 +39,7 @@ class Table:
     name: str
     columns: tuple[str, ...]
     append_only: bool = False
+    by_text: frozenset[str] = frozenset()  # columns `fingerprint` hashes by their text (no extended hash function)
 
     @property
     def ident(self) -> sql.Identifier:
@@ -52,10 +56,20 @@ class Table:
     def row_hash(self) -> sql.Composable:
         return sql.SQL("md5(ROW({})::text)").format(self.cols)
 
+    def row_hash64(self, seed: int) -> sql.Composable:
+        """A 64-bit hash of the row's values (`fingerprint`'s), from each column type's own hash function."""
+        values = sql.SQL(", ").join(
+            sql.SQL("{}::text").format(sql.Identifier(c)) if c in self.by_text else sql.Identifier(c)
+            for c in self.columns)
+        # hash_record_extended adds the columns' hashes linearly, so a sum of it over rows would only compare
+        # each column's values apart (two rows swapping a value would sum alike); hashing its result again
+        # makes each row's hash a function of the whole row.
+        return sql.SQL("hashtextextended(hash_record_extended(ROW({}), {seed})::text, {seed})").format(
+            values, seed=sql.Literal(seed))
+
 
 def stable_output(conn: psycopg.Connection) -> None:
-    for statement in STABLE_OUTPUT:
-        conn.execute(statement)
+    conn.execute("; ".join(STABLE_OUTPUT))  # one round trip (no parameters: several statements are allowed)
 
 
 def placed_tables(conn: psycopg.Connection, *, app_role: str) -> list[Table]:
@@ -64,11 +78,24 @@ def placed_tables(conn: psycopg.Connection, *, app_role: str) -> list[Table]:
         """
         SELECT c.relname::text,
                array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attgenerated = ''),
+               array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attgenerated = '' AND NOT h.hashed),
                EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'org_hold'),
                NOT has_table_privilege(%s, c.oid, 'UPDATE')
         FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        JOIN pg_type ty ON ty.oid = a.atttypid
+        -- hashed by value: a type (or an array of a type) with a default hash opclass that has an extended
+        -- hash function, under a deterministic collation if any; any other column by its text
+        CROSS JOIN LATERAL (SELECT EXISTS (
+            SELECT 1 FROM pg_opclass o
+            JOIN pg_am m ON m.oid = o.opcmethod AND m.amname = 'hash'
+            JOIN pg_amproc p ON p.amprocfamily = o.opcfamily AND p.amprocnum = 2
+                 AND p.amproclefttype = o.opcintype AND p.amprocrighttype = o.opcintype
+            WHERE o.opcdefault
+              AND o.opcintype = CASE WHEN ty.typcategory = 'A' AND ty.typelem <> 0 THEN ty.typelem ELSE ty.oid END)
+            AND (a.attcollation = 0 OR (SELECT l.collisdeterministic FROM pg_collation l
+                                        WHERE l.oid = a.attcollation)) AS hashed) h
         WHERE c.relkind IN ('r', 'p')
           AND EXISTS (SELECT 1 FROM pg_attribute o WHERE o.attrelid = c.oid AND o.attname = 'org_id'
                       AND NOT o.attisdropped)
@@ -76,11 +103,12 @@ def placed_tables(conn: psycopg.Connection, *, app_role: str) -> list[Table]:
         GROUP BY c.oid, c.relname
         ORDER BY c.relname
         """, (app_role, sorted(CONTROL_TABLES))).fetchall()
-    unguarded = [name for name, _, guarded, _ in rows if not guarded]
+    unguarded = [name for name, _, _, guarded, _ in rows if not guarded]
     if unguarded:
         raise MoveError(f"placed tables without the org_hold trigger: {', '.join(unguarded)};"
                         " call app.attach_org_hold() for them in a migration")
-    tables = {name: Table(name, tuple(cols), append_only) for name, cols, _, append_only in rows}
+    tables = {name: Table(name, tuple(cols), append_only, frozenset(by_text or ()))
+              for name, cols, by_text, _, append_only in rows}
     edges = conn.execute(
         """
         SELECT DISTINCT c.relname::text, p.relname::text
@@ -142,3 +170,29 @@ def checksum(conn: psycopg.Connection, table: Table, org: uuid.UUID) -> tuple[in
     row = conn.execute(query).fetchone()
     assert row is not None
     return int(row[0]), str(row[1])
+
+
+Fingerprint = tuple[int, int, int]
+
+
+def fingerprints(conn: psycopg.Connection, tables: list[Table], org: uuid.UUID) -> dict[str, Fingerprint]:
+    """Each table's (row count, and the sums of two independently seeded 64-bit hashes) of the org's rows.
+
+    A sum does not depend on the rows' order, so one scan computes it without the sort `checksum` needs;
+    every table is read by one statement (one round trip). Equal fingerprints prove equal multisets of
+    rows (compared as values, by each column type's equality), but for odds of about 2**-128 that two
+    that differ sum alike. The hash functions are PostgreSQL's own: stable across versions (hash
+    partitions rely on them through pg_upgrade), not between big- and little-endian servers, where equal
+    rows would differ: such a move is refused, never wrongly switched.
+    """
+    if not tables:
+        return {}
+    query = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {}, count(*), coalesce(sum({}), 0), coalesce(sum({}), 0) FROM {} WHERE {}").format(
+            sql.Literal(t.name), t.row_hash64(0), t.row_hash64(1), t.ident, t.where(org)) for t in tables)
+    return {name: (int(count), int(sum0), int(sum1)) for name, count, sum0, sum1 in conn.execute(query)}
+
+
+def digest(fp: Fingerprint) -> str:
+    """A fingerprint's sums as 32 hex digits (modulo 2**64 each), to print."""
+    return "".join(f"{s % 2 ** 64:016x}" for s in fp[1:])

@@ -1,28 +1,40 @@
-"""Counts and checksums of an org's rows in the source and the target, read side by side.
+"""Fingerprints of an org's rows in the source and the target, read side by side.
 
 With the org's writes held, the verification is most of the hold: reading both
-databases at once (two sessions, one thread each) halves it. The comparison is
-`move._verify`'s: every table matches exactly, but append-only tables, whose
-source rows must all be in the target.
+databases at once (two sessions, one thread each) halves it, and each side is
+read by one statement, each table in one scan without a sort (`fingerprints`: a
+count and two sums of 64-bit row hashes; the sorted MD5 `checksum` took 3-4x as
+long). Every table matches exactly, but append-only tables, whose source rows
+must all be in the target: equal fingerprints prove that too, and only an
+append-only table whose fingerprints differ (the shared database keeps a
+dedicated org's control-plane audit rows, so a move home finds more there) is
+compared row hash by row hash.
 """
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import psycopg
 
-from app.errors import MoveError
-from app.placement.tables import Table, checksum, row_hashes, stable_output
+from app.errors.operations import MoveError
+from app.placement.tables import Table, digest, fingerprints, row_hashes, stable_output
 
 Say = Callable[[str], None]
-Reading = dict[str, tuple[int, str] | set[str]]
+T = TypeVar("T")
 
 
-def _read(conn: psycopg.Connection, tables: list[Table], org: uuid.UUID) -> Reading:
-    stable_output(conn)
-    return {t.name: row_hashes(conn, t, org) if t.append_only else checksum(conn, t, org) for t in tables}
+def _both(source: psycopg.Connection, target: psycopg.Connection,
+          read: Callable[[psycopg.Connection], T]) -> tuple[T, T]:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="atlas-verify") as pool:
+        here, there = (pool.submit(read, conn) for conn in (source, target))
+        return here.result(), there.result()
+
+
+def _hashes(conn: psycopg.Connection, tables: list[Table], org: uuid.UUID) -> dict[str, set[str]]:
+    return {t.name: row_hashes(conn, t, org) for t in tables}
 
 
 def verify_both(source: psycopg.Connection, target: psycopg.Connection, tables: list[Table], org: uuid.UUID,
@@ -31,19 +43,22 @@ def verify_both(source: psycopg.Connection, target: psycopg.Connection, tables: 
 
     Each connection is used by one thread only, and by nothing else until this returns.
     """
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="atlas-verify") as pool:
-        here, there = (pool.submit(_read, conn, tables, org) for conn in (source, target))
-        in_source, in_target = here.result(), there.result()
+    for conn in (source, target):
+        stable_output(conn)
+    in_source, in_target = _both(source, target, lambda conn: fingerprints(conn, tables, org))
+    unequal = [t for t in tables if t.append_only and in_source[t.name] != in_target[t.name]]
+    rows_source, rows_target = _both(source, target, lambda conn: _hashes(conn, unequal, org)) if unequal \
+        else ({}, {})
     for table in tables:
         mine, theirs = in_source[table.name], in_target[table.name]
-        if isinstance(mine, set) and isinstance(theirs, set):
-            if mine - theirs:
-                raise MoveError(f"{table.name}: {len(mine - theirs)} rows of the source are missing in the target")
-            say(f"verified {table.name}: {len(mine)} rows, all in the target")
+        if table.name in rows_source:
+            absent = rows_source[table.name] - rows_target[table.name]
+            if absent:
+                raise MoveError(f"{table.name}: {len(absent)} rows of the source are missing in the target;"
+                                " nothing was switched")
+            say(f"verified {table.name}: {mine[0]} rows, all in the target (which has {theirs[0]})")
         elif mine != theirs:
-            assert isinstance(mine, tuple) and isinstance(theirs, tuple)
-            raise MoveError(f"{table.name}: the source has {mine[0]} rows ({mine[1]}), the target {theirs[0]}"
-                            f" ({theirs[1]}); nothing was switched")
+            raise MoveError(f"{table.name}: the source has {mine[0]} rows (fingerprint {digest(mine)}), the target"
+                            f" {theirs[0]} ({digest(theirs)}); nothing was switched")
         else:
-            assert isinstance(mine, tuple)
-            say(f"verified {table.name}: {mine[0]} rows, checksum {mine[1]}")
+            say(f"verified {table.name}: {mine[0]} rows, fingerprint {digest(mine)}")

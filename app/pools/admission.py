@@ -19,12 +19,9 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 
 from app.db.refusals import is_connection_failure
-from app.errors import (
-    ConnectionFailedError,
-    DatabaseUnavailableError,
-    PoolCapacityExceededError,
-    ServiceUnavailableError,
-)
+from app.errors import ServiceUnavailableError
+from app.errors.database import DatabaseUnavailableError, PoolCapacityExceededError
+from app.errors.query import ConnectionFailedError
 from app.pools.config import PerOrgLimits, PoolConfig
 from app.pools.lru import OrgLRU
 from app.pools.metrics import Stats, utc_now

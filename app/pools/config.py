@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.errors import ConfigurationError
+from app.errors.configuration import ConfigurationError
 
 MODES = ("dedicated", "shared")
 DEFAULT_MODE = "shared"  # chosen by scripts/bench_pools.py (see docs/pools.md)

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from app.db import as_org_id
-from app.errors import ConfigurationError
+from app.errors.configuration import ConfigurationError
 from app.pools.admission import Admission
 from app.pools.config import PoolConfig
 from app.pools.metrics import Stats, statements_of

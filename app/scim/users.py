@@ -7,6 +7,9 @@ provider sent is kept as received, per org, and answered back with the server's
 id, meta and active; the person's global account is created when the email is
 new (no password: they sign in by SSO or set one with a reset) and is never
 changed by SCIM, so one org's provider cannot rename a person other orgs share.
+An account that already exists is linked (made a member) only when its email's
+domain is one this org proved for its SSO provider: another org's provider
+cannot pull people in without their consent (they can be invited instead).
 
 - `active: false` removes the membership, with the member-removal cascade (their
   API keys revoked, their live jobs and pending invitations canceled:
@@ -145,6 +148,14 @@ def _unique_user_name(scope: Scope, user_name: str, *, except_user: uuid.UUID | 
         raise UniquenessException(detail=f"userName {user_name!r} is already provisioned in this organization")
 
 
+def _domain_proven(scope: Scope, email: str) -> bool:
+    """Is `email` in a domain one of this org's SSO providers proved (DNS TXT, or a platform admin)?"""
+    domain = email.rpartition("@")[2]
+    return bool(scope.fetch_value(
+        "SELECT 1 FROM sso_providers WHERE org_id = %s AND domain_verified AND domains @> ARRAY[%s::text]",
+        (scope.org_id, domain)))
+
+
 def create(scope: Scope, caller: ScimCaller, user: User) -> uuid.UUID:
     """Provision a person: their account if the email is new, a membership when active, the SCIM record."""
     if not user.user_name:
@@ -160,6 +171,13 @@ def create(scope: Scope, caller: ScimCaller, user: User) -> uuid.UUID:
             (email, _display_name(user)))
     elif scope.fetch_value("SELECT 1 FROM members WHERE org_id = %s AND user_id = %s", (scope.org_id, user_id)):
         raise UniquenessException(detail=f"{email} is already a member of this organization")
+    elif not _domain_proven(scope, email):
+        # Linking an account someone already has makes them a member without their consent: only for an
+        # address in a domain this org proved it owns (its SSO provider's verified domains, docs/sso.md).
+        raise UniquenessException(detail=(
+            f"an Atlas account with {email} already exists, and {email.rpartition('@')[2]} is not a verified domain"
+            " of this organization's SSO provider: verify the domain (POST /api/auth/sso/verify-domain, docs/sso.md)"
+            " to link existing accounts, or invite the person (they accept)"))
     role = role_of(scope, user) or "member"
     active = user.active is not False
     scope.execute("INSERT INTO scim_users (org_id, user_id, user_name, external_id, active, resource)"

@@ -23,6 +23,7 @@ from app.semantic import profile as prof
 from app.semantic.layer import SemanticLayer
 from app.semantic.schema import validate_entity_yaml
 from app.semantic.sync import ENTITIES_DIR, SUFFIX, OrgFiles, atomic_write, real_dir
+from app.db.connect import open_connection
 
 CONNECT_TIMEOUT_S = 5
 
@@ -96,7 +97,7 @@ def _audit(scope: Scope, action: str, row: dict) -> None:
 def _probe(conninfo: str) -> None:
     """Fail fast, with the address in the message, before anything else happens."""
     try:
-        psycopg.connect(conninfo, connect_timeout=CONNECT_TIMEOUT_S).close()
+        open_connection("semantic.initialize", conninfo, connect_timeout=CONNECT_TIMEOUT_S).close()
     except psycopg.OperationalError as exc:
         where = describe(conninfo)
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from app.db import Database, Scope, as_org_id
-from app.errors import AtlasError, NotFoundError, SemanticLayerInvalidError
+from app.errors import AtlasError, NotFoundError
+from app.errors.query import SemanticLayerInvalidError
 from app.semantic import explore as explore_mod
 from app.semantic import store
 from app.semantic.schema import validate_entity_name, validate_entity_yaml
@@ -101,14 +102,21 @@ class SemanticLayer:
         return store.digest(self._manifest(org_id))
 
     def allowed_tables(self, org_id: object | None, connection: str = DEFAULT_CONNECTION) -> frozenset[str]:
-        """The tables the layer declares (``table:`` of each entity) on one connection: the gateway's allowlist.
+        """The tables the layer declares on one connection (see `versioned_tables`)."""
+        return self.versioned_tables(org_id, connection)[1]
+
+    def versioned_tables(self, org_id: object | None,
+                         connection: str = DEFAULT_CONNECTION) -> tuple[str, frozenset[str]]:
+        """`version(org_id)`, and the tables the layer declares (``table:`` of each entity) on one
+        connection: the gateway's allowlist.
 
         An entity belongs to the connection its ``connection:`` names, or to Atlas's
         own data ("default") without one; a connection's queries may read only its
         own entities' tables.
 
-        From the database for an org (cached per semantic version), from the
-        default files without one. An org with no entities allows no table.
+        Both come from one read of the org's manifest (a query asks for both: one round trip on the
+        primary, not two). The tables are from the database for an org (cached per semantic version),
+        from the default files without one. An org with no entities allows no table.
         An org entity that does not validate (stored before a stricter rule)
         raises SemanticLayerInvalidError naming it, rather than being guessed
         at; a default-layer file that does not validate is skipped (logged).
@@ -135,7 +143,7 @@ class SemanticLayer:
                 self._tables[key] = cached
         if isinstance(cached[1], SemanticLayerInvalidError):
             raise SemanticLayerInvalidError(cached[1].message)
-        return cached[1].get(connection, frozenset())
+        return ("default:" + version if org_id is None else version), cached[1].get(connection, frozenset())
 
     def ensure_synced(self, org_id: object) -> Path:
         """The org's directory, first rebuilt from the database if it differs from it."""

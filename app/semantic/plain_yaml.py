@@ -16,7 +16,7 @@ from yaml.constructor import SafeConstructor
 from yaml.events import CollectionEndEvent, CollectionStartEvent
 from yaml.nodes import Node, ScalarNode
 
-from app.errors import PlainYamlError
+from app.errors.query import PlainYamlError
 
 MAX_DEPTH = 32
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

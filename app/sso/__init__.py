@@ -18,7 +18,7 @@ import importlib
 from collections.abc import Callable
 
 from app.config import SsoSettings
-from app.errors import ConfigurationError
+from app.errors.configuration import ConfigurationError
 
 FLOW_TTL_S = 600  # how long a started sign-in may take at the provider
 HTTP_TIMEOUT_S = 10.0  # each call to the provider (discovery, token, JWKS, userinfo)

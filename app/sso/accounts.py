@@ -13,7 +13,7 @@ from typing import Any
 
 from app import audit, auth, orgs
 from app.db import Database
-from app.errors import SsoEmailNotAllowedError, SsoRequiredError
+from app.errors.sign_in import SsoEmailNotAllowedError, SsoRequiredError
 from app.sso.gate import sso_method
 
 NO_PASSWORD = "!sso"  # not an argon2 hash: Passwords.verify answers False for it, always

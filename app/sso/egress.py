@@ -25,7 +25,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NameResolutionError
 
-from app.errors import SsoProviderAddressRefusedError
+from app.errors.sign_in import SsoProviderAddressRefusedError
 
 SETTING = "ATLAS_SSO_ALLOW_HTTP_ISSUERS"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")

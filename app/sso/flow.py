@@ -18,7 +18,7 @@ from typing import Any
 
 from app.credentials import CredentialBox
 from app.db import Database
-from app.errors import (
+from app.errors.sign_in import (
     SsoDomainNotVerifiedError,
     SsoEmailNotAllowedError,
     SsoProviderNotFoundError,

@@ -9,13 +9,21 @@ must carry app.user_id = the caller and the target org): an org with a verified
 provider that requires SSO admits only `sso:<one of its providers>`; platform
 admins pass, as at sign-in. An API key is created from a session already bound
 to its org, so the switch that bound it was checked.
+
+A session already inside the org when its requirement takes effect (the admin
+turns `ssoRequired` on, or the domains of a provider that requires it are
+verified) is ended then by `end_unadmitted_sessions`, so the requirement binds at
+once, not at each member's next switch. One session is spared: the one that made
+the change, so its admin can still turn the requirement off if the provider fails
+them (they sign in by SSO next time, as everyone else).
 """
 from __future__ import annotations
 
 import uuid
 
-from app.db import Scope
-from app.errors import SsoRequiredError
+from app.db import Database, Scope
+from app.db.scoped_settings import scoped_settings
+from app.errors.sign_in import SsoRequiredError
 
 PASSWORD = "password"
 
@@ -46,3 +54,33 @@ def admit(scope: Scope, *, org_id: uuid.UUID, auth_method: str, platform_role: s
     raise SsoRequiredError(
         f"organization {slug!r} requires single sign-on and this session was opened {how}:"
         f" sign in with POST /api/auth/sign-in/sso and organizationSlug {slug!r} to enter it")
+
+
+def end_unadmitted_sessions(db: Database, org_id: uuid.UUID, *, sparing: str | None) -> int:
+    """Revoke every live session bound to `org_id` that `admit` would now refuse; how many were revoked.
+
+    Nothing when the org does not require SSO (no verified provider with ssoRequired). Sessions are
+    their users' rows (RLS), so one transaction takes each member's user id in turn; platform admins
+    keep theirs, as at sign-in, and so does the session whose token hash is `sparing` (the caller's).
+    """
+    with db.transaction(org_id, read_only=True) as scope:
+        row = scope.fetch_one(
+            "SELECT bool_or(sso_required AND domain_verified) AS required,"
+            " array_agg('sso:' || org_id || '/' || provider_id) AS own FROM sso_providers WHERE org_id = %s",
+            (org_id,))
+        if row is None or not row["required"]:
+            return 0
+        users = [r["user_id"] for r in scope.fetch_all(
+            "SELECT m.user_id FROM members m JOIN users u ON u.id = m.user_id"
+            " WHERE m.org_id = %s AND u.platform_role IS DISTINCT FROM 'admin'", (org_id,))]
+    revoked = 0
+    with db.identity_transaction() as scope:
+        for user_id in users:
+            for statement in scoped_settings({"app.user_id": str(user_id)}):
+                scope.execute(statement)
+            revoked += len(scope.fetch_all(
+                "UPDATE sessions SET revoked_at = now() WHERE user_id = %s AND active_org_id = %s"
+                " AND revoked_at IS NULL AND NOT (auth_method = ANY(%s))"
+                " AND token_hash IS DISTINCT FROM %s RETURNING id",
+                (user_id, org_id, list(row["own"]), sparing)))
+    return revoked

@@ -27,7 +27,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from app.errors import SsoProviderUnavailableError, SsoTokenRejectedError
+from app.errors.sign_in import SsoProviderUnavailableError, SsoTokenRejectedError
 from app.sso import egress
 
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")

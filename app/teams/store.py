@@ -15,7 +15,13 @@ from psycopg import sql
 
 from app import audit
 from app.db import Row, Scope
-from app.errors import NotInTeamError, TeamExistsError, TeamNotFoundError, TooManyTeamsError, UserNotMemberError
+from app.errors.better_auth import (
+    NotInTeamError,
+    TeamExistsError,
+    TeamNotFoundError,
+    TooManyTeamsError,
+    UserNotMemberError,
+)
 from app.instants import iso_ms
 
 MAX_TEAMS_PER_ORG = 500

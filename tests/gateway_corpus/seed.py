@@ -21,7 +21,7 @@ from decimal import Decimal
 import psycopg
 from psycopg import sql
 
-from tests.support.databases import DatabaseFactory, TestDatabase
+from app.devdb.databases import DatabaseFactory, TestDatabase
 
 ORG_SLUGS = ("orga", "orgb", "orgc")
 SIZES = {  # per org: accounts, contacts, leads, opportunities, activities, notes, projects, sites, files

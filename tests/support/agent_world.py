@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from app.devdb.databases import DatabaseFactory
 from tests.support.api import ApiUser, TwoOrgs, two_org_world
-from tests.support.databases import DatabaseFactory
 from tests.support.model_server import ScriptedModel, scripted_model
 
 API_KEY = "sk-scripted-secret-4f1e9c"

@@ -16,7 +16,7 @@ from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from tests.support.databases import DatabaseFactory, TestDatabase
+from app.devdb.databases import DatabaseFactory, TestDatabase
 
 PASSWORD = "correct horse battery"
 ROLES = ("member", "admin", "owner")
@@ -126,6 +126,17 @@ def invite_and_join(inviter: ApiUser, invitee: ApiUser, role: str) -> None:
     invitee.member_id = uuid.UUID(r.get_json()["member"]["id"])
     invitee.role = role
     invitee.set_active(inviter.org_id)
+
+
+def create_team(admin: ApiUser, name: str, *members: ApiUser) -> dict[str, Any]:
+    """Create a team in `admin`'s org (an admin or owner) with `members` in it; the team as answered."""
+    r = admin.post("/api/auth/organization/create-team", json={"name": name})
+    assert r.status_code == 200, r.get_json()
+    team = r.get_json()
+    for user in members:
+        r = admin.post("/api/auth/organization/add-team-member", json={"teamId": team["id"], "userId": str(user.user_id)})
+        assert r.status_code == 200, r.get_json()
+    return team
 
 
 @dataclass

@@ -18,10 +18,10 @@ import psycopg.rows
 import pytest
 from psycopg import sql
 
+from app.devdb.databases import DatabaseFactory
 from app.entities import Entity, Field
 from tests.support import catalog, rows
 from tests.support.api import ApiUser, TwoOrgs, build_two_orgs, close_app, make_app
-from tests.support.databases import DatabaseFactory
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.databases import DatabaseFactory
-from tests.support.server import DURABLE, Cluster, own_dir
+from app.devdb.databases import DatabaseFactory
+from app.devdb.server import DURABLE, Cluster, own_dir
 
 # full_page_writes back on (DURABLE turns it off), as a production cluster has it.
 ARCHIVING = f"{DURABLE} -c wal_level=replica -c archive_mode=on -c full_page_writes=on"

@@ -25,8 +25,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.support.databases import TestDatabase
-from tests.support.ports import free_port
+from app.devdb.databases import TestDatabase
+from app.devdb.ports import free_port
 from tests.support.serving import ServedApp, served_app
 
 ROOT = Path(__file__).resolve().parents[2]

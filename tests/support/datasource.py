@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.support.databases import DatabaseFactory
+from app.devdb.databases import DatabaseFactory
 
 SALES_ROWS = 300
 

@@ -3,7 +3,7 @@
 Debian's `postgresql-15-auto-failover` (installed with apt-get when missing, as tests/support/pgbouncer.py
 does for PgBouncer) runs three clusters of their own on free ports in one temporary folder, each under
 its own `pg_autoctl run` (a keeper that starts, restarts, promotes and demotes its PostgreSQL), as the
-non-root server user (tests/support/server.py). pg_autoctl's configuration and state go to that folder
+non-root server user (app/devdb/server.py). pg_autoctl's configuration and state go to that folder
 too (XDG_CONFIG_HOME, XDG_DATA_HOME), so `remove()` leaves nothing behind.
 
 The monitor's health checks are tightened (a check a second, a node unhealthy after 2 s, the old primary
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import psycopg
 
-from tests.support.choice import forced_path
-from tests.support.ports import free_port
-from tests.support.server import as_pg_user, own_dir
+from app.devdb.choice import forced_path
+from app.devdb.ports import free_port
+from app.devdb.server import as_pg_user, own_dir
 
 PACKAGE = "postgresql-15-auto-failover"
 BINDIR = Path("/usr/lib/postgresql/15/bin")

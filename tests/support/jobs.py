@@ -15,10 +15,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app.config import JobSettings
+from app.devdb.databases import DatabaseFactory, TestDatabase
 from app.http.context import services
 from app.jobs import Worker, store
 from tests.support.api import TwoOrgs, two_org_world
-from tests.support.databases import DatabaseFactory, TestDatabase
 
 ROOT = Path(__file__).resolve().parents[2]
 

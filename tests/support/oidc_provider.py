@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from tests.support.ports import free_port
+from app.devdb.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SPEC = ROOT / "tests" / "oidc"

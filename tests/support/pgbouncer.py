@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.ports import free_port
+from app.devdb.ports import free_port
 
 BINARY = "/usr/sbin/pgbouncer"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tests.support.databases import TestDatabase
+from app.devdb.databases import TestDatabase
 
 ROOT = Path(__file__).resolve().parents[2]
 ATLAS = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]

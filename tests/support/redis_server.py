@@ -8,7 +8,7 @@ from pathlib import Path
 
 import redis
 
-from tests.support.ports import free_port
+from app.devdb.ports import free_port
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 

@@ -23,9 +23,9 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+from app.devdb.databases import TestDatabase
+from app.devdb.ports import free_port
 from tests.support.api import app_config
-from tests.support.databases import TestDatabase
-from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ATLAS = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
