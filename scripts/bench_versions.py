@@ -9,6 +9,7 @@ same load as scripts/bench_peer.py: -t2 -c8) then runs short rounds on A and B i
 flipped every round, and the script prints, per kind, each side's median req/s and its server and
 PostgreSQL CPU per request (scripts/cpu_split.py), and B/A per round and its median. Compare the
 ratio of one run, never figures across runs. Everything is stopped and dropped at the end.
+Both checkouts must have app/devdb (issue 26 on); an older one needs its own launcher.
 """
 from __future__ import annotations
 
@@ -26,12 +27,8 @@ from scripts.cpu_split import CpuSampler
 # Run by each checkout's own interpreter, in its own directory: its own server, its own database.
 SERVE = """
 import json, sys, tempfile
-try:
-    from app.devdb.databases import DatabaseFactory
-    from app.devdb.server import find_or_start
-except ImportError:  # a checkout from before issue 26 kept these under tests/support (`-c` runs from its root)
-    from tests.support.databases import DatabaseFactory
-    from tests.support.server import find_or_start
+from app.devdb.databases import DatabaseFactory
+from app.devdb.server import find_or_start
 from scripts.bench_api import free_port, seed, start_server, stop_server, wait_until_up
 factory = DatabaseFactory(find_or_start(announce=False))
 factory.build_template()
